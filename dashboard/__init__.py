@@ -1,0 +1,1 @@
+"""Live pages (Dash + Plotly) and their auth and scoping."""

@@ -1,0 +1,1 @@
+"""Campus card operations: the Django project (card management, the source of truth)."""

@@ -1,0 +1,22 @@
+"""Operator roles (R-ROLE-2) and which desk each one lands on."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    NIC = "nic", _("网信中心管理员")
+    SECURITY = "security", _("保卫处")
+    DORM_MANAGER = "dorm_manager", _("学生工作处/宿管")
+    HR = "hr", _("人事处")
+    ACADEMIC = "academic", _("教务处")
+    GENERAL = "general", _("总务处")
+    FINANCE = "finance", _("计划财务处")
+    LIBRARY = "library", _("图书馆")
+    LEADER = "leader", _("分管领导")
+
+
+# Who may watch gate traffic (R-OPS-2): the security office, and NIC who runs everything.
+GATE_VIEWERS = frozenset({Role.SECURITY, Role.NIC})

@@ -1,0 +1,223 @@
+"""A simulated campus: every registered door and gate tapping with a realistic daily rhythm,
+plus the trouble a real campus has — unknown cards, lost and blacklisted cards, devices that
+fault, go silent and come back (with a new boot epoch, as a rebooted controller would).
+
+Decisions are made at the "edge" with :func:`readers.decide.decide`, exactly as a reader agent
+does. Event times are the real wall clock; ``speed`` only shapes the rhythm, so a demo can sweep
+through a campus day in minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import redis
+
+from readers import rhythm
+from readers.decide import Credential, Door, decide
+from streams import envelopes, producer
+from streams.cards import CardStatus, CardType, DeviceKind
+from streams.reasons import Direction
+
+log = logging.getLogger(__name__)
+CAMPUS_TZ = ZoneInfo("Asia/Shanghai")
+Event = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
+
+
+@dataclass
+class SimDevice:
+    door: Door
+    boot_epoch: int
+    seq: int = 0
+    next_heartbeat: float = 0.0
+    silent_until: float = 0.0
+    fault_until: float = 0.0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+@dataclass
+class Trouble:
+    """How often things go wrong (per event for cards, per device-second for devices)."""
+
+    unknown_card: float = 0.015
+    bad_card: float = 0.01          # a lost / blacklisted / cancelled / expired card is tried
+    device_fault_per_s: float = 1 / 1800
+    device_silence_per_s: float = 1 / 2400
+    fault_seconds: tuple[float, float] = (20, 120)
+    silence_seconds: tuple[float, float] = (30, 90)
+
+
+@dataclass
+class CampusSimulator:
+    credentials: Sequence[Credential]
+    doors: Sequence[Door]
+    rate: float                       # mean taps per second over the whole campus
+    speed: float = 1.0                # simulated seconds per real second (rhythm only)
+    heartbeat_s: float = 10.0
+    rhythmic: bool = True             # False: flat rate (benchmarks)
+    trouble: Trouble = field(default_factory=Trouble)
+    seed: int | None = None
+    wall: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        start = self.wall()
+        self._start_wall = start
+        self._start_sim = datetime.fromtimestamp(start, CAMPUS_TZ)
+        self.devices = [
+            SimDevice(d, boot_epoch=int(start), next_heartbeat=start + self.rng.random() * self.heartbeat_s)
+            for d in self.doors
+        ]
+        self._by_kind: dict[DeviceKind, list[SimDevice]] = {}
+        for dev in self.devices:
+            self._by_kind.setdefault(dev.door.kind, []).append(dev)
+        good = [c for c in self.credentials if self._usable(c)]
+        self._bad = [c for c in self.credentials if not self._usable(c)]
+        self._all_good = good
+        self._good_by_type: dict[CardType, list[Credential]] = {}
+        self._residents: dict[str, list[Credential]] = {}
+        for cred in good:
+            self._good_by_type.setdefault(cred.card_type, []).append(cred)
+            if cred.dorm_building:
+                self._residents.setdefault(cred.dorm_building, []).append(cred)
+        self._carry = 0.0
+
+    @staticmethod
+    def _usable(cred: Credential) -> bool:
+        return cred.status == CardStatus.ACTIVE and not cred.blacklisted
+
+    # -- time ---------------------------------------------------------------------------------
+    def minute_of_day(self, wall: float) -> float:
+        sim_seconds = (wall - self._start_wall) * self.speed
+        start = self._start_sim
+        return (start.hour * 60 + start.minute + start.second / 60 + sim_seconds / 60) % 1440
+
+    # -- one step -------------------------------------------------------------------------------
+    def step(self, wall: float, dt: float) -> list[Event]:
+        now = datetime.fromtimestamp(wall, UTC)
+        events: list[Event] = []
+        events.extend(self._device_life(wall, dt, now))
+        expected = self.rate * dt + self._carry
+        count = int(expected)
+        self._carry = expected - count
+        if count:
+            events.extend(self._taps(count, wall, now))
+        return events
+
+    def _device_life(self, wall: float, dt: float, now: datetime) -> list[Event]:
+        out: list[Event] = []
+        trouble = self.trouble
+        for dev in self.devices:
+            if dev.silent_until:
+                if wall < dev.silent_until:
+                    continue
+                # back from silence: it rebooted, so a new boot epoch and seq from zero
+                dev.silent_until = 0.0
+                dev.boot_epoch = int(wall * 1000)
+                dev.seq = 0
+                dev.next_heartbeat = wall
+            elif self.rng.random() < trouble.device_silence_per_s * dt:
+                dev.silent_until = wall + self.rng.uniform(*trouble.silence_seconds)
+                continue
+            if dev.fault_until and wall >= dev.fault_until:
+                dev.fault_until = 0.0
+                out.append(self._fault(dev, now, "reader_error", cleared=True))
+            elif not dev.fault_until and self.rng.random() < trouble.device_fault_per_s * dt:
+                dev.fault_until = wall + self.rng.uniform(*trouble.fault_seconds)
+                code = self.rng.choice(["reader_error", "door_forced", "motor_jam", "tamper"])
+                out.append(self._fault(dev, now, code, cleared=False))
+            if wall >= dev.next_heartbeat:
+                dev.next_heartbeat = wall + self.heartbeat_s
+                out.append(envelopes.Heartbeat(
+                    event_id=envelopes.new_id(), device_id=dev.door.device_id,
+                    boot_epoch=dev.boot_epoch, seq=dev.next_seq(), occurred_at=now,
+                ))
+        return out
+
+    def _fault(self, dev: SimDevice, now: datetime, code: str, *, cleared: bool) -> envelopes.Fault:
+        return envelopes.Fault(
+            event_id=envelopes.new_id(), device_id=dev.door.device_id, boot_epoch=dev.boot_epoch,
+            seq=dev.next_seq(), occurred_at=now, code=code, cleared=cleared,
+        )
+
+    def _taps(self, count: int, wall: float, now: datetime) -> list[Event]:
+        minute = self.minute_of_day(wall)
+        kinds = [k for k, devs in self._by_kind.items() if any(not d.silent_until for d in devs)]
+        if not kinds:
+            return []
+        weights = [
+            (rhythm.weight(k, minute) if self.rhythmic else 1.0) * len(self._by_kind[k])
+            for k in kinds
+        ]
+        out: list[Event] = []
+        for kind in self.rng.choices(kinds, weights, k=count):
+            live = [d for d in self._by_kind[kind] if not d.silent_until]
+            if not live:
+                continue
+            dev = self.rng.choice(live)
+            cred, uid = self._pick_card(dev.door)
+            decision, reason = decide(cred, dev.door, now)
+            p_in = rhythm.share_in(kind, minute)
+            if kind in (DeviceKind.LIBRARY_READER, DeviceKind.DESK_READER):
+                direction = Direction.NONE
+            else:
+                direction = Direction.IN if self.rng.random() < p_in else Direction.OUT
+            out.append(envelopes.Tap(
+                event_id=envelopes.new_id(), device_id=dev.door.device_id,
+                boot_epoch=dev.boot_epoch, seq=dev.next_seq(), occurred_at=now, card_uid=uid,
+                direction=direction, decision=decision, reason=reason,
+            ))
+        return out
+
+    def _pick_card(self, door: Door) -> tuple[Credential | None, str]:
+        roll = self.rng.random()
+        if roll < self.trouble.unknown_card:
+            return None, f"{self.rng.getrandbits(32):08X}"
+        if roll < self.trouble.unknown_card + self.trouble.bad_card and self._bad:
+            cred = self.rng.choice(self._bad)
+            return cred, cred.uid
+        pool: list[Credential] = []
+        if door.kind == DeviceKind.DORM_DOOR and door.building:
+            pool = self._residents.get(door.building, [])
+        elif door.kind == DeviceKind.VEHICLE_GATE:
+            pool = self._good_by_type.get(CardType.STAFF, [])
+        if not pool:
+            pool = self._all_good
+        if not pool:
+            return None, f"{self.rng.getrandbits(32):08X}"
+        cred = self.rng.choice(pool)
+        return cred, cred.uid
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, client: redis.Redis, stop: threading.Event, *, tick_s: float = 0.1,
+            max_events: int | None = None) -> int:
+        """Publish until ``stop`` is set (or ``max_events`` sent); returns events published."""
+        sent = 0
+        last = self.wall()
+        while not stop.is_set():
+            time.sleep(tick_s)
+            wall = self.wall()
+            events = self.step(wall, wall - last)
+            last = wall
+            if max_events is not None:
+                events = events[: max_events - sent]
+            if events:
+                try:
+                    producer.publish(client, events)
+                except redis.RedisError as exc:  # keep simulating; the real agent buffers (issue 4)
+                    log.warning("could not publish %d events: %s", len(events), exc)
+                    continue
+                sent += len(events)
+            if max_events is not None and sent >= max_events:
+                break
+        return sent

@@ -1,0 +1,86 @@
+"""Typed envelopes for every message a reader agent sends (documented in ``docs/events.md``).
+
+Each envelope has a literal ``type`` and forbids unknown fields, so a malformed or spoofed entry
+fails validation and is dead-lettered rather than half-understood. ``(device_id, boot_epoch,
+seq)`` identify a message's place in a device's own sequence (gaps and replays are detectable).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from streams.reasons import Decision, Direction, Reason
+
+MAX_ENTRY_BYTES = 4096  # larger entries are rejected before parsing (a reader never sends more)
+
+DeviceId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+CardUid = Annotated[str, Field(min_length=4, max_length=20, pattern=r"^[0-9A-F]+$")]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: uuid.UUID
+    device_id: DeviceId
+    boot_epoch: int = Field(ge=0)
+    seq: int = Field(ge=0)
+    occurred_at: AwareDatetime
+
+
+class Tap(_Envelope):
+    """A card presented at a reader, and what the reader decided (the edge decides)."""
+
+    type: Literal["tap"] = "tap"
+    card_uid: CardUid
+    direction: Direction
+    decision: Decision
+    reason: Reason
+
+
+class Heartbeat(_Envelope):
+    """A reader saying it is alive, and which credential version it holds."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    credential_version: int = Field(default=0, ge=0)
+    buffered: int = Field(default=0, ge=0)
+
+
+class Fault(_Envelope):
+    """A reader reporting a hardware or software fault (R-DEV-3), or its recovery."""
+
+    type: Literal["fault"] = "fault"
+    code: Annotated[str, Field(min_length=1, max_length=40)]
+    detail: Annotated[str, Field(max_length=200)] = ""
+    cleared: bool = False
+
+
+ReaderEvent = Annotated[Tap | Heartbeat | Fault, Field(discriminator="type")]
+_adapter: TypeAdapter[Tap | Heartbeat | Fault] = TypeAdapter(ReaderEvent)
+
+
+class InvalidEnvelope(ValueError):
+    """The entry is not a valid reader message; it is dead-lettered, never retried."""
+
+
+def parse(raw: bytes | str) -> Tap | Heartbeat | Fault:
+    """Parse one stream entry's payload or raise :class:`InvalidEnvelope` with the reason."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise InvalidEnvelope(f"entry too large: {len(raw)} bytes > {MAX_ENTRY_BYTES}")
+    try:
+        return _adapter.validate_json(raw)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise InvalidEnvelope(str(exc).splitlines()[0][:300]) from None
+
+
+def dump(event: Tap | Heartbeat | Fault) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+__all__ = ["Tap", "Heartbeat", "Fault", "ReaderEvent", "InvalidEnvelope", "parse", "dump", "new_id"]
