@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepare this checkout: a virtualenv with the pinned dependencies. With --test, also the
+# system packages the tests drive for real (Debian chromium for the browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-$want_test
+if [[ ! -f "$stamp" ]]; then
+  .venv/bin/pip install -q --upgrade pip
+  if [[ $want_test == 1 ]]; then
+    .venv/bin/pip install -q -e ".[test]"
+  else
+    .venv/bin/pip install -q -e .
+  fi
+  touch "$stamp"
+fi
+
+if [[ $want_test == 1 ]]; then
+  missing=()
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+  if (( ${#missing[@]} )); then
+    if [[ $(id -u) != 0 ]]; then
+      echo "setup: need system packages: ${missing[*]} (run as root or install them)" >&2
+      exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi

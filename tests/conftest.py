@@ -1,0 +1,70 @@
+"""Shared fixtures. Tests use the real services: Redis (a scratch db given by REDIS_URL),
+the database from DATABASE_URL (PostgreSQL in CI), real subprocesses and a real browser."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if "REDIS_URL" not in os.environ:
+    raise pytest.UsageError(
+        "REDIS_URL is not set: run the tests with scripts/test.sh, or point REDIS_URL at a "
+        "scratch Redis database (the tests flush it)."
+    )
+
+
+@pytest.fixture
+def redis_client():
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def campus(db):
+    """A small registered campus: departments, one dorm, gates, a dorm door and cards."""
+    from tests.factories import make_campus
+
+    return make_campus()
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test runs on, for processes the test starts."""
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if cfg["ENGINE"].endswith("sqlite3"):
+        name = str(cfg["NAME"])
+        if name == ":memory:" or name.startswith("file:memorydb"):
+            raise RuntimeError("set CAMPUSCARD_TEST_SQLITE to a file so subprocesses see the test DB")
+        return f"sqlite:///{name}"
+    user = cfg.get("USER") or ""
+    host = cfg.get("HOST") or "127.0.0.1"
+    port = cfg.get("PORT") or 5432
+    password = f":{cfg['PASSWORD']}" if cfg.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{cfg['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(transactional_db, tmp_path):
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(DATABASE_URL=database_url_for_subprocess(), REDIS_URL=settings.REDIS_URL,
+               CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    env.pop("CAMPUSCARD_TEST_SQLITE", None)
+    return env
+
+
+def campuscard_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ops.cli", *args]

@@ -1,0 +1,83 @@
+"""A malformed entry goes to the dead-letter stream with a counter; its neighbours are processed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ops.campus.models import AccessEvent
+from ops.campus.processor import ReaderEventProcessor
+from streams import envelopes, names, producer
+from tests.factories import tap
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
+
+
+def _run(redis_client):
+    processor = ReaderEventProcessor(redis_client, fanout=None, consumer="t", block_ms=50)
+    processor.run(max_idle_polls=2)
+    return processor
+
+
+def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_kept(
+    campus, redis_client
+):
+    good = [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(6)]
+    missing = json.loads(envelopes.dump(tap()))
+    missing.pop("decision")
+    unknown = json.loads(envelopes.dump(tap()))
+    unknown["type"] = "selfdestruct"
+    bad = [
+        {names.FIELD: b"{this is not json"},
+        {names.FIELD: json.dumps(missing)},
+        {names.FIELD: json.dumps(unknown)},
+        {names.FIELD: b"x" * 1_000_000},           # huge payload
+        {"wrong_field": envelopes.dump(good[0])},  # no envelope at all
+    ]
+    producer.publish(redis_client, good[:2])
+    for fields in bad:
+        producer.publish_raw(redis_client, fields)
+    producer.publish(redis_client, good[2:])
+
+    processor = _run(redis_client)
+
+    assert AccessEvent.objects.count() == 6
+    assert set(AccessEvent.objects.values_list("event_id", flat=True)) == {g.event_id for g in good}
+    dead = redis_client.xrange(names.DEAD_LETTER)
+    assert len(dead) == len(bad)
+    assert all(fields[b"reason"].startswith(b"invalid") for _, fields in dead)
+    assert int(redis_client.hget(names.COUNTERS, "dead_lettered")) == len(bad)
+    assert processor.stats["dead_lettered"] == len(bad)
+    # the huge payload is kept only truncated, and nothing is left pending
+    assert max(len(v) for _, f in dead for v in f.values()) <= 8192
+    assert redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0
+
+
+def test_an_entry_that_keeps_failing_is_dead_lettered_after_retries(campus, redis_client):
+    good = tap(uid=campus.cards[0].uid)
+    poison = tap(uid=campus.cards[1].uid)
+    producer.publish(redis_client, [good, poison])
+
+    class Flaky(ReaderEventProcessor):
+        def handle(self, batch):
+            if any(e.value.event_id == poison.event_id for e in batch):
+                raise RuntimeError("database says no")
+            super().handle(batch)
+
+    processor = Flaky(redis_client, fanout=None, consumer="t", block_ms=50, max_failures=3)
+    processor.run(max_idle_polls=5)
+
+    assert list(AccessEvent.objects.values_list("event_id", flat=True)) == [good.event_id]
+    dead = redis_client.xrange(names.DEAD_LETTER)
+    assert len(dead) == 1 and b"failed 3x" in dead[0][1][b"reason"]
+    assert redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0
+
+
+def test_the_same_entry_delivered_twice_makes_one_row(campus, redis_client):
+    event = tap(uid=campus.cards[0].uid)
+    producer.publish(redis_client, [event, event])
+    _run(redis_client)
+    producer.publish(redis_client, [event])
+    _run(redis_client)
+    assert AccessEvent.objects.filter(event_id=event.event_id).count() == 1
