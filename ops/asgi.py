@@ -1,5 +1,6 @@
-"""ASGI wiring in one readable file: Django first, then the live routes behind auth and origin
-checks (house style: channels' sample project)."""
+"""ASGI wiring in one readable file: Django first, then the live pages — HTTP behind the
+session login, websockets behind the origin check and the session login (house style:
+channels' sample project)."""
 
 import os
 
@@ -7,8 +8,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ops.settings")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from dashboard.routing import http_routes, websocket_routes  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": URLRouter([
+        *http_routes,
+        re_path(r"", django_asgi_app),
+    ]),
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes))),
+})

@@ -19,6 +19,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"role": role_of(request.user)})
 
 
+@login_required
+def logout_confirm(request: HttpRequest) -> HttpResponse:
+    """Logging out is a POST (Django 5); live pages link here for the button."""
+    return render(request, "registration/logout_confirm.html")
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     """Touches the database and Redis; 503 if either is down (for load balancers and compose)."""
     status: dict[str, str] = {}

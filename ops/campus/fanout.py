@@ -60,13 +60,14 @@ class Fanout:
                 self.failed += 1
                 log.exception("fan-out to %s failed", group)
 
-    def publish(self, rows_by_group: dict[str, list[dict[str, Any]]]) -> None:
-        """Queue one message per group (call after the DB commit)."""
+    def publish(self, rows_by_group: dict[str, list[dict[str, Any]]], *, watermark: int) -> None:
+        """Queue one message per group (call after the DB commit). ``watermark``: the highest
+        access-event id committed with these rows (see ``dashboard.live``)."""
         for group, rows in rows_by_group.items():
             if not rows:
                 continue
             message = {"type": MESSAGE_TYPE, "group": group, "seq": next_seq(self.redis, group),
-                       "rows": rows}
+                       "watermark": watermark, "rows": rows}
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
     def close(self, timeout: float = 5.0) -> None:

@@ -10,17 +10,20 @@ from datetime import datetime
 
 import redis
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
+from ops.campus.bulk import insert_access_events
+from ops.campus.choices import DeviceState
 from ops.campus.fanout import Fanout, group_rows
 from ops.campus.live_rows import DeviceInfo, HolderInfo, tap_row
-from ops.campus.choices import DeviceState
 from ops.campus.models import AccessEvent, Card, Device
 from streams import envelopes, names
 from streams.consumer import Entry, InvalidEntry, StreamConsumer
 
 log = logging.getLogger(__name__)
+SEEN_FLUSH_S = 1.0
 Event = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
 
 
@@ -30,6 +33,8 @@ class ReaderEventProcessor(StreamConsumer[Event]):
         self.fanout = fanout
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded_at = 0.0
+        self._seen: dict[int, datetime] = {}
+        self._seen_flushed_at = 0.0
 
     def decode(self, fields: dict[bytes, bytes]) -> Event:
         raw = fields.get(names.FIELD.encode())
@@ -72,11 +77,14 @@ class ReaderEventProcessor(StreamConsumer[Event]):
         with transaction.atomic():
             if taps:
                 rows = self._persist_taps(taps)
-            self._mark_seen(seen, faults)
+            self._note_seen(seen, faults)
             if rows and self.fanout is not None:
-                fanout = self.fanout
-                grouped = group_rows(rows)
-                transaction.on_commit(lambda: fanout.publish(grouped))
+                # The batch's watermark: with commits serialised, every row of this batch has
+                # an id ≤ it and > the previous batch's, so a page that loaded a snapshot up
+                # to id M applies exactly the batches whose watermark is > M.
+                watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
+                fanout, grouped = self.fanout, group_rows(rows)
+                transaction.on_commit(lambda: fanout.publish(grouped, watermark=watermark))
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:
         ids = [t.event_id for t, _ in taps]
@@ -88,7 +96,8 @@ class ReaderEventProcessor(StreamConsumer[Event]):
                 "id", "uid", "holder_id", "holder__name", "holder__kind"
             )
         }
-        new_rows: list[AccessEvent] = []
+        received = timezone.now()
+        new_rows: list[tuple[object, ...]] = []
         live: list[dict[str, object]] = []
         fresh: set[object] = set()
         for tap, device in taps:
@@ -96,11 +105,10 @@ class ReaderEventProcessor(StreamConsumer[Event]):
                 continue  # redelivered after a crash, or duplicated in the stream: one row only
             fresh.add(tap.event_id)
             card = cards.get(tap.card_uid)
-            new_rows.append(AccessEvent(
-                event_id=tap.event_id, device_id=device["id"], card_id=card["id"] if card else None,
-                card_uid=tap.card_uid, holder_id=card["holder_id"] if card else None,
-                occurred_at=tap.occurred_at, direction=tap.direction, decision=tap.decision,
-                reason=tap.reason, boot_epoch=tap.boot_epoch, seq=tap.seq,
+            new_rows.append((
+                tap.event_id, device["id"], card["id"] if card else None, tap.card_uid,
+                card["holder_id"] if card else None, tap.occurred_at, received,
+                tap.direction.value, tap.decision.value, tap.reason.value, tap.boot_epoch, tap.seq,
             ))
             holder = (HolderInfo(id=card["holder_id"], name=card["holder__name"],
                                  kind=card["holder__kind"]) if card else None)
@@ -109,19 +117,28 @@ class ReaderEventProcessor(StreamConsumer[Event]):
                 holder=holder, card_uid=tap.card_uid, direction=tap.direction,
                 decision=tap.decision, reason=tap.reason,
             ))
-        AccessEvent.objects.bulk_create(new_rows, ignore_conflicts=True)
+        insert_access_events(new_rows)
         return live
 
-    def _mark_seen(self, seen: dict[int, datetime],
+    def _note_seen(self, seen: dict[int, datetime],
                    faults: list[tuple[envelopes.Fault, DeviceInfo]]) -> None:
-        """A device heard from is online — unless it reported a fault it has not cleared."""
-        faulted = {d["id"]: not f.cleared for f, d in faults}  # the last word per device wins
+        """Keep device liveness: faults at once; "last heard" at most once a second (it only
+        matters at heartbeat granularity, and one UPDATE per device per batch was the
+        processor's biggest cost)."""
+        for fault, device in faults:  # the last word per device wins
+            state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
+            Device.objects.filter(id=device["id"]).update(state=state)
         for device_id, when in seen.items():
-            if device_id in faulted:
-                state: object = Value(DeviceState.FAULT if faulted[device_id] else DeviceState.ONLINE)
-            else:
-                state = Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)),
-                             default=Value(DeviceState.ONLINE))
-            # events can arrive out of order (a backlog after an outage): keep the latest time
-            latest = Greatest(Coalesce(F("last_seen_at"), Value(when)), Value(when))
-            Device.objects.filter(id=device_id).update(last_seen_at=latest, state=state)
+            self._seen[device_id] = max(when, self._seen.get(device_id, when))
+        if time.monotonic() - self._seen_flushed_at < SEEN_FLUSH_S:
+            return
+        self._seen_flushed_at = time.monotonic()
+        pending, self._seen = self._seen, {}
+        for device_id, when in pending.items():
+            # events can arrive out of order (a backlog after an outage): keep the latest time;
+            # a device heard from is online unless it reported a fault it has not cleared
+            Device.objects.filter(id=device_id).update(
+                last_seen_at=Greatest(Coalesce(F("last_seen_at"), Value(when)), Value(when)),
+                state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)),
+                           default=Value(DeviceState.ONLINE)),
+            )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db import transaction
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from ops.campus.choices import GATE_KINDS, DecisionChoice
@@ -40,13 +41,24 @@ def gate_devices() -> list[dict[str, Any]]:
                 .order_by("code"))
 
 
-def recent_gate_taps(*, limit: int) -> list[dict[str, Any]]:
-    """The latest taps at gates, newest first, in the live-row shape (masked)."""
-    events = (
-        AccessEvent.objects.filter(device__kind__in=GATE_KINDS)
-        .select_related("device", "device__building", "holder")
-        .order_by("-occurred_at", "-id")[:limit]
-    )
+def gate_snapshot(*, rows: int, minutes: int) -> dict[str, Any]:
+    """Everything the gate page shows, consistent up to one access-event id (the watermark):
+    the latest taps (masked), taps per gate per minute, and today's allow/deny totals.
+    Deltas pushed later carry their own watermark; the page applies those above this one."""
+    with transaction.atomic():
+        watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
+        at_gates = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, id__lte=watermark)
+        return {
+            "watermark": watermark,
+            "rows": _recent(at_gates, rows),
+            "counts": _minute_counts(at_gates, minutes),
+            "totals": _totals_today(at_gates),
+        }
+
+
+def _recent(events: QuerySet[AccessEvent], limit: int) -> list[dict[str, Any]]:
+    latest = events.select_related("device", "device__building", "holder").order_by(
+        "-occurred_at", "-id")[:limit]
     return [
         tap_row(
             event_id=str(e.event_id), occurred_at=e.occurred_at,
@@ -57,28 +69,28 @@ def recent_gate_taps(*, limit: int) -> list[dict[str, Any]]:
             if e.holder else None,
             card_uid=e.card_uid, direction=e.direction, decision=e.decision, reason=e.reason,
         )
-        for e in events
+        for e in latest
     ]
 
 
-def gate_minute_counts(*, minutes: int) -> dict[str, dict[int, int]]:
+def _minute_counts(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dict[int, int]]:
     """Taps per gate per minute (epoch minute → count) over the last ``minutes``."""
     since = timezone.now() - timedelta(minutes=minutes)
     out: dict[str, dict[int, int]] = {}
-    rows = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, occurred_at__gte=since)
-    for code, when in rows.values_list("device__code", "occurred_at").iterator(chunk_size=5000):
+    recent = events.filter(occurred_at__gte=since).values_list("device__code", "occurred_at")
+    for code, when in recent.iterator(chunk_size=5000):
         minute = int(when.timestamp() // 60)
         per_gate = out.setdefault(code, {})
         per_gate[minute] = per_gate.get(minute, 0) + 1
     return out
 
 
-def gate_totals_today() -> dict[str, Any]:
+def _totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
     """Allow / deny totals since local midnight, and the deny reasons."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    qs = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, occurred_at__gte=midnight)
     by = {(r["decision"], r["reason"]): r["n"]
-          for r in qs.values("decision", "reason").annotate(n=Count("id"))}
+          for r in events.filter(occurred_at__gte=midnight)
+          .values("decision", "reason").annotate(n=Count("id")).order_by()}
     return {
         "allow": sum(n for (d, _), n in by.items() if d == DecisionChoice.ALLOW),
         "deny": sum(n for (d, _), n in by.items() if d == DecisionChoice.DENY),

@@ -1,0 +1,155 @@
+"""Gate traffic for the security office (R-OPS-2): the latest taps (holder masked), taps per
+minute per gate, and today's allow/deny totals — pushed live, never polled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+from dash import Dash, ctx, dcc, html, set_props
+from dash.exceptions import PreventUpdate
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from dashboard.gate_board import GateBoard
+from dashboard.guard import current_scope, language_of
+from dashboard.live import run_feed
+from dashboard.pages.common import ASSETS, nav_bar
+from ops.campus import selectors
+from ops.campus.choices import DirectionChoice, ReasonChoice
+from ops.campus.fanout import current_seq
+from ops.campus.redis_client import client
+from streams import names
+from streams.reasons import Decision
+
+PREFIX = "/live/gates/"
+CHART_MINUTES = 30
+
+# component ids
+TOTAL_ALLOW = "gates-total-allow"
+TOTAL_DENY = "gates-total-deny"
+DENY_REASONS = "gates-deny-reasons"
+CHART = "gates-per-minute"
+FEED = "gates-feed"
+STATUS = "gates-status"
+
+app = Dash(
+    __name__,
+    backend="fastapi",
+    websocket_callbacks=True,
+    url_base_pathname=PREFIX,           # Channels' URLRouter does not strip the prefix
+    websocket_inactivity_timeout=0,     # the desk is left open all day
+    assets_folder=str(ASSETS),
+    title="校门通行实时监控",
+    update_title=None,
+)
+
+
+def layout() -> html.Div:
+    with translation.override(language_of(current_scope.get())):
+        return html.Div(className="page", children=[
+            nav_bar(_("校门通行实时监控")),
+            html.Div(className="tiles", children=[
+                html.Div(className="tile ok", children=[
+                    html.Div(_("今日通过"), className="tile-label"),
+                    html.Div("—", id=TOTAL_ALLOW, className="tile-value")]),
+                html.Div(className="tile deny", children=[
+                    html.Div(_("今日拒绝"), className="tile-label"),
+                    html.Div("—", id=TOTAL_DENY, className="tile-value")]),
+                html.Div(className="tile wide", children=[
+                    html.Div(_("拒绝原因"), className="tile-label"),
+                    html.Div(id=DENY_REASONS, className="reasons")]),
+            ]),
+            html.Div(className="panel", children=[
+                html.H3(_("各闸机每分钟刷卡次数（近30分钟）")),
+                dcc.Graph(id=CHART, config={"displayModeBar": False},
+                          figure=go.Figure(layout={"height": 320})),
+            ]),
+            html.Div(className="panel", children=[
+                html.Div(className="panel-head", children=[
+                    html.H3(_("最新刷卡")),
+                    html.Span(_("连接中…"), id=STATUS, className="status"),
+                ]),
+                html.Table(className="feed", children=[
+                    html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("闸机")), html.Th(_("持卡人")),
+                                        html.Th(_("卡号")), html.Th(_("方向")), html.Th(_("结果"))])),
+                    html.Tbody(id=FEED),
+                ]),
+            ]),
+        ])
+
+
+app.layout = layout
+
+
+def _load() -> tuple[int, dict[str, Any]]:
+    seq = current_seq(client(), names.GROUP_GATES)  # before the snapshot: see GateBoard
+    snapshot = selectors.gate_snapshot(rows=settings.LIVE_FEED_ROWS, minutes=CHART_MINUTES)
+    snapshot["gates"] = {g["code"]: g["name"] for g in selectors.gate_devices()}
+    return seq, snapshot
+
+
+def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
+    allowed = row["decision"] == Decision.ALLOW
+    result = _("允许") if allowed else f"{_('拒绝')} · {ReasonChoice(row['reason']).label}"
+    classes = "tap-row " + ("allow" if allowed else "deny")
+    if row["reason"] == "blacklisted":
+        classes += " alarm"
+    return html.Tr(className=classes, children=[
+        html.Td(datetime.fromtimestamp(row["ts"], tz).strftime("%H:%M:%S")),
+        html.Td(row["device_name"]),
+        html.Td(row["holder"] or _("（未知）")),
+        html.Td(row["card"]),
+        html.Td(str(DirectionChoice(row["direction"]).label)),
+        html.Td(result),
+    ])
+
+
+def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> go.Figure:
+    fig = go.Figure()
+    for code in sorted(board.counts):
+        per = board.counts[code]
+        minutes = sorted(per)
+        fig.add_bar(name=gate_names.get(code, code), y=[per[m] for m in minutes],
+                    x=[datetime.fromtimestamp(m * 60, tz) for m in minutes])
+    fig.update_layout(barmode="stack", height=320, margin={"l": 40, "r": 10, "t": 10, "b": 40},
+                      legend={"orientation": "h", "y": -0.2}, uirevision="keep",
+                      xaxis={"tickformat": "%H:%M"}, yaxis={"title": _("次/分钟")})
+    return fig
+
+
+@app.callback(persistent=True)
+async def stream_gate_traffic() -> None:
+    """Runs once per open page over its websocket: snapshot, then deltas until it closes."""
+    ws = ctx.websocket
+    if ws is None:
+        raise PreventUpdate  # no websocket (very old browser): never loop in a POST
+    lang = language_of(current_scope.get())
+    tz = ZoneInfo(settings.TIME_ZONE)
+    board = GateBoard(max_rows=settings.LIVE_FEED_ROWS, minutes=CHART_MINUTES, tz=tz)
+    gate_names: dict[str, str] = {}
+
+    def load() -> tuple[int, dict[str, Any]]:
+        seq, snapshot = _load()
+        gate_names.update(snapshot["gates"])
+        return seq, snapshot
+
+    async def render(_board: object) -> None:
+        with translation.override(lang):
+            totals = board.totals
+            set_props(TOTAL_ALLOW, {"children": f"{totals['allow']:,}"})
+            set_props(TOTAL_DENY, {"children": f"{totals['deny']:,}"})
+            set_props(DENY_REASONS, {"children": [
+                html.Span(f"{ReasonChoice(r).label} {n}", className="reason")
+                for r, n in sorted(totals["reasons"].items(), key=lambda kv: -kv[1])
+            ]})
+            set_props(FEED, {"children": [_row(r, tz) for r in board.rows]})
+            set_props(CHART, {"figure": _figure(board, gate_names, tz)})
+            now = datetime.now(tz).strftime("%H:%M:%S")
+            set_props(STATUS, {"children": f"{_('实时')} · {now}", "className": "status live"})
+
+    await run_feed(group=names.GROUP_GATES, board=board, load=load, render=render,
+                   is_closed=lambda: ws.is_shutdown)

@@ -1,0 +1,25 @@
+"""URL routes of the live pages, for ``ops/asgi.py``. Every page sits behind ``RoleGuard``."""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddlewareStack
+from django.urls import re_path
+
+from dashboard.guard import RoleGuard
+from dashboard.pages import gates
+from ops.accounts.permissions import can_view_gates
+
+# (prefix, dash app, who may see it)
+PAGES = [(gates.PREFIX, gates.app, can_view_gates)]
+
+_guarded = [(prefix, RoleGuard(app.server, allowed=allowed)) for prefix, app, allowed in PAGES]
+
+# re_path without "$": a prefix match; the path reaches Dash unchanged. HTTP routes carry their
+# own session/auth middleware (Django's middleware does not run for them); the websocket routes
+# get it, with the origin check, in ops/asgi.py.
+http_routes = [
+    re_path(rf"^{prefix.lstrip('/')}", AuthMiddlewareStack(guard)) for prefix, guard in _guarded
+]
+websocket_routes = [
+    re_path(rf"^{prefix.lstrip('/')}_dash-ws-callback$", guard) for prefix, guard in _guarded
+]

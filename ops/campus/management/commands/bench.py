@@ -1,0 +1,54 @@
+"""``campuscard bench <what>``: benchmarks that print their figures (``--json``: one JSON object
+on the last line) and, with ``--record``, append them to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ops.bench import common
+
+
+class Command(BaseCommand):
+    help = "Benchmarks on a scratch database and Redis (never on live data)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        sub = parser.add_subparsers(dest="what", required=True)
+        p = sub.add_parser("pipeline", help="reader events → Redis → processor → DB → Channels")
+        p.add_argument("--rate", type=float, default=3000.0, help="offered taps/s, phase 1")
+        p.add_argument("--seconds", type=float, default=15.0)
+        p.add_argument("--latency-rate", type=float, default=200.0, help="taps/s, phase 2")
+        p.add_argument("--latency-seconds", type=float, default=15.0)
+        p.add_argument("--processors", type=int, default=1)
+        for q in (p,):
+            q.add_argument("--json", action="store_true", help="last line: one JSON object")
+            q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
+            q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
+            q.add_argument("--redis-url", help="benchmark this Redis (default: scratch embedded)")
+
+    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        if not os.environ.get(common.CHILD_FLAG):
+            code = common.rerun_in_scratch_system(
+                ["bench", *sys.argv[sys.argv.index("bench") + 1:]],
+                database_url=opts["database_url"], redis_url=opts["redis_url"],
+            )
+            if code:
+                raise CommandError(f"benchmark failed (exit {code})")
+            return
+        if opts["what"] == "pipeline":
+            from ops.bench import pipeline
+
+            if opts["rate"] <= 0 or opts["latency_rate"] <= 0:
+                raise CommandError("rates must be positive")
+            figures = pipeline.run(rate=opts["rate"], seconds=opts["seconds"],
+                                   latency_rate=opts["latency_rate"],
+                                   latency_seconds=opts["latency_seconds"],
+                                   processors=opts["processors"])
+            title = "bench pipeline"
+        if opts["record"]:
+            from django.db import connection
+
+            common.record(title, figures, notes=f"Database: {connection.vendor}.")
+        common.emit(figures, opts["json"], self.stdout.write)
