@@ -15,6 +15,9 @@ from pathlib import Path
 
 import redis
 
+# Set when this process started the server, so that only its starter stops it.
+started_here = False
+
 
 def _socket(directory: Path) -> Path:
     return directory / "redis.sock"
@@ -43,6 +46,8 @@ def ensure(directory: Path, *, timeout_s: float = 10.0) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once start one server
         if not is_running(directory):
             _start(directory, timeout_s)
+            global started_here
+            started_here = True
     return url_for(directory)
 
 

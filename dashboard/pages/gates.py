@@ -63,12 +63,13 @@ def layout() -> html.Div:
                     html.Div(_("拒绝原因"), className="tile-label"),
                     html.Div(id=DENY_REASONS, className="reasons")]),
             ]),
+            html.Div(className="grid", children=[
             html.Div(className="panel", children=[
                 html.H3(_("各闸机每分钟刷卡次数（近30分钟）")),
                 dcc.Graph(id=CHART, config={"displayModeBar": False},
-                          figure=go.Figure(layout={"height": 320})),
+                          figure=go.Figure(layout={"height": 520})),
             ]),
-            html.Div(className="panel", children=[
+            html.Div(className="panel feed-panel", children=[
                 html.Div(className="panel-head", children=[
                     html.H3(_("最新刷卡")),
                     html.Span(_("连接中…"), id=STATUS, className="status"),
@@ -78,6 +79,7 @@ def layout() -> html.Div:
                                         html.Th(_("卡号")), html.Th(_("方向")), html.Th(_("结果"))])),
                     html.Tbody(id=FEED),
                 ]),
+            ]),
             ]),
         ])
 
@@ -115,7 +117,7 @@ def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> go.Fi
         minutes = sorted(per)
         fig.add_bar(name=gate_names.get(code, code), y=[per[m] for m in minutes],
                     x=[datetime.fromtimestamp(m * 60, tz) for m in minutes])
-    fig.update_layout(barmode="stack", height=320, margin={"l": 40, "r": 10, "t": 10, "b": 40},
+    fig.update_layout(barmode="stack", height=520, margin={"l": 40, "r": 10, "t": 10, "b": 40},
                       legend={"orientation": "h", "y": -0.2}, uirevision="keep",
                       xaxis={"tickformat": "%H:%M"}, yaxis={"title": _("次/分钟")})
     return fig

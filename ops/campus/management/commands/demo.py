@@ -87,7 +87,7 @@ class Command(BaseCommand):
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if not os.environ.get("REDIS_URL"):
+        if embedded_redis.started_here:  # never stop a server another process started
             embedded_redis.stop(var_dir() / "redis")
         if failed:
             self.stderr.write(f"demo stopped: {failed}")

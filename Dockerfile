@@ -1,0 +1,16 @@
+# One image for every role of the system: web (daphne), processor, simulator.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=ops.settings CAMPUSCARD_VAR_DIR=/var/lib/campuscard
+WORKDIR /app
+COPY pyproject.toml README.md manage.py ./
+COPY ops ops
+COPY dashboard dashboard
+COPY streams streams
+COPY readers readers
+RUN pip install --no-cache-dir . && mkdir -p /var/lib/campuscard \
+    && useradd --system --home /var/lib/campuscard campuscard \
+    && chown campuscard /var/lib/campuscard
+USER campuscard
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "ops.asgi:application"]
