@@ -5,8 +5,8 @@ Redis: a tap published by a reader shows up pushed, masked, with its decision an
 from __future__ import annotations
 
 import signal
-import sys
 import subprocess
+import sys
 import time
 
 import pytest
