@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from ops import views
@@ -15,3 +16,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+admin.site.site_header = _("校园一卡通运营平台 · 管理后台")
+admin.site.site_title = _("校园一卡通")
+admin.site.index_title = _("卡务与设备管理")

@@ -64,12 +64,12 @@ class Campus:
         self.redis = redis_client
         self.uids = [c.uid for c in campus.cards]
         self.fanout = Fanout(redis_client)
-        self.clock = datetime.now(UTC) - timedelta(seconds=90)  # distinct, increasing times
+        self.clock = datetime.now(UTC) - timedelta(seconds=30)  # distinct, increasing
         self.n = 0
 
     def tap(self, device: str, *, reason: Reason = Reason.OK, uid: str | None = None):
         self.n += 1
-        self.clock += timedelta(milliseconds=700)
+        self.clock += timedelta(milliseconds=500)
         decision = Decision.ALLOW if reason == Reason.OK else Decision.DENY
         return tap(device, uid or self.uids[self.n % len(self.uids)], seq=self.n,
                    decision=decision, reason=reason, when=self.clock)

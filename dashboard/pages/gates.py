@@ -96,7 +96,8 @@ def _load() -> tuple[int, dict[str, Any]]:
 
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
     allowed = row["decision"] == Decision.ALLOW
-    result = _("允许") if allowed else f"{_('拒绝')} · {ReasonChoice(row['reason']).label}"
+    denied = _("拒绝")
+    result = _("允许") if allowed else f"{denied} · {ReasonChoice(row['reason']).label}"
     classes = "tap-row " + ("allow" if allowed else "deny")
     if row["reason"] == "blacklisted":
         classes += " alarm"
@@ -151,7 +152,8 @@ async def stream_gate_traffic() -> None:
             set_props(FEED, {"children": [_row(r, tz) for r in board.rows]})
             set_props(CHART, {"figure": _figure(board, gate_names, tz)})
             now = datetime.now(tz).strftime("%H:%M:%S")
-            set_props(STATUS, {"children": f"{_('实时')} · {now}", "className": "status live"})
+            live = _("实时")
+            set_props(STATUS, {"children": f"{live} · {now}", "className": "status live"})
 
     await run_feed(group=names.GROUP_GATES, board=board, load=load, render=render,
                    is_closed=lambda: ws.is_shutdown)

@@ -51,3 +51,20 @@ def insert_access_events(rows: Sequence[tuple[Any, ...]]) -> None:
                          adapt_dt(occurred), adapt_dt(received), *row[7:]))
     with connection.cursor() as cursor:
         cursor.executemany(_sql(connection.vendor), prepared)
+
+
+TAP_COMMIT_LOCK = 0x43435450  # "CCTP": the advisory lock that orders tap commits
+
+
+def serialise_tap_commits() -> None:
+    """Make access-event ids rise in commit order, even with several processors.
+
+    Live pages skip pushed batches whose watermark (max id at commit) their snapshot already
+    covers; that is only exact if no transaction commits a lower id after a higher one. SQLite
+    serialises writers already (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory
+    lock, taken before the insert, does the same. Extra processors then add failover and
+    parallel decoding, not parallel tap inserts — one processor sustains the target rate.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TAP_COMMIT_LOCK])

@@ -14,7 +14,7 @@ from django.db.models import Case, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from ops.campus.bulk import insert_access_events
+from ops.campus.bulk import insert_access_events, serialise_tap_commits
 from ops.campus.choices import DeviceState
 from ops.campus.fanout import Fanout, group_rows
 from ops.campus.live_rows import DeviceInfo, HolderInfo, tap_row
@@ -76,6 +76,7 @@ class ReaderEventProcessor(StreamConsumer[Event]):
         rows: list[dict[str, object]] = []
         with transaction.atomic():
             if taps:
+                serialise_tap_commits()  # before the insert: ids rise in commit order
                 rows = self._persist_taps(taps)
             self._note_seen(seen, faults)
             if rows and self.fanout is not None:

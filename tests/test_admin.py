@@ -1,0 +1,48 @@
+"""The admin lists every record the pipeline touches, with personal data masked in lists."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from ops.accounts.roles import Role
+from ops.accounts.services import create_or_update_operator
+from ops.campus.models import AccessEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def nic_client(client):
+    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
+                              is_superuser=True)
+    client.login(username="nic", password="pw-nic-123")
+    return client
+
+
+@pytest.mark.parametrize("model", ["department", "building", "cardholder", "card", "device",
+                                   "accessevent"])
+def test_nic_can_list_every_record(nic_client, campus, model):
+    response = nic_client.get(reverse(f"admin:campus_{model}_changelist"))
+    assert response.status_code == 200
+
+
+def test_cardholder_list_masks_citizen_id_and_phone(nic_client, campus):
+    holder = campus.cards[0].holder
+    holder.citizen_id, holder.phone = "44050719900101123X", "13812345678"
+    holder.save()
+    html = nic_client.get(reverse("admin:campus_cardholder_changelist")).content.decode()
+    assert "440507********123X" in html and "138****5678" in html
+    assert "44050719900101123X" not in html and "13812345678" not in html
+
+
+def test_access_events_are_read_only(nic_client, campus):
+    AccessEvent.objects.create(event_id="5f0c5b5e-1111-4222-8333-444455556666", device=campus.gate,
+                               card_uid="A0000000", occurred_at="2026-11-27T03:00:00Z",
+                               direction="in", decision="allow", reason="ok")
+    assert nic_client.get(reverse("admin:campus_accessevent_add")).status_code == 403
+
+
+def test_operators_are_users_with_a_role(nic_client):
+    html = nic_client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "网信中心管理员" in html
