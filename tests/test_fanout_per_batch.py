@@ -44,7 +44,7 @@ def test_nothing_is_pushed_when_the_transaction_fails(campus, redis_client):
     fanout = Fanout(redis_client)
 
     class Failing(ReaderEventProcessor):
-        def _note_seen(self, seen, faults):
+        def _record_faults(self, faults):
             raise RuntimeError("database went away")
 
     Failing(redis_client, fanout=fanout, consumer="t", block_ms=50, max_failures=1).run(

@@ -2,8 +2,9 @@
 Channels layer, measured at the far end (a listener on the live groups).
 
 Phase 1 offers ``rate`` taps/s (default 3,000) for ``seconds`` and reports the sustained rate
-through the processor and the worst tap→fan-out lag. Phase 2 offers 200 taps/s and reports the
-tap→fan-out latency percentiles. Time of a tap = when the simulated reader produced it.
+through the processor and the worst tap→fan-out lag. Phase 2 publishes a backlog at once (as
+after an outage) and reports how fast it drains: the processor's capacity. Phase 3 offers 200
+taps/s and reports the tap→fan-out latency percentiles. Time of a tap = when the simulated reader produced it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _wait_received(listener: Listener, ids: list[str], timeout: float) -> None:
 
 
 def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: float,
-        processors: int) -> dict[str, Any]:
+        processors: int, backlog_size: int = 30_000) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     seed_demo_campus()
     doors = selectors.doors()
@@ -113,6 +114,19 @@ def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: fl
         lags = [listener.latencies[i] for i in sent if i in listener.latencies]
         events_per_s = len(done) / (max(done) - t0) if done else 0.0
 
+        # Capacity: a backlog published at once (as after an outage), drained flat out.
+        backlog = [e for e in sim.step(time.time(), backlog_size / rate)
+                   if isinstance(e, envelopes.Tap)] if backlog_size else []
+        sim.rate = rate
+        t_backlog = time.time()
+        redis_client = client()
+        for start in range(0, len(backlog), 2000):
+            producer.publish(redis_client, backlog[start:start + 2000])
+        backlog_ids = [str(e.event_id) for e in backlog]
+        _wait_received(listener, backlog_ids, timeout=120)
+        drained = [listener.received_at[i] for i in backlog_ids if i in listener.received_at]
+        capacity = len(drained) / (max(drained) - t_backlog) if drained else 0.0
+
         listener.latencies.clear()
         sent2 = _offer(sim, latency_rate, latency_seconds)
         _wait_received(listener, sent2, timeout=30)
@@ -129,6 +143,10 @@ def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: fl
         "delivered": len(done),
         "events_per_s": round(events_per_s, 1),
         "lag_max_s": round(max(lags), 3) if lags else None,
+        "lag_p99_s": round(percentile(lags, 99), 3) if lags else None,
+        "backlog_events": len(backlog),
+        "backlog_drained": len(drained),
+        "capacity_events_per_s": round(capacity, 1),
         "latency_rate": latency_rate,
         "latency_events": len(sent2),
         "latency_delivered": len(lat),

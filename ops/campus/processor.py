@@ -10,7 +10,7 @@ from datetime import datetime
 
 import redis
 from django.db import transaction
-from django.db.models import Case, F, Max, Value, When
+from django.db.models import Case, DateTimeField, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -78,7 +78,7 @@ class ReaderEventProcessor(StreamConsumer[Event]):
             if taps:
                 serialise_tap_commits()  # before the insert: ids rise in commit order
                 rows = self._persist_taps(taps)
-            self._note_seen(seen, faults)
+            self._record_faults(faults)
             if rows and self.fanout is not None:
                 # The batch's watermark: with commits serialised, every row of this batch has
                 # an id ≤ it and > the previous batch's, so a page that loaded a snapshot up
@@ -86,6 +86,14 @@ class ReaderEventProcessor(StreamConsumer[Event]):
                 watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
                 fanout, grouped = self.fanout, group_rows(rows)
                 transaction.on_commit(lambda: fanout.publish(grouped, watermark=watermark))
+        for device_id, when in seen.items():
+            self._seen[device_id] = max(when, self._seen.get(device_id, when))
+
+    def poll_once(self) -> int:
+        processed = super().poll_once()
+        if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
+            self._flush_seen()  # after the batch's commit, so it never delays a push
+        return processed
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:
         ids = [t.event_id for t, _ in taps]
@@ -121,25 +129,26 @@ class ReaderEventProcessor(StreamConsumer[Event]):
         insert_access_events(new_rows)
         return live
 
-    def _note_seen(self, seen: dict[int, datetime],
-                   faults: list[tuple[envelopes.Fault, DeviceInfo]]) -> None:
-        """Keep device liveness: faults at once; "last heard" at most once a second (it only
-        matters at heartbeat granularity, and one UPDATE per device per batch was the
-        processor's biggest cost)."""
+    def _record_faults(self, faults: list[tuple[envelopes.Fault, DeviceInfo]]) -> None:
+        """A fault (or its clearing) is written at once, in the batch's transaction."""
         for fault, device in faults:  # the last word per device wins
             state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
             Device.objects.filter(id=device["id"]).update(state=state)
-        for device_id, when in seen.items():
-            self._seen[device_id] = max(when, self._seen.get(device_id, when))
-        if time.monotonic() - self._seen_flushed_at < SEEN_FLUSH_S:
-            return
+
+    def _flush_seen(self) -> None:
+        """"Last heard" for every device heard from since the last flush, in one statement, at
+        most once a second: it only matters at heartbeat granularity, and one UPDATE per device
+        per batch was the processor's biggest cost."""
         self._seen_flushed_at = time.monotonic()
         pending, self._seen = self._seen, {}
-        for device_id, when in pending.items():
-            # events can arrive out of order (a backlog after an outage): keep the latest time;
-            # a device heard from is online unless it reported a fault it has not cleared
-            Device.objects.filter(id=device_id).update(
-                last_seen_at=Greatest(Coalesce(F("last_seen_at"), Value(when)), Value(when)),
-                state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)),
-                           default=Value(DeviceState.ONLINE)),
-            )
+        if not pending:
+            return
+        heard = Case(*[When(id=i, then=Value(t)) for i, t in pending.items()],
+                     output_field=DateTimeField())
+        # events can arrive out of order (a backlog after an outage): keep the latest time;
+        # a device heard from is online unless it reported a fault it has not cleared
+        Device.objects.filter(id__in=list(pending)).update(
+            last_seen_at=Greatest(Coalesce(F("last_seen_at"), heard), heard),
+            state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)),
+                       default=Value(DeviceState.ONLINE)),
+        )

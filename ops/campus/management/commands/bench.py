@@ -17,11 +17,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         sub = parser.add_subparsers(dest="what", required=True)
         p = sub.add_parser("pipeline", help="reader events → Redis → processor → DB → Channels")
-        p.add_argument("--rate", type=float, default=3000.0, help="offered taps/s, phase 1")
+        p.add_argument("--rate", type=float, default=3500.0, help="offered taps/s, phase 1")
         p.add_argument("--seconds", type=float, default=15.0)
         p.add_argument("--latency-rate", type=float, default=200.0, help="taps/s, phase 2")
         p.add_argument("--latency-seconds", type=float, default=15.0)
         p.add_argument("--processors", type=int, default=1)
+        p.add_argument("--backlog", type=int, default=30_000, help="taps in the capacity phase")
         for q in (p,):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             figures = pipeline.run(rate=opts["rate"], seconds=opts["seconds"],
                                    latency_rate=opts["latency_rate"],
                                    latency_seconds=opts["latency_seconds"],
-                                   processors=opts["processors"])
+                                   processors=opts["processors"], backlog_size=opts["backlog"])
             title = "bench pipeline"
         if opts["record"]:
             from django.db import connection
