@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "channels",
     "ops.accounts",
     "ops.campus",
+    "ops.cards",
     "dashboard",
 ]
 
