@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "ops.accounts",
     "ops.campus",
     "ops.cards",
+    "ops.audit",
     "dashboard",
 ]
 

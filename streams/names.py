@@ -9,6 +9,10 @@ PROCESSOR_GROUP = "processor"
 COUNTERS = "campuscard:counters"             # HINCRBY counters of what workers did
 FANOUT_SEQ_PREFIX = "campuscard:fanout-seq:"  # + channel group: per-group delta sequence
 
+CREDENTIALS = "campuscard:credentials"        # card changes for reader agents, versioned
+CREDENTIALS_VERSION = "campuscard:credentials:version"
+CREDENTIALS_MAXLEN = 1_000_000
+
 # Entry field that carries the JSON envelope
 FIELD = "e"
 
@@ -22,4 +26,5 @@ def dorm_group(building_code: str) -> str:
 
 
 GROUP_LIBRARY = "live.library"
+GROUP_CARD_ACTIONS = "live.cards"   # issuance, loss, replacement, cancellation … (R-OPS-5)
 GROUP_DESK = "live.desk"

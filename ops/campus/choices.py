@@ -20,6 +20,14 @@ class HolderKind(models.TextChoices):
     MERCHANT = "merchant", _("商户")
 
 
+class HolderStatus(models.TextChoices):
+    ACTIVE = "active", _("在校/在职")
+    GRADUATED = "graduated", _("已毕业")
+    WITHDRAWN = "withdrawn", _("已退学")
+    RETIRED = "retired", _("已退休")   # R-END-2: retired staff keep their card
+    LEFT = "left", _("已离校/离职")
+
+
 class CardType(models.TextChoices):
     """R-CARD-1: three card types."""
 

@@ -115,21 +115,23 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
                 birth = date(year - 19, 1, 1) + timedelta(days=rng.randrange(0, 900))
                 dept = rng.choice(academic)
                 number, building = f"{year}{dept.code}{n:05d}", rng.choice(dorms)
+                study_end: date | None = date(year + 4, 7, 1)
             elif kind == HolderKind.STAFF:
                 dept = rng.choice(academic + [depts[c] for c, _ in ADMIN_DEPARTMENTS])
-                number, building = f"T{n:06d}", None
+                number, building, study_end = f"T{n:06d}", None, None
             else:
                 dept = depts["GAO"] if kind == HolderKind.CONTRACTOR else depts["CMO"]
-                number, building = f"L{kind[:2].upper()}{n:05d}", None
+                number, building, study_end = f"L{kind[:2].upper()}{n:05d}", None, None
             holders.append(Cardholder(
                 kind=kind, number=number, name=_name(rng), department=dept, dorm_building=building,
                 citizen_id=citizen_id.make(rng.choice(REGIONS), birth, rng.randrange(1, 999)),
-                phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+                phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}", study_end=study_end,
+                class_name=f"{number[4:6]}{number[2:4]}{rng.randrange(1, 5)}班" if study_end else "",
             ))
     Cardholder.objects.bulk_create(holders)
     uids: set[str] = set()
     cards: list[Card] = []
-    for holder in Cardholder.objects.all().order_by("id"):
+    for holder in Cardholder.objects.select_related("department").order_by("id"):
         uid = f"{rng.getrandbits(32):08X}"
         while uid in uids:
             uid = f"{rng.getrandbits(32):08X}"
@@ -148,6 +150,10 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
             status = CardStatus.CANCELLED
         elif roll < 0.025 and card_type == CardType.TEMPORARY:
             valid_until = now - timedelta(days=rng.randrange(1, 30))  # expired temporary card
+        temporary = card_type == CardType.TEMPORARY
         cards.append(Card(uid=uid, holder=holder, card_type=card_type, status=status,
-                          blacklisted=blacklisted, valid_from=valid_from, valid_until=valid_until))
+                          blacklisted=blacklisted, valid_from=valid_from, valid_until=valid_until,
+                          owner_department=holder.department if temporary else None,
+                          approved_by=holder.department.name if temporary else "批量制卡",
+                          basis="演示数据"))
     Card.objects.bulk_create(cards)

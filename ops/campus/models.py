@@ -17,6 +17,7 @@ from ops.campus.choices import (
     DeviceState,
     DirectionChoice,
     HolderKind,
+    HolderStatus,
     ReasonChoice,
 )
 
@@ -67,7 +68,15 @@ class Cardholder(models.Model):
     )
     citizen_id = models.CharField(_("身份证号"), max_length=18, blank=True)
     phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    class_name = models.CharField(_("班级"), max_length=64, blank=True)      # R-CARD-5
+    title = models.CharField(_("职务/职称"), max_length=64, blank=True)       # R-CARD-4
+    status = models.CharField(_("在校状态"), max_length=20, choices=HolderStatus.choices,
+                              default=HolderStatus.ACTIVE)
+    study_end = models.DateField(_("预计毕业日期"), null=True, blank=True,
+                                 help_text=_("学生：预计毕业日期；延期毕业时由教务处名单延长"))
+    photo_sha256 = models.CharField(_("照片摘要"), max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("持卡人")
@@ -93,6 +102,18 @@ class Card(models.Model):
     issue_no = models.PositiveIntegerField(_("发卡序号"), default=1)
     valid_from = models.DateTimeField(_("生效时间"))
     valid_until = models.DateTimeField(_("失效时间"), null=True, blank=True)
+    # R-CARD-9: who approved the issuance, and on what basis (form number, letter, list).
+    approved_by = models.CharField(_("审批人/审批单位"), max_length=100, blank=True)
+    basis = models.CharField(_("办理依据"), max_length=200, blank=True)
+    # R-CARD-7: a temporary card belongs to the department that approved it.
+    owner_department = models.ForeignKey(
+        Department, verbose_name=_("管理部门"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="temporary_cards",
+    )
+    replaces = models.OneToOneField(
+        "self", verbose_name=_("替换的旧卡"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="replaced_by",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,6 +130,12 @@ class Card(models.Model):
             models.CheckConstraint(
                 condition=Q(valid_until__isnull=True) | Q(valid_until__gt=models.F("valid_from")),
                 name="card_validity_ordered",
+            ),
+            # R-CARD-7: a temporary card has an owning department and an agreed end date.
+            models.CheckConstraint(
+                condition=~Q(card_type=CardType.TEMPORARY)
+                | (Q(owner_department__isnull=False) & Q(valid_until__isnull=False)),
+                name="temporary_card_owned_and_bounded",
             ),
         ]
 

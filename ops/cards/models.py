@@ -1,0 +1,128 @@
+"""Card lifecycle records: the status history, the fee ledger and policy, the outbox that
+publishes card changes to readers and live pages, and import batches."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Action(models.TextChoices):
+    ISSUE = "issue", _("发卡")
+    LOSE = "lose", _("挂失")
+    FIND = "find", _("解挂")
+    REPLACE = "replace", _("补卡")
+    REISSUE = "reissue", _("信息变更换卡")
+    CANCEL = "cancel", _("注销")
+    EXTEND = "extend", _("延期")
+    BLACKLIST = "blacklist", _("列入黑名单")
+    UNBLACKLIST = "unblacklist", _("移出黑名单")
+
+
+class CardAction(models.Model):
+    """One step in a card's life — its status history (R-SEC-1: traceable, provable)."""
+
+    card = models.ForeignKey("campus.Card", verbose_name=_("卡"), on_delete=models.PROTECT,
+                             related_name="actions")
+    holder = models.ForeignKey("campus.Cardholder", verbose_name=_("持卡人"),
+                               on_delete=models.PROTECT, related_name="card_actions")
+    action = models.CharField(_("操作"), max_length=20, choices=Action.choices)
+    from_status = models.CharField(_("原状态"), max_length=20, blank=True)
+    to_status = models.CharField(_("新状态"), max_length=20)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True,
+                                 on_delete=models.PROTECT, related_name="+")
+    basis = models.CharField(_("依据"), max_length=200, blank=True)
+    at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("卡务记录")
+        verbose_name_plural = _("卡务记录")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.card_id} {self.action} {self.from_status}→{self.to_status}"
+
+
+class FeeKind(models.TextChoices):
+    LOSS = "loss", _("挂失补卡")
+    DAMAGE = "damage", _("损坏补卡")
+    IDENTITY_CHANGE = "identity_change", _("信息变更换卡")
+
+
+class FeePolicy(models.Model):
+    """R-FEE-2: the replacement fee and the price authority's cap. One row; Finance edits it."""
+
+    replacement_fee = models.DecimalField(_("补卡工本费（元）"), max_digits=8, decimal_places=2,
+                                          default=Decimal("20.00"))
+    cap = models.DecimalField(_("物价部门核定上限（元）"), max_digits=8, decimal_places=2,
+                              default=Decimal("25.00"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("收费标准")
+        verbose_name_plural = _("收费标准")
+        constraints = [
+            models.CheckConstraint(condition=Q(replacement_fee__lte=models.F("cap"))
+                                   & Q(replacement_fee__gte=0), name="fee_within_cap"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.replacement_fee} / {self.cap}"
+
+    @classmethod
+    def current(cls) -> FeePolicy:
+        policy, _created = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+class FeeCharge(models.Model):
+    """A line in the fee ledger (R-FEE-2: paid by the holder, non-refundable; R-FEE-3: Finance
+    reconciles it per day and per operator/window). Rows are never changed or deleted."""
+
+    holder = models.ForeignKey("campus.Cardholder", verbose_name=_("持卡人"),
+                               on_delete=models.PROTECT, related_name="fees")
+    card = models.ForeignKey("campus.Card", verbose_name=_("新卡"), on_delete=models.PROTECT,
+                             related_name="fees")
+    kind = models.CharField(_("收费项目"), max_length=20, choices=FeeKind.choices)
+    amount = models.DecimalField(_("金额（元）"), max_digits=8, decimal_places=2)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("收费操作员"),
+                                 null=True, on_delete=models.PROTECT, related_name="+")
+    window = models.CharField(_("收费窗口"), max_length=40, blank=True)
+    at = models.DateTimeField(_("收费时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("收费流水")
+        verbose_name_plural = _("收费流水")
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="fee_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d} {self.kind} {self.amount}"
+
+
+class Topic(models.TextChoices):
+    CREDENTIAL = "credential", _("凭证变更")
+    CARD_ACTION = "card_action", _("卡务动态")
+
+
+class OutboxMessage(models.Model):
+    """Written in the same transaction as the change it announces; ``campuscard relay``
+    publishes it after the commit (credential changes to the readers' stream with a version,
+    card actions to the live feed), so nothing is announced that did not happen."""
+
+    topic = models.CharField(max_length=20, choices=Topic.choices)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["id"], condition=Q(published_at__isnull=True),
+                                name="outbox_unpublished")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.topic}"

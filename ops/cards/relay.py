@@ -1,0 +1,72 @@
+"""The outbox relay: publishes committed card changes. Credential changes go to the readers'
+stream with a rising version (agents apply them in order and resync on a gap); card actions go
+to the live card-action feed. Run one relay (``campuscard relay``); on PostgreSQL several may
+run, since each claims rows with SKIP LOCKED."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from typing import Any
+
+import redis
+from django.db import transaction
+from django.utils import timezone
+
+from ops.campus.fanout import Fanout
+from ops.cards.models import OutboxMessage, Topic
+from streams import names
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, client: redis.Redis, *, fanout: Fanout | None, poll_s: float = 0.1) -> None:
+        self.redis = client
+        self.fanout = fanout
+        self.poll_s = poll_s
+        self.stopping = threading.Event()
+        self.published = 0
+
+    def run_once(self, limit: int = 1000) -> int:
+        live: list[dict[str, Any]] = []
+        with transaction.atomic():
+            rows = list(OutboxMessage.objects.select_for_update(skip_locked=True)
+                        .filter(published_at__isnull=True).order_by("id")[:limit])
+            if not rows:
+                return 0
+            credentials = [r for r in rows if r.topic == Topic.CREDENTIAL]
+            if credentials:
+                top = int(self.redis.incrby(names.CREDENTIALS_VERSION, len(credentials)))
+                pipe = self.redis.pipeline(transaction=True)
+                for offset, row in enumerate(credentials):
+                    row.version = top - len(credentials) + 1 + offset
+                    pipe.xadd(names.CREDENTIALS, {"v": row.version, "e": json.dumps(row.payload)},
+                              maxlen=names.CREDENTIALS_MAXLEN, approximate=True)
+                pipe.execute()
+            now = timezone.now()
+            for row in rows:
+                row.published_at = now
+                if row.topic == Topic.CARD_ACTION:
+                    live.append({**row.payload, "id": row.id, "ts": row.created_at.timestamp()})
+            OutboxMessage.objects.bulk_update(rows, ["published_at", "version"])
+            watermark = rows[-1].id
+        if live and self.fanout is not None:
+            self.fanout.publish({names.GROUP_CARD_ACTIONS: live}, watermark=watermark)
+        self.published += len(rows)
+        return len(rows)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if self.run_once():
+                    continue
+            except (redis.RedisError, OSError) as exc:  # keep the rows; try again shortly
+                log.warning("relay could not publish: %s", exc)
+            self.stopping.wait(self.poll_s)
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stopping.set())
