@@ -20,7 +20,7 @@ non-zero ``Le`` gets the UID cut to ``Le`` bytes. Every other command gets ``6D 
 supported), or ``6A 81`` (function not supported) for other ``FF CA`` variants. The ATR is the
 PC/SC part 3 one for an ISO 14443 card as a contactless reader builds it.
 
-Run one by hand until Ctrl-C::
+Run one by hand until Ctrl-C (or SIGTERM)::
 
     python -m readers.card_emulator --uid 04A1B2C3D4 [--port 35963]
 """
@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -209,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
-    card = EmulatedCard(args.uid, host=args.host, port=args.port)
+    try:
+        card = EmulatedCard(args.uid, host=args.host, port=args.port)
+    except ValueError as exc:
+        parser.error(str(exc))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # lift the card off cleanly on `kill`
     try:
         card.insert(timeout=10)
         log.info("card %s on vpcd %s:%d; Ctrl-C to lift it off", card.uid_hex, args.host, args.port)

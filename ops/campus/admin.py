@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from ops.campus.models import AccessEvent, Building, Card, Cardholder, Department, Device
+from ops.cards.errors import CardRuleError
+from ops.cards.forms import CARD_FORMS, IssueForm
 from ops.privacy import mask_citizen_id, mask_name, mask_phone
 
 
@@ -39,6 +46,23 @@ class CardholderAdmin(admin.ModelAdmin):
     search_fields = ("number",)
     list_select_related = ("department", "dorm_building")
     inlines = [CardInline]
+    readonly_fields = ("issue_link",)
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        view = staff_member_required(self.admin_site.admin_view(self.issue_view))
+        return [path("<int:pk>/issue/", view, name="campus_cardholder_issue"), *super().get_urls()]
+
+    @admin.display(description=_("卡务"))
+    def issue_link(self, obj: Cardholder) -> str:
+        if not obj.pk:
+            return ""
+        return format_html('<a class="button" href="{}">{}</a>',
+                           reverse("admin:campus_cardholder_issue", args=[obj.pk]), _("发卡"))
+
+    def issue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        holder = get_object_or_404(Cardholder, pk=pk)
+        return run_form(request, IssueForm, holder, str(holder),
+                        reverse("admin:campus_cardholder_change", args=[pk]))
 
     @admin.display(description=_("姓名"))
     def masked_name(self, obj: Cardholder) -> str:
@@ -61,6 +85,27 @@ class CardAdmin(admin.ModelAdmin):
     search_fields = ("uid", "holder__number")
     list_select_related = ("holder",)
     raw_id_fields = ("holder",)
+    readonly_fields = ("desk_actions",)
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        view = staff_member_required(self.admin_site.admin_view(self.action_view))
+        return [path("<int:pk>/<str:action>/", view, name="campus_card_action"),
+                *super().get_urls()]
+
+    @admin.display(description=_("卡务"))
+    def desk_actions(self, obj: Card) -> str:
+        if not obj.pk:
+            return ""
+        return format_html_join(" ", '<a class="button" id="do-{}" href="{}">{}</a>', (
+            (name, reverse("admin:campus_card_action", args=[obj.pk, name]), form.title)
+            for name, form in CARD_FORMS.items()))
+
+    def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if action not in CARD_FORMS:
+            raise Http404
+        card = get_object_or_404(Card.objects.select_related("holder"), pk=pk)
+        return run_form(request, CARD_FORMS[action], card, f"{card.uid}",
+                        reverse("admin:campus_card_change", args=[pk]))
 
     @admin.display(description=_("学工号"))
     def holder_number(self, obj: Card) -> str:
@@ -93,3 +138,22 @@ class AccessEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+    """Show the action's form; on a valid POST call its service. A broken rule is shown on the
+    form with the service's message, and nothing is changed."""
+    form = form_class(request.POST or None)
+    rule_error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = form.run(subject, request.user)
+        except CardRuleError as exc:
+            rule_error = " ".join(exc.messages)
+        else:
+            messages.success(request, _("%(action)s已办理：%(card)s") % {"action": form.title,
+                                                                   "card": result})
+            return HttpResponseRedirect(done_url)
+    return render(request, "admin/cards/action_form.html",
+                  {"form": form, "subject": label, "rule_error": rule_error,
+                   "title": form.title, **admin.site.each_context(request)})

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import PurePath
 
 from django.utils import timezone
@@ -195,7 +196,10 @@ def _excel_cell(value) -> tuple[str, bool]:
     if isinstance(value, float):
         if value.is_integer():
             digits = str(int(value))
-            return digits, len(digits.lstrip("-")) <= EXCEL_DIGITS
+            if len(digits.lstrip("-")) <= EXCEL_DIGITS:
+                return digits, True
+            # Show what Excel shows: 15 significant digits, then zeros (not float noise like …1008).
+            return str(int(Decimal(f"{value:.{EXCEL_DIGITS}g}"))), False
         text = repr(value)
         if "e" in text or "E" in text:
             text = f"{value:.{EXCEL_DIGITS}f}".rstrip("0").rstrip(".")

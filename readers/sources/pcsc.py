@@ -155,9 +155,13 @@ class PcscSource(CardSource):
         self._queue = queue.Queue()
         self._worker = threading.Thread(target=self._work, args=(self._queue,), daemon=True, name=repr(self))
         self._worker.start()
-        self._observer = _Observer()
-        self._monitor = _card_monitor()
-        self._monitor.addObserver(self._observer)  # reports cards already present, synchronously
+        try:
+            self._observer = _Observer()
+            self._monitor = _card_monitor()
+            self._monitor.addObserver(self._observer)  # reports cards already present, synchronously
+        except Exception as exc:
+            self._stop()
+            raise SourceError(f"cannot start pyscard's card monitor: {exc}", permanent=False) from exc
 
     def _stop(self) -> None:
         if self._monitor is not None and self._observer is not None:
