@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "ops.accounts",
     "ops.campus",
     "ops.cards",
@@ -133,6 +136,21 @@ SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "SAMEORIGIN"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- REST API for HR / Academic Affairs systems ------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ops.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Campus Card Operations API",
+    "DESCRIPTION": "校园一卡通卡务接口：批量导入、发卡、挂失、解挂、补卡、注销、延期。"
+                   "Token authentication: `Authorization: Token <key>` (campuscard api-token).",
+    "VERSION": "1.0.0",
+}
 
 # --- i18n: Simplified Chinese first, English available -------------------------------------
 LANGUAGE_CODE = "zh-hans"

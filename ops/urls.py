@@ -15,6 +15,7 @@ urlpatterns = [
     path("live/gates", RedirectView.as_view(url="/live/gates/")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/", include("ops.api.urls")),
 ]
 
 admin.site.site_header = _("校园一卡通运营平台 · 管理后台")

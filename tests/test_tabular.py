@@ -176,7 +176,8 @@ def test_bad_citizen_ids_get_separate_messages():
     future = citizen_id.make("110105", date(2099, 1, 1), 1)
     rows = [wrong_check(ID1), bad_date, future, ID1[:17], "11010520060307123", ID1[:10] + "ABCDEFG" + ID1[17],
             chr(ord(ID2[0]) + 0xFEE0) + ID2[1:]]  # a full-width digit is fine
-    data = csv_bytes(["学号,姓名,学系,班级,身份证号"] + [f"S{i},某某,物理系,物理2501,{v}" for i, v in enumerate(rows)], "utf-8")
+    lines = ["学号,姓名,学系,班级,身份证号"] + [f"S{i},某某,物理系,物理2501,{v}" for i, v in enumerate(rows)]
+    data = csv_bytes(lines, "utf-8")
     records, errors = normalize(read_table("a.csv", data), STUDENT_COLUMNS)
     assert [(e.row, e.message) for e in errors] == [
         (2, "身份证号校验位错误"),

@@ -177,6 +177,9 @@ def _read_workbook(data: bytes) -> Table:
     for index, record in enumerate(values):
         out = []
         for col, value in enumerate(record):
+            if value.__class__ is str:  # the common case, without a call
+                out.append(value.strip(_STRIP))
+                continue
             text, exact = _excel_cell(value)
             if not exact:
                 lossy.add((index + 1, col))
@@ -231,12 +234,16 @@ def _build(cells: list[list[str]], *, lossy: set[tuple[int, int]], sheet: str | 
         headers.append(key)
         keys.append((col, key))
     rows: list[Row] = []
+    names = [key for _col, key in keys]
+    columns = [col for col, _key in keys]
+    full = columns[-1] + 1 if columns else 0
     for index in range(header_index + 1, len(cells)):
         record = cells[index]
         if not any(record):
             continue
-        width = len(record)
-        rows.append(Row({key: (record[col] if col < width else "") for col, key in keys}, index + 1))
+        if len(record) < full:
+            record = record + [""] * (full - len(record))
+        rows.append(Row(zip(names, [record[col] for col in columns], strict=True), index + 1))
     lossy_cells = {(row, key) for col, key in keys for row, lcol in lossy if lcol == col and row > header_index + 1}
     return Table(headers=headers, rows=rows, header_row=header_index + 1, sheet=sheet, lossy_cells=lossy_cells)
 
@@ -306,11 +313,14 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
         for name, header in fields:
             value = source[header]
             if name == "citizen_id":
-                value = unicodedata.normalize("NFKC", value).replace(" ", "").lstrip("'").upper()
+                if not value.isascii():  # full-width digits, typed with a Chinese input method
+                    value = unicodedata.normalize("NFKC", value)
+                value = value.replace(" ", "").lstrip("'").upper()
             record[name] = value
             if not value:
                 row_errors.append(RowError(row, header, value, empty_message % {"column": header}))
-            elif (row, header) in lossy or (name in ("number", "citizen_id") and _SCIENTIFIC.match(value)):
+            elif (row, header) in lossy or (
+                    name in ("number", "citizen_id") and ("E" in value or "e" in value) and _SCIENTIFIC.match(value)):
                 row_errors.append(RowError(row, header, value, _(
                     "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写")
                     % {"column": header}))

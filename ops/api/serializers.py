@@ -1,0 +1,59 @@
+"""Request and response shapes of the card API (they document the OpenAPI schema too)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ops.campus.choices import CardType, HolderStatus
+from ops.cards.models import FeeKind
+from ops.privacy import mask_name
+
+
+class BasisIn(serializers.Serializer):
+    basis = serializers.CharField(max_length=200, help_text="办理依据：申请表/函件编号")
+
+
+class IssueIn(BasisIn):
+    holder_number = serializers.CharField(max_length=32, help_text="学号或工号")
+    uid = serializers.CharField(max_length=24)
+    approved_by = serializers.CharField(max_length=100)
+    card_type = serializers.ChoiceField(choices=CardType.choices, required=False)
+    owner_department = serializers.CharField(max_length=20, required=False,
+                                             help_text="临时卡的审批（管理）部门代码")
+    valid_until = serializers.DateField(required=False)
+
+
+class ReplaceIn(BasisIn):
+    new_uid = serializers.CharField(max_length=24)
+    reason = serializers.ChoiceField(choices=FeeKind.choices)
+    fee = serializers.DecimalField(max_digits=8, decimal_places=2, required=False)
+    window = serializers.CharField(max_length=40, required=False, default="API")
+
+
+class CancelIn(BasisIn):
+    holder_status = serializers.ChoiceField(choices=HolderStatus.choices, required=False)
+
+
+class ExtendIn(BasisIn):
+    new_until = serializers.DateField()
+
+
+class CardOut(serializers.Serializer):
+    uid = serializers.CharField()
+    card_type = serializers.CharField()
+    status = serializers.CharField()
+    blacklisted = serializers.BooleanField()
+    issue_no = serializers.IntegerField()
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField(allow_null=True)
+    holder_number = serializers.CharField(source="holder.number")
+    holder_name = serializers.SerializerMethodField(help_text="masked")
+
+    def get_holder_name(self, card) -> str:  # type: ignore[no-untyped-def]
+        return mask_name(card.holder.name)
+
+
+class ImportIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[("student", "学生名单"), ("staff", "教职工名单")])
+    file = serializers.FileField(help_text="CSV 或 XLSX，表头为中文（姓名、学号、身份证号…）")
+    photos = serializers.FileField(required=False, help_text="按学号/工号命名的照片 zip")

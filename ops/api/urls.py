@@ -1,0 +1,15 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from ops.api import views
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("v1/cards/", views.issue, name="api-issue"),
+    path("v1/cards/<str:uid>/", views.card_detail, name="api-card"),
+    path("v1/cards/<str:uid>/loss/", views.loss, name="api-loss"),
+    path("v1/cards/<str:uid>/found/", views.found, name="api-found"),
+    path("v1/cards/<str:uid>/replace/", views.replace, name="api-replace"),
+    path("v1/cards/<str:uid>/cancel/", views.cancel, name="api-cancel"),
+    path("v1/cards/<str:uid>/extend/", views.extend, name="api-extend"),
+]

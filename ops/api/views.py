@@ -1,0 +1,94 @@
+"""Card API for HR and Academic Affairs systems: parse, call the service, render."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ops.api import serializers as s
+from ops.campus.models import Card, Cardholder, Department
+from ops.cards import services
+
+
+def _end_of(day):  # type: ignore[no-untyped-def]
+    return timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
+
+
+def _card(uid: str) -> Card:
+    return get_object_or_404(Card.objects.select_related("holder"), uid=uid.upper())
+
+
+def _out(card: Card, status: int = 200) -> Response:
+    return Response(s.CardOut(card).data, status=status)
+
+
+def _valid(serializer_class, request: Request):  # type: ignore[no-untyped-def]
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@extend_schema(request=s.IssueIn, responses={201: s.CardOut}, summary="发卡")
+@api_view(["POST"])
+def issue(request: Request) -> Response:
+    data = _valid(s.IssueIn, request)
+    holder = get_object_or_404(Cardholder, number=data["holder_number"])
+    owner = (get_object_or_404(Department, code=data["owner_department"])
+             if data.get("owner_department") else None)
+    card = services.issue_card(
+        holder=holder, uid=data["uid"], operator=request.user, approved_by=data["approved_by"],
+        basis=data["basis"], card_type=data.get("card_type"), owner_department=owner,
+        valid_until=_end_of(data["valid_until"]) if data.get("valid_until") else None)
+    return _out(card, 201)
+
+
+@extend_schema(responses=s.CardOut, summary="查询卡")
+@api_view(["GET"])
+def card_detail(request: Request, uid: str) -> Response:
+    return _out(_card(uid))
+
+
+@extend_schema(request=s.BasisIn, responses=s.CardOut, summary="挂失")
+@api_view(["POST"])
+def loss(request: Request, uid: str) -> Response:
+    data = _valid(s.BasisIn, request)
+    return _out(services.report_loss(card=_card(uid), operator=request.user, basis=data["basis"]))
+
+
+@extend_schema(request=s.BasisIn, responses=s.CardOut, summary="解挂")
+@api_view(["POST"])
+def found(request: Request, uid: str) -> Response:
+    data = _valid(s.BasisIn, request)
+    return _out(services.report_found(card=_card(uid), operator=request.user, basis=data["basis"]))
+
+
+@extend_schema(request=s.ReplaceIn, responses={201: s.CardOut}, summary="补卡/换卡")
+@api_view(["POST"])
+def replace(request: Request, uid: str) -> Response:
+    data = _valid(s.ReplaceIn, request)
+    card = services.replace_card(card=_card(uid), new_uid=data["new_uid"], operator=request.user,
+                                 reason=data["reason"], basis=data["basis"],
+                                 window=data.get("window", "API"), fee=data.get("fee"))
+    return _out(card, 201)
+
+
+@extend_schema(request=s.CancelIn, responses=s.CardOut, summary="注销")
+@api_view(["POST"])
+def cancel(request: Request, uid: str) -> Response:
+    data = _valid(s.CancelIn, request)
+    return _out(services.cancel_card(card=_card(uid), operator=request.user, basis=data["basis"],
+                                     holder_status=data.get("holder_status")))
+
+
+@extend_schema(request=s.ExtendIn, responses=s.CardOut, summary="延期")
+@api_view(["POST"])
+def extend(request: Request, uid: str) -> Response:
+    data = _valid(s.ExtendIn, request)
+    return _out(services.extend_validity(card=_card(uid), new_until=_end_of(data["new_until"]),
+                                         operator=request.user, basis=data["basis"]))
