@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYSCARD=pyscard==2.3.1
+PYSCARD=$(grep -o 'pyscard==[0-9.]*' pyproject.toml)  # the pin lives in pyproject's [pcsc] extra
 
 missing=()
 for pkg in pcscd vsmartcard-vpcd swig libpcsclite-dev; do

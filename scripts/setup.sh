@@ -24,6 +24,7 @@ if [[ ! -f "$stamp" ]]; then
 fi
 
 if [[ $want_test == 1 ]]; then
+  ./scripts/pcsc_setup.sh   # pcscd + vsmartcard-vpcd + pyscard: the PC/SC tests are real
   missing=()
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
