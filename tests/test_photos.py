@@ -123,6 +123,21 @@ def test_a_zip_with_gbk_names_from_chinese_windows(tmp_path):
     assert [s.name for s in loaded.skipped] == ["照片/说明.txt"]
 
 
+def test_a_corrupt_entry_is_skipped_not_fatal(tmp_path):
+    path = tmp_path / "photos.zip"
+    good, damaged = make_test_photo(), make_test_photo(seed=1)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("2025CS00001.jpg", good)
+        archive.writestr("2025CS00002.jpg", damaged)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(damaged) + 1000
+    raw[at] ^= 0xFF  # one flipped byte: the CRC no longer matches
+    path.write_bytes(bytes(raw))
+    loaded = load_photo_set(path)
+    assert list(loaded.photos) == ["2025CS00001"]
+    assert [(s.name, s.reason) for s in loaded.skipped] == [("2025CS00002.jpg", "无法读取该文件（可能已加密或已损坏）")]
+
+
 def test_something_that_is_not_a_photo_set(tmp_path):
     (tmp_path / "list.csv").write_text("学号\n")
     with pytest.raises(PhotoSetError):

@@ -306,8 +306,14 @@ def load_photo_set(path: Path) -> PhotoSet:
             result.skipped.append(SkippedFile(name, _("编号 %(number)s 与 %(other)s 重复") % {
                 "number": stem, "other": seen[stem]}))
         else:
+            try:
+                data = read()
+            except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError, EOFError):
+                # encrypted entry, unsupported compression, bad CRC, unreadable file
+                result.skipped.append(SkippedFile(name, _("无法读取该文件（可能已加密或已损坏）")))
+                return
             seen[stem] = name
-            result.photos[stem] = read()
+            result.photos[stem] = data
 
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):

@@ -23,7 +23,10 @@ class Command(BaseCommand):
         p.add_argument("--latency-seconds", type=float, default=15.0)
         p.add_argument("--processors", type=int, default=1)
         p.add_argument("--backlog", type=int, default=30_000, help="taps in the capacity phase")
-        for q in (p,):
+        g = sub.add_parser("graduates", help="the July run over N graduates")
+        g.add_argument("--students", type=int, default=10_000)
+        g.add_argument("--deferred", type=int, default=300)
+        for q in (p, g):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -48,6 +51,13 @@ class Command(BaseCommand):
                                    latency_seconds=opts["latency_seconds"],
                                    processors=opts["processors"], backlog_size=opts["backlog"])
             title = "bench pipeline"
+        elif opts["what"] == "graduates":
+            from ops.bench import graduates
+
+            if opts["deferred"] > opts["students"]:
+                raise CommandError("--deferred cannot exceed --students")
+            figures = graduates.run(students=opts["students"], deferred=opts["deferred"])
+            title = "bench graduates"
         if opts["record"]:
             from django.db import connection
 
