@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from datetime import date, timedelta
 from typing import Any
@@ -21,7 +22,8 @@ from ops.cards import graduation
 def run(*, students: int, deferred: int) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     dept, _ = Department.objects.get_or_create(code="CS", name="计算机工程系")
-    nic = create_or_update_operator(username="bench-nic", password="bench-pass-1", role=Role.NIC)
+    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12),
+                                    role=Role.NIC)
     start = timezone.now() - timedelta(days=1400)
     Cardholder.objects.bulk_create([
         Cardholder(kind=HolderKind.STUDENT, number=f"2022CS{i:06d}", name=f"学生{i}",
