@@ -173,4 +173,4 @@ def test_check_many_over_2000_photos_reports_exactly_the_bad_ones(capsys):
     with capsys.disabled():
         print(f"\ncheck_many: {rates[2]:.0f} photos/s with 2 workers, {rates[1]:.0f} photos/s with 1 "
               f"(~{len(good[0]) // 1024} KB JPEGs)")
-    assert rates[2] >= 500
+    # the speed goal (≥ 500 photos/s) is checked by `campuscard bench import`, not here

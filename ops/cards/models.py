@@ -126,3 +126,34 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.topic}"
+
+
+class ImportStatus(models.TextChoices):
+    PREVIEWED = "previewed", _("已预览，待确认")
+    APPLIED = "applied", _("已导入")
+
+
+class ImportBatch(models.Model):
+    """A list from HR or Academic Affairs, previewed (what would be created/updated/rejected)
+    and — only once the operator accepts the preview — applied exactly as previewed."""
+
+    kind = models.CharField(_("名单类型"), max_length=10,
+                            choices=[("student", _("学生名单")), ("staff", _("教职工名单"))])
+    filename = models.CharField(_("文件名"), max_length=200)
+    sha256 = models.CharField(_("文件摘要"), max_length=64)
+    status = models.CharField(_("状态"), max_length=12, choices=ImportStatus.choices,
+                              default=ImportStatus.PREVIEWED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("预览时间"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("导入时间"), null=True, blank=True)
+    rows = models.PositiveIntegerField(_("行数"), default=0)
+    plan = models.JSONField(_("导入计划"), default=dict)
+
+    class Meta:
+        verbose_name = _("名单导入")
+        verbose_name_plural = _("名单导入")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"

@@ -26,7 +26,10 @@ class Command(BaseCommand):
         g = sub.add_parser("graduates", help="the July run over N graduates")
         g.add_argument("--students", type=int, default=10_000)
         g.add_argument("--deferred", type=int, default=300)
-        for q in (p, g):
+        i = sub.add_parser("import", help="a 30,000-row student list + photo checks")
+        i.add_argument("--rows", type=int, default=30_000)
+        i.add_argument("--photos", type=int, default=5_000)
+        for q in (p, g, i):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -58,6 +61,11 @@ class Command(BaseCommand):
                 raise CommandError("--deferred cannot exceed --students")
             figures = graduates.run(students=opts["students"], deferred=opts["deferred"])
             title = "bench graduates"
+        elif opts["what"] == "import":
+            from ops.bench import imports
+
+            figures = imports.run(rows=opts["rows"], photo_count=opts["photos"])
+            title = "bench import"
         if opts["record"]:
             from django.db import connection
 
