@@ -14,6 +14,8 @@ urlpatterns = [
     path("accounts/logout/confirm/", views.logout_confirm, name="logout-confirm"),
     path("live/gates", RedirectView.as_view(url="/live/gates/")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # one login page for everything (the admin's own would bypass our login handling)
+    path("admin/login/", RedirectView.as_view(url="/accounts/login/", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/", include("ops.api.urls")),
 ]

@@ -66,3 +66,20 @@ def stop(proc: subprocess.Popen, sig: int, timeout: float = 20.0) -> int:
         proc.kill()
         proc.wait()
         raise
+
+
+def outside_the_browser_loop(fn):  # type: ignore[no-untyped-def]
+    """Run a database check from inside a Playwright block (its sync API runs an event loop in
+    this thread, and Django refuses ORM calls from a thread with a running loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def call():  # type: ignore[no-untyped-def]
+        try:
+            return fn()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()

@@ -68,3 +68,24 @@ def subprocess_env(transactional_db, tmp_path):
 
 def campuscard_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "ops.cli", *args]
+
+
+@pytest.fixture
+def stack(campus, redis_client, subprocess_env):
+    """Real daphne and a real processor on the test database; yields the base URL."""
+    import signal
+    import subprocess
+
+    from tests.browser import free_port, stop, wait_http
+
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                            "ops.asgi:application"], env=subprocess_env)
+    processor = subprocess.Popen(campuscard_cmd("process", "--name", "browser-test"),
+                                 env=subprocess_env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(processor, signal.SIGTERM)
+        stop(web, signal.SIGTERM)

@@ -4,9 +4,6 @@ Redis: a tap published by a reader shows up pushed, masked, with its decision an
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,27 +12,11 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from streams import producer
 from streams.reasons import Decision, Reason
-from tests.browser import chromium, free_port, log_in, stop, wait_http
-from tests.conftest import campuscard_cmd
+from tests.browser import chromium, log_in
 from tests.factories import tap
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "gate-test-pass-3"
-
-
-@pytest.fixture
-def stack(campus, redis_client, subprocess_env):
-    port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
-                            str(port), "ops.asgi:application"], env=subprocess_env)
-    processor = subprocess.Popen(campuscard_cmd("process", "--name", "browser-test"),
-                                 env=subprocess_env)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(processor, signal.SIGTERM)
-        stop(web, signal.SIGTERM)
 
 
 def test_a_blacklisted_tap_is_pushed_to_the_security_desk_masked(campus, redis_client, stack):

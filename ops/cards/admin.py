@@ -11,7 +11,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ops.cards import ledger
+from ops.cards import import_admin, ledger
 from ops.cards.models import CardAction, FeeCharge, FeePolicy
 
 
@@ -75,3 +75,6 @@ class FeePolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+__all__ = ["import_admin"]  # registers the import pages

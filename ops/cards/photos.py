@@ -379,3 +379,13 @@ def make_test_photo(color: tuple[int, int, int] = (67, 142, 219), size: tuple[in
         options["dpi"] = (dpi, dpi)
     image.save(out, "JPEG" if fmt.upper() == "JPG" else fmt, **options)
     return out.getvalue()
+
+
+def load_photo_set_from_bytes(data: bytes) -> PhotoSet:
+    """An uploaded zip of photos (the web import): same rules as :func:`load_photo_set`."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
+        handle.write(data)
+        handle.flush()
+        return load_photo_set(Path(handle.name))
