@@ -53,23 +53,291 @@ EN = {
     "校园一卡通": "Campus Card", "卡务与设备管理": "Cards and devices", "实时": "Live",
 }
 
+EN.update({
+    # Audit
+    "审计": "Audit", "操作员账号": "Operator account", "操作": "Action", "对象类型": "Object type",
+    "对象": "Object", "依据": "Basis", "内容": "Details", "审计记录": "Audit log",
+    "%(action)s已办理：%(card)s": "Done: %(action)s — %(card)s",
+    # Cardholders and cards
+    "在校/在职": "Enrolled/employed", "已毕业": "Graduated", "已退学": "Withdrawn",
+    "已退休": "Retired", "已离校/离职": "Left", "班级": "Class", "职务/职称": "Position/title",
+    "在校状态": "Enrolment status", "预计毕业日期": "Expected graduation date",
+    "学生：预计毕业日期；延期毕业时由教务处名单延长":
+        "Students: expected graduation date; extended by the Academic Affairs list if graduation"
+        " is deferred",
+    "照片摘要": "Photo hash", "审批人/审批单位": "Approver / approving unit",
+    "办理依据": "Basis (form or letter reference)", "管理部门": "Managing department",
+    "替换的旧卡": "Replaces card", "日期格式应为 YYYY-MM-DD": "Date must be in YYYY-MM-DD format",
+    # Card desk forms
+    "申请表编号、函件编号或名单名称（R-CARD-9：谁审批，谁负责）":
+        "Application form number, letter number or list name (R-CARD-9: whoever approves is"
+        " accountable)",
+    "卡务": "Card services", "发卡": "Issue card", "解挂": "Found again",
+    "补卡": "Replacement", "信息变更换卡": "Reissue after identity change",
+    "列入黑名单": "Blacklist", "移出黑名单": "Remove from blacklist", "注销": "Cancel",
+    "注销原因": "Reason for cancelling", "仅注销此卡": "Cancel this card only",
+    "退学": "Withdrawal", "毕业": "Graduation", "离校/离职": "Leaving", "延期": "Extend",
+    "新的有效期至": "New expiry date", "补卡 / 换卡": "Replacement / reissue",
+    "新卡卡号（UID）": "New card UID",
+    "把空白卡放在发卡器上读取，或手工输入":
+        "Place the blank card on the enrolment reader, or type the UID in",
+    "收费（元）": "Fee (CNY)", "留空按收费标准收取": "Leave blank to charge the standard fee",
+    "收费窗口": "Cashier window", "变更后姓名": "New name", "变更后身份证号": "New citizen ID",
+    "留空按收费标准 %(fee)s 元收取；上限 %(cap)s 元":
+        "Leave blank to charge the standard fee of %(fee)s CNY; cap %(cap)s CNY",
+    "卡号（UID）": "Card UID",
+    "把空白卡放在发卡器上读取（campuscard enroll），或手工输入":
+        "Place the blank card on the enrolment reader (campuscard enroll), or type the UID in",
+    "按持卡人类别": "By cardholder kind",
+    "管理部门（临时卡）": "Managing department (temporary card)",
+    "有效期至（临时卡必填）": "Valid until (required for temporary cards)",
+    "确定办理": "Confirm",
+    # List import
+    "名单类型": "List type", "学生名单（教务处）": "Student list (Academic Affairs)",
+    "教职工名单（人事处）": "Staff list (Human Resources)", "名单文件": "List file",
+    "CSV 或 XLSX，表头为中文：姓名、学号、身份证号、学系、班级…":
+        "CSV or XLSX with Chinese column headers: 姓名 (name), 学号 (student number),"
+        " 身份证号 (citizen ID), 学系 (department), 班级 (class)…",
+    "照片包（可选）": "Photo archive (optional)",
+    "zip，文件名为学号/工号，如 2026CS00001.jpg":
+        "zip; file names are student/staff numbers, e.g. 2026CS00001.jpg",
+    "导入名单": "Import list", "已开始导入，请稍候": "Import started; please wait",
+    "导入预览": "Import preview",
+    "名单类型应为 student（学生）或 staff（教职工）": "List type must be student or staff",
+    "系统中没有名为“%(name)s”的部门/学系，请先由网信中心添加":
+        "There is no department named “%(name)s”; ask NIC to add it first",
+    "编号 %(number)s 已属于另一类持卡人（%(kind)s），不能作为%(list)s导入":
+        "Number %(number)s already belongs to a different kind of cardholder (%(kind)s) and"
+        " cannot be imported as %(list)s",
+    "照片包中没有 %(number)s 的照片（文件名应为学号/工号）":
+        "No photo for %(number)s in the photo archive (file names must be student/staff numbers)",
+    "这份名单已经导入过了（%(at)s）": "This list was already imported (%(at)s)",
+    "%(kind)s名单 %(file)s（导入批次 %(id)s）": "%(kind)s list %(file)s (import batch %(id)s)",
+    "已预览，待确认": "Previewed, awaiting confirmation", "已导入": "Imported",
+    "学生名单": "Student list", "教职工名单": "Staff list", "文件名": "File name",
+    "文件摘要": "File hash", "预览时间": "Previewed at", "导入时间": "Imported at",
+    "行数": "Rows", "导入计划": "Import plan", "名单导入": "List import",
+    "新增 %(c)s，更新 %(u)s，无变化 %(n)s，拒绝 %(r)s":
+        "New %(c)s, updated %(u)s, unchanged %(n)s, rejected %(r)s",
+    "被拒绝的行不会导入；请修正后重新导入这些行。":
+        "Rejected rows are not imported; fix them and import them again.",
+    "先预览：系统会列出将新增、更新、拒绝的行，数据库不做任何更改；确认后才导入。":
+        "Preview first: the system lists the rows to be added, updated and rejected without"
+        " changing the database; nothing is imported until you confirm.",
+    "确认导入": "Confirm import", "完成": "Done", "拒绝的行": "Rejected rows", "行": "Row",
+    "列": "Column", "值": "Value", "将更新（前 20 行）": "To be updated (first 20 rows)",
+    "正在预览…": "Previewing…", "预览": "Preview",
+    # Card history and fees
+    "卡务记录": "Card action log", "原状态": "Previous status", "新状态": "New status",
+    "新卡": "New card", "挂失补卡": "Replacement after loss", "损坏补卡": "Replacement for damage",
+    "补卡工本费（元）": "Replacement fee (CNY)", "物价部门核定上限（元）": "Price authority's cap (CNY)",
+    "收费标准": "Fee policy", "收费项目": "Fee item", "金额（元）": "Amount (CNY)",
+    "收费操作员": "Charged by", "收费时间": "Charged at", "收费流水": "Fee ledger",
+    "凭证变更": "Credential change", "卡务动态": "Card activity",
+    "导出对账表（XLSX）": "Export reconciliation (XLSX)", "导出明细（CSV）": "Export details (CSV)",
+    # Photo checks (colour names are inserted mid-sentence, hence lower case)
+    "黑色": "black", "白色": "white", "灰色": "grey",
+    "很浅的蓝色（接近白色）": "very pale blue (almost white)",
+    "很深的蓝色（接近黑色）": "very dark blue (almost black)", "蓝色": "blue", "红色": "red",
+    "橙色": "orange", "黄色": "yellow", "绿色": "green", "青绿色": "cyan", "紫色": "purple",
+    "粉红色": "pink",
+    "照片文件像素过多，无法读取；请上传 295×421 像素的证件照":
+        "The photo has too many pixels to read; please upload a 295×421-pixel ID photo",
+    "无法读取照片文件（不是有效的 JPEG 或 PNG 图片），请重新导出照片":
+        "Cannot read the photo (not a valid JPEG or PNG image); please export it again",
+    "照片尺寸为 %(width)d×%(height)d 像素，应为 %(req_width)d×%(req_height)d 像素（宽×高）":
+        "The photo is %(width)d×%(height)d pixels; it must be %(req_width)d×%(req_height)d"
+        " pixels (width×height)",
+    "；宽高颠倒，照片可能被横置了": "; width and height are swapped, so the photo may be sideways",
+    "照片未记录分辨率，应为 %(dpi)d dpi；请在图片软件中设置为 %(dpi)d dpi 后重新保存":
+        "The photo has no resolution recorded; it must be %(dpi)d dpi. Set it to %(dpi)d dpi in"
+        " an image editor and save it again",
+    "照片分辨率为 %(shown)s dpi，应为 %(dpi)d dpi":
+        "The photo resolution is %(shown)s dpi; it must be %(dpi)d dpi",
+    "照片背景不是均匀的蓝色（边缘只有 %(share)d%% 为蓝色），请使用纯蓝底证件照":
+        "The photo background is not evenly blue (only %(share)d%% of the edge is blue); please"
+        " use an ID photo on a plain blue background",
+    "照片背景不是蓝色（检测到的主色接近%(colour)s），请使用蓝底证件照":
+        "The photo background is not blue (the main colour detected is close to %(colour)s);"
+        " please use an ID photo on a blue background",
+    "不是照片文件（只接受 .jpg、.jpeg、.png）":
+        "Not a photo file (only .jpg, .jpeg and .png are accepted)",
+    "文件名中没有学号或工号": "The file name has no student or staff number",
+    "文件过大（超过 %(mb)d MB）": "File too large (over %(mb)d MB)",
+    "编号 %(number)s 与 %(other)s 重复": "Number %(number)s duplicates %(other)s",
+    "无法读取该文件（可能已加密或已损坏）": "Cannot read this file (it may be encrypted or damaged)",
+    "无法读取压缩包 %(name)s：%(error)s": "Cannot read the archive %(name)s: %(error)s",
+    "%(name)s 不是文件夹，也不是 .zip 压缩包": "%(name)s is neither a folder nor a .zip archive",
+    # Card rules (services)
+    "卡号（UID）格式不正确：应为 8–20 位十六进制数字，读到的是“%(uid)s”":
+        "Invalid card UID: it must be 8–20 hexadecimal digits, but “%(uid)s” was read",
+    "必须填写办理依据（申请表编号、函件编号或名单）":
+        "A basis is required (application form number, letter number or list)",
+    "您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理":
+        "You may not perform this card action: campus cards are handled by NIC; temporary cards"
+        " also by their approving department",
+    "该卡（UID %(uid)s）已绑定给 %(number)s %(name)s，不能重复绑定":
+        "This card (UID %(uid)s) is already bound to %(number)s %(name)s and cannot be bound"
+        " again",
+    "必须填写审批人或审批单位（谁审批，谁负责）":
+        "An approver or approving unit is required (whoever approves is accountable)",
+    "学生卡只能发给学生": "Student cards can only be issued to students",
+    "教工卡只能发给教职工": "Staff cards can only be issued to staff",
+    "临时卡必须由管理部门审批并盖章，请选择审批（管理）部门":
+        "A temporary card must be approved and stamped by its managing department; please choose"
+        " the approving (managing) department",
+    "临时卡必须填写约定的有效期": "A temporary card needs the agreed expiry date",
+    "有效期必须晚于当前时间": "The expiry must be in the future",
+    "%(number)s 的状态为“%(status)s”，不能发卡":
+        "%(number)s has status “%(status)s”; no card can be issued",
+    "%(number)s 已有一张可用的卡（UID %(uid)s）。一人一卡：遗失或损坏请办理补卡":
+        "%(number)s already has a usable card (UID %(uid)s). One person, one card: if it is lost"
+        " or damaged, issue a replacement",
+    "发卡冲突：该卡或该持卡人刚刚在另一处办理，请刷新后重试":
+        "Issue conflict: this card or cardholder was just handled elsewhere; refresh and try again",
+    "只有正常状态的卡可以挂失（此卡当前为“%(status)s”）":
+        "Only an active card can be reported lost (this card is “%(status)s”)",
+    "只有已挂失的卡可以解挂（此卡当前为“%(status)s”）":
+        "Only a lost card can be found again (this card is “%(status)s”)",
+    "此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡":
+        "This card is “%(status)s” and cannot be replaced; issue the cardholder a new card",
+    "收费金额不能为负数": "The fee cannot be negative",
+    "收费 %(fee)s 元超过物价部门核定的上限 %(cap)s 元":
+        "The fee of %(fee)s CNY exceeds the price authority's cap of %(cap)s CNY",
+    "信息变更换卡须填写变更后的身份信息":
+        "A reissue after identity change needs the new identity details",
+    "不能变更这些字段：%(fields)s": "These fields cannot be changed: %(fields)s",
+    "身份证号无效（校验位或出生日期错误）": "Invalid citizen ID (wrong check digit or date of birth)",
+    "此卡已在黑名单中": "This card is already blacklisted",
+    "此卡不在黑名单中": "This card is not blacklisted",
+    "此卡已“%(status)s”，不能延期": "This card is “%(status)s” and cannot be extended",
+    "教工卡长期有效，无需延期": "Staff cards do not expire; no extension needed",
+    "新的有效期必须晚于当前有效期": "The new expiry must be later than the current one",
+    "此卡已“%(status)s”，无需注销": "This card is already “%(status)s”; no need to cancel it",
+    "退休教职工继续使用校园卡，不注销（第十三条）":
+        "Retired staff keep using their campus card; it is not cancelled (Article 13)",
+    # Spreadsheet reading
+    "文件是空的": "The file is empty",
+    "不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件":
+        "Unsupported file type “%(suffix)s”; please upload an .xlsx or .csv file",
+    "文件扩展名是 %(suffix)s，但内容不是 Excel 工作簿；请在 Excel 中重新另存为 .xlsx":
+        "The file extension is %(suffix)s but the content is not an Excel workbook; please save"
+        " it again as .xlsx in Excel",
+    "无法识别文件的文字编码；请在 Excel 中另存为“CSV UTF-8”或 .xlsx 格式":
+        "Cannot detect the text encoding; in Excel, save as “CSV UTF-8” or .xlsx",
+    "CSV 文件格式有误（第 %(row)d 行）：%(error)s": "Malformed CSV file (line %(row)d): %(error)s",
+    "服务器未安装 Excel 读取组件，请上传 CSV 文件":
+        "The server has no Excel reader installed; please upload a CSV file",
+    "Excel 文件中没有工作表": "The Excel file has no worksheet",
+    "无法读取 Excel 文件（%(error)s）；请确认文件未损坏、未加密":
+        "Cannot read the Excel file (%(error)s); make sure it is not damaged or encrypted",
+    "文件中没有数据": "The file has no data",
+    "“%(first)s”和“%(second)s”两列都表示“%(field)s”，请只保留一列":
+        "Columns “%(first)s” and “%(second)s” both mean “%(field)s”; keep only one",
+    "缺少必需的列“%(column)s”（可用的列名：%(aliases)s）":
+        "Required column “%(column)s” is missing (accepted names: %(aliases)s)",
+    "“%(column)s”不能为空": "“%(column)s” cannot be empty",
+    "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写":
+        "Excel stored “%(column)s” as a number, so digits beyond the 15th were lost; format the"
+        " column as Text and enter the values again",
+    "%(column)s %(value)s 与第 %(row)d 行重复": "%(column)s %(value)s duplicates row %(row)d",
+    "身份证号与第 %(row)d 行重复": "Citizen ID duplicates row %(row)d",
+    "身份证号应为18位": "Citizen ID must be 18 characters",
+    "身份证号只能由数字组成，最后一位可以是 X":
+        "Citizen ID may contain only digits; the last one may be X",
+    "身份证号中的出生日期无效": "Invalid date of birth in citizen ID",
+    "身份证号校验位错误": "Wrong check digit in citizen ID",
+})
+
 PO = Path(__file__).resolve().parent.parent / "ops" / "locale" / "en" / "LC_MESSAGES" / "django.po"
+
+_KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) "(.*)"$')
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def _unquote(s: str) -> str:
+    return re.sub(r'\\(.)', lambda m: _ESCAPES.get(m.group(1), m.group(0)), s)
+
+
+def _quote(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _fields(lines: list[str]) -> dict[str, str]:
+    """msgid/msgstr/... of one entry, with multi-line strings joined and unescaped."""
+    fields: dict[str, str] = {}
+    key = None
+    for line in lines:
+        match = _KEYWORD.match(line)
+        if match:
+            key = match.group(1)
+            fields[key] = _unquote(match.group(2))
+        elif key and line.startswith('"') and line.endswith('"'):
+            fields[key] += _unquote(line[1:-1])
+    return fields
+
+
+def _fill_entry(block: str, missing: list[str]) -> str:
+    lines = block.split("\n")
+    if any(line.startswith("#~") for line in lines):
+        return block  # obsolete entry
+    fields = _fields(lines)
+    if "msgid" not in fields:
+        return block
+    msgid = fields["msgid"]
+    flags = [line for line in lines if line.startswith("#,")]
+    if not msgid:  # header: drop its fuzzy flag so msgfmt uses it
+        return "\n".join(_drop_fuzzy(lines))
+    strs = [v for k, v in fields.items() if k.startswith("msgstr")]
+    fuzzy = any("fuzzy" in line for line in flags)
+    guessed = any(line.startswith("#|") for line in lines)  # makemessages' fuzzy-match guess
+    if all(strs) and not fuzzy and not guessed:
+        return block
+    if msgid not in EN:
+        missing.append(msgid)
+        return block
+    english = EN[msgid]
+    out = [line for line in _drop_fuzzy(lines) if not line.startswith("#|")]
+    out = _drop_msgstr(out)
+    if "msgid_plural" in fields:
+        forms = english if isinstance(english, (tuple, list)) else (english, english)
+        out += [f'msgstr[{i}] "{_quote(form)}"' for i, form in enumerate(forms)]
+    else:
+        out.append(f'msgstr "{_quote(english)}"')
+    return "\n".join(out)
+
+
+def _drop_fuzzy(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        if line.startswith("#,"):
+            flags = [f.strip() for f in line[2:].split(",") if f.strip() and f.strip() != "fuzzy"]
+            if not flags:
+                continue
+            line = "#, " + ", ".join(flags)
+        out.append(line)
+    return out
+
+
+def _drop_msgstr(lines: list[str]) -> list[str]:
+    """The entry without its msgstr lines (including their continuation lines)."""
+    out, key = [], None
+    for line in lines:
+        match = _KEYWORD.match(line)
+        if match:
+            key = match.group(1)
+        elif not line.startswith('"'):
+            key = None
+        if not (key and key.startswith("msgstr")):
+            out.append(line)
+    return out
 
 
 def fill() -> list[str]:
     text = PO.read_text(encoding="utf-8")
     missing: list[str] = []
-
-    def sub(match: re.Match[str]) -> str:
-        msgid = match.group(1)
-        if msgid in EN:
-            return f'msgid "{msgid}"\nmsgstr "{EN[msgid]}"'
-        if msgid:
-            missing.append(msgid)
-        return match.group(0)
-
-    text = re.sub(r'msgid "(.*)"\nmsgstr ""', sub, text)
-    text = text.replace("#, fuzzy\n", "", 1)
+    blocks = re.split(r"\n{2,}", text.strip("\n"))
+    text = "\n\n".join(_fill_entry(block, missing) for block in blocks) + "\n"
     PO.write_text(text, encoding="utf-8")
     return missing
 
