@@ -58,5 +58,21 @@ def fast_insert(model: type[models.Model], fields: Sequence[str], rows: Sequence
             prepared.append(values)
     else:
         prepared = [list(r) for r in rows]
+    if connection.vendor == "postgresql" and ignore_conflicts_on is None and len(prepared) > 500:
+        _copy(model, fields, prepared)
+        return
     with connection.cursor() as cursor:
         cursor.executemany(sql, prepared)
+
+
+def _copy(model: type[models.Model], fields: Sequence[str], rows: list[list[Any]]) -> None:
+    """PostgreSQL's COPY: several times faster than a pipelined executemany for big batches
+    (list imports, the July run), inside the same transaction."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)

@@ -17,7 +17,7 @@ from ops.audit.models import AuditRecord
 from ops.campus.choices import CardStatus, CardType, HolderKind
 from ops.campus.models import Card, Cardholder
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pipeline]
 
 
 @pytest.fixture

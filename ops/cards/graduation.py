@@ -16,12 +16,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from ops.audit import services as audit
+from ops.bulk import fast_insert
 from ops.campus.choices import LIVE_CARD_STATUSES, CardStatus, HolderKind, HolderStatus
 from ops.campus.models import Card, Cardholder
 from ops.cards.errors import CardRuleError
 from ops.cards.models import Action, CardAction
 from ops.cards.outbox import announce_many
 from ops.cards.services import _end_of_day, _require_basis
+
+ACTION_FIELDS = ("card", "holder", "action", "from_status", "to_status", "operator", "basis", "at")
 
 
 @dataclass
@@ -64,24 +67,27 @@ def plan_graduation(*, cutoff: date, deferred: Mapping[str, date]) -> Graduation
 def run_graduation(*, plan: GraduationPlan, operator: Any, basis: str) -> dict[str, Any]:
     basis = _require_basis(basis)
     now = timezone.now()
-    actor = operator if getattr(operator, "pk", None) else None
+    actor_id = operator.pk if getattr(operator, "pk", None) else None
     entries: list[audit.Entry] = []
-    actions: list[CardAction] = []
+    actions: list[tuple[Any, ...]] = []
     touched: list[int] = []
 
     # Deferred students: study end and live cards' validity move to the new date.
-    for number, new_end in plan.extend.items():
-        until = _end_of_day(new_end)
-        Cardholder.objects.filter(number=number).update(study_end=new_end, updated_at=now)
-        cards = list(Card.objects.filter(holder__number=number, status__in=LIVE_CARD_STATUSES))
-        for card in cards:
-            Card.objects.filter(pk=card.pk).update(valid_until=until, updated_at=now)
-            actions.append(CardAction(card=card, holder_id=card.holder_id, action=Action.EXTEND,
-                                      from_status=card.status, to_status=card.status,
-                                      operator=actor, basis=basis))
-            touched.append(card.pk)
-        entries.append(audit.Entry("holder.graduation_deferred", "cardholder", number,
-                                   {"study_end": new_end.isoformat()}))
+    deferred_cards = list(Card.objects.filter(holder__number__in=list(plan.extend),
+                                              status__in=LIVE_CARD_STATUSES)
+                          .values_list("id", "holder_id", "status", "holder__number"))
+    for new_end in sorted(set(plan.extend.values())):
+        numbers = [n for n, d in plan.extend.items() if d == new_end]
+        Cardholder.objects.filter(number__in=numbers).update(study_end=new_end, updated_at=now)
+        Card.objects.filter(id__in=[c[0] for c in deferred_cards if c[3] in numbers]).update(
+            valid_until=_end_of_day(new_end), updated_at=now)
+    for card_id, holder_id, status, _number in deferred_cards:
+        actions.append((card_id, holder_id, Action.EXTEND.value, status, status, actor_id,
+                        basis, now))
+        touched.append(card_id)
+    entries.extend(audit.Entry("holder.graduation_deferred", "cardholder", number,
+                               {"study_end": new_end.isoformat()})
+                   for number, new_end in plan.extend.items())
 
     # Graduates: the person is marked graduated, every live card is cancelled.
     holders = Cardholder.objects.filter(number__in=plan.graduate)
@@ -90,18 +96,16 @@ def run_graduation(*, plan: GraduationPlan, operator: Any, basis: str) -> dict[s
     holders.update(status=HolderStatus.GRADUATED, updated_at=now)
     Card.objects.filter(id__in=[c[0] for c in cards]).update(status=CardStatus.CANCELLED,
                                                              updated_at=now)
-    by_holder = {number: (card_id, status) for card_id, _h, status, number in cards}
+    with_card = {number for _c, _h, _s, number in cards}
     for card_id, holder_id, status, _number in cards:
-        actions.append(CardAction(card_id=card_id, holder_id=holder_id, action=Action.CANCEL,
-                                  from_status=status, to_status=CardStatus.CANCELLED,
-                                  operator=actor, basis=basis))
+        actions.append((card_id, holder_id, Action.CANCEL.value, status,
+                        CardStatus.CANCELLED.value, actor_id, basis, now))
         touched.append(card_id)
-    for number in plan.graduate:
-        card = by_holder.get(number)
-        entries.append(audit.Entry("holder.graduated", "cardholder", number,
-                                   {"card_cancelled": card is not None}))
+    entries.extend(audit.Entry("holder.graduated", "cardholder", number,
+                               {"card_cancelled": number in with_card})
+                   for number in plan.graduate)
 
-    CardAction.objects.bulk_create(actions, batch_size=2000)
+    fast_insert(CardAction, ACTION_FIELDS, actions)
     audit.record_many(actor=operator, basis=basis, entries=entries)
     changed = list(Card.objects.filter(id__in=touched).select_related("holder",
                                                                         "holder__dorm_building"))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
+from ops.bulk import fast_insert
 from ops.campus.models import Card
 from ops.cards.models import OutboxMessage, Topic
 from ops.privacy import mask_name, mask_uid
@@ -46,9 +49,10 @@ def announce(card: Card, action: str, operator: Any, *, live: bool = True) -> No
 
 
 def announce_many(cards: list[Card], action: str, operator: Any) -> None:
-    rows = []
+    """The same messages as :func:`announce`, for a bulk change, in one statement."""
+    now = timezone.now()
+    rows: list[tuple[Any, ...]] = []
     for card in cards:
-        rows.append(OutboxMessage(topic=Topic.CREDENTIAL, payload=credential_payload(card)))
-        rows.append(OutboxMessage(topic=Topic.CARD_ACTION,
-                                  payload=card_action_payload(card, action, operator)))
-    OutboxMessage.objects.bulk_create(rows, batch_size=2000)
+        rows.append((Topic.CREDENTIAL.value, credential_payload(card), now))
+        rows.append((Topic.CARD_ACTION.value, card_action_payload(card, action, operator), now))
+    fast_insert(OutboxMessage, ("topic", "payload", "created_at"), rows)
