@@ -64,5 +64,31 @@ def test_the_api_has_an_openapi_schema(api):
     assert r.status_code == 200
     paths = r.json()["paths"]
     for p in ("/api/v1/cards/", "/api/v1/cards/{uid}/loss/", "/api/v1/cards/{uid}/replace/",
-              "/api/v1/cards/{uid}/cancel/", "/api/v1/cards/{uid}/extend/"):
+              "/api/v1/cards/{uid}/cancel/", "/api/v1/cards/{uid}/extend/", "/api/v1/imports/",
+              "/api/v1/imports/{id}/apply/"):
         assert p in paths
+
+
+def test_a_list_is_previewed_then_applied_through_the_api(api, campus):
+    from datetime import date
+
+    from ops.campus import citizen_id
+
+    lines = ["学号,姓名,学系,班级,身份证号"]
+    for i in range(5):
+        cid = citizen_id.make("440507", date(2007, 5, 1 + i), i)
+        lines.append(f"2026SC{i:05d},新生{i},{campus.dept.name},2601班,{cid if i != 2 else '123'}")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("名单.csv", "\n".join(lines).encode("utf-8-sig"))
+    r = api.post("/api/v1/imports/", {"kind": "student", "file": upload}, format="multipart")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["create"] == 4 and body["rejected"] == 1
+    assert body["rejected_rows"][0]["row"] == 4 and "18" in body["rejected_rows"][0]["message"]
+    assert not Cardholder.objects.filter(number__startswith="2026SC").exists()
+    r = api.post(f"/api/v1/imports/{body['id']}/apply/")
+    assert r.status_code == 200 and r.json()["status"] == "applied"
+    assert Cardholder.objects.filter(number__startswith="2026SC").count() == 4
+    again = api.post(f"/api/v1/imports/{body['id']}/apply/")
+    assert again.status_code == 400 and "已经导入过" in again.json()["detail"]

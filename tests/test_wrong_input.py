@@ -111,3 +111,26 @@ def test_a_department_may_manage_only_its_own_temporary_cards(campus, contractor
         services.report_found(card=card, operator=hr_clerk, basis="x")
     with pytest.raises(CardRuleError, match="没有办理此卡务的权限"):
         services.report_loss(card=campus.cards[0], operator=gao_clerk, basis="x")
+
+
+def test_the_admin_shows_a_department_only_its_own_temporary_cards(campus, contractor, client):
+    gao = Department.objects.create(code="GAO", name="总务处")
+    nic = create_or_update_operator(username="nic3", password="pw-nic-1235", role=Role.NIC)
+    temp = services.issue_card(holder=contractor, uid="7E57000B", operator=nic, approved_by="总务处",
+                               basis="外包合同", owner_department=gao,
+                               valid_until=timezone.now() + timedelta(days=60))
+    create_or_update_operator(username="gao2", password="pw-gao-12345", role=Role.GENERAL,
+                              department=gao)
+    client.login(username="gao2", password="pw-gao-12345")
+    html = client.get("/admin/campus/card/").content.decode()
+    assert temp.uid in html and campus.cards[0].uid not in html
+    assert client.get(f"/admin/campus/card/{campus.cards[0].pk}/change/").status_code in (302, 404)
+
+
+def test_one_live_card_per_person_is_held_by_the_database(campus):
+    from django.db import IntegrityError, transaction
+
+    holder = campus.cards[0].holder
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Card.objects.create(uid="7E57000C", holder=holder, card_type="student",
+                            valid_from=timezone.now())

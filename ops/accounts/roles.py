@@ -20,3 +20,18 @@ class Role(models.TextChoices):
 
 # Who may watch gate traffic (R-OPS-2): the security office, and NIC who runs everything.
 GATE_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
+
+
+# Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place). NIC also gets
+# superuser in the demo; the finer grants and their audit are the accountability work (issue 6).
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.NIC: ["campus.view_card", "campus.change_card", "campus.view_cardholder",
+               "campus.change_cardholder", "campus.add_cardholder", "campus.view_device",
+               "campus.change_device", "campus.add_device", "campus.view_accessevent",
+               "cards.view_cardaction", "cards.view_feecharge", "cards.view_importbatch",
+               "cards.view_feepolicy"],
+    Role.GENERAL: ["campus.view_card", "campus.change_card", "campus.view_cardholder"],
+    Role.FINANCE: ["cards.view_feecharge", "cards.view_feepolicy", "cards.change_feepolicy"],
+    Role.HR: ["cards.view_importbatch", "campus.view_cardholder"],
+    Role.ACADEMIC: ["cards.view_importbatch", "campus.view_cardholder"],
+}

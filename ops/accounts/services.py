@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import transaction
 
 from ops.accounts.models import Operator
-from ops.accounts.roles import Role
+from ops.accounts.roles import ROLE_PERMISSIONS, Role
 from ops.campus.models import Building, Department
 
 
@@ -30,4 +30,15 @@ def create_or_update_operator(
         user=user, defaults={"role": role, "department": department}
     )
     operator.buildings.set(list(buildings))
+    user.groups.set([role_group(role)])
     return user
+
+
+def role_group(role: Role) -> Group:
+    """The auth group of a role, with exactly the permissions ROLE_PERMISSIONS gives it."""
+    group, _ = Group.objects.get_or_create(name=f"role:{role.value}")
+    wanted = ROLE_PERMISSIONS.get(role, [])
+    perms = [Permission.objects.get(content_type__app_label=label.split(".")[0],
+                                    codename=label.split(".")[1]) for label in wanted]
+    group.permissions.set(perms)
+    return group

@@ -57,3 +57,22 @@ class ImportIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[("student", "学生名单"), ("staff", "教职工名单")])
     file = serializers.FileField(help_text="CSV 或 XLSX，表头为中文（姓名、学号、身份证号…）")
     photos = serializers.FileField(required=False, help_text="按学号/工号命名的照片 zip")
+
+
+class RowErrorOut(serializers.Serializer):
+    row = serializers.IntegerField(help_text="row number as in Excel (header = 1)")
+    column = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class ImportOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    filename = serializers.CharField()
+    rows = serializers.IntegerField()
+    create = serializers.IntegerField()
+    update = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    rejected_rows = RowErrorOut(many=True)

@@ -7,13 +7,17 @@ from datetime import datetime, time
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ops.api import serializers as s
 from ops.campus.models import Card, Cardholder, Department
-from ops.cards import services
+from ops.cards import importing, services
+from ops.cards import photos as photo_checks
+from ops.cards.errors import CardRuleError
+from ops.cards.models import ImportBatch
 
 
 def _end_of(day):  # type: ignore[no-untyped-def]
@@ -92,3 +96,42 @@ def extend(request: Request, uid: str) -> Response:
     data = _valid(s.ExtendIn, request)
     return _out(services.extend_validity(card=_card(uid), new_until=_end_of(data["new_until"]),
                                          operator=request.user, basis=data["basis"]))
+
+
+def _batch_out(batch: ImportBatch, status: int = 200) -> Response:
+    return Response({"id": batch.id, "status": batch.status, "filename": batch.filename,
+                     "rows": batch.rows, **importing.summary(batch),
+                     "rejected_rows": batch.plan["rejected"]}, status=status)
+
+
+@extend_schema(request={"multipart/form-data": s.ImportIn}, responses={201: s.ImportOut},
+               summary="导入名单：预览（不做任何更改）")
+@api_view(["POST"])
+@parser_classes([MultiPartParser, FormParser, JSONParser])
+def import_preview(request: Request) -> Response:
+    data = _valid(s.ImportIn, request)
+    photo_set = None
+    if data.get("photos"):
+        try:
+            photo_set = photo_checks.load_photo_set_from_bytes(data["photos"].read())
+        except photo_checks.PhotoSetError as exc:
+            raise CardRuleError(str(exc)) from None
+    batch = importing.preview_import(kind=data["kind"], filename=data["file"].name,
+                                     data=data["file"].read(), operator=request.user,
+                                     photo_set=photo_set)
+    return _batch_out(batch, 201)
+
+
+@extend_schema(request=None, responses=s.ImportOut, summary="导入名单：确认并执行预览的计划")
+@api_view(["POST"])
+def import_apply(request: Request, pk: int) -> Response:
+    batch = get_object_or_404(ImportBatch, pk=pk)
+    importing.apply_import(batch=batch, operator=request.user)
+    batch.refresh_from_db()
+    return _batch_out(batch)
+
+
+@extend_schema(responses=s.ImportOut, summary="导入批次")
+@api_view(["GET"])
+def import_detail(request: Request, pk: int) -> Response:
+    return _batch_out(get_object_or_404(ImportBatch, pk=pk))

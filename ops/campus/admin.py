@@ -11,6 +11,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
+from ops.campus.choices import CardType
 from ops.campus.models import AccessEvent, Building, Card, Cardholder, Department, Device
 from ops.cards.errors import CardRuleError
 from ops.cards.forms import CARD_FORMS, IssueForm
@@ -86,6 +89,16 @@ class CardAdmin(admin.ModelAdmin):
     list_select_related = ("holder",)
     raw_id_fields = ("holder",)
     readonly_fields = ("desk_actions",)
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """NIC sees every card; a department sees only the temporary cards it approved and
+        manages (R-CARD-7: 谁审批，谁管理，谁负责)."""
+        cards = super().get_queryset(request)
+        user = request.user
+        if user.is_superuser or role_of(user) == Role.NIC:
+            return cards
+        department = getattr(getattr(user, "operator", None), "department_id", None)
+        return cards.filter(card_type=CardType.TEMPORARY, owner_department_id=department)
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         view = staff_member_required(self.admin_site.admin_view(self.action_view))
