@@ -5,7 +5,6 @@ run, since each claims rows with SKIP LOCKED."""
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from ops.campus.fanout import Fanout
 from ops.cards.models import OutboxMessage, Topic
+from streams import credentials as credential_feed
 from streams import names
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,9 @@ class OutboxRelay:
                 return 0
             credentials = [r for r in rows if r.topic == Topic.CREDENTIAL]
             if credentials:
-                top = int(self.redis.incrby(names.CREDENTIALS_VERSION, len(credentials)))
-                pipe = self.redis.pipeline(transaction=True)
+                top = credential_feed.publish(self.redis, [r.payload for r in credentials])
                 for offset, row in enumerate(credentials):
                     row.version = top - len(credentials) + 1 + offset
-                    pipe.xadd(names.CREDENTIALS, {"v": row.version, "e": json.dumps(row.payload)},
-                              maxlen=names.CREDENTIALS_MAXLEN, approximate=True)
-                pipe.execute()
             now = timezone.now()
             for row in rows:
                 row.published_at = now
@@ -58,7 +54,30 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    def seed_snapshot(self) -> int:
+        """A fresh Redis has no credential snapshot: publish every card once (agents then
+        load it). Cards seeded or restored straight into the database get there this way."""
+        if self.redis.exists(credential_feed.SNAPSHOT):
+            return 0
+        from ops.campus.models import Card
+        from ops.cards.outbox import credential_payload
+
+        cards = Card.objects.select_related("holder", "holder__dorm_building").order_by("id")
+        batch: list[dict[str, Any]] = []
+        count = 0
+        for card in cards.iterator(chunk_size=5000):
+            batch.append(credential_payload(card))
+            if len(batch) == 5000:
+                credential_feed.publish(self.redis, batch)
+                count, batch = count + len(batch), []
+        if batch:
+            credential_feed.publish(self.redis, batch)
+            count += len(batch)
+        log.info("credential snapshot seeded with %d cards", count)
+        return count
+
     def run(self) -> None:
+        self.seed_snapshot()
         while not self.stopping.is_set():
             try:
                 if self.run_once():
