@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -62,6 +62,7 @@ class CampusSimulator:
     credentials: Sequence[Credential]
     doors: Sequence[Door]
     rate: float                       # mean taps per second over the whole campus
+    keys: Mapping[str, bytes] = field(default_factory=dict)  # device id → HMAC key
     speed: float = 1.0                # simulated seconds per real second (rhythm only)
     heartbeat_s: float = 10.0
     rhythmic: bool = True             # False: flat rate (benchmarks)
@@ -166,16 +167,17 @@ class CampusSimulator:
                 continue
             dev = self.rng.choice(live)
             cred, uid = self._pick_card(dev.door)
-            decision, reason = decide(cred, dev.door, now)
             p_in = rhythm.share_in(kind, minute)
             if kind in (DeviceKind.LIBRARY_READER, DeviceKind.DESK_READER):
                 direction = Direction.NONE
             else:
                 direction = Direction.IN if self.rng.random() < p_in else Direction.OUT
+            verdict = decide(cred, dev.door, now, direction=direction)
             out.append(envelopes.Tap(
                 event_id=envelopes.new_id(), device_id=dev.door.device_id,
                 boot_epoch=dev.boot_epoch, seq=dev.next_seq(), occurred_at=now, card_uid=uid,
-                direction=direction, decision=decision, reason=reason,
+                direction=direction, decision=verdict.decision, reason=verdict.reason,
+                flags=verdict.flags,
             ))
         return out
 
@@ -213,7 +215,7 @@ class CampusSimulator:
                 events = events[: max_events - sent]
             if events:
                 try:
-                    producer.publish(client, events)
+                    producer.publish(client, events, self.keys)
                 except redis.RedisError as exc:  # keep simulating; the real agent buffers (issue 4)
                     log.warning("could not publish %d events: %s", len(events), exc)
                     continue

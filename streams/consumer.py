@@ -34,6 +34,9 @@ class Entry(Generic[T]):
     id: str
     fields: dict[bytes, bytes]
     value: T
+    # True when this delivery is a retry (our own pending entries after a restart, or entries
+    # claimed from a dead consumer): a handler may have committed it already.
+    redelivered: bool = False
 
 
 class StreamConsumer(Generic[T]):
@@ -99,33 +102,34 @@ class StreamConsumer(Generic[T]):
         log.info("consumer %s stopped: %s", self.consumer, self.stats)
 
     def poll_once(self) -> int:
-        entries = self._read()
+        entries, redelivered = self._read()
         if not entries:
             return 0
-        self._process(entries)
+        self._process(entries, redelivered=redelivered)
         return len(entries)
 
     # -- internals --------------------------------------------------------------------------------
-    def _read(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    def _read(self) -> tuple[list[tuple[bytes, dict[bytes, bytes]]], bool]:
+        """The next batch, and whether it is a redelivery."""
         now = time.monotonic()
         if now - self._last_claim > self.claim_idle_ms / 1000:
             self._last_claim = now
             claimed = self._autoclaim()
             if claimed:
-                return claimed
+                return claimed, True
         if self._read_own_pending:
             reply = self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
             )
             entries = reply[0][1] if reply else []
             if entries:
-                return entries
+                return entries, True
             self._read_own_pending = False
         reply = self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=self.batch_size,
             block=self.block_ms,
         )
-        return reply[0][1] if reply else []
+        return (reply[0][1] if reply else []), False
 
     def _autoclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Take over entries another consumer read but never acknowledged (it died)."""
@@ -139,12 +143,13 @@ class StreamConsumer(Generic[T]):
             log.warning("claimed %d entries left by a dead consumer", len(entries))
         return entries
 
-    def _process(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _process(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]], *,
+                 redelivered: bool = False) -> None:
         batch: list[Entry[T]] = []
         for raw_id, fields in raw_entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             try:
-                batch.append(Entry(entry_id, fields, self.decode(fields)))
+                batch.append(Entry(entry_id, fields, self.decode(fields), redelivered))
             except InvalidEntry as exc:
                 self._dead_letter(entry_id, fields, f"invalid: {exc}")
         if not batch:

@@ -38,6 +38,8 @@ class Tap(_Envelope):
     direction: Direction
     decision: Decision
     reason: Reason
+    # an allowed tap the edge noted: an entry during a dorm curfew, a soft anti-passback
+    flags: tuple[Literal["late_return", "passback"], ...] = ()
 
 
 class Heartbeat(_Envelope):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from ops.campus.choices import CardStatus, CardType, DeviceKind, HolderKind
 from ops.campus.models import Building, Card, Cardholder, Department, Device
-from streams import envelopes
+from streams import envelopes, producer
 from streams.reasons import Decision, Direction, Reason
 
 
@@ -24,15 +25,31 @@ class Campus:
     cards: list[Card]
 
 
+def device_key(code: str) -> bytes:
+    """Each test device's HMAC key (R-DEV-1: registered devices sign their messages)."""
+    return hashlib.sha256(f"test-key:{code}".encode()).digest()
+
+
+def publish(client, events):  # type: ignore[no-untyped-def]
+    """Sign each event with its device's key and append it to the stream, as a reader does."""
+    return producer.publish(client, events, keys=_Keys())
+
+
+class _Keys(dict):
+    def __missing__(self, code: str) -> bytes:
+        return device_key(code)
+
+
 def make_campus(n_cards: int = 20) -> Campus:
     dept = Department.objects.create(code="SEC", name="保卫处")
     dorm = Building.objects.create(code="D1", name="1号学生公寓", is_dorm=True)
     gate = Device.objects.create(code="G-E-01", name="东门人行1号闸", kind=DeviceKind.PEDESTRIAN_GATE,
-                                 location="东门", owner=dept)
+                                 location="东门", owner=dept, key_hex=device_key("G-E-01").hex())
     vgate = Device.objects.create(code="V-E-IN", name="东门车辆入口", kind=DeviceKind.VEHICLE_GATE,
-                                  location="东门", owner=dept)
+                                  location="东门", owner=dept, key_hex=device_key("V-E-IN").hex())
     door = Device.objects.create(code="D1-01", name="1号学生公寓1号门", kind=DeviceKind.DORM_DOOR,
-                                 location="1号学生公寓", building=dorm, owner=dept)
+                                 location="1号学生公寓", building=dorm, owner=dept,
+                                 key_hex=device_key("D1-01").hex())
     start = timezone.now() - timedelta(days=30)
     cards = []
     for i in range(n_cards):

@@ -9,7 +9,7 @@ import pytest
 from ops.campus.models import AccessEvent
 from ops.campus.processor import ReaderEventProcessor
 from streams import envelopes, names, producer
-from tests.factories import tap
+from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -35,10 +35,10 @@ def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_k
         {names.FIELD: b"x" * 1_000_000},           # huge payload
         {"wrong_field": envelopes.dump(good[0])},  # no envelope at all
     ]
-    producer.publish(redis_client, good[:2])
+    publish(redis_client, good[:2])
     for fields in bad:
         producer.publish_raw(redis_client, fields)
-    producer.publish(redis_client, good[2:])
+    publish(redis_client, good[2:])
 
     processor = _run(redis_client)
 
@@ -57,11 +57,11 @@ def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_k
 def test_an_entry_that_keeps_failing_is_dead_lettered_after_retries(campus, redis_client):
     good = tap(uid=campus.cards[0].uid)
     poison = tap(uid=campus.cards[1].uid)
-    producer.publish(redis_client, [good, poison])
+    publish(redis_client, [good, poison])
 
     class Flaky(ReaderEventProcessor):
         def handle(self, batch):
-            if any(e.value.event_id == poison.event_id for e in batch):
+            if any(e.value.event.event_id == poison.event_id for e in batch):
                 raise RuntimeError("database says no")
             super().handle(batch)
 
@@ -76,8 +76,8 @@ def test_an_entry_that_keeps_failing_is_dead_lettered_after_retries(campus, redi
 
 def test_the_same_entry_delivered_twice_makes_one_row(campus, redis_client):
     event = tap(uid=campus.cards[0].uid)
-    producer.publish(redis_client, [event, event])
+    publish(redis_client, [event, event])
     _run(redis_client)
-    producer.publish(redis_client, [event])
+    publish(redis_client, [event])
     _run(redis_client)
     assert AccessEvent.objects.filter(event_id=event.event_id).count() == 1

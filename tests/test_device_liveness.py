@@ -9,14 +9,14 @@ import pytest
 from ops.campus.choices import DeviceState
 from ops.campus.models import Device
 from ops.campus.processor import ReaderEventProcessor
-from streams import envelopes, producer
-from tests.factories import tap
+from streams import envelopes
+from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
-def _fault(device: str, *, cleared: bool, when: datetime) -> envelopes.Fault:
-    return envelopes.Fault(event_id=envelopes.new_id(), device_id=device, boot_epoch=1, seq=9,
+def _fault(device: str, *, cleared: bool, when: datetime, seq: int) -> envelopes.Fault:
+    return envelopes.Fault(event_id=envelopes.new_id(), device_id=device, boot_epoch=1, seq=seq,
                            occurred_at=when, code="motor_jam", cleared=cleared)
 
 
@@ -27,12 +27,12 @@ def _process(redis_client):
 
 def test_last_heard_keeps_the_latest_time_even_from_a_late_backlog(campus, redis_client):
     now = datetime.now(UTC).replace(microsecond=0)
-    producer.publish(redis_client, [tap("G-E-01", campus.cards[0].uid, when=now)])
+    publish(redis_client, [tap("G-E-01", campus.cards[0].uid, when=now)])
     _process(redis_client)
     gate = Device.objects.get(code="G-E-01")
     assert gate.state == DeviceState.ONLINE and gate.last_seen_at == now
-    producer.publish(redis_client, [tap("G-E-01", campus.cards[0].uid,
-                                        when=now - timedelta(minutes=5))])
+    publish(redis_client, [tap("G-E-01", campus.cards[0].uid, seq=2,
+                               when=now - timedelta(minutes=5))])
     _process(redis_client)
     assert Device.objects.get(code="G-E-01").last_seen_at == now
     assert Device.objects.get(code="D1-01").state == DeviceState.UNKNOWN  # never heard from
@@ -40,12 +40,12 @@ def test_last_heard_keeps_the_latest_time_even_from_a_late_backlog(campus, redis
 
 def test_a_fault_sticks_until_the_device_clears_it(campus, redis_client):
     now = datetime.now(UTC)
-    producer.publish(redis_client, [_fault("V-E-IN", cleared=False, when=now)])
+    publish(redis_client, [_fault("V-E-IN", cleared=False, when=now, seq=1)])
     _process(redis_client)
     assert Device.objects.get(code="V-E-IN").state == DeviceState.FAULT
-    producer.publish(redis_client, [tap("V-E-IN", campus.cards[0].uid, when=now)])
+    publish(redis_client, [tap("V-E-IN", campus.cards[0].uid, seq=2, when=now)])
     _process(redis_client)
     assert Device.objects.get(code="V-E-IN").state == DeviceState.FAULT  # a tap does not clear it
-    producer.publish(redis_client, [_fault("V-E-IN", cleared=True, when=now)])
+    publish(redis_client, [_fault("V-E-IN", cleared=True, when=now, seq=3)])
     _process(redis_client)
     assert Device.objects.get(code="V-E-IN").state == DeviceState.ONLINE

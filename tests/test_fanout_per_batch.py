@@ -8,8 +8,8 @@ import pytest
 from ops.campus.fanout import Fanout
 from ops.campus.models import AccessEvent
 from ops.campus.processor import ReaderEventProcessor
-from streams import names, producer
-from tests.factories import tap
+from streams import names
+from tests.factories import publish, tap
 from tests.test_gate_board import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
@@ -21,7 +21,7 @@ def test_a_batch_of_300_taps_is_one_push_per_group(campus, redis_client):
     uids = [c.uid for c in campus.cards]
     events = [tap("G-E-01", uids[i % len(uids)], seq=i) for i in range(250)]
     events += [tap("D1-01", uids[i % len(uids)], seq=1000 + i) for i in range(50)]
-    producer.publish(redis_client, events)
+    publish(redis_client, events)
 
     fanout = Fanout(redis_client)
     processor = ReaderEventProcessor(redis_client, fanout=fanout, consumer="t", batch_size=500,
@@ -40,7 +40,7 @@ def test_a_batch_of_300_taps_is_one_push_per_group(campus, redis_client):
 
 def test_nothing_is_pushed_when_the_transaction_fails(campus, redis_client):
     gates = Feed(names.GROUP_GATES)
-    producer.publish(redis_client, [tap("G-E-01", campus.cards[0].uid)])
+    publish(redis_client, [tap("G-E-01", campus.cards[0].uid)])
     fanout = Fanout(redis_client)
 
     class Failing(ReaderEventProcessor):

@@ -25,9 +25,9 @@ from ops.campus.choices import GATE_KINDS
 from ops.campus.fanout import MESSAGE_TYPE, Fanout, current_seq
 from ops.campus.models import AccessEvent
 from ops.campus.processor import ReaderEventProcessor
-from streams import names, producer
+from streams import names
 from streams.reasons import Decision, Reason
-from tests.factories import tap
+from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -84,7 +84,7 @@ class Campus:
 
     def process(self, events: list) -> None:
         """One batch through Redis Streams → processor → database → Channels layer."""
-        producer.publish(self.redis, events)
+        publish(self.redis, events)
         ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t",
                              block_ms=50).run(max_idle_polls=2)
 

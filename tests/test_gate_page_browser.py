@@ -10,10 +10,9 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from streams import producer
 from streams.reasons import Decision, Reason
 from tests.browser import chromium, log_in
-from tests.factories import tap
+from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "gate-test-pass-3"
@@ -28,7 +27,7 @@ def test_a_blacklisted_tap_is_pushed_to_the_security_desk_masked(campus, redis_c
         page.wait_for_selector("#gates-status.live", timeout=20_000)
         assert page.locator("tr.tap-row").count() == 0
 
-        producer.publish(redis_client, [
+        publish(redis_client, [
             tap("G-E-01", card.uid, decision=Decision.DENY, reason=Reason.BLACKLISTED),
         ])
         started = time.monotonic()
@@ -42,7 +41,7 @@ def test_a_blacklisted_tap_is_pushed_to_the_security_desk_masked(campus, redis_c
         assert card.uid not in page.content()          # nor the full card UID
         assert page.inner_text("#gates-total-deny") == "1"
 
-        producer.publish(redis_client, [tap("G-E-01", c.uid, seq=i + 2)
+        publish(redis_client, [tap("G-E-01", c.uid, seq=i + 2)
                                         for i, c in enumerate(campus.cards[:5])])
         page.wait_for_function("document.querySelectorAll('tr.tap-row').length === 6",
                                timeout=10_000)

@@ -30,3 +30,8 @@ def test_the_gate_page_layout_follows_the_language_cookie():
             assert expected in str(gates.layout())
         finally:
             current_scope.reset(token)
+
+
+def test_an_english_browser_still_gets_chinese_until_the_operator_chooses(client):
+    html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "操作员登录" in html

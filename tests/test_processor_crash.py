@@ -10,9 +10,9 @@ import time
 import pytest
 
 from ops.campus.models import AccessEvent
-from streams import names, producer
+from streams import names
 from tests.conftest import campuscard_cmd
-from tests.factories import tap
+from tests.factories import publish, tap
 
 TOTAL = 10_000
 
@@ -37,7 +37,7 @@ def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(
 
     def feed():  # a stream still flowing while the processor dies
         for start in range(0, TOTAL, 250):
-            producer.publish(redis_client, events[start:start + 250])
+            publish(redis_client, events[start:start + 250])
             time.sleep(0.02)
 
     feeder = threading.Thread(target=feed)

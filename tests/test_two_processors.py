@@ -16,12 +16,18 @@ from dashboard.gate_board import GateBoard
 from dashboard.pages import gates
 from ops.campus.fanout import Fanout
 from ops.campus.processor import ReaderEventProcessor
-from streams import names
+from streams import envelopes, names, signing
 from streams.consumer import Entry
-from tests.factories import tap
+from streams.frames import Signed
+from tests.factories import device_key, tap
 from tests.test_gate_board import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
+
+
+def _signed(event) -> Signed:  # type: ignore[no-untyped-def]
+    raw = envelopes.dump(event)
+    return Signed(event, raw, signing.sign(device_key(event.device_id), raw).encode())
 
 
 def _board() -> GateBoard:
@@ -49,7 +55,7 @@ def test_a_slow_processor_cannot_commit_a_lower_id_after_a_faster_one(campus, re
 
     def run(processor, event, entry_id):
         try:
-            processor.handle([Entry(entry_id, {}, event)])
+            processor.handle([Entry(entry_id, {}, _signed(event))])
         finally:
             connection.close()
 

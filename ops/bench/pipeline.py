@@ -74,7 +74,7 @@ def _offer(sim: CampusSimulator, rate: float, seconds: float) -> list[str]:
         events = [e for e in sim.step(now, now - last) if isinstance(e, envelopes.Tap)]
         last = now
         if events:
-            producer.publish(redis_client, events)
+            producer.publish(redis_client, events, sim.keys)
             sent.extend(str(e.event_id) for e in events)
         time.sleep(max(0.0, tick - (time.time() - now)))
     return sent
@@ -96,8 +96,9 @@ def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: fl
                     | {names.dorm_group(d.building) for d in doors if d.kind == "dorm_door"
                        and d.building})
     quiet = Trouble(device_fault_per_s=0, device_silence_per_s=0)
+    keys = selectors.device_keys()
     sim = CampusSimulator(selectors.credentials(), doors, rate=rate, rhythmic=False, trouble=quiet,
-                          heartbeat_s=5.0, seed=7)
+                          heartbeat_s=5.0, seed=7, keys=keys)
     listener = Listener(groups)
     listener.start()
     procs = [
@@ -121,7 +122,7 @@ def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: fl
         t_backlog = time.time()
         redis_client = client()
         for start in range(0, len(backlog), 2000):
-            producer.publish(redis_client, backlog[start:start + 2000])
+            producer.publish(redis_client, backlog[start:start + 2000], sim.keys)
         backlog_ids = [str(e.event_id) for e in backlog]
         _wait_received(listener, backlog_ids, timeout=120)
         drained = [listener.received_at[i] for i in backlog_ids if i in listener.received_at]

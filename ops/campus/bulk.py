@@ -11,7 +11,7 @@ from ops.bulk import fast_insert
 from ops.campus.models import AccessEvent
 
 COLUMNS = ("event_id", "device", "card", "card_uid", "holder", "occurred_at", "received_at",
-           "direction", "decision", "reason", "boot_epoch", "seq")
+           "direction", "decision", "reason", "flags", "boot_epoch", "seq")
 
 
 def insert_access_events(rows: Sequence[tuple[Any, ...]]) -> None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ops.campus import citizen_id
 from ops.campus.choices import CardStatus, CardType, DeviceKind, HolderKind
 from ops.campus.models import Building, Card, Cardholder, Department, Device
+from streams import signing
 
 ADMIN_DEPARTMENTS = [
     ("NIC", "网络与信息中心"), ("SEC", "保卫处"), ("SAO", "学生工作处"), ("HR", "人事处"),
@@ -94,6 +95,8 @@ def _seed_devices(depts: dict[str, Department], dorms: list[Building], library: 
     for i in range(1, 3):
         devices.append(Device(code=f"CMO-DESK-{i:02d}", name=f"校区管理办公室窗口{i}",
                               kind=DeviceKind.DESK_READER, location="行政楼", owner=depts["CMO"]))
+    for device in devices:  # R-DEV-1: every registered device gets its own signing key
+        device.key_hex = signing.new_key().hex()
     Device.objects.bulk_create(devices)
 
 

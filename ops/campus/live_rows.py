@@ -25,7 +25,7 @@ class HolderInfo(TypedDict):
 
 def tap_row(
     *, event_id: str, occurred_at: datetime, device: DeviceInfo, holder: HolderInfo | None,
-    card_uid: str, direction: str, decision: str, reason: str,
+    card_uid: str, direction: str, decision: str, reason: str, flags: str = "",
 ) -> dict[str, Any]:
     return {
         "id": event_id,
@@ -40,4 +40,5 @@ def tap_row(
         "direction": direction,
         "decision": decision,
         "reason": reason,
+        "flags": flags,
     }

@@ -163,6 +163,14 @@ class Device(models.Model):
     )
     last_seen_at = models.DateTimeField(_("最后心跳"), null=True, blank=True)
     credential_version = models.PositiveBigIntegerField(_("凭证版本"), default=0)
+    buffered = models.PositiveIntegerField(_("待上传事件"), default=0)
+    # R-DEV-1: NIC registers the device and hands its key over once; messages are signed with it.
+    key_hex = models.CharField(_("设备密钥"), max_length=64, blank=True, editable=False)
+    boot_epoch = models.PositiveBigIntegerField(_("启动纪元"), default=0)
+    last_seq = models.PositiveBigIntegerField(_("最后序号"), default=0)
+    heartbeat_s = models.PositiveIntegerField(_("心跳间隔（秒）"), default=10)
+    site = models.CharField(_("地点分组"), max_length=40, blank=True,
+                            help_text=_("同一地点分组内的设备间无需通行时间（克隆卡检测）"))
 
     class Meta:
         verbose_name = _("设备")
@@ -201,6 +209,8 @@ class AccessEvent(models.Model):
     direction = models.CharField(_("方向"), max_length=4, choices=DirectionChoice.choices)
     decision = models.CharField(_("结果"), max_length=5, choices=DecisionChoice.choices)
     reason = models.CharField(_("原因"), max_length=24, choices=ReasonChoice.choices)
+    # e.g. "late_return" (a dorm entry inside the curfew), "passback" (soft anti-passback)
+    flags = models.CharField(_("标记"), max_length=40, blank=True)
     boot_epoch = models.PositiveBigIntegerField(default=0)
     seq = models.PositiveBigIntegerField(default=0)
 

@@ -19,60 +19,70 @@ from ops.campus.choices import DeviceState
 from ops.campus.fanout import Fanout, group_rows
 from ops.campus.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.campus.models import AccessEvent, Card, Device
-from streams import envelopes, names
-from streams.consumer import Entry, InvalidEntry, StreamConsumer
+from ops.campus.supervision import DeviceSupervisor, mark_silent_devices
+from streams import envelopes, frames
+from streams.consumer import Entry, StreamConsumer
+from streams.frames import Signed
 
 log = logging.getLogger(__name__)
 SEEN_FLUSH_S = 1.0
-Event = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
+SILENCE_CHECK_S = 5.0
 
 
-class ReaderEventProcessor(StreamConsumer[Event]):
+class ReaderEventProcessor(StreamConsumer[Signed]):
     def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: object) -> None:
         super().__init__(client, **kwargs)  # type: ignore[arg-type]
         self.fanout = fanout
+        self.supervisor = DeviceSupervisor(client)
         self._devices: dict[str, DeviceInfo] = {}
+        self._keys: dict[str, bytes | None] = {}
         self._devices_loaded_at = 0.0
         self._seen: dict[int, datetime] = {}
+        self._heartbeats: dict[int, tuple[int, int]] = {}
         self._seen_flushed_at = 0.0
+        self._silence_checked_at = 0.0
 
-    def decode(self, fields: dict[bytes, bytes]) -> Event:
-        raw = fields.get(names.FIELD.encode())
-        if raw is None:
-            raise InvalidEntry(f"no {names.FIELD!r} field")
-        try:
-            return envelopes.parse(raw)
-        except envelopes.InvalidEnvelope as exc:
-            raise InvalidEntry(str(exc)) from None
+    def decode(self, fields: dict[bytes, bytes]) -> Signed:
+        return frames.decode(fields)
 
     # -- device registry cache (devices change rarely; a miss reloads) ---------------------------
     def _device(self, code: str) -> DeviceInfo | None:
         if code not in self._devices and time.monotonic() - self._devices_loaded_at > 2.0:
             self._devices_loaded_at = time.monotonic()  # a stream of unknown ids: reload ≤ 1/2 s
+            rows = list(Device.objects.values("id", "code", "name", "kind", "building__code",
+                                              "key_hex"))
             self._devices = {
                 d["code"]: DeviceInfo(id=d["id"], code=d["code"], name=d["name"], kind=d["kind"],
                                       building=d["building__code"])
-                for d in Device.objects.values("id", "code", "name", "kind", "building__code")
+                for d in rows
             }
+            self._keys = {d["code"]: bytes.fromhex(d["key_hex"]) if d["key_hex"] else None
+                          for d in rows}
         return self._devices.get(code)
 
-    def handle(self, batch: Sequence[Entry[Event]]) -> None:
+    def handle(self, batch: Sequence[Entry[Signed]]) -> None:
         taps: list[tuple[envelopes.Tap, DeviceInfo]] = []
         seen: dict[int, datetime] = {}
         faults: list[tuple[envelopes.Fault, DeviceInfo]] = []
+        heartbeats: dict[int, tuple[int, int]] = {}
+        now = timezone.now()
         for entry in batch:
-            event = entry.value
+            signed = entry.value
+            event = signed.event
             device = self._device(event.device_id)
-            if device is None:
-                # R-DEV-2: an unregistered device is never recorded as traffic. (Alerting on it
-                # is the device-supervision work; here it is counted.)
-                self.redis.hincrby(names.COUNTERS, "unknown_device", 1)
+            if device is None:  # R-DEV-2: an unregistered device is never recorded as traffic
+                self.supervisor.unknown_device(signed, now)
                 continue
+            if not self.supervisor.admit(device["id"], device["code"], self._keys.get(device["code"]),
+                                         signed, redelivered=entry.redelivered, at=now):
+                continue  # forged, replayed or duplicated: alerted, never persisted
             seen[device["id"]] = max(seen.get(device["id"], event.occurred_at), event.occurred_at)
             if isinstance(event, envelopes.Tap):
                 taps.append((event, device))
             elif isinstance(event, envelopes.Fault):
                 faults.append((event, device))
+            else:
+                heartbeats[device["id"]] = (event.credential_version, event.buffered)
         rows: list[dict[str, object]] = []
         with transaction.atomic():
             if taps:
@@ -88,11 +98,15 @@ class ReaderEventProcessor(StreamConsumer[Event]):
                 transaction.on_commit(lambda: fanout.publish(grouped, watermark=watermark))
         for device_id, when in seen.items():
             self._seen[device_id] = max(when, self._seen.get(device_id, when))
+        self._heartbeats.update(heartbeats)
 
     def poll_once(self) -> int:
         processed = super().poll_once()
         if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
             self._flush_seen()  # after the batch's commit, so it never delays a push
+        if time.monotonic() - self._silence_checked_at >= SILENCE_CHECK_S:
+            self._silence_checked_at = time.monotonic()
+            mark_silent_devices(now=timezone.now())
         return processed
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:
@@ -117,14 +131,15 @@ class ReaderEventProcessor(StreamConsumer[Event]):
             new_rows.append((
                 tap.event_id, device["id"], card["id"] if card else None, tap.card_uid,
                 card["holder_id"] if card else None, tap.occurred_at, received,
-                tap.direction.value, tap.decision.value, tap.reason.value, tap.boot_epoch, tap.seq,
+                tap.direction.value, tap.decision.value, tap.reason.value, ",".join(tap.flags),
+                tap.boot_epoch, tap.seq,
             ))
             holder = (HolderInfo(id=card["holder_id"], name=card["holder__name"],
                                  kind=card["holder__kind"]) if card else None)
             live.append(tap_row(
                 event_id=str(tap.event_id), occurred_at=tap.occurred_at, device=device,
                 holder=holder, card_uid=tap.card_uid, direction=tap.direction,
-                decision=tap.decision, reason=tap.reason,
+                decision=tap.decision, reason=tap.reason, flags=",".join(tap.flags),
             ))
         insert_access_events(new_rows)
         return live
@@ -134,6 +149,7 @@ class ReaderEventProcessor(StreamConsumer[Event]):
         for fault, device in faults:  # the last word per device wins
             state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
             Device.objects.filter(id=device["id"]).update(state=state)
+            self.supervisor.fault(device["id"], device["code"], fault)
 
     def _flush_seen(self) -> None:
         """"Last heard" for every device heard from since the last flush, in one statement, at
@@ -152,3 +168,9 @@ class ReaderEventProcessor(StreamConsumer[Event]):
             state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)),
                        default=Value(DeviceState.ONLINE)),
         )
+        for device_id, (epoch, seq) in self.supervisor.dirty_states().items():
+            Device.objects.filter(id=device_id).update(boot_epoch=epoch, last_seq=seq)
+        beats, self._heartbeats = self._heartbeats, {}
+        for device_id, (version, buffered) in beats.items():
+            Device.objects.filter(id=device_id).update(credential_version=version,
+                                                       buffered=buffered)

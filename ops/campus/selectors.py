@@ -36,6 +36,12 @@ def doors() -> list[Door]:
     ]
 
 
+def device_keys() -> dict[str, bytes]:
+    """Registered devices' HMAC keys — for the simulator, which signs as each device would."""
+    return {code: bytes.fromhex(key) for code, key in
+            Device.objects.exclude(key_hex="").values_list("code", "key_hex")}
+
+
 def gate_devices() -> list[dict[str, Any]]:
     return list(Device.objects.filter(kind__in=GATE_KINDS).values("code", "name", "kind", "state")
                 .order_by("code"))
@@ -68,6 +74,7 @@ def _recent(events: QuerySet[AccessEvent], limit: int) -> list[dict[str, Any]]:
             holder=HolderInfo(id=e.holder.id, name=e.holder.name, kind=e.holder.kind)
             if e.holder else None,
             card_uid=e.card_uid, direction=e.direction, decision=e.decision, reason=e.reason,
+            flags=e.flags,
         )
         for e in latest
     ]

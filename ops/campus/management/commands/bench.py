@@ -29,7 +29,10 @@ class Command(BaseCommand):
         i = sub.add_parser("import", help="a 30,000-row student list + photo checks")
         i.add_argument("--rows", type=int, default=30_000)
         i.add_argument("--photos", type=int, default=5_000)
-        for q in (p, g, i):
+        d = sub.add_parser("decide", help="the edge decision with a 100,000-card cache")
+        d.add_argument("--cards", type=int, default=100_000)
+        d.add_argument("--taps", type=int, default=200_000)
+        for q in (p, g, i, d):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -66,6 +69,11 @@ class Command(BaseCommand):
 
             figures = imports.run(rows=opts["rows"], photo_count=opts["photos"])
             title = "bench import"
+        elif opts["what"] == "decide":
+            from ops.bench import decide
+
+            figures = decide.run(cards=opts["cards"], taps=opts["taps"])
+            title = "bench decide"
         if opts["record"]:
             from django.db import connection
 

