@@ -8,6 +8,7 @@ urlpatterns = [
     path("v1/imports/", views.import_preview, name="api-import"),
     path("v1/imports/<int:pk>/", views.import_detail, name="api-import-detail"),
     path("v1/imports/<int:pk>/apply/", views.import_apply, name="api-import-apply"),
+    path("v1/explain/", views.explain_view, name="api-explain"),
     path("v1/cards/", views.issue, name="api-issue"),
     path("v1/cards/<str:uid>/", views.card_detail, name="api-card"),
     path("v1/cards/<str:uid>/loss/", views.loss, name="api-loss"),

@@ -135,3 +135,20 @@ def import_apply(request: Request, pk: int) -> Response:
 @api_view(["GET"])
 def import_detail(request: Request, pk: int) -> Response:
     return _batch_out(get_object_or_404(ImportBatch, pk=pk))
+
+
+@extend_schema(parameters=[], responses=None, summary="为什么这张卡在这里被拒绝？")
+@api_view(["GET"])
+def explain_view(request: Request) -> Response:
+    from ops.campus.explain import explain
+
+    uid, device = request.query_params.get("uid", ""), request.query_params.get("device", "")
+    if not uid or not device:
+        return Response({"detail": "需要参数 uid 和 device"}, status=400)
+    try:
+        result = explain(uid=uid, device_code=device)
+    except LookupError as exc:
+        return Response({"detail": str(exc)}, status=404)
+    return Response({"allowed": result.allowed, "reason": result.reason,
+                     "reason_label": result.reason_label, "explanation": result.text,
+                     "facts": result.facts})

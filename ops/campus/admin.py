@@ -102,8 +102,26 @@ class CardAdmin(admin.ModelAdmin):
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         view = staff_member_required(self.admin_site.admin_view(self.action_view))
-        return [path("<int:pk>/<str:action>/", view, name="campus_card_action"),
+        why = staff_member_required(self.admin_site.admin_view(self.explain_view))
+        return [path("explain/", why, name="campus_card_explain"),
+                path("<int:pk>/<str:action>/", view, name="campus_card_action"),
                 *super().get_urls()]
+
+    def explain_view(self, request: HttpRequest) -> HttpResponse:
+        """为什么被拒绝？ The help desk enters a card UID and a device code."""
+        from ops.campus.explain import explain
+
+        uid, code = request.GET.get("uid", ""), request.GET.get("device", "")
+        result, error = None, None
+        if uid and code:
+            try:
+                result = explain(uid=uid, device_code=code)
+            except LookupError as exc:
+                error = str(exc)
+        return render(request, "admin/campus/explain.html", {
+            "uid": uid, "device": code, "result": result, "rule_error": error,
+            "devices": Device.objects.order_by("code").values_list("code", "name"),
+            "title": _("为什么被拒绝？"), **self.admin_site.each_context(request)})
 
     @admin.display(description=_("卡务"))
     def desk_actions(self, obj: Card) -> str:
