@@ -71,7 +71,8 @@ def _seed_devices(depts: dict[str, Department], dorms: list[Building], library: 
     for code, name, lanes in GATES:
         for lane in range(1, lanes + 1):
             devices.append(Device(code=f"G-{code}-{lane:02d}", name=f"{name}人行{lane}号闸",
-                                  kind=DeviceKind.PEDESTRIAN_GATE, location=name, owner=depts["SEC"]))
+                                  kind=DeviceKind.PEDESTRIAN_GATE, location=name, site=name,
+                                  owner=depts["SEC"]))
     for code, name in (("E", "东门"), ("N", "北门")):
         for way, label in (("IN", "入"), ("OUT", "出")):
             devices.append(Device(code=f"V-{code}-{way}", name=f"{name}车辆{label}口",

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from ops.campus.bulk import insert_access_events, serialise_tap_commits
+from ops.campus.card_watch import CardWatch
 from ops.campus.choices import DeviceState
 from ops.campus.fanout import Fanout, group_rows
 from ops.campus.live_rows import DeviceInfo, HolderInfo, tap_row
@@ -36,6 +37,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self.supervisor = DeviceSupervisor(client)
         self._devices: dict[str, DeviceInfo] = {}
         self._keys: dict[str, bytes | None] = {}
+        self._sites: dict[int, str] = {}
+        self.watch = CardWatch()
         self._devices_loaded_at = 0.0
         self._seen: dict[int, datetime] = {}
         self._heartbeats: dict[int, tuple[int, int]] = {}
@@ -50,7 +53,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         if code not in self._devices and time.monotonic() - self._devices_loaded_at > 2.0:
             self._devices_loaded_at = time.monotonic()  # a stream of unknown ids: reload ≤ 1/2 s
             rows = list(Device.objects.values("id", "code", "name", "kind", "building__code",
-                                              "key_hex"))
+                                              "key_hex", "site", "location"))
+            self._sites = {d["id"]: d["site"] or d["location"] for d in rows}
             self._devices = {
                 d["code"]: DeviceInfo(id=d["id"], code=d["code"], name=d["name"], kind=d["kind"],
                                       building=d["building__code"])
@@ -116,7 +120,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         cards = {
             c["uid"]: c
             for c in Card.objects.filter(uid__in=uids).values(
-                "id", "uid", "holder_id", "holder__name", "holder__kind"
+                "id", "uid", "holder_id", "holder__name", "holder__kind", "status"
             )
         }
         received = timezone.now()
@@ -128,6 +132,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 continue  # redelivered after a crash, or duplicated in the stream: one row only
             fresh.add(tap.event_id)
             card = cards.get(tap.card_uid)
+            self.watch.observe(tap, device, self._sites.get(device["id"], ""),
+                               card["status"] if card else None)
             new_rows.append((
                 tap.event_id, device["id"], card["id"] if card else None, tap.card_uid,
                 card["holder_id"] if card else None, tap.occurred_at, received,
