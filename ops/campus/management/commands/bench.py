@@ -32,7 +32,10 @@ class Command(BaseCommand):
         d = sub.add_parser("decide", help="the edge decision with a 100,000-card cache")
         d.add_argument("--cards", type=int, default=100_000)
         d.add_argument("--taps", type=int, default=200_000)
-        for q in (p, g, i, d):
+        r = sub.add_parser("revocation", help="loss report commit → every reader refusing")
+        r.add_argument("--readers", type=int, default=500)
+        r.add_argument("--revocations", type=int, default=20)
+        for q in (p, g, i, d, r):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -74,6 +77,11 @@ class Command(BaseCommand):
 
             figures = decide.run(cards=opts["cards"], taps=opts["taps"])
             title = "bench decide"
+        elif opts["what"] == "revocation":
+            from ops.bench import revocation
+
+            figures = revocation.run(readers=opts["readers"], revocations=opts["revocations"])
+            title = "bench revocation"
         if opts["record"]:
             from django.db import connection
 

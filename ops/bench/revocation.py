@@ -1,0 +1,112 @@
+"""``campuscard bench revocation``: N reader agents online (real ``ReaderAgent``s, each with its
+own SQLite credential cache, following the credential stream); loss reports are committed
+through the card service; the relay (a separate process) publishes them; we measure, per
+reader, the time from the loss report's commit to that reader holding the revocation (its
+cache would refuse the card from then on). Genetec-class systems push every 15 s."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command
+
+from ops.accounts.roles import Role
+from ops.accounts.services import create_or_update_operator
+from ops.bench.common import percentile
+from ops.campus.demo_seed import seed_demo_campus
+from ops.campus.models import Card
+from ops.campus.redis_client import client
+from ops.cards import services
+from readers.agent.agent import ReaderAgent, client_factory
+from readers.agent.config import parse_config
+from streams import names
+
+
+def run(*, readers: int, revocations: int, holders: int = 2400) -> dict[str, Any]:
+    call_command("migrate", verbosity=0, interactive=False)
+    seed_demo_campus(holders=holders)
+    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12),
+                                    role=Role.NIC)
+    from django.conf import settings
+
+    relay = subprocess.Popen([sys.executable, "-m", "ops.cli", "relay"], env=dict(os.environ),
+                             stdout=subprocess.DEVNULL)
+    redis_client = client()
+    deadline = time.monotonic() + 60
+    while int(redis_client.get(names.CREDENTIALS_VERSION) or 0) == 0:  # relay seeds the feed
+        if time.monotonic() > deadline:
+            raise RuntimeError("the relay did not seed the credential snapshot")
+        time.sleep(0.1)
+
+    state = Path(tempfile.mkdtemp(prefix="campuscard-revocation-"))
+    received: dict[str, dict[int, float]] = {}   # uid → reader index → time it was applied
+    lock = threading.Lock()
+    agents: list[ReaderAgent] = []
+
+    def watch(agent: ReaderAgent, index: int) -> None:
+        original = agent.cache.apply
+
+        def apply(version: int, payload: dict[str, Any]) -> bool:
+            result = original(version, payload)
+            if payload.get("status") == "lost":
+                with lock:
+                    received.setdefault(payload["uid"], {})[index] = time.time()
+            return result
+
+        agent.cache.apply = apply  # type: ignore[method-assign]
+
+    try:
+        for i in range(readers):
+            config = parse_config({
+                "redis_url": settings.REDIS_URL, "state_dir": str(state / f"r{i}"),
+                "heartbeat_s": 3600,
+                "doors": [{"device_id": f"BENCH-{i:04d}", "key_hex": secrets.token_hex(32),
+                           "kind": "pedestrian_gate", "direction": "in"}],
+            })
+            agent = ReaderAgent(config, client_factory(settings.REDIS_URL), sources=[])
+            watch(agent, i)
+            agent.start()
+            agents.append(agent)
+        version = int(redis_client.get(names.CREDENTIALS_VERSION) or 0)
+        deadline = time.monotonic() + 120
+        while any(a.cache.version < version for a in agents):
+            if time.monotonic() > deadline:
+                raise RuntimeError("readers did not load the credential snapshot")
+            time.sleep(0.2)
+        time.sleep(1.0)
+
+        cards = list(Card.objects.filter(status="active").order_by("?")[:revocations])
+        committed: dict[str, float] = {}
+        for card in cards:
+            services.report_loss(card=card, operator=nic, basis="bench: 挂失")
+            committed[card.uid] = time.time()  # the service's transaction has committed
+            time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                len(received.get(uid, {})) < readers for uid in committed):
+            time.sleep(0.05)
+        delays = [t - committed[uid] for uid in committed for t in received.get(uid, {}).values()]
+        missing = readers * len(committed) - len(delays)
+    finally:
+        for agent in agents:
+            agent.close()
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(15)
+    return {
+        "readers": readers,
+        "revocations": len(committed),
+        "deliveries": len(delays),
+        "missing": missing,
+        "p50_s": round(percentile(delays, 50), 3),
+        "p99_s": round(percentile(delays, 99), 3),
+        "max_s": round(max(delays), 3) if delays else None,
+    }
