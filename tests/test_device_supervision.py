@@ -114,3 +114,24 @@ def test_a_sequence_gap_and_a_tamper_fault_are_alerts(campus, redis_client):
     [tamper] = _alerts(AlertKind.TAMPER)
     assert tamper.detail["detail"] == "cover opened"
     assert device_key("D1-01")  # the door's key signed both
+
+
+def test_a_device_that_has_not_received_a_revocation_in_time_is_an_alert(campus):
+    from ops.accounts.roles import Role
+    from ops.accounts.services import create_or_update_operator
+    from ops.campus.supervision import mark_lagging_devices
+    from ops.cards import services
+    from ops.cards.models import OutboxMessage
+
+    nic = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC)
+    services.report_loss(card=campus.cards[0], operator=nic, basis="挂失")
+    now = datetime.now(UTC)
+    OutboxMessage.objects.filter(topic="credential").update(version=41,
+                                                            published_at=now - timedelta(minutes=1))
+    Device.objects.filter(code="G-E-01").update(credential_version=41, last_seen_at=now,
+                                                state=DeviceState.ONLINE)
+    Device.objects.filter(code="V-E-IN").update(credential_version=40, last_seen_at=now,
+                                                state=DeviceState.ONLINE)
+    assert mark_lagging_devices(now=now) == 1
+    [alert] = _alerts(AlertKind.CREDENTIAL_LAG)
+    assert alert.subject == "V-E-IN" and alert.detail == {"holds": 40, "missing_up_to": 41}

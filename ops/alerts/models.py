@@ -20,6 +20,7 @@ class AlertKind(models.TextChoices):
     CLONE_SUSPECTED = "clone_suspected", _("疑似克隆卡")
     OLD_CARD_USED = "old_card_used", _("已补卡的旧卡仍在使用")
     BLACKLIST_HIT = "blacklist_hit", _("黑名单卡刷卡")
+    CREDENTIAL_LAG = "credential_lag", _("设备未及时收到凭证变更（如挂失）")
 
 
 class Severity(models.TextChoices):

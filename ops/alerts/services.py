@@ -17,7 +17,7 @@ SEVERITY = {
     AlertKind.DUPLICATE_DEVICE: Severity.CRITICAL, AlertKind.UPLOAD_STOPPED: Severity.WARNING,
     AlertKind.TAMPER: Severity.CRITICAL, AlertKind.DEVICE_FAULT: Severity.WARNING,
     AlertKind.CLONE_SUSPECTED: Severity.CRITICAL, AlertKind.OLD_CARD_USED: Severity.CRITICAL,
-    AlertKind.BLACKLIST_HIT: Severity.CRITICAL,
+    AlertKind.BLACKLIST_HIT: Severity.CRITICAL, AlertKind.CREDENTIAL_LAG: Severity.CRITICAL,
 }
 
 

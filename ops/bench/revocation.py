@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,8 @@ def run(*, readers: int, revocations: int, holders: int = 2400) -> dict[str, Any
         delays = [t - committed[uid] for uid in committed for t in received.get(uid, {}).values()]
         missing = readers * len(committed) - len(delays)
     finally:
-        for agent in agents:
-            agent.close()
+        with ThreadPoolExecutor(64) as pool:  # each close waits for its sync thread's XREAD
+            list(pool.map(lambda agent: agent.close(), agents))
         relay.send_signal(signal.SIGTERM)
         relay.wait(15)
     return {

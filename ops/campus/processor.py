@@ -20,7 +20,11 @@ from ops.campus.choices import DeviceState
 from ops.campus.fanout import Fanout, group_rows
 from ops.campus.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.campus.models import AccessEvent, Card, Device
-from ops.campus.supervision import DeviceSupervisor, mark_silent_devices
+from ops.campus.supervision import (
+    DeviceSupervisor,
+    mark_lagging_devices,
+    mark_silent_devices,
+)
 from streams import envelopes, frames
 from streams.consumer import Entry, StreamConsumer
 from streams.frames import Signed
@@ -111,6 +115,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         if time.monotonic() - self._silence_checked_at >= SILENCE_CHECK_S:
             self._silence_checked_at = time.monotonic()
             mark_silent_devices(now=timezone.now())
+            mark_lagging_devices(now=timezone.now())
         return processed
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:

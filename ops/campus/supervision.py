@@ -158,3 +158,31 @@ def mark_silent_devices(*, now: datetime) -> int:
                         detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval})
             silent += 1
     return silent
+
+
+CREDENTIAL_LAG_S = 30
+
+
+def mark_lagging_devices(*, now: datetime) -> int:
+    """R-USE-1: a revocation must reach every door. A device heard from recently whose reported
+    credential version is still below a version published more than 30 s ago has not received
+    it (offline cache, broken sync): alarm, naming the version it holds and the one it lacks."""
+    from datetime import timedelta
+
+    from ops.campus.choices import DeviceState
+    from ops.cards.models import OutboxMessage, Topic
+
+    due = (OutboxMessage.objects.filter(topic=Topic.CREDENTIAL, version__isnull=False,
+                                        published_at__lte=now - timedelta(seconds=CREDENTIAL_LAG_S))
+           .order_by("-version").values_list("version", flat=True).first())
+    if not due:
+        return 0
+    lagging = Device.objects.filter(credential_version__lt=due).exclude(
+        state=DeviceState.SILENT).exclude(last_seen_at__isnull=True).values_list(
+        "id", "code", "credential_version")
+    count = 0
+    for device_id, code, held in lagging:
+        raise_alert(kind=AlertKind.CREDENTIAL_LAG, subject=code, device_id=device_id, at=now,
+                    detail={"holds": held, "missing_up_to": due})
+        count += 1
+    return count
