@@ -35,6 +35,7 @@ class Command(BaseCommand):
         r = sub.add_parser("revocation", help="loss report commit → every reader refusing")
         r.add_argument("--readers", type=int, default=500)
         r.add_argument("--revocations", type=int, default=20)
+        r.add_argument("--processes", type=int, default=10, help="OS processes hosting them")
         for q in (p, g, i, d, r):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
@@ -80,7 +81,8 @@ class Command(BaseCommand):
         elif opts["what"] == "revocation":
             from ops.bench import revocation
 
-            figures = revocation.run(readers=opts["readers"], revocations=opts["revocations"])
+            figures = revocation.run(readers=opts["readers"], revocations=opts["revocations"],
+                                     processes=opts["processes"])
             title = "bench revocation"
         if opts["record"]:
             from django.db import connection
