@@ -28,7 +28,7 @@ class DepartmentAdmin(admin.ModelAdmin):
 
 @admin.register(Building)
 class BuildingAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "is_dorm")
+    list_display = ("code", "name", "is_dorm", "curfew_start", "curfew_end")
     list_filter = ("is_dorm",)
 
 
@@ -146,7 +146,7 @@ class CardAdmin(admin.ModelAdmin):
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "kind", "location", "building", "owner", "state",
-                    "last_seen_at")
+                    "last_seen_at", "credential_version", "buffered")
     list_filter = ("kind", "state", "building", "owner")
     search_fields = ("code", "name", "location")
     list_select_related = ("building", "owner")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -59,7 +59,8 @@ def seed_demo_campus(*, holders: int = 2400, seed: int = 20260901) -> SeedReport
     rng = random.Random(seed)
     depts = {code: Department.objects.create(code=code, name=name)
              for code, name in ADMIN_DEPARTMENTS + ACADEMIC_DEPARTMENTS}
-    dorms = [Building.objects.create(code=c, name=n, is_dorm=True) for c, n in DORMS]
+    dorms = [Building.objects.create(code=c, name=n, is_dorm=True, curfew_start=time(23, 0),
+                                     curfew_end=time(6, 0)) for c, n in DORMS]
     library = Building.objects.create(code="LIB", name="图书馆", is_dorm=False)
     _seed_devices(depts, dorms, library)
     _seed_people(rng, holders, depts, dorms)
@@ -72,7 +73,7 @@ def _seed_devices(depts: dict[str, Department], dorms: list[Building], library: 
         for lane in range(1, lanes + 1):
             devices.append(Device(code=f"G-{code}-{lane:02d}", name=f"{name}人行{lane}号闸",
                                   kind=DeviceKind.PEDESTRIAN_GATE, location=name, site=name,
-                                  owner=depts["SEC"]))
+                                  passback="soft", passback_area="campus", owner=depts["SEC"]))
     for code, name in (("E", "东门"), ("N", "北门")):
         for way, label in (("IN", "入"), ("OUT", "出")):
             devices.append(Device(code=f"V-{code}-{way}", name=f"{name}车辆{label}口",

@@ -43,6 +43,9 @@ class Building(models.Model):
     code = models.CharField(_("代码"), max_length=20, unique=True)
     name = models.CharField(_("名称"), max_length=100)
     is_dorm = models.BooleanField(_("宿舍楼"), default=False)
+    # Dorm curfew: entries inside it are allowed but flagged late_return (R-OPS-4).
+    curfew_start = models.TimeField(_("门禁晚归开始"), null=True, blank=True)
+    curfew_end = models.TimeField(_("门禁晚归结束"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("楼宇")
@@ -169,6 +172,10 @@ class Device(models.Model):
     boot_epoch = models.PositiveBigIntegerField(_("启动纪元"), default=0)
     last_seq = models.PositiveBigIntegerField(_("最后序号"), default=0)
     heartbeat_s = models.PositiveIntegerField(_("心跳间隔（秒）"), default=10)
+    passback = models.CharField(_("防潜回"), max_length=4, default="off",
+                                choices=[("off", _("关闭")), ("soft", _("软（放行并标记）")),
+                                         ("hard", _("硬（拒绝）"))])
+    passback_area = models.CharField(_("防潜回区域"), max_length=40, blank=True)
     site = models.CharField(_("地点分组"), max_length=40, blank=True,
                             help_text=_("同一地点分组内的设备间无需通行时间（克隆卡检测）"))
 

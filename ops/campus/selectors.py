@@ -30,9 +30,14 @@ def credentials() -> list[Credential]:
 
 
 def doors() -> list[Door]:
+    """Every registered door with its policies: anti-passback and the building's curfew."""
+    rows = Device.objects.values_list("code", "kind", "building__code", "passback",
+                                      "passback_area", "building__curfew_start",
+                                      "building__curfew_end")
     return [
-        Door(device_id=code, kind=DeviceKind(kind), building=building)
-        for code, kind, building in Device.objects.values_list("code", "kind", "building__code")
+        Door(device_id=code, kind=DeviceKind(kind), building=building, passback=passback,
+             area=area or None, curfew=(start, end) if start and end else None)
+        for code, kind, building, passback, area, start, end in rows
     ]
 
 

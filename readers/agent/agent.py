@@ -101,7 +101,8 @@ class ReaderAgent:
         self.devices = {d.device_id: _Device(d, d.door) for d in config.doors}
         self.edge_state = EdgeState()  # anti-passback memory (in memory: a restart forgets it)
         self.by_reader = {d.reader: self.devices[d.device_id] for d in config.doors if d.reader}
-        self.sources = list(sources) if sources is not None else self._pcsc_sources()
+        self.sources = (list(sources) if sources is not None
+                        else self._pcsc_sources() + self._simulated_sources())
         self.forwarder: Forwarder | None = None
         self.sync_connected = False
         self.synced = threading.Event()  # set once the cache was checked against Redis
@@ -206,6 +207,17 @@ class ReaderAgent:
         from readers.sources.pcsc import PcscSource
 
         return [PcscSource(readers=readers, on_error=self._source_error)]
+
+    def _simulated_sources(self) -> list[CardSource]:
+        readers = [d.reader or d.device_id for d in self.config.doors if d.source == "simulator"]
+        if not readers:
+            return []
+        from readers.sources.simulated import SimulatedSource
+
+        for d in self.config.doors:  # a simulated door without a reader name uses its device id
+            if d.source == "simulator" and not d.reader:
+                self.by_reader[d.device_id] = self.devices[d.device_id]
+        return [SimulatedSource(readers, self.cache.known_uids, on_error=self._source_error)]
 
     def _on_card(self, event: CardPresented) -> None:
         device = self.by_reader.get(event.reader)

@@ -154,6 +154,10 @@ class CredentialCache:
             self._version = version
         log.info("credential cache replaced: version %d, %d cards", version, len(mirror))
 
+    def known_uids(self) -> list[str]:
+        """The UIDs held (a simulated card source picks from them)."""
+        return list(self._cards)
+
     def apply(self, version: int, payload: Mapping[str, Any]) -> bool:
         """Apply one delta. Returns False (and changes nothing) if ``version`` is already held;
         raises :class:`GapError` if it is not ``version + 1``."""

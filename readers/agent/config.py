@@ -41,7 +41,7 @@ from readers.decide import Door
 from streams.cards import DeviceKind
 from streams.reasons import Direction
 
-SOURCES = ("pcsc", "none")
+SOURCES = ("pcsc", "simulator", "none")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 MIN_KEY_BYTES = 16
 

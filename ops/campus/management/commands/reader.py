@@ -46,7 +46,11 @@ class Command(BaseCommand):
                 raise CommandError(f"设备 {code} 未登记或没有密钥（R-DEV-1：先由网信中心登记）")
             door = {"device_id": code, "key_hex": device.key_hex, "kind": device.kind,
                     "building": device.building.code if device.building else None,
-                    "direction": opts["direction"]}
+                    "direction": opts["direction"], "passback": device.passback,
+                    "area": device.passback_area or None}
+            building = device.building
+            if building is not None and building.curfew_start and building.curfew_end:
+                door["curfew"] = f"{building.curfew_start:%H:%M}-{building.curfew_end:%H:%M}"
             if opts["reader"]:
                 door.update(source="pcsc", reader=opts["reader"][index])
             doors.append(door)

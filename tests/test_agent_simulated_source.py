@@ -1,0 +1,37 @@
+"""The simulator is a card source behind the same interface as PC/SC: an agent configured with
+``source = "simulator"`` decides and buffers taps from it like from a real reader."""
+
+from __future__ import annotations
+
+import time
+
+from readers.agent.agent import ReaderAgent, client_factory
+from readers.agent.config import parse_config
+from streams import credentials as feed
+from tests.test_agent_offline import card, server, wait_for  # noqa: F401 (fixture)
+
+
+def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
+    client = server.client()
+    feed.publish(client, [card(f"0A0B0C{i:02X}") for i in range(20)])
+    agent = ReaderAgent(parse_config({
+        "redis_url": server.url, "state_dir": str(tmp_path / "a"), "heartbeat_s": 3600,
+        "doors": [{"device_id": "SIM-01", "key_hex": "11" * 32, "kind": "pedestrian_gate",
+                   "direction": "in", "source": "simulator"}],
+    }), client_factory(server.url))
+    for source in agent.sources:
+        source.rate = 50.0
+    agent.start()
+    try:
+        wait_for(lambda: agent.cache.version == 20, what="the snapshot")
+        time.sleep(1.0)
+        from streams import envelopes, names
+
+        wait_for(lambda: len(agent.outbox) == 0, what="forwarding")
+        taps = [envelopes.parse(f[b"e"]) for _i, f in client.xrange(names.READER_EVENTS)]
+        taps = [t for t in taps if t.type == "tap"]
+        assert len(taps) > 10
+        assert {t.device_id for t in taps} == {"SIM-01"}
+        assert any(t.reason == "ok" for t in taps)
+    finally:
+        agent.close()
