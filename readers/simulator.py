@@ -92,6 +92,8 @@ class CampusSimulator:
             if cred.dorm_building:
                 self._residents.setdefault(cred.dorm_building, []).append(cred)
         self._carry = 0.0
+        self._last_seen: dict[str, tuple[str, float]] = {}
+        self._clock = 0.0
 
     @staticmethod
     def _usable(cred: Credential) -> bool:
@@ -106,6 +108,7 @@ class CampusSimulator:
     # -- one step -------------------------------------------------------------------------------
     def step(self, wall: float, dt: float) -> list[Event]:
         now = datetime.fromtimestamp(wall, UTC)
+        self._clock = wall
         events: list[Event] = []
         events.extend(self._device_life(wall, dt, now))
         expected = self.rate * dt + self._carry
@@ -197,7 +200,15 @@ class CampusSimulator:
             pool = self._all_good
         if not pool:
             return None, f"{self.rng.getrandbits(32):08X}"
-        cred = self.rng.choice(pool)
+        # People do not teleport: prefer someone not seen at another site in the last two
+        # minutes (the server flags such pairs as clone suspicions).
+        site = door.building or door.device_id.rsplit("-", 1)[0]
+        for _attempt in range(6):
+            cred = self.rng.choice(pool)
+            last = self._last_seen.get(cred.uid)
+            if last is None or last[0] == site or self._clock - last[1] > 120:
+                break
+        self._last_seen[cred.uid] = (site, self._clock)
         return cred, cred.uid
 
     # -- running ----------------------------------------------------------------------------------

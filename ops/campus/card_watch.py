@@ -9,7 +9,7 @@ from collections import OrderedDict
 from django.conf import settings
 
 from ops.alerts.models import AlertKind
-from ops.alerts.services import raise_alert
+from ops.alerts.services import AlertBuffer
 from ops.campus.live_rows import DeviceInfo
 from ops.privacy import mask_uid
 from streams import envelopes
@@ -20,7 +20,8 @@ MAX_CARDS = 200_000  # the last tap of this many cards is remembered
 
 
 class CardWatch:
-    def __init__(self) -> None:
+    def __init__(self, alerts: AlertBuffer) -> None:
+        self.alerts = alerts
         self.last: OrderedDict[str, tuple[str, str, float]] = OrderedDict()  # uid → site, device, t
         self.min_travel_s = float(getattr(settings, "CLONE_MIN_TRAVEL_S", 60))
 
@@ -28,10 +29,10 @@ class CardWatch:
                 card_status: str | None) -> None:
         uid, at = tap.card_uid, tap.occurred_at
         if card_status == CardStatus.REPLACED:
-            raise_alert(kind=AlertKind.OLD_CARD_USED, subject=uid, device_id=device["id"], at=at,
+            self.alerts.add(kind=AlertKind.OLD_CARD_USED, subject=uid, device_id=device["id"], at=at,
                         detail={"device": device["code"], "card": mask_uid(uid)})
         if tap.reason == Reason.BLACKLISTED:
-            raise_alert(kind=AlertKind.BLACKLIST_HIT, subject=uid, device_id=device["id"], at=at,
+            self.alerts.add(kind=AlertKind.BLACKLIST_HIT, subject=uid, device_id=device["id"], at=at,
                         detail={"device": device["code"], "card": mask_uid(uid)})
         if card_status is None:
             return
@@ -40,7 +41,7 @@ class CardWatch:
         if previous is not None:
             prev_site, prev_device, prev_t = previous
             if site and prev_site and site != prev_site and abs(now - prev_t) < self.min_travel_s:
-                raise_alert(kind=AlertKind.CLONE_SUSPECTED, subject=uid, device_id=device["id"],
+                self.alerts.add(kind=AlertKind.CLONE_SUSPECTED, subject=uid, device_id=device["id"],
                             at=at, detail={"card": mask_uid(uid), "first": prev_device,
                                            "second": device["code"],
                                            "seconds_apart": round(abs(now - prev_t), 1)})

@@ -14,6 +14,7 @@ from django.db.models import Case, DateTimeField, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from ops.alerts.services import AlertBuffer
 from ops.campus.bulk import insert_access_events, serialise_tap_commits
 from ops.campus.card_watch import CardWatch
 from ops.campus.choices import DeviceState
@@ -32,22 +33,25 @@ from streams.frames import Signed
 log = logging.getLogger(__name__)
 SEEN_FLUSH_S = 1.0
 SILENCE_CHECK_S = 5.0
+ALERT_FLUSH_S = 0.5
 
 
 class ReaderEventProcessor(StreamConsumer[Signed]):
     def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: object) -> None:
         super().__init__(client, **kwargs)  # type: ignore[arg-type]
         self.fanout = fanout
-        self.supervisor = DeviceSupervisor(client)
+        self.alerts = AlertBuffer()
+        self.supervisor = DeviceSupervisor(client, self.alerts)
         self._devices: dict[str, DeviceInfo] = {}
         self._keys: dict[str, bytes | None] = {}
         self._sites: dict[int, str] = {}
-        self.watch = CardWatch()
+        self.watch = CardWatch(self.alerts)
         self._devices_loaded_at = 0.0
         self._seen: dict[int, datetime] = {}
         self._heartbeats: dict[int, tuple[int, int]] = {}
         self._seen_flushed_at = 0.0
         self._silence_checked_at = 0.0
+        self._alerts_flushed_at = 0.0
 
     def decode(self, fields: dict[bytes, bytes]) -> Signed:
         return frames.decode(fields)
@@ -110,6 +114,10 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
 
     def poll_once(self) -> int:
         processed = super().poll_once()
+        if self.alerts.pending and (time.monotonic() - self._alerts_flushed_at >= ALERT_FLUSH_S
+                                    or not processed):
+            self._alerts_flushed_at = time.monotonic()
+            self.alerts.flush()
         if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
             self._flush_seen()  # after the batch's commit, so it never delays a push
         if time.monotonic() - self._silence_checked_at >= SILENCE_CHECK_S:

@@ -22,7 +22,7 @@ from datetime import datetime
 import redis
 
 from ops.alerts.models import AlertKind
-from ops.alerts.services import raise_alert
+from ops.alerts.services import AlertBuffer, raise_alert
 from ops.campus.models import Device
 from streams import envelopes, names, signing
 from streams.frames import Signed
@@ -40,8 +40,9 @@ RECENT_IDS = 200_000
 
 
 class DeviceSupervisor:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, alerts: AlertBuffer) -> None:
         self.redis = client
+        self.alerts = alerts
         self.state: dict[int, SeqState] = {}
         # event id → MAC of recently admitted messages: an agent that resends a whole batch
         # whose reply it lost sends the same bytes and MAC again — a duplicate, not a replay
@@ -52,7 +53,7 @@ class DeviceSupervisor:
 
     def unknown_device(self, signed: Signed, at: datetime) -> None:
         self._count("unknown_device")
-        raise_alert(kind=AlertKind.UNKNOWN_DEVICE, subject=signed.event.device_id[:64], at=at,
+        self.alerts.add(kind=AlertKind.UNKNOWN_DEVICE, subject=signed.event.device_id[:64], at=at,
                     detail={"event_id": str(signed.event.event_id)})
 
     def admit(self, device_id: int, code: str, key: bytes | None, signed: Signed, *,
@@ -60,7 +61,7 @@ class DeviceSupervisor:
         event = signed.event
         if key is None or not signing.verify(key, signed.raw, signed.mac):
             self._count("bad_signature")
-            raise_alert(kind=AlertKind.BAD_SIGNATURE, subject=code, device_id=device_id, at=at,
+            self.alerts.add(kind=AlertKind.BAD_SIGNATURE, subject=code, device_id=device_id, at=at,
                         detail={"event_id": str(event.event_id), "type": event.type})
             return False
         if redelivered:
@@ -85,7 +86,7 @@ class DeviceSupervisor:
                 return False
             if event.seq > st.last + 1:
                 self._count("sequence_gap")
-                raise_alert(kind=AlertKind.SEQUENCE_GAP, subject=code, device_id=device_id, at=at,
+                self.alerts.add(kind=AlertKind.SEQUENCE_GAP, subject=code, device_id=device_id, at=at,
                             detail={"missing": event.seq - st.last - 1, "after": st.last,
                                     "boot_epoch": st.epoch})
             st.last, st.dirty = event.seq, True
@@ -118,7 +119,7 @@ class DeviceSupervisor:
     def _reject(self, kind: AlertKind, device_id: int, code: str, event: envelopes.Tap |
                 envelopes.Heartbeat | envelopes.Fault, at: datetime, st: SeqState) -> None:
         self._count(kind.value)
-        raise_alert(kind=kind, subject=code, device_id=device_id, at=at,
+        self.alerts.add(kind=kind, subject=code, device_id=device_id, at=at,
                     detail={"event_id": str(event.event_id), "boot_epoch": event.boot_epoch,
                             "seq": event.seq, "current_epoch": st.epoch, "current_seq": st.last})
 
@@ -126,7 +127,7 @@ class DeviceSupervisor:
         if fault.cleared:
             return
         kind = AlertKind.TAMPER if fault.code == "tamper" else AlertKind.DEVICE_FAULT
-        raise_alert(kind=kind, subject=code, device_id=device_id, at=fault.occurred_at,
+        self.alerts.add(kind=kind, subject=code, device_id=device_id, at=fault.occurred_at,
                     detail={"code": fault.code, "detail": fault.detail})
 
     def dirty_states(self) -> dict[int, tuple[int, int]]:
