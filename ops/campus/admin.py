@@ -150,6 +150,16 @@ class DeviceAdmin(admin.ModelAdmin):
     list_filter = ("kind", "state", "building", "owner")
     search_fields = ("code", "name", "location")
     list_select_related = ("building", "owner")
+    actions = ["issue_keys"]
+
+    @admin.action(description=_("生成/更换设备密钥（只显示一次）"))
+    def issue_keys(self, request: HttpRequest, queryset):  # type: ignore[no-untyped-def]
+        from ops.campus.services import issue_device_key
+
+        keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin"))
+                for d in queryset]
+        return render(request, "admin/campus/device_keys.html", {
+            "keys": keys, "title": _("设备密钥"), **self.admin_site.each_context(request)})
 
 
 @admin.register(AccessEvent)
