@@ -157,30 +157,30 @@ def issue_card(
 @transaction.atomic
 def report_loss(*, card: Card, operator: Any, basis: str) -> Card:
     """挂失: the card stops working everywhere at once (the credential change goes out now)."""
-    card = _lock(card)
-    basis = _require_basis(basis)
-    _may_manage(operator, card.card_type, card.owner_department)
-    if card.status != CardStatus.ACTIVE:
-        raise CardRuleError(_("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）")
-                            % {"status": card.get_status_display()})
-    card.status = CardStatus.LOST
-    card.save(update_fields=["status", "updated_at"])
-    _log(card, Action.LOSE, CardStatus.ACTIVE, operator, basis)
-    return card
+    return _flip(card, operator=operator, basis=basis, old=CardStatus.ACTIVE,
+                 new=CardStatus.LOST, action=Action.LOSE,
+                 refusal=_("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）"))
 
 
 @transaction.atomic
 def report_found(*, card: Card, operator: Any, basis: str) -> Card:
     """解挂: a lost card that turned up works again (unless it was replaced meanwhile)."""
+    return _flip(card, operator=operator, basis=basis, old=CardStatus.LOST,
+                 new=CardStatus.ACTIVE, action=Action.FIND,
+                 refusal=_("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）"))
+
+
+def _flip(card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardStatus,
+          action: Action, refusal: str) -> Card:
+    """Move a card from ``old`` to ``new`` status (inside the caller's transaction)."""
     card = _lock(card)
     basis = _require_basis(basis)
     _may_manage(operator, card.card_type, card.owner_department)
-    if card.status != CardStatus.LOST:
-        raise CardRuleError(_("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）")
-                            % {"status": card.get_status_display()})
-    card.status = CardStatus.ACTIVE
+    if card.status != old:
+        raise CardRuleError(refusal % {"status": card.get_status_display()})
+    card.status = new
     card.save(update_fields=["status", "updated_at"])
-    _log(card, Action.FIND, CardStatus.LOST, operator, basis)
+    _log(card, action, old, operator, basis)
     return card
 
 
