@@ -6,11 +6,12 @@ from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
 from dashboard.guard import RoleGuard
-from dashboard.pages import gates
-from ops.accounts.permissions import can_view_gates
+from dashboard.pages import cards, gates
+from ops.accounts.permissions import can_view_card_actions, can_view_gates
 
 # (prefix, dash app, who may see it)
-PAGES = [(gates.PREFIX, gates.app, can_view_gates)]
+PAGES = [(gates.PREFIX, gates.app, can_view_gates),
+         (cards.PREFIX, cards.app, can_view_card_actions)]
 
 _guarded = [(prefix, RoleGuard(app.server, allowed=allowed)) for prefix, app, allowed in PAGES]
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/logout/confirm/", views.logout_confirm, name="logout-confirm"),
     path("live/gates", RedirectView.as_view(url="/live/gates/")),
+    path("live/cards", RedirectView.as_view(url="/live/cards/")),
     path("i18n/", include("django.conf.urls.i18n")),
     # one login page for everything (the admin's own would bypass our login handling)
     path("admin/login/", RedirectView.as_view(url="/accounts/login/", query_string=True)),

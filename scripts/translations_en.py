@@ -109,6 +109,11 @@ EN = {
     '返回设备列表': 'Back to the devices',
     '查询': 'Look up',
     '允许通行': 'Allowed',
+    '最新卡务': 'Latest card actions',
+    '毕业注销/延期': 'Graduation (cancel/extend)',
+    '今日暂无卡务': 'No card actions today yet',
+    '校门通行': 'Gate traffic',
+    '今日%(action)s': '%(action)s today',
 }
 
 EN.update({

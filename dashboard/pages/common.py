@@ -16,6 +16,8 @@ def nav_bar(title: str) -> html.Header:
         html.Span(title, className="nav-title"),
         html.Span(className="spacer"),
         html.A(_("首页"), href="/"),
+        html.A(_("校门通行"), href="/live/gates/"),
+        html.A(_("卡务动态"), href="/live/cards/"),
         html.A(_("管理后台"), href="/admin/"),
         html.A(_("退出"), href="/accounts/logout/confirm/"),
     ])

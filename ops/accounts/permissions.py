@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.accounts.roles import GATE_VIEWERS, Role
+from ops.accounts.roles import CARD_ACTION_VIEWERS, GATE_VIEWERS, Role
 
 
 def role_of(user: Any) -> Role | None:
@@ -16,3 +16,7 @@ def role_of(user: Any) -> Role | None:
 
 def can_view_gates(user: Any) -> bool:
     return role_of(user) in GATE_VIEWERS
+
+
+def can_view_card_actions(user: Any) -> bool:
+    return role_of(user) in CARD_ACTION_VIEWERS

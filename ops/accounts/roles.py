@@ -20,6 +20,9 @@ class Role(models.TextChoices):
 
 # Who may watch gate traffic (R-OPS-2): the security office, and NIC who runs everything.
 GATE_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
+# Who watches card-management actions live (R-OPS-5): NIC, the security office (a loss report
+# matters at the gate), General Affairs (it manages contractors' temporary cards).
+CARD_ACTION_VIEWERS = frozenset({Role.NIC, Role.SECURITY, Role.GENERAL})
 
 
 # Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place). NIC also gets

@@ -1,0 +1,97 @@
+"""Card-management actions, live (R-OPS-5): issuance, loss, found, replacement, cancellation…
+with today's count per action — beside the gate traffic, pushed, never polled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dash import Dash, ctx, html, set_props
+from dash.exceptions import PreventUpdate
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from dashboard.card_board import CardBoard
+from dashboard.guard import current_scope, language_of
+from dashboard.live import run_feed
+from dashboard.pages.common import ASSETS, nav_bar
+from ops.campus.fanout import current_seq
+from ops.campus.redis_client import client
+from ops.cards.models import Action
+from ops.cards.selectors import card_action_snapshot
+from streams import names
+
+PREFIX = "/live/cards/"
+COUNTS = "cards-counts"
+FEED = "cards-feed"
+STATUS = "cards-status"
+
+app = Dash(__name__, backend="fastapi", websocket_callbacks=True, url_base_pathname=PREFIX,
+           websocket_inactivity_timeout=0, assets_folder=str(ASSETS), title="卡务动态",
+           update_title=None)
+
+
+def layout() -> html.Div:
+    with translation.override(language_of(current_scope.get())):
+        return html.Div(className="page", children=[
+            nav_bar(_("卡务动态")),
+            html.Div(id=COUNTS, className="tiles"),
+            html.Div(className="panel", children=[
+                html.Div(className="panel-head", children=[
+                    html.H3(_("最新卡务")), html.Span(_("连接中…"), id=STATUS, className="status")]),
+                html.Table(className="feed", children=[
+                    html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("操作")), html.Th(_("持卡人")),
+                                        html.Th(_("卡号")), html.Th(_("状态")),
+                                        html.Th(_("操作员"))])),
+                    html.Tbody(id=FEED),
+                ]),
+            ]),
+        ])
+
+
+app.layout = layout
+
+
+def _load() -> tuple[int, dict[str, Any]]:
+    seq = current_seq(client(), names.GROUP_CARD_ACTIONS)  # before the snapshot
+    return seq, card_action_snapshot(rows=settings.LIVE_FEED_ROWS)
+
+
+def _label(action: str) -> str:
+    try:
+        return str(Action(action).label)
+    except ValueError:
+        return {"graduation": _("毕业注销/延期")}.get(action, action)
+
+
+@app.callback(persistent=True)
+async def stream_card_actions() -> None:
+    ws = ctx.websocket
+    if ws is None:
+        raise PreventUpdate
+    lang = language_of(current_scope.get())
+    tz = ZoneInfo(settings.TIME_ZONE)
+    board = CardBoard(max_rows=settings.LIVE_FEED_ROWS, tz=tz)
+
+    async def render(_board: object) -> None:
+        with translation.override(lang):
+            set_props(COUNTS, {"children": [
+                html.Div(className="tile", children=[
+                    html.Div(_("今日%(action)s") % {"action": _label(a)}, className="tile-label"),
+                    html.Div(str(n), className="tile-value", id=f"cards-count-{a}")])
+                for a, n in sorted(board.counts.items(), key=lambda kv: -kv[1])
+            ] or [html.Div(_("今日暂无卡务"), className="tile")]})
+            set_props(FEED, {"children": [
+                html.Tr(className="card-row", children=[
+                    html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
+                    html.Td(_label(r["action"])), html.Td(r["holder"]), html.Td(r["card"]),
+                    html.Td(r["status"]), html.Td(r["operator"])])
+                for r in board.rows]})
+            live = _("实时")
+            set_props(STATUS, {"children": f"{live} · {datetime.now(tz):%H:%M:%S}",
+                               "className": "status live"})
+
+    await run_feed(group=names.GROUP_CARD_ACTIONS, board=board, load=_load, render=render,
+                   is_closed=lambda: ws.is_shutdown)
