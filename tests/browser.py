@@ -57,6 +57,16 @@ def log_in(page: Page, base: str, username: str, password: str, path: str) -> No
     page.wait_for_url(f"{base}{path}")
 
 
+def log_in_expecting(page: Page, base: str, username: str, password: str, path: str) -> int:
+    """Open ``path``, log in on the page it redirects to, return the status ``path`` answers."""
+    page.goto(f"{base}{path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    with page.expect_response(lambda r: r.url == f"{base}{path}") as response:
+        page.click("#login-submit")
+    return response.value.status
+
+
 def stop(proc: subprocess.Popen, sig: int, timeout: float = 20.0) -> int:
     if proc.poll() is None:
         proc.send_signal(sig)

@@ -11,7 +11,7 @@ import pytest
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.cards import services
-from tests.browser import chromium, log_in, outside_the_browser_loop, stop
+from tests.browser import chromium, log_in, log_in_expecting, outside_the_browser_loop, stop
 from tests.conftest import campuscard_cmd
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -50,9 +50,4 @@ def test_a_dorm_manager_cannot_open_the_card_feed(campus, stack):
                               buildings=[campus.dorm])
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(f"{stack}/live/cards/")
-        page.fill("#id_username", "dorm-x")
-        page.fill("#id_password", PASSWORD)
-        with page.expect_response(lambda r: r.url == f"{stack}/live/cards/") as response:
-            page.click("#login-submit")
-        assert response.value.status == 403
+        assert log_in_expecting(page, stack, "dorm-x", PASSWORD, "/live/cards/") == 403

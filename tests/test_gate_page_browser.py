@@ -11,7 +11,7 @@ import pytest
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from streams.reasons import Decision, Reason
-from tests.browser import chromium, log_in
+from tests.browser import chromium, log_in, log_in_expecting
 from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
@@ -54,10 +54,5 @@ def test_a_dorm_manager_cannot_open_the_gate_page(campus, stack):
                               buildings=[campus.dorm])
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(f"{stack}/live/gates/")
-        page.fill("#id_username", "dormmgr")
-        page.fill("#id_password", PASSWORD)
-        with page.expect_response(lambda r: r.url == f"{stack}/live/gates/") as response:
-            page.click("#login-submit")
-        assert response.value.status == 403
+        assert log_in_expecting(page, stack, "dormmgr", PASSWORD, "/live/gates/") == 403
         assert "无权访问" in page.content()
