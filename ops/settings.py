@@ -177,6 +177,14 @@ PROCESSOR_CLAIM_IDLE_MS = envint("PROCESSOR_CLAIM_IDLE_MS", 30_000, minimum=100)
 LIVE_FEED_ROWS = envint("LIVE_FEED_ROWS", 50, minimum=5)
 # Two taps of one card at different sites closer together than this are a clone suspicion.
 CLONE_MIN_TRAVEL_S = envint("CLONE_MIN_TRAVEL_S", 60, minimum=1)
+# R-OPS-3: an alert nobody acknowledged goes up a level after this long (and again after twice)
+ALERT_ESCALATE_AFTER_S = {
+    "critical": envint("ALERT_ESCALATE_CRITICAL_S", 300, minimum=10),
+    "warning": envint("ALERT_ESCALATE_WARNING_S", 900, minimum=10),
+    "info": envint("ALERT_ESCALATE_INFO_S", 3600, minimum=10),
+}
+# Dorm desk: residents not seen at any reader for this many days are listed (aggregated)
+DORM_NOT_SEEN_DAYS = envint("DORM_NOT_SEEN_DAYS", 3, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -28,3 +28,5 @@ def dorm_group(building_code: str) -> str:
 GROUP_LIBRARY = "live.library"
 GROUP_CARD_ACTIONS = "live.cards"   # issuance, loss, replacement, cancellation … (R-OPS-5)
 GROUP_DESK = "live.desk"
+GROUP_ALERTS = "live.alerts"        # ids of alerts that changed (pages refetch them)
+GROUP_DEVICES = "live.devices"      # ids of devices whose state or heartbeat changed

@@ -101,7 +101,8 @@ def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
     classes = "tap-row " + ("allow" if allowed else "deny")
     if row["reason"] == "blacklisted":
         classes += " alarm"
-    return html.Tr(className=classes, children=[
+    # data-event: the tap's id, so a test or `bench fanout` can tell when a tap reached a page
+    return html.Tr(className=classes, **{"data-event": row["id"]}, children=[
         html.Td(datetime.fromtimestamp(row["ts"], tz).strftime("%H:%M:%S")),
         html.Td(row["device_name"]),
         html.Td(row["holder"] or _("（未知）")),

@@ -3,6 +3,7 @@ alert per (kind, device/card): repeats increase its count instead of flooding th
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,16 @@ class AlertKind(models.TextChoices):
     OLD_CARD_USED = "old_card_used", _("已补卡的旧卡仍在使用")
     BLACKLIST_HIT = "blacklist_hit", _("黑名单卡刷卡")
     CREDENTIAL_LAG = "credential_lag", _("设备未及时收到凭证变更（如挂失）")
+    PASSBACK_VIOLATION = "passback_violation", _("防潜回违规")
+
+
+# Kinds that describe a condition which holds until it clears (a device silent, in fault, behind
+# on credentials). The others are momentary: each occurrence is a new event.
+CONDITION_KINDS = frozenset({AlertKind.UPLOAD_STOPPED, AlertKind.DEVICE_FAULT, AlertKind.TAMPER,
+                             AlertKind.CREDENTIAL_LAG})
+# What the security office works (R-OPS-2, R-SEC-5); the rest is NIC's (R-OPS-3).
+SECURITY_KINDS = frozenset({AlertKind.BLACKLIST_HIT, AlertKind.CLONE_SUSPECTED,
+                            AlertKind.OLD_CARD_USED, AlertKind.PASSBACK_VIOLATION})
 
 
 class Severity(models.TextChoices):
@@ -47,6 +58,31 @@ class Alert(models.Model):
     last_at = models.DateTimeField(_("最近发生"))
     count = models.PositiveIntegerField(_("次数"), default=1)
     detail = models.JSONField(_("详情"), default=dict)
+    building = models.ForeignKey("campus.Building", verbose_name=_("楼宇"), null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    # workflow (R-OPS-3): opened → acknowledged (with a comment) → resolved; an acknowledgement
+    # lapses when the fault comes back; unacknowledged alerts escalate
+    opened_at = models.DateTimeField(_("进入未处理"), null=True, blank=True,
+                                     help_text=_("首次发生或确认失效的时间（计算确认时长和升级）"))
+    cleared_at = models.DateTimeField(_("条件消除于"), null=True, blank=True,
+                                      help_text=_("设备恢复心跳或故障消除的时间；再次发生即“复发”"))
+    acknowledged_at = models.DateTimeField(_("确认时间"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("确认人"),
+                                        null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    ack_comment = models.CharField(_("确认说明"), max_length=200, blank=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("处理人"), null=True,
+                                 blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(_("解决时间"), null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("解决人"), null=True,
+                                    blank=True, on_delete=models.PROTECT, related_name="+")
+    resolution = models.CharField(_("处理结果"), max_length=200, blank=True)
+    escalation = models.PositiveSmallIntegerField(_("升级级别"), default=0)
+    escalated_at = models.DateTimeField(_("升级时间"), null=True, blank=True)
+    lapses = models.PositiveIntegerField(_("确认失效次数"), default=0)
+    refires = models.JSONField(_("复发时间"), default=list, blank=True,
+                               help_text=_("近期复发的时间戳（判断抖动）"))
+    flapping = models.BooleanField(_("抖动中"), default=False)
 
     class Meta:
         verbose_name = _("告警")
@@ -59,3 +95,79 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.subject} ×{self.count}"
+
+
+class LogAction(models.TextChoices):
+    RAISED = "raised", _("产生")
+    CLEARED = "cleared", _("条件消除")
+    REFIRED = "refired", _("复发")
+    LAPSED = "lapsed", _("确认失效（复发）")
+    FLAPPING = "flapping", _("判定为抖动，抑制通知")
+    STABLE = "stable", _("恢复稳定")
+    ESCALATED = "escalated", _("超时未确认，已升级")
+    ACKNOWLEDGED = "acknowledged", _("确认")
+    ASSIGNED = "assigned", _("指派")
+    TICKET = "ticket", _("开维修单")
+    RESOLVED = "resolved", _("解决")
+
+
+class AlertLog(models.Model):
+    """The alert's timeline: every change of its state, by whom, with the comment."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(_("时间"))
+    action = models.CharField(_("动作"), max_length=14, choices=LogAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True,
+                              blank=True, on_delete=models.PROTECT, related_name="+")
+    comment = models.CharField(_("说明"), max_length=200, blank=True)
+    seconds = models.FloatField(_("用时（秒）"), null=True, blank=True,
+                                help_text=_("确认：自进入未处理起；解决：自首次发生起"))
+
+    class Meta:
+        verbose_name = _("告警处理记录")
+        verbose_name_plural = _("告警处理记录")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["action", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.get_action_display()}"
+
+
+class RepairCause(models.TextChoices):
+    """R-DEV-3: non-human faults are repaired by the vendor for free; human damage is paid by the
+    responsible person at the market price."""
+
+    NON_HUMAN = "non_human", _("非人为（厂商免费维修）")
+    HUMAN = "human", _("人为损坏（责任人按市价赔偿）")
+
+
+class RepairTicket(models.Model):
+    device = models.ForeignKey("campus.Device", verbose_name=_("设备"), on_delete=models.PROTECT,
+                               related_name="repairs")
+    alert = models.ForeignKey(Alert, verbose_name=_("告警"), null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="tickets")
+    cause = models.CharField(_("原因"), max_length=10, choices=RepairCause.choices)
+    description = models.CharField(_("故障描述"), max_length=200)
+    vendor = models.CharField(_("维修厂商"), max_length=100, blank=True)
+    responsible = models.ForeignKey("campus.Cardholder", verbose_name=_("责任人"), null=True,
+                                    blank=True, on_delete=models.PROTECT, related_name="+")
+    price = models.DecimalField(_("赔偿金额（元）"), max_digits=8, decimal_places=2, default=0)
+    fee = models.OneToOneField("cards.FeeCharge", verbose_name=_("收费流水"), null=True,
+                               blank=True, on_delete=models.PROTECT, related_name="repair")
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("开单人"),
+                                  on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(_("开单时间"))
+
+    class Meta:
+        verbose_name = _("维修单")
+        verbose_name_plural = _("维修单")
+        ordering = ["-opened_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(cause="human", responsible__isnull=False, price__gt=0)
+                           | Q(cause="non_human", price=0)),
+                name="repair_cause_rules"),  # R-DEV-3
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.get_cause_display()}"

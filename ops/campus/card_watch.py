@@ -5,6 +5,7 @@ and blacklisted cards presented anywhere (the security office's alert)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from django.conf import settings
 
@@ -26,14 +27,24 @@ class CardWatch:
         self.min_travel_s = float(getattr(settings, "CLONE_MIN_TRAVEL_S", 60))
 
     def observe(self, tap: envelopes.Tap, device: DeviceInfo, site: str,
-                card_status: str | None) -> None:
+                card: dict[str, Any] | None) -> None:
+        """``card``: the card row (``status``, ``holder_id``, ``card_type``) or None if unknown."""
         uid, at = tap.card_uid, tap.occurred_at
+        card_status = card["status"] if card else None
+        # who and where, for the guard who has to find the person (R-OPS-2): the holder is
+        # named by id only — the desk shows the photo and the masked name to roles entitled
+        where = {"device": device["code"], "device_name": device["name"], "card": mask_uid(uid),
+                 "holder_id": card["holder_id"] if card else None,
+                 "card_type": card["card_type"] if card else "", "direction": tap.direction}
         if card_status == CardStatus.REPLACED:
             self.alerts.add(kind=AlertKind.OLD_CARD_USED, subject=uid, device_id=device["id"], at=at,
-                        detail={"device": device["code"], "card": mask_uid(uid)})
+                            detail=where)
         if tap.reason == Reason.BLACKLISTED:
             self.alerts.add(kind=AlertKind.BLACKLIST_HIT, subject=uid, device_id=device["id"], at=at,
-                        detail={"device": device["code"], "card": mask_uid(uid)})
+                            detail=where)
+        if tap.reason == Reason.ANTI_PASSBACK:  # R-SEC-5: someone else's card passed back
+            self.alerts.add(kind=AlertKind.PASSBACK_VIOLATION, subject=uid, device_id=device["id"],
+                            at=at, detail=where)
         if card_status is None:
             return
         previous = self.last.get(uid)

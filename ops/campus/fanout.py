@@ -70,6 +70,10 @@ class Fanout:
                        "watermark": watermark, "rows": rows}
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
+    def send(self, group: str, message: dict[str, Any]) -> None:
+        """Queue one ready-made message (alerts, device changes: see ``ops.live_push``)."""
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
+
     def close(self, timeout: float = 5.0) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
         self._thread.join(timeout)

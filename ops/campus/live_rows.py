@@ -21,6 +21,7 @@ class HolderInfo(TypedDict):
     id: int
     name: str
     kind: str
+    dorm: str | None
 
 
 def tap_row(
@@ -36,6 +37,10 @@ def tap_row(
         "building": device["building"],
         "holder": mask_name(holder["name"]) if holder else "",
         "holder_kind": holder["kind"] if holder else "",
+        # server-side only (live pages keep rows on the server and render masked cells): which
+        # holder, and which dorm building they live in — for the dorm desk's counts
+        "holder_id": holder["id"] if holder else None,
+        "resident_of": holder["dorm"] if holder else None,
         "card": mask_uid(card_uid),
         "direction": direction,
         "decision": decision,

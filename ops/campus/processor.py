@@ -14,7 +14,9 @@ from django.db.models import Case, DateTimeField, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from ops.alerts.services import AlertBuffer
+from ops.alerts.models import AlertKind
+from ops.alerts.services import AlertBuffer, clear_condition
+from ops.alerts.workflow import escalate_overdue, settle_flapping
 from ops.campus.bulk import insert_access_events, serialise_tap_commits
 from ops.campus.card_watch import CardWatch
 from ops.campus.choices import DeviceState
@@ -25,7 +27,9 @@ from ops.campus.supervision import (
     DeviceSupervisor,
     mark_lagging_devices,
     mark_silent_devices,
+    notify_devices,
 )
+from ops.live_push import use_fanout
 from streams import envelopes, frames
 from streams.consumer import Entry, StreamConsumer
 from streams.frames import Signed
@@ -33,13 +37,14 @@ from streams.frames import Signed
 log = logging.getLogger(__name__)
 SEEN_FLUSH_S = 1.0
 SILENCE_CHECK_S = 5.0
-ALERT_FLUSH_S = 0.5
+ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a second
 
 
 class ReaderEventProcessor(StreamConsumer[Signed]):
     def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: object) -> None:
         super().__init__(client, **kwargs)  # type: ignore[arg-type]
         self.fanout = fanout
+        use_fanout(fanout)  # alert and device pushes go through the same fan-out thread
         self.alerts = AlertBuffer()
         self.supervisor = DeviceSupervisor(client, self.alerts)
         self._devices: dict[str, DeviceInfo] = {}
@@ -122,8 +127,11 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self._flush_seen()  # after the batch's commit, so it never delays a push
         if time.monotonic() - self._silence_checked_at >= SILENCE_CHECK_S:
             self._silence_checked_at = time.monotonic()
-            mark_silent_devices(now=timezone.now())
-            mark_lagging_devices(now=timezone.now())
+            now = timezone.now()
+            mark_silent_devices(now=now)
+            mark_lagging_devices(now=now)
+            escalate_overdue(now=now)   # R-OPS-3: nobody acknowledged it in time
+            settle_flapping(now=now)
         return processed
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:
@@ -133,7 +141,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         cards = {
             c["uid"]: c
             for c in Card.objects.filter(uid__in=uids).values(
-                "id", "uid", "holder_id", "holder__name", "holder__kind", "status"
+                "id", "uid", "holder_id", "holder__name", "holder__kind", "status", "card_type",
+                "holder__dorm_building__code",
             )
         }
         received = timezone.now()
@@ -145,8 +154,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 continue  # redelivered after a crash, or duplicated in the stream: one row only
             fresh.add(tap.event_id)
             card = cards.get(tap.card_uid)
-            self.watch.observe(tap, device, self._sites.get(device["id"], ""),
-                               card["status"] if card else None)
+            self.watch.observe(tap, device, self._sites.get(device["id"], ""), card)
             new_rows.append((
                 tap.event_id, device["id"], card["id"] if card else None, tap.card_uid,
                 card["holder_id"] if card else None, tap.occurred_at, received,
@@ -154,7 +162,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 tap.boot_epoch, tap.seq,
             ))
             holder = (HolderInfo(id=card["holder_id"], name=card["holder__name"],
-                                 kind=card["holder__kind"]) if card else None)
+                                 kind=card["holder__kind"],
+                                 dorm=card["holder__dorm_building__code"]) if card else None)
             live.append(tap_row(
                 event_id=str(tap.event_id), occurred_at=tap.occurred_at, device=device,
                 holder=holder, card_uid=tap.card_uid, direction=tap.direction,
@@ -169,6 +178,11 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
             Device.objects.filter(id=device["id"]).update(state=state)
             self.supervisor.fault(device["id"], device["code"], fault)
+            if fault.cleared:
+                clear_condition(kinds=[AlertKind.DEVICE_FAULT, AlertKind.TAMPER],
+                                device_ids=[device["id"]], at=fault.occurred_at)
+        if faults:
+            notify_devices(device["id"] for _f, device in faults)
 
     def _flush_seen(self) -> None:
         """"Last heard" for every device heard from since the last flush, in one statement, at
@@ -178,6 +192,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         pending, self._seen = self._seen, {}
         if not pending:
             return
+        back = list(Device.objects.filter(id__in=list(pending), state=DeviceState.SILENT)
+                    .values_list("id", flat=True))
         heard = Case(*[When(id=i, then=Value(t)) for i, t in pending.items()],
                      output_field=DateTimeField())
         # events can arrive out of order (a backlog after an outage): keep the latest time;
@@ -193,3 +209,6 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         for device_id, (version, buffered) in beats.items():
             Device.objects.filter(id=device_id).update(credential_version=version,
                                                        buffered=buffered)
+        if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
+            clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
+        notify_devices(pending)

@@ -68,7 +68,8 @@ def gate_snapshot(*, rows: int, minutes: int) -> dict[str, Any]:
 
 
 def _recent(events: QuerySet[AccessEvent], limit: int) -> list[dict[str, Any]]:
-    latest = events.select_related("device", "device__building", "holder").order_by(
+    latest = events.select_related("device", "device__building", "holder",
+                                   "holder__dorm_building").order_by(
         "-occurred_at", "-id")[:limit]
     return [
         tap_row(
@@ -76,7 +77,8 @@ def _recent(events: QuerySet[AccessEvent], limit: int) -> list[dict[str, Any]]:
             device=DeviceInfo(id=e.device.id, code=e.device.code, name=e.device.name,
                               kind=e.device.kind,
                               building=e.device.building.code if e.device.building else None),
-            holder=HolderInfo(id=e.holder.id, name=e.holder.name, kind=e.holder.kind)
+            holder=HolderInfo(id=e.holder.id, name=e.holder.name, kind=e.holder.kind,
+                              dorm=e.holder.dorm_building.code if e.holder.dorm_building else None)
             if e.holder else None,
             card_uid=e.card_uid, direction=e.direction, decision=e.decision, reason=e.reason,
             flags=e.flags,

@@ -16,13 +16,14 @@ with its liveness (at most once a second); after a restart it resumes from there
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
 
-from ops.alerts.models import AlertKind
-from ops.alerts.services import AlertBuffer, raise_alert
+from ops.alerts.models import Alert, AlertKind, AlertStatus
+from ops.alerts.services import AlertBuffer, clear_condition, raise_alert
 from ops.campus.models import Device
 from streams import envelopes, names, signing
 from streams.frames import Signed
@@ -142,6 +143,15 @@ class DeviceSupervisor:
 SILENT_AFTER_INTERVALS = 3
 
 
+def notify_devices(device_ids: Iterable[int]) -> None:
+    """Tell the NIC desk these devices changed (state, last heard, credential version)."""
+    from ops.live_push import push
+
+    ids = sorted(set(device_ids))
+    if ids:
+        push(names.GROUP_DEVICES, {"ids": ids})
+
+
 def mark_silent_devices(*, now: datetime) -> int:
     """R-DEV-2: a device that has not been heard from for 3 heartbeat intervals has stopped
     uploading — mark it silent and raise an alert (once, until it is heard from again)."""
@@ -149,7 +159,7 @@ def mark_silent_devices(*, now: datetime) -> int:
 
     from ops.campus.choices import DeviceState
 
-    silent = 0
+    silent: list[int] = []
     candidates = Device.objects.filter(last_seen_at__isnull=False).exclude(
         state=DeviceState.SILENT).values_list("id", "code", "last_seen_at", "heartbeat_s")
     for device_id, code, last_seen, interval in candidates:
@@ -157,8 +167,9 @@ def mark_silent_devices(*, now: datetime) -> int:
             Device.objects.filter(id=device_id).update(state=DeviceState.SILENT)
             raise_alert(kind=AlertKind.UPLOAD_STOPPED, subject=code, device_id=device_id, at=now,
                         detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval})
-            silent += 1
-    return silent
+            silent.append(device_id)
+    notify_devices(silent)
+    return len(silent)
 
 
 CREDENTIAL_LAG_S = 30
@@ -186,4 +197,8 @@ def mark_lagging_devices(*, now: datetime) -> int:
         raise_alert(kind=AlertKind.CREDENTIAL_LAG, subject=code, device_id=device_id, at=now,
                     detail={"holds": held, "missing_up_to": due})
         count += 1
+    caught_up = Device.objects.filter(credential_version__gte=due).values_list("id", flat=True)
+    clear_condition(kinds=[AlertKind.CREDENTIAL_LAG], device_ids=Alert.objects.filter(
+        kind=AlertKind.CREDENTIAL_LAG, device_id__in=caught_up, cleared_at__isnull=True)
+        .exclude(status=AlertStatus.RESOLVED).values_list("device_id", flat=True), at=now)
     return count

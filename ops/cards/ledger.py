@@ -49,7 +49,7 @@ def ledger(*, start: date, end: date) -> Ledger:
     items = [
         [c.id, timezone.localtime(c.at).strftime("%Y-%m-%d %H:%M:%S"),
          c.operator.username if c.operator else "system", c.window, str(FeeKind(c.kind).label),
-         c.holder.number, mask_name(c.holder.name), c.card.uid, c.amount]
+         c.holder.number, mask_name(c.holder.name), c.card.uid if c.card else "", c.amount]
         for c in charges.select_related("operator", "holder", "card").order_by("id")
     ]
     agg = charges.aggregate(total=Sum("amount"), n=Count("id"))

@@ -51,6 +51,7 @@ class FeeKind(models.TextChoices):
     LOSS = "loss", _("挂失补卡")
     DAMAGE = "damage", _("损坏补卡")
     IDENTITY_CHANGE = "identity_change", _("信息变更换卡")
+    DEVICE_DAMAGE = "device_damage", _("损坏设备赔偿")  # R-DEV-3: human damage, market price
 
 
 class FeePolicy(models.Model):
@@ -86,7 +87,8 @@ class FeeCharge(models.Model):
     holder = models.ForeignKey("campus.Cardholder", verbose_name=_("持卡人"),
                                on_delete=models.PROTECT, related_name="fees")
     card = models.ForeignKey("campus.Card", verbose_name=_("新卡"), on_delete=models.PROTECT,
-                             related_name="fees")
+                             related_name="fees", null=True, blank=True,
+                             help_text=_("设备赔偿无卡"))
     kind = models.CharField(_("收费项目"), max_length=20, choices=FeeKind.choices)
     amount = models.DecimalField(_("金额（元）"), max_digits=8, decimal_places=2)
     operator = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("收费操作员"),
