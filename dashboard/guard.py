@@ -40,6 +40,8 @@ class RoleGuard:
         if not await database_sync_to_async(self.allowed)(user):
             await self._refuse(scope, receive, send, login=False)
             return
+        role, buildings = await database_sync_to_async(_who)(user)
+        scope = {**scope, "campuscard_role": role, "campuscard_buildings": buildings}
         token = current_scope.set(scope)
         try:
             await self.app(scope, receive, send)
@@ -65,6 +67,18 @@ class RoleGuard:
                     "headers": [(b"content-type", b"text/html; charset=utf-8"),
                                 (b"content-length", str(len(FORBIDDEN_HTML)).encode())]})
         await send({"type": "http.response.body", "body": FORBIDDEN_HTML})
+
+
+def _who(user: Any) -> tuple[str | None, list[str] | None]:
+    """The viewer's role and dorm scope, read once per connection (pages render from these)."""
+    from ops.accounts.permissions import dorm_scope, role_of
+
+    role = role_of(user)
+    return (role.value if role else None), dorm_scope(user)
+
+
+def role_in(scope: dict[str, Any] | None) -> str | None:
+    return scope.get("campuscard_role") if scope else None
 
 
 def language_of(scope: dict[str, Any] | None) -> str:

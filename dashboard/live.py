@@ -51,6 +51,8 @@ async def run_feed(
     async def resync() -> None:
         seq, snapshot = await database_sync_to_async(load)()
         board.load(snapshot, seq=seq)
+        if hasattr(board, "changed"):
+            board.changed = set()
 
     try:
         await resync()
@@ -66,6 +68,8 @@ async def run_feed(
             if not all(board.apply(m) for m in batch if m.get("type") == "live.batch"):
                 board.resyncs += 1
                 await resync()
+            elif hasattr(board, "settle"):  # boards that refetch the rows a push named
+                await database_sync_to_async(board.settle)()
             board.prune(time.time())
             await render(board)
             if time.monotonic() - joined > GROUP_REFRESH_S:

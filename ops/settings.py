@@ -175,6 +175,8 @@ WHITENOISE_USE_FINDERS = True  # serve app static files even before collectstati
 PROCESSOR_BATCH_SIZE = envint("PROCESSOR_BATCH_SIZE", 500, minimum=1)
 PROCESSOR_CLAIM_IDLE_MS = envint("PROCESSOR_CLAIM_IDLE_MS", 30_000, minimum=100)
 LIVE_FEED_ROWS = envint("LIVE_FEED_ROWS", 50, minimum=5)
+# How often the processor checks for silent/lagging devices, escalations and flapping
+PROCESSOR_SUPERVISE_S = envint("PROCESSOR_SUPERVISE_S", 5, minimum=1)
 # Two taps of one card at different sites closer together than this are a clone suspicion.
 CLONE_MIN_TRAVEL_S = envint("CLONE_MIN_TRAVEL_S", 60, minimum=1)
 # R-OPS-3: an alert nobody acknowledged goes up a level after this long (and again after twice)

@@ -3,20 +3,44 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
-from ops.accounts.permissions import can_view_gates, role_of
+from ops.accounts.permissions import can_view_photos, role_of
+from ops.accounts.roles import LANDING
 from ops.campus.redis_client import client
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Each operator lands on their own desk."""
-    if can_view_gates(request.user):
-        return redirect("/live/gates/")
+    role = role_of(request.user)
+    if role in LANDING:
+        return redirect(LANDING[role])
     return render(request, "home.html", {"role": role_of(request.user)})
+
+
+@login_required
+def holder_photo(request: HttpRequest, holder_id: int) -> HttpResponse:
+    """A cardholder's photo, for roles that must recognise people (security, NIC). Personal data:
+    every view is audited (R-SEC-2); never cached by the browser or a proxy."""
+    from ops.audit.services import record
+    from ops.campus.models import Cardholder
+    from ops.cards import photo_store
+
+    if not can_view_photos(request.user):
+        raise PermissionDenied
+    sha = Cardholder.objects.filter(pk=holder_id).values_list("photo_sha256", flat=True).first()
+    path = photo_store.path_for(sha or "")
+    if path is None:
+        raise Http404
+    record(actor=request.user, action="personal_data.view_photo", object_type="cardholder",
+           object_id=holder_id)
+    response = FileResponse(path.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

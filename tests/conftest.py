@@ -61,7 +61,8 @@ def subprocess_env(transactional_db, tmp_path):
 
     env = dict(os.environ)
     env.update(DATABASE_URL=database_url_for_subprocess(), REDIS_URL=settings.REDIS_URL,
-               CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+               CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1",
+               PROCESSOR_SUPERVISE_S="1")
     env.pop("CAMPUSCARD_TEST_SQLITE", None)
     return env
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.accounts.roles import CARD_ACTION_VIEWERS, GATE_VIEWERS, Role
+from ops.accounts.roles import (
+    CARD_ACTION_VIEWERS,
+    DEVICE_VIEWERS,
+    DORM_VIEWERS,
+    GATE_VIEWERS,
+    PHOTO_VIEWERS,
+    Role,
+)
 
 
 def role_of(user: Any) -> Role | None:
@@ -20,3 +27,26 @@ def can_view_gates(user: Any) -> bool:
 
 def can_view_card_actions(user: Any) -> bool:
     return role_of(user) in CARD_ACTION_VIEWERS
+
+
+def can_view_devices(user: Any) -> bool:
+    return role_of(user) in DEVICE_VIEWERS
+
+
+def can_view_dorms(user: Any) -> bool:
+    return role_of(user) in DORM_VIEWERS
+
+
+def can_view_photos(user: Any) -> bool:
+    return role_of(user) in PHOTO_VIEWERS
+
+
+def dorm_scope(user: Any) -> list[str] | None:
+    """Building codes a user may watch on the dorm desk: a dorm manager only the buildings
+    assigned to them (R-OPS-4); NIC every building (None); anyone else none."""
+    role = role_of(user)
+    if role == Role.NIC:
+        return None
+    if role == Role.DORM_MANAGER:
+        return sorted(user.operator.buildings.values_list("code", flat=True))
+    return []

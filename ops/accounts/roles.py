@@ -23,6 +23,18 @@ GATE_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
 # Who watches card-management actions live (R-OPS-5): NIC, the security office (a loss report
 # matters at the gate), General Affairs (it manages contractors' temporary cards).
 CARD_ACTION_VIEWERS = frozenset({Role.NIC, Role.SECURITY, Role.GENERAL})
+# Who watches device health and works device alerts (R-OPS-3, R-DEV-2): NIC.
+DEVICE_VIEWERS = frozenset({Role.NIC})
+# Who watches dorm doors (R-OPS-4): dorm managers (their own buildings only) and NIC.
+DORM_VIEWERS = frozenset({Role.DORM_MANAGER, Role.NIC})
+# Who may see a cardholder's photo (a guard must recognise the person at the gate).
+PHOTO_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
+
+# Where each role lands after login (its own desk).
+LANDING = {
+    Role.SECURITY: "/live/gates/", Role.NIC: "/live/devices/", Role.DORM_MANAGER: "/live/dorm/",
+    Role.GENERAL: "/live/cards/",
+}
 
 
 # Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place). NIC also gets

@@ -162,3 +162,20 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
                           approved_by=holder.department.name if temporary else "批量制卡",
                           basis="演示数据"))
     Card.objects.bulk_create(cards)
+    _seed_photos(rng, cards)
+
+
+def _seed_photos(rng: random.Random, cards: list[Card]) -> None:
+    """ID photos (synthetic, R-CARD-8 standard) for every holder whose card the desks will flag
+    — blacklisted, lost, cancelled — and one holder in ten besides."""
+    from ops.cards import photo_store
+    from ops.cards.photos import make_test_photo
+
+    holders = []
+    for card in cards:
+        if card.blacklisted or card.status != CardStatus.ACTIVE or rng.random() < 0.1:
+            blue = (rng.randrange(50, 80), rng.randrange(120, 160), rng.randrange(200, 235))
+            card.holder.photo_sha256 = photo_store.save(
+                make_test_photo(blue, noise=4, seed=card.holder.pk))
+            holders.append(card.holder)
+    Cardholder.objects.bulk_update(holders, ["photo_sha256"], batch_size=500)

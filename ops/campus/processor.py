@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import redis
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
@@ -36,7 +37,6 @@ from streams.frames import Signed
 
 log = logging.getLogger(__name__)
 SEEN_FLUSH_S = 1.0
-SILENCE_CHECK_S = 5.0
 ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a second
 
 
@@ -125,7 +125,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self.alerts.flush()
         if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
             self._flush_seen()  # after the batch's commit, so it never delays a push
-        if time.monotonic() - self._silence_checked_at >= SILENCE_CHECK_S:
+        if time.monotonic() - self._silence_checked_at >= settings.PROCESSOR_SUPERVISE_S:
             self._silence_checked_at = time.monotonic()
             now = timezone.now()
             mark_silent_devices(now=now)

@@ -111,3 +111,31 @@ def _totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
         "reasons": {r: n for (d, r), n in by.items() if d == DecisionChoice.DENY},
         "since": midnight.timestamp(),
     }
+
+
+def _published_credential_version() -> int:
+    from ops.cards.models import OutboxMessage, Topic
+
+    return (OutboxMessage.objects.filter(topic=Topic.CREDENTIAL, published_at__isnull=False)
+            .aggregate(v=Max("version"))["v"] or 0)
+
+
+def device_health(ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """The NIC desk's device grid (R-OPS-3): state, last heartbeat, how far behind the
+    published credentials the device is, and how many events it holds un-uploaded."""
+    devices = Device.objects.select_related("building").order_by("code")
+    if ids is not None:
+        devices = devices.filter(id__in=ids)
+    published = _published_credential_version()
+    return {
+        d.pk: {
+            "id": d.pk, "code": d.code, "name": d.name, "kind": d.kind, "state": d.state,
+            "location": d.location, "building": d.building.code if d.building else "",
+            "building_name": d.building.name if d.building else "",
+            "last_seen": d.last_seen_at.timestamp() if d.last_seen_at else None,
+            "heartbeat_s": d.heartbeat_s, "buffered": d.buffered,
+            "lag": max(published - d.credential_version, 0) if d.last_seen_at else 0,
+            "rank": 0,
+        }
+        for d in devices
+    }

@@ -23,8 +23,8 @@ from ops.audit import services as audit
 from ops.bulk import fast_insert
 from ops.campus.choices import HolderKind, HolderStatus
 from ops.campus.models import Cardholder, Department
+from ops.cards import photo_store, tabular
 from ops.cards import photos as photo_checks
-from ops.cards import tabular
 from ops.cards.errors import CardRuleError
 from ops.cards.models import ImportBatch, ImportStatus
 
@@ -94,7 +94,7 @@ def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
         values = {f: record.get(f, "") for f in FIELDS[kind]}
         values["department"] = departments[values["department"]]
         if photo_set is not None:
-            values["photo_sha256"] = hashlib.sha256(photo_set.photos[number]).hexdigest()
+            values["photo_sha256"] = photo_store.save(photo_set.photos[number])
         current = existing.get(number)
         if current is None:
             creates.append({"row": row, "number": number, **values})

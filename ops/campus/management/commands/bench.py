@@ -36,7 +36,15 @@ class Command(BaseCommand):
         r.add_argument("--readers", type=int, default=500)
         r.add_argument("--revocations", type=int, default=20)
         r.add_argument("--processes", type=int, default=10, help="OS processes hosting them")
-        for q in (p, g, i, d, r):
+        f = sub.add_parser("fanout", help="N websocket dashboards on /live/gates/: tap → page latency")
+        f.add_argument("--clients", type=int, default=50, help="open gate pages (websocket clients)")
+        f.add_argument("--rate", type=float, default=200.0, help="offered gate taps/s")
+        f.add_argument("--seconds", type=float, default=30.0)
+        s = sub.add_parser("soak", help="one real Chromium gate page left open: memory over time")
+        s.add_argument("--rate", type=float, default=200.0, help="offered gate taps/s")
+        s.add_argument("--minutes", type=float, default=60.0)
+        s.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")
+        for q in (p, g, i, d, r, f, s):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -84,6 +92,21 @@ class Command(BaseCommand):
             figures = revocation.run(readers=opts["readers"], revocations=opts["revocations"],
                                      processes=opts["processes"])
             title = "bench revocation"
+        elif opts["what"] == "fanout":
+            from ops.bench import fanout
+
+            if opts["clients"] < 1 or opts["rate"] <= 0 or opts["seconds"] <= 0:
+                raise CommandError("--clients, --rate and --seconds must be positive")
+            figures = fanout.run(clients=opts["clients"], rate=opts["rate"], seconds=opts["seconds"])
+            title = "bench fanout"
+        elif opts["what"] == "soak":
+            from ops.bench import soak
+
+            if opts["rate"] <= 0 or opts["minutes"] <= 0 or opts["sample_s"] <= 0:
+                raise CommandError("--rate, --minutes and --sample-s must be positive")
+            figures = soak.run(rate=opts["rate"], minutes=opts["minutes"], sample_s=opts["sample_s"],
+                               progress=self.stdout.write)
+            title = "bench soak"
         if opts["record"]:
             from django.db import connection
 

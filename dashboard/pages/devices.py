@@ -1,0 +1,178 @@
+"""The NIC desk (R-OPS-3, R-DEV-2): every device's health, live, and the device alerts with their
+workflow state — grouped by building, open and escalated first, new critical ones flashing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from channels.db import database_sync_to_async
+from dash import Dash, ctx, html, set_props
+from dash.exceptions import PreventUpdate
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from dashboard import alert_view
+from dashboard.guard import current_scope, language_of
+from dashboard.keyed_board import KeyedBoard
+from dashboard.live import run_feed
+from dashboard.pages.common import ASSETS, nav_bar
+from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
+from ops.alerts.selectors import alert_rows, alert_snapshot
+from ops.alerts.workflow import response_times
+from ops.campus import selectors
+from ops.campus.choices import DeviceState
+from ops.campus.fanout import current_seq
+from ops.campus.redis_client import client
+from streams import names
+
+PREFIX = "/live/devices/"
+DEVICE_KINDS = frozenset(k.value for k in AlertKind) - {k.value for k in SECURITY_KINDS}
+
+KPIS = "nic-kpis"
+DEVICES = "nic-devices"
+ALERTS = "nic-alerts"
+STATUS = "nic-status"
+
+app = Dash(__name__, backend="fastapi", websocket_callbacks=True, url_base_pathname=PREFIX,
+           websocket_inactivity_timeout=0, assets_folder=str(ASSETS), title="网信中心设备值班台",
+           update_title=None)
+
+
+def layout() -> html.Div:
+    with translation.override(language_of(current_scope.get())):
+        return html.Div(className="page", children=[
+            nav_bar(_("网信中心设备值班台")),
+            *alert_view.alarm_components(),
+            html.Div(id=KPIS, className="tiles"),
+            html.Div(className="grid", children=[
+                html.Div(className="panel", children=[
+                    html.Div(className="panel-head", children=[
+                        html.H3(_("设备告警（按楼宇）")),
+                        html.Span(_("连接中…"), id=STATUS, className="status")]),
+                    html.Div(id=ALERTS),
+                ]),
+                html.Div(className="panel", children=[
+                    html.H3(_("设备状态")), html.Div(id=DEVICES)]),
+            ]),
+        ])
+
+
+app.layout = layout
+alert_view.install_alarm(app)
+
+
+def _alerts_load() -> tuple[int, dict[str, Any]]:
+    seq = current_seq(client(), names.GROUP_ALERTS)
+    return seq, alert_snapshot(kinds=DEVICE_KINDS)
+
+
+def _devices_load() -> tuple[int, dict[str, Any]]:
+    seq = current_seq(client(), names.GROUP_DEVICES)
+    return seq, {"rows": list(selectors.device_health().values())}
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return _("从未上线")
+    seconds = max(int(time.time() - ts), 0)
+    if seconds < 120:
+        return _("%(n)s秒前") % {"n": seconds}
+    if seconds < 7200:
+        return _("%(n)s分钟前") % {"n": seconds // 60}
+    return _("%(n)s小时前") % {"n": seconds // 3600}
+
+
+def _device_cell(d: dict[str, Any]) -> html.Div:
+    lines: list[Any] = [html.Div(d["code"], className="dev-code"),
+                        html.Div(f"{DeviceState(d['state']).label} · {_ago(d['last_seen'])}")]
+    if d["lag"]:
+        lines.append(html.Div(_("凭证落后 %(n)s 版") % {"n": d["lag"]}, className="warn"))
+    if d["buffered"]:
+        lines.append(html.Div(_("待上传 %(n)s 条") % {"n": d["buffered"]}, className="warn"))
+    return html.Div(lines, className=f"dev {d['state']}", title=f"{d['name']} · {d['location']}",
+                    id=f"dev-{d['code']}", **{"data-state": d["state"]})
+
+
+def _device_groups(rows: list[dict[str, Any]]) -> list[html.Div]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for d in rows:
+        groups.setdefault(d["building_name"] or d["location"] or _("其他"), []).append(d)
+    return [html.Div(className="devgroup", children=[
+        html.H4(name), html.Div([_device_cell(d) for d in groups[name]], className="devgrid")])
+        for name in sorted(groups)]
+
+
+def _kpi(label: str, value: str, tile_id: str, extra: str = "") -> html.Div:
+    return html.Div(className=f"tile small {extra}", children=[
+        html.Div(label, className="tile-label"), html.Div(value, className="tile-value",
+                                                          id=tile_id)])
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else _("%(m)s 分钟") % {"m": f"{seconds / 60:.1f}"}
+
+
+@app.callback(persistent=True)
+async def stream_nic_desk() -> None:
+    ws = ctx.websocket
+    if ws is None:
+        raise PreventUpdate
+    lang = language_of(current_scope.get())
+    tz = ZoneInfo(settings.TIME_ZONE)
+    alerts = KeyedBoard(fetch=lambda ids: alert_rows(ids, kinds=DEVICE_KINDS))
+    devices = KeyedBoard(fetch=selectors.device_health, limit=100_000)
+    seen: set[int] = set()
+    times: dict[str, Any] = {"mtta_s": None, "mttr_s": None}
+    loaded = False
+    alarms = 0
+
+    async def render_alerts(_board: object) -> None:
+        nonlocal loaded, alarms
+        times.update(await database_sync_to_async(response_times)(
+            since=timezone.now() - timedelta(days=7)))
+        rows = alert_view.desk_order(list(alerts.rows.values()))
+        new = {r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)} \
+            if loaded else set()
+        seen.update(r["id"] for r in rows)
+        loaded = True
+        with translation.override(lang):
+            set_props(ALERTS, {"children": alert_view.grouped(rows, tz, new=new)
+                               or html.P(_("暂无设备告警"), className="status")})
+            _render_kpis()
+            set_props(STATUS, {"children": f"{_('实时')} · {datetime.now(tz):%H:%M:%S}",
+                               "className": "status live"})
+        if new:
+            alarms += 1
+            set_props(alert_view.ALARM, {"data": alarms})
+
+    def _render_kpis() -> None:
+        states = [d["state"] for d in devices.rows.values()]
+        open_ = [r for r in alerts.rows.values() if r["status"] == AlertStatus.OPEN]
+        set_props(KPIS, {"children": [
+            _kpi(_("在线"), str(states.count(DeviceState.ONLINE)), "kpi-online", "ok"),
+            _kpi(_("静默"), str(states.count(DeviceState.SILENT)), "kpi-silent", "deny"),
+            _kpi(_("故障"), str(states.count(DeviceState.FAULT)), "kpi-fault", "deny"),
+            _kpi(_("未处理告警"), str(len(open_)), "kpi-open", "deny"),
+            _kpi(_("已升级"), str(sum(1 for r in open_ if r["escalation"])), "kpi-escalated"),
+            _kpi(_("平均确认时长（7天）"), _minutes(times["mtta_s"]), "kpi-mtta"),
+            _kpi(_("平均修复时长（7天）"), _minutes(times["mttr_s"]), "kpi-mttr"),
+        ]})
+
+    async def render_devices(_board: object) -> None:
+        with translation.override(lang):
+            set_props(DEVICES, {"children": _device_groups(
+                sorted(devices.rows.values(), key=lambda d: d["code"]))})
+            _render_kpis()
+
+    closed = lambda: ws.is_shutdown  # noqa: E731
+    await asyncio.gather(
+        run_feed(group=names.GROUP_DEVICES, board=devices, load=_devices_load,
+                 render=render_devices, is_closed=closed),
+        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
+                 render=render_alerts, is_closed=closed),
+    )
