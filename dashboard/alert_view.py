@@ -80,6 +80,8 @@ def alert_item(row: dict[str, Any], tz: ZoneInfo, *, new: bool = False,
                                                     "b": _when(row["last"], tz)}),
         ]),
     ]
+    if row["holder"]:
+        body[1].children.append(html.Span(_("持卡人：%(h)s") % {"h": row["holder"]}))
     if row["card_type"]:
         body[1].children.append(html.Span(_("卡类型：%(t)s") % {"t": CardType(row["card_type"]).label}))
     if row["assignee"]:
@@ -90,9 +92,11 @@ def alert_item(row: dict[str, Any], tz: ZoneInfo, *, new: bool = False,
                              className="alert-ack"))
     body.append(html.A(_("处理 →"), href=f"/alerts/{row['id']}/", className="alert-act"))
     children: list[Any] = []
-    if photo and row["holder_id"]:
+    if photo and row["holder_id"] and row["photo"]:
         children.append(html.Img(src=f"/photos/holders/{row['holder_id']}.jpg",
                                  className="alert-photo", alt=_("持卡人照片")))
+    elif photo and row["holder_id"]:
+        children.append(html.Div(_("无照片"), className="alert-photo no-photo"))
     children.append(html.Div(body, className="alert-body"))
     return html.Div(children, className=classes, id=f"alert-{row['id']}",
                     **{"data-alert": str(row["id"]), "data-status": row["status"]})

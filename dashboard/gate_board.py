@@ -25,6 +25,7 @@ class GateBoard:
     watermark: int = 0
     rows: deque[dict[str, Any]] = field(default_factory=deque)
     counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    inout: dict[str, dict[int, list[int]]] = field(default_factory=dict)  # gate → minute → [in, out]
     totals: dict[str, Any] = field(default_factory=dict)
     resyncs: int = 0
 
@@ -33,6 +34,8 @@ class GateBoard:
         self.watermark = snapshot["watermark"]
         self.rows = deque(snapshot["rows"][: self.max_rows], maxlen=self.max_rows)
         self.counts = {gate: dict(per) for gate, per in snapshot["counts"].items()}
+        self.inout = {gate: {m: list(v) for m, v in per.items()}
+                      for gate, per in snapshot["inout"].items()}
         self.totals = {**snapshot["totals"], "reasons": dict(snapshot["totals"]["reasons"])}
 
     def apply(self, message: dict[str, Any]) -> bool:
@@ -54,6 +57,9 @@ class GateBoard:
         minute = int(row["ts"] // 60)
         per_gate = self.counts.setdefault(row["device"], {})
         per_gate[minute] = per_gate.get(minute, 0) + 1
+        if row["decision"] == Decision.ALLOW and row["direction"] in ("in", "out"):
+            flow = self.inout.setdefault(row["device"], {}).setdefault(minute, [0, 0])
+            flow[0 if row["direction"] == "in" else 1] += 1
         day_start = self._midnight(row["ts"])
         if day_start > self.totals.get("since", 0):
             self.totals = {"allow": 0, "deny": 0, "reasons": {}, "since": day_start}
@@ -78,6 +84,19 @@ class GateBoard:
                 self.counts[gate] = per
             else:
                 del self.counts[gate]
+        for gate in list(self.inout):
+            flows = {m: v for m, v in self.inout[gate].items() if m > oldest}
+            if flows:
+                self.inout[gate] = flows
+            else:
+                del self.inout[gate]
+
+    def flow(self, gate: str, *, now: float, minutes: int = 5) -> tuple[int, int]:
+        """People in and out through ``gate`` over the last ``minutes`` (allowed passages)."""
+        since = int(now // 60) - minutes
+        per = self.inout.get(gate, {})
+        return (sum(v[0] for m, v in per.items() if m > since),
+                sum(v[1] for m, v in per.items() if m > since))
 
     def comparable(self, now: float) -> dict[str, Any]:
         """What the page shows, in a form two boards can be compared by (tests)."""
@@ -85,5 +104,6 @@ class GateBoard:
         return {
             "rows": sorted(r["id"] for r in self.rows),
             "counts": {g: dict(sorted(p.items())) for g, p in sorted(self.counts.items())},
+            "inout": {g: dict(sorted(p.items())) for g, p in sorted(self.inout.items())},
             "totals": {k: self.totals[k] for k in ("allow", "deny", "reasons")},
         }

@@ -1,8 +1,12 @@
-"""Gate traffic for the security office (R-OPS-2): the latest taps (holder masked), taps per
-minute per gate, and today's allow/deny totals — pushed live, never polled."""
+"""The security office's desk (R-OPS-2, R-SEC-5): card-misuse alerts that pop with the holder's
+photo (blacklist hits, clones, old cards, anti-passback), every gate's state and in/out flow,
+the latest taps (holder masked), taps per minute per gate, today's allow/deny totals — all
+pushed live, never polled."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,12 +18,16 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from dashboard import alert_view
 from dashboard.gate_board import GateBoard
 from dashboard.guard import current_scope, language_of
+from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
+from ops.alerts.models import SECURITY_KINDS
+from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.campus import selectors
-from ops.campus.choices import DirectionChoice, ReasonChoice
+from ops.campus.choices import GATE_KINDS, DeviceState, DirectionChoice, ReasonChoice
 from ops.campus.fanout import current_seq
 from ops.campus.redis_client import client
 from streams import names
@@ -35,6 +43,9 @@ DENY_REASONS = "gates-deny-reasons"
 CHART = "gates-per-minute"
 FEED = "gates-feed"
 STATUS = "gates-status"
+ALERTS = "gates-alerts"
+GRID = "gates-grid"
+SECURITY = frozenset(k.value for k in SECURITY_KINDS)
 
 app = Dash(
     __name__,
@@ -52,6 +63,14 @@ def layout() -> html.Div:
     with translation.override(language_of(current_scope.get())):
         return html.Div(className="page", children=[
             nav_bar(_("校门通行实时监控")),
+            *alert_view.alarm_components(),
+            html.Div(className="grid", children=[
+                html.Div(className="panel", children=[
+                    html.H3(_("安全告警（黑名单、克隆卡、旧卡、防潜回）")),
+                    html.Div(id=ALERTS, className="security-alerts")]),
+                html.Div(className="panel", children=[
+                    html.H3(_("闸机状态与近5分钟进出")), html.Div(id=GRID, className="devgrid")]),
+            ]),
             html.Div(className="tiles", children=[
                 html.Div(className="tile ok", children=[
                     html.Div(_("今日通过"), className="tile-label"),
@@ -85,6 +104,7 @@ def layout() -> html.Div:
 
 
 app.layout = layout
+alert_view.install_alarm(app)
 
 
 def _load() -> tuple[int, dict[str, Any]]:
@@ -92,6 +112,30 @@ def _load() -> tuple[int, dict[str, Any]]:
     snapshot = selectors.gate_snapshot(rows=settings.LIVE_FEED_ROWS, minutes=CHART_MINUTES)
     snapshot["gates"] = {g["code"]: g["name"] for g in selectors.gate_devices()}
     return seq, snapshot
+
+
+def _alerts_load() -> tuple[int, dict[str, Any]]:
+    seq = current_seq(client(), names.GROUP_ALERTS)
+    return seq, alert_snapshot(kinds=SECURITY)
+
+
+def _gate_health(ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    return {pk: d for pk, d in selectors.device_health(ids).items() if d["kind"] in GATE_KINDS}
+
+
+def _gates_load() -> tuple[int, dict[str, Any]]:
+    seq = current_seq(client(), names.GROUP_DEVICES)
+    return seq, {"rows": list(_gate_health().values())}
+
+
+def _gate_cell(d: dict[str, Any], board: GateBoard) -> html.Div:
+    came_in, went_out = board.flow(d["code"], now=time.time())
+    return html.Div(className=f"dev {d['state']}", id=f"gate-{d['code']}",
+                    **{"data-state": d["state"]}, children=[
+        html.Div(d["name"], className="dev-code"),
+        html.Div(str(DeviceState(d["state"]).label)),
+        html.Div(_("进 %(i)s · 出 %(o)s") % {"i": came_in, "o": went_out}, className="flow"),
+    ])
 
 
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
@@ -156,5 +200,41 @@ async def stream_gate_traffic() -> None:
             live = _("实时")
             set_props(STATUS, {"children": f"{live} · {now}", "className": "status live"})
 
-    await run_feed(group=names.GROUP_GATES, board=board, load=load, render=render,
-                   is_closed=lambda: ws.is_shutdown)
+    alerts = KeyedBoard(fetch=lambda ids: alert_rows(ids, kinds=SECURITY))
+    gates = KeyedBoard(fetch=_gate_health, limit=100_000)
+    seen: set[int] = set()
+    loaded, alarms = False, 0
+
+    async def render_alerts(_board: object) -> None:
+        nonlocal loaded, alarms
+        rows = alert_view.desk_order(list(alerts.rows.values()))[:30]
+        new = ({r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)}
+               if loaded else set())
+        seen.update(r["id"] for r in rows)
+        loaded = True
+        with translation.override(lang):
+            set_props(ALERTS, {"children": [
+                alert_view.alert_item(r, tz, new=r["id"] in new, photo=True) for r in rows
+            ] or html.P(_("暂无安全告警"), className="status")})
+        if new:
+            alarms += 1
+            set_props(alert_view.ALARM, {"data": alarms})
+
+    async def render_grid(_board: object) -> None:
+        with translation.override(lang):
+            set_props(GRID, {"children": [
+                _gate_cell(d, board) for d in sorted(gates.rows.values(), key=lambda d: d["code"])]})
+
+    async def render_all(_board: object) -> None:
+        await render(_board)
+        await render_grid(_board)
+
+    closed = lambda: ws.is_shutdown  # noqa: E731
+    await asyncio.gather(
+        run_feed(group=names.GROUP_GATES, board=board, load=load, render=render_all,
+                 is_closed=closed),
+        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
+                 render=render_alerts, is_closed=closed),
+        run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load, render=render_grid,
+                 is_closed=closed),
+    )

@@ -39,6 +39,7 @@ def _row(a: Alert) -> dict[str, Any]:
         # who and where (blacklist hits, clones): ids and masked values only — the page fetches
         # the photo through the guarded photo view
         "holder_id": a.detail.get("holder_id"), "card_type": a.detail.get("card_type", ""),
+        "holder": a.detail.get("holder", ""), "photo": a.detail.get("photo", False),
         "card": a.detail.get("card", ""),
     }
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from ops.alerts.models import AlertKind
 from ops.alerts.services import AlertBuffer
 from ops.campus.live_rows import DeviceInfo
-from ops.privacy import mask_uid
+from ops.privacy import mask_name, mask_uid
 from streams import envelopes
 from streams.cards import CardStatus
 from streams.reasons import Reason
@@ -35,6 +35,8 @@ class CardWatch:
         # named by id only — the desk shows the photo and the masked name to roles entitled
         where = {"device": device["code"], "device_name": device["name"], "card": mask_uid(uid),
                  "holder_id": card["holder_id"] if card else None,
+                 "holder": mask_name(card["holder__name"]) if card else "",
+                 "photo": bool(card and card.get("holder__photo_sha256")),
                  "card_type": card["card_type"] if card else "", "direction": tap.direction}
         if card_status == CardStatus.REPLACED:
             self.alerts.add(kind=AlertKind.OLD_CARD_USED, subject=uid, device_id=device["id"], at=at,

@@ -142,7 +142,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             c["uid"]: c
             for c in Card.objects.filter(uid__in=uids).values(
                 "id", "uid", "holder_id", "holder__name", "holder__kind", "status", "card_type",
-                "holder__dorm_building__code",
+                "holder__dorm_building__code", "holder__photo_sha256",
             )
         }
         received = timezone.now()

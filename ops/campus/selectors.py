@@ -63,6 +63,7 @@ def gate_snapshot(*, rows: int, minutes: int) -> dict[str, Any]:
             "watermark": watermark,
             "rows": _recent(at_gates, rows),
             "counts": _minute_counts(at_gates, minutes),
+            "inout": _minute_flows(at_gates, minutes),
             "totals": _totals_today(at_gates),
         }
 
@@ -96,6 +97,19 @@ def _minute_counts(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dic
         minute = int(when.timestamp() // 60)
         per_gate = out.setdefault(code, {})
         per_gate[minute] = per_gate.get(minute, 0) + 1
+    return out
+
+
+def _minute_flows(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dict[int, list[int]]]:
+    """Allowed passages in / out per gate per minute over the last ``minutes``."""
+    since = timezone.now() - timedelta(minutes=minutes)
+    out: dict[str, dict[int, list[int]]] = {}
+    recent = events.filter(occurred_at__gte=since, decision=DecisionChoice.ALLOW,
+                           direction__in=["in", "out"]).values_list(
+        "device__code", "occurred_at", "direction")
+    for code, when, direction in recent.iterator(chunk_size=5000):
+        flow = out.setdefault(code, {}).setdefault(int(when.timestamp() // 60), [0, 0])
+        flow[0 if direction == "in" else 1] += 1
     return out
 
 
