@@ -6,13 +6,19 @@ from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
 from dashboard.guard import RoleGuard
-from dashboard.pages import cards, devices, gates
-from ops.accounts.permissions import can_view_card_actions, can_view_devices, can_view_gates
+from dashboard.pages import cards, devices, dorm, gates
+from ops.accounts.permissions import (
+    can_view_card_actions,
+    can_view_devices,
+    can_view_dorms,
+    can_view_gates,
+)
 
 # (prefix, dash app, who may see it)
 PAGES = [(gates.PREFIX, gates.app, can_view_gates),
          (cards.PREFIX, cards.app, can_view_card_actions),
-         (devices.PREFIX, devices.app, can_view_devices)]
+         (devices.PREFIX, devices.app, can_view_devices),
+         (dorm.PREFIX, dorm.app, can_view_dorms)]
 
 _guarded = [(prefix, RoleGuard(app.server, allowed=allowed)) for prefix, app, allowed in PAGES]
 

@@ -6,7 +6,9 @@ pushed live, never polled."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -128,8 +130,8 @@ def _gates_load() -> tuple[int, dict[str, Any]]:
     return seq, {"rows": list(_gate_health().values())}
 
 
-def _gate_cell(d: dict[str, Any], board: GateBoard) -> html.Div:
-    came_in, went_out = board.flow(d["code"], now=time.time())
+def _gate_cell(d: dict[str, Any], board: GateBoard, *, now: float | None = None) -> html.Div:
+    came_in, went_out = board.flow(d["code"], now=time.time() if now is None else now)
     return html.Div(className=f"dev {d['state']}", id=f"gate-{d['code']}",
                     **{"data-state": d["state"]}, children=[
         html.Div(d["name"], className="dev-code"),
@@ -156,17 +158,62 @@ def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
     ])
 
 
-def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> go.Figure:
-    fig = go.Figure()
+def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> dict[str, Any]:
+    """The chart as the JSON data Dash sends for it: exactly what ``go.Figure`` with one
+    stacked bar trace per gate serialises to (tests/test_bench_fanout.py compares the two),
+    without plotly's per-call validation and copying — ~30 ms per page per frame, most of the
+    page's cost with 50 desks open (docs/benchmarks.md, ``bench fanout``)."""
+    data = []
     for code in sorted(board.counts):
         per = board.counts[code]
         minutes = sorted(per)
-        fig.add_bar(name=gate_names.get(code, code), y=[per[m] for m in minutes],
-                    x=[datetime.fromtimestamp(m * 60, tz) for m in minutes])
-    fig.update_layout(barmode="stack", height=520, margin={"l": 40, "r": 10, "t": 10, "b": 40},
-                      legend={"orientation": "h", "y": -0.2}, uirevision="keep",
-                      xaxis={"tickformat": "%H:%M"}, yaxis={"title": _("次/分钟")})
-    return fig
+        data.append({"name": gate_names.get(code, code),
+                     "x": [datetime.fromtimestamp(m * 60, tz) for m in minutes],
+                     "y": [per[m] for m in minutes], "type": "bar"})
+    return {"data": data, "layout": {
+        "barmode": "stack", "height": 520, "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+        "legend": {"orientation": "h", "y": -0.2}, "uirevision": "keep",
+        "xaxis": {"tickformat": "%H:%M"}, "yaxis": {"title": {"text": _("次/分钟")}},
+        "template": _default_template(),
+    }}
+
+
+@functools.cache
+def _default_template() -> dict[str, Any]:
+    """The default plotly template every ``go.Figure`` carries (built once; never mutated)."""
+    return _plain(go.Figure().to_plotly_json()["layout"]["template"])
+
+
+# Each open page redraws up to 4×/s, so the values pushed are plain JSON data, and a row or
+# cell is turned into it once per process and shared by every page showing it (bounded).
+_PLAIN: dict[tuple[Any, ...], Any] = {}
+_PLAIN_MAX = 4096
+
+
+def _plain(value: Any) -> Any:
+    """A component tree (or figure) as the JSON data Dash serialises it to."""
+    if hasattr(value, "to_plotly_json"):
+        return _plain(value.to_plotly_json())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _shared(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """``_plain(build())``, computed once per ``key`` (which must name everything ``build``
+    reads, the UI language included) and reused."""
+    try:
+        return _PLAIN[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value in the key: build it every time
+        return _plain(build())
+    if len(_PLAIN) >= _PLAIN_MAX:
+        del _PLAIN[next(iter(_PLAIN))]  # the oldest: rows leave every page in arrival order
+    value = _PLAIN[key] = _plain(build())
+    return value
 
 
 @app.callback(persistent=True)
@@ -191,10 +238,13 @@ async def stream_gate_traffic() -> None:
             set_props(TOTAL_ALLOW, {"children": f"{totals['allow']:,}"})
             set_props(TOTAL_DENY, {"children": f"{totals['deny']:,}"})
             set_props(DENY_REASONS, {"children": [
-                html.Span(f"{ReasonChoice(r).label} {n}", className="reason")
+                _shared(("reason", lang, r, n),
+                        lambda r=r, n=n: html.Span(f"{ReasonChoice(r).label} {n}", className="reason"))
                 for r, n in sorted(totals["reasons"].items(), key=lambda kv: -kv[1])
             ]})
-            set_props(FEED, {"children": [_row(r, tz) for r in board.rows]})
+            set_props(FEED, {"children": [
+                _shared(("row", lang, tz.key, *row.items()), lambda row=row: _row(row, tz))
+                for row in board.rows]})
             set_props(CHART, {"figure": _figure(board, gate_names, tz)})
             now = datetime.now(tz).strftime("%H:%M:%S")
             live = _("实时")
@@ -222,8 +272,11 @@ async def stream_gate_traffic() -> None:
 
     async def render_grid(_board: object) -> None:
         with translation.override(lang):
+            now = time.time()
             set_props(GRID, {"children": [
-                _gate_cell(d, board) for d in sorted(gates.rows.values(), key=lambda d: d["code"])]})
+                _shared(("cell", lang, *d.items(), *board.flow(d["code"], now=now)),
+                        lambda d=d: _gate_cell(d, board, now=now))
+                for d in sorted(gates.rows.values(), key=lambda d: d["code"])]})
 
     async def render_all(_board: object) -> None:
         await render(_board)

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from ops.api import views
+from ops.api import dorms, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("v1/imports/<int:pk>/", views.import_detail, name="api-import-detail"),
     path("v1/imports/<int:pk>/apply/", views.import_apply, name="api-import-apply"),
     path("v1/explain/", views.explain_view, name="api-explain"),
+    path("v1/dorms/<str:code>/", dorms.dorm_summary, name="api-dorm"),
     path("v1/cards/", views.issue, name="api-issue"),
     path("v1/cards/<str:uid>/", views.card_detail, name="api-card"),
     path("v1/cards/<str:uid>/loss/", views.loss, name="api-loss"),

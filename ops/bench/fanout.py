@@ -58,6 +58,7 @@ PAGE = "/live/gates/"
 BENCH_USER = "bench-security"
 TICK_S = 0.02          # the simulated readers publish every 20 ms
 HEARTBEAT_S = 30.0     # the Dash websocket worker's heartbeat interval
+OPENING_AT_ONCE = 5    # pages being opened at the same moment
 EVENT_ID = re.compile(rb'"data-event":\s*"([0-9a-f-]{36})"')
 
 
@@ -141,8 +142,13 @@ def live_stack(name: str) -> Iterator[Stack]:
     port = _free_port()
     with open(log_dir / f"{name}-daphne.log", "ab") as web_log, \
             open(log_dir / f"{name}-processor.log", "ab") as proc_log:
-        web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "ops.asgi:application"], env=env, stdout=web_log, stderr=web_log)
+        # CAMPUSCARD_BENCH_PROFILE=<dir>: run daphne under cProfile (its event-loop thread),
+        # written to <dir>/<name>-daphne.prof when it stops.
+        profile = os.environ.get("CAMPUSCARD_BENCH_PROFILE")
+        wrap = ["-m", "cProfile", "-o", str(Path(profile) / f"{name}-daphne.prof")] if profile else []
+        web = subprocess.Popen([sys.executable, *wrap, "-m", "daphne", "-b", "127.0.0.1", "-p",
+                                str(port), "ops.asgi:application"],
+                               env=env, stdout=web_log, stderr=web_log)
         processor = subprocess.Popen([sys.executable, "-m", "ops.cli", "process", "--name",
                                       f"bench-{name}"], env=env, stdout=proc_log, stderr=proc_log)
     stack = Stack(f"http://127.0.0.1:{port}", web, processor, BENCH_USER, password, log_dir)
@@ -365,6 +371,7 @@ class Dashboards:
         self.loop = asyncio.new_event_loop()
         self.pages: list[PageStats] = []
         self.sockets: list[WebSocketClient] = []
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="dashboards",
                                         daemon=True)
 
@@ -374,26 +381,29 @@ class Dashboards:
 
     async def _open(self, timeout: float) -> None:
         host, port = urllib.parse.urlparse(self.stack.base).netloc.split(":")
+        # Desks open their pages a few at a time (as people do), not all in one instant.
+        gate = asyncio.Semaphore(OPENING_AT_ONCE)
 
         async def connect() -> None:
             page = PageStats()
             self.pages.append(page)
-            ws = await WebSocketClient.connect(host, int(port), self.info["ws_path"],
-                                               origin=self.stack.base, cookie=self.cookie)
-            self.sockets.append(ws)
-            ws.send(json.dumps({  # what the renderer sends to start the persistent callback
-                "type": "callback_request", "rendererId": page.renderer_id,
-                "requestId": f"{page.renderer_id}-1",
-                "payload": {"output": self.info["callback"]["output"], "inputs": [],
-                            "changedPropIds": [], "parsedChangedPropsIds": []},
-            }).encode())
-            self.loop.create_task(self._receive(ws, page))
+            async with gate:
+                ws = await WebSocketClient.connect(host, int(port), self.info["ws_path"],
+                                                   origin=self.stack.base, cookie=self.cookie)
+                self.sockets.append(ws)
+                ws.send(json.dumps({  # what the renderer sends to start the persistent callback
+                    "type": "callback_request", "rendererId": page.renderer_id,
+                    "requestId": f"{page.renderer_id}-1",
+                    "payload": {"output": self.info["callback"]["output"], "inputs": [],
+                                "changedPropIds": [], "parsedChangedPropsIds": []},
+                }).encode())
+                self.loop.create_task(self._receive(ws, page))
+                await page.live.wait()
 
         await asyncio.wait_for(asyncio.gather(*(connect() for _ in range(self.count))), timeout)
-        await asyncio.wait_for(asyncio.gather(*(p.live.wait() for p in self.pages)), timeout)
-        gone = [p.closed for p in self.pages if p.closed]
-        if gone:
-            raise RuntimeError(f"{len(gone)} page(s) were closed by the server: {gone[:3]}")
+        broken = [p.errors[0] if p.errors else p.closed for p in self.pages if p.errors or p.closed]
+        if broken:
+            raise RuntimeError(f"{len(broken)} of {self.count} page(s) stopped: {broken[0]}")
         self._heartbeat_task = self.loop.create_task(self._heartbeats())
 
     @staticmethod
@@ -410,8 +420,9 @@ class Dashboards:
                     page.seen[key] = now
             if not page.live.is_set() and b"status live" in payload:
                 page.live.set()
-            if b'"callback_response"' in payload and b'"error"' in payload:
+            if b'"callback_response"' in payload:  # the persistent callback ended
                 page.errors.append(payload[:500].decode(errors="replace"))
+                page.live.set()
         page.closed = "closed"
         page.live.set()  # never wait for a page that is gone
 
@@ -423,6 +434,8 @@ class Dashboards:
 
     def close(self) -> None:
         async def _close() -> None:
+            if self._heartbeat_task is not None:
+                self._heartbeat_task.cancel()
             await asyncio.gather(*(ws.close() for ws in self.sockets))
             await asyncio.sleep(0.5)
 

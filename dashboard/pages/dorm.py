@@ -1,0 +1,144 @@
+"""The dorm manager's desk (R-OPS-4): door activity of *their own* buildings, live — residents
+inside now, late returns after curfew, residents not seen for N days. Which buildings is decided
+on the server from the operator's scope (``RoleGuard`` puts it in the ASGI scope); nothing the
+browser sends can widen it: the page has no input, and its one callback ignores what it is
+sent."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dash import Dash, ctx, html, set_props
+from dash.exceptions import PreventUpdate
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from dashboard.dorm_board import DormBoard
+from dashboard.guard import current_scope, language_of, role_in
+from dashboard.live import run_feed
+from dashboard.pages.common import ASSETS, nav_bar
+from ops.accounts.roles import Role
+from ops.campus.choices import DirectionChoice
+from ops.campus.dorm import dorm_snapshot
+from ops.campus.fanout import current_seq
+from ops.campus.models import Building
+from ops.campus.redis_client import client
+from streams import names
+from streams.reasons import Decision
+
+PREFIX = "/live/dorm/"
+PANELS = "dorm-panels"
+STATUS = "dorm-status"
+
+app = Dash(__name__, backend="fastapi", websocket_callbacks=True, url_base_pathname=PREFIX,
+           websocket_inactivity_timeout=0, assets_folder=str(ASSETS), title="宿舍门禁",
+           update_title=None)
+
+
+def layout() -> html.Div:
+    with translation.override(language_of(current_scope.get())):
+        return html.Div(className="page", children=[
+            nav_bar(_("宿舍门禁实时")),
+            html.Div(className="panel-head panel", children=[
+                html.H3(_("我负责的楼宇")),
+                html.Span(_("连接中…"), id=STATUS, className="status")]),
+            html.Div(id=PANELS),
+        ])
+
+
+app.layout = layout
+
+
+def buildings_in_scope(scope: dict[str, Any] | None) -> list[str]:
+    """The viewer's buildings: a dorm manager's own, or every dorm building for NIC."""
+    codes = scope.get("campuscard_buildings") if scope else []
+    if codes is None:  # NIC: all
+        return list(Building.objects.filter(is_dorm=True).order_by("code")
+                    .values_list("code", flat=True))
+    return list(codes)
+
+
+def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
+    info, code = board.info, board.building
+    tiles = [
+        (_("在楼人数"), f"{len(board.inside)} / {info['residents']}", "inside"),
+        (_("今日晚归"), str(len(board.late)), "late"),
+        (_("%(n)s天未出现") % {"n": info["not_seen_days"]}, str(info["not_seen"]), "not-seen"),
+    ]
+    feed = [html.Tr(className="tap-row" + ("" if r["decision"] == Decision.ALLOW else " deny"),
+                    **{"data-event": r["id"]}, children=[
+        html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
+        html.Td(r["device_name"]), html.Td(r["holder"] or _("（未知）")),
+        html.Td(str(DirectionChoice(r["direction"]).label)),
+        html.Td(_("允许") if r["decision"] == Decision.ALLOW else _("拒绝"))])
+        for r in board.rows]
+    extra: list[Any] = []
+    if board.late:
+        extra.append(html.Div(className="late", children=[
+            html.H4(_("晚归记录")),
+            html.Ul([html.Li(f"{datetime.fromtimestamp(r['ts'], tz):%H:%M} {r['holder']} · "
+                             f"{r['device']}") for r in board.late[-20:]])]))
+    if with_names and info["not_seen_names"]:
+        extra.append(html.Div(className="not-seen", children=[
+            html.H4(_("%(n)s天未出现的住宿生") % {"n": info["not_seen_days"]}),
+            html.P("、".join(info["not_seen_names"]))]))
+    return html.Div(className="panel dorm", id=f"dorm-{code}", **{"data-building": code},
+                    children=[
+        html.H3(info["name"]),
+        html.Div(className="tiles", children=[
+            html.Div(className="tile small", children=[
+                html.Div(label, className="tile-label"),
+                html.Div(value, className="tile-value", id=f"dorm-{code}-{key}")])
+            for label, value, key in tiles]),
+        html.Div(className="grid", children=[
+            html.Table(className="feed", children=[
+                html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("门")), html.Th(_("持卡人")),
+                                    html.Th(_("方向")), html.Th(_("结果"))])),
+                html.Tbody(feed)]),
+            html.Div(extra)]),
+    ])
+
+
+@app.callback(persistent=True)
+async def stream_dorm_doors() -> None:
+    ws = ctx.websocket
+    if ws is None:
+        raise PreventUpdate
+    scope = current_scope.get()
+    lang = language_of(scope)
+    tz = ZoneInfo(settings.TIME_ZONE)
+    # names of residents not seen: dorm managers (their own residents); others see counts
+    with_names = role_in(scope) == Role.DORM_MANAGER
+    from channels.db import database_sync_to_async
+
+    codes = await database_sync_to_async(buildings_in_scope)(scope)
+    boards = {code: DormBoard(building=code, max_rows=settings.LIVE_FEED_ROWS, tz=tz)
+              for code in codes}
+
+    async def render(_board: object) -> None:
+        with translation.override(lang):
+            set_props(PANELS, {"children": [_panel(boards[c], tz, with_names) for c in codes
+                                            if boards[c].info]
+                               or html.P(_("您没有负责的楼宇，请联系网信中心分配。"))})
+            set_props(STATUS, {"children": f"{_('实时')} · {datetime.now(tz):%H:%M:%S}",
+                               "className": "status live"})
+
+    def loader(code: str):  # type: ignore[no-untyped-def]
+        def load() -> tuple[int, dict[str, Any]]:
+            seq = current_seq(client(), names.dorm_group(code))
+            return seq, dorm_snapshot(code, rows=settings.LIVE_FEED_ROWS,
+                                      not_seen_days=settings.DORM_NOT_SEEN_DAYS,
+                                      with_names=with_names)
+        return load
+
+    if not codes:
+        await render(None)
+        return
+    await asyncio.gather(*[
+        run_feed(group=names.dorm_group(code), board=boards[code], load=loader(code),
+                 render=render, is_closed=lambda: ws.is_shutdown)
+        for code in codes])
