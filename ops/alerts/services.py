@@ -75,10 +75,12 @@ class AlertBuffer:
         item = self.pending.get(key)
         if item is None:
             self.pending[key] = {"kind": AlertKind(kind), "subject": subject, "at": at,
-                                 "device_id": device_id, "detail": detail or {}, "count": count}
+                                 "first": at, "device_id": device_id, "detail": detail or {},
+                                 "count": count}
         else:
             item["count"] += count
             item["at"] = max(item["at"], at)
+            item["first"] = min(item["first"], at)  # a backlog can arrive out of order
             item["detail"] = detail or item["detail"]
 
     def flush(self) -> list[int]:
@@ -113,7 +115,8 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
         if alert is None:
             new.append(Alert(kind=item["kind"], severity=SEVERITY[item["kind"]],
                              subject=item["subject"], device_id=item["device_id"],
-                             first_at=item["at"], last_at=item["at"], opened_at=item["at"],
+                             first_at=item["first"], last_at=item["at"],
+                             opened_at=item["first"],
                              count=item["count"], detail=item["detail"]))
             continue
         changed.append(alert.pk)

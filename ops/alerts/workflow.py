@@ -151,7 +151,10 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         if holder is None:
             raise AlertError(_("人为损坏须填写责任人的学工号（系统中找不到此学工号）"))
         try:
-            price = Decimal(request.price.strip()).quantize(Decimal("0.01"))
+            price = Decimal(request.price.strip())
+            if not price.is_finite():  # "NaN", "Infinity" parse as decimals
+                raise InvalidOperation
+            price = price.quantize(Decimal("0.01"))
         except (InvalidOperation, ValueError):
             raise AlertError(_("赔偿金额须为数字（元）")) from None
         if price <= 0 or price > Decimal("100000"):
