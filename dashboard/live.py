@@ -4,12 +4,16 @@ subscribe to a Channels group, load a snapshot, apply pushed deltas in frames, r
 Bursts are coalesced into one screen update per ``FRAME_S`` so a browser stays smooth at high
 event rates. ``layer.receive`` runs in its own task feeding a queue and is never wrapped in a
 timeout (cancelling it can lose a message channels_redis already took from Redis).
+
+The pages of one group in one server process share one subscription (``_Subscription``): one
+channel receives each push once and copies it into every page's inbox, in order. Per-page
+channels cost one ``layer.receive`` per push per page — with 50 desks open at 200 taps/s that
+alone kept the event loop busy (``campuscard bench fanout``, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,21 +36,71 @@ class Board(Protocol):
     def prune(self, now: float) -> None: ...
 
 
+class _Subscription:
+    """One channel in ``group`` for every page of this process that shows it. Pages get the
+    same pushes in the same order as with a channel each; boards only read them."""
+
+    live: dict[str, _Subscription] = {}   # group → its subscription (one event loop: daphne's)
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.inboxes: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.joined = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    @classmethod
+    async def join(cls, group: str) -> tuple[_Subscription, asyncio.Queue[dict[str, Any]]]:
+        """A new inbox that receives every push sent to ``group`` from now on."""
+        sub = cls.live.get(group)
+        if sub is None or sub.task.done():
+            sub = cls.live[group] = cls(group)
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        sub.inboxes.add(inbox)
+        joined = asyncio.ensure_future(sub.joined.wait())
+        await asyncio.wait([joined, sub.task], return_when=asyncio.FIRST_COMPLETED)
+        if not joined.done():
+            joined.cancel()
+            sub.inboxes.discard(inbox)
+            sub.task.result()  # raises what stopped it (e.g. Redis unreachable)
+        return sub, inbox
+
+    def leave(self, inbox: asyncio.Queue[dict[str, Any]]) -> None:
+        self.inboxes.discard(inbox)
+        if not self.inboxes:
+            if self.live.get(self.group) is self:
+                del self.live[self.group]
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(self.group, channel)
+        try:
+            self.joined.set()
+            refresh = asyncio.create_task(self._refresh(layer, channel))
+            try:
+                while True:
+                    message = await layer.receive(channel)
+                    for inbox in self.inboxes:
+                        inbox.put_nowait(message)
+            finally:
+                refresh.cancel()
+        finally:
+            if self.live.get(self.group) is self:
+                del self.live[self.group]
+            await layer.group_discard(self.group, channel)
+
+    async def _refresh(self, layer: Any, channel: str) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_S)
+            await layer.group_add(self.group, channel)
+
+
 async def run_feed(
     *, group: str, board: Board, load: Callable[[], tuple[int, dict[str, Any]]],
     render: Callable[[Board], Awaitable[None]], is_closed: Callable[[], bool],
 ) -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(group, channel)
-    joined = time.monotonic()
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def reader() -> None:
-        while True:
-            inbox.put_nowait(await layer.receive(channel))
-
-    reader_task = asyncio.create_task(reader())
+    subscription, inbox = await _Subscription.join(group)
 
     async def resync() -> None:
         seq, snapshot = await database_sync_to_async(load)()
@@ -72,11 +126,5 @@ async def run_feed(
                 await database_sync_to_async(board.settle)()
             board.prune(time.time())
             await render(board)
-            if time.monotonic() - joined > GROUP_REFRESH_S:
-                await layer.group_add(group, channel)
-                joined = time.monotonic()
     finally:
-        reader_task.cancel()
-        with contextlib.suppress(BaseException):
-            await reader_task
-        await layer.group_discard(group, channel)
+        subscription.leave(inbox)

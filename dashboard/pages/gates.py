@@ -25,6 +25,7 @@ from dashboard.gate_board import GateBoard
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
+from dashboard.pages import replay
 from dashboard.pages.common import ASSETS, nav_bar
 from ops.alerts.models import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
@@ -102,6 +103,7 @@ def layout() -> html.Div:
                 ]),
             ]),
             ]),
+            replay.panel(),
         ])
 
 
@@ -170,11 +172,11 @@ def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> dict[
         data.append({"name": gate_names.get(code, code),
                      "x": [datetime.fromtimestamp(m * 60, tz) for m in minutes],
                      "y": [per[m] for m in minutes], "type": "bar"})
-    return {"data": data, "layout": {
-        "barmode": "stack", "height": 520, "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
-        "legend": {"orientation": "h", "y": -0.2}, "uirevision": "keep",
-        "xaxis": {"tickformat": "%H:%M"}, "yaxis": {"title": {"text": _("次/分钟")}},
-        "template": _default_template(),
+    return {"data": data, "layout": {  # in plotly's key order: the same bytes on the wire
+        "template": _default_template(), "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+        "legend": {"orientation": "h", "y": -0.2}, "xaxis": {"tickformat": "%H:%M"},
+        "barmode": "stack", "height": 520, "uirevision": "keep",
+        "yaxis": {"title": {"text": _("次/分钟")}},
     }}
 
 
@@ -214,6 +216,9 @@ def _shared(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         del _PLAIN[next(iter(_PLAIN))]  # the oldest: rows leave every page in arrival order
     value = _PLAIN[key] = _plain(build())
     return value
+
+
+replay.install(app, _row)
 
 
 @app.callback(persistent=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -152,4 +152,43 @@ def device_health(ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
             "rank": 0,
         }
         for d in devices
+    }
+
+
+MAX_LOOKBACK = timedelta(days=7)
+
+
+def history_bucket(start: datetime, end: datetime) -> int:
+    """Seconds per chart bar for a look-back range: minutes for a few hours, coarser beyond,
+    so a week's chart is ~1,000 bars per gate at most (bounded memory in the browser)."""
+    span = (end - start).total_seconds()
+    return 60 if span <= 6 * 3600 else 600 if span <= 48 * 3600 else 3600
+
+
+def gate_history(start: datetime, end: datetime) -> dict[str, Any]:
+    """Taps per gate per bucket over a past period (R-OPS-2 look-back)."""
+    bucket = history_bucket(start, end)
+    counts: dict[str, dict[int, int]] = {}
+    taps = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, occurred_at__gte=start,
+                                      occurred_at__lt=end).values_list("device__name",
+                                                                       "occurred_at")
+    for name, when in taps.iterator(chunk_size=5000):
+        slot = int(when.timestamp() // bucket) * bucket
+        per = counts.setdefault(name, {})
+        per[slot] = per.get(slot, 0) + 1
+    return {"bucket": bucket, "counts": counts}
+
+
+def gate_state_at(start: datetime, at: datetime, *, rows: int) -> dict[str, Any]:
+    """The gate page as it stood at ``at`` in a replay from ``start``: the taps shown then
+    (masked, like the live page) and the totals since ``start``."""
+    events = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, occurred_at__gte=start,
+                                        occurred_at__lte=at)
+    by = {(r["decision"], r["reason"]): r["n"]
+          for r in events.values("decision", "reason").annotate(n=Count("id")).order_by()}
+    return {
+        "rows": _recent(events, rows),
+        "allow": sum(n for (d, _), n in by.items() if d == DecisionChoice.ALLOW),
+        "deny": sum(n for (d, _), n in by.items() if d == DecisionChoice.DENY),
+        "reasons": {r: n for (d, r), n in by.items() if d == DecisionChoice.DENY},
     }
