@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ops.campus.dorm import in_curfew
+from ops.campus.dorm import LATE_KEPT, in_curfew
 from streams.reasons import Decision
 
 
@@ -22,7 +22,8 @@ class DormBoard:
     watermark: int = 0
     rows: deque[dict[str, Any]] = field(default_factory=deque)
     inside: set[int] = field(default_factory=set)
-    late: list[dict[str, Any]] = field(default_factory=list)
+    late: list[dict[str, Any]] = field(default_factory=list)   # the latest LATE_KEPT
+    late_count: int = 0                                        # all of today's
     info: dict[str, Any] = field(default_factory=dict)
     resyncs: int = 0
 
@@ -31,6 +32,7 @@ class DormBoard:
         self.rows = deque(snapshot["rows"][: self.max_rows], maxlen=self.max_rows)
         self.inside = set(snapshot["inside"])
         self.late = list(snapshot["late"])
+        self.late_count = snapshot["late_count"]
         self.info = {k: snapshot[k] for k in ("name", "curfew", "residents", "not_seen",
                                               "not_seen_names", "not_seen_days")}
 
@@ -44,11 +46,12 @@ class DormBoard:
             return True
         self.watermark = message["watermark"]
         for row in sorted(message["rows"], key=lambda r: r["ts"]):
-            self._add(row)
+            self.rows.appendleft(row)
+        for row in message["rows"]:  # commit (id) order, as the snapshot counts passages
+            self._count(row)
         return True
 
-    def _add(self, row: dict[str, Any]) -> None:
-        self.rows.appendleft(row)
+    def _count(self, row: dict[str, Any]) -> None:
         resident = row.get("resident_of") == self.building and row.get("holder_id")
         if not resident or row["decision"] != Decision.ALLOW:
             return
@@ -57,7 +60,8 @@ class DormBoard:
             if in_curfew(row["ts"], self.info.get("curfew"), self.tz):
                 self.late.append({"id": row["id"], "ts": row["ts"], "holder": row["holder"],
                                   "device": row["device_name"]})
-                self.late = self.late[-200:]  # bounded: a page left open all night
+                self.late_count += 1
+                self.late = self.late[-LATE_KEPT:]  # bounded: a page left open all night
         elif row["direction"] == "out":
             self.inside.discard(row["holder_id"])
 
@@ -65,8 +69,10 @@ class DormBoard:
         """Late returns are today's (rows: maxlen; inside: bounded by the residents)."""
         local = datetime.fromtimestamp(now, self.tz)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        self.late = [r for r in self.late if r["ts"] >= midnight]
+        kept = [r for r in self.late if r["ts"] >= midnight]
+        if len(kept) != len(self.late):  # a new day: today's late returns start again
+            self.late, self.late_count = kept, len(kept)
 
     def comparable(self) -> dict[str, Any]:
         return {"rows": sorted(r["id"] for r in self.rows), "inside": sorted(self.inside),
-                "late": sorted(r["id"] for r in self.late)}
+                "late": sorted(r["id"] for r in self.late), "late_count": self.late_count}

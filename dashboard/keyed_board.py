@@ -27,6 +27,8 @@ class KeyedBoard:
         self.seq = seq
         self.rows = {r["id"]: r for r in snapshot["rows"]}
         self.pending.clear()
+        self.limit = min(self.limit, snapshot.get("limit", self.limit))
+        self._trim()
 
     def apply(self, message: dict[str, Any]) -> bool:
         if message["seq"] <= self.seq:
@@ -50,9 +52,13 @@ class KeyedBoard:
             else:
                 self.rows.pop(pk, None)
         self.changed = set(ids)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Keep the ``limit`` highest-ranked rows (the snapshot's order: rank, then id)."""
         if len(self.rows) > self.limit:
-            keep = sorted(self.rows.values(), key=lambda r: r.get("rank", 0))[-self.limit:]
-            self.rows = {r["id"]: r for r in keep}
+            keep = sorted(self.rows.values(), key=lambda r: (r.get("rank", 0), r["id"]))
+            self.rows = {r["id"]: r for r in keep[-self.limit:]}
 
     def prune(self, now: float) -> None:
         return None

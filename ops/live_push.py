@@ -42,7 +42,7 @@ def _send(group: str, payload: dict[str, Any]) -> None:
     try:
         message = {"type": MESSAGE_TYPE, "group": group, "seq": next_seq(client(), group),
                    **payload}
-        if _fanout is not None:
+        if _fanout is not None and not _fanout.closed:
             _fanout.send(group, message)
         else:
             async_to_sync(get_channel_layer().group_send)(group, message)

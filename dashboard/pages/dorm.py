@@ -66,7 +66,7 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
     info, code = board.info, board.building
     tiles = [
         (_("在楼人数"), f"{len(board.inside)} / {info['residents']}", "inside"),
-        (_("今日晚归"), str(len(board.late)), "late"),
+        (_("今日晚归"), str(board.late_count), "late"),
         (_("%(n)s天未出现") % {"n": info["not_seen_days"]}, str(info["not_seen"]), "not-seen"),
     ]
     feed = [html.Tr(className="tap-row" + ("" if r["decision"] == Decision.ALLOW else " deny"),

@@ -50,7 +50,7 @@ def _query(qs: QuerySet[Alert]) -> QuerySet[Alert]:
 
 def alert_snapshot(*, kinds: Collection[str] | None = None) -> dict[str, Any]:
     latest = _query(_on_desk(kinds)).order_by("-last_at", "-id")[:SNAPSHOT_LIMIT]
-    return {"rows": [_row(a) for a in latest]}
+    return {"rows": [_row(a) for a in latest], "limit": SNAPSHOT_LIMIT}
 
 
 def alert_rows(ids: list[int], *, kinds: Collection[str] | None = None) -> dict[int, dict[str, Any]]:

@@ -18,6 +18,7 @@ from ops.campus.selectors import _recent
 from ops.privacy import mask_name
 
 INSIDE_LOOKBACK = timedelta(days=30)  # a last "in" older than this does not count as inside
+LATE_KEPT = 200  # late returns listed on the desk (all of them are counted)
 
 
 def in_curfew(ts: float, curfew: tuple[int, int] | None, tz: Any) -> bool:
@@ -69,7 +70,8 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int,
         return {
             "watermark": watermark, "building": code, "name": building.name, "curfew": curfew,
             "residents": residents.count(), "rows": _recent(doors, rows), "inside": inside,
-            "late": late, "not_seen_days": not_seen_days, "not_seen": missing.count(),
+            "late": late[-LATE_KEPT:], "late_count": len(late), "not_seen_days": not_seen_days,
+            "not_seen": missing.count(),
             "not_seen_names": ([mask_name(n) for n in missing.order_by("number")
                                 .values_list("name", flat=True)[:50]] if with_names else []),
         }

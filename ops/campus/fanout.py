@@ -40,6 +40,7 @@ class Fanout:
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self.sent = 0
         self.failed = 0
+        self.closed = False
         self._thread = threading.Thread(target=self._run, name="fanout", daemon=True)
         self._thread.start()
 
@@ -75,6 +76,7 @@ class Fanout:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
     def close(self, timeout: float = 5.0) -> None:
+        self.closed = True
         self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
         self._thread.join(timeout)
 
