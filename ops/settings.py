@@ -32,6 +32,20 @@ if not _secret:
         _key_file.chmod(0o600)
     _secret = _key_file.read_text(encoding="utf-8").strip()
 SECRET_KEY = _secret
+# R-SEC-1: the key that chains the audit log (HMAC). Never in the database: from the
+# environment (AUDIT_HMAC_KEY or AUDIT_HMAC_KEY_FILE); the demo keeps one under var/.
+_audit_key = envstr("AUDIT_HMAC_KEY")
+if not _audit_key:
+    if not DEBUG and envbool("CAMPUSCARD_PRODUCTION", False):
+        raise ImproperlyConfigured("AUDIT_HMAC_KEY must be set in production (or AUDIT_HMAC_KEY_FILE)")
+    _audit_file = VAR_DIR / "audit_hmac_key"
+    if not _audit_file.exists():
+        import secrets
+
+        _audit_file.write_text(secrets.token_hex(32), encoding="utf-8")
+        _audit_file.chmod(0o600)
+    _audit_key = _audit_file.read_text(encoding="utf-8").strip()
+AUDIT_HMAC_KEY = _audit_key
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 

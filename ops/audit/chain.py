@@ -1,0 +1,90 @@
+"""The HMAC chain over the audit log (R-SEC-1; Cybersecurity Law: logs kept and trustworthy).
+
+``mac(n) = HMAC-SHA256(key, mac(n-1) ‖ canonical(record n))`` in id order, starting from a fixed
+genesis value; the chain head (``AuditChain``) holds the last id, the count and an HMAC over
+them. The key comes from the environment, never from the database, so whoever can write to the
+database cannot produce a valid chain: editing a record breaks it at that record, deleting one
+breaks it at the next, inserting one breaks it at the insert, cutting off the end breaks the
+head. ``verify`` walks the chain and names the first broken record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+GENESIS = "0" * 64
+
+
+def _key() -> bytes:
+    return settings.AUDIT_HMAC_KEY.encode()
+
+
+def canonical(at: datetime, actor_id: int | None, actor_name: str, action: str,
+              object_type: str, object_id: str, basis: str, data: Any) -> bytes:
+    return json.dumps([at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor_id,
+                       actor_name, action, object_type, object_id, basis, data],
+                      ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def link(previous: str, content: bytes) -> str:
+    return hmac.new(_key(), previous.encode() + content, hashlib.sha256).hexdigest()
+
+
+def head_mac(last_id: int, last_mac: str, count: int) -> str:
+    return hmac.new(_key(), f"head|{last_id}|{last_mac}|{count}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    broken_id: int | None = None
+    reason: str = ""
+
+
+def _records(chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+    from ops.audit.models import AuditRecord
+
+    last = 0
+    while True:
+        rows = list(AuditRecord.objects.filter(id__gt=last).order_by("id").values_list(
+            "id", "at", "actor_id", "actor_name", "action", "object_type", "object_id", "basis",
+            "data", "mac")[:chunk])
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+def verify() -> Verdict:
+    """Walk the whole chain; the first record whose MAC does not follow is named."""
+    from ops.audit.models import AuditChain
+
+    previous, checked, last_id = GENESIS, 0, 0
+    for pk, at, actor_id, actor_name, action, object_type, object_id, basis, data, mac in _records():
+        expected = link(previous, canonical(at, actor_id, actor_name, action, object_type,
+                                            object_id, basis, data))
+        if not hmac.compare_digest(expected, mac):
+            return Verdict(False, checked, pk, "changed, inserted, or the record before it was "
+                                               "deleted")
+        previous, checked, last_id = mac, checked + 1, pk
+    head = AuditChain.objects.filter(pk=1).first()
+    if head is None:
+        return Verdict(checked == 0, checked, last_id or None,
+                       "" if checked == 0 else "the chain head is missing")
+    if not hmac.compare_digest(head.head_mac, head_mac(head.last_id, head.last_mac, head.count)):
+        return Verdict(False, checked, head.last_id, "the chain head was altered")
+    if (head.last_id, head.last_mac, head.count) != (last_id, previous, checked):
+        return Verdict(False, checked, last_id + 1 if head.last_id > last_id else last_id,
+                       f"records missing at the end: the head expects #{head.last_id} "
+                       f"({head.count} records), the log ends at #{last_id} ({checked})")
+    return Verdict(True, checked)
