@@ -28,7 +28,8 @@ def install_alarm(app: Dash) -> None:
             if (!n) { return window.dash_clientside.no_update; }
             window.__campuscardAlarms = (window.__campuscardAlarms || 0) + 1;
             try {
-                const ctx = new (window.AudioContext || window.webkitAudioContext)();
+                const ctx = window.__campuscardAudio = window.__campuscardAudio
+                    || new (window.AudioContext || window.webkitAudioContext)();  // one, reused
                 const osc = ctx.createOscillator();
                 osc.frequency.value = 880; osc.connect(ctx.destination);
                 osc.start(); osc.stop(ctx.currentTime + 0.3);

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -40,28 +41,36 @@ class _Subscription:
     """One channel in ``group`` for every page of this process that shows it. Pages get the
     same pushes in the same order as with a channel each; boards only read them."""
 
-    live: dict[str, _Subscription] = {}   # group → its subscription (one event loop: daphne's)
+    # event loop → group → its subscription (daphne has one loop; tests may run several)
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Subscription]] = (
+        weakref.WeakKeyDictionary())
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, live: dict[str, _Subscription]) -> None:
         self.group = group
+        self.live = live
         self.inboxes: set[asyncio.Queue[dict[str, Any]]] = set()
         self.joined = asyncio.Event()
         self.task = asyncio.create_task(self._run())
+        self.task.add_done_callback(self._stopped)
 
     @classmethod
     async def join(cls, group: str) -> tuple[_Subscription, asyncio.Queue[dict[str, Any]]]:
         """A new inbox that receives every push sent to ``group`` from now on."""
-        sub = cls.live.get(group)
+        live = cls._by_loop.setdefault(asyncio.get_running_loop(), {})
+        sub = live.get(group)
         if sub is None or sub.task.done():
-            sub = cls.live[group] = cls(group)
+            sub = live[group] = cls(group, live)
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         sub.inboxes.add(inbox)
         joined = asyncio.ensure_future(sub.joined.wait())
-        await asyncio.wait([joined, sub.task], return_when=asyncio.FIRST_COMPLETED)
-        if not joined.done():
+        try:
+            await asyncio.wait([joined, sub.task], return_when=asyncio.FIRST_COMPLETED)
+            if not joined.done():
+                sub.task.result()  # raises what stopped it (e.g. Redis unreachable)
+        except BaseException:
             joined.cancel()
-            sub.inboxes.discard(inbox)
-            sub.task.result()  # raises what stopped it (e.g. Redis unreachable)
+            sub.leave(inbox)
+            raise
         return sub, inbox
 
     def leave(self, inbox: asyncio.Queue[dict[str, Any]]) -> None:
@@ -89,6 +98,10 @@ class _Subscription:
             if self.live.get(self.group) is self:
                 del self.live[self.group]
             await layer.group_discard(self.group, channel)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("live subscription to %s stopped", self.group, exc_info=task.exception())
 
     async def _refresh(self, layer: Any, channel: str) -> None:
         while True:

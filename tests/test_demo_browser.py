@@ -58,6 +58,26 @@ def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
             assert polls == []            # and not fetched by polling
             assert page.locator("tr.tap-row").count() > 1
             assert int(page.inner_text("#gates-total-allow").replace(",", "")) > 0
+            page.set_viewport_size({"width": 1500, "height": 1000})
+            page.wait_for_selector("#gates-grid .dev", timeout=20_000)
+            page.screenshot(path="docs/screenshots/demo-gates.png")
+
+            # every operator lands on their own desk (R-OPS-2..5); screenshots for the docs
+            for user, desk, ready in (("nic", "/live/devices/", "#nic-devices .dev"),
+                                      ("dorm1", "/live/dorm/", "#dorm-D1 tr.tap-row"),
+                                      ("general", "/live/cards/", "#cards-status.live")):
+                context = browser.new_context(viewport={"width": 1500, "height": 1000})
+                desk_page = context.new_page()
+                desk_page.goto(f"{base}/")
+                desk_page.fill("#id_username", user)
+                desk_page.fill("#id_password", PASSWORD)
+                desk_page.click("#login-submit")
+                desk_page.wait_for_url(f"{base}{desk}", timeout=20_000)
+                desk_page.wait_for_selector(ready, timeout=60_000)
+                desk_page.wait_for_timeout(1500)
+                name = desk.strip("/").split("/")[-1]
+                desk_page.screenshot(path=f"docs/screenshots/demo-{name}.png")
+                context.close()
     finally:
         code = stop(demo, signal.SIGINT)
         log.close()

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import Dash, ctx, html, set_props
+from dash import Dash, ctx, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -21,6 +21,7 @@ from dashboard.dorm_board import DormBoard
 from dashboard.guard import current_scope, language_of, role_in
 from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.paint import Painter
 from ops.accounts.roles import Role
 from ops.campus.choices import DirectionChoice
 from ops.campus.dorm import dorm_snapshot
@@ -119,13 +120,17 @@ async def stream_dorm_doors() -> None:
     boards = {code: DormBoard(building=code, max_rows=settings.LIVE_FEED_ROWS, tz=tz)
               for code in codes}
 
+    paint = Painter(lang)
+
     async def render(_board: object) -> None:
-        with translation.override(lang):
-            set_props(PANELS, {"children": [_panel(boards[c], tz, with_names) for c in codes
-                                            if boards[c].info]
-                               or html.P(_("您没有负责的楼宇，请联系网信中心分配。"))})
-            set_props(STATUS, {"children": f"{_('实时')} · {datetime.now(tz):%H:%M:%S}",
-                               "className": "status live"})
+        shown = tuple((c, b.rows[0]["id"] if b.rows else None, len(b.rows), len(b.inside),
+                       b.late_count, b.resyncs) for c, b in boards.items() if b.info)
+        paint.paint(PANELS, shown, lambda: {
+            "children": [_panel(boards[c], tz, with_names) for c in codes if boards[c].info]
+            or html.P(_("您没有负责的楼宇，请联系网信中心分配。"))})
+        now = f"{datetime.now(tz):%H:%M:%S}"
+        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}",
+                                          "className": "status live"})
 
     def loader(code: str):  # type: ignore[no-untyped-def]
         def load() -> tuple[int, dict[str, Any]]:
@@ -138,7 +143,10 @@ async def stream_dorm_doors() -> None:
     if not codes:
         await render(None)
         return
-    await asyncio.gather(*[
-        run_feed(group=names.dorm_group(code), board=boards[code], load=loader(code),
-                 render=render, is_closed=lambda: ws.is_shutdown)
-        for code in codes])
+    try:
+        await asyncio.gather(*[
+            run_feed(group=names.dorm_group(code), board=boards[code], load=loader(code),
+                     render=render, is_closed=lambda: ws.is_shutdown)
+            for code in codes])
+    finally:
+        paint.close()

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-from dash import Dash, ctx, dcc, html, set_props
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, set_props
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -27,6 +27,7 @@ from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages import replay
 from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.paint import Painter
 from ops.alerts.models import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.campus import selectors
@@ -38,13 +39,17 @@ from streams.reasons import Decision
 
 PREFIX = "/live/gates/"
 CHART_MINUTES = 30
+CHART_EVERY_S = 2.0   # per-minute bars: no need to redraw them at the feed's 4 frames/s
+GRID_EVERY_S = 1.0
 
 # component ids
 TOTAL_ALLOW = "gates-total-allow"
 TOTAL_DENY = "gates-total-deny"
 DENY_REASONS = "gates-deny-reasons"
 CHART = "gates-per-minute"
-FEED = "gates-feed"
+FEED = "gates-feed"            # a dcc.Store of plain rows; assets/feed.js draws them
+FEED_BODY = "gates-feed-body"
+FEED_DRAWN = "gates-feed-drawn"
 STATUS = "gates-status"
 ALERTS = "gates-alerts"
 GRID = "gates-grid"
@@ -67,6 +72,7 @@ def layout() -> html.Div:
         return html.Div(className="page", children=[
             nav_bar(_("校门通行实时监控")),
             *alert_view.alarm_components(),
+            dcc.Store(id=FEED), dcc.Store(id=FEED_DRAWN),
             html.Div(className="grid", children=[
                 html.Div(className="panel", children=[
                     html.H3(_("安全告警（黑名单、克隆卡、旧卡、防潜回）")),
@@ -99,7 +105,7 @@ def layout() -> html.Div:
                 html.Table(className="feed", children=[
                     html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("闸机")), html.Th(_("持卡人")),
                                         html.Th(_("卡号")), html.Th(_("方向")), html.Th(_("结果"))])),
-                    html.Tbody(id=FEED),
+                    html.Tbody(id=FEED_BODY),
                 ]),
             ]),
             ]),
@@ -109,6 +115,9 @@ def layout() -> html.Div:
 
 app.layout = layout
 alert_view.install_alarm(app)
+app.clientside_callback(ClientsideFunction("campuscard", "drawFeed"), Output(FEED_DRAWN, "data"),
+                        Input(FEED, "data"), State(FEED_BODY, "id"),
+                        prevent_initial_call=True)
 
 
 def _load() -> tuple[int, dict[str, Any]]:
@@ -140,6 +149,13 @@ def _gate_cell(d: dict[str, Any], board: GateBoard, *, now: float | None = None)
         html.Div(str(DeviceState(d["state"]).label)),
         html.Div(_("进 %(i)s · 出 %(o)s") % {"i": came_in, "o": went_out}, className="flow"),
     ])
+
+
+def _feed_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """A tap as the browser's feed table draws it (assets/feed.js): its id, classes, cells."""
+    tr = _row(row, tz)
+    return {"data-event": row["id"], "k": tr.className,
+            "c": [str(td.children) for td in tr.children]}
 
 
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
@@ -237,23 +253,30 @@ async def stream_gate_traffic() -> None:
         gate_names.update(snapshot["gates"])
         return seq, snapshot
 
+    paint = Painter(lang)
+
     async def render(_board: object) -> None:
         with translation.override(lang):
             totals = board.totals
-            set_props(TOTAL_ALLOW, {"children": f"{totals['allow']:,}"})
-            set_props(TOTAL_DENY, {"children": f"{totals['deny']:,}"})
-            set_props(DENY_REASONS, {"children": [
+            paint.paint(TOTAL_ALLOW, totals["allow"], lambda: {"children": f"{totals['allow']:,}"})
+            paint.paint(TOTAL_DENY, totals["deny"], lambda: {"children": f"{totals['deny']:,}"})
+            reasons = sorted(totals["reasons"].items(), key=lambda kv: -kv[1])
+            paint.paint(DENY_REASONS, tuple(reasons), lambda: {"children": [
                 _shared(("reason", lang, r, n),
                         lambda r=r, n=n: html.Span(f"{ReasonChoice(r).label} {n}", className="reason"))
-                for r, n in sorted(totals["reasons"].items(), key=lambda kv: -kv[1])
-            ]})
-            set_props(FEED, {"children": [
-                _shared(("row", lang, tz.key, *row.items()), lambda row=row: _row(row, tz))
+                for r, n in reasons]})
+            top = board.rows[0]["id"] if board.rows else None
+            paint.paint(FEED, (top, len(board.rows), board.resyncs), lambda: {"data": [
+                _shared(("feed", lang, tz.key, row["id"]), lambda row=row: _feed_row(row, tz))
                 for row in board.rows]})
-            set_props(CHART, {"figure": _figure(board, gate_names, tz)})
+            # the chart counts per minute: redrawn at most every CHART_EVERY_S (Plotly's redraw
+            # is the costliest thing a desk's browser does), and when the minute turns
+            paint.paint(CHART, (board.watermark, int(time.time() // 60), board.resyncs),
+                        lambda: {"figure": _figure(board, gate_names, tz)}, every=CHART_EVERY_S)
             now = datetime.now(tz).strftime("%H:%M:%S")
             live = _("实时")
-            set_props(STATUS, {"children": f"{live} · {now}", "className": "status live"})
+            paint.paint(STATUS, now, lambda: {"children": f"{live} · {now}",
+                                              "className": "status live"})
 
     alerts = KeyedBoard(fetch=lambda ids: alert_rows(ids, kinds=SECURITY))
     gates = KeyedBoard(fetch=_gate_health, limit=100_000)
@@ -268,8 +291,11 @@ async def stream_gate_traffic() -> None:
         seen.update(r["id"] for r in rows)
         loaded = True
         with translation.override(lang):
-            set_props(ALERTS, {"children": [
-                alert_view.alert_item(r, tz, new=r["id"] in new, photo=True) for r in rows
+            shown = tuple((r["id"] in new, *r.items()) for r in rows)
+            paint.paint(ALERTS, shown, lambda: {"children": [
+                _shared(("alert", lang, tz.key, r["id"] in new, *r.items()),
+                        lambda r=r: alert_view.alert_item(r, tz, new=r["id"] in new, photo=True))
+                for r in rows
             ] or html.P(_("暂无安全告警"), className="status")})
         if new:
             alarms += 1
@@ -278,21 +304,27 @@ async def stream_gate_traffic() -> None:
     async def render_grid(_board: object) -> None:
         with translation.override(lang):
             now = time.time()
-            set_props(GRID, {"children": [
-                _shared(("cell", lang, *d.items(), *board.flow(d["code"], now=now)),
+            cells = [(d, board.flow(d["code"], now=now))
+                     for d in sorted(gates.rows.values(), key=lambda d: d["code"])]
+            shown = tuple((d["code"], d["state"], d["name"], flow) for d, flow in cells)
+            paint.paint(GRID, shown, lambda: {"children": [
+                _shared(("cell", lang, *d.items(), *flow),
                         lambda d=d: _gate_cell(d, board, now=now))
-                for d in sorted(gates.rows.values(), key=lambda d: d["code"])]})
+                for d, flow in cells]}, every=GRID_EVERY_S)
 
     async def render_all(_board: object) -> None:
         await render(_board)
         await render_grid(_board)
 
     closed = lambda: ws.is_shutdown  # noqa: E731
-    await asyncio.gather(
-        run_feed(group=names.GROUP_GATES, board=board, load=load, render=render_all,
-                 is_closed=closed),
-        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
-                 render=render_alerts, is_closed=closed),
-        run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load, render=render_grid,
-                 is_closed=closed),
-    )
+    try:
+        await asyncio.gather(
+            run_feed(group=names.GROUP_GATES, board=board, load=load, render=render_all,
+                     is_closed=closed),
+            run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
+                     render=render_alerts, is_closed=closed),
+            run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load,
+                     render=render_grid, is_closed=closed),
+        )
+    finally:
+        paint.close()
