@@ -7,8 +7,8 @@ Origin) and sends the ``callback_request`` the Dash renderer sends to start the 
 persistent callback (``stream_gate_traffic``), with the callback id the page's
 ``_dash-dependencies`` gives. The server then runs, per client, the real callback — snapshot,
 Channels subscription, a frame every ``dashboard.live.FRAME_S`` — and pushes ``set_props``
-updates. A tap counts as shown on a page when its id first appears in that page's pushed feed
-rows (the ``data-event`` attribute of each ``<tr>``); latency = time the frame arrived − the
+updates. A tap counts as shown on a page when its id first appears in the feed rows pushed to
+that page (each row carries the tap's id as ``data-event``); latency = time the frame arrived − the
 time the simulated reader produced the tap (same machine, same clock). The clients stop at
 the socket: the time a browser then takes to lay the frame out is not included (``bench
 soak`` drives a real Chromium page).

@@ -1,21 +1,32 @@
 """``campuscard bench soak``: one real Chromium page left open on the live gate page while gate
 taps flow at ``rate``; every ``sample_s`` the page's JS heap (after a forced garbage
-collection), its DOM size, the feed's row count, the chart's point count and daphne's RSS are
-sampled. A page left open all day must keep a flat footprint: bounded rows and points, and a
-heap that stops growing once warm.
+collection), its DOM size, the feed's row count, the chart's point count, how far behind the
+page is, the browser's renderer processes and daphne's RSS are sampled. A page left open all
+day must keep a flat footprint: bounded rows and points, and a heap that stops growing once
+warm — and it must keep up, or updates queue inside the browser.
 
 Debian's Chromium (never a downloaded one), headless, driven by Playwright; the servers are
 the same as for ``bench fanout`` (real daphne + processor on the scratch system).
+
+A page that falls behind answers late: each probe waits at most ``PROBE_TIMEOUT_S``, and a
+probe that times out is counted (``probes_timed_out``) instead of hanging the run. Renderer
+memory and CPU come from the browser process (``SystemInfo.getProcessInfo`` + /proc), which
+answers even when the page's main thread is busy.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 
 from ops.bench.fanout import PAGE, TapFlow, gate_simulator, live_stack, rss_mb, wait_committed
 
@@ -24,6 +35,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
         "--enable-precise-memory-info"]  # performance.memory unrounded
 WARMUP_S = 300.0
+FULL_CHART_S = 35 * 60  # the chart's 30-minute window has filled (bars stop being added)
+PROBE_TIMEOUT_S = 20.0
 
 PROBE = """() => {
   const plot = document.querySelector('#gates-per-minute .js-plotly-plot');
@@ -31,7 +44,7 @@ PROBE = """() => {
   return {
     heap: performance.memory.usedJSHeapSize,
     dom: document.getElementsByTagName('*').length,
-    rows: document.querySelectorAll('#gates-feed tr').length,
+    rows: document.querySelectorAll('#gates-feed-body tr, tbody#gates-feed tr').length,
     points: plot && plot.data ? plot.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0,
     live: !!status && status.classList.contains('live'),
     status: status ? status.textContent : '',
@@ -58,20 +71,57 @@ def _off_the_browser_thread(fn: Callable[[], Any]) -> Any:
         return pool.submit(fn).result()
 
 
+def _behind_s(status: str, tz: ZoneInfo) -> float | None:
+    """How old the page's "live · HH:MM:SS" stamp is: how far behind the pushes it is."""
+    found = re.search(r"(\d\d):(\d\d):(\d\d)", status)
+    if not found:
+        return None
+    now = datetime.now(tz)
+    shown = now.replace(hour=int(found[1]), minute=int(found[2]), second=int(found[3]),
+                        microsecond=0)
+    behind = (now - shown).total_seconds()
+    return behind + 86400 if behind < -43200 else behind  # across midnight
+
+
+class _Renderers:
+    """CPU time and RSS of the browser's renderer processes, asked of the browser process."""
+
+    def __init__(self, browser: Any) -> None:
+        self.cdp = browser.new_browser_cdp_session()
+        self.last: tuple[float, float] | None = None
+
+    def sample(self) -> tuple[float, float | None]:
+        info = self.cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+        renderers = [p for p in info if p["type"] == "renderer"]
+        rss = 0.0
+        for proc in renderers:
+            try:
+                rss += rss_mb(proc["id"])
+            except OSError:
+                pass
+        cpu, now = sum(p["cpuTime"] for p in renderers), time.monotonic()
+        pct = None
+        if self.last is not None and now > self.last[1]:
+            pct = round(100 * (cpu - self.last[0]) / (now - self.last[1]), 1)
+        self.last = (cpu, now)
+        return round(rss, 1), pct
+
+
 def run(*, rate: float, minutes: float, sample_s: float,
         progress: Callable[[str], None] = print) -> dict[str, Any]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: run scripts/setup.sh --test")
-
     load_before = os.getloadavg()[0]
+    tz = ZoneInfo(settings.TIME_ZONE)
     duration = minutes * 60
     samples: list[dict[str, Any]] = []
     page_errors: list[str] = []
+    timeouts = 0
     with live_stack("soak") as stack:
-        sim = gate_simulator(rate)
-        flow = TapFlow(sim, remember=False)
+        flow = TapFlow(gate_simulator(rate), remember=False)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
@@ -84,22 +134,34 @@ def run(*, rate: float, minutes: float, sample_s: float,
                 page.wait_for_url(f"{stack.base}{PAGE}")
                 page.wait_for_selector("#gates-status.live", timeout=30_000)
                 cdp = page.context.new_cdp_session(page)
+                renderers = _Renderers(browser)
+                renderers.sample()
                 flow_thread = flow.start(duration + 3600)  # stopped below
                 t0 = time.monotonic()
                 while True:
                     elapsed = time.monotonic() - t0
-                    cdp.send("HeapProfiler.collectGarbage")
-                    probe = page.evaluate(PROBE)
-                    nodes = cdp.send("Memory.getDOMCounters")["nodes"]
-                    sample = {"t": round(elapsed, 1), "heap_mb": probe["heap"] / 2**20,
-                              "dom_nodes": probe["dom"], "dom_nodes_all": nodes,
-                              "feed_rows": probe["rows"], "chart_points": probe["points"],
-                              "live": probe["live"], "daphne_rss_mb": rss_mb(stack.web.pid)}
+                    sample: dict[str, Any] = {"t": round(elapsed, 1)}
+                    try:  # first: does the page answer at all?
+                        probe = page.wait_for_function(f"({PROBE})", timeout=1000 * PROBE_TIMEOUT_S
+                                                       ).json_value()
+                    except PlaywrightTimeout:
+                        probe = None
+                        timeouts += 1
+                    if probe is not None:
+                        cdp.send("HeapProfiler.collectGarbage")
+                        probe = page.evaluate(PROBE)  # after the collection
+                        sample.update(
+                            heap_mb=probe["heap"] / 2**20, dom_nodes=probe["dom"],
+                            dom_nodes_all=cdp.send("Memory.getDOMCounters")["nodes"],
+                            feed_rows=probe["rows"], chart_points=probe["points"],
+                            live=probe["live"], behind_s=_behind_s(probe["status"], tz))
+                    sample["renderer_rss_mb"], sample["renderer_cpu_pct"] = renderers.sample()
+                    sample["daphne_rss_mb"] = rss_mb(stack.web.pid)
                     samples.append(sample)
-                    progress(f"[soak] t={elapsed:7.0f}s heap={sample['heap_mb']:.2f} MB "
-                             f"dom={probe['dom']} (all {nodes}) rows={probe['rows']} "
-                             f"points={probe['points']} daphne_rss={sample['daphne_rss_mb']} MB "
-                             f"taps={flow.taps} status={probe['status']!r}")
+                    shown = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                                     for k, v in sample.items() if k != "t")
+                    progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
+                             f"{shown if probe is not None else 'page did not answer; ' + shown}")
                     if elapsed >= duration - 0.5:
                         break
                     page.wait_for_timeout(1000 * min(sample_s, duration - elapsed))
@@ -112,15 +174,24 @@ def run(*, rate: float, minutes: float, sample_s: float,
             lambda: wait_committed(flow.started, flow.taps, timeout=120))
 
     warmup = WARMUP_S if duration >= 2 * WARMUP_S else duration / 2
-    warm = [s for s in samples if s["t"] >= warmup]
 
-    def fl(key: str, digits: int = 2) -> dict[str, Any]:
-        values = [s[key] for s in samples]
+    def series(key: str) -> list[tuple[float, float]]:
+        return [(s["t"], s[key]) for s in samples if s.get(key) is not None]
+
+    def fl(key: str, digits: int = 1) -> dict[str, Any]:
+        values = [v for _, v in series(key)]
+        if not values:
+            return {f"{key}_first": None, f"{key}_last": None, f"{key}_max": None}
         return {f"{key}_first": round(values[0], digits), f"{key}_last": round(values[-1], digits),
                 f"{key}_max": round(max(values), digits)}
 
-    heap_slope = _slope_per_10min([(s["t"], s["heap_mb"]) for s in warm])
-    rss_slope = _slope_per_10min([(s["t"], s["daphne_rss_mb"]) for s in warm])
+    def slope(key: str, since: float = warmup) -> float | None:
+        value = _slope_per_10min([(t, v) for t, v in series(key) if t >= since])
+        return round(value, 2) if value is not None else None
+
+    late = duration >= FULL_CHART_S + 600  # at least 10 minutes with a full chart
+
+    cpu = [v for _, v in series("renderer_cpu_pct")]
     return {
         "minutes": minutes,
         "offered_per_s": round(flow.taps / max(1e-9, t_end - flow.started), 1),
@@ -128,16 +199,23 @@ def run(*, rate: float, minutes: float, sample_s: float,
         "taps_offered": flow.taps,
         "taps_committed": committed,
         "samples": len(samples),
-        **fl("heap_mb"),
-        "heap_slope_mb_per_10min": round(heap_slope, 3) if heap_slope is not None else None,
+        "probes_timed_out": timeouts,
+        **fl("heap_mb", 2),
+        "heap_slope_mb_per_10min": slope("heap_mb"),
         "slope_from_s": round(warmup),
+        # the chart adds 16 bars a minute until its window is full: the flat-footprint check
+        "heap_slope_full_chart_mb_per_10min": slope("heap_mb", FULL_CHART_S) if late else None,
         **fl("dom_nodes", 0),
         **fl("dom_nodes_all", 0),
         **fl("feed_rows", 0),
         **fl("chart_points", 0),
-        **fl("daphne_rss_mb", 1),
-        "daphne_rss_slope_mb_per_10min": round(rss_slope, 2) if rss_slope is not None else None,
-        "page_live_throughout": all(s["live"] for s in samples),
+        **fl("behind_s", 0),
+        **fl("renderer_rss_mb"),
+        "renderer_rss_slope_mb_per_10min": slope("renderer_rss_mb"),
+        "renderer_cpu_pct_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
+        **fl("daphne_rss_mb"),
+        "daphne_rss_slope_mb_per_10min": slope("daphne_rss_mb"),
+        "page_live_throughout": all(s.get("live") for s in samples),
         "page_errors": len(page_errors),
         "processor_lag_s": round(max(0.0, last_commit - flow.last_tap), 3) if last_commit else None,
         "load_1m_before": round(load_before, 2),
