@@ -112,6 +112,7 @@ class _Subscription:
 async def run_feed(
     *, group: str, board: Board, load: Callable[[], tuple[int, dict[str, Any]]],
     render: Callable[[Board], Awaitable[None]], is_closed: Callable[[], bool],
+    frame_s: float = FRAME_S,
 ) -> None:
     subscription, inbox = await _Subscription.join(group)
 
@@ -129,7 +130,7 @@ async def run_feed(
                 batch = [await asyncio.wait_for(inbox.get(), timeout=IDLE_REFRESH_S)]
             except TimeoutError:
                 batch = []
-            await asyncio.sleep(FRAME_S)  # let the rest of a burst arrive: one redraw for all
+            await asyncio.sleep(frame_s)  # let the rest of a burst arrive: one redraw for all
             while not inbox.empty():
                 batch.append(inbox.get_nowait())
             if not all(board.apply(m) for m in batch if m.get("type") == "live.batch"):

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, set_props
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -27,7 +27,7 @@ from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages import replay
 from dashboard.pages.common import ASSETS, nav_bar
-from dashboard.paint import Painter
+from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.campus import selectors
@@ -41,6 +41,7 @@ PREFIX = "/live/gates/"
 CHART_MINUTES = 30
 CHART_EVERY_S = 2.0   # per-minute bars: no need to redraw them at the feed's 4 frames/s
 GRID_EVERY_S = 1.0
+DESK_FRAME_S = 0.05   # rendered once per process for all pages: a short frame is affordable
 
 # component ids
 TOTAL_ALLOW = "gates-total-allow"
@@ -239,11 +240,23 @@ replay.install(app, _row)
 
 @app.callback(persistent=True)
 async def stream_gate_traffic() -> None:
-    """Runs once per open page over its websocket: snapshot, then deltas until it closes."""
+    """Runs once per open page over its websocket: the desk's shared view (one per server
+    process and language, ``dashboard/shared_view.py``) sends it every change until it closes."""
     ws = ctx.websocket
     if ws is None:
         raise PreventUpdate  # no websocket (very old browser): never loop in a POST
     lang = language_of(current_scope.get())
+    view = SharedView.join(("security-desk", lang), lang, _run_desk,
+                           transient=frozenset({alert_view.ALARM}))
+    try:
+        await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
+    finally:
+        view.leave()
+
+
+async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
+    """The security desk's feeds, rendered once for every page of this language."""
+    lang = paint.lang
     tz = ZoneInfo(settings.TIME_ZONE)
     board = GateBoard(max_rows=settings.LIVE_FEED_ROWS, minutes=CHART_MINUTES, tz=tz)
     gate_names: dict[str, str] = {}
@@ -253,7 +266,6 @@ async def stream_gate_traffic() -> None:
         gate_names.update(snapshot["gates"])
         return seq, snapshot
 
-    paint = Painter(lang)
 
     async def render(_board: object) -> None:
         with translation.override(lang):
@@ -299,7 +311,7 @@ async def stream_gate_traffic() -> None:
             ] or html.P(_("暂无安全告警"), className="status")})
         if new:
             alarms += 1
-            set_props(alert_view.ALARM, {"data": alarms})
+            paint.paint(alert_view.ALARM, alarms, lambda: {"data": alarms})
 
     async def render_grid(_board: object) -> None:
         with translation.override(lang):
@@ -316,15 +328,11 @@ async def stream_gate_traffic() -> None:
         await render(_board)
         await render_grid(_board)
 
-    closed = lambda: ws.is_shutdown  # noqa: E731
-    try:
-        await asyncio.gather(
-            run_feed(group=names.GROUP_GATES, board=board, load=load, render=render_all,
-                     is_closed=closed),
-            run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
-                     render=render_alerts, is_closed=closed),
-            run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load,
-                     render=render_grid, is_closed=closed),
-        )
-    finally:
-        paint.close()
+    await asyncio.gather(
+        run_feed(group=names.GROUP_GATES, board=board, load=load, render=render_all,
+                 is_closed=closed, frame_s=DESK_FRAME_S),
+        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
+                 render=render_alerts, is_closed=closed, frame_s=DESK_FRAME_S),
+        run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load,
+                 render=render_grid, is_closed=closed),
+    )
