@@ -33,7 +33,9 @@ def test_a_batch_of_300_taps_is_one_push_per_group(campus, redis_client):
     [gate_push] = gates.take(1)
     [dorm_push] = dorm.take(1)
     assert len(gate_push["rows"]) == 250 and len(dorm_push["rows"]) == 50
-    assert fanout.sent == 2
+    # one push per tap group for the whole batch (device/alert pushes go to their own groups)
+    assert fanout.sent_to[names.GROUP_GATES] == 1
+    assert fanout.sent_to[names.dorm_group("D1")] == 1
     with pytest.raises(TimeoutError):
         gates.take(1, timeout=0.5)
 

@@ -50,6 +50,7 @@ def frames_(draw):  # type: ignore[no-untyped-def]
     return fields
 
 
+@pytest.mark.timeout(900)  # 100,000 inputs: ~4–6 min on a 2-core CI machine
 @settings(max_examples=100_000, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(frames_())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +40,7 @@ class Fanout:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self.sent = 0
+        self.sent_to: Counter[str] = Counter()   # pushes per group (tests, diagnostics)
         self.failed = 0
         self.closed = False
         self._thread = threading.Thread(target=self._run, name="fanout", daemon=True)
@@ -57,6 +59,7 @@ class Fanout:
             try:
                 await self.layer.group_send(group, message)
                 self.sent += 1
+                self.sent_to[group] += 1
             except Exception:  # best effort: the database is the record, pages resync
                 self.failed += 1
                 log.exception("fan-out to %s failed", group)
