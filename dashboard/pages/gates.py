@@ -41,7 +41,8 @@ PREFIX = "/live/gates/"
 CHART_MINUTES = 30
 CHART_EVERY_S = 2.0   # per-minute bars: no need to redraw them at the feed's 4 frames/s
 GRID_EVERY_S = 1.0
-DESK_FRAME_S = 0.05   # rendered once per process for all pages: a short frame is affordable
+DESK_FRAME_S = 0.1    # rendered once per process for all pages: a short frame is affordable
+TOTALS_EVERY_S = 0.5  # the counters: every browser message costs a dash-renderer walk
 
 # component ids
 TOTAL_ALLOW = "gates-total-allow"
@@ -270,10 +271,13 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
     async def render(_board: object) -> None:
         with translation.override(lang):
             totals = board.totals
-            paint.paint(TOTAL_ALLOW, totals["allow"], lambda: {"children": f"{totals['allow']:,}"})
-            paint.paint(TOTAL_DENY, totals["deny"], lambda: {"children": f"{totals['deny']:,}"})
+            allow, deny = totals["allow"], totals["deny"]
+            paint.paint(TOTAL_ALLOW, allow, lambda: {"children": f"{allow:,}"},
+                        every=TOTALS_EVERY_S)
+            paint.paint(TOTAL_DENY, deny, lambda: {"children": f"{deny:,}"},
+                        every=TOTALS_EVERY_S)
             reasons = sorted(totals["reasons"].items(), key=lambda kv: -kv[1])
-            paint.paint(DENY_REASONS, tuple(reasons), lambda: {"children": [
+            paint.paint(DENY_REASONS, tuple(reasons), every=TOTALS_EVERY_S, build=lambda: {"children": [
                 _shared(("reason", lang, r, n),
                         lambda r=r, n=n: html.Span(f"{ReasonChoice(r).label} {n}", className="reason"))
                 for r, n in reasons]})
