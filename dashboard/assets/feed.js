@@ -1,36 +1,53 @@
-/* The live tap feed, drawn in the browser from plain rows (dashboard/feed_rows.py).
+/* The live tap feed, drawn in the browser from plain rows (dashboard/pages/gates.py, _feed_row).
  *
  * At hundreds of taps a second, sending the feed as Dash components made both ends slow: the
  * server built and serialised a component tree per page per frame, and dash-renderer walked it.
  * The server now sends a list of rows to a dcc.Store; this draws them into the table's <tbody>,
  * reusing the <tr> of every row already shown (keyed by the tap's id). Text only — every value
  * goes in through textContent, never as HTML. */
+(function () {
+function draw(body, rows) {
+    const shown = body.__rows || new Map();
+    const next = new Map();
+    const order = rows.map(function (row) {
+        const id = row["data-event"];
+        let tr = shown.get(id);
+        if (!tr) {
+            tr = document.createElement("tr");
+            tr.className = row.k;
+            tr.setAttribute("data-event", id);
+            row.c.forEach(function (text) {
+                const td = document.createElement("td");
+                td.textContent = text;
+                tr.appendChild(td);
+            });
+        }
+        next.set(id, tr);
+        return tr;
+    });
+    body.replaceChildren.apply(body, order);
+    body.__rows = next;
+}
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     campuscard: {
         drawFeed: function (rows, bodyId) {
+            // Drawn at the next animation frame, latest rows only: frames the browser cannot
+            // draw in time are skipped instead of queueing up. Nothing is returned to Dash, so
+            // a frame costs dash-renderer one store update, not two.
             const body = document.getElementById(bodyId);
-            if (!body || !rows) { return window.dash_clientside.no_update; }
-            const shown = body.__rows || new Map();
-            const next = new Map();
-            const order = rows.map(function (row) {
-                const id = row["data-event"];
-                let tr = shown.get(id);
-                if (!tr) {
-                    tr = document.createElement("tr");
-                    tr.className = row.k;
-                    tr.setAttribute("data-event", id);
-                    row.c.forEach(function (text) {
-                        const td = document.createElement("td");
-                        td.textContent = text;
-                        tr.appendChild(td);
+            if (body && rows) {
+                body.__pending = rows;
+                if (!body.__scheduled) {
+                    body.__scheduled = true;
+                    window.requestAnimationFrame(function () {
+                        body.__scheduled = false;
+                        draw(body, body.__pending);
                     });
                 }
-                next.set(id, tr);
-                return tr;
-            });
-            body.replaceChildren.apply(body, order);
-            body.__rows = next;
-            return rows.length;
+            }
+            return window.dash_clientside.no_update;
         }
     }
 });
+})();

@@ -107,7 +107,29 @@ class _Renderers:
         return round(rss, 1), pct
 
 
-def run(*, rate: float, minutes: float, sample_s: float,
+def _profile(cdp: Any, seconds: float, page: Any) -> list[dict[str, Any]]:
+    """Sample the page's main thread for ``seconds``; the functions it spent most time in
+    (self time), grouped by function and script — where a slow desk's time goes."""
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 1000})
+    cdp.send("Profiler.start")
+    page.wait_for_timeout(1000 * seconds)
+    profile = cdp.send("Profiler.stop")["profile"]
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    deltas = profile.get("timeDeltas", [])
+    self_us: dict[tuple[str, str], float] = {}
+    for node_id, delta in zip(profile.get("samples", []), deltas[1:] + [0], strict=False):
+        frame = nodes[node_id]["callFrame"]
+        key = (frame["functionName"] or "(anonymous)",
+               frame["url"].rsplit("/", 1)[-1] + f":{frame['lineNumber']}")
+        self_us[key] = self_us.get(key, 0.0) + delta
+    total = sum(self_us.values()) or 1.0
+    top = sorted(self_us.items(), key=lambda kv: -kv[1])[:25]
+    return [{"function": f, "where": w, "ms": round(us / 1000, 1),
+             "pct": round(100 * us / total, 1)} for (f, w), us in top]
+
+
+def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         progress: Callable[[str], None] = print) -> dict[str, Any]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
@@ -120,6 +142,7 @@ def run(*, rate: float, minutes: float, sample_s: float,
     samples: list[dict[str, Any]] = []
     page_errors: list[str] = []
     timeouts = 0
+    profile: list[dict[str, Any]] | None = None
     with live_stack("soak") as stack:
         flow = TapFlow(gate_simulator(rate), remember=False)
         with sync_playwright() as pw:
@@ -162,6 +185,11 @@ def run(*, rate: float, minutes: float, sample_s: float,
                                      for k, v in sample.items() if k != "t")
                     progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
                              f"{shown if probe is not None else 'page did not answer; ' + shown}")
+                    if profile_s and profile is None:
+                        profile = _profile(cdp, profile_s, page)
+                        for line in profile:
+                            progress(f"[profile] {line['pct']:5.1f}% {line['ms']:9.1f} ms "
+                                     f"{line['function']} {line['where']}")
                     if elapsed >= duration - 0.5:
                         break
                     page.wait_for_timeout(1000 * min(sample_s, duration - elapsed))
@@ -219,4 +247,5 @@ def run(*, rate: float, minutes: float, sample_s: float,
         "page_errors": len(page_errors),
         "processor_lag_s": round(max(0.0, last_commit - flow.last_tap), 3) if last_commit else None,
         "load_1m_before": round(load_before, 2),
+        **({"profile_top": profile} if profile else {}),
     }

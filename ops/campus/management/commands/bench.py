@@ -44,6 +44,9 @@ class Command(BaseCommand):
         s.add_argument("--rate", type=float, default=200.0, help="offered gate taps/s")
         s.add_argument("--minutes", type=float, default=60.0)
         s.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")
+        s.add_argument("--profile-s", type=float, default=0.0,
+                       help="also profile the page's main thread this long after the first "
+                            "sample and print where its time goes")
         for q in (p, g, i, d, r, f, s):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
@@ -105,6 +108,7 @@ class Command(BaseCommand):
             if opts["rate"] <= 0 or opts["minutes"] <= 0 or opts["sample_s"] <= 0:
                 raise CommandError("--rate, --minutes and --sample-s must be positive")
             figures = soak.run(rate=opts["rate"], minutes=opts["minutes"], sample_s=opts["sample_s"],
+                               profile_s=opts["profile_s"],
                                progress=self.stdout.write)
             title = "bench soak"
         if opts["record"]:
