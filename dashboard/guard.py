@@ -1,10 +1,17 @@
 """The door in front of every Dash page and its websocket: a logged-in Django session user
 (from ``AuthMiddlewareStack``) holding a role that may see the page. Anonymous HTTP is
 redirected to the login page; anonymous or unauthorised websockets are refused at the
-handshake. The ASGI scope is kept in a ContextVar so Dash callbacks know who is watching."""
+handshake. The ASGI scope is kept in a ContextVar so Dash callbacks know who is watching.
+
+An open websocket is re-checked every ``WS_RECHECK_S`` seconds: once its session has ended
+(logout), the account was disabled, its password changed or its role no longer allows the page,
+the socket is closed (code 4401) — a desk does not outlive the operator's right to see it.
+Pages served here bypass Django's middleware, so the security headers are added here too."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +51,58 @@ class RoleGuard:
         scope = {**scope, "campuscard_role": role, "campuscard_buildings": buildings}
         token = current_scope.set(scope)
         try:
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket":
+                await self._serve_websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, _with_security_headers(send))
         finally:
             current_scope.reset(token)
+
+    async def _serve_websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        revoked = asyncio.Event()
+        state = {"accepted": False, "closed": False}
+        from_client: asyncio.Future[Any] | None = None
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if state["closed"]:
+                return  # closed by the guard: the page's last words go nowhere
+            if message["type"] == "websocket.accept":
+                state["accepted"] = True
+            elif message["type"] == "websocket.close":
+                state["closed"] = True
+            await send(message)
+
+        async def guarded_receive() -> dict[str, Any]:
+            nonlocal from_client
+            if not revoked.is_set():
+                if from_client is None:
+                    from_client = asyncio.ensure_future(receive())
+                waiting = asyncio.ensure_future(revoked.wait())
+                await asyncio.wait({from_client, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                if from_client.done():
+                    message, from_client = from_client.result(), None
+                    return message
+            return {"type": "websocket.disconnect", "code": REVOKED_CODE}
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(settings.WS_RECHECK_S)
+                if not await database_sync_to_async(_still_allowed)(scope, self.allowed):
+                    break
+            if state["accepted"] and not state["closed"]:
+                state["closed"] = True
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": REVOKED_CODE})
+            revoked.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            watcher.cancel()
+            if from_client is not None:
+                from_client.cancel()
 
     @staticmethod
     async def _refuse(scope: dict[str, Any], receive: Any, send: Any, *, login: bool) -> None:
@@ -67,6 +123,53 @@ class RoleGuard:
                     "headers": [(b"content-type", b"text/html; charset=utf-8"),
                                 (b"content-length", str(len(FORBIDDEN_HTML)).encode())]})
         await send({"type": "http.response.body", "body": FORBIDDEN_HTML})
+
+
+REVOKED_CODE = 4401
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"),
+                     (b"referrer-policy", b"same-origin"),
+                     (b"cross-origin-opener-policy", b"same-origin")]
+
+
+def _with_security_headers(send: Any) -> Any:
+    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware give every other
+    page (HSTS too in production), on the Dash pages' HTTP responses."""
+    extra = list(_SECURITY_HEADERS)
+    if getattr(settings, "SECURE_HSTS_SECONDS", 0):
+        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            value += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            value += "; preload"
+        extra.append((b"strict-transport-security", value.encode()))
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            message = {**message, "headers": [*message.get("headers", []),
+                                              *(h for h in extra if h[0] not in present)]}
+        await send(message)
+
+    return wrapped
+
+
+def _still_allowed(scope: dict[str, Any], allowed: Callable[[Any], bool]) -> bool:
+    """The websocket's session still logs in a user allowed to see the page: re-read from
+    the session store and the database (not the scope's copy), as a new request would."""
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.contrib.auth import get_user
+
+    session = scope.get("session")
+    key = getattr(session, "session_key", None)
+    if not key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    user = get_user(SimpleNamespace(session=store))  # checks the password hash and is_active
+    scope_user = scope.get("user")
+    return (user.is_authenticated and user.pk == getattr(scope_user, "pk", None)
+            and allowed(user))
 
 
 def _who(user: Any) -> tuple[str | None, list[str] | None]:

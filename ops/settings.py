@@ -46,6 +46,7 @@ if not _audit_key:
         _audit_file.chmod(0o600)
     _audit_key = _audit_file.read_text(encoding="utf-8").strip()
 AUDIT_HMAC_KEY = _audit_key
+PRODUCTION = envbool("CAMPUSCARD_PRODUCTION", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "ops.accounts",
     "ops.campus",
     "ops.cards",
@@ -79,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with our page
 ]
 
 ROOT_URLCONF = "ops.urls"
@@ -140,6 +143,26 @@ CHANNEL_LAYERS = {
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out account or address
+    "django.contrib.auth.backends.ModelBackend",
+]
+# R-SEC-1 login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins for one account
+# from one address, that pair is locked for AXES_COOLOFF_HOURS (an NIC admin can unlock it in
+# the admin, audited). Per account *and* address, so a guessing attacker cannot lock a real
+# operator out from elsewhere. Records live in the database (AXES_HANDLER).
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 30, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0, minimum=0)
+AXES_VERBOSE = False
+# R-SEC-1 / Cybersecurity Law art. 21: audit records are kept at least 184 days (≥ 6 months);
+# `campuscard audit purge` refuses anything younger.
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 184, minimum=184)
+# A logged-out or disabled operator's open websockets are closed within this many seconds.
+WS_RECHECK_S = envint("WS_RECHECK_S", 3, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -151,6 +174,20 @@ SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "SAMEORIGIN"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if PRODUCTION:
+    # Served behind TLS (docs/deploy.md): cookies only over HTTPS, HSTS, HTTP → HTTPS. A TLS
+    # proxy in front sets X-Forwarded-Proto; `campuscard check --deploy` passes with these.
+    SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health probe speaks plain HTTP
+    SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)  # one shift
 
 # --- REST API for HR / Academic Affairs systems ------------------------------------------------
 REST_FRAMEWORK = {

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def nic_client(client):
     create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
                               is_superuser=True)
-    client.login(username="nic", password="pw-nic-123")
+    client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     return client
 
 

@@ -38,7 +38,7 @@ def test_each_reason_is_explained(campus):
 def test_the_help_desk_page_and_the_api(campus, client):
     user = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
                                      is_superuser=True)
-    client.login(username="nic", password="pw-nic-123")
+    client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     html = client.get(f"/admin/campus/card/explain/?uid={campus.cards[0].uid}&device=V-E-IN"
                       ).content.decode()
     assert "无此功能权限" in html

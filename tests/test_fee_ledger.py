@@ -36,7 +36,7 @@ def test_replacements_are_charged_and_the_ledger_reconciles(campus, client):
     assert result.count == 3 and result.total == Decimal("55.00")
     assert [r[1:] for r in result.summary] == [["nic-a", "NIC-1", 2, Decimal("35.00")],
                                                ["nic-b", "NIC-2", 1, Decimal("20.00")]]
-    client.login(username="nic-a", password="pw-a-12345")
+    client.post("/accounts/login/", {"username": "nic-a", "password": "pw-a-12345"})
     xlsx = client.get(f"/admin/cards/feecharge/export/?from={today}&to={today}&format=xlsx")
     book = load_workbook(io.BytesIO(xlsx.content))
     assert book["汇总"].cell(row=4, column=5).value == 55.0  # the 合计 row

@@ -36,7 +36,7 @@ def test_a_loss_report_in_the_admin_reaches_readers_and_the_live_feed_within_a_s
 ):
     create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
                               is_superuser=True)
-    client.login(username="nic", password="pw-nic-123")
+    client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     card = campus.cards[2]
     feed = Feed(names.GROUP_CARD_ACTIONS)
 
@@ -66,7 +66,7 @@ def test_a_loss_report_in_the_admin_reaches_readers_and_the_live_feed_within_a_s
 def test_a_refused_action_in_the_admin_shows_why_and_changes_nothing(campus, client):
     create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
                               is_superuser=True)
-    client.login(username="nic", password="pw-nic-123")
+    client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     card = campus.cards[0]
     client.post(f"/admin/campus/card/{card.pk}/lose/", {"basis": "挂失"})
     response = client.post(f"/admin/campus/card/{card.pk}/lose/", {"basis": "再挂失"})

@@ -121,7 +121,7 @@ def test_the_admin_shows_a_department_only_its_own_temporary_cards(campus, contr
                                valid_until=timezone.now() + timedelta(days=60))
     create_or_update_operator(username="gao2", password="pw-gao-12345", role=Role.GENERAL,
                               department=gao)
-    client.login(username="gao2", password="pw-gao-12345")
+    client.post("/accounts/login/", {"username": "gao2", "password": "pw-gao-12345"})
     html = client.get("/admin/campus/card/").content.decode()
     assert temp.uid in html and campus.cards[0].uid not in html
     assert client.get(f"/admin/campus/card/{campus.cards[0].pk}/change/").status_code in (302, 404)

@@ -6,3 +6,8 @@ class AccountsConfig(AppConfig):
     name = "ops.accounts"
     label = "accounts"
     verbose_name = _("操作员与权限")
+
+    def ready(self) -> None:
+        from ops.accounts import audit_hooks
+
+        audit_hooks.connect_lockout()

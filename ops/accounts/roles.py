@@ -37,14 +37,19 @@ LANDING = {
 }
 
 
-# Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place). NIC also gets
-# superuser in the demo; the finer grants and their audit are the accountability work (issue 6).
+# Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place; changes audited).
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.NIC: ["campus.view_card", "campus.change_card", "campus.view_cardholder",
                "campus.change_cardholder", "campus.add_cardholder", "campus.view_device",
                "campus.change_device", "campus.add_device", "campus.view_accessevent",
                "cards.view_cardaction", "cards.view_feecharge", "cards.view_importbatch",
-               "cards.view_feepolicy"],
+               "cards.view_feepolicy",
+               # R-SEC-3: accounts, roles and groups are NIC's to grant (ops/accounts/grants.py),
+               # and NIC unlocks an account django-axes locked out
+               "auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group",
+               "auth.add_group", "auth.change_group", "accounts.view_operator",
+               "accounts.add_operator", "accounts.change_operator",
+               "axes.view_accessattempt", "axes.delete_accessattempt"],
     Role.GENERAL: ["campus.view_card", "campus.change_card", "campus.view_cardholder"],
     Role.FINANCE: ["cards.view_feecharge", "cards.view_feepolicy", "cards.change_feepolicy"],
     Role.HR: ["cards.view_importbatch", "campus.view_cardholder"],

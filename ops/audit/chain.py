@@ -38,9 +38,14 @@ def link(previous: str, content: bytes) -> str:
     return hmac.new(_key(), previous.encode() + content, hashlib.sha256).hexdigest()
 
 
-def head_mac(last_id: int, last_mac: str, count: int) -> str:
-    return hmac.new(_key(), f"head|{last_id}|{last_mac}|{count}".encode(),
-                    hashlib.sha256).hexdigest()
+def head_mac(last_id: int, last_mac: str, count: int, base_id: int = 0, base_mac: str = "",
+             purged: int = 0) -> str:
+    """The head's own HMAC: over the last record, the count and — once records older than the
+    retention period were purged — the anchor the chain now starts from."""
+    text = f"head|{last_id}|{last_mac}|{count}"
+    if base_id or purged:
+        text += f"|base|{base_id}|{base_mac}|{purged}"
+    return hmac.new(_key(), text.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,10 @@ class Verdict:
     reason: str = ""
 
 
-def _records(chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+def _records(after: int = 0, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
     from ops.audit.models import AuditRecord
 
-    last = 0
+    last = after
     while True:
         rows = list(AuditRecord.objects.filter(id__gt=last).order_by("id").values_list(
             "id", "at", "actor_id", "actor_name", "action", "object_type", "object_id", "basis",
@@ -67,23 +72,30 @@ def _records(chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
 
 def verify() -> Verdict:
     """Walk the whole chain; the first record whose MAC does not follow is named."""
-    from ops.audit.models import AuditChain
+    from ops.audit.models import AuditChain, AuditRecord
 
-    previous, checked, last_id = GENESIS, 0, 0
-    for pk, at, actor_id, actor_name, action, object_type, object_id, basis, data, mac in _records():
+    head = AuditChain.objects.filter(pk=1).first()
+    base_id, base_mac = (head.base_id, head.base_mac) if head is not None else (0, "")
+    if base_id:  # records up to the anchor were purged (retention): none may be left before it
+        stray = AuditRecord.objects.filter(id__lte=base_id).order_by("id").first()
+        if stray is not None:
+            return Verdict(False, 0, stray.pk, "a record before the purge anchor")
+    previous, checked, last_id = base_mac or GENESIS, 0, base_id
+    for pk, at, actor_id, actor_name, action, object_type, object_id, basis, data, mac in (
+            _records(base_id)):
         expected = link(previous, canonical(at, actor_id, actor_name, action, object_type,
                                             object_id, basis, data))
         if not hmac.compare_digest(expected, mac):
             return Verdict(False, checked, pk, "changed, inserted, or the record before it was "
                                                "deleted")
         previous, checked, last_id = mac, checked + 1, pk
-    head = AuditChain.objects.filter(pk=1).first()
     if head is None:
         return Verdict(checked == 0, checked, last_id or None,
                        "" if checked == 0 else "the chain head is missing")
-    if not hmac.compare_digest(head.head_mac, head_mac(head.last_id, head.last_mac, head.count)):
+    if not hmac.compare_digest(head.head_mac, head_mac(head.last_id, head.last_mac, head.count,
+                                                       head.base_id, head.base_mac, head.purged)):
         return Verdict(False, checked, head.last_id, "the chain head was altered")
-    if (head.last_id, head.last_mac, head.count) != (last_id, previous, checked):
+    if (head.last_id, head.last_mac or GENESIS, head.count) != (last_id, previous, checked):
         return Verdict(False, checked, last_id + 1 if head.last_id > last_id else last_id,
                        f"records missing at the end: the head expects #{head.last_id} "
                        f"({head.count} records), the log ends at #{last_id} ({checked})")

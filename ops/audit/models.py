@@ -43,6 +43,10 @@ class AuditChain(models.Model):
     last_mac = models.CharField(max_length=64, blank=True)
     count = models.BigIntegerField(default=0)
     head_mac = models.CharField(max_length=64, blank=True)
+    # After a retention purge: the chain starts after record ``base_id``, from its MAC
+    base_id = models.BigIntegerField(default=0)
+    base_mac = models.CharField(max_length=64, blank=True)
+    purged = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("审计链头")

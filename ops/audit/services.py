@@ -7,8 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ops.audit import chain
 from ops.audit.models import AuditChain, AuditRecord
@@ -73,5 +77,49 @@ def _head() -> AuditChain:
 
 def _advance(head: AuditChain, last_id: int, last_mac: str, added: int) -> None:
     head.last_id, head.last_mac, head.count = last_id, last_mac, head.count + added
-    head.head_mac = chain.head_mac(head.last_id, head.last_mac, head.count)
+    _seal(head)
+
+
+def _seal(head: AuditChain) -> None:
+    head.head_mac = chain.head_mac(head.last_id, head.last_mac, head.count, head.base_id,
+                                   head.base_mac, head.purged)
     head.save()
+
+
+class RetentionError(ValueError):
+    """A purge that would delete records younger than the retention period, or a broken chain."""
+
+
+def purge_before(cutoff: datetime, *, actor: Any = None) -> int:
+    """Delete the audit records older than ``cutoff`` (R-SEC-1: kept ≥ AUDIT_RETENTION_DAYS,
+    Cybersecurity Law art. 21: ≥ 6 months). Refuses a cutoff inside the retention period and a
+    chain that does not verify (a purge must not hide tampering). Only a leading run of old
+    records goes; the chain head keeps the last purged record's id and MAC as its anchor, so
+    what remains still verifies — and the purge itself is audited."""
+    limit = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    if cutoff > limit:
+        raise RetentionError(_("审计记录至少保留 %(days)s 天：只能清除 %(limit)s 之前的记录。") % {
+            "days": settings.AUDIT_RETENTION_DAYS, "limit": f"{limit:%Y-%m-%d %H:%M}"})
+    with transaction.atomic():
+        head = _head()  # locked: no append can interleave with the purge
+        verdict = chain.verify()
+        if not verdict.ok:
+            raise RetentionError(_("审计链校验失败（记录 #%(id)s），拒绝清除；请先调查。") % {
+                "id": verdict.broken_id})
+        first_young = (AuditRecord.objects.filter(at__gte=cutoff).order_by("id")
+                       .values_list("id", flat=True).first())
+        old = AuditRecord.objects.filter(id__gt=head.base_id)
+        if first_young is not None:
+            old = old.filter(id__lt=first_young)
+        anchor = old.order_by("-id").values_list("id", "mac").first()
+        if anchor is None:
+            return 0
+        deleted, _by_model = AuditRecord.objects.filter(id__lte=anchor[0]).delete()
+        head.base_id, head.base_mac = anchor
+        head.purged += deleted
+        head.count -= deleted
+        _seal(head)
+    record(actor=actor, action="audit.purge", object_type="audit", object_id=str(anchor[0]),
+           basis=f"AUDIT_RETENTION_DAYS={settings.AUDIT_RETENTION_DAYS}",
+           data={"deleted": deleted, "before": cutoff.isoformat(), "anchor_id": anchor[0]})
+    return deleted

@@ -1,23 +1,53 @@
-"""``campuscard audit verify``: prove the audit chain intact, or name the first broken record."""
+"""``campuscard audit verify``: prove the audit chain intact, or name the first broken record.
+``campuscard audit purge``: delete records past the retention period (≥ 184 days), keeping the
+chain verifiable from an anchor; it refuses anything younger."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from datetime import datetime, time, timedelta
 
-from ops.audit import chain
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from ops.audit import chain, services
 
 
 class Command(BaseCommand):
-    help = "Audit log tools (R-SEC-1): verify the HMAC chain."
+    help = "Audit log tools (R-SEC-1): verify the HMAC chain; purge past the retention period."
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         sub = parser.add_subparsers(dest="what", required=True)
         sub.add_parser("verify", help="walk the chain; exit 1 and name the first broken record")
+        purge = sub.add_parser("purge", help="delete records older than the retention period")
+        when = purge.add_mutually_exclusive_group()
+        when.add_argument("--before", type=datetime.fromisoformat,
+                          help="delete records before this date (YYYY-MM-DD, local time)")
+        when.add_argument("--older-than-days", type=int,
+                          help=f"default: AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS})")
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        if opts["what"] == "purge":
+            self._purge(opts)
+            return
         verdict = chain.verify()
         if verdict.ok:
             self.stdout.write(f"audit chain intact: {verdict.checked} records")
             return
         raise CommandError(f"audit chain broken at record #{verdict.broken_id} "
                            f"({verdict.reason}); {verdict.checked} records before it verify")
+
+    def _purge(self, opts):  # type: ignore[no-untyped-def]
+        if opts["before"] is not None:
+            cutoff = opts["before"]
+            if timezone.is_naive(cutoff):
+                cutoff = timezone.make_aware(datetime.combine(cutoff.date(), time())
+                                             if cutoff.time() == time() else cutoff)
+        else:
+            days = opts["older_than_days"] or settings.AUDIT_RETENTION_DAYS
+            cutoff = timezone.now() - timedelta(days=days)
+        try:
+            deleted = services.purge_before(cutoff)
+        except services.RetentionError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"purged {deleted} audit records before {cutoff:%Y-%m-%d %H:%M}")
