@@ -126,7 +126,7 @@ class RoleGuard:
 
 
 REVOKED_CODE = 4401
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"),
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                      (b"referrer-policy", b"same-origin"),
                      (b"cross-origin-opener-policy", b"same-origin")]
 

@@ -241,7 +241,7 @@ def test_dash_pages_carry_the_security_headers():
     headers = {k.lower(): v for k, v in response["headers"]}
     assert response["status"] == 200
     assert headers[b"x-content-type-options"] == b"nosniff"
-    assert headers[b"x-frame-options"] == b"SAMEORIGIN"
+    assert headers[b"x-frame-options"] == b"DENY"
     assert headers[b"referrer-policy"] == b"same-origin"
 
 

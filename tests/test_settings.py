@@ -53,3 +53,31 @@ def test_typed_readers(monkeypatch):
     assert envbool("X_FLAG", False) is True
     assert envint("X_NUM", 1) == 42
     assert envint("X_MISSING", 7) == 7
+
+
+def test_production_settings_pass_check_deploy_with_no_warning(tmp_path):
+    """Issue 6: the production settings pass ``campuscard check --deploy`` and any warning
+    fails (``--fail-level WARNING``) — so CI fails the build on one. Secrets come only from
+    the environment (or *_FILE), never from defaults: the production run is given its own."""
+    import secrets
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"SECRET_KEY", "AUDIT_HMAC_KEY", "DEBUG", "DATABASE_URL"}}
+    key_file = tmp_path / "secret_key"
+    key_file.write_text(secrets.token_urlsafe(64))
+    env.update(CAMPUSCARD_PRODUCTION="1", CAMPUSCARD_VAR_DIR=str(tmp_path),
+               SECRET_KEY_FILE=str(key_file), AUDIT_HMAC_KEY=secrets.token_hex(32),
+               ALLOWED_HOSTS="card.example.edu.cn",
+               CSRF_TRUSTED_ORIGINS="https://card.example.edu.cn")
+    result = subprocess.run([sys.executable, "-m", "ops.cli", "check", "--deploy",
+                             "--fail-level", "WARNING"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+    # and the check does bite: the same run with a development setting fails the build
+    env["SESSION_COOKIE_SECURE"] = "0"
+    weakened = subprocess.run([sys.executable, "-m", "ops.cli", "check", "--deploy",
+                               "--fail-level", "WARNING"], env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert weakened.returncode != 0 and "security.W012" in weakened.stderr
