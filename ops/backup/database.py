@@ -1,0 +1,240 @@
+"""The database side of a backup: a consistent snapshot streamed out, and a restore streamed in,
+for the two vendors the system runs on. Connection parameters come from the connection's own
+settings (under pytest that is the test database, not the one named in settings).
+
+PostgreSQL: a ``REPEATABLE READ`` transaction exports its snapshot and ``pg_dump --snapshot``
+dumps exactly that (custom format); the snapshot is taken before the photo store is listed, so
+every photo the dump refers to is in the archive (photos are written before the rows that name
+them and never changed or deleted). ``pg_restore --single-transaction --clean --if-exists``
+restores it all or nothing. SQLite: the online backup API copies a consistent file, and copies
+it back into the live database on restore.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from django.apps import apps
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, connections
+from django.db.backends.postgresql.client import DatabaseClient
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils.translation import gettext as _
+
+from ops.audit.models import AuditChain, AuditRecord
+from ops.backup.errors import BackupError
+from ops.paths import var_dir
+
+_READ = 1 << 16
+# Rows ``campuscard migrate`` itself writes (content types, permissions, the audit chain's
+# head with nothing chained yet): a freshly migrated system is still "empty".
+_MIGRATE_ROWS = (ContentType, Permission, AuditChain)
+
+
+def vendor() -> str:
+    return connection.vendor
+
+
+@dataclass
+class Snapshot:
+    """The database as of one instant: its migration state, its audit record count, and
+    ``blocks()`` — the dump, streamed."""
+
+    migrations: list[list[str]]
+    audit_records: int
+    blocks: Callable[[], Iterator[bytes]] = field(repr=False)
+
+
+@contextmanager
+def snapshot() -> Iterator[Snapshot]:
+    if vendor() == "postgresql":
+        with _pg_snapshot() as snap:
+            yield snap
+    elif vendor() == "sqlite":
+        with _sqlite_snapshot() as snap:
+            yield snap
+    else:
+        raise BackupError(_("不支持备份这种数据库：%(vendor)s") % {"vendor": vendor()})
+
+
+def restore(blocks: Iterator[bytes]) -> None:
+    """Replace the database with the dump streamed in ``blocks`` — all of it or nothing."""
+    if vendor() == "postgresql":
+        _pg_restore(blocks)
+    else:
+        _sqlite_restore(blocks)
+    ContentType.objects.clear_cache()
+
+
+def non_empty_table() -> str | None:
+    """The first table holding application rows (any user, audit record, cardholder…), or
+    None for an empty system — a blank database or a freshly migrated one."""
+    existing = set(connection.introspection.table_names())
+    for model in apps.get_models(include_auto_created=True):
+        meta = model._meta
+        if meta.proxy or not meta.managed or model in _MIGRATE_ROWS or meta.db_table not in existing:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(meta.db_table)} LIMIT 1")  # noqa: S608
+            if cursor.fetchone():
+                return meta.db_table
+    return None
+
+
+def applied_migrations() -> set[tuple[str, str]]:
+    recorder = MigrationRecorder(connection)
+    return set(recorder.applied_migrations()) if recorder.has_table() else set()
+
+
+def known_migrations() -> set[tuple[str, str]]:
+    return set(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+def _pg_command(program: str) -> tuple[list[str], dict[str, str]]:
+    """``program`` with the connection's host, port, user and database; the password and TLS
+    settings go in the environment (as ``campuscard dbshell`` does), never on the command line."""
+    path = shutil.which(program)
+    if path is None:
+        raise BackupError(_("找不到 %(program)s：请安装与数据库服务器同版本的 PostgreSQL 客户端")
+                          % {"program": program})
+    cfg = connection.settings_dict
+    args = [path]
+    for flag, key in (("--host", "HOST"), ("--port", "PORT"), ("--username", "USER"), ("--dbname", "NAME")):
+        if cfg.get(key):
+            args.append(f"{flag}={cfg[key]}")
+    _psql, env = DatabaseClient.settings_to_cmd_args_env(cfg, [])
+    return args, {**os.environ, **(env or {})}
+
+
+def _stderr_tail(handle: IO[bytes]) -> str:
+    handle.seek(0)
+    return handle.read().decode(errors="replace").strip()[-2000:]
+
+
+@contextmanager
+def _pg_snapshot() -> Iterator[Snapshot]:
+    raw = connection.get_new_connection(connection.get_connection_params())
+    try:
+        raw.autocommit = True
+        raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        snapshot_id = raw.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        migrations: list[list[str]] = []
+        if raw.execute("SELECT to_regclass('django_migrations')").fetchone()[0]:
+            migrations = [list(r) for r in raw.execute("SELECT app, name FROM django_migrations "
+                                                       "ORDER BY app, name").fetchall()]
+        audit = 0
+        if raw.execute("SELECT to_regclass(%s)", [AuditRecord._meta.db_table]).fetchone()[0]:
+            audit = raw.execute(f"SELECT count(*) FROM {AuditRecord._meta.db_table}").fetchone()[0]  # noqa: S608
+        yield Snapshot(migrations, audit, lambda: _pg_dump(snapshot_id))
+    finally:
+        raw.close()  # ends the snapshot's transaction: only after pg_dump is done with it
+
+
+def _pg_dump(snapshot_id: str) -> Iterator[bytes]:
+    args, env = _pg_command("pg_dump")
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([*args, "--format=custom", f"--snapshot={snapshot_id}"],
+                                stdout=subprocess.PIPE, stderr=errors, env=env)
+        assert proc.stdout is not None
+        finished = False
+        try:
+            while block := proc.stdout.read(_READ):
+                yield block
+            finished = True
+        finally:
+            if not finished:
+                proc.kill()  # the consumer gave up half-way
+            proc.stdout.close()
+            code = proc.wait()
+        if code != 0:
+            raise BackupError(_("pg_dump 失败：%(error)s") % {"error": _stderr_tail(errors)})
+
+
+def _pg_restore(blocks: Iterator[bytes]) -> None:
+    connections.close_all()  # nothing of ours holds the tables while they are replaced
+    args, env = _pg_command("pg_restore")
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([*args, "--single-transaction", "--exit-on-error", "--clean",
+                                 "--if-exists", "--no-owner", "--no-privileges"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                                env=env)
+        assert proc.stdin is not None
+        try:
+            for block in blocks:
+                proc.stdin.write(block)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # pg_restore stopped early: its exit code and message say why
+        except BaseException:
+            proc.kill()  # never let it commit a half-read dump: killed, its transaction rolls back
+            proc.wait()
+            raise
+        if proc.wait() != 0:
+            raise BackupError(_("pg_restore 失败，数据库未改动：%(error)s") % {"error": _stderr_tail(errors)})
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+def _sqlite_connection() -> sqlite3.Connection:
+    connection.ensure_connection()
+    return connection.connection
+
+
+@contextmanager
+def _sqlite_snapshot() -> Iterator[Snapshot]:
+    fd, name = tempfile.mkstemp(dir=var_dir(), prefix=".backup-", suffix=".sqlite3")
+    os.close(fd)
+    path = Path(name)
+    try:
+        copy = sqlite3.connect(path)
+        try:
+            _sqlite_connection().backup(copy)
+            tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            migrations = ([list(r) for r in copy.execute("SELECT app, name FROM django_migrations "
+                                                         "ORDER BY app, name")]
+                          if "django_migrations" in tables else [])
+            audit = (copy.execute(f"SELECT count(*) FROM {AuditRecord._meta.db_table}").fetchone()[0]  # noqa: S608
+                     if AuditRecord._meta.db_table in tables else 0)
+        finally:
+            copy.close()
+        yield Snapshot(migrations, audit, lambda: _read_file(path))
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _read_file(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(_READ):
+            yield block
+
+
+def _sqlite_restore(blocks: Iterator[bytes]) -> None:
+    fd, name = tempfile.mkstemp(dir=var_dir(), prefix=".restore-", suffix=".sqlite3")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for block in blocks:
+                handle.write(block)
+        source = sqlite3.connect(path)
+        try:
+            if source.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise BackupError(_("备份中的 SQLite 数据库已损坏，数据库未改动"))
+            source.backup(_sqlite_connection())  # one step: the live database changes all at once
+        finally:
+            source.close()
+    finally:
+        with suppress(OSError):
+            path.unlink()
