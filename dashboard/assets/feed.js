@@ -29,25 +29,11 @@ function draw(body, rows) {
     body.__rows = next;
 }
 
-window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    campuscard: {
-        drawFeed: function (rows, bodyId) {
-            // Drawn at the next animation frame, latest rows only: frames the browser cannot
-            // draw in time are skipped instead of queueing up. Nothing is returned to Dash, so
-            // a frame costs dash-renderer one store update, not two.
-            const body = document.getElementById(bodyId);
-            if (body && rows) {
-                body.__pending = rows;
-                if (!body.__scheduled) {
-                    body.__scheduled = true;
-                    window.requestAnimationFrame(function () {
-                        body.__scheduled = false;
-                        draw(body, body.__pending);
-                    });
-                }
-            }
-            return window.dash_clientside.no_update;
-        }
-    }
-});
+// The security desk's feed store (dashboard/pages/gates.py FEED) is drawn straight into its
+// table at each animation frame (coalesce.js), bypassing dash-renderer.
+window.campuscardDirect = window.campuscardDirect || {};
+window.campuscardDirect["gates-feed"] = function (props) {
+    const body = document.getElementById("gates-feed-body");
+    if (body && props.data) { draw(body, props.data); }
+};
 })();

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html
+from dash import Dash, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -51,7 +51,6 @@ DENY_REASONS = "gates-deny-reasons"
 CHART = "gates-per-minute"
 FEED = "gates-feed"            # a dcc.Store of plain rows; assets/feed.js draws them
 FEED_BODY = "gates-feed-body"
-FEED_DRAWN = "gates-feed-drawn"
 STATUS = "gates-status"
 ALERTS = "gates-alerts"
 GRID = "gates-grid"
@@ -74,7 +73,7 @@ def layout() -> html.Div:
         return html.Div(className="page", children=[
             nav_bar(_("校门通行实时监控")),
             *alert_view.alarm_components(),
-            dcc.Store(id=FEED), dcc.Store(id=FEED_DRAWN),
+            dcc.Store(id=FEED),  # drawn by assets/feed.js at each frame, not by dash-renderer
             html.Div(className="grid", children=[
                 html.Div(className="panel", children=[
                     html.H3(_("安全告警（黑名单、克隆卡、旧卡、防潜回）")),
@@ -117,9 +116,6 @@ def layout() -> html.Div:
 
 app.layout = layout
 alert_view.install_alarm(app)
-app.clientside_callback(ClientsideFunction("campuscard", "drawFeed"), Output(FEED_DRAWN, "data"),
-                        Input(FEED, "data"), State(FEED_BODY, "id"),
-                        prevent_initial_call=True)
 
 
 def _load() -> tuple[int, dict[str, Any]]:

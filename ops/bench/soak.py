@@ -48,6 +48,7 @@ PROBE = """() => {
     points: plot && plot.data ? plot.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0,
     live: !!status && status.classList.contains('live'),
     status: status ? status.textContent : '',
+    coalescing: window.__campuscardCoalescing || null,
   };
 }"""
 
@@ -178,6 +179,9 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                             dom_nodes_all=cdp.send("Memory.getDOMCounters")["nodes"],
                             feed_rows=probe["rows"], chart_points=probe["points"],
                             live=probe["live"], behind_s=_behind_s(probe["status"], tz))
+                        if probe["coalescing"]:  # dashboard/assets/coalesce.js at work
+                            sample.update(pushes_received=probe["coalescing"]["received"],
+                                          pushes_applied=probe["coalescing"]["applied"])
                     sample["renderer_rss_mb"], sample["renderer_cpu_pct"] = renderers.sample()
                     sample["daphne_rss_mb"] = rss_mb(stack.web.pid)
                     samples.append(sample)
