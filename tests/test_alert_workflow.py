@@ -8,15 +8,12 @@ tickets: non-human free by the vendor, human at market price by the responsible 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -54,6 +51,7 @@ from ops.campus.fanout import MESSAGE_TYPE, current_seq
 from ops.cards import ledger
 from ops.cards.models import FeeCharge, FeeKind
 from streams import names
+from tests.live import Feed
 
 pytestmark = pytest.mark.django_db
 
@@ -131,28 +129,6 @@ def _refused(capture, alert_id: int, call, match: str) -> None:
 
 def _ticket(cause: str, **kw: str) -> TicketRequest:
     return TicketRequest(cause=cause, description=kw.pop("description", "读卡器面板碎裂"), **kw)
-
-
-class Feed:
-    """A live page's subscription (as in test_gate_board): a channel in ``group``."""
-
-    def __init__(self, group: str) -> None:
-        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channel = async_to_sync(self._join)(group)
-
-    async def _join(self, group: str) -> str:
-        channel = await self.layer.new_channel()
-        await self.layer.group_add(group, channel)
-        return channel
-
-    def take(self, n: int, timeout: float = 10.0) -> list[dict]:
-        async def go() -> list[dict]:
-            return [await self.layer.receive(self.channel) for _ in range(n)]
-
-        async def bounded() -> list[dict]:
-            return await asyncio.wait_for(go(), timeout)
-
-        return async_to_sync(bounded)()
 
 
 # -- raising: dedupe, severity, buffer ---------------------------------------------------------

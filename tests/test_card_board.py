@@ -13,7 +13,7 @@ from ops.campus.fanout import Fanout
 from ops.cards import services
 from ops.cards.relay import OutboxRelay
 from streams import names
-from tests.test_gate_board import Feed
+from tests.live import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 

@@ -15,7 +15,6 @@ board loaded from the page's loader (sequence number first, then the snapshot), 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -23,8 +22,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -51,6 +48,7 @@ from ops.live_push import use_fanout
 from streams import names
 from streams.reasons import Decision, Direction, Reason
 from tests.factories import device_key, publish, tap
+from tests.live import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -58,29 +56,6 @@ DOOR, SIDE_DOOR, GATE = "D1-01", "D1-02", "G-E-01"
 UNKNOWN_UID = "FFFFFFFF"
 TZ = ZoneInfo(settings.TIME_ZONE)
 DEVICE_KINDS = device_page.DEVICE_KINDS  # what the NIC desk's alert board shows
-
-
-class Feed:
-    """A live page's subscription: its own channel-layer instance and channel in ``group``."""
-
-    def __init__(self, group: str) -> None:
-        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channel = async_to_sync(self._join)(group)
-
-    async def _join(self, group: str) -> str:
-        channel = await self.layer.new_channel()
-        await self.layer.group_add(group, channel)
-        return channel
-
-    def take(self, n: int, timeout: float = 10.0) -> list[dict]:
-        """The next ``n`` pushes, in the order they were sent."""
-        async def go() -> list[dict]:
-            return [await self.layer.receive(self.channel) for _ in range(n)]
-
-        async def bounded() -> list[dict]:
-            return await asyncio.wait_for(go(), timeout)
-
-        return async_to_sync(bounded)()
 
 
 # -- the dorm desk (R-OPS-4) -------------------------------------------------------------------

@@ -10,7 +10,7 @@ from ops.campus.models import AccessEvent
 from ops.campus.processor import ReaderEventProcessor
 from streams import names
 from tests.factories import publish, tap
-from tests.test_gate_board import Feed
+from tests.live import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 

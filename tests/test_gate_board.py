@@ -8,14 +8,11 @@ pushed ``live.batch`` applied, with a reload when ``apply`` reports a gap.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 
 from dashboard.gate_board import GateBoard
@@ -28,33 +25,11 @@ from ops.campus.processor import ReaderEventProcessor
 from streams import names
 from streams.reasons import Decision, Reason
 from tests.factories import publish, tap
+from tests.live import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 GATE, VEHICLE_GATE, DORM_DOOR = "G-E-01", "V-E-IN", "D1-01"
-
-
-class Feed:
-    """A live page's subscription: its own channel-layer instance and channel in ``group``."""
-
-    def __init__(self, group: str) -> None:
-        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channel = async_to_sync(self._join)(group)
-
-    async def _join(self, group: str) -> str:
-        channel = await self.layer.new_channel()
-        await self.layer.group_add(group, channel)
-        return channel
-
-    def take(self, n: int, timeout: float = 10.0) -> list[dict]:
-        """The next ``n`` pushes, in the order they were sent."""
-        async def go() -> list[dict]:
-            return [await self.layer.receive(self.channel) for _ in range(n)]
-
-        async def bounded() -> list[dict]:
-            return await asyncio.wait_for(go(), timeout)
-
-        return async_to_sync(bounded)()
 
 
 class Campus:

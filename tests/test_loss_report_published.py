@@ -18,7 +18,7 @@ from ops.cards.models import CardAction
 from streams import names
 from tests.browser import stop
 from tests.conftest import campuscard_cmd
-from tests.test_gate_board import Feed
+from tests.live import Feed
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 

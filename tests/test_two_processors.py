@@ -20,7 +20,7 @@ from streams import envelopes, names, signing
 from streams.consumer import Entry
 from streams.frames import Signed
 from tests.factories import device_key, tap
-from tests.test_gate_board import Feed
+from tests.live import Feed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
