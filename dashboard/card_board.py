@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dashboard.sequence import Step, step
+
 
 @dataclass
 class CardBoard:
@@ -27,14 +29,9 @@ class CardBoard:
         self.counts, self.since = dict(snapshot["counts"]), snapshot["since"]
 
     def apply(self, message: dict[str, Any]) -> bool:
-        if message["seq"] <= self.seq:
-            return True
-        if message["seq"] != self.seq + 1:
-            return False
-        self.seq = message["seq"]
-        if message["watermark"] <= self.watermark:
-            return True
-        self.watermark = message["watermark"]
+        verdict = step(self, message)
+        if verdict is not Step.APPLY:
+            return verdict is Step.SKIP
         for row in sorted(message["rows"], key=lambda r: r["id"]):
             if row["ts"] >= self.since + 86400:  # a new day: today's counts start again
                 local = datetime.fromtimestamp(row["ts"], self.tz)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dashboard.sequence import Step, step
 from ops.campus.dorm import LATE_KEPT, in_curfew
 from streams.reasons import Decision
 
@@ -37,14 +38,9 @@ class DormBoard:
                                               "not_seen_names", "not_seen_days")}
 
     def apply(self, message: dict[str, Any]) -> bool:
-        if message["seq"] <= self.seq:
-            return True
-        if message["seq"] != self.seq + 1:
-            return False
-        self.seq = message["seq"]
-        if message["watermark"] <= self.watermark:
-            return True
-        self.watermark = message["watermark"]
+        verdict = step(self, message)
+        if verdict is not Step.APPLY:
+            return verdict is Step.SKIP
         for row in sorted(message["rows"], key=lambda r: r["ts"]):
             self.rows.appendleft(row)
         for row in message["rows"]:  # commit (id) order, as the snapshot counts passages

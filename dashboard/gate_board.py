@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dashboard.sequence import Step, step
 from streams.reasons import Decision
 
 
@@ -39,15 +40,9 @@ class GateBoard:
         self.totals = {**snapshot["totals"], "reasons": dict(snapshot["totals"]["reasons"])}
 
     def apply(self, message: dict[str, Any]) -> bool:
-        seq = message["seq"]
-        if seq <= self.seq:
-            return True  # already covered by the snapshot we loaded
-        if seq != self.seq + 1:
-            return False  # a push was lost: resync
-        self.seq = seq
-        if message["watermark"] <= self.watermark:
-            return True  # committed before our snapshot: already counted
-        self.watermark = message["watermark"]
+        verdict = step(self, message)
+        if verdict is not Step.APPLY:
+            return verdict is Step.SKIP  # False: a push was lost, resync
         for row in sorted(message["rows"], key=lambda r: r["ts"]):
             self._add(row)
         return True

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.sequence import Step, step
+
 Row = dict[str, Any]
 
 
@@ -31,11 +33,9 @@ class KeyedBoard:
         self._trim()
 
     def apply(self, message: dict[str, Any]) -> bool:
-        if message["seq"] <= self.seq:
-            return True
-        if message["seq"] != self.seq + 1:
-            return False
-        self.seq = message["seq"]
+        verdict = step(self, message, watermarked=False)
+        if verdict is not Step.APPLY:
+            return verdict is Step.SKIP
         self.pending.update(message["ids"])
         return True
 

@@ -57,6 +57,10 @@ class Painter:
         self._keys[component_id], self._at[component_id] = key, time.monotonic()
         with translation.override(self.lang):
             props = build()
+        self._deliver(component_id, props)
+
+    def _deliver(self, component_id: str, props: dict[str, Any]) -> None:
+        """Send the props to this page (``SharedPainter`` records them for many pages)."""
         set_props(component_id, props)
 
     def close(self) -> None:

@@ -15,63 +15,32 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from dash import set_props
 from dash._utils import to_json
-from django.utils import translation
+
+from dashboard.paint import Painter
 
 log = logging.getLogger(__name__)
-_NEVER = object()
-Build = Callable[[], dict[str, Any]]
 IDLE_CHECK_S = 5.0   # a page re-checks that its websocket is still open at least this often
 
 
-class SharedPainter:
-    """Like ``dashboard.paint.Painter`` (send only when the key changes; charts at most every
-    ``every`` seconds), but it records the props for the pages instead of sending them."""
+class SharedPainter(Painter):
+    """A ``dashboard.paint.Painter`` (send only when the key changes; charts at most every
+    ``every`` seconds) that records the props, versioned, for the pages instead of sending them."""
 
     def __init__(self, lang: str, *, transient: frozenset[str] = frozenset()) -> None:
-        self.lang = lang
+        super().__init__(lang)
         self.transient = transient  # events (an alarm), not state: not replayed to a new page
         self.props: dict[str, tuple[int, dict[str, Any]]] = {}
         self._version = 0
-        self._keys: dict[str, Any] = {}
-        self._at: dict[str, float] = {}
-        self._held: dict[str, tuple[Hashable, Build]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
         self._wire: dict[str, str] = {}
 
-    def paint(self, component_id: str, key: Hashable, build: Build, *,
-              every: float = 0.0) -> bool:
-        if self._keys.get(component_id, _NEVER) == key:
-            self._held.pop(component_id, None)
-            return False
-        wait = every - (time.monotonic() - self._at.get(component_id, -math.inf))
-        if every and wait > 0:
-            self._held[component_id] = (key, build)
-            if component_id not in self._timers:
-                self._timers[component_id] = asyncio.get_running_loop().call_later(
-                    wait, self._release, component_id)
-            return False
-        self._record(component_id, key, build)
-        return True
-
-    def _release(self, component_id: str) -> None:
-        self._timers.pop(component_id, None)
-        held = self._held.pop(component_id, None)
-        if held is not None and self._keys.get(component_id, _NEVER) != held[0]:
-            self._record(component_id, *held)
-
-    def _record(self, component_id: str, key: Hashable, build: Build) -> None:
-        with translation.override(self.lang):
-            props = build()
-        self._keys[component_id], self._at[component_id] = key, time.monotonic()
+    def _deliver(self, component_id: str, props: dict[str, Any]) -> None:
         self._version += 1
         self.props[component_id] = (self._version, props)
         self._wire[component_id] = to_json(props)  # serialised once, sent to every page
@@ -95,10 +64,6 @@ class SharedPainter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=IDLE_CHECK_S)
 
-    def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
 
 
 def _wire_sender(ws: Any) -> Callable[[str, str], None] | None:

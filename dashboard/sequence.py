@@ -1,0 +1,37 @@
+"""The one rule every live board applies to a push before using it (snapshot + deltas).
+
+A push carries its group's sequence number (``seq``) and, for row feeds, the highest committed
+row id it holds (``watermark``). A board loaded from a snapshot at sequence *s* and watermark
+*w* skips pushes it already covers, applies the next one, and resyncs on a gap — so a dropped
+push never leaves a wrong number on screen (tests/test_desk_boards.py drops them on purpose).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Protocol
+
+
+class Step(Enum):
+    SKIP = "skip"    # covered by the snapshot (or an earlier push): nothing to do
+    GAP = "gap"      # a push was lost: reload the snapshot
+    APPLY = "apply"  # the next push: apply its rows
+
+
+class Board(Protocol):
+    seq: int
+    watermark: int
+
+
+def step(board: Board, message: dict[str, Any], *, watermarked: bool = True) -> Step:
+    seq = message["seq"]
+    if seq <= board.seq:
+        return Step.SKIP
+    if seq != board.seq + 1:
+        return Step.GAP
+    board.seq = seq
+    if watermarked:
+        if message["watermark"] <= board.watermark:
+            return Step.SKIP  # committed before the snapshot was read: already counted
+        board.watermark = message["watermark"]
+    return Step.APPLY
