@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
-from dash import Dash, ctx, html, set_props
+from dash import Dash, ctx, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import timezone, translation
@@ -21,6 +22,7 @@ from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
 from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.alerts.workflow import response_times
@@ -119,10 +121,22 @@ def _minutes(seconds: float | None) -> str:
 
 @app.callback(persistent=True)
 async def stream_nic_desk() -> None:
+    """Runs once per open page over its websocket: the desk's shared view (one per server
+    process and language, ``dashboard/shared_view.py``) sends it every change."""
     ws = ctx.websocket
     if ws is None:
         raise PreventUpdate
     lang = language_of(current_scope.get())
+    view = SharedView.join(("nic-desk", lang), lang, _run_desk,
+                           transient=frozenset({alert_view.ALARM}))
+    try:
+        await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
+    finally:
+        view.leave()
+
+
+async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
+    """The NIC desk's feeds, rendered once for every page of this language."""
     tz = ZoneInfo(settings.TIME_ZONE)
     alerts = KeyedBoard(fetch=lambda ids: alert_rows(ids, kinds=DEVICE_KINDS))
     devices = KeyedBoard(fetch=selectors.device_health, limit=100_000)
@@ -140,36 +154,41 @@ async def stream_nic_desk() -> None:
             if loaded else set()
         seen.update(r["id"] for r in rows)
         loaded = True
-        with translation.override(lang):
-            set_props(ALERTS, {"children": alert_view.grouped(rows, tz, new=new)
-                               or html.P(_("暂无设备告警"), className="status")})
-            _render_kpis()
-            set_props(STATUS, {"children": f"{_('实时')} · {datetime.now(tz):%H:%M:%S}",
-                               "className": "status live"})
+        paint.paint(ALERTS, (rows, new), lambda: {
+            "children": alert_view.grouped(rows, tz, new=new)
+            or html.P(_("暂无设备告警"), className="status")})
+        _render_kpis()
+        now = f"{datetime.now(tz):%H:%M:%S}"
+        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}",
+                                          "className": "status live"})
         if new:
             alarms += 1
-            set_props(alert_view.ALARM, {"data": alarms})
+            paint.paint(alert_view.ALARM, alarms, lambda: {"data": alarms})
 
     def _render_kpis() -> None:
         states = [d["state"] for d in devices.rows.values()]
         open_ = [r for r in alerts.rows.values() if r["status"] == AlertStatus.OPEN]
-        set_props(KPIS, {"children": [
-            _kpi(_("在线"), str(states.count(DeviceState.ONLINE)), "kpi-online", "ok"),
-            _kpi(_("静默"), str(states.count(DeviceState.SILENT)), "kpi-silent", "deny"),
-            _kpi(_("故障"), str(states.count(DeviceState.FAULT)), "kpi-fault", "deny"),
-            _kpi(_("未处理告警"), str(len(open_)), "kpi-open", "deny"),
-            _kpi(_("已升级"), str(sum(1 for r in open_ if r["escalation"])), "kpi-escalated"),
-            _kpi(_("平均确认时长（7天）"), _minutes(times["mtta_s"]), "kpi-mtta"),
-            _kpi(_("平均修复时长（7天）"), _minutes(times["mttr_s"]), "kpi-mttr"),
+        figures = (states.count(DeviceState.ONLINE), states.count(DeviceState.SILENT),
+                   states.count(DeviceState.FAULT), len(open_),
+                   sum(1 for r in open_ if r["escalation"]), times["mtta_s"], times["mttr_s"])
+        online, silent, fault, unhandled, escalated, mtta, mttr = figures
+        paint.paint(KPIS, figures, lambda: {"children": [
+            _kpi(_("在线"), str(online), "kpi-online", "ok"),
+            _kpi(_("静默"), str(silent), "kpi-silent", "deny"),
+            _kpi(_("故障"), str(fault), "kpi-fault", "deny"),
+            _kpi(_("未处理告警"), str(unhandled), "kpi-open", "deny"),
+            _kpi(_("已升级"), str(escalated), "kpi-escalated"),
+            _kpi(_("平均确认时长（7天）"), _minutes(mtta), "kpi-mtta"),
+            _kpi(_("平均修复时长（7天）"), _minutes(mttr), "kpi-mttr"),
         ]})
 
     async def render_devices(_board: object) -> None:
-        with translation.override(lang):
-            set_props(DEVICES, {"children": _device_groups(
-                sorted(devices.rows.values(), key=lambda d: d["code"]))})
-            _render_kpis()
+        rows = sorted(devices.rows.values(), key=lambda d: d["code"])
+        # the cells say how long ago a device was seen: redrawn with every device push
+        paint.paint(DEVICES, (rows, int(time.time())),
+                    lambda: {"children": _device_groups(rows)})
+        _render_kpis()
 
-    closed = lambda: ws.is_shutdown  # noqa: E731
     await asyncio.gather(
         run_feed(group=names.GROUP_DEVICES, board=devices, load=_devices_load,
                  render=render_devices, is_closed=closed),

@@ -7,6 +7,8 @@ sent."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +23,7 @@ from dashboard.dorm_board import DormBoard
 from dashboard.guard import current_scope, language_of, role_in
 from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
-from dashboard.paint import Painter
+from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
 from ops.campus.choices import DirectionChoice
 from ops.campus.dorm import dorm_snapshot
@@ -106,21 +108,32 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
 
 @app.callback(persistent=True)
 async def stream_dorm_doors() -> None:
+    """Runs once per open page over its websocket. Pages whose viewers have the same scope (the
+    same buildings, names or not) and language share one view (``dashboard/shared_view.py``);
+    the scope comes from the server-side session (``RoleGuard``), never from the page."""
     ws = ctx.websocket
     if ws is None:
         raise PreventUpdate
     scope = current_scope.get()
     lang = language_of(scope)
-    tz = ZoneInfo(settings.TIME_ZONE)
     # names of residents not seen: dorm managers (their own residents); others see counts
     with_names = role_in(scope) == Role.DORM_MANAGER
     from channels.db import database_sync_to_async
 
-    codes = await database_sync_to_async(buildings_in_scope)(scope)
+    codes = tuple(await database_sync_to_async(buildings_in_scope)(scope))
+    view = SharedView.join(("dorm-desk", lang, with_names, codes), lang,
+                           functools.partial(_run_desk, codes=codes, with_names=with_names))
+    try:
+        await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
+    finally:
+        view.leave()
+
+
+async def _run_desk(paint: SharedPainter, closed: Callable[[], bool], *,
+                    codes: tuple[str, ...], with_names: bool) -> None:
+    tz = ZoneInfo(settings.TIME_ZONE)
     boards = {code: DormBoard(building=code, max_rows=settings.LIVE_FEED_ROWS, tz=tz)
               for code in codes}
-
-    paint = Painter(lang)
 
     async def render(_board: object) -> None:
         shown = tuple((c, b.rows[0]["id"] if b.rows else None, len(b.rows), len(b.inside),
@@ -142,11 +155,10 @@ async def stream_dorm_doors() -> None:
 
     if not codes:
         await render(None)
+        while not closed():  # nothing to watch; the view ends with its last page
+            await asyncio.sleep(5)
         return
-    try:
-        await asyncio.gather(*[
-            run_feed(group=names.dorm_group(code), board=boards[code], load=loader(code),
-                     render=render, is_closed=lambda: ws.is_shutdown)
-            for code in codes])
-    finally:
-        paint.close()
+    await asyncio.gather(*[
+        run_feed(group=names.dorm_group(code), board=boards[code], load=loader(code),
+                 render=render, is_closed=closed)
+        for code in codes])
