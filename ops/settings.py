@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "ops.cards",
     "ops.audit",
     "ops.alerts",
+    "ops.grants",
     "dashboard",
 ]
 
@@ -238,6 +239,8 @@ ALERT_ESCALATE_AFTER_S = {
 }
 # Dorm desk: residents not seen at any reader for this many days are listed (aggregated)
 DORM_NOT_SEEN_DAYS = envint("DORM_NOT_SEEN_DAYS", 3, minimum=1)
+# R-SEC-2: default length of a personal-data grant (the NIC reviewer picks 1 h to 7 days)
+PERSONAL_DATA_GRANT_HOURS = min(envint("PERSONAL_DATA_GRANT_HOURS", 24, minimum=1), 7 * 24)
 
 LOGGING = {
     "version": 1,

@@ -446,6 +446,162 @@ EN.update({
     "身份证号校验位错误": "Wrong check digit in citizen ID",
 })
 
+EN.update({
+    # Personal-data queries (R-SEC-2): request → leader approves → NIC reviews → time-limited grant
+    "个人数据查询": "Personal-data queries", "个人数据": "Personal data",
+    "个人数据查询申请": "Personal-data request", "查询申请": "Request",
+    "待领导审批": "Awaiting the leader's approval", "待网信中心复核": "Awaiting NIC review",
+    "未通过": "Rejected", "已授权": "Granted", "授权已过期": "Grant expired", "已撤销": "Revoked",
+    "申请人": "Requester", "查询目的": "Purpose", "查询对象": "Persons",
+    "书面依据文件名": "Written basis (file name)", "书面依据摘要": "Written basis (SHA-256)",
+    "书面依据类型": "Written basis (type)", "书面依据大小（字节）": "Written basis (bytes)",
+    "书面依据": "Written basis", "审批领导": "Approving leader", "审批时间": "Approved at",
+    "审批意见": "Leader's comment", "复核人": "NIC reviewer", "复核时间": "Reviewed at",
+    "复核意见": "Reviewer's comment", "授权截止": "Grant ends", "撤销人": "Revoked by",
+    "撤销时间": "Revoked at", "撤销原因": "Reason for revoking", "申请时间": "Filed at",
+    "只有分管领导可以审批个人数据查询申请":
+        "Only the responsible leader may approve a personal-data request",
+    "不能审批自己提交的申请": "You cannot approve your own request",
+    "只能审批本人分管部门的申请": "You may approve only requests from the department you oversee",
+    "只有网信中心可以复核个人数据查询申请": "Only NIC may review a personal-data request",
+    "不能复核自己提交的申请": "You cannot review your own request",
+    "申请不存在": "No such request",
+    "只有操作员可以提交个人数据查询申请": "Only an operator may file a personal-data request",
+    "请填写查询目的（管理、审计或监督的具体事由）":
+        "Please state the purpose (the management, audit or supervision matter)",
+    "查询目的不能超过 500 字": "The purpose may be at most 500 characters",
+    "请填写要查询的人员学工号": "Please give the student/staff numbers of the persons",
+    "一次申请最多 %(n)d 人": "At most %(n)d persons per request",
+    "系统中找不到这些学工号：%(numbers)s": "These student/staff numbers are not in the system: %(numbers)s",
+    "只能审批待审批的申请（当前：%(s)s）": "Only a request awaiting approval can be approved (now: %(s)s)",
+    "此申请已处理，不能再驳回（当前：%(s)s）":
+        "This request has been dealt with and can no longer be rejected (now: %(s)s)",
+    "驳回须填写理由": "A rejection needs a reason",
+    "须先经分管领导审批，网信中心才能复核":
+        "The responsible leader must approve the request before NIC can review it",
+    "此申请不在待复核状态（当前：%(s)s）": "This request is not awaiting review (now: %(s)s)",
+    "授权时长须为整数小时": "The grant's length must be a whole number of hours",
+    "授权时长须在 1 到 %(max)d 小时之间（最长 7 天）":
+        "The grant's length must be between 1 and %(max)d hours (7 days at most)",
+    "只有网信中心可以撤销授权": "Only NIC may revoke a grant",
+    "此申请已结束，不能撤销（当前：%(s)s）": "This request has ended and cannot be revoked (now: %(s)s)",
+    "撤销须填写原因": "Revoking needs a reason",
+    "您对此人的查询授权已过期；如仍需查看，请重新提交申请。":
+        "Your grant for this person has expired; file a new request if you still need to look.",
+    "您的查询申请尚未完成分管领导审批和网信中心复核，暂不能查看。":
+        "Your request has not yet been approved by the leader and reviewed by NIC; you cannot"
+        " look yet.",
+    "您对此人的查询授权已被网信中心撤销。": "NIC has revoked your grant for this person.",
+    "您对此人的查询申请未获通过。": "Your request for this person was rejected.",
+    "没有有效的查询授权：查看个人数据须先提交书面申请，经分管领导审批、网信中心复核。":
+        "No active grant: personal data is shown only after a written request approved by the"
+        " responsible leader and reviewed by NIC.",
+    "无权查看此申请": "You may not see this request",
+    "书面依据文件缺失，请联系网信中心": "The written basis file is missing; please contact NIC",
+    "请上传书面依据（PDF、JPG 或 PNG 文件）": "Please upload the written basis (a PDF, JPG or PNG file)",
+    "申请已提交，等待分管领导审批": "Request filed; it now awaits the responsible leader's approval",
+    "书面依据文件不能超过 %(mb)d MB": "The written basis may be at most %(mb)d MB",
+    "书面依据只接受 PDF、JPG 或 PNG 文件（按文件内容检查）":
+        "The written basis must be a PDF, JPG or PNG file (checked by its content)",
+    "依据查询申请 #%(n)s 查看，授权至 %(until)s。本次查看已记入审计。":
+        "Shown under request #%(n)s, granted until %(until)s. This view has been audited.",
+    "查看持卡人的身份证号、手机号等个人数据，须提交书面申请，经分管领导审批、网信中心复核后，在授权期限内查看；每次查看都记入审计。":
+        "A cardholder's personal data (citizen ID, phone…) is shown only after a written request"
+        " has been approved by the responsible leader and reviewed by NIC, and only while the"
+        " grant lasts; every view is audited.",
+    "提交查询申请": "File a request", "待我审批": "Awaiting my approval", "人": "persons",
+    "待我复核": "Awaiting my review", "生效中的授权": "Grants in force",
+    "我的申请": "My requests", "人数": "Persons",
+    "还没有提交过申请。": "You have not filed any request yet.",
+    "提交个人数据查询申请": "File a personal-data request",
+    "查询目的（管理、审计或监督的具体事由）": "Purpose (the management, audit or supervision matter)",
+    "查询对象的学工号（每行一个，或用逗号分隔）":
+        "Student/staff numbers of the persons (one per line, or separated by commas)",
+    "书面依据（盖章的申请函或审批表扫描件）":
+        "Written basis (a scan of the stamped letter or approval form)",
+    "提交申请": "File the request", "PDF、JPG 或 PNG，不超过 %(max_mb)s MB。": "PDF, JPG or PNG, at most %(max_mb)s MB.",
+    "无权查看个人数据": "Personal data not shown", "本次查看请求已记入审计。": "This attempt has been audited.",
+    "网信中心复核": "NIC review", "撤销": "Revoke", "查看个人数据": "View personal data",
+    "每次查看都记入审计。": "Every view is audited.", "分管领导审批": "Leader's approval",
+    "批准": "Approve", "授权时长（小时）": "Grant length (hours)",
+    "复核通过并授权": "Review and grant", "驳回": "Reject", "驳回理由（必填）": "Reason (required)",
+    "驳回申请": "Reject the request", "撤销原因（必填）": "Reason (required)",
+    "撤销申请/授权": "Revoke the request/grant",
+})
+
+EN.update({
+    # Backups (R-SEC-4): campuscard backup / restore
+    "备份过大：超出加密分块数上限": "Backup too large: more encrypted chunks than allowed",
+    "这不是校园一卡通的备份文件（文件头不对）": "This is not a campus card backup file (wrong header)",
+    "备份文件已损坏或被篡改（文件头不对）": "The backup file is damaged or was tampered with (bad header)",
+    "备份密钥不对（或文件头已损坏）：这个备份不是用当前的备份密钥制作的":
+        "Wrong backup key (or a damaged header): this backup was not made with the current backup key",
+    "不支持的备份格式版本 %(version)d": "Unsupported backup format version %(version)d",
+    "备份内容不完整（成员数据被截断）": "The backup is incomplete (member data cut off)",
+    "备份文件不完整：在第 %(n)d 块处被截断": "The backup file is incomplete: cut off at chunk %(n)d",
+    "备份文件已损坏或被篡改：第 %(n)d 块校验失败":
+        "The backup file is damaged or was tampered with: chunk %(n)d fails its check",
+    "备份文件已损坏或被篡改：末尾有多余的数据":
+        "The backup file is damaged or was tampered with: extra data at the end",
+    "本系统的审计密钥 AUDIT_HMAC_KEY 与制作备份的系统不同：恢复后审计链将无法校验。请设置源系统的 AUDIT_HMAC_KEY 再恢复（确实遗失时可加 --accept-other-audit-key）":
+        "This system's audit key AUDIT_HMAC_KEY differs from the one of the system that made the backup: the restored audit chain would not verify. Set the source system's AUDIT_HMAC_KEY and restore again (if it is truly lost, add --accept-other-audit-key)",
+    "%(path)s 已存在：备份不会覆盖已有文件": "%(path)s exists: a backup never overwrites a file",
+    "目录 %(path)s 不存在": "The directory %(path)s does not exist",
+    "找不到备份文件 %(path)s": "Backup file %(path)s not found",
+    "只能恢复到空系统：数据库表 %(table)s 里已有数据。请新建一个空数据库（可先运行 campuscard migrate）再恢复；没有改动任何数据":
+        "A backup restores only into an empty system: table %(table)s has rows. Create an empty database (you may run campuscard migrate first) and restore into it; nothing was changed",
+    "只能恢复到空系统：照片目录 %(path)s 不是空的；没有改动任何数据":
+        "A backup restores only into an empty system: the photo folder %(path)s is not empty; nothing was changed",
+    "备份来自 %(source)s 数据库，本系统用的是 %(target)s：不能恢复":
+        "The backup comes from a %(source)s database, this system uses %(target)s: cannot restore",
+    "备份来自更新的版本（本系统没有迁移 %(migration)s）：请先升级本系统再恢复":
+        "The backup comes from a newer version (this system lacks migration %(migration)s): upgrade first, then restore",
+    "目标数据库已迁移到比备份更新的状态（%(migration)s）：请在新建的空数据库上恢复，之后再运行 campuscard migrate":
+        "The target database is migrated further than the backup (%(migration)s): restore into a new empty database, then run campuscard migrate",
+    "校验和不符：成员 %(name)s 与清单不一致": "Checksum mismatch: member %(name)s does not match the manifest",
+    "备份文件在校验之后被替换了，已停止；没有改动任何数据":
+        "The backup file was replaced after it was checked; stopped, nothing was changed",
+    "备份内容的格式不对：未知成员 %(name)s": "Bad backup layout: unknown member %(name)s",
+    "校验和不符：照片 %(name)s 的内容与文件名不一致":
+        "Checksum mismatch: the content of photo %(name)s does not match its name",
+    "找不到 %(program)s：请安装与数据库服务器同版本的 PostgreSQL 客户端":
+        "%(program)s not found: install the PostgreSQL client of the server's version",
+    "不支持备份这种数据库：%(vendor)s": "Backups of this database are not supported: %(vendor)s",
+    "pg_dump 失败：%(error)s": "pg_dump failed: %(error)s",
+    "pg_restore 失败，数据库未改动：%(error)s": "pg_restore failed, the database is unchanged: %(error)s",
+    "备份中的 SQLite 数据库已损坏，数据库未改动":
+        "The SQLite database in the backup is damaged; the database is unchanged",
+    "备份内容的格式不对": "Bad backup layout",
+    "备份内容不完整：没有清单": "The backup is incomplete: no manifest",
+    "备份清单无法解析": "The backup manifest cannot be read",
+    "备份内容的格式不对：数据库成员与清单中的数据库类型不符":
+        "Bad backup layout: the database member does not match the manifest's database vendor",
+    "备份清单过大": "The backup manifest is too large",
+    "备份内容的格式不对：结束标记之后还有数据": "Bad backup layout: data after the end marker",
+    "备份内容的格式不对：成员名不是 UTF-8": "Bad backup layout: a member name is not UTF-8",
+    "备份内容的格式不对：清单之后还有成员": "Bad backup layout: members after the manifest",
+    "备份内容的格式不对：成员 %(name)s 重复": "Bad backup layout: member %(name)s appears twice",
+    "备份密钥应为 64 位十六进制数（32 字节），可用 python -c \"import secrets; print(secrets.token_hex(32))\" 生成":
+        "The backup key must be 64 hex digits (32 bytes); make one with python -c \"import secrets; print(secrets.token_hex(32))\"",
+    "生产环境必须设置备份密钥 CAMPUSCARD_BACKUP_KEY（或 CAMPUSCARD_BACKUP_KEY_FILE）":
+        "Production needs the backup key CAMPUSCARD_BACKUP_KEY (or CAMPUSCARD_BACKUP_KEY_FILE)",
+    "未设置备份密钥：请设置 CAMPUSCARD_BACKUP_KEY 或 CAMPUSCARD_BACKUP_KEY_FILE 为制作备份时所用的密钥":
+        "No backup key: set CAMPUSCARD_BACKUP_KEY or CAMPUSCARD_BACKUP_KEY_FILE to the key the backup was made with",
+    "备份完成：%(path)s（%(size)d 字节，%(photos)d 张照片，SHA-256 %(sha)s）":
+        "Backup written: %(path)s (%(size)d bytes, %(photos)d photos, SHA-256 %(sha)s)",
+    "照片文件已损坏（内容与摘要不符），未放入备份：%(name)s":
+        "Photo file damaged (content does not match its digest), left out of the backup: %(name)s",
+    "恢复完成：数据库（%(vendor)s，备份于 %(at)s）和 %(photos)d 张照片":
+        "Restored: the database (%(vendor)s, backed up at %(at)s) and %(photos)d photos",
+    "本系统比备份新：请运行 campuscard migrate（%(count)d 个迁移未应用）":
+        "This system is newer than the backup: run campuscard migrate (%(count)d migrations not applied)",
+    "数据已恢复，但审计链校验失败（记录 #%(id)s）：请确认 AUDIT_HMAC_KEY 与源系统一致":
+        "The data is restored, but the audit chain fails to verify (record #%(id)s): check that AUDIT_HMAC_KEY is the source system's",
+    "审计链完整：%(count)d 条记录": "Audit chain intact: %(count)d records",
+    "备份完好：%(members)d 个成员校验无误（%(vendor)s，制作于 %(at)s）":
+        "Backup intact: %(members)d members verified (%(vendor)s, made at %(at)s)",
+})
+
 PO = Path(__file__).resolve().parent.parent / "ops" / "locale" / "en" / "LC_MESSAGES" / "django.po"
 
 _KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) "(.*)"$')

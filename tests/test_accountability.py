@@ -189,7 +189,7 @@ async def _closed_within(communicator: WebsocketCommunicator, seconds: float) ->
     while (left := deadline - asyncio.get_running_loop().time()) > 0:
         try:
             message = await communicator.receive_output(timeout=left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         if message["type"] == "websocket.close":
             return message.get("code")

@@ -25,6 +25,7 @@ def nav_bar(title: str) -> html.Header:
              ("/live/devices/", _("设备值班台"), DEVICE_VIEWERS),
              ("/live/dorm/", _("宿舍门禁"), DORM_VIEWERS),
              ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
+             ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
              ("/admin/", _("管理后台"), frozenset({Role.NIC}))]
     return html.Header(className="nav", children=[
         html.Strong(_("校园一卡通运营平台"), className="brand"),
