@@ -602,6 +602,26 @@ EN.update({
         "Backup intact: %(members)d members verified (%(vendor)s, made at %(at)s)",
 })
 
+
+EN.update({
+    # accountability (issue 6)
+    "链式校验码": "Chain MAC",
+    "审计链头": "Audit chain head",
+    "审计记录至少保留 %(days)s 天：只能清除 %(limit)s 之前的记录。":
+        "Audit records are kept at least %(days)s days: only records before %(limit)s can be "
+        "purged.",
+    "审计链校验失败（记录 #%(id)s），拒绝清除；请先调查。":
+        "The audit chain does not verify (record #%(id)s); nothing purged — investigate first.",
+    "个人信息保护：原值不显示；留空则保持不变":
+        "Personal data protection: the value on record is not shown; leave empty to keep it",
+    "账号已锁定": "Account locked",
+    "登录失败次数过多，账号已暂时锁定": "Too many failed logins: the account is locked for now",
+    "为保护账号安全，该账号在此地址的登录已暂停（%(wait)s，时:分:秒）。如需立即解锁，请联系网信中心管理员。":
+        "To protect the account, logins to it from this address are paused (%(wait)s, h:mm:ss). "
+        "To unlock it now, contact an NIC administrator.",
+    "返回登录页": "Back to the login page",
+})
+
 PO = Path(__file__).resolve().parent.parent / "ops" / "locale" / "en" / "LC_MESSAGES" / "django.po"
 
 _KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) "(.*)"$')
