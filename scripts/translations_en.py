@@ -622,6 +622,24 @@ EN.update({
     "返回登录页": "Back to the login page",
 })
 
+
+EN.update({
+    # backups include the personal-data basis files
+    "校验和不符：文件 %(name)s 的内容与文件名不一致":
+        "Checksum mismatch: the content of file %(name)s does not match its name",
+    "只能恢复到空系统：书面依据目录 %(path)s 不是空的；没有改动任何数据":
+        "A backup restores only into an empty system: the basis file folder %(path)s is not empty; "
+        "nothing was changed",
+    "书面依据文件已损坏（内容与摘要不符），未放入备份：%(name)s":
+        "Basis file damaged (content does not match its digest), left out of the backup: %(name)s",
+    "备份完成：%(path)s（%(size)d 字节，%(photos)d 张照片，%(basis)d 个书面依据文件，SHA-256 %(sha)s）":
+        "Backup written: %(path)s (%(size)d bytes, %(photos)d photos, %(basis)d basis files, "
+        "SHA-256 %(sha)s)",
+    "恢复完成：数据库（%(vendor)s，备份于 %(at)s）、%(photos)d 张照片和 %(basis)d 个书面依据文件":
+        "Restored: the database (%(vendor)s, backed up at %(at)s), %(photos)d photos and %(basis)d "
+        "basis files",
+})
+
 PO = Path(__file__).resolve().parent.parent / "ops" / "locale" / "en" / "LC_MESSAGES" / "django.po"
 
 _KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) "(.*)"$')

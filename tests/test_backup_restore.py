@@ -1,11 +1,12 @@
 """Backups exist and restore (R-SEC-4): ``campuscard backup`` writes one encrypted archive of
-the database (PostgreSQL here, the test database pytest-django made) and the photo store;
-after the system is wiped, ``campuscard restore`` brings back an identical database and the
-same photos, and the audit chain verifies. A tampered archive, a wrong key and a non-empty
-target are refused, and nothing changes."""
+the database (PostgreSQL here, the test database pytest-django made), the photo store and the
+personal-data basis files; after the system is wiped, ``campuscard restore`` brings back an
+identical database, the same photos and basis files, and the audit chain verifies. A tampered
+archive, a wrong key and a non-empty target are refused, and nothing changes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -20,8 +21,10 @@ from django.db import connection
 
 from ops.audit.models import AuditRecord
 from ops.audit.services import Entry, record, record_many
+from ops.backup import services
 from ops.cards import photo_store
 from ops.cards.photos import make_test_photo
+from ops.grants import basis_store
 from tests.conftest import ROOT, campuscard_cmd
 from tests.factories import make_campus
 
@@ -51,6 +54,11 @@ def _build_campus() -> None:
            basis="审批单 12", data={"holder": campus.cards[0].holder.number, "金额": "20.00"})
     record_many(actor=operator, basis="批量导入", entries=[
         Entry("holder.create", "cardholder", c.holder.number, {"row": i}) for i, c in enumerate(campus.cards)])
+    basis_store.save("审批单.pdf", BASIS_PDF)
+    basis_store.save("scan.png", b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+
+
+BASIS_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def _tables() -> list[str]:
@@ -70,9 +78,16 @@ def _state() -> dict:
     return out
 
 
-def _photos() -> dict[str, bytes]:
-    root = photo_store.photo_dir()
+def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _photos() -> dict[str, bytes]:
+    return _files(photo_store.photo_dir())
+
+
+def _basis_files() -> dict[str, bytes]:
+    return _files(basis_store.basis_dir())
 
 
 def _flush() -> None:
@@ -88,7 +103,9 @@ def _drop() -> None:
 
 
 def _wipe_photos() -> None:
+    """The file stores: photos and personal-data basis files."""
     shutil.rmtree(photo_store.photo_dir())
+    shutil.rmtree(basis_store.basis_dir())
 
 
 def _backup(path: Path) -> None:
@@ -98,8 +115,10 @@ def _backup(path: Path) -> None:
 @pytest.mark.parametrize("wipe", [_flush, _drop], ids=["migrated-empty", "blank"])
 def test_backup_wipe_restore_gives_back_the_identical_system(var, tmp_path, wipe, capsys):
     _build_campus()
-    before, photos_before = _state(), _photos()
+    before, photos_before, basis_before = _state(), _photos(), _basis_files()
     assert len(photos_before) == 8 and len(before[AUDIT_TABLE]) == 13
+    pdf_sha = hashlib.sha256(BASIS_PDF).hexdigest()
+    assert len(basis_before) == 2 and basis_before[f"{pdf_sha[:2]}/{pdf_sha}.pdf"] == BASIS_PDF
     archive = tmp_path / "campus.ccbackup"
     _backup(archive)
     assert AuditRecord.objects.order_by("-id").first().action == "backup.create"
@@ -108,11 +127,14 @@ def test_backup_wipe_restore_gives_back_the_identical_system(var, tmp_path, wipe
 
     wipe()
     _wipe_photos()
-    assert _photos() == {}
+    assert _photos() == {} and _basis_files() == {}
     call_command("restore", str(archive))
 
     after = _state()
     assert _photos() == photos_before
+    assert _basis_files() == basis_before
+    assert basis_store.path_for(pdf_sha, "application/pdf").read_bytes() == BASIS_PDF
+    assert not list(var.glob(".*-restoring-*"))
     restored_audit = after.pop(AUDIT_TABLE)
     assert restored_audit[:-1] == before.pop(AUDIT_TABLE)
     assert AuditRecord.objects.order_by("-id").first().action == "backup.restore"
@@ -144,8 +166,8 @@ def test_a_tampered_archive_is_refused_and_nothing_changes(var, tmp_path):
     cut.write_bytes(bytes(data[:len(data) - 100]))
     with pytest.raises(CommandError, match="不完整|已损坏或被篡改"):
         call_command("restore", str(cut))
-    assert _state() == empty and _photos() == {}
-    assert not list(var.glob(".photos-restoring-*"))
+    assert _state() == empty and _photos() == {} and _basis_files() == {}
+    assert not list(var.glob(".*-restoring-*"))
 
 
 def test_the_wrong_key_is_refused_and_nothing_changes(var, tmp_path, monkeypatch):
@@ -194,10 +216,34 @@ def test_restoring_into_a_system_that_is_not_empty_is_refused(var, tmp_path):
     with pytest.raises(CommandError, match="照片目录"):
         call_command("restore", str(archive))
     assert _state() == state and _photos() == photos
+    shutil.rmtree(photo_store.photo_dir())          # no photos, but basis files left behind
+    with pytest.raises(CommandError, match="书面依据目录"):
+        call_command("restore", str(archive))
+    assert _state() == state and _photos() == {} and len(_basis_files()) == 2
     _wipe_photos()                                  # one audit record is enough to refuse
     record(actor=None, action="test.row", object_type="t", object_id="1")
     with pytest.raises(CommandError, match=AUDIT_TABLE):
         call_command("restore", str(archive))
+
+
+def test_a_damaged_basis_file_is_left_out_and_reported(var, tmp_path, capsys):
+    _build_campus()
+    pdf_sha = hashlib.sha256(BASIS_PDF).hexdigest()
+    damaged = basis_store.basis_dir() / pdf_sha[:2] / f"{pdf_sha}.pdf"
+    damaged.write_bytes(BASIS_PDF.replace(b"1.4", b"1.5"))  # bit rot
+    archive = tmp_path / "campus.ccbackup"
+    capsys.readouterr()
+    _backup(archive)
+    member = f"personal_data_basis/{pdf_sha[:2]}/{pdf_sha}.pdf"
+    assert f"书面依据文件已损坏（内容与摘要不符），未放入备份：{member}" in capsys.readouterr().err
+    manifest = services.verify(archive).manifest
+    assert manifest["damaged_basis_files_left_out"] == [member] and member not in manifest["members"]
+    assert AuditRecord.objects.order_by("-id").first().data["damaged_basis_files"] == [member]
+    kept = {k: v for k, v in _basis_files().items() if not k.endswith(".pdf")}
+    _flush()
+    _wipe_photos()
+    call_command("restore", str(archive), verbosity=0)
+    assert _basis_files() == kept and len(kept) == 1
 
 
 def test_the_key_is_required_in_production(var, tmp_path, monkeypatch):
@@ -228,7 +274,8 @@ def test_the_same_round_trip_on_sqlite(tmp_path):
     seed = ("from ops.cards import photo_store; from ops.cards.photos import make_test_photo; "
             "from ops.audit.services import record; "
             "from django.contrib.auth.models import User; u = User.objects.create_user('nic'); "
-            "record(actor=u, action='t.x', object_type='t', object_id=photo_store.save(make_test_photo()))")
+            "record(actor=u, action='t.x', object_type='t', object_id=photo_store.save(make_test_photo())); "
+            "from ops.grants import basis_store; basis_store.save('b.pdf', b'%PDF-1.4\\n%%EOF\\n')")
     run("a.sqlite3", "migrate", "-v0")
     run("a.sqlite3", "shell", "-c", seed)
     dump = run("a.sqlite3", "dumpdata", "auth.user", "audit.auditrecord", "campus")
@@ -242,6 +289,9 @@ def test_the_same_round_trip_on_sqlite(tmp_path):
     photos_a = sorted(p.read_bytes() for p in (tmp_path / "var-a.sqlite3" / "photos").rglob("*.jpg"))
     photos_b = sorted(p.read_bytes() for p in (tmp_path / "var-b.sqlite3" / "photos").rglob("*.jpg"))
     assert photos_a == photos_b and len(photos_a) == 1
+    basis_a = sorted(p.read_bytes() for p in (tmp_path / "var-a.sqlite3" / "personal_data_basis").rglob("*.pdf"))
+    basis_b = sorted(p.read_bytes() for p in (tmp_path / "var-b.sqlite3" / "personal_data_basis").rglob("*.pdf"))
+    assert basis_a == basis_b == [b"%PDF-1.4\n%%EOF\n"]
     run("b.sqlite3", "audit", "verify")
 
 

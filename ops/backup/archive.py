@@ -2,9 +2,12 @@
 each streamed in length-prefixed blocks, and last a ``manifest.json`` holding every member's
 SHA-256 and size, the migration state, the time and the source database vendor.
 
-Members: ``photos/<ab>/<sha256>.jpg`` (the photo store, content-addressed: the name is the
-content's digest), then one database member (``database/postgresql.pgdump``, a ``pg_dump``
-custom-format archive, or ``database/sqlite3.db``, an SQLite file), then the manifest.
+Members: ``photos/<ab>/<sha256>.jpg`` (the photo store) and
+``personal_data_basis/<ab>/<sha256>.<pdf|jpg|png>`` (the personal-data requests' written basis
+files), both content-addressed (the name is the content's digest), then one database member
+(``database/postgresql.pgdump``, a ``pg_dump`` custom-format archive, or
+``database/sqlite3.db``, an SQLite file), then the manifest. An archive made before basis files
+were archived simply has none of them.
 ``verify`` reads a whole archive once, checking every tag, every digest and the layout, and
 returns the manifest — before a restore touches anything.
 """
@@ -27,10 +30,31 @@ from ops.backup.crypto import Damaged, DecryptingReader, EncryptingWriter
 FORMAT = b"campuscard-archive/1\n"
 MANIFEST = "manifest.json"
 DATABASE = {"postgresql": "database/postgresql.pgdump", "sqlite": "database/sqlite3.db"}
-PHOTO = re.compile(r"^photos/([0-9a-f]{2})/(\1[0-9a-f]{62})\.jpg$")
+
+
+def content_addressed(prefix: str, extensions: tuple[str, ...]) -> re.Pattern[str]:
+    """The member names of a content-addressed store: ``<prefix>/<ab>/<sha256>.<ext>``, where
+    ``<ab>`` is the digest's first two digits; group 1 is the folder, group 2 the digest."""
+    endings = "|".join(re.escape(ext) for ext in extensions)
+    return re.compile(rf"^{re.escape(prefix)}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})\.(?:{endings})$")
+
+
+PHOTO = content_addressed("photos", ("jpg",))
+BASIS = content_addressed("personal_data_basis", ("pdf", "jpg", "png"))
+CONTENT_ADDRESSED = (PHOTO, BASIS)
+
 _NAME = struct.Struct(">H")
 _BLOCK = struct.Struct(">I")
 _MAX_MANIFEST = 64 << 20
+
+
+def content_digest(name: str) -> str | None:
+    """The digest a content-addressed member's name promises, or None (not such a member)."""
+    for pattern in CONTENT_ADDRESSED:
+        match = pattern.match(name)
+        if match:
+            return match.group(2)
+    return None
 
 
 @dataclass(frozen=True)
@@ -156,13 +180,13 @@ def _check_layout(manifest: dict[str, Any], seen: dict[str, Member]) -> None:
         if entry is None or member is None or not isinstance(entry, dict) \
                 or (entry.get("sha256"), entry.get("size")) != (member.sha256, member.size):
             raise Damaged(_("校验和不符：成员 %(name)s 与清单不一致") % {"name": name})
-        match = PHOTO.match(name)
-        if match and match.group(2) != member.sha256:
-            raise Damaged(_("校验和不符：照片 %(name)s 的内容与文件名不一致") % {"name": name})
+        digest = content_digest(name)
+        if digest is not None and digest != member.sha256:
+            raise Damaged(_("校验和不符：文件 %(name)s 的内容与文件名不一致") % {"name": name})
     vendor = manifest.get("vendor")
     databases = [n for n in seen if n.startswith("database/")]
     if vendor not in DATABASE or databases != [DATABASE[vendor]]:
         raise Damaged(_("备份内容的格式不对：数据库成员与清单中的数据库类型不符"))
-    strays = [n for n in seen if n != DATABASE[vendor] and not PHOTO.match(n)]
+    strays = [n for n in seen if n != DATABASE[vendor] and content_digest(n) is None]
     if strays:
         raise Damaged(_("备份内容的格式不对：未知成员 %(name)s") % {"name": strays[0]})

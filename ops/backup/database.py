@@ -3,9 +3,9 @@ for the two vendors the system runs on. Connection parameters come from the conn
 settings (under pytest that is the test database, not the one named in settings).
 
 PostgreSQL: a ``REPEATABLE READ`` transaction exports its snapshot and ``pg_dump --snapshot``
-dumps exactly that (custom format); the snapshot is taken before the photo store is listed, so
-every photo the dump refers to is in the archive (photos are written before the rows that name
-them and never changed or deleted). ``pg_restore --single-transaction --clean --if-exists``
+dumps exactly that (custom format); the snapshot is taken before the file stores (photos, basis
+files) are listed, so every file the dump refers to is in the archive (files are written before
+the rows that name them and never changed or deleted). ``pg_restore --single-transaction --clean --if-exists``
 restores it all or nothing. SQLite: the online backup API copies a consistent file, and copies
 it back into the live database on restore.
 """

@@ -1,13 +1,14 @@
 """Backup and restore, the rules (R-SEC-4).
 
 ``backup``: one archive file, encrypted and authenticated with the backup key: the database as
-of one instant, every photo stored by then, and a manifest (digests, migration state, time,
-source vendor). Written aside and renamed into place, so a failed backup leaves no archive.
+of one instant, every photo and every personal-data basis file stored by then (``stores``), and
+a manifest (digests, migration state, time, source vendor). Written aside and renamed into
+place, so a failed backup leaves no archive.
 
-``restore``: only into an empty system (no application rows, no photos). The whole archive is
-read and checked first — every chunk's tag, every member's digest, the vendor, the migration
-state, the audit key — and only then are the photos staged, the database restored in one
-transaction, and the photos moved in. Both are audited. The audit HMAC key is not in the
+``restore``: only into an empty system (no application rows, no photos, no basis files). The
+whole archive is read and checked first — every chunk's tag, every member's digest, the vendor,
+the migration state, the audit key — and only then are the files staged, the database restored
+in one transaction, and the files moved in. Both are audited. The audit HMAC key is not in the
 archive: the restored log verifies only with the source system's ``AUDIT_HMAC_KEY``.
 """
 
@@ -30,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from ops.audit import chain
 from ops.audit.services import record
-from ops.backup import archive, database, keys, photos
+from ops.backup import archive, database, keys, stores
 from ops.backup.crypto import Damaged, DecryptingReader, EncryptingWriter
 from ops.backup.errors import BackupError
 
@@ -43,6 +44,8 @@ class BackupResult:
     photos: int
     skipped_photos: list[str]
     manifest: dict[str, Any] = field(repr=False)
+    basis_files: int = 0
+    skipped_basis_files: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class RestoreResult:
     photos: int = 0
     audit: chain.Verdict | None = None
     pending_migrations: list[str] = field(default_factory=list)
+    basis_files: int = 0
 
 
 def audit_key_check() -> str:
@@ -81,21 +85,24 @@ def backup(out: Path) -> BackupResult:
         raise BackupError(_("目录 %(path)s 不存在") % {"path": out.parent})
     part = out.with_name(f".{out.name}.{os.getpid()}.part")
     vendor = database.vendor()
-    skipped: list[str] = []
+    skipped: dict[str, list[str]] = {store.prefix: [] for store in stores.STORES}
+    added: dict[str, int] = {store.prefix: 0 for store in stores.STORES}
     try:
-        with database.snapshot() as snap:  # first the database, then the photos it refers to
+        with database.snapshot() as snap:  # first the database, then the files it refers to
             taken = timezone.now()
-            stored = list(photos.stored())
+            stored = [(store, list(store.stored())) for store in stores.STORES]
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as raw:
                 sink = _Hashing(raw)
                 writer = archive.ArchiveWriter(EncryptingWriter(sink, key))  # type: ignore[arg-type]
-                for name, path in stored:
-                    data = path.read_bytes()
-                    if hashlib.sha256(data).hexdigest() != path.stem:  # bit rot: say so, go on
-                        skipped.append(name)
-                        continue
-                    writer.add(name, [data])
+                for store, files in stored:
+                    for name, path in files:
+                        data = path.read_bytes()
+                        if hashlib.sha256(data).hexdigest() != archive.content_digest(name):
+                            skipped[store.prefix].append(name)  # bit rot: say so, go on
+                            continue
+                        writer.add(name, [data])
+                        added[store.prefix] += 1
                 writer.add(archive.DATABASE[vendor], snap.blocks())
                 manifest = _manifest(snap, vendor, taken, skipped)
                 writer.finish(manifest)
@@ -104,17 +111,21 @@ def backup(out: Path) -> BackupResult:
         os.replace(part, out)
     finally:
         part.unlink(missing_ok=True)
-    result = BackupResult(out, sink.digest.hexdigest(), sink.size, len(writer.members) - 1,
-                          skipped, manifest)
+    result = BackupResult(out, sink.digest.hexdigest(), sink.size, added[stores.PHOTOS.prefix],
+                          skipped[stores.PHOTOS.prefix], manifest,
+                          basis_files=added[stores.BASIS_FILES.prefix],
+                          skipped_basis_files=skipped[stores.BASIS_FILES.prefix])
     record(actor=None, action="backup.create", object_type="backup", object_id=out.name[:64],
            data={"file": str(out), "sha256": result.sha256, "bytes": result.size,
-                 "photos": result.photos, "vendor": vendor, "taken_at": taken.isoformat(),
-                 "audit_records": snap.audit_records, "damaged_photos": skipped})
+                 "photos": result.photos, "basis_files": result.basis_files, "vendor": vendor,
+                 "taken_at": taken.isoformat(), "audit_records": snap.audit_records,
+                 "damaged_photos": result.skipped_photos,
+                 "damaged_basis_files": result.skipped_basis_files})
     return result
 
 
 def _manifest(snap: database.Snapshot, vendor: str, taken: datetime,
-              skipped: list[str]) -> dict[str, Any]:
+              skipped: dict[str, list[str]]) -> dict[str, Any]:
     try:
         version = metadata.version("campuscard")
     except metadata.PackageNotFoundError:
@@ -122,7 +133,8 @@ def _manifest(snap: database.Snapshot, vendor: str, taken: datetime,
     return {"format": 1, "created_at": taken.astimezone(UTC).isoformat(), "vendor": vendor,
             "campuscard": version, "django": django.get_version(), "migrations": snap.migrations,
             "audit_records": snap.audit_records, "audit_key_check": audit_key_check(),
-            "damaged_photos_left_out": skipped}
+            "damaged_photos_left_out": skipped[stores.PHOTOS.prefix],
+            "damaged_basis_files_left_out": skipped[stores.BASIS_FILES.prefix]}
 
 
 def verify(path: Path) -> archive.Verified:
@@ -142,13 +154,16 @@ def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResul
         raise BackupError(_("只能恢复到空系统：数据库表 %(table)s 里已有数据。请新建一个空数据库"
                             "（可先运行 campuscard migrate）再恢复；没有改动任何数据")
                           % {"table": table})
-    if photos.files_in_store():
+    if stores.PHOTOS.files():
         raise BackupError(_("只能恢复到空系统：照片目录 %(path)s 不是空的；没有改动任何数据")
-                          % {"path": photos.photo_dir()})
+                          % {"path": stores.PHOTOS.root()})
+    if stores.BASIS_FILES.files():
+        raise BackupError(_("只能恢复到空系统：书面依据目录 %(path)s 不是空的；没有改动任何数据")
+                          % {"path": stores.BASIS_FILES.root()})
     verified = archive.verify(path, key)  # every tag and digest, before anything is touched
     manifest = verified.manifest
     _check_compatible(manifest, accept_other_audit_key)
-    staging = photos.Staging()
+    staging = stores.Staging()
     try:
         with path.open("rb") as raw:
             reader = DecryptingReader(raw, key)
@@ -166,7 +181,7 @@ def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResul
                     database.restore(checked)
                 else:
                     staging.add(name, checked)
-        count = staging.count
+        counts = dict(staging.counts)
         staging.commit()
     except BaseException:
         staging.discard()
@@ -177,9 +192,11 @@ def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResul
     record(actor=None, action="backup.restore", object_type="backup",
            object_id=str(manifest.get("created_at", ""))[:64],
            data={"file": str(path.resolve()), "created_at": manifest.get("created_at"),
-                 "source_vendor": manifest["vendor"], "photos": count,
+                 "source_vendor": manifest["vendor"], "photos": counts[stores.PHOTOS.prefix],
+                 "basis_files": counts[stores.BASIS_FILES.prefix],
                  "audit_chain_ok": verdict.ok, "pending_migrations": pending})
-    return RestoreResult(manifest, count, verdict, pending)
+    return RestoreResult(manifest, counts[stores.PHOTOS.prefix], verdict, pending,
+                         basis_files=counts[stores.BASIS_FILES.prefix])
 
 
 def _check_compatible(manifest: dict[str, Any], accept_other_audit_key: bool) -> None:

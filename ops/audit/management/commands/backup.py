@@ -1,5 +1,5 @@
-"""``campuscard backup --out PATH``: one encrypted archive of the database and the photo store
-(R-SEC-4; ``ops.backup``)."""
+"""``campuscard backup --out PATH``: one encrypted archive of the database, the photo store and
+the personal-data basis files (R-SEC-4; ``ops.backup``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from ops.backup.errors import BackupError
 
 
 class Command(BaseCommand):
-    help = ("Back up the database and the photo store into one encrypted archive "
+    help = ("Back up the database, the photo store and the personal-data basis files into one "
+            "encrypted archive "
             "(key: CAMPUSCARD_BACKUP_KEY or CAMPUSCARD_BACKUP_KEY_FILE).")
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
@@ -26,6 +27,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for name in result.skipped_photos:
             self.stderr.write(_("照片文件已损坏（内容与摘要不符），未放入备份：%(name)s") % {"name": name})
-        self.stdout.write(_("备份完成：%(path)s（%(size)d 字节，%(photos)d 张照片，SHA-256 %(sha)s）")
+        for name in result.skipped_basis_files:
+            self.stderr.write(_("书面依据文件已损坏（内容与摘要不符），未放入备份：%(name)s") % {"name": name})
+        self.stdout.write(_("备份完成：%(path)s（%(size)d 字节，%(photos)d 张照片，%(basis)d 个书面依据文件，"
+                            "SHA-256 %(sha)s）")
                           % {"path": result.path, "size": result.size, "photos": result.photos,
-                             "sha": result.sha256})
+                             "basis": result.basis_files, "sha": result.sha256})

@@ -13,7 +13,8 @@ from ops.backup.errors import BackupError
 
 
 class Command(BaseCommand):
-    help = ("Restore a backup archive into an empty system (database and photos), after "
+    help = ("Restore a backup archive into an empty system (database, photos and personal-data "
+            "basis files), after "
             "verifying every checksum; --verify only checks the archive.")
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
@@ -35,9 +36,10 @@ class Command(BaseCommand):
             result = services.restore(Path(opts["path"]), accept_other_audit_key=opts["accept_other_audit_key"])
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(_("恢复完成：数据库（%(vendor)s，备份于 %(at)s）和 %(photos)d 张照片")
+        self.stdout.write(_("恢复完成：数据库（%(vendor)s，备份于 %(at)s）、"
+                            "%(photos)d 张照片和 %(basis)d 个书面依据文件")
                           % {"vendor": result.manifest["vendor"], "at": result.manifest.get("created_at"),
-                             "photos": result.photos})
+                             "photos": result.photos, "basis": result.basis_files})
         if result.pending_migrations:
             self.stdout.write(_("本系统比备份新：请运行 campuscard migrate（%(count)d 个迁移未应用）")
                               % {"count": len(result.pending_migrations)})
