@@ -101,7 +101,8 @@ def extend(request: Request, uid: str) -> Response:
 def _batch_out(batch: ImportBatch, status: int = 200) -> Response:
     return Response({"id": batch.id, "status": batch.status, "filename": batch.filename,
                      "rows": batch.rows, **importing.summary(batch),
-                     "rejected_rows": batch.plan["rejected"]}, status=status)
+                     "rejected_rows": importing.for_display(batch.plan["rejected"])},
+                    status=status)
 
 
 @extend_schema(request={"multipart/form-data": s.ImportIn}, responses={201: s.ImportOut},

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -41,8 +44,41 @@ class CardInline(admin.TabularInline):
     show_change_link = True
 
 
+# A saved holder's full citizen ID and phone are never sent to the browser without a grant
+# (R-SEC-2): its page shows them masked; an editor may type a new value.
+PERSONAL_FIELDS = {"citizen_id": ("masked_citizen_id", mask_citizen_id),
+                   "phone": ("masked_phone", mask_phone)}
+
+
+class CardholderForm(forms.ModelForm):
+    """On a saved holder's page the citizen ID and phone inputs start empty (the masked value is
+    the hint); left empty, the value on record is kept. (The admin supplies the Meta.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            return
+        for name, (_display, mask) in PERSONAL_FIELDS.items():
+            if name in self.fields:
+                current = getattr(self.instance, name)
+                self.initial[name] = ""
+                self.fields[name].widget.attrs["placeholder"] = mask(current) if current else ""
+                self.fields[name].help_text = _("个人信息保护：原值不显示；留空则保持不变")
+
+    def _kept(self, name: str) -> str:
+        value = self.cleaned_data.get(name) or ""
+        return value or (getattr(self.instance, name) if self.instance.pk else "")
+
+    def clean_citizen_id(self) -> str:
+        return self._kept("citizen_id")
+
+    def clean_phone(self) -> str:
+        return self._kept("phone")
+
+
 @admin.register(Cardholder)
 class CardholderAdmin(admin.ModelAdmin):
+    form = CardholderForm
     list_display = ("number", "masked_name", "kind", "department", "dorm_building",
                     "masked_citizen_id", "masked_phone")
     list_filter = ("kind", "department", "dorm_building")
@@ -50,6 +86,18 @@ class CardholderAdmin(admin.ModelAdmin):
     list_select_related = ("department", "dorm_building")
     inlines = [CardInline]
     readonly_fields = ("issue_link",)
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [d for d, _mask in PERSONAL_FIELDS.values()] if obj is not None else fields
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        """A read-only viewer gets the masked values in place of the fields (the admin would
+        otherwise print the full values); an editor sees the masked values and empty inputs."""
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = [PERSONAL_FIELDS[f][0] if f in PERSONAL_FIELDS else f for f in fields]
+        return list(dict.fromkeys(fields))
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         view = staff_member_required(self.admin_site.admin_view(self.issue_view))

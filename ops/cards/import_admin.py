@@ -64,6 +64,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
     list_display = ("id", "filename", "kind", "status", "rows", "created_by", "created_at",
                     "applied_at")
     list_filter = ("status", "kind")
+    exclude = ("plan",)  # the raw plan holds full citizen IDs: the review page shows it masked
     change_list_template = "admin/cards/importbatch_changelist.html"
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
@@ -115,8 +116,9 @@ class ImportBatchAdmin(admin.ModelAdmin):
         plan = batch.plan
         return render(request, "admin/cards/import_review.html", {
             "batch": batch, "summary": importing.summary(batch),
-            "rejected": plan["rejected"][:500], "creates": plan["create"][:20],
-            "updates": plan["update"][:20], "progress": _progress(batch.id),
+            "rejected": importing.for_display(plan["rejected"][:500]),
+            "creates": importing.for_display(plan["create"][:20]),
+            "updates": importing.for_display(plan["update"][:20]), "progress": _progress(batch.id),
             "title": _("导入预览"), **self.admin_site.each_context(request)})
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:

@@ -21,12 +21,14 @@ from django.utils.translation import gettext as _
 
 from ops.audit import services as audit
 from ops.bulk import fast_insert
+from ops.campus import citizen_id
 from ops.campus.choices import HolderKind, HolderStatus
 from ops.campus.models import Cardholder, Department
 from ops.cards import photo_store, tabular
 from ops.cards import photos as photo_checks
 from ops.cards.errors import CardRuleError
 from ops.cards.models import ImportBatch, ImportStatus
+from ops.privacy import mask_citizen_id
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 COLUMNS = {"student": tabular.STUDENT_COLUMNS, "staff": tabular.STAFF_COLUMNS}
@@ -206,6 +208,22 @@ def _move_photos(batch_id: int) -> None:
     for photo in staging.iterdir():
         photo.replace(target / photo.name)
     staging.rmdir()
+
+
+def for_display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Plan rows as shown to an operator (review page, API answers): a valid citizen ID number —
+    a duplicate in the list, a new or changed one — only masked (PIPL minimisation, R-SEC-2);
+    an invalid value is shown as written, so that the operator can find and correct it."""
+    def masked(value: Any) -> Any:
+        return mask_citizen_id(value) if isinstance(value, str) and citizen_id.is_valid(value) else value
+
+    shown = []
+    for row in rows:
+        row = {k: masked(v) for k, v in row.items()}
+        if isinstance(row.get("changes"), dict):
+            row["changes"] = {k: masked(v) for k, v in row["changes"].items()}
+        shown.append(row)
+    return shown
 
 
 def summary(batch: ImportBatch) -> dict[str, int]:
