@@ -620,6 +620,9 @@ EN.update({
         "To protect the account, logins to it from this address are paused (%(wait)s, h:mm:ss). "
         "To unlock it now, contact an NIC administrator.",
     "返回登录页": "Back to the login page",
+    "只有网信中心、人事处（教职工名单）和教务处（学生名单）可以导入或查看名单":
+        "Only NIC, HR (staff lists) and Academic Affairs (student lists) may import or read "
+        "lists",
 })
 
 

@@ -92,3 +92,31 @@ def test_a_list_is_previewed_then_applied_through_the_api(api, campus):
     assert Cardholder.objects.filter(number__startswith="2026SC").count() == 4
     again = api.post(f"/api/v1/imports/{body['id']}/apply/")
     assert again.status_code == 400 and "已经导入过" in again.json()["detail"]
+
+
+def test_only_the_list_owners_import_or_read_lists():
+    """R-CARD-4/5, R-SEC-3: HR imports staff lists, Academic Affairs student lists, NIC both;
+    nobody else imports a list or reads one (lists hold citizen IDs)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from ops.cards import importing
+
+    def api_as(role: Role) -> APIClient:
+        user = create_or_update_operator(username=f"api-{role.value}", password="pw-x-12345",
+                                         role=role)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        return api
+
+    nic = create_or_update_operator(username="nic-lists", password="pw-x-12345", role=Role.NIC)
+    batch = importing.preview_import(kind="student", filename="名单.csv", operator=nic,
+                                     data="学号,姓名,学系,班级,身份证号\n".encode())
+    for role, status in ((Role.LIBRARY, 403), (Role.SECURITY, 403), (Role.HR, 403),
+                         (Role.ACADEMIC, 200), (Role.NIC, 200)):
+        response = api_as(role).get(f"/api/v1/imports/{batch.pk}/")
+        assert response.status_code == status, (role, response.content)
+    refused = api_as(Role.FINANCE).get(f"/api/v1/imports/{batch.pk}/")
+    assert "教务处" in refused.json()["detail"]
+    upload = SimpleUploadedFile("名单.csv", "学号,姓名,学系,班级,身份证号\n".encode())
+    assert api_as(Role.GENERAL).post("/api/v1/imports/", {"kind": "student", "file": upload},
+                                     format="multipart").status_code == 403

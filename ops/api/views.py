@@ -135,7 +135,9 @@ def import_apply(request: Request, pk: int) -> Response:
 @extend_schema(responses=s.ImportOut, summary="导入批次")
 @api_view(["GET"])
 def import_detail(request: Request, pk: int) -> Response:
-    return _batch_out(get_object_or_404(ImportBatch, pk=pk))
+    batch = get_object_or_404(ImportBatch, pk=pk)
+    importing.require_import_right(request.user, batch.kind)
+    return _batch_out(batch)
 
 
 @extend_schema(parameters=[], responses=None, summary="为什么这张卡在这里被拒绝？")

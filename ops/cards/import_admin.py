@@ -86,6 +86,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         ]
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
+        importing.require_import_right(request.user)
         form = UploadForm(request.POST or None, request.FILES or None)
         error = None
         if request.method == "POST" and form.is_valid():
@@ -109,6 +110,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
     def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         batch = get_object_or_404(ImportBatch, pk=pk)
+        importing.require_import_right(request.user, batch.kind)
         if request.method == "POST" and batch.status == ImportStatus.PREVIEWED:
             _apply_in_background(batch, request.user)
             messages.info(request, _("已开始导入，请稍候"))
@@ -123,4 +125,5 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         batch = get_object_or_404(ImportBatch, pk=pk)
+        importing.require_import_right(request.user, batch.kind)
         return JsonResponse({"status": batch.status, **_progress(batch.id)})

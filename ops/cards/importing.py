@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
 from ops.audit import services as audit
 from ops.bulk import fast_insert
 from ops.campus import citizen_id
@@ -56,11 +59,32 @@ def _noop(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
+# R-CARD-4/5, R-SEC-3: staff lists come from HR, student lists from Academic Affairs; NIC, who
+# runs the system, handles both. Nobody else imports a list or reads one (they hold personal data).
+IMPORTERS: dict[Role, frozenset[str]] = {
+    Role.NIC: frozenset({"staff", "student"}),
+    Role.HR: frozenset({"staff"}),
+    Role.ACADEMIC: frozenset({"student"}),
+}
+
+
+def may_import(operator: Any, kind: str | None = None) -> bool:
+    """May ``operator`` import (and read) lists of ``kind`` — or of any kind, if None."""
+    kinds = IMPORTERS.get(role_of(operator), frozenset())  # type: ignore[arg-type]
+    return bool(kinds) if kind is None else kind in kinds
+
+
+def require_import_right(operator: Any, kind: str | None = None) -> None:
+    if not may_import(operator, kind):
+        raise PermissionDenied(_("只有网信中心、人事处（教职工名单）和教务处（学生名单）可以导入或查看名单"))
+
+
 def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
                    photo_set: photo_checks.PhotoSet | None = None,
                    progress: Progress = _noop) -> ImportBatch:
     if kind not in COLUMNS:
         raise CardRuleError(_("名单类型应为 student（学生）或 staff（教职工）"))
+    require_import_right(operator, kind)
     try:
         table = tabular.read_table(filename, data)
     except tabular.TableError as exc:
@@ -157,6 +181,7 @@ def _row_problems(record, kind, kind_value, departments, existing, headers, phot
 
 @transaction.atomic
 def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noop) -> dict[str, int]:
+    require_import_right(operator, batch.kind)
     batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status != ImportStatus.PREVIEWED:
         raise CardRuleError(_("这份名单已经导入过了（%(at)s）")
