@@ -46,3 +46,14 @@ def test_access_events_are_read_only(nic_client, campus):
 def test_operators_are_users_with_a_role(nic_client):
     html = nic_client.get(reverse("admin:auth_user_changelist")).content.decode()
     assert "网信中心管理员" in html
+
+
+def test_the_card_change_page_is_reachable_beside_the_card_actions(campus, client):
+    """The card actions' URLs (<pk>/lose/ …) must not swallow the admin's own <pk>/change/."""
+    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
+                              is_superuser=True)
+    client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
+    card = campus.cards[0]
+    assert client.get(f"/admin/campus/card/{card.pk}/change/").status_code == 200
+    assert client.get(f"/admin/campus/card/{card.pk}/history/").status_code == 200
+    assert client.get(f"/admin/campus/card/{card.pk}/lose/").status_code == 200

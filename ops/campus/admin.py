@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -152,7 +152,9 @@ class CardAdmin(admin.ModelAdmin):
         view = staff_member_required(self.admin_site.admin_view(self.action_view))
         why = staff_member_required(self.admin_site.admin_view(self.explain_view))
         return [path("explain/", why, name="campus_card_explain"),
-                path("<int:pk>/<str:action>/", view, name="campus_card_action"),
+                # only the card actions: the admin's own <pk>/change/, history/ and delete/ stay
+                re_path(rf"^(?P<pk>\d+)/(?P<action>{'|'.join(CARD_FORMS)})/$", view,
+                        name="campus_card_action"),
                 *super().get_urls()]
 
     def explain_view(self, request: HttpRequest) -> HttpResponse:
