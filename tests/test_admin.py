@@ -57,3 +57,13 @@ def test_the_card_change_page_is_reachable_beside_the_card_actions(campus, clien
     assert client.get(f"/admin/campus/card/{card.pk}/change/").status_code == 200
     assert client.get(f"/admin/campus/card/{card.pk}/history/").status_code == 200
     assert client.get(f"/admin/campus/card/{card.pk}/lose/").status_code == 200
+
+
+def test_card_action_forms_are_not_offered_to_roles_that_may_not_act(campus, client):
+    """R-SEC-3: only NIC (and, for its temporary cards, the approving department) acts on a
+    card; the form itself is refused to anyone else, not only its submission."""
+    create_or_update_operator(username="lib", password="pw-lib-1234", role=Role.LIBRARY)
+    client.post("/accounts/login/", {"username": "lib", "password": "pw-lib-1234"})
+    card = campus.cards[0]
+    response = client.get(f"/admin/campus/card/{card.pk}/lose/")
+    assert response.status_code == 403

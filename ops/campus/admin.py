@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, re_path, reverse
@@ -18,6 +19,7 @@ from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
 from ops.campus.choices import CardType
 from ops.campus.models import AccessEvent, Building, Card, Cardholder, Department, Device
+from ops.cards import services as card_services
 from ops.cards.errors import CardRuleError
 from ops.cards.forms import CARD_FORMS, IssueForm
 from ops.privacy import mask_citizen_id, mask_name, mask_phone
@@ -185,6 +187,8 @@ class CardAdmin(admin.ModelAdmin):
         if action not in CARD_FORMS:
             raise Http404
         card = get_object_or_404(Card.objects.select_related("holder"), pk=pk)
+        if not card_services.may_manage(request.user, card):  # R-SEC-3, R-CARD-7
+            raise PermissionDenied(_("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理"))
         return run_form(request, CARD_FORMS[action], card, f"{card.uid}",
                         reverse("admin:campus_card_change", args=[pk]))
 

@@ -68,6 +68,15 @@ def _may_manage(operator: Any, card_type: str, owner: Department | None) -> None
     raise CardRuleError(_("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理"))
 
 
+def may_manage(operator: Any, card: Card) -> bool:
+    """Whether ``operator`` may act on ``card`` at all (the forms are not offered otherwise)."""
+    try:
+        _may_manage(operator, card.card_type, card.owner_department)
+    except CardRuleError:
+        return False
+    return True
+
+
 def _ensure_uid_free(uid: str) -> None:
     other = Card.objects.select_related("holder").filter(uid=uid).first()
     if other is not None:
