@@ -114,6 +114,18 @@ class SharedView:
         view.pages += 1
         return view
 
+    @classmethod
+    async def serve(cls, ws: Any, key: Hashable, lang: str,
+                    run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+                    transient: frozenset[str] = frozenset()) -> None:
+        """Feed one page's websocket from the view ``key`` (started if need be) until the page
+        closes; the view stops with its last page."""
+        view = cls.join(key, lang, run, transient)
+        try:
+            await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
+        finally:
+            view.leave()
+
     def leave(self) -> None:
         self.pages -= 1
         if self.pages <= 0:

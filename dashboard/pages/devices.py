@@ -127,12 +127,8 @@ async def stream_nic_desk() -> None:
     if ws is None:
         raise PreventUpdate
     lang = language_of(current_scope.get())
-    view = SharedView.join(("nic-desk", lang), lang, _run_desk,
+    await SharedView.serve(ws, ("nic-desk", lang), lang, _run_desk,
                            transient=frozenset({alert_view.ALARM}))
-    try:
-        await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
-    finally:
-        view.leave()
 
 
 async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:

@@ -121,12 +121,8 @@ async def stream_dorm_doors() -> None:
     from channels.db import database_sync_to_async
 
     codes = tuple(await database_sync_to_async(buildings_in_scope)(scope))
-    view = SharedView.join(("dorm-desk", lang, with_names, codes), lang,
+    await SharedView.serve(ws, ("dorm-desk", lang, with_names, codes), lang,
                            functools.partial(_run_desk, codes=codes, with_names=with_names))
-    try:
-        await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
-    finally:
-        view.leave()
 
 
 async def _run_desk(paint: SharedPainter, closed: Callable[[], bool], *,

@@ -243,12 +243,8 @@ async def stream_gate_traffic() -> None:
     if ws is None:
         raise PreventUpdate  # no websocket (very old browser): never loop in a POST
     lang = language_of(current_scope.get())
-    view = SharedView.join(("security-desk", lang), lang, _run_desk,
+    await SharedView.serve(ws, ("security-desk", lang), lang, _run_desk,
                            transient=frozenset({alert_view.ALARM}))
-    try:
-        await view.painter.feed_page(lambda: ws.is_shutdown or view.task.done(), ws)
-    finally:
-        view.leave()
 
 
 async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
