@@ -84,28 +84,47 @@ def _behind_s(status: str, tz: ZoneInfo) -> float | None:
     return behind + 86400 if behind < -43200 else behind  # across midnight
 
 
+def private_mb(pid: int) -> float:
+    """Memory a process holds for itself alone (private clean + dirty pages, MiB, Linux): its
+    RSS without the shared libraries and fonts it maps, which only grow as they are touched."""
+    kb = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            kb += int(line.split()[1])
+    return round(kb / 1024, 1)
+
+
 class _Renderers:
-    """CPU time and RSS of the browser's renderer processes, asked of the browser process."""
+    """CPU time, RSS and private memory of the browser's renderer processes, asked of the
+    browser process."""
 
     def __init__(self, browser: Any) -> None:
         self.cdp = browser.new_browser_cdp_session()
         self.last: tuple[float, float] | None = None
 
-    def sample(self) -> tuple[float, float | None]:
+    def _renderers(self) -> list[dict[str, Any]]:
         info = self.cdp.send("SystemInfo.getProcessInfo")["processInfo"]
-        renderers = [p for p in info if p["type"] == "renderer"]
-        rss = 0.0
-        for proc in renderers:
+        return [p for p in info if p["type"] == "renderer"]
+
+    def memory(self) -> tuple[float, float]:
+        """(RSS, private) MiB summed over the renderers."""
+        rss = private = 0.0
+        for proc in self._renderers():
             try:
                 rss += rss_mb(proc["id"])
+                private += private_mb(proc["id"])
             except OSError:
                 pass
+        return round(rss, 1), round(private, 1)
+
+    def cpu(self) -> float | None:
+        renderers = self._renderers()
         cpu, now = sum(p["cpuTime"] for p in renderers), time.monotonic()
         pct = None
         if self.last is not None and now > self.last[1]:
             pct = round(100 * (cpu - self.last[0]) / (now - self.last[1]), 1)
         self.last = (cpu, now)
-        return round(rss, 1), pct
+        return pct
 
 
 def _profile(cdp: Any, seconds: float, page: Any) -> list[dict[str, Any]]:
@@ -159,7 +178,7 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                 page.wait_for_selector("#gates-status.live", timeout=30_000)
                 cdp = page.context.new_cdp_session(page)
                 renderers = _Renderers(browser)
-                renderers.sample()
+                renderers.cpu()
                 flow_thread = flow.start(duration + 3600)  # stopped below
                 t0 = time.monotonic()
                 while True:
@@ -182,7 +201,8 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                         if probe["coalescing"]:  # dashboard/assets/coalesce.js at work
                             sample.update(pushes_received=probe["coalescing"]["received"],
                                           pushes_applied=probe["coalescing"]["applied"])
-                    sample["renderer_rss_mb"], sample["renderer_cpu_pct"] = renderers.sample()
+                    sample["renderer_rss_mb"], sample["renderer_private_mb"] = renderers.memory()
+                    sample["renderer_cpu_pct"] = renderers.cpu()
                     sample["daphne_rss_mb"] = rss_mb(stack.web.pid)
                     samples.append(sample)
                     shown = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
@@ -244,6 +264,12 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         **fl("behind_s", 0),
         **fl("renderer_rss_mb"),
         "renderer_rss_slope_mb_per_10min": slope("renderer_rss_mb"),
+        **fl("renderer_private_mb"),
+        "renderer_private_slope_mb_per_10min": slope("renderer_private_mb"),
+        "renderer_private_slope_full_chart_mb_per_10min":
+            slope("renderer_private_mb", FULL_CHART_S) if late else None,
+        "renderer_rss_slope_full_chart_mb_per_10min":
+            slope("renderer_rss_mb", FULL_CHART_S) if late else None,
         "renderer_cpu_pct_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
         **fl("daphne_rss_mb"),
         "daphne_rss_slope_mb_per_10min": slope("daphne_rss_mb"),
