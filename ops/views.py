@@ -9,17 +9,22 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 
 from ops.accounts.permissions import can_view_photos, role_of
-from ops.accounts.roles import LANDING
+from ops.accounts.roles import LANDING, places_for
 from ops.campus.redis_client import client
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Each operator lands on their own desk."""
+    """Each operator lands on their own desk; a role whose work is in the admin (HR, Academic
+    Affairs, Finance …) or in the personal-data requests (the responsible leader) lands on a
+    workbench listing every place it may enter and each record list it may open."""
+    from django.contrib import admin
+
     role = role_of(request.user)
     if role in LANDING:
         return redirect(LANDING[role])
-    return render(request, "home.html", {"role": role_of(request.user)})
+    return render(request, "home.html", {"role": role, "places": places_for(role),
+                                         "app_list": admin.site.get_app_list(request)})
 
 
 @login_required

@@ -642,6 +642,17 @@ EN.update({
         "Restored: the database (%(vendor)s, backed up at %(at)s), %(photos)d photos and %(basis)d "
         "basis files",
 })
+EN.update({
+    # the 403/404 pages and the workbench of roles without a live desk
+    "无权访问": "Access denied",
+    "您的角色没有访问此页面的权限。如需权限，请联系网信中心。":
+        "Your role may not open this page. Ask the Network & Information Centre for access.",
+    "返回我的工作台": "Back to my workbench",
+    "页面不存在": "Page not found",
+    "您要找的页面或记录不存在，或已被删除。":
+        "The page or record you are looking for does not exist, or has been deleted.",
+    "我的工作": "My work",
+})
 
 PO = Path(__file__).resolve().parent.parent / "ops" / "locale" / "en" / "LC_MESSAGES" / "django.po"
 

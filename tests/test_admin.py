@@ -67,3 +67,28 @@ def test_card_action_forms_are_not_offered_to_roles_that_may_not_act(campus, cli
     card = campus.cards[0]
     response = client.get(f"/admin/campus/card/{card.pk}/lose/")
     assert response.status_code == 403
+
+
+def test_the_issuance_form_is_offered_only_to_who_may_issue(campus, client):
+    """R-SEC-3, R-CARD-7: NIC issues every card and a department the temporary cards it
+    approves; HR may look up cardholders but issues nothing — neither the button nor the form."""
+    from ops.campus.models import Department
+
+    holder = campus.cards[0].holder
+    issue_url = f"/admin/campus/cardholder/{holder.pk}/issue/"
+    change_url = f"/admin/campus/cardholder/{holder.pk}/change/"
+    create_or_update_operator(username="hr", password="pw-hr-12345", role=Role.HR)
+    client.post("/accounts/login/", {"username": "hr", "password": "pw-hr-12345"})
+    page = client.get(change_url)
+    assert page.status_code == 200 and issue_url not in page.content.decode()
+    refused = client.get(issue_url)
+    assert refused.status_code == 403
+    assert refused.content.decode().count("没有办理此卡务的权限") == 1
+    client.post("/accounts/logout/")
+
+    gao = Department.objects.create(code="GAO", name="总务处")
+    create_or_update_operator(username="gao", password="pw-gao-12345", role=Role.GENERAL,
+                              department=gao)
+    client.post("/accounts/login/", {"username": "gao", "password": "pw-gao-12345"})
+    assert issue_url in client.get(change_url).content.decode()
+    assert client.get(issue_url).status_code == 200

@@ -36,7 +36,6 @@ LANDING = {
     Role.GENERAL: "/live/cards/",
 }
 
-
 # Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place; changes audited).
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.NIC: ["campus.view_card", "campus.change_card", "campus.view_cardholder",
@@ -55,3 +54,16 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.HR: ["cards.view_importbatch", "campus.view_cardholder"],
     Role.ACADEMIC: ["cards.view_importbatch", "campus.view_cardholder"],
 }
+
+# Every place an operator works, in the order the navigation shows them, and who may enter it.
+PLACES = [("/live/gates/", _("校门值班台"), GATE_VIEWERS),
+          ("/live/devices/", _("设备值班台"), DEVICE_VIEWERS),
+          ("/live/dorm/", _("宿舍门禁"), DORM_VIEWERS),
+          ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
+          ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
+          ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS))]
+
+
+def places_for(role: Role | None) -> list[tuple[str, str]]:
+    """(address, label) of the places ``role`` may enter."""
+    return [(href, str(label)) for href, label, who in PLACES if role in who]

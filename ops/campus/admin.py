@@ -50,6 +50,7 @@ class CardInline(admin.TabularInline):
 # (R-SEC-2): its page shows them masked; an editor may type a new value.
 PERSONAL_FIELDS = {"citizen_id": ("masked_citizen_id", mask_citizen_id),
                    "phone": ("masked_phone", mask_phone)}
+NO_CARD_RIGHT = _("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理")
 
 
 class CardholderForm(forms.ModelForm):
@@ -99,6 +100,8 @@ class CardholderAdmin(admin.ModelAdmin):
         fields = list(super().get_fields(request, obj))
         if obj is not None and not self.has_change_permission(request, obj):
             fields = [PERSONAL_FIELDS[f][0] if f in PERSONAL_FIELDS else f for f in fields]
+        if not card_services.may_issue(request.user):  # the form would refuse them (R-SEC-3)
+            fields = [f for f in fields if f != "issue_link"]
         return list(dict.fromkeys(fields))
 
     def get_urls(self):  # type: ignore[no-untyped-def]
@@ -114,6 +117,8 @@ class CardholderAdmin(admin.ModelAdmin):
 
     def issue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         holder = get_object_or_404(Cardholder, pk=pk)
+        if not card_services.may_issue(request.user):  # R-SEC-3, R-CARD-7
+            raise PermissionDenied(NO_CARD_RIGHT)
         return run_form(request, IssueForm, holder, str(holder),
                         reverse("admin:campus_cardholder_change", args=[pk]))
 
@@ -188,7 +193,7 @@ class CardAdmin(admin.ModelAdmin):
             raise Http404
         card = get_object_or_404(Card.objects.select_related("holder"), pk=pk)
         if not card_services.may_manage(request.user, card):  # R-SEC-3, R-CARD-7
-            raise PermissionDenied(_("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理"))
+            raise PermissionDenied(NO_CARD_RIGHT)
         return run_form(request, CARD_FORMS[action], card, f"{card.uid}",
                         reverse("admin:campus_card_change", args=[pk]))
 

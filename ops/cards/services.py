@@ -77,6 +77,15 @@ def may_manage(operator: Any, card: Card) -> bool:
     return True
 
 
+def may_issue(operator: Any) -> bool:
+    """Whether ``operator`` may issue cards at all (the issuance form is not offered otherwise):
+    NIC issues every card; an operator of a department issues the temporary cards it approves
+    (R-CARD-7). Which card, for whom, is checked again by ``issue_card``."""
+    if getattr(operator, "is_superuser", False) or role_of(operator) == Role.NIC:
+        return True
+    return getattr(getattr(operator, "operator", None), "department_id", None) is not None
+
+
 def _ensure_uid_free(uid: str) -> None:
     other = Card.objects.select_related("holder").filter(uid=uid).first()
     if other is not None:
