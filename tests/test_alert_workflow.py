@@ -888,3 +888,19 @@ def test_a_rolled_back_action_is_never_pushed_and_a_committed_one_is(campus, ops
     acknowledge(alert.pk, by=ops.nic, comment="处理中")
     assert _pushed(feed, 2) == [(1, [alert.pk]), (2, [alert.pk])]
     assert current_seq(redis_client, names.GROUP_ALERTS) == 2
+
+
+def test_the_alert_page_shows_a_refusal_as_a_message_and_changes_nothing(campus, ops, client):
+    """A step posted from the alert's page: a refusal by the rules comes back on the page in
+    Chinese and changes nothing; an accepted step says 已保存."""
+    alert = _silent(campus, timezone.now() - timedelta(seconds=60))
+    client.force_login(ops.nic)
+    before = _state(alert.pk)
+    page = client.post(f"/alerts/{alert.pk}/acknowledge", {"comment": "  "}, follow=True)
+    assert page.status_code == 200 and "说明" in page.content.decode()
+    assert "已保存" not in page.content.decode()
+    assert _state(alert.pk) == before
+    page = client.post(f"/alerts/{alert.pk}/acknowledge", {"comment": "已派人查看"}, follow=True)
+    assert "已保存" in page.content.decode()
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED

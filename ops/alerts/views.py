@@ -4,17 +4,19 @@ they work on any browser, and every POST goes through ``ops.alerts.workflow``.""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from ops.accounts.roles import LANDING, Role
 from ops.alerts import workflow
 from ops.alerts.models import Alert, AlertStatus, RepairCause
+from ops.form_steps import run_step
 
 
 def _alert_for(request: HttpRequest, alert_id: int) -> Alert:
@@ -44,15 +46,9 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     })
 
 
-def _act(request: HttpRequest, alert_id: int, action) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _act(request: HttpRequest, alert_id: int, action: Callable[[], Any]) -> HttpResponse:
     _alert_for(request, alert_id)
-    try:
-        action()
-    except workflow.AlertError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("已保存"))
-    return redirect("alert-detail", alert_id=alert_id)
+    return run_step(request, action, (workflow.AlertError,), "alert-detail", alert_id=alert_id)
 
 
 @login_required

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from ops.accounts.permissions import role_of
+from ops.form_steps import run_step
 from ops.grants import basis_store, services
 from ops.grants.models import PersonalDataRequest
 from ops.privacy import mask_name
@@ -101,13 +102,8 @@ def detail(request: HttpRequest, request_id: int) -> HttpResponse:
 
 def _act(request: HttpRequest, request_id: int, action: Callable[[], Any]) -> HttpResponse:
     _request_for(request, request_id)
-    try:
-        action()
-    except (services.GrantError, services.GrantForbidden) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("已保存"))
-    return redirect("privacy-request", request_id=request_id)
+    return run_step(request, action, (services.GrantError, services.GrantForbidden),
+                    "privacy-request", request_id=request_id)
 
 
 @login_required
