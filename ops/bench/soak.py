@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from ops.bench import memory_dump
 from ops.bench.fanout import PAGE, TapFlow, gate_simulator, live_stack, rss_mb, wait_committed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,6 +44,7 @@ PROBE = """() => {
   const status = document.getElementById('gates-status');
   return {
     heap: performance.memory.usedJSHeapSize,
+    heapTotal: performance.memory.totalJSHeapSize,
     dom: document.getElementsByTagName('*').length,
     rows: document.querySelectorAll('#gates-feed-body tr, tbody#gates-feed tr').length,
     points: plot && plot.data ? plot.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0,
@@ -64,6 +66,17 @@ def _slope_per_10min(points: list[tuple[float, float]]) -> float | None:
     if not var:
         return None
     return sum((t - mt) * (y - my) for t, y in points) / var * 600
+
+
+def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, Any]:
+    """The renderer's allocators at the first and last dump, and what each grew by."""
+    if len(dumps) < 2:
+        return {"allocators_mb": dumps[0][1]} if dumps else {}
+    (t0, first), (t1, last) = dumps[0], dumps[-1]
+    growth = {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in {*first, *last}}
+    return {"allocators_from_s": t0, "allocators_to_s": t1, "allocators_first_mb": first,
+            "allocators_last_mb": last,
+            "allocators_growth_mb": dict(sorted(growth.items(), key=lambda kv: -abs(kv[1])))}
 
 
 def _off_the_browser_thread(fn: Callable[[], Any]) -> Any:
@@ -105,6 +118,9 @@ class _Renderers:
     def _renderers(self) -> list[dict[str, Any]]:
         info = self.cdp.send("SystemInfo.getProcessInfo")["processInfo"]
         return [p for p in info if p["type"] == "renderer"]
+
+    def pids(self) -> set[int]:
+        return {int(p["id"]) for p in self._renderers()}
 
     def memory(self) -> tuple[float, float]:
         """(RSS, private) MiB summed over the renderers."""
@@ -163,6 +179,9 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
     page_errors: list[str] = []
     timeouts = 0
     profile: list[dict[str, Any]] | None = None
+    # where the renderer's memory is, once warm (the chart full on long runs) and at the end
+    dumps: list[tuple[int, dict[str, float]]] = []
+    dump_from = FULL_CHART_S if minutes * 60 >= FULL_CHART_S + 600 else minutes * 30
     with live_stack("soak") as stack:
         flow = TapFlow(gate_simulator(rate), remember=False)
         with sync_playwright() as pw:
@@ -194,7 +213,8 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                         cdp.send("HeapProfiler.collectGarbage")
                         probe = page.evaluate(PROBE)  # after the collection
                         sample.update(
-                            heap_mb=probe["heap"] / 2**20, dom_nodes=probe["dom"],
+                            heap_mb=probe["heap"] / 2**20,
+                            heap_total_mb=probe["heapTotal"] / 2**20, dom_nodes=probe["dom"],
                             dom_nodes_all=cdp.send("Memory.getDOMCounters")["nodes"],
                             feed_rows=probe["rows"], chart_points=probe["points"],
                             live=probe["live"], behind_s=_behind_s(probe["status"], tz))
@@ -209,12 +229,17 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                                      for k, v in sample.items() if k != "t")
                     progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
                              f"{shown if probe is not None else 'page did not answer; ' + shown}")
+                    last = elapsed >= duration - 0.5
+                    if probe is not None and (last or (not dumps and elapsed >= dump_from)):
+                        dumps.append((round(elapsed), memory_dump.take(
+                            renderers.cdp, renderers.pids(), page.wait_for_timeout)))
+                        progress(f"[soak] renderer memory by allocator (MiB): {dumps[-1][1]}")
                     if profile_s and profile is None:
                         profile = _profile(cdp, profile_s, page)
                         for line in profile:
                             progress(f"[profile] {line['pct']:5.1f}% {line['ms']:9.1f} ms "
                                      f"{line['function']} {line['where']}")
-                    if elapsed >= duration - 0.5:
+                    if last:
                         break
                     page.wait_for_timeout(1000 * min(sample_s, duration - elapsed))
             finally:
@@ -253,6 +278,8 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         "samples": len(samples),
         "probes_timed_out": timeouts,
         **fl("heap_mb", 2),
+        **fl("heap_total_mb", 2),
+        "heap_total_slope_mb_per_10min": slope("heap_total_mb"),
         "heap_slope_mb_per_10min": slope("heap_mb"),
         "slope_from_s": round(warmup),
         # the chart adds 16 bars a minute until its window is full: the flat-footprint check
@@ -278,4 +305,5 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         "processor_lag_s": round(max(0.0, last_commit - flow.last_tap), 3) if last_commit else None,
         "load_1m_before": round(load_before, 2),
         **({"profile_top": profile} if profile else {}),
+        **_allocator_growth(dumps),
     }

@@ -1,0 +1,73 @@
+"""Where a Chromium renderer's memory is: one memory-infra dump taken through the DevTools
+protocol (``Tracing`` with the ``disabled-by-default-memory-infra`` category), reduced to MiB per
+allocator — ``malloc``, Blink's ``partition_alloc`` partitions (``buffer``, ``fast_malloc``,
+``layout``, ``array_buffer``), ``v8``, ``blink_gc``, ``cc``, ``skia``, ``font_caches`` … — for
+the renderer processes. ``bench soak`` takes one when the page is warm and one at the end, so a
+renderer whose footprint grows outside the JS heap shows where it grows."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+DUMP_CONFIG = {"includedCategories": ["disabled-by-default-memory-infra"],
+               "excludedCategories": ["*"], "memoryDumpConfig": {"triggers": []}}
+TIMEOUT_S = 30.0
+
+
+def _read_stream(cdp: Any, handle: str) -> str:
+    chunks: list[str] = []
+    while True:
+        part = cdp.send("IO.read", {"handle": handle, "size": 1 << 20})
+        data = part.get("data", "")
+        chunks.append(base64.b64decode(data).decode() if part.get("base64Encoded") else data)
+        if part.get("eof"):
+            break
+    cdp.send("IO.close", {"handle": handle})
+    return "".join(chunks)
+
+
+def _size(attrs: dict[str, Any]) -> int:
+    size = attrs.get("size") or {}
+    value = size.get("value", "0")
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def allocators(events: list[dict[str, Any]], pids: set[int]) -> dict[str, float]:
+    """MiB per allocator in the memory dumps of ``pids``: top-level allocators, and
+    partition_alloc split by partition (where Blink keeps DOM, layout and buffers)."""
+    totals: dict[str, int] = {}
+    for event in events:
+        if event.get("ph") != "v" or event.get("pid") not in pids:
+            continue
+        for name, dump in (event.get("args", {}).get("dumps", {}).get("allocators") or {}).items():
+            parts = name.split("/")
+            if len(parts) == 1 or (parts[0] == "partition_alloc" and len(parts) == 3
+                                   and parts[1] == "partitions"):
+                key = name if len(parts) == 1 else f"partition_alloc/{parts[2]}"
+                totals[key] = totals.get(key, 0) + _size(dump.get("attrs", {}))
+    return {k: round(v / 2**20, 1) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])
+            if v >= 2**19}
+
+
+def take(browser_cdp: Any, pids: set[int], wait: Any) -> dict[str, float]:
+    """One dump of every process; ``wait(ms)`` lets Playwright's loop deliver the events."""
+    done: dict[str, Any] = {}
+    browser_cdp.on("Tracing.tracingComplete", lambda params: done.update(params))
+    browser_cdp.send("Tracing.start", {"traceConfig": DUMP_CONFIG,
+                                       "transferMode": "ReturnAsStream"})
+    try:
+        result = browser_cdp.send("Tracing.requestMemoryDump", {"deterministic": True,
+                                                                "levelOfDetail": "detailed"})
+    finally:
+        browser_cdp.send("Tracing.end")
+    deadline = time.monotonic() + TIMEOUT_S
+    while "stream" not in done and time.monotonic() < deadline:
+        wait(100)
+    if not result.get("success") or "stream" not in done:
+        return {}
+    trace = json.loads(_read_stream(browser_cdp, done["stream"]))
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    return allocators(events, pids)
