@@ -30,3 +30,28 @@ def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
     assert figures["backlog_drained"] == figures["backlog_events"] > 900
     assert figures["latency_delivered"] == figures["latency_events"] >= 350
     assert 0 < figures["fanout_p50_ms"] <= figures["fanout_p99_ms"]
+
+
+@pytest.mark.browser
+def test_bench_soak_samples_a_real_page_and_says_where_its_memory_is(tmp_path):
+    """A short `bench soak`: one real Chromium gate page under taps; the page keeps up, its
+    feed is bounded, and the renderer's memory is broken down by allocator at both dumps."""
+    import os
+
+    env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        campuscard_cmd("bench", "soak", "--rate", "50", "--minutes", "1", "--sample-s", "20",
+                       "--json"),
+        env=env, capture_output=True, text=True, timeout=280,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["samples"] >= 3 and figures["probes_timed_out"] == 0
+    assert figures["page_live_throughout"] and figures["page_errors"] == 0
+    assert figures["taps_committed"] == figures["taps_offered"] > 1000
+    assert 0 < figures["feed_rows_last"] <= 50 and figures["chart_points_last"] > 0
+    assert figures["heap_total_mb_last"] >= figures["heap_mb_last"] > 0
+    assert figures["renderer_rss_mb_last"] > figures["renderer_private_mb_last"] > 0
+    for dump in (figures["allocators_first_mb"], figures["allocators_last_mb"]):
+        assert dump["malloc"] > 0 and dump["v8"] > 0 and "partition_alloc" in dump
+    assert figures["allocators_to_s"] > figures["allocators_from_s"]

@@ -35,18 +35,29 @@ def _size(attrs: dict[str, Any]) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
+def _key(name: str) -> str | None:
+    """The allocators reported: every top-level one; Blink's partitions; V8's and Oilpan's
+    heaps per thread kind (``main`` vs ``workers`` — a web worker's heap is not in the page's
+    ``performance.memory``)."""
+    parts = name.split("/")
+    if len(parts) == 1:
+        return name
+    if parts[0] == "partition_alloc" and len(parts) == 3 and parts[1] == "partitions":
+        return f"partition_alloc/{parts[2]}"
+    if parts[0] in ("v8", "blink_gc") and len(parts) == 2:
+        return name
+    return None
+
+
 def allocators(events: list[dict[str, Any]], pids: set[int]) -> dict[str, float]:
-    """MiB per allocator in the memory dumps of ``pids``: top-level allocators, and
-    partition_alloc split by partition (where Blink keeps DOM, layout and buffers)."""
+    """MiB per allocator (see ``_key``) in the memory dumps of ``pids``."""
     totals: dict[str, int] = {}
     for event in events:
         if event.get("ph") != "v" or event.get("pid") not in pids:
             continue
         for name, dump in (event.get("args", {}).get("dumps", {}).get("allocators") or {}).items():
-            parts = name.split("/")
-            if len(parts) == 1 or (parts[0] == "partition_alloc" and len(parts) == 3
-                                   and parts[1] == "partitions"):
-                key = name if len(parts) == 1 else f"partition_alloc/{parts[2]}"
+            key = _key(name)
+            if key is not None:
                 totals[key] = totals.get(key, 0) + _size(dump.get("attrs", {}))
     return {k: round(v / 2**20, 1) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])
             if v >= 2**19}

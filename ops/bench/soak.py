@@ -38,6 +38,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 WARMUP_S = 300.0
 FULL_CHART_S = 35 * 60  # the chart's 30-minute window has filled (bars stop being added)
 PROBE_TIMEOUT_S = 20.0
+DUMP_EVERY_S = 600.0  # memory-infra dumps of the renderer (ops/bench/memory_dump.py)
 
 PROBE = """() => {
   const plot = document.querySelector('#gates-per-minute .js-plotly-plot');
@@ -69,14 +70,21 @@ def _slope_per_10min(points: list[tuple[float, float]]) -> float | None:
 
 
 def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, Any]:
-    """The renderer's allocators at the first and last dump, and what each grew by."""
+    """The renderer's allocators at the first and last dump, what each grew by, and (from three
+    dumps on) each one's least-squares growth per 10 minutes."""
     if len(dumps) < 2:
         return {"allocators_mb": dumps[0][1]} if dumps else {}
     (t0, first), (t1, last) = dumps[0], dumps[-1]
-    growth = {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in {*first, *last}}
-    return {"allocators_from_s": t0, "allocators_to_s": t1, "allocators_first_mb": first,
-            "allocators_last_mb": last,
-            "allocators_growth_mb": dict(sorted(growth.items(), key=lambda kv: -abs(kv[1])))}
+    names = sorted({*first, *last}, key=lambda k: -abs(last.get(k, 0.0) - first.get(k, 0.0)))
+    figures: dict[str, Any] = {
+        "allocators_from_s": t0, "allocators_to_s": t1, "allocators_first_mb": first,
+        "allocators_last_mb": last,
+        "allocators_growth_mb": {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in names}}
+    if len(dumps) >= 3:
+        slopes = {k: _slope_per_10min([(t, d.get(k, 0.0)) for t, d in dumps]) for k in names}
+        figures["allocators_slope_mb_per_10min"] = {k: round(v, 2) for k, v in slopes.items()
+                                                    if v is not None}
+    return figures
 
 
 def _off_the_browser_thread(fn: Callable[[], Any]) -> Any:
@@ -179,9 +187,9 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
     page_errors: list[str] = []
     timeouts = 0
     profile: list[dict[str, Any]] | None = None
-    # where the renderer's memory is, once warm (the chart full on long runs) and at the end
+    # where the renderer's memory is: once warm, then every DUMP_EVERY_S, and at the end
     dumps: list[tuple[int, dict[str, float]]] = []
-    dump_from = FULL_CHART_S if minutes * 60 >= FULL_CHART_S + 600 else minutes * 30
+    next_dump = min(WARMUP_S, minutes * 30)
     with live_stack("soak") as stack:
         flow = TapFlow(gate_simulator(rate), remember=False)
         with sync_playwright() as pw:
@@ -230,9 +238,10 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                     progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
                              f"{shown if probe is not None else 'page did not answer; ' + shown}")
                     last = elapsed >= duration - 0.5
-                    if probe is not None and (last or (not dumps and elapsed >= dump_from)):
+                    if probe is not None and (last or elapsed >= next_dump):
                         dumps.append((round(elapsed), memory_dump.take(
                             renderers.cdp, renderers.pids(), page.wait_for_timeout)))
+                        next_dump += DUMP_EVERY_S
                         progress(f"[soak] renderer memory by allocator (MiB): {dumps[-1][1]}")
                     if profile_s and profile is None:
                         profile = _profile(cdp, profile_s, page)
