@@ -71,6 +71,20 @@ def campuscard_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "ops.cli", *args]
 
 
+def bench_figures(var_dir, *args: str, timeout: float) -> dict:
+    """Run `campuscard bench <args> --json` on its own scratch system under ``var_dir``; its
+    figures, from the JSON object on the last line."""
+    import json
+    import os
+    import subprocess
+
+    env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(var_dir))
+    result = subprocess.run(campuscard_cmd("bench", *args, "--json"), env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def stack(campus, redis_client, subprocess_env):
     """Real daphne and a real processor on the test database; yields the base URL."""

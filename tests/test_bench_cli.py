@@ -3,27 +3,16 @@ as one JSON object on the last line (CI and operators track them)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
-from tests.conftest import campuscard_cmd
+from tests.conftest import bench_figures
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
-    import os
-
-    env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(tmp_path))
-    result = subprocess.run(
-        campuscard_cmd("bench", "pipeline", "--rate", "300", "--seconds", "2",
-                       "--latency-seconds", "2", "--backlog", "1000", "--json"),
-        env=env, capture_output=True, text=True, timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = bench_figures(tmp_path, "pipeline", "--rate", "300", "--seconds", "2",
+                            "--latency-seconds", "2", "--backlog", "1000", timeout=240)
     for key in ("events_per_s", "lag_max_s", "fanout_p50_ms", "fanout_p99_ms"):
         assert isinstance(figures[key], int | float)
     assert figures["events"] > 400 and figures["delivered"] == figures["events"]
@@ -36,16 +25,8 @@ def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
 def test_bench_soak_samples_a_real_page_and_says_where_its_memory_is(tmp_path):
     """A short `bench soak`: one real Chromium gate page under taps; the page keeps up, its
     feed is bounded, and the renderer's memory is broken down by allocator at both dumps."""
-    import os
-
-    env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(tmp_path))
-    result = subprocess.run(
-        campuscard_cmd("bench", "soak", "--rate", "50", "--minutes", "1", "--sample-s", "20",
-                       "--json"),
-        env=env, capture_output=True, text=True, timeout=280,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = bench_figures(tmp_path, "soak", "--rate", "50", "--minutes", "1", "--sample-s",
+                            "20", timeout=280)
     assert figures["samples"] >= 3 and figures["probes_timed_out"] == 0
     assert figures["page_live_throughout"] and figures["page_errors"] == 0
     assert figures["taps_committed"] == figures["taps_offered"] > 1000
