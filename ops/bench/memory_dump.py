@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 DUMP_CONFIG = {"includedCategories": ["disabled-by-default-memory-infra"],
@@ -63,22 +62,18 @@ def allocators(events: list[dict[str, Any]], pids: set[int]) -> dict[str, float]
             if v >= 2**19}
 
 
-def take(browser_cdp: Any, pids: set[int], wait: Any) -> dict[str, float]:
-    """One dump of every process; ``wait(ms)`` lets Playwright's loop deliver the events."""
-    done: dict[str, Any] = {}
-    browser_cdp.on("Tracing.tracingComplete", lambda params: done.update(params))
-    browser_cdp.send("Tracing.start", {"traceConfig": DUMP_CONFIG,
-                                       "transferMode": "ReturnAsStream"})
+def take(chromium: Any, pids: set[int]) -> dict[str, float]:
+    """One dump of every process of ``chromium`` (an ``ops.bench.cdp_pipe.Chromium``), reduced
+    to the allocators of ``pids``."""
+    chromium.send("Tracing.start", {"traceConfig": DUMP_CONFIG, "transferMode": "ReturnAsStream"})
     try:
-        result = browser_cdp.send("Tracing.requestMemoryDump", {"deterministic": True,
-                                                                "levelOfDetail": "detailed"})
+        result = chromium.send("Tracing.requestMemoryDump", {"deterministic": True,
+                                                            "levelOfDetail": "detailed"})
     finally:
-        browser_cdp.send("Tracing.end")
-    deadline = time.monotonic() + TIMEOUT_S
-    while "stream" not in done and time.monotonic() < deadline:
-        wait(100)
+        chromium.send("Tracing.end")
+    done = chromium.wait_event("Tracing.tracingComplete", TIMEOUT_S)
     if not result.get("success") or "stream" not in done:
         return {}
-    trace = json.loads(_read_stream(browser_cdp, done["stream"]))
+    trace = json.loads(_read_stream(chromium, done["stream"]))
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     return allocators(events, pids)

@@ -1,26 +1,28 @@
 """``campuscard bench soak``: one real Chromium page left open on the live gate page while gate
 taps flow at ``rate``; every ``sample_s`` the page's JS heap (after a forced garbage
 collection), its DOM size, the feed's row count, the chart's point count, how far behind the
-page is, the browser's renderer processes and daphne's RSS are sampled. A page left open all
-day must keep a flat footprint: bounded rows and points, and a heap that stops growing once
-warm — and it must keep up, or updates queue inside the browser.
+page is, the browser's renderer processes and daphne's RSS are sampled; every
+``DUMP_EVERY_S`` the renderer's memory is broken down by allocator (``memory_dump``). A page left
+open all day must keep a flat footprint: bounded rows and points, and memory that stops growing
+once warm — and it must keep up, or updates queue inside the browser.
 
-Debian's Chromium (never a downloaded one), headless, driven by Playwright; the servers are
-the same as for ``bench fanout`` (real daphne + processor on the scratch system).
+Debian's Chromium (never a downloaded one), headless, driven over its DevTools pipe
+(``ops/bench/cdp_pipe.py``): between probes nothing is attached to the page, as for an operator's
+browser — Playwright would keep every websocket frame it saw and be measured instead of the page.
+The servers are the same as for ``bench fanout`` (real daphne + processor on the scratch system).
 
 A page that falls behind answers late: each probe waits at most ``PROBE_TIMEOUT_S``, and a
 probe that times out is counted (``probes_timed_out``) instead of hanging the run. Renderer
-memory and CPU come from the browser process (``SystemInfo.getProcessInfo`` + /proc), which
-answers even when the page's main thread is busy.
+memory and CPU are read from /proc, which answers even when the page's main thread is busy.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,18 +31,24 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from ops.bench import memory_dump
-from ops.bench.fanout import PAGE, TapFlow, gate_simulator, live_stack, rss_mb, wait_committed
+from ops.bench.cdp_pipe import Chromium
+from ops.bench.fanout import (
+    PAGE,
+    Stack,
+    TapFlow,
+    cpu_seconds,
+    gate_simulator,
+    live_stack,
+    rss_mb,
+    wait_committed,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-        "--enable-precise-memory-info"]  # performance.memory unrounded
 WARMUP_S = 300.0
 FULL_CHART_S = 35 * 60  # the chart's 30-minute window has filled (bars stop being added)
 PROBE_TIMEOUT_S = 20.0
 DUMP_EVERY_S = 600.0  # memory-infra dumps of the renderer (ops/bench/memory_dump.py)
 
-PROBE = """() => {
+PROBE = """(() => {
   const plot = document.querySelector('#gates-per-minute .js-plotly-plot');
   const status = document.getElementById('gates-status');
   return {
@@ -52,8 +60,15 @@ PROBE = """() => {
     live: !!status && status.classList.contains('live'),
     status: status ? status.textContent : '',
     coalescing: window.__campuscardCoalescing || null,
+    errors: window.__soakErrors || 0,
   };
-}"""
+})()"""
+# uncaught errors and rejected promises in the page, counted from login on
+COUNT_ERRORS = """(() => { window.__soakErrors = 0;
+  const count = () => { window.__soakErrors += 1; };
+  window.addEventListener('error', count);
+  window.addEventListener('unhandledrejection', count);
+  return true; })()"""
 
 
 def _slope_per_10min(points: list[tuple[float, float]]) -> float | None:
@@ -71,7 +86,8 @@ def _slope_per_10min(points: list[tuple[float, float]]) -> float | None:
 
 def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, Any]:
     """The renderer's allocators at the first and last dump, what each grew by, and (from three
-    dumps on) each one's least-squares growth per 10 minutes."""
+    dumps on) each one's least-squares growth per 10 minutes — over the whole run and once the
+    chart is full."""
     if len(dumps) < 2:
         return {"allocators_mb": dumps[0][1]} if dumps else {}
     (t0, first), (t1, last) = dumps[0], dumps[-1]
@@ -80,17 +96,13 @@ def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, An
         "allocators_from_s": t0, "allocators_to_s": t1, "allocators_first_mb": first,
         "allocators_last_mb": last,
         "allocators_growth_mb": {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in names}}
-    if len(dumps) >= 3:
-        slopes = {k: _slope_per_10min([(t, d.get(k, 0.0)) for t, d in dumps]) for k in names}
-        figures["allocators_slope_mb_per_10min"] = {k: round(v, 2) for k, v in slopes.items()
-                                                    if v is not None}
+    for key, since in (("allocators_slope_mb_per_10min", 0),
+                       ("allocators_slope_full_chart_mb_per_10min", FULL_CHART_S)):
+        span = [(t, d) for t, d in dumps if t >= since]
+        if len(span) >= 3:
+            slopes = {k: _slope_per_10min([(t, d.get(k, 0.0)) for t, d in span]) for k in names}
+            figures[key] = {k: round(v, 2) for k, v in slopes.items() if v is not None}
     return figures
-
-
-def _off_the_browser_thread(fn: Callable[[], Any]) -> Any:
-    """Django refuses ORM calls from a thread where Playwright's sync API runs its loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
 
 
 def _behind_s(status: str, tz: ZoneInfo) -> float | None:
@@ -116,49 +128,46 @@ def private_mb(pid: int) -> float:
 
 
 class _Renderers:
-    """CPU time, RSS and private memory of the browser's renderer processes, asked of the
-    browser process."""
+    """RSS, private memory and CPU of the browser's renderer processes, read from /proc."""
 
-    def __init__(self, browser: Any) -> None:
-        self.cdp = browser.new_browser_cdp_session()
+    def __init__(self, chromium: Chromium) -> None:
+        self.chromium = chromium
         self.last: tuple[float, float] | None = None
-
-    def _renderers(self) -> list[dict[str, Any]]:
-        info = self.cdp.send("SystemInfo.getProcessInfo")["processInfo"]
-        return [p for p in info if p["type"] == "renderer"]
-
-    def pids(self) -> set[int]:
-        return {int(p["id"]) for p in self._renderers()}
 
     def memory(self) -> tuple[float, float]:
         """(RSS, private) MiB summed over the renderers."""
         rss = private = 0.0
-        for proc in self._renderers():
+        for pid in self.chromium.renderer_pids():
             try:
-                rss += rss_mb(proc["id"])
-                private += private_mb(proc["id"])
+                rss += rss_mb(pid)
+                private += private_mb(pid)
             except OSError:
                 pass
         return round(rss, 1), round(private, 1)
 
     def cpu(self) -> float | None:
-        renderers = self._renderers()
-        cpu, now = sum(p["cpuTime"] for p in renderers), time.monotonic()
-        pct = None
+        cpu = 0.0
+        for pid in self.chromium.renderer_pids():
+            try:
+                cpu += cpu_seconds(pid)
+            except OSError:
+                pass
+        now, pct = time.monotonic(), None
         if self.last is not None and now > self.last[1]:
             pct = round(100 * (cpu - self.last[0]) / (now - self.last[1]), 1)
         self.last = (cpu, now)
         return pct
 
 
-def _profile(cdp: Any, seconds: float, page: Any) -> list[dict[str, Any]]:
+def _profile(chromium: Chromium, seconds: float) -> list[dict[str, Any]]:
     """Sample the page's main thread for ``seconds``; the functions it spent most time in
     (self time), grouped by function and script — where a slow desk's time goes."""
-    cdp.send("Profiler.enable")
-    cdp.send("Profiler.setSamplingInterval", {"interval": 1000})
-    cdp.send("Profiler.start")
-    page.wait_for_timeout(1000 * seconds)
-    profile = cdp.send("Profiler.stop")["profile"]
+    with chromium.attached() as session:
+        chromium.send("Profiler.enable", session=session)
+        chromium.send("Profiler.setSamplingInterval", {"interval": 1000}, session=session)
+        chromium.send("Profiler.start", session=session)
+        time.sleep(seconds)
+        profile = chromium.send("Profiler.stop", session=session)["profile"]
     nodes = {n["id"]: n for n in profile["nodes"]}
     deltas = profile.get("timeDeltas", [])
     self_us: dict[tuple[str, str], float] = {}
@@ -173,18 +182,41 @@ def _profile(cdp: Any, seconds: float, page: Any) -> list[dict[str, Any]]:
              "pct": round(100 * us / total, 1)} for (f, w), us in top]
 
 
+def _log_in(chromium: Chromium, stack: Stack) -> None:
+    """The security operator logs in through the login form and lands on the gate page."""
+    chromium.navigate(f"{stack.base}{PAGE}")  # → the login form
+    chromium.wait_for("!!document.getElementById('login-submit')")
+    chromium.evaluate(f"""(() => {{
+        document.getElementById('id_username').value = {json.dumps(stack.username)};
+        document.getElementById('id_password').value = {json.dumps(stack.password)};
+        document.getElementById('login-submit').click(); return true; }})()""")
+    chromium.wait_for(f"location.pathname === {json.dumps(PAGE)} && "
+                      "!!document.querySelector('#gates-status.live')", timeout=60)
+    chromium.evaluate(COUNT_ERRORS)
+
+
+def _probe(chromium: Chromium, tz: ZoneInfo) -> dict[str, Any]:
+    """The page's own state after a forced garbage collection, in one short attachment."""
+    with chromium.attached() as session:
+        chromium.send("HeapProfiler.collectGarbage", session=session, timeout=PROBE_TIMEOUT_S)
+        probe = chromium.evaluate(PROBE, session=session, timeout=PROBE_TIMEOUT_S)
+        dom_all = chromium.send("Memory.getDOMCounters", session=session)["nodes"]
+    sample = dict(heap_mb=probe["heap"] / 2**20, heap_total_mb=probe["heapTotal"] / 2**20,
+                  dom_nodes=probe["dom"], dom_nodes_all=dom_all, feed_rows=probe["rows"],
+                  chart_points=probe["points"], live=probe["live"],
+                  behind_s=_behind_s(probe["status"], tz), page_errors=probe["errors"])
+    if probe["coalescing"]:  # dashboard/assets/coalesce.js at work
+        sample.update(pushes_received=probe["coalescing"]["received"],
+                      pushes_applied=probe["coalescing"]["applied"])
+    return sample
+
+
 def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         progress: Callable[[str], None] = print) -> dict[str, Any]:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/setup.sh --test")
     load_before = os.getloadavg()[0]
     tz = ZoneInfo(settings.TIME_ZONE)
     duration = minutes * 60
     samples: list[dict[str, Any]] = []
-    page_errors: list[str] = []
     timeouts = 0
     profile: list[dict[str, Any]] | None = None
     # where the renderer's memory is: once warm, then every DUMP_EVERY_S, and at the end
@@ -192,72 +224,49 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
     next_dump = min(WARMUP_S, minutes * 30)
     with live_stack("soak") as stack:
         flow = TapFlow(gate_simulator(rate), remember=False)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page()
-                page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-                page.goto(f"{stack.base}{PAGE}")  # → the login form
-                page.fill("#id_username", stack.username)
-                page.fill("#id_password", stack.password)
-                page.click("#login-submit")
-                page.wait_for_url(f"{stack.base}{PAGE}")
-                page.wait_for_selector("#gates-status.live", timeout=30_000)
-                cdp = page.context.new_cdp_session(page)
-                renderers = _Renderers(browser)
-                renderers.cpu()
-                flow_thread = flow.start(duration + 3600)  # stopped below
-                t0 = time.monotonic()
-                while True:
-                    elapsed = time.monotonic() - t0
-                    sample: dict[str, Any] = {"t": round(elapsed, 1)}
-                    try:  # first: does the page answer at all?
-                        probe = page.wait_for_function(f"({PROBE})", timeout=1000 * PROBE_TIMEOUT_S
-                                                       ).json_value()
-                    except PlaywrightTimeout:
-                        probe = None
-                        timeouts += 1
-                    if probe is not None:
-                        cdp.send("HeapProfiler.collectGarbage")
-                        probe = page.evaluate(PROBE)  # after the collection
-                        sample.update(
-                            heap_mb=probe["heap"] / 2**20,
-                            heap_total_mb=probe["heapTotal"] / 2**20, dom_nodes=probe["dom"],
-                            dom_nodes_all=cdp.send("Memory.getDOMCounters")["nodes"],
-                            feed_rows=probe["rows"], chart_points=probe["points"],
-                            live=probe["live"], behind_s=_behind_s(probe["status"], tz))
-                        if probe["coalescing"]:  # dashboard/assets/coalesce.js at work
-                            sample.update(pushes_received=probe["coalescing"]["received"],
-                                          pushes_applied=probe["coalescing"]["applied"])
-                    sample["renderer_rss_mb"], sample["renderer_private_mb"] = renderers.memory()
-                    sample["renderer_cpu_pct"] = renderers.cpu()
-                    sample["daphne_rss_mb"] = rss_mb(stack.web.pid)
-                    samples.append(sample)
-                    shown = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
-                                     for k, v in sample.items() if k != "t")
-                    progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
-                             f"{shown if probe is not None else 'page did not answer; ' + shown}")
-                    last = elapsed >= duration - 0.5
-                    if probe is not None and (last or elapsed >= next_dump):
-                        dumps.append((round(elapsed), memory_dump.take(
-                            renderers.cdp, renderers.pids(), page.wait_for_timeout)))
-                        next_dump += DUMP_EVERY_S
-                        progress(f"[soak] renderer memory by allocator (MiB): {dumps[-1][1]}")
-                    if profile_s and profile is None:
-                        profile = _profile(cdp, profile_s, page)
-                        for line in profile:
-                            progress(f"[profile] {line['pct']:5.1f}% {line['ms']:9.1f} ms "
-                                     f"{line['function']} {line['where']}")
-                    if last:
-                        break
-                    page.wait_for_timeout(1000 * min(sample_s, duration - elapsed))
-            finally:
-                flow.stop.set()
-                browser.close()
+        chromium = Chromium(stack.log_dir / "chromium-profile")
+        try:
+            _log_in(chromium, stack)
+            renderers = _Renderers(chromium)
+            renderers.cpu()
+            flow_thread = flow.start(duration + 3600)  # stopped below
+            t0 = time.monotonic()
+            while True:
+                elapsed = time.monotonic() - t0
+                sample: dict[str, Any] = {"t": round(elapsed, 1)}
+                try:
+                    sample.update(_probe(chromium, tz))
+                except TimeoutError:  # the page did not answer in PROBE_TIMEOUT_S
+                    timeouts += 1
+                sample["renderer_rss_mb"], sample["renderer_private_mb"] = renderers.memory()
+                sample["renderer_cpu_pct"] = renderers.cpu()
+                sample["daphne_rss_mb"] = rss_mb(stack.web.pid)
+                samples.append(sample)
+                shown = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in sample.items() if k != "t")
+                progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
+                         f"{shown if 'live' in sample else 'page did not answer; ' + shown}")
+                last = elapsed >= duration - 0.5
+                if "live" in sample and (last or elapsed >= next_dump):
+                    dumps.append((round(elapsed), memory_dump.take(chromium,
+                                                                   chromium.renderer_pids())))
+                    next_dump += DUMP_EVERY_S
+                    progress(f"[soak] renderer memory by allocator (MiB): {dumps[-1][1]}")
+                if profile_s and profile is None:
+                    profile = _profile(chromium, profile_s)
+                    for line in profile:
+                        progress(f"[profile] {line['pct']:5.1f}% {line['ms']:9.1f} ms "
+                                 f"{line['function']} {line['where']}")
+                if last:
+                    break
+                next_at = min(elapsed + sample_s, duration)
+                time.sleep(max(0.0, next_at - (time.monotonic() - t0)))
+        finally:
+            flow.stop.set()
+            chromium.close()
         flow_thread.join(10)
         t_end = time.time()
-        committed, last_commit = _off_the_browser_thread(
-            lambda: wait_committed(flow.started, flow.taps, timeout=120))
+        committed, last_commit = wait_committed(flow.started, flow.taps, timeout=120)
 
     warmup = WARMUP_S if duration >= 2 * WARMUP_S else duration / 2
 
@@ -310,7 +319,7 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         **fl("daphne_rss_mb"),
         "daphne_rss_slope_mb_per_10min": slope("daphne_rss_mb"),
         "page_live_throughout": all(s.get("live") for s in samples),
-        "page_errors": len(page_errors),
+        "page_errors": max((x.get("page_errors", 0) for x in samples), default=0),
         "processor_lag_s": round(max(0.0, last_commit - flow.last_tap), 3) if last_commit else None,
         "load_1m_before": round(load_before, 2),
         **({"profile_top": profile} if profile else {}),
