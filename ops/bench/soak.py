@@ -132,12 +132,14 @@ class _Renderers:
 
     def __init__(self, chromium: Chromium) -> None:
         self.chromium = chromium
+        self.pids: set[int] = set()
         self.last: tuple[float, float] | None = None
 
     def memory(self) -> tuple[float, float]:
-        """(RSS, private) MiB summed over the renderers."""
+        """(RSS, private) MiB summed over the renderers (looked up afresh: one may be new)."""
+        self.pids = self.chromium.renderer_pids()
         rss = private = 0.0
-        for pid in self.chromium.renderer_pids():
+        for pid in self.pids:
             try:
                 rss += rss_mb(pid)
                 private += private_mb(pid)
@@ -146,8 +148,9 @@ class _Renderers:
         return round(rss, 1), round(private, 1)
 
     def cpu(self) -> float | None:
+        """CPU % of the renderers found by the last ``memory()`` since the previous call."""
         cpu = 0.0
-        for pid in self.chromium.renderer_pids():
+        for pid in self.pids or self.chromium.renderer_pids():
             try:
                 cpu += cpu_seconds(pid)
             except OSError:
@@ -248,8 +251,7 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                          f"{shown if 'live' in sample else 'page did not answer; ' + shown}")
                 last = elapsed >= duration - 0.5
                 if "live" in sample and (last or elapsed >= next_dump):
-                    dumps.append((round(elapsed), memory_dump.take(chromium,
-                                                                   chromium.renderer_pids())))
+                    dumps.append((round(elapsed), memory_dump.take(chromium, renderers.pids)))
                     next_dump += DUMP_EVERY_S
                     progress(f"[soak] renderer memory by allocator (MiB): {dumps[-1][1]}")
                 if profile_s and profile is None:
