@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from ops.alerts.models import AlertKind, AlertStatus, Severity
 from ops.campus.choices import CardType
 
-ALARM = "desk-alarm"        # set to a new number when a high-priority alert arrives
+ALARM = "desk-alarm"  # set to a new number when a high-priority alert arrives
 ALARM_ECHO = "desk-alarm-echo"
 
 
@@ -37,13 +37,14 @@ def install_alarm(app: Dash) -> None:
             document.title = "🔔 " + document.title.replace(/^🔔 /, "");
             return n;
         }""",
-        Output(ALARM_ECHO, "data"), Input(ALARM, "data"))
+        Output(ALARM_ECHO, "data"),
+        Input(ALARM, "data"),
+    )
 
 
 def is_loud(row: dict[str, Any]) -> bool:
     """Worth a sound: critical, open, and not a flapping device (suppressed)."""
-    return (row["severity"] == Severity.CRITICAL and row["status"] == AlertStatus.OPEN
-            and not row["flapping"])
+    return row["severity"] == Severity.CRITICAL and row["status"] == AlertStatus.OPEN and not row["flapping"]
 
 
 def _when(ts: float, tz: ZoneInfo) -> str:
@@ -57,29 +58,32 @@ def badges(row: dict[str, Any]) -> list[html.Span]:
     if row["flapping"]:
         out.append(html.Span(_("抖动·已抑制"), className="badge flapping"))
     if row["escalation"]:
-        out.append(html.Span(_("已升级 %(n)s 级") % {"n": row["escalation"]},
-                             className="badge escalated"))
+        out.append(html.Span(_("已升级 %(n)s 级") % {"n": row["escalation"]}, className="badge escalated"))
     if row["cleared"] and row["status"] != AlertStatus.RESOLVED:
         out.append(html.Span(_("已恢复·待关闭"), className="badge cleared"))
     return out
 
 
-def alert_item(row: dict[str, Any], tz: ZoneInfo, *, new: bool = False,
-               photo: bool = False) -> html.Div:
+def alert_item(row: dict[str, Any], tz: ZoneInfo, *, new: bool = False, photo: bool = False) -> html.Div:
     classes = f"alert sev-{row['severity']} st-{row['status']}" + (" alert-new" if new else "")
     where = row["device_name"] or row["device"] or "—"
     body: list[Any] = [
-        html.Div(className="alert-head", children=[
-            html.Strong(str(AlertKind(row["kind"]).label)),
-            html.Span(f"×{row['count']}", className="alert-count"),
-            *badges(row),
-        ]),
-        html.Div(className="alert-meta", children=[
-            html.Span(_("地点：%(w)s") % {"w": where}),
-            html.Span(_("对象：%(s)s") % {"s": row["card"] or row["subject"]}),
-            html.Span(_("首次 %(a)s · 最近 %(b)s") % {"a": _when(row["first"], tz),
-                                                    "b": _when(row["last"], tz)}),
-        ]),
+        html.Div(
+            className="alert-head",
+            children=[
+                html.Strong(str(AlertKind(row["kind"]).label)),
+                html.Span(f"×{row['count']}", className="alert-count"),
+                *badges(row),
+            ],
+        ),
+        html.Div(
+            className="alert-meta",
+            children=[
+                html.Span(_("地点：%(w)s") % {"w": where}),
+                html.Span(_("对象：%(s)s") % {"s": row["card"] or row["subject"]}),
+                html.Span(_("首次 %(a)s · 最近 %(b)s") % {"a": _when(row["first"], tz), "b": _when(row["last"], tz)}),
+            ],
+        ),
     ]
     if row["holder"]:
         body[1].children.append(html.Span(_("持卡人：%(h)s") % {"h": row["holder"]}))
@@ -88,19 +92,27 @@ def alert_item(row: dict[str, Any], tz: ZoneInfo, *, new: bool = False,
     if row["assignee"]:
         body[1].children.append(html.Span(_("处理人：%(u)s") % {"u": row["assignee"]}))
     if row["ack_comment"] and row["status"] == AlertStatus.ACKNOWLEDGED:
-        body.append(html.Div(_("确认：%(c)s（%(u)s）") % {"c": row["ack_comment"],
-                                                     "u": row["acknowledged_by"]},
-                             className="alert-ack"))
+        body.append(
+            html.Div(
+                _("确认：%(c)s（%(u)s）") % {"c": row["ack_comment"], "u": row["acknowledged_by"]},
+                className="alert-ack",
+            )
+        )
     body.append(html.A(_("处理 →"), href=f"/alerts/{row['id']}/", className="alert-act"))
     children: list[Any] = []
     if photo and row["holder_id"] and row["photo"]:
-        children.append(html.Img(src=f"/photos/holders/{row['holder_id']}.jpg",
-                                 className="alert-photo", alt=_("持卡人照片")))
+        children.append(
+            html.Img(src=f"/photos/holders/{row['holder_id']}.jpg", className="alert-photo", alt=_("持卡人照片"))
+        )
     elif photo and row["holder_id"]:
         children.append(html.Div(_("无照片"), className="alert-photo no-photo"))
     children.append(html.Div(body, className="alert-body"))
-    return html.Div(children, className=classes, id=f"alert-{row['id']}",
-                    **{"data-alert": str(row["id"]), "data-status": row["status"]})
+    return html.Div(
+        children,
+        className=classes,
+        id=f"alert-{row['id']}",
+        **{"data-alert": str(row["id"]), "data-status": row["status"]},
+    )
 
 
 def grouped(rows: list[dict[str, Any]], tz: ZoneInfo, *, new: set[int]) -> list[html.Div]:
@@ -109,15 +121,28 @@ def grouped(rows: list[dict[str, Any]], tz: ZoneInfo, *, new: set[int]) -> list[
     for row in rows:
         groups.setdefault(row["building_name"] or row["location"] or _("其他"), []).append(row)
     order = sorted(groups, key=lambda g: -max(r["last"] for r in groups[g]))
-    return [html.Div(className="alert-group", children=[
-        html.H4(f"{name}（{len(groups[name])}）"),
-        *[alert_item(r, tz, new=r["id"] in new) for r in groups[name]],
-    ]) for name in order]
+    return [
+        html.Div(
+            className="alert-group",
+            children=[
+                html.H4(f"{name}（{len(groups[name])}）"),
+                *[alert_item(r, tz, new=r["id"] in new) for r in groups[name]],
+            ],
+        )
+        for name in order
+    ]
 
 
 def desk_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Open first (escalated, then critical), then acknowledged, then resolved; newest first."""
     status_rank = {AlertStatus.OPEN: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.RESOLVED: 2}
     sev_rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return sorted(rows, key=lambda r: (status_rank[AlertStatus(r["status"])], -r["escalation"],
-                                       sev_rank[Severity(r["severity"])], -r["last"]))
+    return sorted(
+        rows,
+        key=lambda r: (
+            status_rank[AlertStatus(r["status"])],
+            -r["escalation"],
+            sev_rank[Severity(r["severity"])],
+            -r["last"],
+        ),
+    )

@@ -23,8 +23,8 @@ class DormBoard:
     watermark: int = 0
     rows: deque[dict[str, Any]] = field(default_factory=deque)
     inside: set[int] = field(default_factory=set)
-    late: list[dict[str, Any]] = field(default_factory=list)   # the latest LATE_KEPT
-    late_count: int = 0                                        # all of today's
+    late: list[dict[str, Any]] = field(default_factory=list)  # the latest LATE_KEPT
+    late_count: int = 0  # all of today's
     info: dict[str, Any] = field(default_factory=dict)
     resyncs: int = 0
 
@@ -34,8 +34,9 @@ class DormBoard:
         self.inside = set(snapshot["inside"])
         self.late = list(snapshot["late"])
         self.late_count = snapshot["late_count"]
-        self.info = {k: snapshot[k] for k in ("name", "curfew", "residents", "not_seen",
-                                              "not_seen_names", "not_seen_days")}
+        self.info = {
+            k: snapshot[k] for k in ("name", "curfew", "residents", "not_seen", "not_seen_names", "not_seen_days")
+        }
 
     def apply(self, message: dict[str, Any]) -> bool:
         verdict = step(self, message)
@@ -54,8 +55,9 @@ class DormBoard:
         if row["direction"] == "in":
             self.inside.add(row["holder_id"])
             if in_curfew(row["ts"], self.info.get("curfew"), self.tz):
-                self.late.append({"id": row["id"], "ts": row["ts"], "holder": row["holder"],
-                                  "device": row["device_name"]})
+                self.late.append(
+                    {"id": row["id"], "ts": row["ts"], "holder": row["holder"], "device": row["device_name"]}
+                )
                 self.late_count += 1
                 self.late = self.late[-LATE_KEPT:]  # bounded: a page left open all night
         elif row["direction"] == "out":
@@ -70,5 +72,9 @@ class DormBoard:
             self.late, self.late_count = kept, len(kept)
 
     def comparable(self) -> dict[str, Any]:
-        return {"rows": sorted(r["id"] for r in self.rows), "inside": sorted(self.inside),
-                "late": sorted(r["id"] for r in self.late), "late_count": self.late_count}
+        return {
+            "rows": sorted(r["id"] for r in self.rows),
+            "inside": sorted(self.inside),
+            "late": sorted(r["id"] for r in self.late),
+            "late_count": self.late_count,
+        }

@@ -35,8 +35,7 @@ class GateBoard:
         self.watermark = snapshot["watermark"]
         self.rows = deque(snapshot["rows"][: self.max_rows], maxlen=self.max_rows)
         self.counts = {gate: dict(per) for gate, per in snapshot["counts"].items()}
-        self.inout = {gate: {m: list(v) for m, v in per.items()}
-                      for gate, per in snapshot["inout"].items()}
+        self.inout = {gate: {m: list(v) for m, v in per.items()} for gate, per in snapshot["inout"].items()}
         self.totals = {**snapshot["totals"], "reasons": dict(snapshot["totals"]["reasons"])}
 
     def apply(self, message: dict[str, Any]) -> bool:
@@ -90,8 +89,7 @@ class GateBoard:
         """People in and out through ``gate`` over the last ``minutes`` (allowed passages)."""
         since = int(now // 60) - minutes
         per = self.inout.get(gate, {})
-        return (sum(v[0] for m, v in per.items() if m > since),
-                sum(v[1] for m, v in per.items() if m > since))
+        return (sum(v[0] for m, v in per.items() if m > since), sum(v[1] for m, v in per.items() if m > since))
 
     def comparable(self, now: float) -> dict[str, Any]:
         """What the page shows, in a form two boards can be compared by (tests)."""

@@ -20,9 +20,7 @@ from urllib.parse import quote
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-current_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "dash_asgi_scope", default=None
-)
+current_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dash_asgi_scope", default=None)
 
 FORBIDDEN_HTML = (
     "<!doctype html><meta charset=utf-8><title>403</title>"
@@ -114,21 +112,30 @@ class RoleGuard:
         if login:
             qs = scope.get("query_string", b"").decode("latin-1")
             target = scope["path"] + ("?" + qs if qs else "")
-            headers = [(b"location", f"{settings.LOGIN_URL}?next={quote(target)}".encode()),
-                       (b"content-length", b"0")]
+            headers = [(b"location", f"{settings.LOGIN_URL}?next={quote(target)}".encode()), (b"content-length", b"0")]
             await send({"type": "http.response.start", "status": 302, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        await send({"type": "http.response.start", "status": 403,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                                (b"content-length", str(len(FORBIDDEN_HTML)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(FORBIDDEN_HTML)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": FORBIDDEN_HTML})
 
 
 REVOKED_CODE = 4401
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                     (b"referrer-policy", b"same-origin"),
-                     (b"cross-origin-opener-policy", b"same-origin")]
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
 
 
 def _with_security_headers(send: Any) -> Any:
@@ -146,8 +153,7 @@ def _with_security_headers(send: Any) -> Any:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             present = {name.lower() for name, _ in message.get("headers", [])}
-            message = {**message, "headers": [*message.get("headers", []),
-                                              *(h for h in extra if h[0] not in present)]}
+            message = {**message, "headers": [*message.get("headers", []), *(h for h in extra if h[0] not in present)]}
         await send(message)
 
     return wrapped
@@ -168,8 +174,7 @@ def _still_allowed(scope: dict[str, Any], allowed: Callable[[Any], bool]) -> boo
     store = import_module(settings.SESSION_ENGINE).SessionStore(key)
     user = get_user(SimpleNamespace(session=store))  # checks the password hash and is_active
     scope_user = scope.get("user")
-    return (user.is_authenticated and user.pk == getattr(scope_user, "pk", None)
-            and allowed(user))
+    return user.is_authenticated and user.pk == getattr(scope_user, "pk", None) and allowed(user)
 
 
 def _who(user: Any) -> tuple[str | None, list[str] | None]:

@@ -22,8 +22,8 @@ class KeyedBoard:
     rows: dict[int, Row] = field(default_factory=dict)
     pending: set[int] = field(default_factory=set)
     resyncs: int = 0
-    changed: set[int] = field(default_factory=set)   # ids refreshed by the last settle()
-    limit: int = 500   # memory stays flat: beyond this, the rows with the lowest "rank" go
+    changed: set[int] = field(default_factory=set)  # ids refreshed by the last settle()
+    limit: int = 500  # memory stays flat: beyond this, the rows with the lowest "rank" go
 
     def load(self, snapshot: dict[str, Any], *, seq: int) -> None:
         self.seq = seq
@@ -58,7 +58,7 @@ class KeyedBoard:
         """Keep the ``limit`` highest-ranked rows (the snapshot's order: rank, then id)."""
         if len(self.rows) > self.limit:
             keep = sorted(self.rows.values(), key=lambda r: (r.get("rank", 0), r["id"]))
-            self.rows = {r["id"]: r for r in keep[-self.limit:]}
+            self.rows = {r["id"]: r for r in keep[-self.limit :]}
 
     def prune(self, now: float) -> None:
         return None

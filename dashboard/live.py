@@ -25,8 +25,8 @@ from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.25
-IDLE_REFRESH_S = 15.0     # redraw even when quiet, so the chart's time window moves on
-GROUP_REFRESH_S = 600.0   # re-join the group: channels_redis expires memberships (24 h)
+IDLE_REFRESH_S = 15.0  # redraw even when quiet, so the chart's time window moves on
+GROUP_REFRESH_S = 600.0  # re-join the group: channels_redis expires memberships (24 h)
 
 
 class Board(Protocol):
@@ -43,7 +43,8 @@ class _Subscription:
 
     # event loop → group → its subscription (daphne has one loop; tests may run several)
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Subscription]] = (
-        weakref.WeakKeyDictionary())
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(self, group: str, live: dict[str, _Subscription]) -> None:
         self.group = group
@@ -110,8 +111,12 @@ class _Subscription:
 
 
 async def run_feed(
-    *, group: str, board: Board, load: Callable[[], tuple[int, dict[str, Any]]],
-    render: Callable[[Board], Awaitable[None]], is_closed: Callable[[], bool],
+    *,
+    group: str,
+    board: Board,
+    load: Callable[[], tuple[int, dict[str, Any]]],
+    render: Callable[[Board], Awaitable[None]],
+    is_closed: Callable[[], bool],
     frame_s: float = FRAME_S,
 ) -> None:
     subscription, inbox = await _Subscription.join(group)

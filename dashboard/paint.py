@@ -32,8 +32,7 @@ class Painter:
         self._held: dict[str, tuple[Hashable, Build]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
-    def paint(self, component_id: str, key: Hashable, build: Build, *,
-              every: float = 0.0) -> bool:
+    def paint(self, component_id: str, key: Hashable, build: Build, *, every: float = 0.0) -> bool:
         if self._keys.get(component_id, _NEVER) == key:
             self._held.pop(component_id, None)
             return False
@@ -41,8 +40,7 @@ class Painter:
         if every and wait > 0:
             self._held[component_id] = (key, build)
             if component_id not in self._timers:  # the set_props context travels with it
-                self._timers[component_id] = asyncio.get_running_loop().call_later(
-                    wait, self._release, component_id)
+                self._timers[component_id] = asyncio.get_running_loop().call_later(wait, self._release, component_id)
             return False
         self._send(component_id, key, build)
         return True

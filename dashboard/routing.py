@@ -15,19 +15,17 @@ from ops.accounts.permissions import (
 )
 
 # (prefix, dash app, who may see it)
-PAGES = [(gates.PREFIX, gates.app, can_view_gates),
-         (cards.PREFIX, cards.app, can_view_card_actions),
-         (devices.PREFIX, devices.app, can_view_devices),
-         (dorm.PREFIX, dorm.app, can_view_dorms)]
+PAGES = [
+    (gates.PREFIX, gates.app, can_view_gates),
+    (cards.PREFIX, cards.app, can_view_card_actions),
+    (devices.PREFIX, devices.app, can_view_devices),
+    (dorm.PREFIX, dorm.app, can_view_dorms),
+]
 
 _guarded = [(prefix, RoleGuard(app.server, allowed=allowed)) for prefix, app, allowed in PAGES]
 
 # re_path without "$": a prefix match; the path reaches Dash unchanged. HTTP routes carry their
 # own session/auth middleware (Django's middleware does not run for them); the websocket routes
 # get it, with the origin check, in ops/asgi.py.
-http_routes = [
-    re_path(rf"^{prefix.lstrip('/')}", AuthMiddlewareStack(guard)) for prefix, guard in _guarded
-]
-websocket_routes = [
-    re_path(rf"^{prefix.lstrip('/')}_dash-ws-callback$", guard) for prefix, guard in _guarded
-]
+http_routes = [re_path(rf"^{prefix.lstrip('/')}", AuthMiddlewareStack(guard)) for prefix, guard in _guarded]
+websocket_routes = [re_path(rf"^{prefix.lstrip('/')}_dash-ws-callback$", guard) for prefix, guard in _guarded]

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 
 class Step(Enum):
-    SKIP = "skip"    # covered by the snapshot (or an earlier push): nothing to do
-    GAP = "gap"      # a push was lost: reload the snapshot
+    SKIP = "skip"  # covered by the snapshot (or an earlier push): nothing to do
+    GAP = "gap"  # a push was lost: reload the snapshot
     APPLY = "apply"  # the next push: apply its rows
 
 

@@ -25,7 +25,7 @@ from dash._utils import to_json
 from dashboard.paint import Painter
 
 log = logging.getLogger(__name__)
-IDLE_CHECK_S = 5.0   # a page re-checks that its websocket is still open at least this often
+IDLE_CHECK_S = 5.0  # a page re-checks that its websocket is still open at least this often
 
 
 class SharedPainter(Painter):
@@ -49,8 +49,7 @@ class SharedPainter(Painter):
 
     async def feed_page(self, is_closed: Callable[[], bool], ws: Any = None) -> None:
         """Send this page everything it has not been sent, whenever something changes."""
-        sent = {cid: version for cid, (version, _props) in self.props.items()
-                if cid in self.transient}
+        sent = {cid: version for cid, (version, _props) in self.props.items() if cid in self.transient}
         send = _wire_sender(ws)
         while not is_closed():
             changed = self._changed
@@ -65,7 +64,6 @@ class SharedPainter(Painter):
                 await asyncio.wait_for(changed.wait(), timeout=IDLE_CHECK_S)
 
 
-
 def _wire_sender(ws: Any) -> Callable[[str, str], None] | None:
     """Queue a ready-serialised ``set_props`` message on a Dash websocket: the message Dash's
     own ``set_prop_sync`` builds, with the props serialised once for all pages instead of once
@@ -76,8 +74,7 @@ def _wire_sender(ws: Any) -> Callable[[str, str], None] | None:
     renderer = getattr(ws, "_renderer_id", None)
     if queue is None or renderer is None:
         return None
-    prefix = '{"type":"set_props","rendererId":' + json.dumps(renderer) + \
-        ',"payload":{"componentId":'
+    prefix = '{"type":"set_props","rendererId":' + json.dumps(renderer) + ',"payload":{"componentId":'
 
     def send(component_id: str, props_json: str) -> None:
         outbound = queue()
@@ -92,11 +89,16 @@ class SharedView:
     """A running view: ``run(painter)`` is its feeds loop; ``join`` starts it on first use."""
 
     _views: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, SharedView]] = (
-        weakref.WeakKeyDictionary())
+        weakref.WeakKeyDictionary()
+    )
 
-    def __init__(self, key: Hashable, lang: str,
-                 run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
-                 transient: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        key: Hashable,
+        lang: str,
+        run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+        transient: frozenset[str] = frozenset(),
+    ) -> None:
         self.key, self.pages = key, 0
         self.painter = SharedPainter(lang, transient=transient)
         self._stopping = False
@@ -104,9 +106,13 @@ class SharedView:
         self.task.add_done_callback(self._ended)
 
     @classmethod
-    def join(cls, key: Hashable, lang: str,
-             run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
-             transient: frozenset[str] = frozenset()) -> SharedView:
+    def join(
+        cls,
+        key: Hashable,
+        lang: str,
+        run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+        transient: frozenset[str] = frozenset(),
+    ) -> SharedView:
         views = cls._views.setdefault(asyncio.get_running_loop(), {})
         view = views.get(key)
         if view is None or view.task.done():
@@ -115,9 +121,14 @@ class SharedView:
         return view
 
     @classmethod
-    async def serve(cls, ws: Any, key: Hashable, lang: str,
-                    run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
-                    transient: frozenset[str] = frozenset()) -> None:
+    async def serve(
+        cls,
+        ws: Any,
+        key: Hashable,
+        lang: str,
+        run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+        transient: frozenset[str] = frozenset(),
+    ) -> None:
         """Feed one page's websocket from the view ``key`` (started if need be) until the page
         closes; the view stops with its last page."""
         view = cls.join(key, lang, run, transient)

@@ -17,10 +17,14 @@ from django.urls import re_path  # noqa: E402
 
 from dashboard.routing import http_routes, websocket_routes  # noqa: E402
 
-application = ProtocolTypeRouter({
-    "http": URLRouter([
-        *http_routes,
-        re_path(r"", django_asgi_app),
-    ]),
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes))),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter(
+            [
+                *http_routes,
+                re_path(r"", django_asgi_app),
+            ]
+        ),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes))),
+    }
+)

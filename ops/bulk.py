@@ -20,8 +20,9 @@ Adapter = Callable[[Any], Any] | None
 
 
 @cache
-def _plan(model: type[models.Model], fields: tuple[str, ...], conflict: str | None,
-          vendor: str) -> tuple[str, tuple[Adapter, ...]]:
+def _plan(
+    model: type[models.Model], fields: tuple[str, ...], conflict: str | None, vendor: str
+) -> tuple[str, tuple[Adapter, ...]]:
     meta = model._meta
     quote = connection.ops.quote_name
     columns, adapters = [], []
@@ -34,15 +35,22 @@ def _plan(model: type[models.Model], fields: tuple[str, ...], conflict: str | No
             adapters.append(lambda v, f=field: f.get_db_prep_save(v, connection))
         else:
             adapters.append(None)
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
     if conflict:
         sql += f" ON CONFLICT ({quote(meta.get_field(conflict).column)}) DO NOTHING"
     return sql, tuple(adapters)
 
 
-def fast_insert(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]],
-                *, ignore_conflicts_on: str | None = None) -> None:
+def fast_insert(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts_on: str | None = None,
+) -> None:
     """Insert ``rows`` (tuples in ``fields`` order; foreign keys as ids, e.g. ``device_id``
     given as field name ``device``). Identifiers come from the model; values are parameters."""
     if not rows:

@@ -13,8 +13,9 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 
-def run_step(request: HttpRequest, step: Callable[[], Any],
-             refusals: tuple[type[Exception], ...], back: str, **back_kwargs: Any) -> HttpResponse:
+def run_step(
+    request: HttpRequest, step: Callable[[], Any], refusals: tuple[type[Exception], ...], back: str, **back_kwargs: Any
+) -> HttpResponse:
     try:
         step()
     except refusals as exc:

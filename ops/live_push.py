@@ -40,8 +40,7 @@ def _send(group: str, payload: dict[str, Any]) -> None:
     from ops.campus.redis_client import client
 
     try:
-        message = {"type": MESSAGE_TYPE, "group": group, "seq": next_seq(client(), group),
-                   **payload}
+        message = {"type": MESSAGE_TYPE, "group": group, "seq": next_seq(client(), group), **payload}
         if _fanout is not None and not _fanout.closed:
             _fanout.send(group, message)
         else:

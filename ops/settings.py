@@ -107,9 +107,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 _default_db = f"sqlite:///{VAR_DIR / 'campuscard.sqlite3'}"
 try:
-    DATABASES = {
-        "default": dj_database_url.parse(envstr("DATABASE_URL") or _default_db, conn_max_age=60)
-    }
+    DATABASES = {"default": dj_database_url.parse(envstr("DATABASE_URL") or _default_db, conn_max_age=60)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -201,7 +199,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campus Card Operations API",
     "DESCRIPTION": "校园一卡通卡务接口：批量导入、发卡、挂失、解挂、补卡、注销、延期。"
-                   "Token authentication: `Authorization: Token <key>` (campuscard api-token).",
+    "Token authentication: `Authorization: Token <key>` (campuscard api-token).",
     "VERSION": "1.0.0",
 }
 
@@ -213,7 +211,7 @@ TIME_ZONE = envstr("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 
-MEDIA_ROOT = VAR_DIR / "media"   # cardholder photos (R-CARD-8); never served publicly
+MEDIA_ROOT = VAR_DIR / "media"  # cardholder photos (R-CARD-8); never served publicly
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
@@ -250,4 +248,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }
-

@@ -23,8 +23,9 @@ def home(request: HttpRequest) -> HttpResponse:
     role = role_of(request.user)
     if role in LANDING:
         return redirect(LANDING[role])
-    return render(request, "home.html", {"role": role, "places": places_for(role),
-                                         "app_list": admin.site.get_app_list(request)})
+    return render(
+        request, "home.html", {"role": role, "places": places_for(role), "app_list": admin.site.get_app_list(request)}
+    )
 
 
 @login_required
@@ -41,8 +42,7 @@ def holder_photo(request: HttpRequest, holder_id: int) -> HttpResponse:
     path = photo_store.path_for(sha or "")
     if path is None:
         raise Http404
-    record(actor=request.user, action="personal_data.view_photo", object_type="cardholder",
-           object_id=holder_id)
+    record(actor=request.user, action="personal_data.view_photo", object_type="cardholder", object_id=holder_id)
     response = FileResponse(path.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, no-store"
     return response

@@ -86,8 +86,7 @@ class EmulatedCard:
     exit). ``commands`` records every APDU received, for tests.
     """
 
-    def __init__(self, uid: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 atr: bytes = DEFAULT_ATR) -> None:
+    def __init__(self, uid: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, atr: bytes = DEFAULT_ATR) -> None:
         cleaned = uid.replace(" ", "").replace(":", "")
         try:
             self.uid = bytes.fromhex(cleaned)
@@ -137,8 +136,9 @@ class EmulatedCard:
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock = sock
-            self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True,
-                                            name=f"emulated-card-{self.uid_hex}")
+            self._thread = threading.Thread(
+                target=self._serve, args=(sock,), daemon=True, name=f"emulated-card-{self.uid_hex}"
+            )
             self._thread.start()
             log.debug("card %s placed on vpcd %s:%s", self.uid_hex, self.host, self.port)
 
@@ -201,16 +201,20 @@ class EmulatedCard:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m readers.card_emulator",
-                                     description="Place an emulated contactless card on a vpcd virtual reader.")
+    parser = argparse.ArgumentParser(
+        prog="python -m readers.card_emulator",
+        description="Place an emulated contactless card on a vpcd virtual reader.",
+    )
     parser.add_argument("--uid", required=True, help="card UID in hex, e.g. 04A1B2C3D4")
     parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="vpcd port: 35963 for 'Virtual PCD 00 00', 35964 for '... 00 01'")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="vpcd port: 35963 for 'Virtual PCD 00 00', 35964 for '... 00 01'"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     try:
         card = EmulatedCard(args.uid, host=args.host, port=args.port)
     except ValueError as exc:

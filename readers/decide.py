@@ -64,8 +64,7 @@ class Door:
         windows = [*(self.schedule or ()), *((self.curfew,) if self.curfew else ())]
         for start, end in windows:
             if start == end or start.tzinfo is not None or end.tzinfo is not None:
-                raise ValueError(f"{self.device_id}: a window is two different naive local "
-                                 f"times, got {start}–{end}")
+                raise ValueError(f"{self.device_id}: a window is two different naive local times, got {start}–{end}")
         if self.passback_reset is not None and self.passback_reset.tzinfo is not None:
             raise ValueError(f"{self.device_id}: passback_reset is a naive local time")
 
@@ -104,10 +103,8 @@ class EdgeState:
     def last(self, uid: str, area: str) -> Passage | None:
         return self._last.get((uid, area))
 
-    def record(self, verdict: Verdict, uid: str, door: Door, now: datetime, *,
-               direction: Direction | None) -> None:
-        if (verdict.decision == Decision.ALLOW and door.passback != "off"
-                and direction in _DIRECTED):
+    def record(self, verdict: Verdict, uid: str, door: Door, now: datetime, *, direction: Direction | None) -> None:
+        if verdict.decision == Decision.ALLOW and door.passback != "off" and direction in _DIRECTED:
             self._last[(uid, door.passback_area)] = Passage(direction, now)
 
     def prune(self, before: datetime) -> int:
@@ -135,8 +132,7 @@ _DIRECTED = frozenset({Direction.IN, Direction.OUT})
 _ALLOW = Verdict(Decision.ALLOW, Reason.OK)
 _DENY = {reason: Verdict(Decision.DENY, reason) for reason in Reason if reason != Reason.OK}
 _FLAGGED: dict[tuple[Flag, ...], Verdict] = {
-    flags: Verdict(Decision.ALLOW, Reason.OK, flags)
-    for flags in ((LATE_RETURN,), (PASSBACK,), (LATE_RETURN, PASSBACK))
+    flags: Verdict(Decision.ALLOW, Reason.OK, flags) for flags in ((LATE_RETURN,), (PASSBACK,), (LATE_RETURN, PASSBACK))
 }
 
 
@@ -149,13 +145,20 @@ def in_window(at: time, window: Window) -> bool:
 
 def last_reset(local_now: datetime, reset: time) -> datetime:
     """The most recent local ``reset`` time of day at or before ``local_now``."""
-    instant = local_now.replace(hour=reset.hour, minute=reset.minute, second=reset.second,
-                                microsecond=reset.microsecond)
+    instant = local_now.replace(
+        hour=reset.hour, minute=reset.minute, second=reset.second, microsecond=reset.microsecond
+    )
     return instant - timedelta(days=1) if instant > local_now else instant
 
 
-def decide(credential: Credential | None, door: Door, now: datetime,
-           state: EdgeState | None = None, *, direction: Direction | None = None) -> Verdict:
+def decide(
+    credential: Credential | None,
+    door: Door,
+    now: datetime,
+    state: EdgeState | None = None,
+    *,
+    direction: Direction | None = None,
+) -> Verdict:
     """Allow or deny, with the first reason that applies, and the flags of an allowed tap.
 
     ``direction`` (in/out) matters for anti-passback, curfew (only entries are late) and
@@ -183,8 +186,7 @@ def decide(credential: Credential | None, door: Door, now: datetime,
     ):
         return _DENY[Reason.FUNCTION_NOT_ALLOWED]  # residents of this building only
 
-    checks_passback = (state is not None and door.passback != "off"
-                       and direction in _DIRECTED)
+    checks_passback = state is not None and door.passback != "off" and direction in _DIRECTED
     if door.schedule is None and door.curfew is None and not checks_passback:
         return _ALLOW  # the common case: no local time needed
     if now.tzinfo is None:
@@ -200,8 +202,10 @@ def decide(credential: Credential | None, door: Door, now: datetime,
     passback = False
     if checks_passback and state is not None:
         last = state.last(credential.uid, door.passback_area)
-        if last is not None and last.direction == direction and (
-            door.passback_reset is None or last.at >= last_reset(local, door.passback_reset)
+        if (
+            last is not None
+            and last.direction == direction
+            and (door.passback_reset is None or last.at >= last_reset(local, door.passback_reset))
         ):
             if door.passback == "hard":
                 return _DENY[Reason.ANTI_PASSBACK]

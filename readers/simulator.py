@@ -50,7 +50,7 @@ class Trouble:
     """How often things go wrong (per event for cards, per device-second for devices)."""
 
     unknown_card: float = 0.015
-    bad_card: float = 0.01          # a lost / blacklisted / cancelled / expired card is tried
+    bad_card: float = 0.01  # a lost / blacklisted / cancelled / expired card is tried
     device_fault_per_s: float = 1 / 1800
     device_silence_per_s: float = 1 / 2400
     fault_seconds: tuple[float, float] = (20, 120)
@@ -61,11 +61,11 @@ class Trouble:
 class CampusSimulator:
     credentials: Sequence[Credential]
     doors: Sequence[Door]
-    rate: float                       # mean taps per second over the whole campus
+    rate: float  # mean taps per second over the whole campus
     keys: Mapping[str, bytes] = field(default_factory=dict)  # device id → HMAC key
-    speed: float = 1.0                # simulated seconds per real second (rhythm only)
+    speed: float = 1.0  # simulated seconds per real second (rhythm only)
     heartbeat_s: float = 10.0
-    rhythmic: bool = True             # False: flat rate (benchmarks)
+    rhythmic: bool = True  # False: flat rate (benchmarks)
     trouble: Trouble = field(default_factory=Trouble)
     seed: int | None = None
     wall: Callable[[], float] = time.time
@@ -142,16 +142,26 @@ class CampusSimulator:
                 out.append(self._fault(dev, now, code, cleared=False))
             if wall >= dev.next_heartbeat:
                 dev.next_heartbeat = wall + self.heartbeat_s
-                out.append(envelopes.Heartbeat(
-                    event_id=envelopes.new_id(), device_id=dev.door.device_id,
-                    boot_epoch=dev.boot_epoch, seq=dev.next_seq(), occurred_at=now,
-                ))
+                out.append(
+                    envelopes.Heartbeat(
+                        event_id=envelopes.new_id(),
+                        device_id=dev.door.device_id,
+                        boot_epoch=dev.boot_epoch,
+                        seq=dev.next_seq(),
+                        occurred_at=now,
+                    )
+                )
         return out
 
     def _fault(self, dev: SimDevice, now: datetime, code: str, *, cleared: bool) -> envelopes.Fault:
         return envelopes.Fault(
-            event_id=envelopes.new_id(), device_id=dev.door.device_id, boot_epoch=dev.boot_epoch,
-            seq=dev.next_seq(), occurred_at=now, code=code, cleared=cleared,
+            event_id=envelopes.new_id(),
+            device_id=dev.door.device_id,
+            boot_epoch=dev.boot_epoch,
+            seq=dev.next_seq(),
+            occurred_at=now,
+            code=code,
+            cleared=cleared,
         )
 
     def _taps(self, count: int, wall: float, now: datetime) -> list[Event]:
@@ -159,10 +169,7 @@ class CampusSimulator:
         kinds = [k for k, devs in self._by_kind.items() if any(not d.silent_until for d in devs)]
         if not kinds:
             return []
-        weights = [
-            (rhythm.weight(k, minute) if self.rhythmic else 1.0) * len(self._by_kind[k])
-            for k in kinds
-        ]
+        weights = [(rhythm.weight(k, minute) if self.rhythmic else 1.0) * len(self._by_kind[k]) for k in kinds]
         out: list[Event] = []
         for kind in self.rng.choices(kinds, weights, k=count):
             live = [d for d in self._by_kind[kind] if not d.silent_until]
@@ -176,12 +183,20 @@ class CampusSimulator:
             else:
                 direction = Direction.IN if self.rng.random() < p_in else Direction.OUT
             verdict = decide(cred, dev.door, now, direction=direction)
-            out.append(envelopes.Tap(
-                event_id=envelopes.new_id(), device_id=dev.door.device_id,
-                boot_epoch=dev.boot_epoch, seq=dev.next_seq(), occurred_at=now, card_uid=uid,
-                direction=direction, decision=verdict.decision, reason=verdict.reason,
-                flags=verdict.flags,
-            ))
+            out.append(
+                envelopes.Tap(
+                    event_id=envelopes.new_id(),
+                    device_id=dev.door.device_id,
+                    boot_epoch=dev.boot_epoch,
+                    seq=dev.next_seq(),
+                    occurred_at=now,
+                    card_uid=uid,
+                    direction=direction,
+                    decision=verdict.decision,
+                    reason=verdict.reason,
+                    flags=verdict.flags,
+                )
+            )
         return out
 
     def _pick_card(self, door: Door) -> tuple[Credential | None, str]:
@@ -212,8 +227,9 @@ class CampusSimulator:
         return cred, cred.uid
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, client: redis.Redis, stop: threading.Event, *, tick_s: float = 0.1,
-            max_events: int | None = None) -> int:
+    def run(
+        self, client: redis.Redis, stop: threading.Event, *, tick_s: float = 0.1, max_events: int | None = None
+    ) -> int:
         """Publish until ``stop`` is set (or ``max_events`` sent); returns events published."""
         sent = 0
         last = self.wall()

@@ -118,15 +118,16 @@ class StreamConsumer(Generic[T]):
             if claimed:
                 return claimed, True
         if self._read_own_pending:
-            reply = self.redis.xreadgroup(
-                self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
-            )
+            reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch_size)
             entries = reply[0][1] if reply else []
             if entries:
                 return entries, True
             self._read_own_pending = False
         reply = self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size,
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.batch_size,
             block=self.block_ms,
         )
         return (reply[0][1] if reply else []), False
@@ -134,8 +135,12 @@ class StreamConsumer(Generic[T]):
     def _autoclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Take over entries another consumer read but never acknowledged (it died)."""
         reply = self.redis.xautoclaim(
-            self.stream, self.group, self.consumer, min_idle_time=self.claim_idle_ms,
-            start_id="0-0", count=self.batch_size,
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id="0-0",
+            count=self.batch_size,
         )
         entries = [e for e in reply[1] if e[1] is not None]  # None: trimmed while pending
         if entries:
@@ -143,8 +148,7 @@ class StreamConsumer(Generic[T]):
             log.warning("claimed %d entries left by a dead consumer", len(entries))
         return entries
 
-    def _process(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]], *,
-                 redelivered: bool = False) -> None:
+    def _process(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]], *, redelivered: bool = False) -> None:
         batch: list[Entry[T]] = []
         for raw_id, fields in raw_entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id

@@ -50,13 +50,12 @@ def load_snapshot(client: redis.Redis) -> tuple[int, dict[str, dict[str, Any]]]:
     pipe.get(names.CREDENTIALS_VERSION)
     pipe.hgetall(SNAPSHOT)
     version, cards = pipe.execute()
-    return int(version or 0), {
-        (k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in cards.items()
-    }
+    return int(version or 0), {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in cards.items()}
 
 
-def read_after(client: redis.Redis, version: int, *, count: int = 1000,
-               block_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+def read_after(
+    client: redis.Redis, version: int, *, count: int = 1000, block_ms: int | None = None
+) -> list[tuple[int, dict[str, Any]]]:
     """Changes after ``version``, in order (the caller checks for a gap)."""
     reply = client.xread({names.CREDENTIALS: f"{version}-1"}, count=count, block=block_ms)
     if not reply:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 # Durable pipeline (Redis Streams)
-READER_EVENTS = "campuscard:events"          # taps, heartbeats, faults from reader agents
-DEAD_LETTER = "campuscard:events:dead"       # entries that failed validation or kept failing
+READER_EVENTS = "campuscard:events"  # taps, heartbeats, faults from reader agents
+DEAD_LETTER = "campuscard:events:dead"  # entries that failed validation or kept failing
 PROCESSOR_GROUP = "processor"
-COUNTERS = "campuscard:counters"             # HINCRBY counters of what workers did
+COUNTERS = "campuscard:counters"  # HINCRBY counters of what workers did
 FANOUT_SEQ_PREFIX = "campuscard:fanout-seq:"  # + channel group: per-group delta sequence
 
-CREDENTIALS = "campuscard:credentials"        # card changes for reader agents, versioned
+CREDENTIALS = "campuscard:credentials"  # card changes for reader agents, versioned
 CREDENTIALS_VERSION = "campuscard:credentials:version"
 CREDENTIALS_MAXLEN = 1_000_000
 
@@ -26,7 +26,7 @@ def dorm_group(building_code: str) -> str:
 
 
 GROUP_LIBRARY = "live.library"
-GROUP_CARD_ACTIONS = "live.cards"   # issuance, loss, replacement, cancellation … (R-OPS-5)
+GROUP_CARD_ACTIONS = "live.cards"  # issuance, loss, replacement, cancellation … (R-OPS-5)
 GROUP_DESK = "live.desk"
-GROUP_ALERTS = "live.alerts"        # ids of alerts that changed (pages refetch them)
-GROUP_DEVICES = "live.devices"      # ids of devices whose state or heartbeat changed
+GROUP_ALERTS = "live.alerts"  # ids of alerts that changed (pages refetch them)
+GROUP_DEVICES = "live.devices"  # ids of devices whose state or heartbeat changed

@@ -18,13 +18,16 @@ def entry(event: Tap | Heartbeat | Fault, key: bytes) -> dict[str, bytes | str]:
     return {names.FIELD: payload, signing.MAC_FIELD: signing.sign(key, payload)}
 
 
-def publish(client: redis.Redis, events: Iterable[Tap | Heartbeat | Fault],
-            keys: Mapping[str, bytes]) -> list[str]:
+def publish(client: redis.Redis, events: Iterable[Tap | Heartbeat | Fault], keys: Mapping[str, bytes]) -> list[str]:
     """Sign each event with its device's key (``keys[device_id]``) and append it."""
     pipe = client.pipeline(transaction=False)
     for event in events:
-        pipe.xadd(names.READER_EVENTS, entry(event, keys[event.device_id]),  # type: ignore[arg-type]
-                  maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.xadd(
+            names.READER_EVENTS,
+            entry(event, keys[event.device_id]),  # type: ignore[arg-type]
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
     return [i.decode() if isinstance(i, bytes) else i for i in pipe.execute()]
 
 

@@ -60,9 +60,13 @@ def subprocess_env(transactional_db, tmp_path):
     from django.conf import settings
 
     env = dict(os.environ)
-    env.update(DATABASE_URL=database_url_for_subprocess(), REDIS_URL=settings.REDIS_URL,
-               CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1",
-               PROCESSOR_SUPERVISE_S="1")
+    env.update(
+        DATABASE_URL=database_url_for_subprocess(),
+        REDIS_URL=settings.REDIS_URL,
+        CAMPUSCARD_VAR_DIR=str(tmp_path / "var"),
+        PYTHONUNBUFFERED="1",
+        PROCESSOR_SUPERVISE_S="1",
+    )
     env.pop("CAMPUSCARD_TEST_SQLITE", None)
     return env
 
@@ -79,8 +83,9 @@ def bench_figures(var_dir, *args: str, timeout: float) -> dict:
     import subprocess
 
     env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(var_dir))
-    result = subprocess.run(campuscard_cmd("bench", *args, "--json"), env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        campuscard_cmd("bench", *args, "--json"), env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -94,10 +99,10 @@ def stack(campus, redis_client, subprocess_env):
     from tests.browser import free_port, stop, wait_http
 
     port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "ops.asgi:application"], env=subprocess_env)
-    processor = subprocess.Popen(campuscard_cmd("process", "--name", "browser-test"),
-                                 env=subprocess_env)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ops.asgi:application"], env=subprocess_env
+    )
+    processor = subprocess.Popen(campuscard_cmd("process", "--name", "browser-test"), env=subprocess_env)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         yield f"http://127.0.0.1:{port}"

@@ -43,28 +43,62 @@ class _Keys(dict):
 def make_campus(n_cards: int = 20) -> Campus:
     dept = Department.objects.create(code="SEC", name="保卫处")
     dorm = Building.objects.create(code="D1", name="1号学生公寓", is_dorm=True)
-    gate = Device.objects.create(code="G-E-01", name="东门人行1号闸", kind=DeviceKind.PEDESTRIAN_GATE,
-                                 location="东门", owner=dept, key_hex=device_key("G-E-01").hex())
-    vgate = Device.objects.create(code="V-E-IN", name="东门车辆入口", kind=DeviceKind.VEHICLE_GATE,
-                                  location="东门", owner=dept, key_hex=device_key("V-E-IN").hex())
-    door = Device.objects.create(code="D1-01", name="1号学生公寓1号门", kind=DeviceKind.DORM_DOOR,
-                                 location="1号学生公寓", building=dorm, owner=dept,
-                                 key_hex=device_key("D1-01").hex())
+    gate = Device.objects.create(
+        code="G-E-01",
+        name="东门人行1号闸",
+        kind=DeviceKind.PEDESTRIAN_GATE,
+        location="东门",
+        owner=dept,
+        key_hex=device_key("G-E-01").hex(),
+    )
+    vgate = Device.objects.create(
+        code="V-E-IN",
+        name="东门车辆入口",
+        kind=DeviceKind.VEHICLE_GATE,
+        location="东门",
+        owner=dept,
+        key_hex=device_key("V-E-IN").hex(),
+    )
+    door = Device.objects.create(
+        code="D1-01",
+        name="1号学生公寓1号门",
+        kind=DeviceKind.DORM_DOOR,
+        location="1号学生公寓",
+        building=dorm,
+        owner=dept,
+        key_hex=device_key("D1-01").hex(),
+    )
     start = timezone.now() - timedelta(days=30)
     cards = []
     for i in range(n_cards):
-        holder = Cardholder.objects.create(kind=HolderKind.STUDENT, number=f"2025CS{i:05d}",
-                                           name=f"张三{i}", department=dept, dorm_building=dorm)
-        cards.append(Card.objects.create(uid=f"A0{i:06X}", holder=holder, card_type=CardType.STUDENT,
-                                         status=CardStatus.ACTIVE, valid_from=start))
+        holder = Cardholder.objects.create(
+            kind=HolderKind.STUDENT, number=f"2025CS{i:05d}", name=f"张三{i}", department=dept, dorm_building=dorm
+        )
+        cards.append(
+            Card.objects.create(
+                uid=f"A0{i:06X}", holder=holder, card_type=CardType.STUDENT, status=CardStatus.ACTIVE, valid_from=start
+            )
+        )
     return Campus(dept, dorm, gate, vgate, door, cards)
 
 
-def tap(device: str = "G-E-01", uid: str = "A0000000", *, seq: int = 1,
-        decision: Decision = Decision.ALLOW, reason: Reason = Reason.OK,
-        when: datetime | None = None) -> envelopes.Tap:
+def tap(
+    device: str = "G-E-01",
+    uid: str = "A0000000",
+    *,
+    seq: int = 1,
+    decision: Decision = Decision.ALLOW,
+    reason: Reason = Reason.OK,
+    when: datetime | None = None,
+) -> envelopes.Tap:
     return envelopes.Tap(
-        event_id=uuid.uuid4(), device_id=device, boot_epoch=1, seq=seq,
-        occurred_at=when or datetime.now(UTC), card_uid=uid, direction=Direction.IN,
-        decision=decision, reason=reason,
+        event_id=uuid.uuid4(),
+        device_id=device,
+        boot_epoch=1,
+        seq=seq,
+        occurred_at=when or datetime.now(UTC),
+        card_uid=uid,
+        direction=Direction.IN,
+        decision=decision,
+        reason=reason,
     )

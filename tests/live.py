@@ -22,6 +22,7 @@ class Feed:
 
     def take(self, n: int, timeout: float = 10.0) -> list[dict]:
         """The next ``n`` pushes, in the order they were sent."""
+
         async def go() -> list[dict]:
             return [await self.layer.receive(self.channel) for _ in range(n)]
 

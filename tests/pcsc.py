@@ -36,8 +36,9 @@ class PcscStackError(RuntimeError):
 
 
 def _pcscd_binary() -> str:
-    found = shutil.which("pcscd") or next((p for p in ("/usr/sbin/pcscd", "/sbin/pcscd") if os.access(p, os.X_OK)),
-                                          None)
+    found = shutil.which("pcscd") or next(
+        (p for p in ("/usr/sbin/pcscd", "/sbin/pcscd") if os.access(p, os.X_OK)), None
+    )
     if found is None:
         raise PcscStackError(f"pcscd is not installed: {SETUP_HINT}")
     return found
@@ -46,8 +47,9 @@ def _pcscd_binary() -> str:
 def _check_installed() -> None:
     _pcscd_binary()
     if not VPCD_CONF.is_file() or not VPCD_DRIVER.exists():
-        raise PcscStackError(f"the vpcd virtual reader driver is not installed ({VPCD_CONF}, {VPCD_DRIVER}): "
-                             f"{SETUP_HINT}")
+        raise PcscStackError(
+            f"the vpcd virtual reader driver is not installed ({VPCD_CONF}, {VPCD_DRIVER}): {SETUP_HINT}"
+        )
     try:
         import smartcard.scard  # noqa: F401
     except ImportError as exc:
@@ -70,8 +72,13 @@ def _start_pcscd() -> None:
     log = PCSCD_LOG.open("ab")
     # Foreground mode so the log lands in a file (daemon mode logs to syslog, absent here); its
     # own session so a Ctrl-C of pytest does not take it down.
-    _pcscd = subprocess.Popen([_pcscd_binary(), "--foreground"], stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    _pcscd = subprocess.Popen(
+        [_pcscd_binary(), "--foreground"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
 
 

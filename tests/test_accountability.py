@@ -40,8 +40,7 @@ def _op(username: str, role: Role, **kw):
 
 
 def _login(client: Client, username: str, password: str = PASSWORD, ip: str = "10.0.0.7"):
-    return client.post("/accounts/login/", {"username": username, "password": password},
-                       REMOTE_ADDR=ip)
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=ip)
 
 
 def _audit(action: str, object_id: str | None = None):
@@ -53,6 +52,7 @@ def _audit(action: str, object_id: str | None = None):
 
 # -- logins ----------------------------------------------------------------------------------
 
+
 def test_login_logout_and_a_failed_login_are_audited_with_the_address():
     _op("guard1", Role.SECURITY)
     client = Client()
@@ -60,14 +60,13 @@ def test_login_logout_and_a_failed_login_are_audited_with_the_address():
     assert _login(client, "guard1").status_code == 302
     client.post("/accounts/logout/", REMOTE_ADDR="10.0.0.7")
 
-    failed, = _audit("auth.login_failed", "guard1")
+    (failed,) = _audit("auth.login_failed", "guard1")
     assert failed.actor is None and failed.data["ip"] == "10.0.0.7"
-    ok, = _audit("auth.login", "guard1")
+    (ok,) = _audit("auth.login", "guard1")
     assert ok.actor.username == "guard1" and ok.data["ip"] == "10.0.0.7"
-    out, = _audit("auth.logout", "guard1")
+    (out,) = _audit("auth.logout", "guard1")
     assert out.actor.username == "guard1"
-    assert "password" not in str(failed.data) and PASSWORD not in str(AuditRecord.objects.all()
-                                                                      .values_list("data"))
+    assert "password" not in str(failed.data) and PASSWORD not in str(AuditRecord.objects.all().values_list("data"))
     assert chain.verify().ok
 
 
@@ -87,16 +86,17 @@ def test_repeated_failures_lock_the_account_out_even_with_the_right_password():
 
 # -- grants ----------------------------------------------------------------------------------
 
+
 def test_creating_an_operator_and_changing_their_role_is_audited_with_before_and_after():
     Department.objects.create(code="SAO", name="学生工作处")
     dorm = Building.objects.create(code="D3", name="3号楼", is_dorm=True)
     _op("mgr", Role.DORM_MANAGER, buildings=[dorm])
-    grant, = _audit("permission.grant", "mgr")
+    (grant,) = _audit("permission.grant", "mgr")
     assert grant.data["role"] == {"from": None, "to": "dorm_manager"}
     assert grant.data["buildings"] == {"from": None, "to": ["D3"]}
 
     _op("mgr", Role.SECURITY)
-    change, = _audit("permission.change", "mgr")
+    (change,) = _audit("permission.change", "mgr")
     assert change.data["role"] == {"from": "dorm_manager", "to": "security"}
     assert change.data["buildings"] == {"from": ["D3"], "to": []}
 
@@ -106,6 +106,7 @@ def test_only_nic_administrators_see_or_change_operator_accounts():
     hr = _op("hr1", Role.HR)
     # even with every auth permission, a non-NIC account may not administer accounts
     from django.contrib.auth.models import Permission
+
     hr.user_permissions.set(Permission.objects.filter(content_type__app_label="auth"))
     hr_client, nic_client = Client(), Client()
     _login(hr_client, "hr1")
@@ -127,21 +128,32 @@ def test_a_grant_through_the_admin_is_audited_and_a_nic_admin_cannot_make_a_supe
     form = page.context["adminform"].form
     assert "is_superuser" not in form.fields  # read-only for a NIC admin who is no superuser
     data = {
-        "username": "lib1", "first_name": "", "last_name": "", "email": "",
-        "is_active": "on", "is_staff": "on", "is_superuser": "on",
+        "username": "lib1",
+        "first_name": "",
+        "last_name": "",
+        "email": "",
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
         "groups": [Group.objects.get(name="role:library").pk],
-        "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-11-01",
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-11-01",
         "date_joined_1": "08:00:00",
-        "operator-TOTAL_FORMS": "1", "operator-INITIAL_FORMS": "1",
-        "operator-MIN_NUM_FORMS": "0", "operator-MAX_NUM_FORMS": "1",
-        "operator-0-id": target.operator.pk, "operator-0-user": target.pk,
-        "operator-0-role": "finance", "operator-0-department": "",
+        "operator-TOTAL_FORMS": "1",
+        "operator-INITIAL_FORMS": "1",
+        "operator-MIN_NUM_FORMS": "0",
+        "operator-MAX_NUM_FORMS": "1",
+        "operator-0-id": target.operator.pk,
+        "operator-0-user": target.pk,
+        "operator-0-role": "finance",
+        "operator-0-department": "",
     }
     response = client.post(f"/admin/auth/user/{target.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     target.refresh_from_db()
     assert not target.is_superuser and target.operator.role == "finance"
-    change, = _audit("permission.change", "lib1")
+    (change,) = _audit("permission.change", "lib1")
     assert change.actor.username == "nic-admin"
     assert change.data == {"role": {"from": "library", "to": "finance"}}
     assert _audit("admin.change", str(target.pk))  # the admin's own log entry, too
@@ -151,12 +163,14 @@ def test_changing_a_groups_permissions_is_audited_with_what_was_added_and_remove
     _op("nic-admin", Role.NIC)
     group = Group.objects.get(name="role:nic")
     from django.contrib.auth.models import Permission
+
     keep = list(group.permissions.values_list("pk", flat=True))[1:]
     added = Permission.objects.get(content_type__app_label="campus", codename="delete_device")
     client = Client()
     _login(client, "nic-admin")
-    response = client.post(f"/admin/auth/group/{group.pk}/change/",
-                           {"name": group.name, "permissions": [*keep, added.pk]})
+    response = client.post(
+        f"/admin/auth/group/{group.pk}/change/", {"name": group.name, "permissions": [*keep, added.pk]}
+    )
     assert response.status_code == 302
     change = _audit("permission.group_change", "role:nic")[-1]
     assert change.actor.username == "nic-admin"
@@ -169,7 +183,7 @@ def test_an_admin_write_is_audited_in_the_same_transaction():
     _login(client, "nic-admin")
     response = client.post("/admin/campus/department/add/", {"code": "CE", "name": "化工系"})
     assert response.status_code == 302
-    added, = _audit("admin.add")
+    (added,) = _audit("admin.add")
     assert added.actor.username == "nic-admin" and added.object_type == "department"
 
 
@@ -179,8 +193,7 @@ WS_PATH = "/live/gates/_dash-ws-callback"
 
 
 def _session(client: Client) -> tuple[bytes, bytes]:
-    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}="
-                       f"{client.cookies[settings.SESSION_COOKIE_NAME].value}".encode())
+    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode())
 
 
 async def _closed_within(communicator: WebsocketCommunicator, seconds: float) -> int | None:
@@ -233,8 +246,9 @@ def test_dash_pages_carry_the_security_headers():
     _login(client, "guard4")
 
     async def go():
-        communicator = HttpCommunicator(application, "GET", "/live/gates/",
-                                        headers=[(b"host", b"127.0.0.1"), _session(client)])
+        communicator = HttpCommunicator(
+            application, "GET", "/live/gates/", headers=[(b"host", b"127.0.0.1"), _session(client)]
+        )
         return await communicator.get_response(timeout=20)
 
     response = async_to_sync(go)()
@@ -247,9 +261,9 @@ def test_dash_pages_carry_the_security_headers():
 
 # -- retention -------------------------------------------------------------------------------
 
+
 def _aged(days: int, n: int) -> list[int]:
-    ids = [record(actor=None, action="card.issue", object_type="card", object_id=f"OLD{i}").pk
-           for i in range(n)]
+    ids = [record(actor=None, action="card.issue", object_type="card", object_id=f"OLD{i}").pk for i in range(n)]
     AuditRecord.objects.filter(pk__in=ids).update(at=timezone.now() - timedelta(days=days))
     return ids
 
@@ -263,9 +277,12 @@ def _reseal_after_backdating() -> None:
 
     previous = chain.GENESIS
     for rec in AuditRecord.objects.order_by("id"):
-        previous = chain.link(previous, chain.canonical(rec.at, rec.actor_id, rec.actor_name,
-                                                        rec.action, rec.object_type,
-                                                        rec.object_id, rec.basis, rec.data))
+        previous = chain.link(
+            previous,
+            chain.canonical(
+                rec.at, rec.actor_id, rec.actor_name, rec.action, rec.object_type, rec.object_id, rec.basis, rec.data
+            ),
+        )
         AuditRecord.objects.filter(pk=rec.pk).update(mac=previous)
     with transaction.atomic():
         head = _head()
@@ -291,7 +308,7 @@ def test_purging_old_records_keeps_the_chain_verifiable_and_is_itself_audited():
 
     assert not AuditRecord.objects.filter(pk__in=old).exists()
     assert AuditRecord.objects.filter(pk__in=young).count() == 3
-    purge, = _audit("audit.purge")
+    (purge,) = _audit("audit.purge")
     assert purge.data["deleted"] == 4 and purge.data["anchor_id"] == old[-1]
     head = AuditChain.objects.get(pk=1)
     assert head.base_id == old[-1] and head.purged == 4 and head.count == 4
@@ -304,10 +321,13 @@ def test_purging_old_records_keeps_the_chain_verifiable_and_is_itself_audited():
     AuditChain.objects.filter(pk=1).update(base_id=old[-1])
     assert chain.verify().ok
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO audit_auditrecord (id, at, actor_name, action, object_type,"
-                       " object_id, basis, data, mac) SELECT %s, at, actor_name, action,"
-                       " object_type, object_id, basis, data, mac FROM audit_auditrecord"
-                       " WHERE id = %s", [old[0], young[0]])
+        cursor.execute(
+            "INSERT INTO audit_auditrecord (id, at, actor_name, action, object_type,"
+            " object_id, basis, data, mac) SELECT %s, at, actor_name, action,"
+            " object_type, object_id, basis, data, mac FROM audit_auditrecord"
+            " WHERE id = %s",
+            [old[0], young[0]],
+        )
     verdict = chain.verify()
     assert not verdict.ok and verdict.broken_id == old[0]
 

@@ -14,14 +14,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def nic_client(client):
-    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
-                              is_superuser=True)
+    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
     client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     return client
 
 
-@pytest.mark.parametrize("model", ["department", "building", "cardholder", "card", "device",
-                                   "accessevent"])
+@pytest.mark.parametrize("model", ["department", "building", "cardholder", "card", "device", "accessevent"])
 def test_nic_can_list_every_record(nic_client, campus, model):
     response = nic_client.get(reverse(f"admin:campus_{model}_changelist"))
     assert response.status_code == 200
@@ -37,9 +35,15 @@ def test_cardholder_list_masks_citizen_id_and_phone(nic_client, campus):
 
 
 def test_access_events_are_read_only(nic_client, campus):
-    AccessEvent.objects.create(event_id="5f0c5b5e-1111-4222-8333-444455556666", device=campus.gate,
-                               card_uid="A0000000", occurred_at="2026-11-27T03:00:00Z",
-                               direction="in", decision="allow", reason="ok")
+    AccessEvent.objects.create(
+        event_id="5f0c5b5e-1111-4222-8333-444455556666",
+        device=campus.gate,
+        card_uid="A0000000",
+        occurred_at="2026-11-27T03:00:00Z",
+        direction="in",
+        decision="allow",
+        reason="ok",
+    )
     assert nic_client.get(reverse("admin:campus_accessevent_add")).status_code == 403
 
 
@@ -50,8 +54,7 @@ def test_operators_are_users_with_a_role(nic_client):
 
 def test_the_card_change_page_is_reachable_beside_the_card_actions(campus, client):
     """The card actions' URLs (<pk>/lose/ …) must not swallow the admin's own <pk>/change/."""
-    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
-                              is_superuser=True)
+    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
     client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     card = campus.cards[0]
     assert client.get(f"/admin/campus/card/{card.pk}/change/").status_code == 200
@@ -87,8 +90,7 @@ def test_the_issuance_form_is_offered_only_to_who_may_issue(campus, client):
     client.post("/accounts/logout/")
 
     gao = Department.objects.create(code="GAO", name="总务处")
-    create_or_update_operator(username="gao", password="pw-gao-12345", role=Role.GENERAL,
-                              department=gao)
+    create_or_update_operator(username="gao", password="pw-gao-12345", role=Role.GENERAL, department=gao)
     client.post("/accounts/login/", {"username": "gao", "password": "pw-gao-12345"})
     assert issue_url in client.get(change_url).content.decode()
     assert client.get(issue_url).status_code == 200

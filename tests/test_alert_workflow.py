@@ -58,6 +58,7 @@ pytestmark = pytest.mark.django_db
 
 # -- helpers -----------------------------------------------------------------------------------
 
+
 @dataclass
 class Operators:
     nic: Any
@@ -78,16 +79,17 @@ def _user(username: str, role: Role | None, *, active: bool = True) -> Any:
 @pytest.fixture
 def ops(db) -> Operators:
     return Operators(
-        nic=_user("nic-wang", Role.NIC), nic2=_user("nic-li", Role.NIC),
-        security=_user("sec-zhao", Role.SECURITY), dorm=_user("dorm-sun", Role.DORM_MANAGER),
-        inactive_nic=_user("nic-gone", Role.NIC, active=False), nobody=_user("plain", None),
+        nic=_user("nic-wang", Role.NIC),
+        nic2=_user("nic-li", Role.NIC),
+        security=_user("sec-zhao", Role.SECURITY),
+        dorm=_user("dorm-sun", Role.DORM_MANAGER),
+        inactive_nic=_user("nic-gone", Role.NIC, active=False),
+        nobody=_user("plain", None),
     )
 
 
-def _raise(kind: AlertKind, subject: str, at, *, device=None, count: int = 1,
-           detail: dict | None = None) -> Alert:
-    raise_alert(kind=kind, subject=subject, at=at, device_id=device.pk if device else None,
-                count=count, detail=detail)
+def _raise(kind: AlertKind, subject: str, at, *, device=None, count: int = 1, detail: dict | None = None) -> Alert:
+    raise_alert(kind=kind, subject=subject, at=at, device_id=device.pk if device else None, count=count, detail=detail)
     return Alert.objects.exclude(status=AlertStatus.RESOLVED).get(kind=kind, subject=subject)
 
 
@@ -103,8 +105,7 @@ def _blacklist(campus, at) -> Alert:
 
 def _actions(alert: Alert) -> list[str]:
     """The alert's timeline in the order it was written."""
-    return list(AlertLog.objects.filter(alert=alert).order_by("id")
-                .values_list("action", flat=True))
+    return list(AlertLog.objects.filter(alert=alert).order_by("id").values_list("action", flat=True))
 
 
 def _state(alert_id: int) -> dict[str, Any]:
@@ -133,6 +134,7 @@ def _ticket(cause: str, **kw: str) -> TicketRequest:
 
 # -- raising: dedupe, severity, buffer ---------------------------------------------------------
 
+
 def test_every_kind_has_a_severity_and_alerts_get_it_and_the_building(campus):
     """Every kind can be raised (an unmapped kind would crash the processor's flush); a door's
     alert carries its building so a dorm desk can filter on it."""
@@ -151,8 +153,7 @@ def test_a_repeat_of_an_unresolved_alert_counts_on_the_open_one(campus):
     only, with the latest detail; they are not new RAISED entries."""
     t0 = timezone.now() - timedelta(minutes=5)
     first = _raise(AlertKind.REPLAY, campus.gate.code, t0, device=campus.gate, detail={"seq": 1})
-    _raise(AlertKind.REPLAY, campus.gate.code, t0 + timedelta(minutes=2), count=3,
-           detail={"seq": 7})
+    _raise(AlertKind.REPLAY, campus.gate.code, t0 + timedelta(minutes=2), count=3, detail={"seq": 7})
     _raise(AlertKind.REPLAY, campus.gate.code, t0 + timedelta(minutes=1))  # late, no detail
     [alert] = Alert.objects.filter(kind=AlertKind.REPLAY)
     assert alert.pk == first.pk and alert.count == 5
@@ -178,23 +179,27 @@ def test_the_buffer_coalesces_a_storm_into_one_write_per_alert(campus):
     t0 = timezone.now() - timedelta(seconds=30)
     buffer = AlertBuffer()
     for i in range(50):
-        buffer.add(kind=AlertKind.REPLAY, subject=campus.gate.code, device_id=campus.gate.pk,
-                   at=t0 + timedelta(milliseconds=i), detail={"seq": i})
-    buffer.add(kind=AlertKind.REPLAY, subject=campus.gate.code, device_id=campus.gate.pk,
-               at=t0 - timedelta(seconds=5))  # a late upload: counted, last_at stays
+        buffer.add(
+            kind=AlertKind.REPLAY,
+            subject=campus.gate.code,
+            device_id=campus.gate.pk,
+            at=t0 + timedelta(milliseconds=i),
+            detail={"seq": i},
+        )
+    buffer.add(
+        kind=AlertKind.REPLAY, subject=campus.gate.code, device_id=campus.gate.pk, at=t0 - timedelta(seconds=5)
+    )  # a late upload: counted, last_at stays
     buffer.add(kind=AlertKind.BAD_SIGNATURE, subject="G-E-01", at=t0, count=4)
     ids = buffer.flush()
     assert buffer.pending == {}
     replay = Alert.objects.get(kind=AlertKind.REPLAY)
     forged = Alert.objects.get(kind=AlertKind.BAD_SIGNATURE)
     assert sorted(ids) == sorted([replay.pk, forged.pk])
-    assert (replay.count, replay.detail, replay.last_at) == (51, {"seq": 49},
-                                                            t0 + timedelta(milliseconds=49))
+    assert (replay.count, replay.detail, replay.last_at) == (51, {"seq": 49}, t0 + timedelta(milliseconds=49))
     assert forged.count == 4
     assert AlertLog.objects.filter(action=LogAction.RAISED).count() == 2
     assert buffer.flush() == []  # nothing pending: nothing written
-    buffer.add(kind=AlertKind.REPLAY, subject=campus.gate.code, at=t0 + timedelta(seconds=1),
-               count=2)
+    buffer.add(kind=AlertKind.REPLAY, subject=campus.gate.code, at=t0 + timedelta(seconds=1), count=2)
     assert buffer.flush() == [replay.pk]
     replay.refresh_from_db()
     assert replay.count == 53
@@ -213,8 +218,9 @@ def test_a_coalesced_new_alert_starts_at_its_first_occurrence(campus):
     assert alert.first_at == t0
 
 
-def test_a_flush_that_loses_a_race_is_retried_without_duplicate_writes(campus, monkeypatch,
-                                                                        django_capture_on_commit_callbacks):
+def test_a_flush_that_loses_a_race_is_retried_without_duplicate_writes(
+    campus, monkeypatch, django_capture_on_commit_callbacks
+):
     """Another processor opening the same alert first makes the insert fail: the attempt is
     rolled back whole (rows and push) and retried."""
     real_write = services._write
@@ -238,6 +244,7 @@ def test_a_flush_that_loses_a_race_is_retried_without_duplicate_writes(campus, m
 
 # -- conditions: clear, re-fire, lapse, flapping -------------------------------------------------
 
+
 def test_a_condition_that_still_holds_does_not_lapse_the_acknowledgement(campus, ops):
     """R-DEV-2: the silence check repeats the alert every tick while the gate stays silent;
     that is not news and must not undo the acknowledgement."""
@@ -255,13 +262,11 @@ def test_clear_condition_marks_only_the_given_kinds_and_devices(campus, ops):
     now = timezone.now() - timedelta(minutes=10)
     gate = _silent(campus, now)
     fault = _raise(AlertKind.DEVICE_FAULT, campus.gate.code, now, device=campus.gate)
-    other = _raise(AlertKind.UPLOAD_STOPPED, campus.vehicle_gate.code, now,
-                   device=campus.vehicle_gate)
+    other = _raise(AlertKind.UPLOAD_STOPPED, campus.vehicle_gate.code, now, device=campus.vehicle_gate)
     done = _raise(AlertKind.UPLOAD_STOPPED, campus.dorm_door.code, now, device=campus.dorm_door)
     resolve(done.pk, by=ops.nic, resolution="已恢复")
     at = now + timedelta(minutes=1)
-    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk,
-                                                                  campus.dorm_door.pk], at=at)
+    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk, campus.dorm_door.pk], at=at)
     for a in (gate, fault, other, done):
         a.refresh_from_db()
     assert gate.cleared_at == at and gate.status == AlertStatus.OPEN  # stays until resolved
@@ -270,8 +275,7 @@ def test_clear_condition_marks_only_the_given_kinds_and_devices(campus, ops):
     assert LogAction.CLEARED not in _actions(done)
     # clearing again (already clear) and clearing nobody write nothing
     logs = AlertLog.objects.count()
-    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk],
-                    at=at + timedelta(minutes=1))
+    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=at + timedelta(minutes=1))
     clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[], at=at)
     gate.refresh_from_db()
     assert gate.cleared_at == at and AlertLog.objects.count() == logs
@@ -286,8 +290,7 @@ def test_a_refire_after_clearing_lapses_the_acknowledgement(campus, ops, setting
     alert = _silent(campus, t0)
     assert escalate_overdue(now=timezone.now()) == 2  # overdue twice over: level 2
     acknowledge(alert.pk, by=ops.nic, comment="网线松动，已派人")
-    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk],
-                    at=t0 + timedelta(minutes=20))
+    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=t0 + timedelta(minutes=20))
     refire_at = timezone.now() - timedelta(seconds=30)
     _silent(campus, refire_at)
     alert.refresh_from_db()
@@ -304,8 +307,7 @@ def test_a_refire_after_clearing_lapses_the_acknowledgement(campus, ops, setting
 def test_a_refire_of_an_unacknowledged_alert_is_logged_but_is_no_lapse(campus):
     t0 = timezone.now() - timedelta(minutes=30)
     alert = _silent(campus, t0)
-    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk],
-                    at=t0 + timedelta(minutes=1))
+    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=t0 + timedelta(minutes=1))
     _silent(campus, t0 + timedelta(minutes=2))
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN and alert.lapses == 0 and alert.opened_at == t0
@@ -331,8 +333,7 @@ def test_a_momentary_alert_repeated_after_its_acknowledgement_lapses(campus, ops
 
 
 def _bounce(campus, at) -> Alert:
-    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk],
-                    at=at - timedelta(seconds=20))
+    clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=at - timedelta(seconds=20))
     return _silent(campus, at)
 
 
@@ -408,6 +409,7 @@ def test_settle_flapping_leaves_resolved_alerts_alone(campus, ops):
 
 # -- who may work what ---------------------------------------------------------------------------
 
+
 def test_nic_works_every_alert_and_security_only_card_misuse(ops):
     """R-OPS-3: NIC works faults to resolution (and everything else); the security office only
     card-misuse alerts; other roles, accounts without a role and disabled accounts nothing."""
@@ -418,24 +420,30 @@ def test_nic_works_every_alert_and_security_only_card_misuse(ops):
         assert not can_work(ops.dorm, alert)
         assert not can_work(ops.nobody, alert)
         assert not can_work(ops.inactive_nic, alert)
-    assert SECURITY_KINDS == {AlertKind.BLACKLIST_HIT, AlertKind.CLONE_SUSPECTED,
-                              AlertKind.OLD_CARD_USED, AlertKind.PASSBACK_VIOLATION}
+    assert SECURITY_KINDS == {
+        AlertKind.BLACKLIST_HIT,
+        AlertKind.CLONE_SUSPECTED,
+        AlertKind.OLD_CARD_USED,
+        AlertKind.PASSBACK_VIOLATION,
+    }
 
 
 def test_a_role_that_may_not_work_an_alert_is_refused_and_nothing_changes(
-        campus, ops, django_capture_on_commit_callbacks):
+    campus, ops, django_capture_on_commit_callbacks
+):
     silent = _silent(campus, timezone.now() - timedelta(minutes=3))
     hit = _blacklist(campus, timezone.now() - timedelta(minutes=3))
     cap = django_capture_on_commit_callbacks
     for user in (ops.security, ops.dorm, ops.nobody, ops.inactive_nic):
-        _refused(cap, silent.pk, lambda u=user: acknowledge(silent.pk, by=u, comment="看到了"),
-                 "无权")
-        _refused(cap, silent.pk, lambda u=user: assign(silent.pk, by=u, assignee_id=ops.nic.pk),
-                 "无权")
-        _refused(cap, silent.pk, lambda u=user: resolve(silent.pk, by=u, resolution="好了"),
-                 "无权")
-        _refused(cap, silent.pk, lambda u=user: open_ticket(
-            silent.pk, by=u, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")), "无权")
+        _refused(cap, silent.pk, lambda u=user: acknowledge(silent.pk, by=u, comment="看到了"), "无权")
+        _refused(cap, silent.pk, lambda u=user: assign(silent.pk, by=u, assignee_id=ops.nic.pk), "无权")
+        _refused(cap, silent.pk, lambda u=user: resolve(silent.pk, by=u, resolution="好了"), "无权")
+        _refused(
+            cap,
+            silent.pk,
+            lambda u=user: open_ticket(silent.pk, by=u, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")),
+            "无权",
+        )
     for user in (ops.dorm, ops.nobody):
         _refused(cap, hit.pk, lambda u=user: acknowledge(hit.pk, by=u, comment="看到了"), "无权")
     acknowledge(hit.pk, by=ops.security, comment="保安已到场")  # this one is theirs
@@ -447,6 +455,7 @@ def test_an_unknown_alert_is_refused(ops):
 
 
 # -- acknowledge / assign / resolve ------------------------------------------------------------
+
 
 def test_acknowledging_needs_a_comment_and_is_logged_and_audited(campus, ops):
     """R-OPS-3, R-SEC-1: an acknowledgement says what was seen and what happens next; it is on
@@ -467,25 +476,31 @@ def test_acknowledging_needs_a_comment_and_is_logged_and_audited(campus, ops):
     assert log.seconds == pytest.approx(120, abs=5)
     [audit] = AuditRecord.objects.all()
     assert (audit.actor, audit.actor_name, audit.action, audit.object_type, audit.object_id) == (
-        ops.nic, "nic-wang", "alert.acknowledged", "alert", str(alert.pk))
-    assert audit.data == {"kind": AlertKind.UPLOAD_STOPPED, "subject": campus.gate.code,
-                          "comment": "查" * 200}
+        ops.nic,
+        "nic-wang",
+        "alert.acknowledged",
+        "alert",
+        str(alert.pk),
+    )
+    assert audit.data == {"kind": AlertKind.UPLOAD_STOPPED, "subject": campus.gate.code, "comment": "查" * 200}
 
 
-def test_an_acknowledged_alert_cannot_be_acknowledged_again(campus, ops,
-                                                           django_capture_on_commit_callbacks):
+def test_an_acknowledged_alert_cannot_be_acknowledged_again(campus, ops, django_capture_on_commit_callbacks):
     alert = _silent(campus, timezone.now())
     acknowledge(alert.pk, by=ops.nic, comment="处理中")
-    _refused(django_capture_on_commit_callbacks, alert.pk,
-             lambda: acknowledge(alert.pk, by=ops.nic2, comment="我也看到了"), "已被确认")
+    _refused(
+        django_capture_on_commit_callbacks,
+        alert.pk,
+        lambda: acknowledge(alert.pk, by=ops.nic2, comment="我也看到了"),
+        "已被确认",
+    )
 
 
 def test_assigning_to_someone_who_may_work_it(campus, ops, django_capture_on_commit_callbacks):
     alert = _silent(campus, timezone.now())
     cap = django_capture_on_commit_callbacks
     for who in (ops.security, ops.dorm, ops.nobody, ops.inactive_nic):
-        _refused(cap, alert.pk, lambda w=who: assign(alert.pk, by=ops.nic, assignee_id=w.pk),
-                 "只能指派")
+        _refused(cap, alert.pk, lambda w=who: assign(alert.pk, by=ops.nic, assignee_id=w.pk), "只能指派")
     _refused(cap, alert.pk, lambda: assign(alert.pk, by=ops.nic, assignee_id=10**9), "只能指派")
     assign(alert.pk, by=ops.nic, assignee_id=ops.nic2.pk)
     alert.refresh_from_db()
@@ -538,8 +553,7 @@ def test_after_a_lapse_mtta_runs_from_the_lapse_and_mttr_from_the_first_occurren
     assert alert.status == AlertStatus.OPEN and alert.opened_at > alert.first_at
     acknowledge(alert.pk, by=ops.security, comment="再次出现，已拦截")
     resolve(alert.pk, by=ops.security, resolution="卡已没收")
-    first_ack, second_ack = AlertLog.objects.filter(
-        alert=alert, action=LogAction.ACKNOWLEDGED).order_by("id")
+    first_ack, second_ack = AlertLog.objects.filter(alert=alert, action=LogAction.ACKNOWLEDGED).order_by("id")
     assert first_ack.seconds == pytest.approx(600, abs=5)
     assert second_ack.seconds == pytest.approx(0, abs=5)
     repaired = AlertLog.objects.get(alert=alert, action=LogAction.RESOLVED)
@@ -551,26 +565,36 @@ def test_a_resolved_alert_cannot_be_worked_again(campus, ops, django_capture_on_
     resolve(alert.pk, by=ops.nic, resolution="已恢复")
     cap = django_capture_on_commit_callbacks
     _refused(cap, alert.pk, lambda: acknowledge(alert.pk, by=ops.nic, comment="看到了"), "已解决")
-    _refused(cap, alert.pk, lambda: assign(alert.pk, by=ops.nic, assignee_id=ops.nic2.pk),
-             "已解决")
+    _refused(cap, alert.pk, lambda: assign(alert.pk, by=ops.nic, assignee_id=ops.nic2.pk), "已解决")
     _refused(cap, alert.pk, lambda: resolve(alert.pk, by=ops.nic2, resolution="再解决"), "已解决")
-    _refused(cap, alert.pk, lambda: open_ticket(
-        alert.pk, by=ops.nic, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")), "已解决")
+    _refused(
+        cap,
+        alert.pk,
+        lambda: open_ticket(alert.pk, by=ops.nic, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")),
+        "已解决",
+    )
 
 
 # -- repair tickets (R-DEV-3) -------------------------------------------------------------------
 
+
 def test_a_non_human_fault_is_repaired_free_by_the_vendor(campus, ops):
     """R-DEV-3: non-human — the vendor repairs it free of charge: price 0, no fee, no
     responsible person (even if a price or person was typed in); the ticket resolves the alert."""
-    alert = _raise(AlertKind.DEVICE_FAULT, campus.gate.code, timezone.now() - timedelta(minutes=5),
-                   device=campus.gate)
-    ticket = open_ticket(alert.pk, by=ops.nic, request=_ticket(
-        RepairCause.NON_HUMAN, vendor="  海康威视  ", price="300",
-        responsible_number=campus.cards[0].holder.number, description=" 读头无响应 "))
+    alert = _raise(AlertKind.DEVICE_FAULT, campus.gate.code, timezone.now() - timedelta(minutes=5), device=campus.gate)
+    ticket = open_ticket(
+        alert.pk,
+        by=ops.nic,
+        request=_ticket(
+            RepairCause.NON_HUMAN,
+            vendor="  海康威视  ",
+            price="300",
+            responsible_number=campus.cards[0].holder.number,
+            description=" 读头无响应 ",
+        ),
+    )
     ticket.refresh_from_db()
-    assert (ticket.device, ticket.alert_id, ticket.cause) == (campus.gate, alert.pk,
-                                                              RepairCause.NON_HUMAN)
+    assert (ticket.device, ticket.alert_id, ticket.cause) == (campus.gate, alert.pk, RepairCause.NON_HUMAN)
     assert ticket.vendor == "海康威视" and ticket.price == Decimal("0")
     assert ticket.fee is None and ticket.responsible is None
     assert ticket.description == "读头无响应" and ticket.opened_by == ops.nic
@@ -583,9 +607,18 @@ def test_a_non_human_fault_is_repaired_free_by_the_vendor(campus, ops):
     assert tlog.actor == ops.nic and "读头无响应" in tlog.comment
     repair, resolved = AuditRecord.objects.order_by("id")
     assert (repair.action, repair.object_type, repair.object_id, repair.actor) == (
-        "repair.open", "device", str(campus.gate.pk), ops.nic)
-    assert repair.data == {"ticket": ticket.pk, "cause": "non_human", "price": "0",
-                           "vendor": "海康威视", "responsible": ""}
+        "repair.open",
+        "device",
+        str(campus.gate.pk),
+        ops.nic,
+    )
+    assert repair.data == {
+        "ticket": ticket.pk,
+        "cause": "non_human",
+        "price": "0",
+        "vendor": "海康威视",
+        "responsible": "",
+    }
     assert (resolved.action, resolved.object_id) == ("alert.resolved", str(alert.pk))
 
 
@@ -593,18 +626,29 @@ def test_human_damage_is_charged_to_the_responsible_person_at_market_price(campu
     """R-DEV-3: human damage — the person named by 学工号 pays the market price, a
     DEVICE_DAMAGE line in Finance's fee ledger, linked from the ticket."""
     holder = campus.cards[3].holder
-    alert = _raise(AlertKind.TAMPER, campus.dorm_door.code, timezone.now() - timedelta(minutes=2),
-                   device=campus.dorm_door)
-    ticket = open_ticket(alert.pk, by=ops.nic, request=_ticket(
-        RepairCause.HUMAN, responsible_number=f"  {holder.number} ", price=" 120.5 ",
-        vendor="不该记下"))
+    alert = _raise(
+        AlertKind.TAMPER, campus.dorm_door.code, timezone.now() - timedelta(minutes=2), device=campus.dorm_door
+    )
+    ticket = open_ticket(
+        alert.pk,
+        by=ops.nic,
+        request=_ticket(
+            RepairCause.HUMAN, responsible_number=f"  {holder.number} ", price=" 120.5 ", vendor="不该记下"
+        ),
+    )
     ticket.refresh_from_db()
     assert ticket.responsible == holder and ticket.price == Decimal("120.50")
     assert ticket.vendor == ""
     [fee] = FeeCharge.objects.all()
     assert ticket.fee == fee
     assert (fee.holder, fee.card, fee.kind, fee.amount, fee.operator, fee.window) == (
-        holder, None, FeeKind.DEVICE_DAMAGE, Decimal("120.50"), ops.nic, "NIC")
+        holder,
+        None,
+        FeeKind.DEVICE_DAMAGE,
+        Decimal("120.50"),
+        ops.nic,
+        "NIC",
+    )
     today = timezone.localdate()
     book = ledger.ledger(start=today, end=today)
     assert book.count == 1 and book.total == Decimal("120.50")
@@ -612,32 +656,39 @@ def test_human_damage_is_charged_to_the_responsible_person_at_market_price(campu
     assert item[4] == str(FeeKind.DEVICE_DAMAGE.label) and item[5] == holder.number
     assert item[7] == ""  # no card
     repair = AuditRecord.objects.get(action="repair.open")
-    assert repair.data == {"ticket": ticket.pk, "cause": "human", "price": "120.50",
-                           "vendor": "", "responsible": holder.number}
+    assert repair.data == {
+        "ticket": ticket.pk,
+        "cause": "human",
+        "price": "120.50",
+        "vendor": "",
+        "responsible": holder.number,
+    }
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
     assert AuditRecord.objects.filter(action="alert.resolved", object_id=str(alert.pk)).exists()
 
 
-@pytest.mark.parametrize(("request_kw", "match"), [
-    ({"cause": "non_human", "vendor": "海康", "description": "   "}, "故障描述"),
-    ({"cause": "accident", "vendor": "海康"}, "故障原因"),
-    ({"cause": "", "vendor": "海康"}, "故障原因"),
-    ({"cause": "non_human"}, "厂商"),
-    ({"cause": "non_human", "vendor": "   "}, "厂商"),
-    ({"cause": "human", "price": "200"}, "学工号"),
-    ({"cause": "human", "responsible_number": "NOSUCH001", "price": "200"}, "学工号"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "0"}, "市价"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "-5"}, "市价"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "0.004"}, "市价"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "100000.01"}, "市价"),
-    ({"cause": "human", "responsible_number": "@holder", "price": ""}, "数字"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "两百"}, "数字"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "Infinity"}, "数字"),
-    ({"cause": "human", "responsible_number": "@holder", "price": "1e30"}, "数字"),
-])
-def test_a_refused_ticket_changes_nothing(campus, ops, django_capture_on_commit_callbacks,
-                                          request_kw, match):
+@pytest.mark.parametrize(
+    ("request_kw", "match"),
+    [
+        ({"cause": "non_human", "vendor": "海康", "description": "   "}, "故障描述"),
+        ({"cause": "accident", "vendor": "海康"}, "故障原因"),
+        ({"cause": "", "vendor": "海康"}, "故障原因"),
+        ({"cause": "non_human"}, "厂商"),
+        ({"cause": "non_human", "vendor": "   "}, "厂商"),
+        ({"cause": "human", "price": "200"}, "学工号"),
+        ({"cause": "human", "responsible_number": "NOSUCH001", "price": "200"}, "学工号"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "0"}, "市价"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "-5"}, "市价"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "0.004"}, "市价"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "100000.01"}, "市价"),
+        ({"cause": "human", "responsible_number": "@holder", "price": ""}, "数字"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "两百"}, "数字"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "Infinity"}, "数字"),
+        ({"cause": "human", "responsible_number": "@holder", "price": "1e30"}, "数字"),
+    ],
+)
+def test_a_refused_ticket_changes_nothing(campus, ops, django_capture_on_commit_callbacks, request_kw, match):
     """R-DEV-3: no free human damage, no unpaid-for person, no vendor-less free repair; a
     refusal leaves no ticket, no fee line, no log, no audit, the alert open."""
     kw = dict(request_kw)
@@ -645,30 +696,43 @@ def test_a_refused_ticket_changes_nothing(campus, ops, django_capture_on_commit_
         kw["responsible_number"] = campus.cards[0].holder.number
     description = kw.pop("description", "面板损坏")
     alert = _raise(AlertKind.TAMPER, campus.gate.code, timezone.now(), device=campus.gate)
-    _refused(django_capture_on_commit_callbacks, alert.pk, lambda: open_ticket(
-        alert.pk, by=ops.nic, request=TicketRequest(description=description, **kw)), match)
+    _refused(
+        django_capture_on_commit_callbacks,
+        alert.pk,
+        lambda: open_ticket(alert.pk, by=ops.nic, request=TicketRequest(description=description, **kw)),
+        match,
+    )
     assert Alert.objects.get(pk=alert.pk).status == AlertStatus.OPEN
 
 
 def test_a_not_a_number_price_is_refused_as_an_alert_error(campus, ops):
     alert = _raise(AlertKind.TAMPER, campus.gate.code, timezone.now(), device=campus.gate)
     with pytest.raises(AlertError, match="数字"):
-        open_ticket(alert.pk, by=ops.nic, request=_ticket(
-            RepairCause.HUMAN, responsible_number=campus.cards[0].holder.number, price="NaN"))
+        open_ticket(
+            alert.pk,
+            by=ops.nic,
+            request=_ticket(RepairCause.HUMAN, responsible_number=campus.cards[0].holder.number, price="NaN"),
+        )
 
 
-def test_only_nic_opens_tickets_and_only_for_a_device(campus, ops,
-                                                      django_capture_on_commit_callbacks):
+def test_only_nic_opens_tickets_and_only_for_a_device(campus, ops, django_capture_on_commit_callbacks):
     """R-DEV-3: tickets are NIC's; an alert about no registered device has nothing to repair."""
     cap = django_capture_on_commit_callbacks
     hit = _blacklist(campus, timezone.now())  # security works it, and it names the gate
-    _refused(cap, hit.pk, lambda: open_ticket(
-        hit.pk, by=ops.security, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")),
-        "网信中心")
+    _refused(
+        cap,
+        hit.pk,
+        lambda: open_ticket(hit.pk, by=ops.security, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")),
+        "网信中心",
+    )
     rogue = _raise(AlertKind.UNKNOWN_DEVICE, "ROGUE-99", timezone.now())
     assert rogue.device_id is None
-    _refused(cap, rogue.pk, lambda: open_ticket(
-        rogue.pk, by=ops.nic, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")), "没有对应设备")
+    _refused(
+        cap,
+        rogue.pk,
+        lambda: open_ticket(rogue.pk, by=ops.nic, request=_ticket(RepairCause.NON_HUMAN, vendor="海康")),
+        "没有对应设备",
+    )
 
 
 def test_a_ticket_and_its_fee_roll_back_with_a_failed_audit(campus, ops, monkeypatch):
@@ -682,26 +746,38 @@ def test_a_ticket_and_its_fee_roll_back_with_a_failed_audit(campus, ops, monkeyp
 
     monkeypatch.setattr(workflow, "record", broken)
     with pytest.raises(RuntimeError):
-        open_ticket(alert.pk, by=ops.nic, request=_ticket(
-            RepairCause.HUMAN, responsible_number=campus.cards[0].holder.number, price="80"))
+        open_ticket(
+            alert.pk,
+            by=ops.nic,
+            request=_ticket(RepairCause.HUMAN, responsible_number=campus.cards[0].holder.number, price="80"),
+        )
     assert _state(alert.pk) == before
 
 
-@pytest.mark.parametrize(("fields", "ok"), [
-    ({"cause": "human", "price": Decimal("50"), "responsible": True}, True),
-    ({"cause": "non_human", "price": Decimal("0"), "vendor": "海康"}, True),
-    ({"cause": "human", "price": Decimal("50"), "responsible": False}, False),
-    ({"cause": "human", "price": Decimal("0"), "responsible": True}, False),
-    ({"cause": "non_human", "price": Decimal("10"), "vendor": "海康"}, False),
-    ({"cause": "other", "price": Decimal("0")}, False),
-])
+@pytest.mark.parametrize(
+    ("fields", "ok"),
+    [
+        ({"cause": "human", "price": Decimal("50"), "responsible": True}, True),
+        ({"cause": "non_human", "price": Decimal("0"), "vendor": "海康"}, True),
+        ({"cause": "human", "price": Decimal("50"), "responsible": False}, False),
+        ({"cause": "human", "price": Decimal("0"), "responsible": True}, False),
+        ({"cause": "non_human", "price": Decimal("10"), "vendor": "海康"}, False),
+        ({"cause": "other", "price": Decimal("0")}, False),
+    ],
+)
 def test_the_database_enforces_the_repair_cause_rules(campus, ops, fields, ok):
     """R-DEV-3, as a CheckConstraint (repair_cause_rules): whatever writes a ticket, a human one
     has a responsible person and a positive price, a non-human one costs nothing."""
     fields = dict(fields)
     responsible = campus.cards[0].holder if fields.pop("responsible", False) else None
-    ticket = RepairTicket(device=campus.gate, description="测试", opened_by=ops.nic,
-                          opened_at=timezone.now(), responsible=responsible, **fields)
+    ticket = RepairTicket(
+        device=campus.gate,
+        description="测试",
+        opened_by=ops.nic,
+        opened_at=timezone.now(),
+        responsible=responsible,
+        **fields,
+    )
     if ok:
         ticket.save()
         assert RepairTicket.objects.filter(pk=ticket.pk).exists()
@@ -713,41 +789,53 @@ def test_the_database_enforces_the_repair_cause_rules(campus, ops, fields, ok):
 
 # -- every operator action: timeline + audit -----------------------------------------------------
 
+
 def test_every_operator_action_is_on_the_timeline_and_in_the_audit_trail(campus, ops):
     """R-SEC-1 and R-OPS-3: acknowledge → assign → ticket (resolves) — each one an AlertLog
     row with its actor and an AuditRecord naming the operator."""
-    alert = _raise(AlertKind.DEVICE_FAULT, campus.vehicle_gate.code,
-                   timezone.now() - timedelta(minutes=1), device=campus.vehicle_gate)
+    alert = _raise(
+        AlertKind.DEVICE_FAULT,
+        campus.vehicle_gate.code,
+        timezone.now() - timedelta(minutes=1),
+        device=campus.vehicle_gate,
+    )
     acknowledge(alert.pk, by=ops.nic, comment="道闸抬杆故障")
     assign(alert.pk, by=ops.nic, assignee_id=ops.nic2.pk)
     open_ticket(alert.pk, by=ops.nic2, request=_ticket(RepairCause.NON_HUMAN, vendor="捷顺"))
-    logs = list(AlertLog.objects.filter(alert=alert).order_by("id")
-                .values_list("action", "actor__username"))
-    assert logs == [(LogAction.RAISED, None), (LogAction.ACKNOWLEDGED, "nic-wang"),
-                    (LogAction.ASSIGNED, "nic-wang"), (LogAction.TICKET, "nic-li"),
-                    (LogAction.RESOLVED, "nic-li")]
+    logs = list(AlertLog.objects.filter(alert=alert).order_by("id").values_list("action", "actor__username"))
+    assert logs == [
+        (LogAction.RAISED, None),
+        (LogAction.ACKNOWLEDGED, "nic-wang"),
+        (LogAction.ASSIGNED, "nic-wang"),
+        (LogAction.TICKET, "nic-li"),
+        (LogAction.RESOLVED, "nic-li"),
+    ]
     audit = list(AuditRecord.objects.order_by("id").values_list("action", "actor_name"))
-    assert audit == [("alert.acknowledged", "nic-wang"), ("alert.assigned", "nic-wang"),
-                     ("repair.open", "nic-li"), ("alert.resolved", "nic-li")]
+    assert audit == [
+        ("alert.acknowledged", "nic-wang"),
+        ("alert.assigned", "nic-wang"),
+        ("repair.open", "nic-li"),
+        ("alert.resolved", "nic-li"),
+    ]
 
 
 # -- the clock -----------------------------------------------------------------------------------
+
 
 def test_unacknowledged_alerts_escalate_per_severity_up_to_two_levels(campus, ops, settings):
     """R-OPS-3: left open past its severity's ALERT_ESCALATE_AFTER_S, an alert goes up a level,
     and again after twice the limit; acknowledged, resolved and flapping alerts do not."""
     settings.ALERT_ESCALATE_AFTER_S = {"critical": 60, "warning": 120, "info": 600}
     now = timezone.now()
-    critical = _raise(AlertKind.TAMPER, campus.gate.code, now - timedelta(seconds=90),
-                      device=campus.gate)
-    warning = _raise(AlertKind.UPLOAD_STOPPED, campus.gate.code, now - timedelta(seconds=90),
-                     device=campus.gate)
+    critical = _raise(AlertKind.TAMPER, campus.gate.code, now - timedelta(seconds=90), device=campus.gate)
+    warning = _raise(AlertKind.UPLOAD_STOPPED, campus.gate.code, now - timedelta(seconds=90), device=campus.gate)
     acked = _raise(AlertKind.REPLAY, campus.gate.code, now - timedelta(hours=1))
     acknowledge(acked.pk, by=ops.nic, comment="已知")
     done = _raise(AlertKind.BAD_SIGNATURE, campus.gate.code, now - timedelta(hours=1))
     resolve(done.pk, by=ops.nic, resolution="已处理")
-    flapping = _raise(AlertKind.DEVICE_FAULT, campus.vehicle_gate.code, now - timedelta(hours=1),
-                      device=campus.vehicle_gate)
+    flapping = _raise(
+        AlertKind.DEVICE_FAULT, campus.vehicle_gate.code, now - timedelta(hours=1), device=campus.vehicle_gate
+    )
     Alert.objects.filter(pk=flapping.pk).update(flapping=True)
 
     def level(a: Alert) -> int:
@@ -770,8 +858,7 @@ def test_unacknowledged_alerts_escalate_per_severity_up_to_two_levels(campus, op
 
 def test_the_escalation_limit_comes_from_settings(campus, settings):
     now = timezone.now()
-    alert = _raise(AlertKind.TAMPER, campus.gate.code, now - timedelta(seconds=90),
-                   device=campus.gate)
+    alert = _raise(AlertKind.TAMPER, campus.gate.code, now - timedelta(seconds=90), device=campus.gate)
     settings.ALERT_ESCALATE_AFTER_S = {"critical": 300, "warning": 900, "info": 3600}
     assert escalate_overdue(now=now) == 0
     settings.ALERT_ESCALATE_AFTER_S = {"critical": 80, "warning": 900, "info": 3600}
@@ -785,18 +872,20 @@ def test_response_times_are_the_mean_time_to_acknowledge_and_to_repair(campus, o
     occurrence to resolution, over actions since ``since``."""
     now = timezone.now()
     assert response_times(since=now - timedelta(days=1)) == {
-        "mtta_s": None, "ack_count": 0, "mttr_s": None, "repair_count": 0}
+        "mtta_s": None,
+        "ack_count": 0,
+        "mttr_s": None,
+        "repair_count": 0,
+    }
     a = _raise(AlertKind.REPLAY, "G-E-01", now - timedelta(seconds=60))
     b = _raise(AlertKind.TAMPER, "G-E-01", now - timedelta(seconds=180), device=campus.gate)
-    c = _raise(AlertKind.BAD_SIGNATURE, "G-E-01", now - timedelta(seconds=600),
-               device=campus.gate)
+    c = _raise(AlertKind.BAD_SIGNATURE, "G-E-01", now - timedelta(seconds=600), device=campus.gate)
     acknowledge(a.pk, by=ops.nic, comment="看到")
     acknowledge(b.pk, by=ops.nic, comment="看到")
-    resolve(b.pk, by=ops.nic, resolution="修好")       # 180 s
+    resolve(b.pk, by=ops.nic, resolution="修好")  # 180 s
     open_ticket(c.pk, by=ops.nic, request=_ticket(RepairCause.NON_HUMAN, vendor="厂商"))  # 600 s
     # an old acknowledgement outside the period, and one without a duration, do not count
-    AlertLog.objects.create(alert=a, at=now - timedelta(days=3), action=LogAction.ACKNOWLEDGED,
-                            seconds=99999)
+    AlertLog.objects.create(alert=a, at=now - timedelta(days=3), action=LogAction.ACKNOWLEDGED, seconds=99999)
     AlertLog.objects.create(alert=a, at=now, action=LogAction.ACKNOWLEDGED, seconds=None)
     out = response_times(since=now - timedelta(days=1))
     assert out["ack_count"] == 2 and out["mtta_s"] == pytest.approx(120, abs=5)
@@ -806,6 +895,7 @@ def test_response_times_are_the_mean_time_to_acknowledge_and_to_repair(campus, o
 
 # -- pushes to the live desks ------------------------------------------------------------------
 
+
 def _pushed(feed: Feed, n: int) -> list[tuple[int, list[int]]]:
     messages = feed.take(n)
     for m in messages:
@@ -814,7 +904,8 @@ def _pushed(feed: Feed, n: int) -> list[tuple[int, list[int]]]:
 
 
 def test_operator_actions_are_pushed_after_the_commit_with_increasing_seq(
-        campus, ops, redis_client, django_capture_on_commit_callbacks):
+    campus, ops, redis_client, django_capture_on_commit_callbacks
+):
     """The desks get the changed ids (they refetch the rows), numbered so a page can see a gap;
     never before the transaction commits."""
     assert names.GROUP_ALERTS == "live.alerts"
@@ -826,43 +917,43 @@ def test_operator_actions_are_pushed_after_the_commit_with_increasing_seq(
         resolve(alert.pk, by=ops.nic2, resolution="已恢复")
         assert current_seq(redis_client, names.GROUP_ALERTS) == 0  # not yet committed
     assert len(callbacks) == 4  # one push per transaction
-    assert _pushed(feed, 4) == [(1, [alert.pk]), (2, [alert.pk]), (3, [alert.pk]),
-                                (4, [alert.pk])]
+    assert _pushed(feed, 4) == [(1, [alert.pk]), (2, [alert.pk]), (3, [alert.pk]), (4, [alert.pk])]
     assert current_seq(redis_client, names.GROUP_ALERTS) == 4
 
 
 def test_the_clock_and_the_processor_push_the_ids_they_changed(
-        campus, ops, redis_client, settings, django_capture_on_commit_callbacks):
+    campus, ops, redis_client, settings, django_capture_on_commit_callbacks
+):
     settings.ALERT_ESCALATE_AFTER_S = {"critical": 60, "warning": 60, "info": 60}
     feed = Feed(names.GROUP_ALERTS)
     t0 = timezone.now() - timedelta(minutes=5)
     with django_capture_on_commit_callbacks(execute=True):
         buffer = AlertBuffer()
-        buffer.add(kind=AlertKind.UPLOAD_STOPPED, subject=campus.gate.code,
-                   device_id=campus.gate.pk, at=t0)
-        buffer.add(kind=AlertKind.UPLOAD_STOPPED, subject=campus.vehicle_gate.code,
-                   device_id=campus.vehicle_gate.pk, at=t0)
+        buffer.add(kind=AlertKind.UPLOAD_STOPPED, subject=campus.gate.code, device_id=campus.gate.pk, at=t0)
+        buffer.add(
+            kind=AlertKind.UPLOAD_STOPPED, subject=campus.vehicle_gate.code, device_id=campus.vehicle_gate.pk, at=t0
+        )
         ids = sorted(buffer.flush())
-        clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk],
-                        at=t0 + timedelta(minutes=1))
+        clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=t0 + timedelta(minutes=1))
         escalate_overdue(now=t0 + timedelta(seconds=90))  # both to level 1
         escalate_overdue(now=t0 + timedelta(seconds=90))  # nothing: no push
-        clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk],
-                        at=t0 + timedelta(minutes=2))   # already clear: no push
+        clear_condition(
+            kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=t0 + timedelta(minutes=2)
+        )  # already clear: no push
     gate = Alert.objects.get(subject=campus.gate.code)
     assert len(ids) == 2 and gate.pk in ids
     assert _pushed(feed, 3) == [(1, ids), (2, [gate.pk]), (3, ids)]
     assert current_seq(redis_client, names.GROUP_ALERTS) == 3
 
 
-def test_a_refused_action_pushes_nothing(campus, ops, redis_client,
-                                         django_capture_on_commit_callbacks):
+def test_a_refused_action_pushes_nothing(campus, ops, redis_client, django_capture_on_commit_callbacks):
     alert = _silent(campus, timezone.now())
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        for call in (lambda: acknowledge(alert.pk, by=ops.nic, comment=" "),
-                     lambda: acknowledge(alert.pk, by=ops.security, comment="看到"),
-                     lambda: open_ticket(alert.pk, by=ops.nic,
-                                         request=_ticket(RepairCause.HUMAN, price="0"))):
+        for call in (
+            lambda: acknowledge(alert.pk, by=ops.nic, comment=" "),
+            lambda: acknowledge(alert.pk, by=ops.security, comment="看到"),
+            lambda: open_ticket(alert.pk, by=ops.nic, request=_ticket(RepairCause.HUMAN, price="0")),
+        ):
             with pytest.raises(AlertError):
                 call()
     assert callbacks == []

@@ -18,12 +18,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _write_some() -> list[int]:
-    record(actor=None, action="card.issue", object_type="card", object_id="A001",
-           basis="审批单 12", data={"holder": "2025CS00001", "金额": "20.00"})
-    record_many(actor=None, basis="批量导入", entries=[
-        Entry("holder.create", "cardholder", f"2025CS{i:05d}", {"row": i}) for i in range(5)])
-    record(actor=None, action="alert.acknowledged", object_type="alert", object_id=7,
-           data={"comment": "已通知电工"})
+    record(
+        actor=None,
+        action="card.issue",
+        object_type="card",
+        object_id="A001",
+        basis="审批单 12",
+        data={"holder": "2025CS00001", "金额": "20.00"},
+    )
+    record_many(
+        actor=None,
+        basis="批量导入",
+        entries=[Entry("holder.create", "cardholder", f"2025CS{i:05d}", {"row": i}) for i in range(5)],
+    )
+    record(actor=None, action="alert.acknowledged", object_type="alert", object_id=7, data={"comment": "已通知电工"})
     return list(AuditRecord.objects.order_by("id").values_list("id", flat=True))
 
 
@@ -67,10 +75,13 @@ def test_deleting_a_record_breaks_the_chain_at_the_next_one():
 
 def test_inserting_a_record_is_named_even_with_a_copied_mac():
     ids = _write_some()
-    _sql("""INSERT INTO audit_auditrecord (id, at, actor_name, action, object_type, object_id,
+    _sql(
+        """INSERT INTO audit_auditrecord (id, at, actor_name, action, object_type, object_id,
             basis, data, mac)
             SELECT %s, at, actor_name, action, object_type, object_id, basis, data, mac
-            FROM audit_auditrecord WHERE id = %s""", [ids[-1] + 100, ids[-1]])
+            FROM audit_auditrecord WHERE id = %s""",
+        [ids[-1] + 100, ids[-1]],
+    )
     _verify_fails_at(ids[-1] + 100)
 
 
@@ -86,13 +97,14 @@ def test_recomputing_a_mac_without_the_key_does_not_help(settings):
     ids = _write_some()
     _sql("UPDATE audit_auditrecord SET object_id = %s WHERE id = %s", ["B999", ids[0]])
     real_key = settings.AUDIT_HMAC_KEY
-    settings.AUDIT_HMAC_KEY = "a-guessed-key"   # an attacker's recomputation with another key
+    settings.AUDIT_HMAC_KEY = "a-guessed-key"  # an attacker's recomputation with another key
     rows = AuditRecord.objects.order_by("id")
     previous = chain.GENESIS
     for r in rows:
-        previous = chain.link(previous, chain.canonical(r.at, r.actor_id, r.actor_name, r.action,
-                                                        r.object_type, r.object_id, r.basis,
-                                                        r.data))
+        previous = chain.link(
+            previous,
+            chain.canonical(r.at, r.actor_id, r.actor_name, r.action, r.object_type, r.object_id, r.basis, r.data),
+        )
         _sql("UPDATE audit_auditrecord SET mac = %s WHERE id = %s", [previous, r.pk])
     settings.AUDIT_HMAC_KEY = real_key
     _verify_fails_at(ids[0])
@@ -105,8 +117,7 @@ def test_concurrent_writers_keep_one_valid_chain():
     def writer(n: int) -> None:
         try:
             for i in range(10):
-                record(actor=None, action="test.concurrent", object_type="t",
-                       object_id=f"{n}-{i}")
+                record(actor=None, action="test.concurrent", object_type="t", object_id=f"{n}-{i}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

@@ -50,10 +50,19 @@ def _build_campus() -> None:
         holder.photo_sha256 = photo_store.save(make_test_photo(color=(40 + 20 * i, 120, 200 - 10 * i), seed=i))
         holder.save(update_fields=["photo_sha256"])
     operator = get_user_model().objects.create_user("nic", password="a-long-password-1")
-    record(actor=operator, action="card.issue", object_type="card", object_id=campus.cards[0].uid,
-           basis="审批单 12", data={"holder": campus.cards[0].holder.number, "金额": "20.00"})
-    record_many(actor=operator, basis="批量导入", entries=[
-        Entry("holder.create", "cardholder", c.holder.number, {"row": i}) for i, c in enumerate(campus.cards)])
+    record(
+        actor=operator,
+        action="card.issue",
+        object_type="card",
+        object_id=campus.cards[0].uid,
+        basis="审批单 12",
+        data={"holder": campus.cards[0].holder.number, "金额": "20.00"},
+    )
+    record_many(
+        actor=operator,
+        basis="批量导入",
+        entries=[Entry("holder.create", "cardholder", c.holder.number, {"row": i}) for i, c in enumerate(campus.cards)],
+    )
     basis_store.save("审批单.pdf", BASIS_PDF)
     basis_store.save("scan.png", b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
 
@@ -71,8 +80,7 @@ def _state() -> dict:
     with connection.cursor() as cursor:
         for table in _tables():
             cursor.execute(f'SELECT * FROM "{table}" ORDER BY 1')
-            out[table] = [tuple(json.dumps(v, sort_keys=True, default=str) for v in row)
-                          for row in cursor.fetchall()]
+            out[table] = [tuple(json.dumps(v, sort_keys=True, default=str) for v in row) for row in cursor.fetchall()]
         cursor.execute("SELECT sequencename, last_value FROM pg_sequences ORDER BY 1")
         out["sequences"] = cursor.fetchall()
     return out
@@ -163,7 +171,7 @@ def test_a_tampered_archive_is_refused_and_nothing_changes(var, tmp_path):
     with pytest.raises(CommandError, match="已损坏或被篡改"):
         call_command("restore", str(archive))
     cut = tmp_path / "cut.ccbackup"
-    cut.write_bytes(bytes(data[:len(data) - 100]))
+    cut.write_bytes(bytes(data[: len(data) - 100]))
     with pytest.raises(CommandError, match="不完整|已损坏或被篡改"):
         call_command("restore", str(cut))
     assert _state() == empty and _photos() == {} and _basis_files() == {}
@@ -211,16 +219,16 @@ def test_restoring_into_a_system_that_is_not_empty_is_refused(var, tmp_path):
     with pytest.raises(CommandError, match="只能恢复到空系统"):
         call_command("restore", str(archive))
     assert _state() == state and _photos() == photos
-    _flush()                                        # an empty database, but photos left behind
+    _flush()  # an empty database, but photos left behind
     state = _state()
     with pytest.raises(CommandError, match="照片目录"):
         call_command("restore", str(archive))
     assert _state() == state and _photos() == photos
-    shutil.rmtree(photo_store.photo_dir())          # no photos, but basis files left behind
+    shutil.rmtree(photo_store.photo_dir())  # no photos, but basis files left behind
     with pytest.raises(CommandError, match="书面依据目录"):
         call_command("restore", str(archive))
     assert _state() == state and _photos() == {} and len(_basis_files()) == 2
-    _wipe_photos()                                  # one audit record is enough to refuse
+    _wipe_photos()  # one audit record is enough to refuse
     record(actor=None, action="test.row", object_type="t", object_id="1")
     with pytest.raises(CommandError, match=AUDIT_TABLE):
         call_command("restore", str(archive))
@@ -261,21 +269,27 @@ def test_the_key_is_required_in_production(var, tmp_path, monkeypatch):
 
 def test_the_same_round_trip_on_sqlite(tmp_path):
     """The embedded default (SQLite, online backup API), through the real command line."""
+
     def run(db: str, *args: str) -> str:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / db}",
-               "CAMPUSCARD_VAR_DIR": str(tmp_path / f"var-{db}"),
-               "CAMPUSCARD_BACKUP_KEY": "ab" * 32, "AUDIT_HMAC_KEY": "k" * 32}
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / db}",
+            "CAMPUSCARD_VAR_DIR": str(tmp_path / f"var-{db}"),
+            "CAMPUSCARD_BACKUP_KEY": "ab" * 32,
+            "AUDIT_HMAC_KEY": "k" * 32,
+        }
         env.pop("CAMPUSCARD_TEST_SQLITE", None)
-        done = subprocess.run(campuscard_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(campuscard_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    seed = ("from ops.cards import photo_store; from ops.cards.photos import make_test_photo; "
-            "from ops.audit.services import record; "
-            "from django.contrib.auth.models import User; u = User.objects.create_user('nic'); "
-            "record(actor=u, action='t.x', object_type='t', object_id=photo_store.save(make_test_photo())); "
-            "from ops.grants import basis_store; basis_store.save('b.pdf', b'%PDF-1.4\\n%%EOF\\n')")
+    seed = (
+        "from ops.cards import photo_store; from ops.cards.photos import make_test_photo; "
+        "from ops.audit.services import record; "
+        "from django.contrib.auth.models import User; u = User.objects.create_user('nic'); "
+        "record(actor=u, action='t.x', object_type='t', object_id=photo_store.save(make_test_photo())); "
+        "from ops.grants import basis_store; basis_store.save('b.pdf', b'%PDF-1.4\\n%%EOF\\n')"
+    )
     run("a.sqlite3", "migrate", "-v0")
     run("a.sqlite3", "shell", "-c", seed)
     dump = run("a.sqlite3", "dumpdata", "auth.user", "audit.auditrecord", "campus")
@@ -283,8 +297,11 @@ def test_the_same_round_trip_on_sqlite(tmp_path):
     run("b.sqlite3", "migrate", "-v0")
     out = run("b.sqlite3", "restore", str(tmp_path / "a.ccbackup"))
     assert "审计链完整" in out or "intact" in out
-    restored = [o for o in json.loads(run("b.sqlite3", "dumpdata", "auth.user", "audit.auditrecord", "campus"))
-                if o["fields"].get("action") != "backup.restore"]
+    restored = [
+        o
+        for o in json.loads(run("b.sqlite3", "dumpdata", "auth.user", "audit.auditrecord", "campus"))
+        if o["fields"].get("action") != "backup.restore"
+    ]
     assert restored == json.loads(dump)
     photos_a = sorted(p.read_bytes() for p in (tmp_path / "var-a.sqlite3" / "photos").rglob("*.jpg"))
     photos_b = sorted(p.read_bytes() for p in (tmp_path / "var-b.sqlite3" / "photos").rglob("*.jpg"))
@@ -307,7 +324,7 @@ def test_the_encrypted_stream_refuses_reordered_dropped_cut_or_extended_chunks()
     writer.close()
     data = raw.getvalue()
     header, body = data[:52], data[52:]
-    chunks = [body[i:i + 1020] for i in range(0, len(body), 1020)]
+    chunks = [body[i : i + 1020] for i in range(0, len(body), 1020)]
     assert len(chunks) == 10
 
     def read(blob: bytes, k: bytes = key) -> bytes:
@@ -315,11 +332,13 @@ def test_the_encrypted_stream_refuses_reordered_dropped_cut_or_extended_chunks()
         return b"".join(iter(lambda: reader.read(4096), b""))
 
     assert read(data) == plain
-    for bad in (header + b"".join([chunks[1], chunks[0], *chunks[2:]]),   # reordered
-                header + b"".join(chunks[:-1]),                          # last chunk dropped
-                header + b"".join(chunks[:5]),                           # cut at a chunk boundary
-                data + b"\0",                                            # something appended
-                data[:60] + bytes([data[60] ^ 1]) + data[61:]):          # one bit flipped
+    for bad in (
+        header + b"".join([chunks[1], chunks[0], *chunks[2:]]),  # reordered
+        header + b"".join(chunks[:-1]),  # last chunk dropped
+        header + b"".join(chunks[:5]),  # cut at a chunk boundary
+        data + b"\0",  # something appended
+        data[:60] + bytes([data[60] ^ 1]) + data[61:],
+    ):  # one bit flipped
         with pytest.raises(Damaged):
             read(bad)
     with pytest.raises(WrongKey):

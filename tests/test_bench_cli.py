@@ -11,8 +11,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
-    figures = bench_figures(tmp_path, "pipeline", "--rate", "300", "--seconds", "2",
-                            "--latency-seconds", "2", "--backlog", "1000", timeout=240)
+    figures = bench_figures(
+        tmp_path,
+        "pipeline",
+        "--rate",
+        "300",
+        "--seconds",
+        "2",
+        "--latency-seconds",
+        "2",
+        "--backlog",
+        "1000",
+        timeout=240,
+    )
     for key in ("events_per_s", "lag_max_s", "fanout_p50_ms", "fanout_p99_ms"):
         assert isinstance(figures[key], int | float)
     assert figures["events"] > 400 and figures["delivered"] == figures["events"]
@@ -25,8 +36,7 @@ def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
 def test_bench_soak_samples_a_real_page_and_says_where_its_memory_is(tmp_path):
     """A short `bench soak`: one real Chromium gate page under taps; the page keeps up, its
     feed is bounded, and the renderer's memory is broken down by allocator at both dumps."""
-    figures = bench_figures(tmp_path, "soak", "--rate", "50", "--minutes", "1", "--sample-s",
-                            "20", timeout=280)
+    figures = bench_figures(tmp_path, "soak", "--rate", "50", "--minutes", "1", "--sample-s", "20", timeout=280)
     assert figures["samples"] >= 3 and figures["probes_timed_out"] == 0
     assert figures["page_live_throughout"] and figures["page_errors"] == 0
     assert figures["taps_committed"] == figures["taps_offered"] > 1000

@@ -24,37 +24,66 @@ from dashboard.pages import gates
 from tests.conftest import bench_figures
 
 TZ = ZoneInfo("Asia/Shanghai")
-KEYS = ("clients", "events_per_s", "offered_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms",
-        "taps_seen_fraction", "processor_lag_s", "daphne_rss_before_mb", "daphne_rss_after_mb")
+KEYS = (
+    "clients",
+    "events_per_s",
+    "offered_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "taps_seen_fraction",
+    "processor_lag_s",
+    "daphne_rss_before_mb",
+    "daphne_rss_after_mb",
+)
 
 
 @pytest.mark.slow
 def test_every_dashboard_sees_the_taps_pushed_to_it(tmp_path):
-    figures = bench_figures(tmp_path, "fanout", "--clients", "3", "--rate", "50", "--seconds",
-                            "4", timeout=150)
+    figures = bench_figures(tmp_path, "fanout", "--clients", "3", "--rate", "50", "--seconds", "4", timeout=150)
     for key in KEYS:
         assert isinstance(figures[key], int | float), key
     assert figures["clients"] == 3 and figures["page_errors"] == 0
     assert figures["taps_offered"] > 100 and figures["taps_committed"] == figures["taps_offered"]
-    assert figures["clients_seeing_taps"] == 3          # every page got pushes …
-    assert figures["min_client_seen_fraction"] > 0.9    # … and (at 50/s) nearly every tap
+    assert figures["clients_seeing_taps"] == 3  # every page got pushes …
+    assert figures["min_client_seen_fraction"] > 0.9  # … and (at 50/s) nearly every tap
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
 
 
 def _board() -> tuple[GateBoard, dict[str, str]]:
     now = time.time()
     codes = [f"G-E-{i:02d}" for i in range(1, 5)] + ["V-E-IN"]
-    rows = [{"id": str(uuid.uuid4()), "ts": now - i, "device": codes[i % 5],
-             "device_name": "东门人行1号闸", "kind": "pedestrian_gate", "building": None,
-             "holder": "张*3" if i % 7 else "", "holder_kind": "student", "card": "04****AB",
-             "direction": ("in", "out", "none")[i % 3], "decision": "deny" if i % 4 else "allow",
-             "reason": ("ok", "blacklisted", "lost", "expired")[i % 4], "flags": ""}
-            for i in range(50)]
-    counts = {c: {int(now // 60) - m: (m * 7 + n) % 90 + 1 for m in range(0, 30, 1 + n)}
-              for n, c in enumerate(codes)}
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "ts": now - i,
+            "device": codes[i % 5],
+            "device_name": "东门人行1号闸",
+            "kind": "pedestrian_gate",
+            "building": None,
+            "holder": "张*3" if i % 7 else "",
+            "holder_kind": "student",
+            "card": "04****AB",
+            "direction": ("in", "out", "none")[i % 3],
+            "decision": "deny" if i % 4 else "allow",
+            "reason": ("ok", "blacklisted", "lost", "expired")[i % 4],
+            "flags": "",
+        }
+        for i in range(50)
+    ]
+    counts = {c: {int(now // 60) - m: (m * 7 + n) % 90 + 1 for m in range(0, 30, 1 + n)} for n, c in enumerate(codes)}
     board = GateBoard(max_rows=50, minutes=30, tz=TZ)
-    board.load({"watermark": 1, "rows": rows, "counts": counts, "inout": {},
-                "totals": {"allow": 1, "deny": 2, "reasons": {}, "since": 0}}, seq=1)
+    board.load(
+        {
+            "watermark": 1,
+            "rows": rows,
+            "counts": counts,
+            "inout": {},
+            "totals": {"allow": 1, "deny": 2, "reasons": {}, "since": 0},
+        },
+        seq=1,
+    )
     return board, {c: f"{c} 闸" for c in codes[:3]}
 
 
@@ -64,11 +93,20 @@ def _plotly_figure(board: GateBoard, names: dict[str, str]) -> go.Figure:
     for code in sorted(board.counts):
         per = board.counts[code]
         minutes = sorted(per)
-        fig.add_bar(name=names.get(code, code), y=[per[m] for m in minutes],
-                    x=[datetime.fromtimestamp(m * 60, TZ) for m in minutes])
-    fig.update_layout(barmode="stack", height=520, margin={"l": 40, "r": 10, "t": 10, "b": 40},
-                      legend={"orientation": "h", "y": -0.2}, uirevision="keep",
-                      xaxis={"tickformat": "%H:%M"}, yaxis={"title": translation.gettext("次/分钟")})
+        fig.add_bar(
+            name=names.get(code, code),
+            y=[per[m] for m in minutes],
+            x=[datetime.fromtimestamp(m * 60, TZ) for m in minutes],
+        )
+    fig.update_layout(
+        barmode="stack",
+        height=520,
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+        uirevision="keep",
+        xaxis={"tickformat": "%H:%M"},
+        yaxis={"title": translation.gettext("次/分钟")},
+    )
     return fig
 
 
@@ -97,7 +135,7 @@ def test_pages_of_one_group_share_one_subscription_and_get_every_push_in_order()
             got = [(await asyncio.wait_for(inbox.get(), 10))["seq"] for _ in range(20)]
             assert got == list(range(1, 21))
         sub_a.leave(a)
-        assert not sub_a.task.done()                  # b is still watching
+        assert not sub_a.task.done()  # b is still watching
         sub_b.leave(b)
         with pytest.raises(asyncio.CancelledError):
             await sub_b.task

@@ -29,16 +29,19 @@ def test_without_a_token_the_api_refuses(campus):
 
 
 def test_issue_lose_find_replace_cancel_through_the_api(api, campus):
-    holder = Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS99999",
-                                       name="李四", department=campus.dept)
-    r = api.post("/api/v1/cards/", {"holder_number": "2026CS99999", "uid": "04a1b2c3d4",
-                                    "approved_by": "教务处", "basis": "新生名单2026"}, format="json")
+    holder = Cardholder.objects.create(
+        kind=HolderKind.STUDENT, number="2026CS99999", name="李四", department=campus.dept
+    )
+    r = api.post(
+        "/api/v1/cards/",
+        {"holder_number": "2026CS99999", "uid": "04a1b2c3d4", "approved_by": "教务处", "basis": "新生名单2026"},
+        format="json",
+    )
     assert r.status_code == 201, r.content
     assert r.json()["uid"] == "04A1B2C3D4" and r.json()["holder_name"] == "李*"
     assert api.post("/api/v1/cards/04A1B2C3D4/loss/", {"basis": "挂失"}).json()["status"] == "lost"
     assert api.post("/api/v1/cards/04A1B2C3D4/found/", {"basis": "找回"}).json()["status"] == "active"
-    r = api.post("/api/v1/cards/04A1B2C3D4/replace/",
-                 {"new_uid": "04A1B2C3D5", "reason": "damage", "basis": "损坏"})
+    r = api.post("/api/v1/cards/04A1B2C3D4/replace/", {"new_uid": "04A1B2C3D5", "reason": "damage", "basis": "损坏"})
     assert r.status_code == 201 and r.json()["issue_no"] == 2
     assert FeeCharge.objects.get(card__uid="04A1B2C3D5").window == "API"
     r = api.post("/api/v1/cards/04A1B2C3D5/cancel/", {"basis": "退学", "holder_status": "withdrawn"})
@@ -50,11 +53,14 @@ def test_issue_lose_find_replace_cancel_through_the_api(api, campus):
 def test_a_broken_rule_is_a_400_with_the_reason_and_changes_nothing(api, campus):
     card = campus.cards[0]
     before = (Card.objects.count(), CardAction.objects.count(), FeeCharge.objects.count())
-    r = api.post(f"/api/v1/cards/{card.uid}/replace/",
-                 {"new_uid": "0BADF00D", "reason": "loss", "basis": "补卡", "fee": "999.00"})
+    r = api.post(
+        f"/api/v1/cards/{card.uid}/replace/",
+        {"new_uid": "0BADF00D", "reason": "loss", "basis": "补卡", "fee": "999.00"},
+    )
     assert r.status_code == 400 and "超过物价部门核定的上限" in r.json()["detail"]
-    r = api.post("/api/v1/cards/", {"holder_number": card.holder.number, "uid": "0BADF00E",
-                                    "approved_by": "x", "basis": "y"})
+    r = api.post(
+        "/api/v1/cards/", {"holder_number": card.holder.number, "uid": "0BADF00E", "approved_by": "x", "basis": "y"}
+    )
     assert r.status_code == 400 and "一人一卡" in r.json()["detail"]
     assert (Card.objects.count(), CardAction.objects.count(), FeeCharge.objects.count()) == before
 
@@ -63,9 +69,15 @@ def test_the_api_has_an_openapi_schema(api):
     r = api.get("/api/schema/?format=json")
     assert r.status_code == 200
     paths = r.json()["paths"]
-    for p in ("/api/v1/cards/", "/api/v1/cards/{uid}/loss/", "/api/v1/cards/{uid}/replace/",
-              "/api/v1/cards/{uid}/cancel/", "/api/v1/cards/{uid}/extend/", "/api/v1/imports/",
-              "/api/v1/imports/{id}/apply/"):
+    for p in (
+        "/api/v1/cards/",
+        "/api/v1/cards/{uid}/loss/",
+        "/api/v1/cards/{uid}/replace/",
+        "/api/v1/cards/{uid}/cancel/",
+        "/api/v1/cards/{uid}/extend/",
+        "/api/v1/imports/",
+        "/api/v1/imports/{id}/apply/",
+    ):
         assert p in paths
 
 
@@ -102,21 +114,30 @@ def test_only_the_list_owners_import_or_read_lists():
     from ops.cards import importing
 
     def api_as(role: Role) -> APIClient:
-        user = create_or_update_operator(username=f"api-{role.value}", password="pw-x-12345",
-                                         role=role)
+        user = create_or_update_operator(username=f"api-{role.value}", password="pw-x-12345", role=role)
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
         return api
 
     nic = create_or_update_operator(username="nic-lists", password="pw-x-12345", role=Role.NIC)
-    batch = importing.preview_import(kind="student", filename="名单.csv", operator=nic,
-                                     data="学号,姓名,学系,班级,身份证号\n".encode())
-    for role, status in ((Role.LIBRARY, 403), (Role.SECURITY, 403), (Role.HR, 403),
-                         (Role.ACADEMIC, 200), (Role.NIC, 200)):
+    batch = importing.preview_import(
+        kind="student", filename="名单.csv", operator=nic, data="学号,姓名,学系,班级,身份证号\n".encode()
+    )
+    for role, status in (
+        (Role.LIBRARY, 403),
+        (Role.SECURITY, 403),
+        (Role.HR, 403),
+        (Role.ACADEMIC, 200),
+        (Role.NIC, 200),
+    ):
         response = api_as(role).get(f"/api/v1/imports/{batch.pk}/")
         assert response.status_code == status, (role, response.content)
     refused = api_as(Role.FINANCE).get(f"/api/v1/imports/{batch.pk}/")
     assert "教务处" in refused.json()["detail"]
     upload = SimpleUploadedFile("名单.csv", "学号,姓名,学系,班级,身份证号\n".encode())
-    assert api_as(Role.GENERAL).post("/api/v1/imports/", {"kind": "student", "file": upload},
-                                     format="multipart").status_code == 403
+    assert (
+        api_as(Role.GENERAL)
+        .post("/api/v1/imports/", {"kind": "student", "file": upload}, format="multipart")
+        .status_code
+        == 403
+    )

@@ -29,15 +29,14 @@ def _comparable(board: CardBoard) -> tuple:
     return sorted(r["id"] for r in board.rows), board.counts
 
 
-def test_snapshot_plus_pushes_equals_a_fresh_snapshot_even_after_a_dropped_push(campus,
-                                                                                redis_client):
+def test_snapshot_plus_pushes_equals_a_fresh_snapshot_even_after_a_dropped_push(campus, redis_client):
     nic = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC)
     feed = Feed(names.GROUP_CARD_ACTIONS)
     fanout = Fanout(redis_client)
     relay = OutboxRelay(redis_client, fanout=fanout)
     services.report_loss(card=campus.cards[0], operator=nic, basis="挂失")
     relay.run_once()
-    board = _board()                                   # the page opens here
+    board = _board()  # the page opens here
     services.report_found(card=campus.cards[0], operator=nic, basis="找回")
     relay.run_once()
     services.report_loss(card=campus.cards[1], operator=nic, basis="挂失")
@@ -46,9 +45,9 @@ def test_snapshot_plus_pushes_equals_a_fresh_snapshot_even_after_a_dropped_push(
     relay.run_once()
     fanout.close()
     first, second, third, fourth = feed.take(4)
-    assert first["seq"] == 1 and board.apply(first)     # already in the snapshot: no double count
+    assert first["seq"] == 1 and board.apply(first)  # already in the snapshot: no double count
     assert board.apply(second)
-    assert board.apply(fourth) is False                 # third was dropped: resync
+    assert board.apply(fourth) is False  # third was dropped: resync
     board = _board()
     assert _comparable(board) == _comparable(_board())
     assert board.counts == {"lose": 2, "find": 1, "blacklist": 1}

@@ -29,16 +29,16 @@ def test_desk_actions_are_pushed_to_the_card_feed(campus, stack, subprocess_env)
             page.wait_for_selector("#cards-status.live", timeout=20_000)
             assert page.locator("tr.card-row").count() == 0
 
-            outside_the_browser_loop(
-                lambda: services.report_loss(card=card, operator=nic, basis="本人挂失"))
+            outside_the_browser_loop(lambda: services.report_loss(card=card, operator=nic, basis="本人挂失"))
             page.wait_for_selector("#cards-count-lose", timeout=10_000)
             assert page.inner_text("#cards-count-lose") == "1"
             row = page.locator("tr.card-row").first.inner_text()
             assert "挂失" in row and "张*4" in row and "nic-feed" in row
             assert card.uid not in page.content() and card.holder.name not in page.content()
 
-            outside_the_browser_loop(lambda: services.replace_card(
-                card=card, new_uid="0C0FFEE1", operator=nic, reason="loss", basis="补卡"))
+            outside_the_browser_loop(
+                lambda: services.replace_card(card=card, new_uid="0C0FFEE1", operator=nic, reason="loss", basis="补卡")
+            )
             page.wait_for_selector("#cards-count-replace", timeout=10_000)
             assert page.locator("tr.card-row").count() == 2
     finally:
@@ -46,8 +46,7 @@ def test_desk_actions_are_pushed_to_the_card_feed(campus, stack, subprocess_env)
 
 
 def test_a_dorm_manager_cannot_open_the_card_feed(campus, stack):
-    create_or_update_operator(username="dorm-x", password=PASSWORD, role=Role.DORM_MANAGER,
-                              buildings=[campus.dorm])
+    create_or_update_operator(username="dorm-x", password=PASSWORD, role=Role.DORM_MANAGER, buildings=[campus.dorm])
     with chromium() as browser:
         page = browser.new_page()
         assert log_in_expecting(page, stack, "dorm-x", PASSWORD, "/live/cards/") == 403

@@ -38,19 +38,23 @@ class CardLifecycle(RuleBasedStateMachine):
         Cardholder.objects.all().delete()
         self.dept, _ = Department.objects.get_or_create(code="CS", name="计算机系")
         self.gao, _ = Department.objects.get_or_create(code="GAO", name="总务处")
-        self.nic = create_or_update_operator(username="nic-sm", password="pw-nic-sm-1",
-                                             role=Role.NIC)
+        self.nic = create_or_update_operator(username="nic-sm", password="pw-nic-sm-1", role=Role.NIC)
         self.policy = FeePolicy.current()
         self.holders: list[Cardholder] = []
         kinds = [HolderKind.STUDENT] * 4 + [HolderKind.STAFF, HolderKind.CONTRACTOR]
         for i, kind in enumerate(kinds[:N_HOLDERS]):
-            self.holders.append(Cardholder.objects.create(
-                kind=kind, number=f"H{i:03d}", name=f"测试{i}", department=self.dept,
-                study_end=date(2030, 7, 1) if i % 2 else date(2027, 7, 1)
-                if kind == HolderKind.STUDENT else None))
+            self.holders.append(
+                Cardholder.objects.create(
+                    kind=kind,
+                    number=f"H{i:03d}",
+                    name=f"测试{i}",
+                    department=self.dept,
+                    study_end=date(2030, 7, 1) if i % 2 else date(2027, 7, 1) if kind == HolderKind.STUDENT else None,
+                )
+            )
         self.dead: set[str] = set()
         self.expected_fees: list[Decimal] = []
-        self.changes = 0       # successful actions = card-action rows expected
+        self.changes = 0  # successful actions = card-action rows expected
         self.uids = 0
 
     def _uid(self) -> str:
@@ -58,17 +62,26 @@ class CardLifecycle(RuleBasedStateMachine):
         return f"C0FFEE{self.uids:04X}"
 
     def _cards(self, statuses) -> list[Card]:
-        return list(Card.objects.filter(status__in=statuses).select_related("holder")
-                    .order_by("id"))
+        return list(Card.objects.filter(status__in=statuses).select_related("holder").order_by("id"))
 
     def _refused(self, call) -> None:
         """A refused action changes nothing."""
-        before = (Card.objects.count(), CardAction.objects.count(), FeeCharge.objects.count(),
-                  OutboxMessage.objects.count(), AuditRecord.objects.count())
+        before = (
+            Card.objects.count(),
+            CardAction.objects.count(),
+            FeeCharge.objects.count(),
+            OutboxMessage.objects.count(),
+            AuditRecord.objects.count(),
+        )
         with pytest.raises(CardRuleError):
             call()
-        after = (Card.objects.count(), CardAction.objects.count(), FeeCharge.objects.count(),
-                 OutboxMessage.objects.count(), AuditRecord.objects.count())
+        after = (
+            Card.objects.count(),
+            CardAction.objects.count(),
+            FeeCharge.objects.count(),
+            OutboxMessage.objects.count(),
+            AuditRecord.objects.count(),
+        )
         assert before == after
 
     # -- rules ------------------------------------------------------------------------------
@@ -76,10 +89,15 @@ class CardLifecycle(RuleBasedStateMachine):
     def issue(self, i):
         holder = Cardholder.objects.get(pk=self.holders[i].pk)
         temporary = holder.kind == HolderKind.CONTRACTOR
-        kwargs = dict(holder=holder, uid=self._uid(), operator=self.nic, approved_by="网信中心",
-                      basis="申请表 2026-001",
-                      owner_department=self.gao if temporary else None,
-                      valid_until=timezone.now() + timedelta(days=90) if temporary else None)
+        kwargs = dict(
+            holder=holder,
+            uid=self._uid(),
+            operator=self.nic,
+            approved_by="网信中心",
+            basis="申请表 2026-001",
+            owner_department=self.gao if temporary else None,
+            valid_until=timezone.now() + timedelta(days=90) if temporary else None,
+        )
         live = holder.cards.filter(status__in=[CardStatus.ACTIVE, CardStatus.LOST]).exists()
         if live or holder.status != "active":
             self._refused(lambda: services.issue_card(**kwargs))
@@ -91,32 +109,37 @@ class CardLifecycle(RuleBasedStateMachine):
     def lose(self, data):
         cards = self._cards([CardStatus.ACTIVE])
         if cards:
-            services.report_loss(card=data.draw(st.sampled_from(cards)), operator=self.nic,
-                                 basis="本人持身份证挂失")
+            services.report_loss(card=data.draw(st.sampled_from(cards)), operator=self.nic, basis="本人持身份证挂失")
             self.changes += 1
 
     @rule(data=st.data())
     def find(self, data):
         cards = self._cards([CardStatus.LOST])
         if cards:
-            services.report_found(card=data.draw(st.sampled_from(cards)), operator=self.nic,
-                                  basis="本人找回")
+            services.report_found(card=data.draw(st.sampled_from(cards)), operator=self.nic, basis="本人找回")
             self.changes += 1
 
-    @rule(data=st.data(), reason=st.sampled_from(["loss", "damage"]),
-          above_cap=st.booleans())
+    @rule(data=st.data(), reason=st.sampled_from(["loss", "damage"]), above_cap=st.booleans())
     def replace(self, data, reason, above_cap):
         cards = self._cards([CardStatus.ACTIVE, CardStatus.LOST])
         if not cards:
             return
         card = data.draw(st.sampled_from(cards))
         if above_cap:
-            self._refused(lambda: services.replace_card(
-                card=card, new_uid=self._uid(), operator=self.nic, reason=reason, basis="补卡",
-                fee=self.policy.cap + Decimal("0.01")))
+            self._refused(
+                lambda: services.replace_card(
+                    card=card,
+                    new_uid=self._uid(),
+                    operator=self.nic,
+                    reason=reason,
+                    basis="补卡",
+                    fee=self.policy.cap + Decimal("0.01"),
+                )
+            )
             return
-        services.replace_card(card=card, new_uid=self._uid(), operator=self.nic, reason=reason,
-                              basis="补卡申请", window="NIC-1")
+        services.replace_card(
+            card=card, new_uid=self._uid(), operator=self.nic, reason=reason, basis="补卡申请", window="NIC-1"
+        )
         self.dead.add(card.uid)
         self.expected_fees.append(self.policy.replacement_fee)
         self.changes += 2  # the old card's replacement and the new card's issue
@@ -126,8 +149,7 @@ class CardLifecycle(RuleBasedStateMachine):
         cards = self._cards([CardStatus.ACTIVE, CardStatus.LOST])
         if cards:
             card = data.draw(st.sampled_from(cards))
-            services.cancel_card(card=card, operator=self.nic, basis="退学",
-                                 holder_status="withdrawn")
+            services.cancel_card(card=card, operator=self.nic, basis="退学", holder_status="withdrawn")
             self.dead.add(card.uid)
             self.changes += 1
 
@@ -141,24 +163,22 @@ class CardLifecycle(RuleBasedStateMachine):
             call = {
                 "find": lambda: services.report_found(card=card, operator=self.nic, basis="x"),
                 "lose": lambda: services.report_loss(card=card, operator=self.nic, basis="x"),
-                "replace": lambda: services.replace_card(card=card, new_uid=self._uid(),
-                                                         operator=self.nic, reason="loss",
-                                                         basis="x"),
+                "replace": lambda: services.replace_card(
+                    card=card, new_uid=self._uid(), operator=self.nic, reason="loss", basis="x"
+                ),
                 "extend": lambda: services.extend_validity(
-                    card=card, new_until=timezone.now() + timedelta(days=400),
-                    operator=self.nic, basis="x"),
+                    card=card, new_until=timezone.now() + timedelta(days=400), operator=self.nic, basis="x"
+                ),
             }[action]
             self._refused(call)
 
     @rule(data=st.data(), days=st.integers(30, 900))
     def extend(self, data, days):
-        cards = [c for c in self._cards([CardStatus.ACTIVE, CardStatus.LOST])
-                 if c.card_type != "staff"]
+        cards = [c for c in self._cards([CardStatus.ACTIVE, CardStatus.LOST]) if c.card_type != "staff"]
         if cards:
             card = data.draw(st.sampled_from(cards))
             new_until = max(timezone.now(), card.valid_until or timezone.now()) + timedelta(days=days)
-            services.extend_validity(card=card, new_until=new_until, operator=self.nic,
-                                     basis="延期函 2026-07")
+            services.extend_validity(card=card, new_until=new_until, operator=self.nic, basis="延期函 2026-07")
             self.changes += 1
 
     @precondition(lambda self: True)
@@ -168,11 +188,11 @@ class CardLifecycle(RuleBasedStateMachine):
         plan = graduation.plan_graduation(cutoff=date(2027, 7, 31), deferred=deferred)
         dry = plan.report()
         live_before = Card.objects.filter(
-            holder__number__in=plan.graduate,
-            status__in=[CardStatus.ACTIVE, CardStatus.LOST]).values_list("uid", flat=True)
+            holder__number__in=plan.graduate, status__in=[CardStatus.ACTIVE, CardStatus.LOST]
+        ).values_list("uid", flat=True)
         extend_cards = Card.objects.filter(
-            holder__number__in=list(plan.extend),
-            status__in=[CardStatus.ACTIVE, CardStatus.LOST]).count()
+            holder__number__in=list(plan.extend), status__in=[CardStatus.ACTIVE, CardStatus.LOST]
+        ).count()
         cancelled = set(live_before)
         applied = graduation.run_graduation(plan=plan, operator=self.nic, basis="2026届毕业名单")
         assert applied == dry  # the dry-run report is what apply did
@@ -182,8 +202,12 @@ class CardLifecycle(RuleBasedStateMachine):
     # -- invariants ---------------------------------------------------------------------------
     @invariant()
     def one_usable_card_per_person(self):
-        counts = (Card.objects.filter(status__in=[CardStatus.ACTIVE, CardStatus.LOST])
-                  .values("holder").annotate(n=Count("id")).filter(n__gt=1))
+        counts = (
+            Card.objects.filter(status__in=[CardStatus.ACTIVE, CardStatus.LOST])
+            .values("holder")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+        )
         assert not counts.exists()
 
     @invariant()
@@ -218,6 +242,7 @@ def test_card_lifecycle_state_machine():
 
     run_state_machine_as_test(
         CardLifecycle,
-        settings=settings(max_examples=40, stateful_step_count=25, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow]),
+        settings=settings(
+            max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+        ),
     )

@@ -20,9 +20,7 @@ def _run(redis_client):
     return processor
 
 
-def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_kept(
-    campus, redis_client
-):
+def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_kept(campus, redis_client):
     good = [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(6)]
     missing = json.loads(envelopes.dump(tap()))
     missing.pop("decision")
@@ -32,7 +30,7 @@ def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_k
         {names.FIELD: b"{this is not json"},
         {names.FIELD: json.dumps(missing)},
         {names.FIELD: json.dumps(unknown)},
-        {names.FIELD: b"x" * 1_000_000},           # huge payload
+        {names.FIELD: b"x" * 1_000_000},  # huge payload
         {"wrong_field": envelopes.dump(good[0])},  # no envelope at all
     ]
     publish(redis_client, good[:2])

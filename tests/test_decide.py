@@ -42,9 +42,15 @@ def local(hour: int, minute: int = 0, day: int = 27) -> datetime:
 
 
 def card(**overrides) -> Credential:
-    base = dict(uid="A0000001", card_type=CardType.STUDENT, status=CardStatus.ACTIVE,
-                blacklisted=False, valid_from=NOW - timedelta(days=10), valid_until=None,
-                dorm_building="D1")
+    base = dict(
+        uid="A0000001",
+        card_type=CardType.STUDENT,
+        status=CardStatus.ACTIVE,
+        blacklisted=False,
+        valid_from=NOW - timedelta(days=10),
+        valid_until=None,
+        dorm_building="D1",
+    )
     return Credential(**{**base, **overrides})
 
 
@@ -62,25 +68,23 @@ STAFF = card(card_type=CardType.STAFF, dorm_building=None)
 CASES = [
     (card(), GATE, NOW, None, IN, Reason.OK, ()),
     (None, GATE, NOW, None, IN, Reason.UNKNOWN_CARD, ()),
-    (card(status=CardStatus.LOST), GATE, NOW, None, IN, Reason.LOST, ()),           # R-USE-1
+    (card(status=CardStatus.LOST), GATE, NOW, None, IN, Reason.LOST, ()),  # R-USE-1
     (card(status=CardStatus.REPLACED), GATE, NOW, None, IN, Reason.CANCELLED, ()),  # R-USE-2
     (card(status=CardStatus.CANCELLED), GATE, NOW, None, IN, Reason.CANCELLED, ()),  # R-END-3
     (card(blacklisted=True), GATE, NOW, None, IN, Reason.BLACKLISTED, ()),
     (card(valid_from=NOW + timedelta(hours=1)), GATE, NOW, None, IN, Reason.NOT_YET_VALID, ()),
-    (card(valid_until=NOW), GATE, NOW, None, IN, Reason.EXPIRED, ()),                # R-END-4
-    (TEMP, LIBRARY, NOW, None, None, Reason.FUNCTION_NOT_ALLOWED, ()),               # R-CARD-7
-    (TEMP, DORM1, NOW, None, IN, Reason.FUNCTION_NOT_ALLOWED, ()),                   # R-CARD-7
+    (card(valid_until=NOW), GATE, NOW, None, IN, Reason.EXPIRED, ()),  # R-END-4
+    (TEMP, LIBRARY, NOW, None, None, Reason.FUNCTION_NOT_ALLOWED, ()),  # R-CARD-7
+    (TEMP, DORM1, NOW, None, IN, Reason.FUNCTION_NOT_ALLOWED, ()),  # R-CARD-7
     (card(dorm_building="D2"), DORM1, NOW, None, IN, Reason.FUNCTION_NOT_ALLOWED, ()),  # resident
     (card(), DORM1, NOW, None, IN, Reason.OK, ()),
-    (card(), VEHICLE, NOW, None, IN, Reason.FUNCTION_NOT_ALLOWED, ()),               # R-CARD-2
+    (card(), VEHICLE, NOW, None, IN, Reason.FUNCTION_NOT_ALLOWED, ()),  # R-CARD-2
     (STAFF, VEHICLE, NOW, None, IN, Reason.OK, ()),
     (TEMP, GATE, NOW, None, IN, Reason.OK, ()),
     # anti-passback: in twice without going out
-    (card(), HARD_GATE, NOW, entered(HARD_GATE, NOW - timedelta(hours=1)), IN,
-     Reason.ANTI_PASSBACK, ()),
+    (card(), HARD_GATE, NOW, entered(HARD_GATE, NOW - timedelta(hours=1)), IN, Reason.ANTI_PASSBACK, ()),
     (card(), HARD_GATE, NOW, entered(HARD_GATE, NOW - timedelta(hours=1)), OUT, Reason.OK, ()),
-    (card(), SOFT_GATE, NOW, entered(SOFT_GATE, NOW - timedelta(hours=1)), IN,
-     Reason.OK, ("passback",)),
+    (card(), SOFT_GATE, NOW, entered(SOFT_GATE, NOW - timedelta(hours=1)), IN, Reason.OK, ("passback",)),
     # schedules and curfews are local (Asia/Shanghai) times
     (card(), LIBRARY_HOURS, local(22, 30), None, None, Reason.OUTSIDE_SCHEDULE, ()),
     (card(), LIBRARY_HOURS, local(7, 0), None, None, Reason.OK, ()),
@@ -89,12 +93,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("credential", "door", "now", "state", "direction", "reason", "flags"),
-                         CASES)
+@pytest.mark.parametrize(("credential", "door", "now", "state", "direction", "reason", "flags"), CASES)
 def test_decide(credential, door, now, state, direction, reason, flags):
     verdict = decide(credential, door, now, state, direction=direction)
-    assert verdict == Verdict(Decision.ALLOW if reason == Reason.OK else Decision.DENY,
-                              reason, flags)
+    assert verdict == Verdict(Decision.ALLOW if reason == Reason.OK else Decision.DENY, reason, flags)
     assert verdict.allowed == (reason == Reason.OK)
     assert (decision := verdict.decision) == verdict[0] and decision in Decision
 
@@ -112,8 +114,7 @@ def test_card_checks_outrank_schedule_and_schedule_outranks_passback():
     closed = local(23, 0)
     expired = card(valid_until=closed - timedelta(days=1))
     assert decide(expired, LIBRARY_HOURS, closed).reason == Reason.EXPIRED
-    door = Door("G-N-01", DeviceKind.PEDESTRIAN_GATE, area="campus", passback="hard",
-                schedule=OPEN_HOURS)
+    door = Door("G-N-01", DeviceKind.PEDESTRIAN_GATE, area="campus", passback="hard", schedule=OPEN_HOURS)
     state = entered(door, local(20, 0))
     assert decide(card(), door, closed, state, direction=IN).reason == Reason.OUTSIDE_SCHEDULE
 
@@ -135,10 +136,17 @@ def _walk(door_seq, start: datetime, *, state: EdgeState | None = None) -> list[
 
 
 def test_hard_passback_denies_a_second_entry_until_the_card_goes_out():
-    walk = _walk([(HARD_GATE, IN), (HARD_GATE, IN), (HARD_GATE, OUT), (HARD_GATE, IN),
-                  (HARD_GATE, OUT), (HARD_GATE, OUT)], NOW)
-    assert [v.reason for v in walk] == [Reason.OK, Reason.ANTI_PASSBACK, Reason.OK, Reason.OK,
-                                        Reason.OK, Reason.ANTI_PASSBACK]
+    walk = _walk(
+        [(HARD_GATE, IN), (HARD_GATE, IN), (HARD_GATE, OUT), (HARD_GATE, IN), (HARD_GATE, OUT), (HARD_GATE, OUT)], NOW
+    )
+    assert [v.reason for v in walk] == [
+        Reason.OK,
+        Reason.ANTI_PASSBACK,
+        Reason.OK,
+        Reason.OK,
+        Reason.OK,
+        Reason.ANTI_PASSBACK,
+    ]
 
 
 def test_passback_is_per_area_not_per_gate():
@@ -154,8 +162,11 @@ def test_passback_is_per_area_not_per_gate():
 
 def test_soft_passback_lets_through_flagged_and_records_the_passage():
     walk = _walk([(SOFT_GATE, IN), (SOFT_GATE, IN), (SOFT_GATE, OUT)], NOW)
-    assert walk == [(Decision.ALLOW, Reason.OK, ()), (Decision.ALLOW, Reason.OK, ("passback",)),
-                    (Decision.ALLOW, Reason.OK, ())]
+    assert walk == [
+        (Decision.ALLOW, Reason.OK, ()),
+        (Decision.ALLOW, Reason.OK, ("passback",)),
+        (Decision.ALLOW, Reason.OK, ()),
+    ]
 
 
 def test_a_denied_tap_is_not_recorded():
@@ -174,15 +185,15 @@ def test_passback_resets_at_the_local_reset_time():
     assert decide(card(), HARD_GATE, after, entered(HARD_GATE, before), direction=IN).allowed
     # entered just after today's reset: still inside the same period until tomorrow 04:00
     state = entered(HARD_GATE, local(4, 0))
-    assert decide(card(), HARD_GATE, local(3, 59, day=28), state,
-                  direction=IN).reason == Reason.ANTI_PASSBACK
+    assert decide(card(), HARD_GATE, local(3, 59, day=28), state, direction=IN).reason == Reason.ANTI_PASSBACK
     assert decide(card(), HARD_GATE, local(4, 0, day=28), state, direction=IN).allowed
     # a custom reset time, given in UTC: 20:00 UTC is 04:00 on campus the next day
     noon = Door("G-E-03", DeviceKind.PEDESTRIAN_GATE, passback="hard", passback_reset=time(12))
     state = entered(noon, local(11, 0))
     assert decide(card(), noon, local(11, 59), state, direction=IN).reason == Reason.ANTI_PASSBACK
-    assert decide(card(), noon, datetime(2026, 11, 27, 4, 0, tzinfo=UTC), state,
-                  direction=IN).allowed  # 12:00 on campus
+    assert decide(
+        card(), noon, datetime(2026, 11, 27, 4, 0, tzinfo=UTC), state, direction=IN
+    ).allowed  # 12:00 on campus
 
 
 def test_passback_without_reset_never_forgets():
@@ -205,8 +216,7 @@ def test_no_passback_check_without_state_or_direction_or_policy():
 
 def test_prune_forgets_old_passages():
     state = entered(HARD_GATE, local(3, 0))
-    state.record(Verdict(Decision.ALLOW, Reason.OK), "B0000002", HARD_GATE, local(5, 0),
-                 direction=IN)
+    state.record(Verdict(Decision.ALLOW, Reason.OK), "B0000002", HARD_GATE, local(5, 0), direction=IN)
     assert state.prune(local(4, 0)) == 1
     assert state.last("A0000001", "campus") is None
     assert state.last("B0000002", "campus") is not None
@@ -231,23 +241,19 @@ def test_prune_forgets_old_passages():
 )
 def test_curfew_entries_are_allowed_but_flagged(now, direction, flags):
     cred = card(valid_from=now - timedelta(days=1))
-    assert decide(cred, DORM1_CURFEW, now, direction=direction) == (Decision.ALLOW, Reason.OK,
-                                                                     flags)
+    assert decide(cred, DORM1_CURFEW, now, direction=direction) == (Decision.ALLOW, Reason.OK, flags)
 
 
 def test_curfew_does_not_let_non_residents_in():
     outsider = card(dorm_building="D2", valid_from=local(0) - timedelta(days=1))
-    assert decide(outsider, DORM1_CURFEW, local(23, 30), direction=IN).reason == (
-        Reason.FUNCTION_NOT_ALLOWED)
+    assert decide(outsider, DORM1_CURFEW, local(23, 30), direction=IN).reason == (Reason.FUNCTION_NOT_ALLOWED)
 
 
 def test_a_late_soft_passback_carries_both_flags():
-    door = Door("D1-03", DeviceKind.DORM_DOOR, building="D1", area="D1", passback="soft",
-                curfew=CURFEW)
+    door = Door("D1-03", DeviceKind.DORM_DOOR, building="D1", area="D1", passback="soft", curfew=CURFEW)
     cred = card(valid_from=local(0) - timedelta(days=1))
     state = entered(door, local(23, 10))
-    assert decide(cred, door, local(23, 40), state, direction=IN).flags == (
-        "late_return", "passback")
+    assert decide(cred, door, local(23, 40), state, direction=IN).flags == ("late_return", "passback")
 
 
 # --- schedules -------------------------------------------------------------------------------
@@ -303,16 +309,24 @@ def test_policy_checks_need_an_aware_now():
 
 
 def _tap(**fields) -> envelopes.Tap:
-    return envelopes.Tap(event_id=envelopes.new_id(), device_id="D1-02", boot_epoch=1, seq=1,
-                         occurred_at=NOW, card_uid="A0000001", direction=IN,
-                         decision=Decision.ALLOW, reason=Reason.OK, **fields)
+    return envelopes.Tap(
+        event_id=envelopes.new_id(),
+        device_id="D1-02",
+        boot_epoch=1,
+        seq=1,
+        occurred_at=NOW,
+        card_uid="A0000001",
+        direction=IN,
+        decision=Decision.ALLOW,
+        reason=Reason.OK,
+        **fields,
+    )
 
 
 def test_the_flags_fit_the_tap_envelope():
     literal, _ellipsis = typing.get_args(envelopes.Tap.model_fields["flags"].annotation)
     assert typing.get_args(literal) == typing.get_args(Flag)
-    flagged = _tap(flags=decide(card(), DORM1_CURFEW, local(23, 40), EdgeState(),
-                                direction=IN).flags)
+    flagged = _tap(flags=decide(card(), DORM1_CURFEW, local(23, 40), EdgeState(), direction=IN).flags)
     assert envelopes.parse(envelopes.dump(flagged)).flags == ("late_return",)
     legacy = json.loads(envelopes.dump(_tap()))
     del legacy["flags"]  # a tap from a reader that predates flags still parses

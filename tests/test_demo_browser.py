@@ -21,15 +21,17 @@ PASSWORD = "demo-test-pass-9"
 
 
 def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "CAMPUSCARD_TEST_SQLITE",
-                        "DJANGO_SETTINGS_MODULE")}
-    env.update(CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), CAMPUSCARD_DEMO_PASSWORD=PASSWORD,
-               PYTHONUNBUFFERED="1")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CAMPUSCARD_TEST_SQLITE", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(CAMPUSCARD_VAR_DIR=str(tmp_path / "var"), CAMPUSCARD_DEMO_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
     port = free_port()
     log = (tmp_path / "demo.log").open("w")
-    demo = subprocess.Popen(campuscard_cmd("demo", "--port", str(port), "--rate", "20"),
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    demo = subprocess.Popen(
+        campuscard_cmd("demo", "--port", str(port), "--rate", "20"), env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/healthz", timeout=120, proc=demo)
@@ -51,11 +53,12 @@ def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
             navigations.clear()
 
             page.wait_for_function(
-                "t => document.querySelector('tr.tap-row').innerText !== t", arg=first_top,
+                "t => document.querySelector('tr.tap-row').innerText !== t",
+                arg=first_top,
                 timeout=20_000,
             )
-            assert navigations == []      # no reload: the new tap was pushed into the page
-            assert polls == []            # and not fetched by polling
+            assert navigations == []  # no reload: the new tap was pushed into the page
+            assert polls == []  # and not fetched by polling
             assert page.locator("tr.tap-row").count() > 1
             assert int(page.inner_text("#gates-total-allow").replace(",", "")) > 0
             page.set_viewport_size({"width": 1500, "height": 1000})
@@ -63,9 +66,11 @@ def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
             page.screenshot(path="docs/screenshots/demo-gates.png")
 
             # every operator lands on their own desk (R-OPS-2..5); screenshots for the docs
-            for user, desk, ready in (("nic", "/live/devices/", "#nic-devices .dev"),
-                                      ("dorm1", "/live/dorm/", "#dorm-D1 tr.tap-row"),
-                                      ("general", "/live/cards/", "#cards-status.live")):
+            for user, desk, ready in (
+                ("nic", "/live/devices/", "#nic-devices .dev"),
+                ("dorm1", "/live/dorm/", "#dorm-D1 tr.tap-row"),
+                ("general", "/live/cards/", "#cards-status.live"),
+            ):
                 context = browser.new_context(viewport={"width": 1500, "height": 1000})
                 desk_page = context.new_page()
                 desk_page.goto(f"{base}/")

@@ -60,11 +60,12 @@ DEVICE_KINDS = device_page.DEVICE_KINDS  # what the NIC desk's alert board shows
 
 # -- the dorm desk (R-OPS-4) -------------------------------------------------------------------
 
+
 @dataclass
 class People:
-    residents: list[Card]   # live in D1
-    other_dorm: Card        # lives in D2: a visitor at D1's door
-    staff: Card             # no dorm at all
+    residents: list[Card]  # live in D1
+    other_dorm: Card  # lives in D2: a visitor at D1's door
+    staff: Card  # no dorm at all
 
 
 class Dorm:
@@ -99,25 +100,29 @@ class Dorm:
         self.clock = max(self.clock, self.curfew_from)
         self.in_curfew_phase = True
 
-    def tap(self, who: Card | str, *, out: bool = False, deny: bool = False,
-            device: str = DOOR, at: datetime | None = None):  # type: ignore[no-untyped-def]
+    def tap(
+        self, who: Card | str, *, out: bool = False, deny: bool = False, device: str = DOOR, at: datetime | None = None
+    ):  # type: ignore[no-untyped-def]
         self.n += 1
         self.clock += timedelta(milliseconds=500)
         when = at or self.clock
         if not self.in_curfew_phase:
             assert when < self.curfew_from, "too many day taps for the test clock"
         uid = who if isinstance(who, str) else who.uid
-        event = tap(device, uid, seq=self.n,
-                    decision=Decision.DENY if deny else Decision.ALLOW,
-                    reason=Reason.OUTSIDE_SCHEDULE if deny else Reason.OK,
-                    when=when.astimezone(UTC))
+        event = tap(
+            device,
+            uid,
+            seq=self.n,
+            decision=Decision.DENY if deny else Decision.ALLOW,
+            reason=Reason.OUTSIDE_SCHEDULE if deny else Reason.OK,
+            when=when.astimezone(UTC),
+        )
         return event.model_copy(update={"direction": Direction.OUT}) if out else event
 
     def process(self, events: list) -> None:
         """One batch through Redis Streams → processor → database → Channels layer."""
         publish(self.redis, events)
-        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t",
-                             block_ms=50).run(max_idle_polls=2)
+        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t", block_ms=50).run(max_idle_polls=2)
 
     def close(self) -> None:
         self.fanout.close()
@@ -140,24 +145,27 @@ def dorm_feed(campus, redis_client):
 def people(campus) -> People:
     start = timezone.now() - timedelta(days=30)
     d2 = Building.objects.create(code="D2", name="2号学生公寓", is_dorm=True)
-    visitor = Cardholder.objects.create(kind=HolderKind.STUDENT, number="2025EE00001", name="李四",
-                                        department=campus.dept, dorm_building=d2)
-    teacher = Cardholder.objects.create(kind=HolderKind.STAFF, number="T000001", name="王五",
-                                        department=campus.dept)
+    visitor = Cardholder.objects.create(
+        kind=HolderKind.STUDENT, number="2025EE00001", name="李四", department=campus.dept, dorm_building=d2
+    )
+    teacher = Cardholder.objects.create(kind=HolderKind.STAFF, number="T000001", name="王五", department=campus.dept)
     return People(
         residents=campus.cards,
-        other_dorm=Card.objects.create(uid="B0000001", holder=visitor, card_type=CardType.STUDENT,
-                                       status=CardStatus.ACTIVE, valid_from=start),
-        staff=Card.objects.create(uid="C0000001", holder=teacher, card_type=CardType.STAFF,
-                                  status=CardStatus.ACTIVE, valid_from=start),
+        other_dorm=Card.objects.create(
+            uid="B0000001", holder=visitor, card_type=CardType.STUDENT, status=CardStatus.ACTIVE, valid_from=start
+        ),
+        staff=Card.objects.create(
+            uid="C0000001", holder=teacher, card_type=CardType.STAFF, status=CardStatus.ACTIVE, valid_from=start
+        ),
     )
 
 
 def _dorm_load(dorm: Dorm) -> tuple[int, dict[str, Any]]:
     """What the dorm page's loader does: the sequence number first, then the snapshot."""
     seq = current_seq(dorm.redis, names.dorm_group(dorm.code))
-    return seq, dorm_snapshot(dorm.code, rows=settings.LIVE_FEED_ROWS,
-                              not_seen_days=settings.DORM_NOT_SEEN_DAYS, with_names=True)
+    return seq, dorm_snapshot(
+        dorm.code, rows=settings.LIVE_FEED_ROWS, not_seen_days=settings.DORM_NOT_SEEN_DAYS, with_names=True
+    )
 
 
 def _dorm_board(dorm: Dorm, seq: int, snapshot: dict[str, Any]) -> DormBoard:
@@ -182,22 +190,40 @@ def test_dorm_snapshot_plus_every_later_push_equals_a_fresh_snapshot(dorm, dorm_
     """R-OPS-4, R-OPS-1: the dorm manager's live desk — residents inside and late returns —
     is what the record says, after any mix of entries, exits, denials and visitors."""
     r = people.residents
-    before = [dorm.tap(r[0]), dorm.tap(r[1]), dorm.tap(r[2]), dorm.tap(r[3]),
-              dorm.tap(r[4], deny=True), dorm.tap(people.other_dorm), dorm.tap(people.staff)]
+    before = [
+        dorm.tap(r[0]),
+        dorm.tap(r[1]),
+        dorm.tap(r[2]),
+        dorm.tap(r[3]),
+        dorm.tap(r[4], deny=True),
+        dorm.tap(people.other_dorm),
+        dorm.tap(people.staff),
+    ]
     dorm.process(before)
-    seq, snapshot = _dorm_load(dorm)                 # the page opens here
+    seq, snapshot = _dorm_load(dorm)  # the page opens here
     board = _dorm_board(dorm, seq, snapshot)
     opened_with = board.comparable()
     assert opened_with["inside"] == _holders(r[0], r[1], r[2], r[3])  # not the denied, not visitors
     assert opened_with["late"] == [], "before the curfew nobody returns late"
 
-    day = [dorm.tap(r[7]), dorm.tap(r[3], out=True), dorm.tap(r[3])]   # in, but not late
+    day = [dorm.tap(r[7]), dorm.tap(r[3], out=True), dorm.tap(r[3])]  # in, but not late
     dorm.curfew()
-    first = [dorm.tap(r[1], out=True), dorm.tap(r[5]), dorm.tap(r[4], deny=True),  # denied: not late
-             dorm.tap(people.other_dorm), dorm.tap(people.staff, out=True), dorm.tap(UNKNOWN_UID)]
-    second = [dorm.tap(r[0], out=True, device=GATE),  # the campus gate is not this building's door
-              dorm.tap(r[2], out=True), dorm.tap(r[2]), dorm.tap(r[3], out=True, deny=True),
-              dorm.tap(r[6]), dorm.tap(r[6], out=True)]
+    first = [
+        dorm.tap(r[1], out=True),
+        dorm.tap(r[5]),
+        dorm.tap(r[4], deny=True),  # denied: not late
+        dorm.tap(people.other_dorm),
+        dorm.tap(people.staff, out=True),
+        dorm.tap(UNKNOWN_UID),
+    ]
+    second = [
+        dorm.tap(r[0], out=True, device=GATE),  # the campus gate is not this building's door
+        dorm.tap(r[2], out=True),
+        dorm.tap(r[2]),
+        dorm.tap(r[3], out=True, deny=True),
+        dorm.tap(r[6]),
+        dorm.tap(r[6], out=True),
+    ]
     third = [dorm.tap(people.other_dorm, out=True), dorm.tap(r[8], out=True)]  # out, never in
     late5, late2, late6 = first[1], second[2], second[4]
     for batch in (day, first, second, third):
@@ -218,8 +244,7 @@ def test_dorm_snapshot_plus_every_later_push_equals_a_fresh_snapshot(dorm, dorm_
     assert board.resyncs == 0
 
 
-def test_a_dropped_dorm_push_is_noticed_and_a_reload_brings_the_desk_back_in_step(
-        dorm, dorm_feed, people):
+def test_a_dropped_dorm_push_is_noticed_and_a_reload_brings_the_desk_back_in_step(dorm, dorm_feed, people):
     """R-OPS-4: a lost push (an exit and a late return) must not leave the desk wrong."""
     r = people.residents
     dorm.process([dorm.tap(r[0]), dorm.tap(r[1])])
@@ -227,7 +252,7 @@ def test_a_dropped_dorm_push_is_noticed_and_a_reload_brings_the_desk_back_in_ste
     board = _dorm_board(dorm, seq, snapshot)
     dorm.curfew()
     dorm.process([dorm.tap(r[2]), dorm.tap(people.other_dorm)])
-    lost = [dorm.tap(r[0], out=True), dorm.tap(r[3])]          # an exit and a late return
+    lost = [dorm.tap(r[0], out=True), dorm.tap(r[3])]  # an exit and a late return
     dorm.process(lost)
     dorm.process([dorm.tap(r[4], deny=True), dorm.tap(r[5])])
     second, dropped, fourth = dorm_feed.take(4)[1:]
@@ -250,7 +275,7 @@ def test_a_dropped_dorm_push_is_noticed_and_a_reload_brings_the_desk_back_in_ste
     shown = board.comparable()
     assert shown == _dorm_fresh(dorm).comparable()
     assert {r["id"] for r in dropped["rows"]} <= set(shown["rows"])
-    assert shown["inside"] == _holders(r[2], r[3], r[5])      # r0's lost exit counts again
+    assert shown["inside"] == _holders(r[2], r[3], r[5])  # r0's lost exit counts again
     assert str(lost[1].event_id) in shown["late"]
 
 
@@ -262,8 +287,8 @@ def test_a_dorm_push_already_in_the_snapshot_is_not_counted_twice(dorm, dorm_fee
     dorm_feed.take(1)
     dorm.curfew()
     seq = current_seq(dorm.redis, names.dorm_group(dorm.code))  # the loader reads this first…
-    dorm.process([dorm.tap(r[1]), dorm.tap(r[0], out=True)])    # …a batch commits in between…
-    snapshot = _dorm_load(dorm)[1]                              # …then the snapshot
+    dorm.process([dorm.tap(r[1]), dorm.tap(r[0], out=True)])  # …a batch commits in between…
+    snapshot = _dorm_load(dorm)[1]  # …then the snapshot
     dorm.process([dorm.tap(r[2]), dorm.tap(r[1], out=True)])
     in_snapshot, after = dorm_feed.take(2)
 
@@ -277,7 +302,7 @@ def test_a_dorm_push_already_in_the_snapshot_is_not_counted_twice(dorm, dorm_fee
     assert board.apply(in_snapshot) is True
     assert board.comparable() == before, "rows and late returns in the snapshot added again"
     assert board.apply(after) is True, "the skipped push still advances the sequence"
-    assert board.apply(after) is True   # a redelivered push is ignored…
+    assert board.apply(after) is True  # a redelivered push is ignored…
     assert board.apply(in_snapshot) is True  # …and so is an older one
     assert board.seq == after["seq"]
 
@@ -287,20 +312,26 @@ def test_a_dorm_push_already_in_the_snapshot_is_not_counted_twice(dorm, dorm_fee
     assert len(shown["late"]) == 2 and len(shown["rows"]) == len(set(shown["rows"])) == 5
 
 
-def test_inside_agrees_with_a_fresh_snapshot_when_a_batch_is_out_of_time_order(
-        dorm, dorm_feed, people, campus):
+def test_inside_agrees_with_a_fresh_snapshot_when_a_batch_is_out_of_time_order(dorm, dorm_feed, people, campus):
     """R-OPS-4: one building, two doors; the side door's agent uploads a little late, so the
     same processor batch holds the main door's entry and then, after it, an earlier exit."""
-    Device.objects.create(code=SIDE_DOOR, name="1号学生公寓2号门", kind=DeviceKind.DORM_DOOR,
-                          location="1号学生公寓", building=campus.dorm, owner=campus.dept,
-                          key_hex=device_key(SIDE_DOOR).hex())
+    Device.objects.create(
+        code=SIDE_DOOR,
+        name="1号学生公寓2号门",
+        kind=DeviceKind.DORM_DOOR,
+        location="1号学生公寓",
+        building=campus.dorm,
+        owner=campus.dept,
+        key_hex=device_key(SIDE_DOOR).hex(),
+    )
     resident = people.residents[0]
     dorm.process([dorm.tap(resident)])
     seq, snapshot = _dorm_load(dorm)
     board = _dorm_board(dorm, seq, snapshot)
-    entry = dorm.tap(resident)                                   # main door, at t
-    exit_ = dorm.tap(resident, out=True, device=SIDE_DOOR,
-                     at=dorm.clock - timedelta(milliseconds=250))  # side door, at t − 0.25 s
+    entry = dorm.tap(resident)  # main door, at t
+    exit_ = dorm.tap(
+        resident, out=True, device=SIDE_DOOR, at=dorm.clock - timedelta(milliseconds=250)
+    )  # side door, at t − 0.25 s
     dorm.process([entry, exit_])
     (push,) = dorm_feed.take(2)[1:]
     assert [row["id"] for row in push["rows"]] == [str(entry.event_id), str(exit_.event_id)]
@@ -346,12 +377,19 @@ def _local(y: int, mo: int, d: int, h: int, mi: int, tz: ZoneInfo = TZ) -> float
 def test_in_curfew_windows_in_local_time_including_across_midnight():
     """R-OPS-4: the curfew is a window of local minutes; 23:00–06:00 runs past midnight."""
     night = (23 * 60, 6 * 60)
-    for h, m, expected in [(22, 59, False), (23, 0, True), (23, 59, True), (0, 0, True),
-                           (3, 30, True), (5, 59, True), (6, 0, False), (12, 0, False)]:
+    for h, m, expected in [
+        (22, 59, False),
+        (23, 0, True),
+        (23, 59, True),
+        (0, 0, True),
+        (3, 30, True),
+        (5, 59, True),
+        (6, 0, False),
+        (12, 0, False),
+    ]:
         assert in_curfew(_local(2025, 3, 1, h, m), night, TZ) is expected, (h, m)
     early = (60, 120)  # 01:00–02:00, within one day
-    for h, m, expected in [(0, 59, False), (1, 0, True), (1, 59, True), (2, 0, False),
-                           (23, 30, False)]:
+    for h, m, expected in [(0, 59, False), (1, 0, True), (1, 59, True), (2, 0, False), (23, 30, False)]:
         assert in_curfew(_local(2025, 3, 1, h, m), early, TZ) is expected, (h, m)
     # the window is campus-local: 15:30 UTC is 23:30 in Shanghai
     utc_1530 = _local(2025, 3, 1, 15, 30, ZoneInfo("UTC"))
@@ -361,18 +399,33 @@ def test_in_curfew_windows_in_local_time_including_across_midnight():
 
 
 def _late_row(n: int, ts: float, holder_id: int = 1) -> dict[str, Any]:
-    return tap_row(event_id=f"late-{n:04d}", occurred_at=datetime.fromtimestamp(ts, UTC),
-                   device=DeviceInfo(id=1, code=DOOR, name="1号门", kind=DeviceKind.DORM_DOOR,
-                                     building="D1"),
-                   holder=HolderInfo(id=holder_id, name="张三", kind=HolderKind.STUDENT, dorm="D1"),
-                   card_uid="A0000001", direction="in", decision="allow", reason="ok")
+    return tap_row(
+        event_id=f"late-{n:04d}",
+        occurred_at=datetime.fromtimestamp(ts, UTC),
+        device=DeviceInfo(id=1, code=DOOR, name="1号门", kind=DeviceKind.DORM_DOOR, building="D1"),
+        holder=HolderInfo(id=holder_id, name="张三", kind=HolderKind.STUDENT, dorm="D1"),
+        card_uid="A0000001",
+        direction="in",
+        decision="allow",
+        reason="ok",
+    )
 
 
 def _empty_dorm_snapshot(late: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"watermark": 0, "building": "D1", "name": "1号学生公寓", "curfew": (23 * 60, 6 * 60),
-            "residents": 1, "rows": [], "inside": [], "late": late or [], "late_count": len(late or []),
-            "not_seen_days": 3,
-            "not_seen": 0, "not_seen_names": []}
+    return {
+        "watermark": 0,
+        "building": "D1",
+        "name": "1号学生公寓",
+        "curfew": (23 * 60, 6 * 60),
+        "residents": 1,
+        "rows": [],
+        "inside": [],
+        "late": late or [],
+        "late_count": len(late or []),
+        "not_seen_days": 3,
+        "not_seen": 0,
+        "not_seen_names": [],
+    }
 
 
 def test_late_returns_stay_bounded_and_are_pruned_at_local_midnight():
@@ -388,9 +441,12 @@ def test_late_returns_stay_bounded_and_are_pruned_at_local_midnight():
     assert len(board.rows) == 50 and board.inside == {1}
 
     yesterday, today = _late_row(1, _local(2025, 3, 1, 23, 30)), _late_row(2, _local(2025, 3, 2, 0, 30))
-    board.load(_empty_dorm_snapshot([
-        {k: row[k] for k in ("id", "ts", "holder")} | {"device": row["device_name"]}
-        for row in (yesterday, today)]), seq=0)
+    board.load(
+        _empty_dorm_snapshot(
+            [{k: row[k] for k in ("id", "ts", "holder")} | {"device": row["device_name"]} for row in (yesterday, today)]
+        ),
+        seq=0,
+    )
     board.prune(_local(2025, 3, 1, 23, 59))  # still the first day: both stay
     assert [r["id"] for r in board.late] == [yesterday["id"], today["id"]]
     # 01:00 in Shanghai is 17:00 UTC the day before: a UTC midnight would keep 23:30 too
@@ -401,6 +457,7 @@ def test_late_returns_stay_bounded_and_are_pruned_at_local_midnight():
 
 
 # -- the alert and device desks (R-OPS-1: alerts and device states live) --------------------------
+
 
 @pytest.fixture
 def alerts_feed(campus, redis_client):
@@ -416,8 +473,7 @@ def devices_feed(campus, redis_client):
 
 @pytest.fixture
 def nic(campus):
-    return create_or_update_operator(username="nic-desk", password="desk-test-Passw0rd",
-                                     role=Role.NIC)
+    return create_or_update_operator(username="nic-desk", password="desk-test-Passw0rd", role=Role.NIC)
 
 
 def _alert_board(**kwargs: Any) -> KeyedBoard:
@@ -440,23 +496,30 @@ def test_alert_desk_snapshot_plus_pushes_equals_a_fresh_snapshot(campus, alerts_
     """R-OPS-1, R-OPS-3: raised, repeated, acknowledged and resolved alerts reach the desk as
     pushed ids; the refetched rows equal a fresh snapshot (other desks' kinds stay off)."""
     now = timezone.now()
-    raise_alert(kind=AlertKind.UPLOAD_STOPPED, subject=campus.gate.code,
-                device_id=campus.gate.pk, at=now - timedelta(minutes=5))
-    raise_alert(kind=AlertKind.DEVICE_FAULT, subject=campus.vehicle_gate.code,
-                device_id=campus.vehicle_gate.pk, at=now - timedelta(minutes=4))
+    raise_alert(
+        kind=AlertKind.UPLOAD_STOPPED, subject=campus.gate.code, device_id=campus.gate.pk, at=now - timedelta(minutes=5)
+    )
+    raise_alert(
+        kind=AlertKind.DEVICE_FAULT,
+        subject=campus.vehicle_gate.code,
+        device_id=campus.vehicle_gate.pk,
+        at=now - timedelta(minutes=4),
+    )
     raise_alert(kind=AlertKind.BLACKLIST_HIT, subject="A0000001", at=now - timedelta(minutes=3))
-    board = _alert_board()                                   # the page opens here
+    board = _alert_board()  # the page opens here
     opened_with = dict(board.rows)
     silent = _alert(AlertKind.UPLOAD_STOPPED, campus.gate.code)
     fault = _alert(AlertKind.DEVICE_FAULT, campus.vehicle_gate.code)
     hit = _alert(AlertKind.BLACKLIST_HIT, "A0000001")
     assert set(opened_with) == {silent.pk, fault.pk}
 
-    raise_alert(kind=AlertKind.UPLOAD_STOPPED, subject=campus.gate.code,
-                device_id=campus.gate.pk, at=now - timedelta(minutes=1))   # a repeat
+    raise_alert(
+        kind=AlertKind.UPLOAD_STOPPED, subject=campus.gate.code, device_id=campus.gate.pk, at=now - timedelta(minutes=1)
+    )  # a repeat
     acknowledge(fault.pk, by=nic, comment="派人去东门车辆入口查看")
-    raise_alert(kind=AlertKind.TAMPER, subject=campus.dorm_door.code,
-                device_id=campus.dorm_door.pk, at=now)                     # a new one
+    raise_alert(
+        kind=AlertKind.TAMPER, subject=campus.dorm_door.code, device_id=campus.dorm_door.pk, at=now
+    )  # a new one
     resolve(silent.pk, by=nic, resolution="交换机端口已恢复")
     raise_alert(kind=AlertKind.BLACKLIST_HIT, subject="A0000001", at=now)  # the security desk's
     pushes = alerts_feed.take(8)
@@ -471,14 +534,15 @@ def test_alert_desk_snapshot_plus_pushes_equals_a_fresh_snapshot(campus, alerts_
     fresh = _fresh_alerts()
     assert board.rows == fresh
     assert {pk: (r["status"], r["count"]) for pk, r in fresh.items()} == {
-        silent.pk: (AlertStatus.RESOLVED, 2), fault.pk: (AlertStatus.ACKNOWLEDGED, 1),
-        tamper.pk: (AlertStatus.OPEN, 1)}
+        silent.pk: (AlertStatus.RESOLVED, 2),
+        fault.pk: (AlertStatus.ACKNOWLEDGED, 1),
+        tamper.pk: (AlertStatus.OPEN, 1),
+    }
     assert hit.pk not in board.rows
     assert board.rows != opened_with
 
     # a row that no longer belongs on the desk (resolved long ago) goes when a push names it
-    Alert.objects.filter(pk=silent.pk).update(resolved_at=now - RESOLVED_SHOWN_FOR
-                                              - timedelta(minutes=1))
+    Alert.objects.filter(pk=silent.pk).update(resolved_at=now - RESOLVED_SHOWN_FOR - timedelta(minutes=1))
     with transaction.atomic():
         notify([silent.pk])
     (push,) = alerts_feed.take(1)
@@ -489,17 +553,21 @@ def test_alert_desk_snapshot_plus_pushes_equals_a_fresh_snapshot(campus, alerts_
     assert board.resyncs == 0
 
 
-def test_a_dropped_alert_push_is_noticed_and_a_reload_brings_the_desk_back_in_step(
-        campus, alerts_feed, nic):
+def test_a_dropped_alert_push_is_noticed_and_a_reload_brings_the_desk_back_in_step(campus, alerts_feed, nic):
     """R-OPS-1: a lost push (a new alert) must not leave it off the desk."""
     now = timezone.now()
-    raise_alert(kind=AlertKind.DEVICE_FAULT, subject=campus.gate.code, device_id=campus.gate.pk,
-                at=now - timedelta(minutes=2))
+    raise_alert(
+        kind=AlertKind.DEVICE_FAULT, subject=campus.gate.code, device_id=campus.gate.pk, at=now - timedelta(minutes=2)
+    )
     board = _alert_board()
     fault = _alert(AlertKind.DEVICE_FAULT, campus.gate.code)
     acknowledge(fault.pk, by=nic, comment="已通知厂商")
-    raise_alert(kind=AlertKind.TAMPER, subject=campus.dorm_door.code,
-                device_id=campus.dorm_door.pk, at=now - timedelta(minutes=1))   # lost
+    raise_alert(
+        kind=AlertKind.TAMPER,
+        subject=campus.dorm_door.code,
+        device_id=campus.dorm_door.pk,
+        at=now - timedelta(minutes=1),
+    )  # lost
     resolve(fault.pk, by=nic, resolution="读卡器已更换")
     second, dropped, fourth = alerts_feed.take(4)[1:]
     tamper = _alert(AlertKind.TAMPER, campus.dorm_door.code)
@@ -517,8 +585,7 @@ def test_a_dropped_alert_push_is_noticed_and_a_reload_brings_the_desk_back_in_st
     board.load(snapshot, seq=seq)
     assert board.pending == set()
     assert board.apply(second) is True and board.pending == set(), "an old push is ignored"
-    raise_alert(kind=AlertKind.SEQUENCE_GAP, subject=campus.vehicle_gate.code,
-                device_id=campus.vehicle_gate.pk, at=now)
+    raise_alert(kind=AlertKind.SEQUENCE_GAP, subject=campus.vehicle_gate.code, device_id=campus.vehicle_gate.pk, at=now)
     (fifth,) = alerts_feed.take(1)
     assert fifth["seq"] == fourth["seq"] + 1
     assert board.apply(fifth) is True
@@ -565,12 +632,13 @@ def test_limit_keeps_the_highest_ranked_rows(campus, alerts_feed, nic):
 
 def test_more_alerts_than_the_snapshot_holds_agree_with_a_fresh_snapshot(campus, alerts_feed):
     """R-OPS-1: an attack or an outage can put hundreds of alerts on the desk at once."""
-    board = _alert_board()                     # default limit, exactly as the desks build it
+    board = _alert_board()  # default limit, exactly as the desks build it
     now = timezone.now()
     buffer = AlertBuffer()
     for i in range(SNAPSHOT_LIMIT + 1):
-        buffer.add(kind=AlertKind.SEQUENCE_GAP, subject=f"R-{i:03d}",
-                   at=now - timedelta(seconds=SNAPSHOT_LIMIT + 1 - i))
+        buffer.add(
+            kind=AlertKind.SEQUENCE_GAP, subject=f"R-{i:03d}", at=now - timedelta(seconds=SNAPSHOT_LIMIT + 1 - i)
+        )
     buffer.flush()
     (push,) = alerts_feed.take(1)
     assert board.apply(push) is True
@@ -585,8 +653,8 @@ def test_device_grid_follows_silence_pushes_and_resyncs_after_a_lost_one(campus,
     of those pushes reloads and shows the same as a fresh snapshot."""
     heard = timezone.now()
     Device.objects.update(last_seen_at=heard, state=DeviceState.ONLINE)  # no push: before
-    every = _device_board()     # sees every push
-    lossy = _device_board()     # loses the second
+    every = _device_board()  # sees every push
+    lossy = _device_board()  # loses the second
     assert every.rows == lossy.rows == _fresh_devices()
     assert {d["state"] for d in every.rows.values()} == {DeviceState.ONLINE}
 
@@ -611,7 +679,7 @@ def test_device_grid_follows_silence_pushes_and_resyncs_after_a_lost_one(campus,
     lossy.resyncs += 1
     seq, snapshot = device_page._devices_load()
     lossy.load(snapshot, seq=seq)
-    assert lossy.apply(third) is True   # already in the snapshot: ignored
+    assert lossy.apply(third) is True  # already in the snapshot: ignored
     lossy.settle()
     assert lossy.rows == _fresh_devices() == every.rows
 

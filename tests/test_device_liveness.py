@@ -16,13 +16,19 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
 def _fault(device: str, *, cleared: bool, when: datetime, seq: int) -> envelopes.Fault:
-    return envelopes.Fault(event_id=envelopes.new_id(), device_id=device, boot_epoch=1, seq=seq,
-                           occurred_at=when, code="motor_jam", cleared=cleared)
+    return envelopes.Fault(
+        event_id=envelopes.new_id(),
+        device_id=device,
+        boot_epoch=1,
+        seq=seq,
+        occurred_at=when,
+        code="motor_jam",
+        cleared=cleared,
+    )
 
 
 def _process(redis_client):
-    ReaderEventProcessor(redis_client, fanout=None, consumer="t", block_ms=50).run(
-        max_idle_polls=1)
+    ReaderEventProcessor(redis_client, fanout=None, consumer="t", block_ms=50).run(max_idle_polls=1)
 
 
 def test_last_heard_keeps_the_latest_time_even_from_a_late_backlog(campus, redis_client):
@@ -31,8 +37,7 @@ def test_last_heard_keeps_the_latest_time_even_from_a_late_backlog(campus, redis
     _process(redis_client)
     gate = Device.objects.get(code="G-E-01")
     assert gate.state == DeviceState.ONLINE and gate.last_seen_at == now
-    publish(redis_client, [tap("G-E-01", campus.cards[0].uid, seq=2,
-                               when=now - timedelta(minutes=5))])
+    publish(redis_client, [tap("G-E-01", campus.cards[0].uid, seq=2, when=now - timedelta(minutes=5))])
     _process(redis_client)
     assert Device.objects.get(code="G-E-01").last_seen_at == now
     assert Device.objects.get(code="D1-01").state == DeviceState.UNKNOWN  # never heard from

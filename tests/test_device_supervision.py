@@ -20,8 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
 def _process(redis_client):
-    ReaderEventProcessor(redis_client, fanout=None, consumer="t", block_ms=50).run(
-        max_idle_polls=1)
+    ReaderEventProcessor(redis_client, fanout=None, consumer="t", block_ms=50).run(max_idle_polls=1)
 
 
 def _alerts(kind):
@@ -74,18 +73,26 @@ def test_an_unregistered_device_is_an_alert_and_no_tap(campus, redis_client):
 
 def test_a_silent_device_raises_upload_stopped_after_three_intervals(campus, redis_client):
     now = datetime.now(UTC)
-    Device.objects.filter(code="G-E-01").update(last_seen_at=now - timedelta(seconds=29),
-                                                heartbeat_s=10, state=DeviceState.ONLINE)
-    Device.objects.filter(code="V-E-IN").update(last_seen_at=now - timedelta(seconds=31),
-                                                heartbeat_s=10, state=DeviceState.ONLINE)
+    Device.objects.filter(code="G-E-01").update(
+        last_seen_at=now - timedelta(seconds=29), heartbeat_s=10, state=DeviceState.ONLINE
+    )
+    Device.objects.filter(code="V-E-IN").update(
+        last_seen_at=now - timedelta(seconds=31), heartbeat_s=10, state=DeviceState.ONLINE
+    )
     assert mark_silent_devices(now=now) == 1
     [alert] = _alerts(AlertKind.UPLOAD_STOPPED)
     assert alert.subject == "V-E-IN"
     assert Device.objects.get(code="V-E-IN").state == DeviceState.SILENT
     assert mark_silent_devices(now=now) == 0  # once, until it is heard from again
-    beat = envelopes.Heartbeat(event_id=envelopes.new_id(), device_id="V-E-IN", boot_epoch=5,
-                               seq=1, occurred_at=datetime.now(UTC), credential_version=7,
-                               buffered=3)
+    beat = envelopes.Heartbeat(
+        event_id=envelopes.new_id(),
+        device_id="V-E-IN",
+        boot_epoch=5,
+        seq=1,
+        occurred_at=datetime.now(UTC),
+        credential_version=7,
+        buffered=3,
+    )
     publish(redis_client, [beat])
     _process(redis_client)
     device = Device.objects.get(code="V-E-IN")
@@ -95,8 +102,9 @@ def test_a_silent_device_raises_upload_stopped_after_three_intervals(campus, red
 
 def test_one_device_id_from_two_agents_is_an_alert(campus, redis_client):
     def beat(epoch, seq):
-        return envelopes.Heartbeat(event_id=envelopes.new_id(), device_id="G-E-01",
-                                   boot_epoch=epoch, seq=seq, occurred_at=datetime.now(UTC))
+        return envelopes.Heartbeat(
+            event_id=envelopes.new_id(), device_id="G-E-01", boot_epoch=epoch, seq=seq, occurred_at=datetime.now(UTC)
+        )
 
     publish(redis_client, [beat(100, 1), beat(100, 2), beat(200, 1), beat(100, 3), beat(200, 2)])
     _process(redis_client)
@@ -105,8 +113,15 @@ def test_one_device_id_from_two_agents_is_an_alert(campus, redis_client):
 
 
 def test_a_sequence_gap_and_a_tamper_fault_are_alerts(campus, redis_client):
-    fault = envelopes.Fault(event_id=envelopes.new_id(), device_id="D1-01", boot_epoch=1, seq=6,
-                            occurred_at=datetime.now(UTC), code="tamper", detail="cover opened")
+    fault = envelopes.Fault(
+        event_id=envelopes.new_id(),
+        device_id="D1-01",
+        boot_epoch=1,
+        seq=6,
+        occurred_at=datetime.now(UTC),
+        code="tamper",
+        detail="cover opened",
+    )
     publish(redis_client, [tap("D1-01", campus.cards[0].uid, seq=1), fault])
     _process(redis_client)
     [gap] = _alerts(AlertKind.SEQUENCE_GAP)
@@ -126,12 +141,9 @@ def test_a_device_that_has_not_received_a_revocation_in_time_is_an_alert(campus)
     nic = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC)
     services.report_loss(card=campus.cards[0], operator=nic, basis="挂失")
     now = datetime.now(UTC)
-    OutboxMessage.objects.filter(topic="credential").update(version=41,
-                                                            published_at=now - timedelta(minutes=1))
-    Device.objects.filter(code="G-E-01").update(credential_version=41, last_seen_at=now,
-                                                state=DeviceState.ONLINE)
-    Device.objects.filter(code="V-E-IN").update(credential_version=40, last_seen_at=now,
-                                                state=DeviceState.ONLINE)
+    OutboxMessage.objects.filter(topic="credential").update(version=41, published_at=now - timedelta(minutes=1))
+    Device.objects.filter(code="G-E-01").update(credential_version=41, last_seen_at=now, state=DeviceState.ONLINE)
+    Device.objects.filter(code="V-E-IN").update(credential_version=40, last_seen_at=now, state=DeviceState.ONLINE)
     assert mark_lagging_devices(now=now) == 1
     [alert] = _alerts(AlertKind.CREDENTIAL_LAG)
     assert alert.subject == "V-E-IN" and alert.detail == {"holds": 40, "missing_up_to": 41}

@@ -31,14 +31,25 @@ OTHER_DOOR = "2号公寓北门"
 def _second_building(campus):
     """A second dorm building with its own door and one resident."""
     d2 = Building.objects.create(code="D2", name="2号学生公寓", is_dorm=True)
-    Device.objects.create(code="D2-01", name=OTHER_DOOR, kind=DeviceKind.DORM_DOOR,
-                          location="2号学生公寓", building=d2, owner=campus.dept,
-                          key_hex=device_key("D2-01").hex())
-    holder = Cardholder.objects.create(kind=HolderKind.STUDENT, number="2025CS99999",
-                                       name="李四九", department=campus.dept, dorm_building=d2)
-    return d2, Card.objects.create(uid="B0000001", holder=holder, card_type=CardType.STUDENT,
-                                   status=CardStatus.ACTIVE,
-                                   valid_from=timezone.now() - timedelta(days=10))
+    Device.objects.create(
+        code="D2-01",
+        name=OTHER_DOOR,
+        kind=DeviceKind.DORM_DOOR,
+        location="2号学生公寓",
+        building=d2,
+        owner=campus.dept,
+        key_hex=device_key("D2-01").hex(),
+    )
+    holder = Cardholder.objects.create(
+        kind=HolderKind.STUDENT, number="2025CS99999", name="李四九", department=campus.dept, dorm_building=d2
+    )
+    return d2, Card.objects.create(
+        uid="B0000001",
+        holder=holder,
+        card_type=CardType.STUDENT,
+        status=CardStatus.ACTIVE,
+        valid_from=timezone.now() - timedelta(days=10),
+    )
 
 
 def _curfew_around_now(building) -> None:
@@ -57,12 +68,11 @@ def _in(device: str, uid: str, seq: int, when: datetime):
 def test_dorm_manager_sees_only_their_building(campus, redis_client, stack):
     d2, outsider = _second_building(campus)
     _curfew_around_now(campus.dorm)
-    create_or_update_operator(username="dorm-a", password=PASSWORD, role=Role.DORM_MANAGER,
-                              buildings=[campus.dorm])
+    create_or_update_operator(username="dorm-a", password=PASSWORD, role=Role.DORM_MANAGER, buildings=[campus.dorm])
     resident = campus.cards[0]
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        log_in(page, stack, "dorm-a", PASSWORD, "/live/dorm/")   # lands on its own desk
+        log_in(page, stack, "dorm-a", PASSWORD, "/live/dorm/")  # lands on its own desk
         page.wait_for_selector("#dorm-status.live", timeout=20_000)
         page.wait_for_selector("#dorm-D1", timeout=10_000)
         assert page.locator("#dorm-D2").count() == 0
@@ -71,11 +81,9 @@ def test_dorm_manager_sees_only_their_building(campus, redis_client, stack):
         now = datetime.now(UTC)
         publish(redis_client, [_in("D2-01", outsider.uid, 1, now)])
         publish(redis_client, [_in("D1-01", resident.uid, 1, now + timedelta(seconds=1))])
-        page.wait_for_function(
-            "document.querySelector('#dorm-D1-inside').innerText.startsWith('1 /')",
-            timeout=10_000)
-        assert page.inner_text("#dorm-D1-late") == "1"       # in after curfew: a late return
-        assert "张*0" in page.inner_text("#dorm-D1")          # masked
+        page.wait_for_function("document.querySelector('#dorm-D1-inside').innerText.startsWith('1 /')", timeout=10_000)
+        assert page.inner_text("#dorm-D1-late") == "1"  # in after curfew: a late return
+        assert "张*0" in page.inner_text("#dorm-D1")  # masked
         assert OTHER_DOOR not in page.content() and "李*九" not in page.content()
         page.screenshot(path=SCREENSHOT)
 
@@ -87,46 +95,64 @@ def test_dorm_manager_sees_only_their_building(campus, redis_client, stack):
         forged_value = {"id": "building", "property": "value", "value": "D2"}
 
         def request(**extra):  # type: ignore[no-untyped-def]
-            return json.dumps({"type": "callback_request", "rendererId": "forged",
-                               "requestId": "forged-1",
-                               "payload": {"output": output, "inputs": [], "changedPropIds": [],
-                                           "parsedChangedPropsIds": [], **extra}})
+            return json.dumps(
+                {
+                    "type": "callback_request",
+                    "rendererId": "forged",
+                    "requestId": "forged-1",
+                    "payload": {
+                        "output": output,
+                        "inputs": [],
+                        "changedPropIds": [],
+                        "parsedChangedPropsIds": [],
+                        **extra,
+                    },
+                }
+            )
 
         def listen(message: str) -> str:
-            return page.evaluate("""async ([url, message]) => {
+            return page.evaluate(
+                """async ([url, message]) => {
                 const ws = new WebSocket(url); const got = [];
                 ws.onmessage = (e) => got.push(String(e.data));
                 await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
                 ws.send(message);
                 await new Promise((ok) => setTimeout(ok, 5000));
                 ws.close(); return got.join("\\n");
-            }""", [stack.replace("http", "ws") + "/live/dorm/_dash-ws-callback", message])
+            }""",
+                [stack.replace("http", "ws") + "/live/dorm/_dash-ws-callback", message],
+            )
 
-        later = threading.Timer(2.0, publish, args=(redis_client, [
-            _in("D2-01", outsider.uid, 2, now + timedelta(seconds=3))]))
+        later = threading.Timer(
+            2.0, publish, args=(redis_client, [_in("D2-01", outsider.uid, 2, now + timedelta(seconds=3))])
+        )
         later.start()  # a tap at the other building while the forged desk is listening
         # the request the renderer sends, plus the other building wherever a field is free
         received = listen(request(building="D2", buildings=["D2"], scope={"buildings": ["D2"]}))
         later.join()
-        assert "dorm-D1" in received                          # a live desk ... of D1 only
+        assert "dorm-D1" in received  # a live desk ... of D1 only
         assert "dorm-D2" not in received and OTHER_DOOR not in received
         assert "2号学生公寓" not in received
         # inputs or state the page does not have are refused by the callback machinery
         for forged in (request(inputs=[forged_value]), request(state=[forged_value])):
             answer = listen(forged)
             assert "dorm-D" not in answer and OTHER_DOOR not in answer, answer[:300]
-        refused = page.evaluate("""async (url) => await new Promise((done) => {
+        refused = page.evaluate(
+            """async (url) => await new Promise((done) => {
             const ws = new WebSocket(url);
             ws.onopen = () => done("open"); ws.onerror = () => done("refused");
-        })""", stack.replace("http", "ws") + "/live/gates/_dash-ws-callback")
+        })""",
+            stack.replace("http", "ws") + "/live/gates/_dash-ws-callback",
+        )
         assert refused == "refused"
         assert OTHER_DOOR not in page.content()
 
 
 def test_the_dorm_api_answers_only_for_the_managers_buildings(campus, client):
     d2, _card = _second_building(campus)
-    user = create_or_update_operator(username="dorm-api", password=PASSWORD,
-                                     role=Role.DORM_MANAGER, buildings=[campus.dorm])
+    user = create_or_update_operator(
+        username="dorm-api", password=PASSWORD, role=Role.DORM_MANAGER, buildings=[campus.dorm]
+    )
     token = Token.objects.create(user=user)
     auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     own = client.get("/api/v1/dorms/D1/", **auth)
@@ -138,10 +164,7 @@ def test_the_dorm_api_answers_only_for_the_managers_buildings(campus, client):
         assert "2号学生公寓" not in response.content.decode()
     nic = create_or_update_operator(username="nic-api", password=PASSWORD, role=Role.NIC)
     nic_token = Token.objects.create(user=nic)
-    assert client.get("/api/v1/dorms/D2/",
-                      HTTP_AUTHORIZATION=f"Token {nic_token.key}").status_code == 200
-    guard = create_or_update_operator(username="guard-api", password=PASSWORD,
-                                      role=Role.SECURITY)
+    assert client.get("/api/v1/dorms/D2/", HTTP_AUTHORIZATION=f"Token {nic_token.key}").status_code == 200
+    guard = create_or_update_operator(username="guard-api", password=PASSWORD, role=Role.SECURITY)
     guard_token = Token.objects.create(user=guard)
-    assert client.get("/api/v1/dorms/D1/",
-                      HTTP_AUTHORIZATION=f"Token {guard_token.key}").status_code == 403
+    assert client.get("/api/v1/dorms/D1/", HTTP_AUTHORIZATION=f"Token {guard_token.key}").status_code == 403

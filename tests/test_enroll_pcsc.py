@@ -23,15 +23,31 @@ pytestmark = [pytest.mark.pcsc, pytest.mark.slow]
 
 def _enroll(env, reader, number):
     return subprocess.Popen(
-        campuscard_cmd("enroll", "--holder", number, "--operator", "nic-desk", "--approved-by",
-                       "教务处", "--basis", "新生名单2026", "--reader", reader, "--timeout", "20"),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        campuscard_cmd(
+            "enroll",
+            "--holder",
+            number,
+            "--operator",
+            "nic-desk",
+            "--approved-by",
+            "教务处",
+            "--basis",
+            "新生名单2026",
+            "--reader",
+            reader,
+            "--timeout",
+            "20",
+        ),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_enrolment_binds_the_uid_the_card_answers_with(campus, subprocess_env, pcsc_reader):
     create_or_update_operator(username="nic-desk", password="pw-desk-123", role=Role.NIC)
-    Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS12345", name="王五",
-                              department=campus.dept)
+    Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS12345", name="王五", department=campus.dept)
     port = pcsc.vpcd_port(pcsc_reader)
     proc = _enroll(subprocess_env, pcsc_reader, "2026CS12345")
     time.sleep(2.0)  # the operator places the card after starting the desk
@@ -46,8 +62,7 @@ def test_enrolment_binds_the_uid_the_card_answers_with(campus, subprocess_env, p
 
 def test_a_uid_already_bound_is_refused_naming_its_holder(campus, subprocess_env, pcsc_reader):
     create_or_update_operator(username="nic-desk", password="pw-desk-123", role=Role.NIC)
-    Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS12346", name="赵六",
-                              department=campus.dept)
+    Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS12346", name="赵六", department=campus.dept)
     taken = campus.cards[0]
     port = pcsc.vpcd_port(pcsc_reader)
     with EmulatedCard(taken.uid, port=port) as card:
@@ -57,5 +72,3 @@ def test_a_uid_already_bound_is_refused_naming_its_holder(campus, subprocess_env
     assert proc.returncode != 0
     assert "已绑定给" in err and taken.holder.number in err
     assert not Card.objects.filter(holder__number="2026CS12346").exists()
-
-

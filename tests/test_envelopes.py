@@ -16,10 +16,23 @@ def test_a_tap_round_trips_through_json():
 
 
 def test_heartbeat_and_fault_round_trip():
-    hb = envelopes.Heartbeat(event_id=envelopes.new_id(), device_id="G-E-01", boot_epoch=3, seq=1,
-                             occurred_at=tap().occurred_at, credential_version=12, buffered=4)
-    fault = envelopes.Fault(event_id=envelopes.new_id(), device_id="G-E-01", boot_epoch=3, seq=2,
-                            occurred_at=tap().occurred_at, code="motor_jam")
+    hb = envelopes.Heartbeat(
+        event_id=envelopes.new_id(),
+        device_id="G-E-01",
+        boot_epoch=3,
+        seq=1,
+        occurred_at=tap().occurred_at,
+        credential_version=12,
+        buffered=4,
+    )
+    fault = envelopes.Fault(
+        event_id=envelopes.new_id(),
+        device_id="G-E-01",
+        boot_epoch=3,
+        seq=2,
+        occurred_at=tap().occurred_at,
+        code="motor_jam",
+    )
     for event in (hb, fault):
         assert envelopes.parse(envelopes.dump(event)) == event
 

@@ -1,4 +1,4 @@
-""""Why was this card denied here?" — the server runs the same decide() on current data and
+""" "Why was this card denied here?" — the server runs the same decide() on current data and
 explains the answer (admin page and API), for the help desk."""
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ def test_each_reason_is_explained(campus):
 
 
 def test_the_help_desk_page_and_the_api(campus, client):
-    user = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
-                                     is_superuser=True)
+    user = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
     client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
-    html = client.get(f"/admin/campus/card/explain/?uid={campus.cards[0].uid}&device=V-E-IN"
-                      ).content.decode()
+    html = client.get(f"/admin/campus/card/explain/?uid={campus.cards[0].uid}&device=V-E-IN").content.decode()
     assert "无此功能权限" in html
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")

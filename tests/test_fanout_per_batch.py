@@ -24,8 +24,7 @@ def test_a_batch_of_300_taps_is_one_push_per_group(campus, redis_client):
     publish(redis_client, events)
 
     fanout = Fanout(redis_client)
-    processor = ReaderEventProcessor(redis_client, fanout=fanout, consumer="t", batch_size=500,
-                                     block_ms=50)
+    processor = ReaderEventProcessor(redis_client, fanout=fanout, consumer="t", batch_size=500, block_ms=50)
     processor.run(max_idle_polls=1)
     fanout.close()
 
@@ -49,8 +48,7 @@ def test_nothing_is_pushed_when_the_transaction_fails(campus, redis_client):
         def _record_faults(self, faults):
             raise RuntimeError("database went away")
 
-    Failing(redis_client, fanout=fanout, consumer="t", block_ms=50, max_failures=1).run(
-        max_idle_polls=1)
+    Failing(redis_client, fanout=fanout, consumer="t", block_ms=50, max_failures=1).run(max_idle_polls=1)
     fanout.close()
     assert AccessEvent.objects.count() == 0
     with pytest.raises(TimeoutError):

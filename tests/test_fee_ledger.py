@@ -22,27 +22,44 @@ pytestmark = pytest.mark.django_db
 
 
 def test_replacements_are_charged_and_the_ledger_reconciles(campus, client):
-    a = create_or_update_operator(username="nic-a", password="pw-a-12345", role=Role.NIC,
-                                  is_superuser=True)
+    a = create_or_update_operator(username="nic-a", password="pw-a-12345", role=Role.NIC, is_superuser=True)
     b = create_or_update_operator(username="nic-b", password="pw-b-12345", role=Role.NIC)
-    services.replace_card(card=campus.cards[0], new_uid="FEE00001", operator=a, reason="loss",
-                          basis="补卡", window="NIC-1")
-    services.replace_card(card=campus.cards[1], new_uid="FEE00002", operator=a, reason="damage",
-                          basis="补卡", window="NIC-1", fee=Decimal("15.00"))
-    services.replace_card(card=campus.cards[2], new_uid="FEE00003", operator=b, reason="loss",
-                          basis="补卡", window="NIC-2")
+    services.replace_card(
+        card=campus.cards[0], new_uid="FEE00001", operator=a, reason="loss", basis="补卡", window="NIC-1"
+    )
+    services.replace_card(
+        card=campus.cards[1],
+        new_uid="FEE00002",
+        operator=a,
+        reason="damage",
+        basis="补卡",
+        window="NIC-1",
+        fee=Decimal("15.00"),
+    )
+    services.replace_card(
+        card=campus.cards[2], new_uid="FEE00003", operator=b, reason="loss", basis="补卡", window="NIC-2"
+    )
     today = timezone.localdate()
     result = ledger.ledger(start=today, end=today)
     assert result.count == 3 and result.total == Decimal("55.00")
-    assert [r[1:] for r in result.summary] == [["nic-a", "NIC-1", 2, Decimal("35.00")],
-                                               ["nic-b", "NIC-2", 1, Decimal("20.00")]]
+    assert [r[1:] for r in result.summary] == [
+        ["nic-a", "NIC-1", 2, Decimal("35.00")],
+        ["nic-b", "NIC-2", 1, Decimal("20.00")],
+    ]
     client.post("/accounts/login/", {"username": "nic-a", "password": "pw-a-12345"})
     xlsx = client.get(f"/admin/cards/feecharge/export/?from={today}&to={today}&format=xlsx")
     book = load_workbook(io.BytesIO(xlsx.content))
     assert book["汇总"].cell(row=4, column=5).value == 55.0  # the 合计 row
     assert book["明细"].max_row == 4
-    rows = list(csv.reader(io.StringIO(client.get(
-        f"/admin/cards/feecharge/export/?from={today}&to={today}&format=csv").content.decode("utf-8-sig"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(f"/admin/cards/feecharge/export/?from={today}&to={today}&format=csv").content.decode(
+                    "utf-8-sig"
+                )
+            )
+        )
+    )
     assert rows[0] == ledger.ITEM_HEADERS and len(rows) == 4
     assert campus.cards[0].holder.name not in str(rows)  # names masked in exports
 
@@ -56,11 +73,12 @@ def test_the_policy_can_never_exceed_the_cap():
 
 def test_fees_are_not_refundable(campus):
     nic = create_or_update_operator(username="nic-c", password="pw-c-12345", role=Role.NIC)
-    services.replace_card(card=campus.cards[3], new_uid="FEE00009", operator=nic, reason="loss",
-                          basis="补卡")
+    services.replace_card(card=campus.cards[3], new_uid="FEE00009", operator=nic, reason="loss", basis="补卡")
     with pytest.raises(IntegrityError), transaction.atomic():
-        FeeCharge.objects.create(holder=campus.cards[3].holder, card=campus.cards[3],
-                                 kind="loss", amount=Decimal("-20.00"))
+        FeeCharge.objects.create(
+            holder=campus.cards[3].holder, card=campus.cards[3], kind="loss", amount=Decimal("-20.00")
+        )
     with pytest.raises(ValidationError, match="超过"):
-        services.replace_card(card=campus.cards[4], new_uid="FEE0000A", operator=nic,
-                              reason="loss", basis="补卡", fee=Decimal("25.01"))
+        services.replace_card(
+            card=campus.cards[4], new_uid="FEE0000A", operator=nic, reason="loss", basis="补卡", fee=Decimal("25.01")
+        )

@@ -19,8 +19,7 @@ GOOD = json.loads(tap().model_dump_json())
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                 max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
 
@@ -51,8 +50,7 @@ def frames_(draw):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.timeout(900)  # 100,000 inputs: ~4–6 min on a 2-core CI machine
-@settings(max_examples=100_000, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=100_000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(frames_())
 def test_the_frame_parser_raises_only_its_own_validation_error(fields):
     try:

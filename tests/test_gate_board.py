@@ -46,22 +46,31 @@ class Campus:
         self.n += 1
         self.clock += timedelta(milliseconds=500)
         decision = Decision.ALLOW if reason == Reason.OK else Decision.DENY
-        return tap(device, uid or self.uids[self.n % len(self.uids)], seq=self.n,
-                   decision=decision, reason=reason, when=self.clock)
+        return tap(
+            device,
+            uid or self.uids[self.n % len(self.uids)],
+            seq=self.n,
+            decision=decision,
+            reason=reason,
+            when=self.clock,
+        )
 
     def mixed(self) -> list:
         """A realistic handful: both gates, allows and denies (with reasons), a dorm door."""
         return [
-            self.tap(GATE), self.tap(VEHICLE_GATE), self.tap(GATE, reason=Reason.BLACKLISTED),
-            self.tap(DORM_DOOR), self.tap(GATE, reason=Reason.UNKNOWN_CARD, uid="FFFFFFFF"),
-            self.tap(VEHICLE_GATE, reason=Reason.EXPIRED), self.tap(GATE),
+            self.tap(GATE),
+            self.tap(VEHICLE_GATE),
+            self.tap(GATE, reason=Reason.BLACKLISTED),
+            self.tap(DORM_DOOR),
+            self.tap(GATE, reason=Reason.UNKNOWN_CARD, uid="FFFFFFFF"),
+            self.tap(VEHICLE_GATE, reason=Reason.EXPIRED),
+            self.tap(GATE),
         ]
 
     def process(self, events: list) -> None:
         """One batch through Redis Streams → processor → database → Channels layer."""
         publish(self.redis, events)
-        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t",
-                             block_ms=50).run(max_idle_polls=2)
+        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t", block_ms=50).run(max_idle_polls=2)
 
     def close(self) -> None:
         self.fanout.close()
@@ -80,8 +89,7 @@ def feed(redis_client):
 
 
 def _board(seq: int, snapshot: dict) -> GateBoard:
-    board = GateBoard(max_rows=settings.LIVE_FEED_ROWS, minutes=gates.CHART_MINUTES,
-                      tz=ZoneInfo(settings.TIME_ZONE))
+    board = GateBoard(max_rows=settings.LIVE_FEED_ROWS, minutes=gates.CHART_MINUTES, tz=ZoneInfo(settings.TIME_ZONE))
     board.load(snapshot, seq=seq)
     return board
 
@@ -96,11 +104,12 @@ def _gate_ids(events) -> set[str]:
 
 # ---------------------------------------------------------------------------------------------
 
+
 def test_a_snapshot_plus_every_later_push_equals_a_fresh_snapshot(live, feed):
     """R-OPS-2: what the security office sees live is what the database says."""
     first = live.mixed()
     live.process(first)
-    seq, snapshot = gates._load()                    # the page opens here
+    seq, snapshot = gates._load()  # the page opens here
     later = [live.mixed() for _ in range(3)]
     for events in later:
         live.process(events)
@@ -119,8 +128,7 @@ def test_a_snapshot_plus_every_later_push_equals_a_fresh_snapshot(live, feed):
     shown = fresh.comparable(now)
     assert shown != opened_with
     assert set(shown["rows"]) == _gate_ids(first) | {i for b in later for i in _gate_ids(b)}
-    assert shown["totals"] == {"allow": 12, "deny": 12, "reasons": {
-        "blacklisted": 4, "unknown_card": 4, "expired": 4}}
+    assert shown["totals"] == {"allow": 12, "deny": 12, "reasons": {"blacklisted": 4, "unknown_card": 4, "expired": 4}}
     assert sum(sum(per.values()) for per in shown["counts"].values()) == 24
     assert board.resyncs == 0
 
@@ -159,10 +167,9 @@ def test_a_push_already_in_the_snapshot_is_not_counted_twice(live, feed):
     batch is in the snapshot *and* arrives as the next push; its watermark says so."""
     live.process(live.mixed())
     feed.take(1)
-    seq = current_seq(live.redis, names.GROUP_GATES)   # gates._load() reads this first…
-    live.process(live.mixed())                          # …a batch commits in between…
-    snapshot = selectors.gate_snapshot(rows=settings.LIVE_FEED_ROWS,
-                                       minutes=gates.CHART_MINUTES)  # …then the snapshot
+    seq = current_seq(live.redis, names.GROUP_GATES)  # gates._load() reads this first…
+    live.process(live.mixed())  # …a batch commits in between…
+    snapshot = selectors.gate_snapshot(rows=settings.LIVE_FEED_ROWS, minutes=gates.CHART_MINUTES)  # …then the snapshot
     live.process(live.mixed())
     in_snapshot, after = feed.take(2)
 

@@ -25,27 +25,40 @@ def cohort(campus):
     create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC)
     start = timezone.now() - timedelta(days=1000)
     for i in range(5):
-        h = Cardholder.objects.create(kind=HolderKind.STUDENT, number=f"2022CS{i:05d}",
-                                      name=f"毕业{i}", department=campus.dept,
-                                      study_end=date(2026, 7, 1))
-        Card.objects.create(uid=f"D00D{i:04X}", holder=h, card_type=CardType.STUDENT,
-                            valid_from=start)
-    staff = Cardholder.objects.create(kind=HolderKind.STAFF, number="T000001", name="老师",
-                                      department=campus.dept, status="retired")
+        h = Cardholder.objects.create(
+            kind=HolderKind.STUDENT,
+            number=f"2022CS{i:05d}",
+            name=f"毕业{i}",
+            department=campus.dept,
+            study_end=date(2026, 7, 1),
+        )
+        Card.objects.create(uid=f"D00D{i:04X}", holder=h, card_type=CardType.STUDENT, valid_from=start)
+    staff = Cardholder.objects.create(
+        kind=HolderKind.STAFF, number="T000001", name="老师", department=campus.dept, status="retired"
+    )
     Card.objects.create(uid="5AFF0001", holder=staff, card_type=CardType.STAFF, valid_from=start)
 
 
 def _run(*args):
     out = StringIO()
-    call_command("graduates", "--cutoff", "2026-07-31", "--operator", "nic",
-                 "--basis", "2026届毕业名单", "--json", *args, stdout=out)
+    call_command(
+        "graduates",
+        "--cutoff",
+        "2026-07-31",
+        "--operator",
+        "nic",
+        "--basis",
+        "2026届毕业名单",
+        "--json",
+        *args,
+        stdout=out,
+    )
     return json.loads(out.getvalue())
 
 
 def test_dry_run_changes_nothing_and_apply_does_exactly_what_it_said(cohort, tmp_path):
     deferred = tmp_path / "deferred.csv"
-    deferred.write_text("学号,延期至\n2022CS00003,2027-07-01\n2099XX00001,2027-07-01\n",
-                        encoding="utf-8-sig")
+    deferred.write_text("学号,延期至\n2022CS00003,2027-07-01\n2099XX00001,2027-07-01\n", encoding="utf-8-sig")
     dry = _run("--deferred", str(deferred))
     assert Card.objects.filter(status=CardStatus.CANCELLED).count() == 0
     assert dry["graduate"] == 4 and dry["extend"] == 1
@@ -56,7 +69,7 @@ def test_dry_run_changes_nothing_and_apply_does_exactly_what_it_said(cohort, tmp
     deferred_card = Card.objects.get(holder__number="2022CS00003")
     assert deferred_card.status == "active"
     assert timezone.localtime(deferred_card.valid_until).date() == date(2027, 7, 1)
-    assert Card.objects.get(uid="5AFF0001").status == "active"   # R-END-2: retired staff keep it
+    assert Card.objects.get(uid="5AFF0001").status == "active"  # R-END-2: retired staff keep it
     assert AuditRecord.objects.filter(action="holder.graduated").count() == 4
     assert _run("--apply")["graduate"] == 0  # running it again changes nothing
 

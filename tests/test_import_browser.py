@@ -19,8 +19,7 @@ PASSWORD = "import-pass-7"
 
 def test_nic_imports_a_list_through_the_web_preview(campus, stack, tmp_path):
     Department.objects.create(code="CE", name="化学工程系")
-    create_or_update_operator(username="nic-web", password=PASSWORD, role=Role.NIC,
-                              is_superuser=True)
+    create_or_update_operator(username="nic-web", password=PASSWORD, role=Role.NIC, is_superuser=True)
     lines = ["学号,姓名,学系,班级,身份证号"]
     for i in range(300):
         cid = citizen_id.make("440507", date(2007, 3, 1) + timedelta(days=i), i)
@@ -40,13 +39,13 @@ def test_nic_imports_a_list_through_the_web_preview(campus, stack, tmp_path):
         assert "新增 299" in page.inner_text("#import-summary")
         assert "拒绝 1" in page.inner_text("#import-summary")
         rejected = page.inner_text("#import-rejected")
-        assert "9" in rejected and "身份证号校验位错误" in rejected   # row 9 = data row 8
-        assert outside_the_browser_loop(
-            lambda: Cardholder.objects.filter(number__startswith="2026CE").count()) == 0
+        assert "9" in rejected and "身份证号校验位错误" in rejected  # row 9 = data row 8
+        assert outside_the_browser_loop(lambda: Cardholder.objects.filter(number__startswith="2026CE").count()) == 0
 
         page.click("#apply-submit")
         page.wait_for_function(
-            "document.getElementById('import-progress') && "
-            "document.getElementById('import-progress').value === 100", timeout=30_000)
+            "document.getElementById('import-progress') && document.getElementById('import-progress').value === 100",
+            timeout=30_000,
+        )
         assert "已导入" in page.inner_text("#import-status")
     assert Cardholder.objects.filter(number__startswith="2026CE").count() == 299

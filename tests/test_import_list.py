@@ -57,15 +57,14 @@ def test_fifty_bad_rows_are_reported_exactly_and_nothing_changes_until_apply(nic
                 row[0] = "2026CS00000"  # duplicates row 2's number
             bad_rows.add(i + 2)  # header is row 1
         rows.append(row)
-    batch = importing.preview_import(kind="student", filename="名单.csv", data=_csv(rows),
-                                     operator=nic)
+    batch = importing.preview_import(kind="student", filename="名单.csv", data=_csv(rows), operator=nic)
     rejected = batch.plan["rejected"]
     assert {e["row"] for e in rejected} == bad_rows and len(rejected) == 50
     assert all(e["column"] and e["message"] for e in rejected)
     messages = {e["message"] for e in rejected}
     assert "身份证号校验位错误" in messages
     assert any("天文系" in m for m in messages) and any("重复" in m for m in messages)
-    assert Cardholder.objects.count() == 0          # the preview changed nothing
+    assert Cardholder.objects.count() == 0  # the preview changed nothing
 
     result = importing.apply_import(batch=batch, operator=nic)
     assert result == {"created": 550, "updated": 0, "unchanged": 0, "rejected": 50}
@@ -74,29 +73,25 @@ def test_fifty_bad_rows_are_reported_exactly_and_nothing_changes_until_apply(nic
     with pytest.raises(CardRuleError, match="已经导入过"):
         importing.apply_import(batch=batch, operator=nic)
 
-    again = importing.preview_import(kind="student", filename="名单.csv", data=_csv(rows),
-                                     operator=nic)
-    assert importing.summary(again) == {"create": 0, "update": 0, "unchanged": 550,
-                                        "rejected": 50}
+    again = importing.preview_import(kind="student", filename="名单.csv", data=_csv(rows), operator=nic)
+    assert importing.summary(again) == {"create": 0, "update": 0, "unchanged": 550, "rejected": 50}
     assert importing.apply_import(batch=again, operator=nic)["created"] == 0
     assert Cardholder.objects.count() == 550
 
 
 def test_a_changed_row_is_an_update(nic):
     rows = [[f"2026CS{i:05d}", f"新生{i}", "计算机工程系", "计科2601", _id(i)] for i in range(3)]
-    importing.apply_import(batch=importing.preview_import(
-        kind="student", filename="a.csv", data=_csv(rows), operator=nic), operator=nic)
+    importing.apply_import(
+        batch=importing.preview_import(kind="student", filename="a.csv", data=_csv(rows), operator=nic), operator=nic
+    )
     rows[1][3] = "计科2602"
-    batch = importing.preview_import(kind="student", filename="b.csv", data=_csv(rows),
-                                     operator=nic)
-    assert batch.plan["update"] == [{"row": 3, "number": "2026CS00001",
-                                     "changes": {"class_name": "计科2602"}}]
+    batch = importing.preview_import(kind="student", filename="b.csv", data=_csv(rows), operator=nic)
+    assert batch.plan["update"] == [{"row": 3, "number": "2026CS00001", "changes": {"class_name": "计科2602"}}]
     importing.apply_import(batch=batch, operator=nic)
     assert Cardholder.objects.get(number="2026CS00001").class_name == "计科2602"
 
 
-def test_photos_that_miss_the_standard_reject_their_rows(nic, tmp_path, settings,
-                                                        django_capture_on_commit_callbacks):
+def test_photos_that_miss_the_standard_reject_their_rows(nic, tmp_path, settings, django_capture_on_commit_callbacks):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     rows = [[f"2026CS{i:05d}", f"新生{i}", "计算机工程系", "计科2601", _id(i)] for i in range(4)]
     archive = tmp_path / "photos.zip"
@@ -105,8 +100,9 @@ def test_photos_that_miss_the_standard_reject_their_rows(nic, tmp_path, settings
         z.writestr("2026CS00001.jpg", make_test_photo(size=(300, 400)))
         z.writestr("2026CS00002.jpg", make_test_photo(color=(128, 128, 128)))
         # 2026CS00003 has no photo
-    batch = importing.preview_import(kind="student", filename="名单.csv", data=_csv(rows),
-                                     operator=nic, photo_set=load_photo_set(archive))
+    batch = importing.preview_import(
+        kind="student", filename="名单.csv", data=_csv(rows), operator=nic, photo_set=load_photo_set(archive)
+    )
     by_row = {e["row"]: e["message"] for e in batch.plan["rejected"]}
     assert set(by_row) == {3, 4, 5}
     assert "295×421" in by_row[3] and "蓝" in by_row[4] and "没有" in by_row[5]
@@ -119,9 +115,6 @@ def test_photos_that_miss_the_standard_reject_their_rows(nic, tmp_path, settings
 
 def test_an_unreadable_file_is_refused_with_a_reason(nic):
     with pytest.raises(CardRuleError):
-        importing.preview_import(kind="student", filename="名单.xlsx", data=b"not excel",
-                                 operator=nic)
+        importing.preview_import(kind="student", filename="名单.xlsx", data=b"not excel", operator=nic)
     with pytest.raises(CardRuleError, match="名单类型"):
         importing.preview_import(kind="alien", filename="名单.csv", data=_csv([]), operator=nic)
-
-

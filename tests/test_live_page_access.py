@@ -32,9 +32,11 @@ GUARD_REFUSAL = 4403  # RoleGuard closes before accept (the browser sees HTTP 40
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def _operator(role: Role, username: str | None = None, **scope):
-    return create_or_update_operator(username=username or f"op-{role.value}",
-                                     password="not-used-1234", role=role, **scope)
+    return create_or_update_operator(
+        username=username or f"op-{role.value}", password="not-used-1234", role=role, **scope
+    )
 
 
 def _dorm_manager():
@@ -52,8 +54,7 @@ def _session_cookie(user) -> tuple[bytes, bytes]:
 
 def _http(method: str, path: str, headers=(), body: bytes = b"") -> dict:
     async def go():
-        communicator = HttpCommunicator(application, method, path, body=body,
-                                        headers=[HOST, *headers])
+        communicator = HttpCommunicator(application, method, path, body=body, headers=[HOST, *headers])
         return await communicator.get_response(timeout=20)
 
     return async_to_sync(go)()
@@ -68,6 +69,7 @@ def _header(response: dict, name: bytes) -> str | None:
 
 def _ws_connect(headers) -> tuple[bool, object]:
     """Open the live page's websocket; returns what ``connect`` says (and closes it again)."""
+
     async def go():
         communicator = WebsocketCommunicator(application, WS_PATH, headers=list(headers))
         connected, detail = await communicator.connect(timeout=10)
@@ -82,6 +84,7 @@ def _ws_connect(headers) -> tuple[bool, object]:
 
 # -- HTTP ------------------------------------------------------------------------------------
 
+
 def test_an_anonymous_visit_to_the_live_page_redirects_to_login():
     response = _http("GET", PAGE)
 
@@ -91,13 +94,15 @@ def test_an_anonymous_visit_to_the_live_page_redirects_to_login():
 
 
 def test_an_anonymous_dash_callback_post_is_redirected_not_answered():
-    response = _http("POST", PAGE + "_dash-update-component",
-                     headers=[(b"content-type", b"application/json")],
-                     body=b'{"output": "gates-total-allow.children", "inputs": []}')
+    response = _http(
+        "POST",
+        PAGE + "_dash-update-component",
+        headers=[(b"content-type", b"application/json")],
+        body=b'{"output": "gates-total-allow.children", "inputs": []}',
+    )
 
     assert response["status"] == 302
-    assert _header(response, b"location").startswith(
-        f"/accounts/login/?next={PAGE}_dash-update-component")
+    assert _header(response, b"location").startswith(f"/accounts/login/?next={PAGE}_dash-update-component")
 
 
 def test_an_anonymous_request_for_the_page_layout_is_redirected():
@@ -128,10 +133,12 @@ def test_a_dorm_manager_is_forbidden_the_gate_page():
 
 
 def test_a_dorm_manager_cannot_call_the_gate_page_callbacks_either():
-    response = _http("POST", PAGE + "_dash-update-component",
-                     headers=[_session_cookie(_dorm_manager()),
-                              (b"content-type", b"application/json")],
-                     body=b'{"output": "gates-total-allow.children", "inputs": []}')
+    response = _http(
+        "POST",
+        PAGE + "_dash-update-component",
+        headers=[_session_cookie(_dorm_manager()), (b"content-type", b"application/json")],
+        body=b'{"output": "gates-total-allow.children", "inputs": []}',
+    )
 
     assert response["status"] == 403
 
@@ -147,6 +154,7 @@ def test_a_logged_in_user_without_an_operator_role_is_forbidden():
 
 
 # -- websocket -------------------------------------------------------------------------------
+
 
 def test_an_anonymous_websocket_is_refused():
     # Same origin, so it is the login check (not the origin check) that refuses it.

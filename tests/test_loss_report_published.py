@@ -34,8 +34,7 @@ def relay(subprocess_env, redis_client):
 def test_a_loss_report_in_the_admin_reaches_readers_and_the_live_feed_within_a_second(
     campus, redis_client, relay, client
 ):
-    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
-                              is_superuser=True)
+    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
     client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     card = campus.cards[2]
     feed = Feed(names.GROUP_CARD_ACTIONS)
@@ -59,13 +58,12 @@ def test_a_loss_report_in_the_admin_reaches_readers_and_the_live_feed_within_a_s
     assert time.monotonic() - committed < 1.0
     [row] = push["rows"]
     assert row["action"] == "lose" and row["operator"] == "nic"
-    assert row["card"] != card.uid and card.uid[-2:] in row["card"]     # masked
+    assert row["card"] != card.uid and card.uid[-2:] in row["card"]  # masked
     assert CardAction.objects.filter(card=card, action="lose").count() == 1
 
 
 def test_a_refused_action_in_the_admin_shows_why_and_changes_nothing(campus, client):
-    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC,
-                              is_superuser=True)
+    create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
     client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     card = campus.cards[0]
     client.post(f"/admin/campus/card/{card.pk}/lose/", {"basis": "挂失"})

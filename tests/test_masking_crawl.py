@@ -60,11 +60,11 @@ from streams.reasons import Decision, Reason
 from tests.factories import publish, tap
 
 PASSWORD = "masking-crawl-pass-9"
-MAX_FETCHES_PER_ROLE = 800      # pages fetched per role, enumerated URLs and followed links
-MAX_QUERY_VARIANTS = 4          # distinct query strings followed per path (filters, popups …)
-MAX_PKS_PER_MODEL = 6           # seeded rows whose admin pages are opened per model
-CANARY = "13800138000"          # not a seeded phone: the live scan's positive control
-LIVE_SECONDS = 6.0              # how long the desks are watched after the events were produced
+MAX_FETCHES_PER_ROLE = 800  # pages fetched per role, enumerated URLs and followed links
+MAX_QUERY_VARIANTS = 4  # distinct query strings followed per path (filters, popups …)
+MAX_PKS_PER_MODEL = 6  # seeded rows whose admin pages are opened per model
+CANARY = "13800138000"  # not a seeded phone: the live scan's positive control
+LIVE_SECONDS = 6.0  # how long the desks are watched after the events were produced
 
 # Each crawled identity: (label, role, superuser). NIC also as the superuser the demo makes it.
 IDENTITIES = [(role.value, role, False) for role in Role] + [("nic-superuser", Role.NIC, True)]
@@ -72,11 +72,12 @@ IDENTITIES = [(role.value, role, False) for role in Role] + [("nic-superuser", R
 
 # -- the scanner ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Secret:
     value: str
-    kind: str    # "citizen_id" or "phone"
-    owner: str   # whose it is (cardholder number, or the list row it came from)
+    kind: str  # "citizen_id" or "phone"
+    owner: str  # whose it is (cardholder number, or the list row it came from)
 
 
 # a run of digits (an ID may end in X), separators allowed between the digits: "138-1234-5678"
@@ -117,7 +118,7 @@ class Scanner:
         if run.upper() in self.ids:
             hits.append(self.ids[run.upper()])
         digits = run.rstrip("Xx")
-        candidates = [digits] + [digits[len(p):] for p in _PHONE_PREFIXES if digits.startswith(p)]
+        candidates = [digits] + [digits[len(p) :] for p in _PHONE_PREFIXES if digits.startswith(p)]
         hits.extend(self.phones[c] for c in candidates if c in self.phones)
         return hits
 
@@ -156,16 +157,17 @@ def _views(text: str) -> set[str]:
 
 def test_the_scanner_flags_unmasked_values_and_passes_masked_ones():
     """Positive control: the scanner the crawl relies on does find leaks, in every spelling."""
-    cid = citizen_id.make("440507", date(1990, 1, 1), 123)   # …123X style: ends in a check char
-    x_id = next(v for n in range(1, 999)
-                if (v := citizen_id.make("440106", date(2001, 3, 4), n)).endswith("X"))
+    cid = citizen_id.make("440507", date(1990, 1, 1), 123)  # …123X style: ends in a check char
+    x_id = next(v for n in range(1, 999) if (v := citizen_id.make("440106", date(2001, 3, 4), n)).endswith("X"))
     phone = "13812345678"
-    scanner = Scanner([Secret(cid, "citizen_id", "a"), Secret(x_id, "citizen_id", "b"),
-                       Secret(phone, "phone", "a")])
+    scanner = Scanner([Secret(cid, "citizen_id", "a"), Secret(x_id, "citizen_id", "b"), Secret(phone, "phone", "a")])
     leaks = {
-        f"<td>{cid}</td>": cid, f"身份证号：{x_id.lower()}": x_id, f"tel:+86{phone}": phone,
+        f"<td>{cid}</td>": cid,
+        f"身份证号：{x_id.lower()}": x_id,
+        f"tel:+86{phone}": phone,
         f"<td>{phone[:3]}-{phone[3:7]}-{phone[7:]}</td>": phone,
-        f"{phone[:3]} {phone[3:7]} {phone[7:]}": phone, f"+86 {phone}": phone,
+        f"{phone[:3]} {phone[3:7]} {phone[7:]}": phone,
+        f"+86 {phone}": phone,
         json.dumps({"v": cid}, ensure_ascii=True).replace(cid[0], "\\u00" + f"{ord(cid[0]):x}"): cid,
         "".join(f"&#{ord(c)};" for c in cid): cid,
         unicodedata.normalize("NFKC", cid).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"}): cid,
@@ -179,18 +181,35 @@ def test_the_scanner_flags_unmasked_values_and_passes_masked_ones():
     assert {s.value for s in scanner.scan(workbook.getvalue())} == {x_id}
     assert {s.value for s in scanner.scan("名单".encode("utf-16") + cid.encode("utf-16-le"))} == {cid}
 
-    clean = (f"{mask_citizen_id(cid)} {mask_phone(phone)} {mask_citizen_id(x_id)} "
-             f"ts=1{phone}0 {cid}7 id=9{cid} {phone[:-1]}")
+    clean = (
+        f"{mask_citizen_id(cid)} {mask_phone(phone)} {mask_citizen_id(x_id)} ts=1{phone}0 {cid}7 id=9{cid} {phone[:-1]}"
+    )
     assert scanner.scan_text(clean) == set()
 
 
 # -- the seeded campus ------------------------------------------------------------------------
 
-EXTRA_DEPARTMENTS = {"NIC": "网络与信息中心", "GAO": "总务处", "HR": "人事处", "AAO": "教务处",
-                     "FIN": "计划财务处", "LIB": "图书馆", "SAO": "学生工作处", "CS": "计算机工程系"}
-DEPARTMENT_OF = {Role.NIC: "NIC", Role.SECURITY: "SEC", Role.DORM_MANAGER: "SAO", Role.HR: "HR",
-                 Role.ACADEMIC: "AAO", Role.GENERAL: "GAO", Role.FINANCE: "FIN",
-                 Role.LIBRARY: "LIB", Role.LEADER: "NIC"}
+EXTRA_DEPARTMENTS = {
+    "NIC": "网络与信息中心",
+    "GAO": "总务处",
+    "HR": "人事处",
+    "AAO": "教务处",
+    "FIN": "计划财务处",
+    "LIB": "图书馆",
+    "SAO": "学生工作处",
+    "CS": "计算机工程系",
+}
+DEPARTMENT_OF = {
+    Role.NIC: "NIC",
+    Role.SECURITY: "SEC",
+    Role.DORM_MANAGER: "SAO",
+    Role.HR: "HR",
+    Role.ACADEMIC: "AAO",
+    Role.GENERAL: "GAO",
+    Role.FINANCE: "FIN",
+    Role.LIBRARY: "LIB",
+    Role.LEADER: "NIC",
+}
 
 
 def _id(n: int, region: str = "440507") -> str:
@@ -203,9 +222,9 @@ def _phone(n: int) -> str:
 
 @dataclass
 class World:
-    operators: dict[str, Any]                       # identity label → user
+    operators: dict[str, Any]  # identity label → user
     nic: Any
-    extra_secrets: list[Secret]                     # values that are not (yet) on a cardholder
+    extra_secrets: list[Secret]  # values that are not (yet) on a cardholder
     interesting: dict[type, list[Any]] = field(default_factory=dict)
     uids: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
@@ -247,9 +266,13 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     operators = {}
     for label, role, superuser in IDENTITIES:
         operators[label] = create_or_update_operator(
-            username=f"crawl-{label}", password=PASSWORD, role=role,
-            department=depts[DEPARTMENT_OF[role]], is_superuser=superuser,
-            buildings=[campus.dorm] if role == Role.DORM_MANAGER else ())
+            username=f"crawl-{label}",
+            password=PASSWORD,
+            role=role,
+            department=depts[DEPARTMENT_OF[role]],
+            is_superuser=superuser,
+            buildings=[campus.dorm] if role == Role.DORM_MANAGER else (),
+        )
     nic = operators[Role.NIC.value]
 
     # every holder gets a citizen ID and a phone; a staff member, a contractor with General
@@ -260,22 +283,45 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
         holder.class_name = "安防2501"
     Cardholder.objects.bulk_update(holders, ["citizen_id", "phone", "class_name"])
     now = timezone.now()
-    staff = Cardholder.objects.create(kind=HolderKind.STAFF, number="T000901", name="李四海",
-                                      department=depts["HR"], citizen_id=_id(101), phone=_phone(101),
-                                      title="副教授")
-    contractor = Cardholder.objects.create(kind=HolderKind.CONTRACTOR, number="LCO00901",
-                                           name="王五", department=depts["GAO"],
-                                           citizen_id=_id(102, "440106"), phone=_phone(102))
-    Cardholder.objects.create(kind=HolderKind.EXTERNAL, number="LEX00901", name="赵六",
-                              department=depts["LIB"], citizen_id=_id(103, "430102"),
-                              phone=_phone(103), dorm_building=dorm2)
-    staff_card = Card.objects.create(uid="5A0F0901", holder=staff, card_type=CardType.STAFF,
-                                     valid_from=now - timedelta(days=400))
-    temp_card = Card.objects.create(uid="7E0F0902", holder=contractor,
-                                    card_type=CardType.TEMPORARY, owner_department=depts["GAO"],
-                                    valid_from=now - timedelta(days=10),
-                                    valid_until=now + timedelta(days=80), approved_by="总务处",
-                                    basis="总务函〔2026〕12号")
+    staff = Cardholder.objects.create(
+        kind=HolderKind.STAFF,
+        number="T000901",
+        name="李四海",
+        department=depts["HR"],
+        citizen_id=_id(101),
+        phone=_phone(101),
+        title="副教授",
+    )
+    contractor = Cardholder.objects.create(
+        kind=HolderKind.CONTRACTOR,
+        number="LCO00901",
+        name="王五",
+        department=depts["GAO"],
+        citizen_id=_id(102, "440106"),
+        phone=_phone(102),
+    )
+    Cardholder.objects.create(
+        kind=HolderKind.EXTERNAL,
+        number="LEX00901",
+        name="赵六",
+        department=depts["LIB"],
+        citizen_id=_id(103, "430102"),
+        phone=_phone(103),
+        dorm_building=dorm2,
+    )
+    staff_card = Card.objects.create(
+        uid="5A0F0901", holder=staff, card_type=CardType.STAFF, valid_from=now - timedelta(days=400)
+    )
+    temp_card = Card.objects.create(
+        uid="7E0F0902",
+        holder=contractor,
+        card_type=CardType.TEMPORARY,
+        owner_department=depts["GAO"],
+        valid_from=now - timedelta(days=10),
+        valid_until=now + timedelta(days=80),
+        approved_by="总务处",
+        basis="总务函〔2026〕12号",
+    )
     photo_holder = holders[0]
     photo_holder.photo_sha256 = photo_store.save(make_test_photo(seed=3))
     photo_holder.save(update_fields=["photo_sha256"])
@@ -288,16 +334,26 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     services.report_loss(card=cards[2], operator=nic, basis="本人挂失")
     services.report_found(card=Card.objects.get(pk=cards[2].pk), operator=nic, basis="找回")
     services.set_blacklist(card=cards[3], blacklisted=True, operator=nic, basis="保卫处通知")
-    reissued = services.replace_card(card=cards[4], new_uid="0C0FFEE4", operator=nic,
-                                     reason=FeeKind.IDENTITY_CHANGE, basis="户籍变更",
-                                     window="NIC-1", identity_changes={"citizen_id": changed_id})
-    services.replace_card(card=cards[5], new_uid="0C0FFEE5", operator=nic, reason=FeeKind.LOSS,
-                          basis="补卡", window="NIC-2")
-    services.extend_validity(card=cards[6], new_until=now + timedelta(days=400), operator=nic,
-                             basis="延期毕业名单")
+    reissued = services.replace_card(
+        card=cards[4],
+        new_uid="0C0FFEE4",
+        operator=nic,
+        reason=FeeKind.IDENTITY_CHANGE,
+        basis="户籍变更",
+        window="NIC-1",
+        identity_changes={"citizen_id": changed_id},
+    )
+    services.replace_card(
+        card=cards[5], new_uid="0C0FFEE5", operator=nic, reason=FeeKind.LOSS, basis="补卡", window="NIC-2"
+    )
+    services.extend_validity(card=cards[6], new_until=now + timedelta(days=400), operator=nic, basis="延期毕业名单")
     services.cancel_card(card=cards[7], operator=nic, basis="毕业", holder_status="graduated")
-    services.extend_validity(card=temp_card, new_until=now + timedelta(days=120),
-                             operator=operators[Role.GENERAL.value], basis="总务函〔2026〕13号")
+    services.extend_validity(
+        card=temp_card,
+        new_until=now + timedelta(days=120),
+        operator=operators[Role.GENERAL.value],
+        basis="总务函〔2026〕13号",
+    )
 
     # taps: gates, the vehicle gate, the dorm door (a late return), an unknown card
     events = []
@@ -305,34 +361,68 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
         device = (campus.gate, campus.vehicle_gate, campus.dorm_door)[i % 3]
         card = cards[i]
         deny = i in (1, 3, 7)
-        events.append(AccessEvent(
-            event_id=uuid.uuid4(), device=device, card=card, card_uid=card.uid,
-            holder=card.holder, occurred_at=now - timedelta(minutes=3 * i), direction="in",
-            decision="deny" if deny else "allow",
-            reason={1: "lost", 3: "blacklisted", 7: "cancelled"}.get(i, "ok"),
-            flags="late_return" if device == campus.dorm_door and i % 2 else "", seq=i + 1))
-    events.append(AccessEvent(event_id=uuid.uuid4(), device=campus.gate, card_uid="DEADBEEF",
-                              occurred_at=now, direction="in", decision="deny", reason="unknown_card",
-                              seq=99))
+        events.append(
+            AccessEvent(
+                event_id=uuid.uuid4(),
+                device=device,
+                card=card,
+                card_uid=card.uid,
+                holder=card.holder,
+                occurred_at=now - timedelta(minutes=3 * i),
+                direction="in",
+                decision="deny" if deny else "allow",
+                reason={1: "lost", 3: "blacklisted", 7: "cancelled"}.get(i, "ok"),
+                flags="late_return" if device == campus.dorm_door and i % 2 else "",
+                seq=i + 1,
+            )
+        )
+    events.append(
+        AccessEvent(
+            event_id=uuid.uuid4(),
+            device=campus.gate,
+            card_uid="DEADBEEF",
+            occurred_at=now,
+            direction="in",
+            decision="deny",
+            reason="unknown_card",
+            seq=99,
+        )
+    )
     AccessEvent.objects.bulk_create(events)
 
     # alerts: a blacklist hit (the security desk's), a device fault worked to a repair ticket
     # charged to a person, a silent dorm door that was acknowledged
-    where = {"device": campus.gate.code, "device_name": campus.gate.name, "card": mask_uid(cards[3].uid),
-             "holder_id": cards[3].holder_id, "holder": "张*3", "photo": False,
-             "card_type": "student", "direction": "in"}
-    raise_alert(kind=AlertKind.BLACKLIST_HIT, subject=cards[3].uid, at=now, device_id=campus.gate.pk,
-                detail=where)
-    raise_alert(kind=AlertKind.DEVICE_FAULT, subject=campus.vehicle_gate.code, at=now,
-                device_id=campus.vehicle_gate.pk, detail={"fault": "reader"})
-    raise_alert(kind=AlertKind.UPLOAD_STOPPED, subject=campus.dorm_door.code, at=now,
-                device_id=campus.dorm_door.pk, detail={})
+    where = {
+        "device": campus.gate.code,
+        "device_name": campus.gate.name,
+        "card": mask_uid(cards[3].uid),
+        "holder_id": cards[3].holder_id,
+        "holder": "张*3",
+        "photo": False,
+        "card_type": "student",
+        "direction": "in",
+    }
+    raise_alert(kind=AlertKind.BLACKLIST_HIT, subject=cards[3].uid, at=now, device_id=campus.gate.pk, detail=where)
+    raise_alert(
+        kind=AlertKind.DEVICE_FAULT,
+        subject=campus.vehicle_gate.code,
+        at=now,
+        device_id=campus.vehicle_gate.pk,
+        detail={"fault": "reader"},
+    )
+    raise_alert(
+        kind=AlertKind.UPLOAD_STOPPED, subject=campus.dorm_door.code, at=now, device_id=campus.dorm_door.pk, detail={}
+    )
     fault = Alert.objects.get(kind=AlertKind.DEVICE_FAULT)
     silent = Alert.objects.get(kind=AlertKind.UPLOAD_STOPPED)
     workflow.acknowledge(silent.pk, by=nic, comment="已通知宿管")
-    workflow.open_ticket(fault.pk, by=nic, request=workflow.TicketRequest(
-        cause="human", description="车辆闸杆被撞断", responsible_number=holders[9].number,
-        price="350"))
+    workflow.open_ticket(
+        fault.pk,
+        by=nic,
+        request=workflow.TicketRequest(
+            cause="human", description="车辆闸杆被撞断", responsible_number=holders[9].number, price="350"
+        ),
+    )
 
     # import lists: one previewed (a new student, an update that changes a citizen ID, a row
     # rejected as a duplicate of a valid ID, a bad check digit, an unknown department) and one
@@ -341,17 +431,31 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     bad = _id(205)[:17] + ("0" if _id(205)[17] != "0" else "1")
     upd = holders[12]
     academic = operators[Role.ACADEMIC.value]
-    preview = importing.preview_import(kind="student", filename="2026级新生名单.csv", operator=academic, data=_csv([
-        ["2026CS90001", "新生甲", "计算机工程系", "计科2601", new_a],
-        [upd.number, upd.name, "保卫处", "安防2502", update_id],
-        ["2026CS90002", "新生乙", "计算机工程系", "计科2601", new_a],
-        ["2026CS90003", "新生丙", "计算机工程系", "计科2601", bad],
-        ["2026CS90004", "新生丁", "天文系", "天文2601", other_dept],
-    ]))
-    applied = importing.preview_import(kind="student", filename="补录名单.csv", operator=academic, data=_csv([
-        ["2026CS90011", "新生戊", "计算机工程系", "计科2602", new_b],
-        ["2026CS90012", "新生己", "计算机工程系", "计科2602", _id(206)],
-    ]))
+    preview = importing.preview_import(
+        kind="student",
+        filename="2026级新生名单.csv",
+        operator=academic,
+        data=_csv(
+            [
+                ["2026CS90001", "新生甲", "计算机工程系", "计科2601", new_a],
+                [upd.number, upd.name, "保卫处", "安防2502", update_id],
+                ["2026CS90002", "新生乙", "计算机工程系", "计科2601", new_a],
+                ["2026CS90003", "新生丙", "计算机工程系", "计科2601", bad],
+                ["2026CS90004", "新生丁", "天文系", "天文2601", other_dept],
+            ]
+        ),
+    )
+    applied = importing.preview_import(
+        kind="student",
+        filename="补录名单.csv",
+        operator=academic,
+        data=_csv(
+            [
+                ["2026CS90011", "新生戊", "计算机工程系", "计科2602", new_b],
+                ["2026CS90012", "新生己", "计算机工程系", "计科2602", _id(206)],
+            ]
+        ),
+    )
     importing.apply_import(batch=applied, operator=academic)
     assert preview.plan["update"] and len(preview.plan["rejected"]) >= 3, preview.plan
 
@@ -361,25 +465,38 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     form.post(settings.LOGIN_URL, {"username": operators[Role.LEADER.value].username, "password": PASSWORD})
 
     # the admin's own history of a cardholder (field names only)
-    LogEntry.objects.create(user=operators["nic-superuser"], action_flag=CHANGE,
-                            content_type=ContentType.objects.get_for_model(Cardholder),
-                            object_id=str(holders[0].pk), object_repr=str(holders[0]),
-                            change_message=json.dumps([{"changed": {"fields": ["手机号"]}}]))
+    LogEntry.objects.create(
+        user=operators["nic-superuser"],
+        action_flag=CHANGE,
+        content_type=ContentType.objects.get_for_model(Cardholder),
+        object_id=str(holders[0].pk),
+        object_repr=str(holders[0]),
+        change_message=json.dumps([{"changed": {"fields": ["手机号"]}}]),
+    )
 
-    extra = [Secret(old_id, "citizen_id", f"{holders[4].number} before its identity change"),
-             Secret(new_a, "citizen_id", "preview list row 2 (and row 4, rejected as a duplicate)"),
-             Secret(update_id, "citizen_id", f"preview list row 3 (update of {upd.number})"),
-             Secret(other_dept, "citizen_id", "preview list row 6 (rejected: department)")]
+    extra = [
+        Secret(old_id, "citizen_id", f"{holders[4].number} before its identity change"),
+        Secret(new_a, "citizen_id", "preview list row 2 (and row 4, rejected as a duplicate)"),
+        Secret(update_id, "citizen_id", f"preview list row 3 (update of {upd.number})"),
+        Secret(other_dept, "citizen_id", "preview list row 6 (rejected: department)"),
+    ]
     reissued.refresh_from_db()
     world = World(operators=operators, nic=nic, extra_secrets=extra)
     world.interesting = {
-        Cardholder: [holders[0].pk, holders[4].pk, holders[12].pk, staff.pk, contractor.pk,
-                     holders[9].pk],
+        Cardholder: [holders[0].pk, holders[4].pk, holders[12].pk, staff.pk, contractor.pk, holders[9].pk],
         Card: [cards[1].pk, cards[3].pk, reissued.pk, temp_card.pk, staff_card.pk],
         ImportBatch: [preview.pk, applied.pk],
     }
-    world.uids = [cards[0].uid, cards[1].uid, cards[3].uid, cards[4].uid, reissued.uid,
-                  temp_card.uid, staff_card.uid, "DEADBEEF"]
+    world.uids = [
+        cards[0].uid,
+        cards[1].uid,
+        cards[3].uid,
+        cards[4].uid,
+        reissued.uid,
+        temp_card.uid,
+        staff_card.uid,
+        "DEADBEEF",
+    ]
     world.devices = [campus.gate.code, campus.vehicle_gate.code, campus.dorm_door.code]
     return world
 
@@ -400,15 +517,17 @@ def ensure_no_grants() -> int:
 
 # -- enumerating every URL ----------------------------------------------------------------------
 
+
 @dataclass
 class Route:
-    name: str | None         # namespaced ("admin:campus_card_change")
-    route: str               # the pattern text, for the report
+    name: str | None  # namespaced ("admin:campus_card_change")
+    route: str  # the pattern text, for the report
     params: tuple[str, ...]
 
 
-def routes(resolver: URLResolver | None = None, prefix: str = "", namespace: str = "",
-           params: tuple[str, ...] = ()) -> list[Route]:
+def routes(
+    resolver: URLResolver | None = None, prefix: str = "", namespace: str = "", params: tuple[str, ...] = ()
+) -> list[Route]:
     resolver = resolver or get_resolver()
     out: list[Route] = []
     for entry in resolver.url_patterns:
@@ -432,9 +551,8 @@ class UrlBook:
 
         self.world = world
         self.unfilled: list[str] = []
-        self.placeholders: list[str] = []   # rows this test does not seed (e.g. grant requests)
-        self.admin_models = {f"admin:{m._meta.app_label}_{m._meta.model_name}_": m
-                             for m in admin.site._registry}
+        self.placeholders: list[str] = []  # rows this test does not seed (e.g. grant requests)
+        self.admin_models = {f"admin:{m._meta.app_label}_{m._meta.model_name}_": m for m in admin.site._registry}
         self.app_labels = sorted({m._meta.app_label for m in admin.site._registry})
         holders = world.interesting.get(Cardholder, [])
         self.generic = {
@@ -464,11 +582,13 @@ class UrlBook:
             return self.pks(model)
         if param == "pk" and name.startswith("api-import"):
             from ops.cards.models import ImportBatch
+
             return self.pks(ImportBatch)
         if name == "admin:view_on_site":
             ct = ContentType.objects.get_for_model(Cardholder)
-            return {"content_type_id": [str(ct.pk)],
-                    "object_id": [str(self.world.interesting[Cardholder][0])]}.get(param)
+            return {"content_type_id": [str(ct.pk)], "object_id": [str(self.world.interesting[Cardholder][0])]}.get(
+                param
+            )
         if param == "url":  # the admin's catch-all
             return ["no-such-page/"]
         if param in self.generic:
@@ -484,8 +604,7 @@ class UrlBook:
             wide = f"from=2000-01-01&to={(timezone.localdate() + timedelta(days=1)).isoformat()}"
             return ["", f"?format=csv&{wide}", f"?format=xlsx&{wide}", "?format=csv"]
         if "explain" in name:
-            return ["", *(f"?uid={u}&device={d}" for u in self.world.uids[:5]
-                          for d in self.world.devices[:2])]
+            return ["", *(f"?uid={u}&device={d}" for u in self.world.uids[:5] for d in self.world.devices[:2])]
         return [""]
 
     def unnamed(self, route: Route) -> list[str]:
@@ -540,8 +659,7 @@ class Leak:
     secret: Secret
 
     def __str__(self) -> str:
-        return (f"{self.who} GET {self.url}: full {self.secret.kind} {self.secret.value} "
-                f"(of {self.secret.owner})")
+        return f"{self.who} GET {self.url}: full {self.secret.kind} {self.secret.value} (of {self.secret.owner})"
 
 
 @dataclass
@@ -550,7 +668,7 @@ class CrawlResult:
     statuses: dict[str, int] = field(default_factory=dict)
     leaks: list[Leak] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
-    unvisited: int = 0        # links still queued when the budget ran out
+    unvisited: int = 0  # links still queued when the budget ran out
 
     @property
     def ok(self) -> list[str]:
@@ -566,8 +684,9 @@ def _same_origin(base: str, link: str) -> str | None:
     if parts.netloc != "testserver" or parts.scheme != "http":
         return None
     # the admin's return-to-list and sorting parameters do not change what a page shows
-    query = urllib.parse.urlencode([(k, v) for k, v in urllib.parse.parse_qsl(parts.query, True)
-                                    if k not in IGNORED_PARAMETERS])
+    query = urllib.parse.urlencode(
+        [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, True) if k not in IGNORED_PARAMETERS]
+    )
     return parts.path + (f"?{query}" if query else "")
 
 
@@ -624,12 +743,21 @@ def _token(user) -> str:  # type: ignore[no-untyped-def]
 MIN_PAGES = {"nic-superuser": 150, Role.NIC.value: 100}
 MIN_PAGES_OTHERS = 10
 # … and the pages where personal data is at stake must have been read (200) by NIC's superuser.
-MUST_READ = ["admin:campus_cardholder_changelist", ("admin:campus_cardholder_change", Cardholder),
-             ("admin:campus_cardholder_history", Cardholder), ("admin:campus_card_action", Card),
-             ("admin:cards_importbatch_change", "import"), ("admin:cards_importbatch_review", "import"),
-             ("api-import-detail", "import"), "admin:cards_feecharge_export", "api-schema",
-             "admin:campus_accessevent_changelist", "admin:cards_cardaction_changelist",
-             "admin:cards_feecharge_changelist", "admin:campus_card_explain"]
+MUST_READ = [
+    "admin:campus_cardholder_changelist",
+    ("admin:campus_cardholder_change", Cardholder),
+    ("admin:campus_cardholder_history", Cardholder),
+    ("admin:campus_card_action", Card),
+    ("admin:cards_importbatch_change", "import"),
+    ("admin:cards_importbatch_review", "import"),
+    ("api-import-detail", "import"),
+    "admin:cards_feecharge_export",
+    "api-schema",
+    "admin:campus_accessevent_changelist",
+    "admin:cards_cardaction_changelist",
+    "admin:cards_feecharge_changelist",
+    "admin:campus_card_explain",
+]
 
 
 def _must_read(world: World) -> list[str]:
@@ -664,8 +792,7 @@ def test_no_page_api_answer_or_export_shows_a_full_citizen_id_or_phone(campus, r
     probe = Client()
     probe.force_login(world.operators["nic-superuser"])
     holder = Cardholder.objects.get(pk=world.interesting[Cardholder][0])
-    echoed = _body(probe.get(reverse("admin:campus_cardholder_changelist"),
-                             {"q": holder.citizen_id.lower()}))
+    echoed = _body(probe.get(reverse("admin:campus_cardholder_changelist"), {"q": holder.citizen_id.lower()}))
     assert holder.citizen_id in {s.value for s in scanner.scan(echoed)}
 
     results: list[CrawlResult] = []
@@ -675,10 +802,11 @@ def test_no_page_api_answer_or_export_shows_a_full_citizen_id_or_phone(campus, r
         results.append(crawl(label, user, seeds, scanner, tokens[label]))
     elapsed = time.monotonic() - started
 
-    summary = {r.who: f"{len(r.ok)} ok / {len(r.statuses)} fetched, {r.unvisited} links left"
-               for r in results}
-    print(f"\ncrawl ({elapsed:.0f} s, {len(seeds)} enumerated URLs, {len(scanner.ids)} IDs and "
-          f"{len(scanner.phones)} phones scanned for, {grant_models} grant models): {summary}")
+    summary = {r.who: f"{len(r.ok)} ok / {len(r.statuses)} fetched, {r.unvisited} links left" for r in results}
+    print(
+        f"\ncrawl ({elapsed:.0f} s, {len(seeds)} enumerated URLs, {len(scanner.ids)} IDs and "
+        f"{len(scanner.phones)} phones scanned for, {grant_models} grant models): {summary}"
+    )
     if book.unfilled:
         print("routes not crawled (no values for their parameters):", *book.unfilled, sep="\n  ")
     if book.placeholders:
@@ -690,16 +818,20 @@ def test_no_page_api_answer_or_export_shows_a_full_citizen_id_or_phone(campus, r
         by_page[(leak.url, leak.secret.kind)].append(leak.who)
     assert not leaks, (
         f"{len(leaks)} unmasked value(s) shown to roles without a grant, on {len(by_page)} "
-        f"page/kind pair(s):\n" + "\n".join(
-            f"  {url} [{kind}] to {', '.join(sorted(set(who)))}" for (url, kind), who in
-            sorted(by_page.items())) + "\nfirst 40 in detail:\n" + "\n".join(
-            f"  {leak}" for leak in leaks[:40]))
+        f"page/kind pair(s):\n"
+        + "\n".join(
+            f"  {url} [{kind}] to {', '.join(sorted(set(who)))}" for (url, kind), who in sorted(by_page.items())
+        )
+        + "\nfirst 40 in detail:\n"
+        + "\n".join(f"  {leak}" for leak in leaks[:40])
+    )
     for r in results:
         assert len(r.ok) >= MIN_PAGES.get(r.who, MIN_PAGES_OTHERS), (r.who, summary[r.who])
     root = next(r for r in results if r.who == "nic-superuser")
     assert {u: root.statuses.get(u) for u in _must_read(world)} == dict.fromkeys(_must_read(world), 200)
     assert {u: s for u, s in root.statuses.items() if "export" in u} and all(
-        s == 200 for u, s in root.statuses.items() if "export" in u)
+        s == 200 for u, s in root.statuses.items() if "export" in u
+    )
     assert not [e for r in results for e in r.server_errors]
 
 
@@ -710,29 +842,46 @@ def test_a_holders_admin_page_masks_personal_data_and_editing_still_works(campus
     holder = campus.cards[0].holder
     holder.citizen_id, holder.phone = _id(7), _phone(7)
     holder.save()
-    scanner = Scanner([Secret(holder.citizen_id, "citizen_id", holder.number),
-                       Secret(holder.phone, "phone", holder.number)])
+    scanner = Scanner(
+        [Secret(holder.citizen_id, "citizen_id", holder.number), Secret(holder.phone, "phone", holder.number)]
+    )
     url = reverse("admin:campus_cardholder_change", args=[holder.pk])
     for role, superuser in ((Role.NIC, True), (Role.NIC, False), (Role.GENERAL, False)):
         client = Client()
-        client.force_login(create_or_update_operator(username=f"page-{role.value}-{superuser}",
-                                                     password=PASSWORD, role=role,
-                                                     is_superuser=superuser))
+        client.force_login(
+            create_or_update_operator(
+                username=f"page-{role.value}-{superuser}", password=PASSWORD, role=role, is_superuser=superuser
+            )
+        )
         page = client.get(url).content
         assert scanner.scan(page) == set(), role
         assert mask_citizen_id(holder.citizen_id).encode() in page
         assert mask_phone(holder.phone).encode() in page
 
     editor = Client()
-    editor.force_login(create_or_update_operator(username="page-editor", password=PASSWORD,
-                                                 role=Role.NIC, is_superuser=True))
-    form = {"kind": holder.kind, "number": holder.number, "name": holder.name,
-            "department": holder.department_id, "dorm_building": holder.dorm_building_id or "",
-            "citizen_id": "", "phone": "", "class_name": "新班级", "title": "",
-            "status": holder.status, "study_end": "", "photo_sha256": "",
-            "cards-TOTAL_FORMS": "1", "cards-INITIAL_FORMS": "1", "cards-MIN_NUM_FORMS": "0",
-            "cards-MAX_NUM_FORMS": "1000", "cards-0-id": campus.cards[0].pk,
-            "cards-0-holder": holder.pk}
+    editor.force_login(
+        create_or_update_operator(username="page-editor", password=PASSWORD, role=Role.NIC, is_superuser=True)
+    )
+    form = {
+        "kind": holder.kind,
+        "number": holder.number,
+        "name": holder.name,
+        "department": holder.department_id,
+        "dorm_building": holder.dorm_building_id or "",
+        "citizen_id": "",
+        "phone": "",
+        "class_name": "新班级",
+        "title": "",
+        "status": holder.status,
+        "study_end": "",
+        "photo_sha256": "",
+        "cards-TOTAL_FORMS": "1",
+        "cards-INITIAL_FORMS": "1",
+        "cards-MIN_NUM_FORMS": "0",
+        "cards-MAX_NUM_FORMS": "1000",
+        "cards-0-id": campus.cards[0].pk,
+        "cards-0-holder": holder.pk,
+    }
     response = editor.post(url, form)
     assert response.status_code == 302, response.content.decode()[:3000]
     kept = Cardholder.objects.get(pk=holder.pk)
@@ -742,6 +891,7 @@ def test_a_holders_admin_page_masks_personal_data_and_editing_still_works(campus
 
 
 # -- the live desks -----------------------------------------------------------------------------
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -766,10 +916,8 @@ def _log_in(base: str, username: str) -> str:
     login = f"{base}{settings.LOGIN_URL}"
     form = opener.open(login, timeout=30).read().decode()
     token = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)[-1]
-    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": username,
-                                   "password": PASSWORD}).encode()
-    with opener.open(urllib.request.Request(login, data=data, headers={"Referer": login}),
-                     timeout=30) as response:
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": username, "password": PASSWORD}).encode()
+    with opener.open(urllib.request.Request(login, data=data, headers={"Referer": login}), timeout=30) as response:
         assert urllib.parse.urlsplit(response.url).path != settings.LOGIN_URL, username
     cookies = {c.name: c.value for c in jar}
     assert settings.SESSION_COOKIE_NAME in cookies, username
@@ -785,12 +933,12 @@ class Desk:
     deps: list[dict[str, Any]]
     layout: dict[str, Any]
     messages: list[bytes] = field(default_factory=list)
-    replies: dict[str, Any] = field(default_factory=dict)   # requestId → callback payload
-    before_events: int = 0                                  # messages received before them
+    replies: dict[str, Any] = field(default_factory=dict)  # requestId → callback payload
+    before_events: int = 0  # messages received before them
 
     @property
     def after_events(self) -> bytes:
-        return b"\n".join(self.messages[self.before_events:])
+        return b"\n".join(self.messages[self.before_events :])
 
 
 def _props(layout: Any) -> dict[str, dict[str, Any]]:
@@ -823,6 +971,7 @@ def _outputs(spec: str) -> Any:
 def _request(dep: dict[str, Any], props: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The callback_request payload the renderer sends, with the values the page holds (a
     button clicked once, a slider at its end)."""
+
     def value(item: dict[str, str]) -> Any:
         held = props.get(item["id"], {})
         if item["property"] == "n_clicks":
@@ -832,17 +981,24 @@ def _request(dep: dict[str, Any], props: dict[str, dict[str, Any]]) -> dict[str,
         return held.get(item["property"])
 
     changed = [f"{i['id']}.{i['property']}" for i in dep["inputs"]]
-    return {"output": dep["output"], "outputs": _outputs(dep["output"]),
-            "inputs": [{**i, "value": value(i)} for i in dep["inputs"]],
-            "state": [{**s, "value": value(s)} for s in dep["state"]],
-            "changedPropIds": changed, "parsedChangedPropsIds": changed}
+    return {
+        "output": dep["output"],
+        "outputs": _outputs(dep["output"]),
+        "inputs": [{**i, "value": value(i)} for i in dep["inputs"]],
+        "state": [{**s, "value": value(s)} for s in dep["state"]],
+        "changedPropIds": changed,
+        "parsedChangedPropsIds": changed,
+    }
 
 
 def _server_callbacks(desk: Desk) -> list[dict[str, Any]]:
     """The page's callbacks that run on the server when the operator acts (the gate desk's
     replay); the persistent one is started separately, client-side ones never reach the server."""
-    return [d for d in desk.deps if not d.get("persistent") and not d.get("clientside_function")
-            and d["inputs"] and "@" not in d["output"]]
+    return [
+        d
+        for d in desk.deps
+        if not d.get("persistent") and not d.get("clientside_function") and d["inputs"] and "@" not in d["output"]
+    ]
 
 
 async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:  # type: ignore[no-untyped-def]
@@ -863,29 +1019,33 @@ async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:
                         desk.replies[str(m.get("requestId"))] = m.get("payload")
 
     def request(ws: WebSocketClient, request_id: str, payload: dict[str, Any]) -> None:
-        ws.send(json.dumps({"type": "callback_request", "rendererId": renderer,
-                            "requestId": request_id, "payload": payload}).encode())
+        ws.send(
+            json.dumps(
+                {"type": "callback_request", "rendererId": renderer, "requestId": request_id, "payload": payload}
+            ).encode()
+        )
 
     sockets: list[WebSocketClient] = []
     tasks = []
     for desk in desks:
-        ws = await WebSocketClient.connect(host, int(port), desk.ws_path, origin=base,
-                                           cookie=desk.cookie)
+        ws = await WebSocketClient.connect(host, int(port), desk.ws_path, origin=base, cookie=desk.cookie)
         sockets.append(ws)
         tasks.append(asyncio.create_task(receive(ws, desk)))
         for n, dep in enumerate(d for d in desk.deps if d.get("persistent")):
-            request(ws, f"{renderer}-p{n}", {"output": dep["output"], "inputs": [],
-                                              "changedPropIds": [], "parsedChangedPropsIds": []})
+            request(
+                ws,
+                f"{renderer}-p{n}",
+                {"output": dep["output"], "inputs": [], "changedPropIds": [], "parsedChangedPropsIds": []},
+            )
     deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and not all(
-            any(b"status live" in m for m in d.messages) for d in desks):
+    while time.monotonic() < deadline and not all(any(b"status live" in m for m in d.messages) for d in desks):
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
     for desk in desks:
         desk.before_events = len(desk.messages)
     await asyncio.to_thread(produce)
     await asyncio.sleep(2.0)  # committed and pushed before the replay reads the period
-    for round_ in range(2):   # the second round sees what the first put on the page
+    for round_ in range(2):  # the second round sees what the first put on the page
         for desk, ws in zip(desks, sockets, strict=True):
             props = _props(desk.layout)
             for reply in desk.replies.values():  # {"status": "ok", "data": {"response": …}}
@@ -939,8 +1099,10 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
             cookie = _log_in(stack, user.get_username())
             for prefix, _app, allowed in PAGES:
                 # the page, its layout and its callbacks, as the browser first fetches them
-                fetched = {path: _http_get(stack, path, cookie) for path in
-                           (prefix, prefix + "_dash-layout", prefix + "_dash-dependencies")}
+                fetched = {
+                    path: _http_get(stack, path, cookie)
+                    for path in (prefix, prefix + "_dash-layout", prefix + "_dash-dependencies")
+                }
                 expected = 200 if allowed(user) else 403
                 assert {p: c for p, (c, _b) in fetched.items()} == dict.fromkeys(fetched, expected), label
                 for path, (_code, body) in fetched.items():
@@ -949,31 +1111,51 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
                     refused[prefix] += 1
                     continue
                 page = fetched[prefix][1]
-                config = json.loads(re.search(
-                    rb'<script id="_dash-config" type="application/json">(.*?)</script>',
-                    page, re.S).group(1))  # type: ignore[union-attr]
-                desks.append(Desk(label, prefix, cookie, config["websocket"]["url"],
-                                  json.loads(fetched[prefix + "_dash-dependencies"][1]),
-                                  json.loads(fetched[prefix + "_dash-layout"][1])))
+                config = json.loads(
+                    re.search(rb'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S).group(1)
+                )  # type: ignore[union-attr]
+                desks.append(
+                    Desk(
+                        label,
+                        prefix,
+                        cookie,
+                        config["websocket"]["url"],
+                        json.loads(fetched[prefix + "_dash-dependencies"][1]),
+                        json.loads(fetched[prefix + "_dash-layout"][1]),
+                    )
+                )
 
-        taps = [tap("G-E-01", cards[0].uid, seq=1),
-                tap("G-E-01", cards[3].uid, seq=2, decision=Decision.DENY, reason=Reason.BLACKLISTED),
-                tap("G-E-01", cards[4].uid, seq=3, decision=Decision.DENY, reason=Reason.CANCELLED),
-                tap("V-E-IN", cards[8].uid, seq=1),
-                tap("D1-01", cards[9].uid, seq=1),
-                tap("D1-01", cards[10].uid, seq=2),
-                tap("G-E-01", "DEADBEEF", seq=4, decision=Decision.DENY, reason=Reason.UNKNOWN_CARD)]
+        taps = [
+            tap("G-E-01", cards[0].uid, seq=1),
+            tap("G-E-01", cards[3].uid, seq=2, decision=Decision.DENY, reason=Reason.BLACKLISTED),
+            tap("G-E-01", cards[4].uid, seq=3, decision=Decision.DENY, reason=Reason.CANCELLED),
+            tap("V-E-IN", cards[8].uid, seq=1),
+            tap("D1-01", cards[9].uid, seq=1),
+            tap("D1-01", cards[10].uid, seq=2),
+            tap("G-E-01", "DEADBEEF", seq=4, decision=Decision.DENY, reason=Reason.UNKNOWN_CARD),
+        ]
 
         def produce() -> None:
             def work() -> None:
                 publish(redis_client, taps)
-                services.report_loss(card=Card.objects.get(pk=cards[11].pk), operator=world.nic,
-                                     basis="本人挂失（值班台）")
-                services.replace_card(card=Card.objects.get(pk=cards[13].pk), new_uid="0C0FFE13",
-                                      operator=world.nic, reason=FeeKind.IDENTITY_CHANGE,
-                                      basis="户籍变更", identity_changes={"citizen_id": live_id})
-                raise_alert(kind=AlertKind.TAMPER, subject=campus.gate.code, at=datetime.now(UTC),
-                            device_id=campus.gate.pk, detail={"tamper": "cover opened"})
+                services.report_loss(
+                    card=Card.objects.get(pk=cards[11].pk), operator=world.nic, basis="本人挂失（值班台）"
+                )
+                services.replace_card(
+                    card=Card.objects.get(pk=cards[13].pk),
+                    new_uid="0C0FFE13",
+                    operator=world.nic,
+                    reason=FeeKind.IDENTITY_CHANGE,
+                    basis="户籍变更",
+                    identity_changes={"citizen_id": live_id},
+                )
+                raise_alert(
+                    kind=AlertKind.TAMPER,
+                    subject=campus.gate.code,
+                    at=datetime.now(UTC),
+                    device_id=campus.gate.pk,
+                    detail={"tamper": "cover opened"},
+                )
 
             outside_the_browser_loop(work)
 
@@ -990,8 +1172,7 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
         for desk in desks:
             if desk.page == "/live/gates/":
                 assert any(canary.scan(m) for m in desk.messages), (desk.who, "canary not found")
-        summary = {f"{d.who} {d.page}": f"{len(d.messages)} msgs, {sum(map(len, d.messages))} B"
-                   for d in desks}
+        summary = {f"{d.who} {d.page}": f"{len(d.messages)} msgs, {sum(map(len, d.messages))} B" for d in desks}
         print(f"\nlive desks watched {watched:.0f} s: {summary}; refused: {dict(refused)}")
         assert not leaks, "unmasked values on the live desks:\n" + "\n".join(f"  {x}" for x in leaks)
 
@@ -1005,7 +1186,10 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
             if desk.page == "/live/gates/":
                 assert any(i in after for i in tap_ids), (desk.who, "no tap reached the gate desk")
                 assert b"replay-feed" in after and b"tap-row" in after.split(b"replay-feed", 1)[1], (
-                    desk.who, "the replay did not answer with rows", sorted(desk.replies))
+                    desk.who,
+                    "the replay did not answer with rows",
+                    sorted(desk.replies),
+                )
             if desk.page == "/live/dorm/":
                 assert tap_ids[4] in after or tap_ids[5] in after, (desk.who, "no dorm tap")
             if desk.page == "/live/cards/":

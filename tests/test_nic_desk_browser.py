@@ -37,9 +37,18 @@ class Reader:
 
     def beat(self) -> None:
         self.seq += 1
-        publish(self.redis, [envelopes.Heartbeat(
-            event_id=uuid.uuid4(), device_id=self.code, boot_epoch=1, seq=self.seq,
-            occurred_at=datetime.now(UTC))])
+        publish(
+            self.redis,
+            [
+                envelopes.Heartbeat(
+                    event_id=uuid.uuid4(),
+                    device_id=self.code,
+                    boot_epoch=1,
+                    seq=self.seq,
+                    occurred_at=datetime.now(UTC),
+                )
+            ],
+        )
 
 
 def _alert_card(page):  # the desk's card for the gate's silence alert
@@ -97,7 +106,7 @@ def test_silence_ack_lapse_and_repair_ticket(campus, redis_client, stack):
         page.fill("#ticket-responsible", responsible.number)
         page.fill("#ticket-price", "0")
         page.click("#ticket-submit")
-        assert "按市价" in page.inner_text("[role=alert]")        # refused, nothing written
+        assert "按市价" in page.inner_text("[role=alert]")  # refused, nothing written
         assert db(lambda: not RepairTicket.objects.exists() and not FeeCharge.objects.exists())
         page.select_option("#ticket-cause", "human")
         page.fill("#ticket-description", "闸机读卡模块被撞坏")
@@ -111,10 +120,8 @@ def test_silence_ack_lapse_and_repair_ticket(campus, redis_client, stack):
         assert page.inner_text("#kpi-mttr") != "—" and page.inner_text("#kpi-mtta") != "—"
 
     fee = FeeCharge.objects.get()
-    assert (fee.kind, fee.amount, fee.holder_id) == (FeeKind.DEVICE_DAMAGE, Decimal("380.00"),
-                                                     responsible.pk)
-    actions = set(AuditRecord.objects.filter(object_type__in=["alert", "device"])
-                  .values_list("action", flat=True))
+    assert (fee.kind, fee.amount, fee.holder_id) == (FeeKind.DEVICE_DAMAGE, Decimal("380.00"), responsible.pk)
+    actions = set(AuditRecord.objects.filter(object_type__in=["alert", "device"]).values_list("action", flat=True))
     assert {"alert.acknowledged", "alert.resolved", "repair.open"} <= actions
     assert silent_after < 10.0
 

@@ -39,16 +39,30 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, private
     lost.save()
     client = private_redis.client()
     feed.publish(client, [credential_payload(c) for c in campus.cards])
-    agent = ReaderAgent(parse_config({
-        "redis_url": private_redis.url, "state_dir": str(tmp_path / "agent"), "heartbeat_s": 3600,
-        "doors": [{"device_id": "G-E-01", "key_hex": device_key("G-E-01").hex(),
-                   "kind": "pedestrian_gate", "direction": "in"}],
-    }), client_factory(private_redis.url), sources=[])
+    agent = ReaderAgent(
+        parse_config(
+            {
+                "redis_url": private_redis.url,
+                "state_dir": str(tmp_path / "agent"),
+                "heartbeat_s": 3600,
+                "doors": [
+                    {
+                        "device_id": "G-E-01",
+                        "key_hex": device_key("G-E-01").hex(),
+                        "kind": "pedestrian_gate",
+                        "direction": "in",
+                    }
+                ],
+            }
+        ),
+        client_factory(private_redis.url),
+        sources=[],
+    )
     agent.start()
     try:
         wait_for(lambda: agent.cache.version == len(campus.cards), what="the credential snapshot")
         wait_for(lambda: len(agent.outbox) == 0, what="the boot heartbeat")
-        private_redis.stop()                                  # the network/server is down
+        private_redis.stop()  # the network/server is down
 
         base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
         expected = {}
@@ -58,16 +72,17 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, private
             verdict = agent.tap("G-E-01", card.uid, at=at)
             expected[at] = (card.uid, verdict.decision, verdict.reason)
         assert {v for v in expected.values()} == {
-            (lost.uid, Decision.DENY, Reason.LOST), (valid.uid, Decision.ALLOW, Reason.OK)}
+            (lost.uid, Decision.DENY, Reason.LOST),
+            (valid.uid, Decision.ALLOW, Reason.OK),
+        }
         assert len(agent.outbox) == TAPS
 
-        private_redis.start()                                 # it comes back
+        private_redis.start()  # it comes back
         wait_for(lambda: len(agent.outbox) == 0, timeout=120, what="the backlog to drain")
     finally:
         agent.close()
 
-    processor = ReaderEventProcessor(private_redis.client(), fanout=None, consumer="offline",
-                                     block_ms=100)
+    processor = ReaderEventProcessor(private_redis.client(), fanout=None, consumer="offline", block_ms=100)
     processor.ensure_group()
     deadline = time.monotonic() + 120
     while AccessEvent.objects.count() < TAPS and time.monotonic() < deadline:

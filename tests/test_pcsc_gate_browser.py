@@ -23,14 +23,14 @@ pytestmark = [pytest.mark.pcsc, pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "pcsc-gate-pass-1"
 
 
-def test_a_card_on_the_gate_reader_shows_on_the_live_page(campus, stack, subprocess_env,
-                                                          pcsc_reader):
+def test_a_card_on_the_gate_reader_shows_on_the_live_page(campus, stack, subprocess_env, pcsc_reader):
     create_or_update_operator(username="guard", password=PASSWORD, role=Role.SECURITY)
     nic = create_or_update_operator(username="nic-desk", password=PASSWORD, role=Role.NIC)
     card = campus.cards[5]
     relay = subprocess.Popen(campuscard_cmd("relay"), env=subprocess_env)
-    agent = subprocess.Popen(campuscard_cmd("reader", "--device", "G-E-01", "--reader",
-                                            pcsc_reader, "--heartbeat", "2"), env=subprocess_env)
+    agent = subprocess.Popen(
+        campuscard_cmd("reader", "--device", "G-E-01", "--reader", pcsc_reader, "--heartbeat", "2"), env=subprocess_env
+    )
     port = pcsc.vpcd_port(pcsc_reader)
     try:
         time.sleep(4)  # the relay seeds the credential feed; the agent loads it
@@ -46,8 +46,7 @@ def test_a_card_on_the_gate_reader_shows_on_the_live_page(campus, stack, subproc
             row = page.locator("tr.tap-row").first.inner_text()
             assert "东门人行1号闸" in row and "允许" in row and "张*5" in row
 
-            outside_the_browser_loop(
-                lambda: services.report_loss(card=card, operator=nic, basis="本人挂失"))
+            outside_the_browser_loop(lambda: services.report_loss(card=card, operator=nic, basis="本人挂失"))
             time.sleep(2)  # relay → credential stream → the agent's cache
             with EmulatedCard(card.uid, port=port) as emulated:
                 emulated.insert()

@@ -54,7 +54,7 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
         clerk.click("#file-submit")
         clerk.wait_for_selector("#request-status[data-status=filed]")
         request_id = int(clerk.inner_text("#request-id"))
-        assert clerk.query_selector("#approve-submit") is None     # not the requester's to approve
+        assert clerk.query_selector("#approve-submit") is None  # not the requester's to approve
 
         # the responsible leader approves
         leader = browser.new_context().new_page()
@@ -94,8 +94,11 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
         assert nic.goto(holder_url).status == 403
 
         # the grant runs out: the clock alone ends it
-        outside_the_browser_loop(lambda: PersonalDataRequest.objects.filter(pk=request_id).update(
-            valid_until=timezone.now() - timedelta(seconds=1)))
+        outside_the_browser_loop(
+            lambda: PersonalDataRequest.objects.filter(pk=request_id).update(
+                valid_until=timezone.now() - timedelta(seconds=1)
+            )
+        )
         response = clerk.goto(holder_url)
         assert response.status == 403
         assert clerk.get_attribute("#refusal", "data-reason") == "expired"
@@ -104,16 +107,32 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
         assert clerk.get_attribute("#request-status", "data-status") == "expired"
         assert clerk.query_selector(f"#holder-link-{holder.pk}") is None
 
-    steps = list(AuditRecord.objects.filter(action__startswith="personal_data.").order_by("id")
-                 .values_list("action", "actor_name"))
+    steps = list(
+        AuditRecord.objects.filter(action__startswith="personal_data.")
+        .order_by("id")
+        .values_list("action", "actor_name")
+    )
     assert steps == [
-        ("personal_data.refused", "clerk-web"), ("personal_data.file", "clerk-web"),
-        ("personal_data.approve", "leader-web"), ("personal_data.refused", "clerk-web"),
-        ("personal_data.review", "nic-web"), ("personal_data.view", "clerk-web"),
-        ("personal_data.refused", "clerk-web"), ("personal_data.refused", "nic-web"),
-        ("personal_data.expire", "system"), ("personal_data.refused", "clerk-web"),
+        ("personal_data.refused", "clerk-web"),
+        ("personal_data.file", "clerk-web"),
+        ("personal_data.approve", "leader-web"),
+        ("personal_data.refused", "clerk-web"),
+        ("personal_data.review", "nic-web"),
+        ("personal_data.view", "clerk-web"),
+        ("personal_data.refused", "clerk-web"),
+        ("personal_data.refused", "nic-web"),
+        ("personal_data.expire", "system"),
+        ("personal_data.refused", "clerk-web"),
     ]
     ref = f"personal_data_request:{request_id}"
-    assert set(AuditRecord.objects.filter(action__in=[
-        "personal_data.file", "personal_data.approve", "personal_data.review",
-        "personal_data.view", "personal_data.expire"]).values_list("basis", flat=True)) == {ref}
+    assert set(
+        AuditRecord.objects.filter(
+            action__in=[
+                "personal_data.file",
+                "personal_data.approve",
+                "personal_data.review",
+                "personal_data.view",
+                "personal_data.expire",
+            ]
+        ).values_list("basis", flat=True)
+    ) == {ref}

@@ -35,6 +35,7 @@ PHONE = "13812345678"
 
 # -- helpers -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def _var_dir(tmp_path, monkeypatch):
     """Basis files go to this test's own var directory."""
@@ -52,27 +53,45 @@ def _user(username: str, role: Role | None, department: Department | None = None
 def people() -> dict[str, Any]:
     dept = Department.objects.create(code="CS", name="计算机系")
     other = Department.objects.create(code="HRD", name="人事处")
-    holders = [Cardholder.objects.create(kind=HolderKind.STUDENT, number=f"2025CS{i:05d}",
-                                         name=f"李小{i}明", department=dept,
-                                         citizen_id=CITIZEN_ID[:-2] + f"{i:02d}",
-                                         phone=PHONE[:-1] + str(i), class_name="计科2501")
-               for i in range(3)]
+    holders = [
+        Cardholder.objects.create(
+            kind=HolderKind.STUDENT,
+            number=f"2025CS{i:05d}",
+            name=f"李小{i}明",
+            department=dept,
+            citizen_id=CITIZEN_ID[:-2] + f"{i:02d}",
+            phone=PHONE[:-1] + str(i),
+            class_name="计科2501",
+        )
+        for i in range(3)
+    ]
     return {
-        "dept": dept, "other": other, "holders": holders,
-        "clerk": _user("clerk", Role.GENERAL, dept),       # files requests
-        "leader": _user("leader", Role.LEADER),            # the school's responsible leader
-        "nic": _user("nic", Role.NIC),                     # reviews
-        "hr": _user("hr", Role.HR, other),                 # an operator with no say
-        "nobody": _user("nobody", None),                   # an account with no role
+        "dept": dept,
+        "other": other,
+        "holders": holders,
+        "clerk": _user("clerk", Role.GENERAL, dept),  # files requests
+        "leader": _user("leader", Role.LEADER),  # the school's responsible leader
+        "nic": _user("nic", Role.NIC),  # reviews
+        "hr": _user("hr", Role.HR, other),  # an operator with no say
+        "nobody": _user("nobody", None),  # an account with no role
     }
 
 
-def _file(p: dict[str, Any], holders: list[Cardholder] | None = None, by: Any = None,
-          data: bytes = PDF, name: str = "申请函.pdf") -> PersonalDataRequest:
+def _file(
+    p: dict[str, Any],
+    holders: list[Cardholder] | None = None,
+    by: Any = None,
+    data: bytes = PDF,
+    name: str = "申请函.pdf",
+) -> PersonalDataRequest:
     holders = holders if holders is not None else p["holders"][:2]
-    return services.file_request(by=by or p["clerk"], purpose="审计核查：校园卡异常消费",
-                                 numbers="\n".join(h.number for h in holders),
-                                 basis_name=name, basis_data=data)
+    return services.file_request(
+        by=by or p["clerk"],
+        purpose="审计核查：校园卡异常消费",
+        numbers="\n".join(h.number for h in holders),
+        basis_name=name,
+        basis_data=data,
+    )
 
 
 def _granted(p: dict[str, Any], **kw: Any) -> PersonalDataRequest:
@@ -83,13 +102,15 @@ def _granted(p: dict[str, Any], **kw: Any) -> PersonalDataRequest:
 
 def _expire(req: PersonalDataRequest) -> None:
     """Move past the end of the grant (the clock, not a job, ends it)."""
-    PersonalDataRequest.objects.filter(pk=req.pk).update(
-        valid_until=timezone.now() - timedelta(seconds=1))
+    PersonalDataRequest.objects.filter(pk=req.pk).update(valid_until=timezone.now() - timedelta(seconds=1))
 
 
 def _actions(**filters: Any) -> list[str]:
-    return list(AuditRecord.objects.filter(action__startswith="personal_data.", **filters)
-                .order_by("id").values_list("action", flat=True))
+    return list(
+        AuditRecord.objects.filter(action__startswith="personal_data.", **filters)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
 
 
 def _api(user: Any) -> APIClient:
@@ -107,20 +128,20 @@ def _browser(user: Any) -> Client:
 
 # -- the whole path (services) -----------------------------------------------------------------
 
+
 def test_request_approve_review_view_expire_and_refuse(people):
     p = people
     holder = p["holders"][0]
     req = _file(p)
     assert req.status == RequestStatus.FILED and req.basis_type == "application/pdf"
     assert basis_store.path_for(req.basis_sha256, req.basis_type).read_bytes() == PDF
-    with pytest.raises(PersonalDataRefused) as refused:     # filed, not yet approved/reviewed
+    with pytest.raises(PersonalDataRefused) as refused:  # filed, not yet approved/reviewed
         services.view_personal_data(p["clerk"], holder)
     assert refused.value.reason == "pending"
 
     req = services.approve(req.pk, by=p["leader"], comment="同意查询")
-    assert (req.status, req.approver, req.approver_comment) == (
-        RequestStatus.APPROVED, p["leader"], "同意查询")
-    assert services.active_grant(p["clerk"], holder) is None   # approval alone grants nothing
+    assert (req.status, req.approver, req.approver_comment) == (RequestStatus.APPROVED, p["leader"], "同意查询")
+    assert services.active_grant(p["clerk"], holder) is None  # approval alone grants nothing
 
     before = timezone.now()
     req = services.review(req.pk, by=p["nic"], comment="已核对书面依据")
@@ -132,20 +153,27 @@ def test_request_approve_review_view_expire_and_refuse(people):
 
     data = services.view_personal_data(p["clerk"], holder)
     assert (data.citizen_id, data.phone, data.name, data.number) == (
-        holder.citizen_id, holder.phone, holder.name, holder.number)
+        holder.citizen_id,
+        holder.phone,
+        holder.name,
+        holder.number,
+    )
     assert data.request_id == req.pk
 
     _expire(req)
-    assert services.active_grant(p["clerk"], holder) is None     # expiry is the clock alone
+    assert services.active_grant(p["clerk"], holder) is None  # expiry is the clock alone
     with pytest.raises(PersonalDataRefused) as refused:
         services.view_personal_data(p["clerk"], holder)
     assert refused.value.reason == "expired"
     assert "过期" in str(refused.value.args[0])
     req.refresh_from_db()
-    assert req.status == RequestStatus.EXPIRED                   # marked lazily, once
+    assert req.status == RequestStatus.EXPIRED  # marked lazily, once
 
-    steps = list(AuditRecord.objects.filter(action__startswith="personal_data.").order_by("id")
-                 .values_list("action", "actor_name", "object_type", "basis"))
+    steps = list(
+        AuditRecord.objects.filter(action__startswith="personal_data.")
+        .order_by("id")
+        .values_list("action", "actor_name", "object_type", "basis")
+    )
     ref = f"personal_data_request:{req.pk}"
     assert steps == [
         ("personal_data.file", "clerk", "personal_data_request", ref),
@@ -158,7 +186,7 @@ def test_request_approve_review_view_expire_and_refuse(people):
     ]
     view = AuditRecord.objects.get(action="personal_data.view")
     assert view.object_id == str(holder.pk) and view.data["request"] == req.pk
-    assert CITIZEN_ID[:6] not in str(view.data)                  # the audit names, never copies
+    assert CITIZEN_ID[:6] not in str(view.data)  # the audit names, never copies
     assert AuditRecord.objects.filter(action="personal_data.refused").latest("id").data["reason"] == "expired"
 
 
@@ -170,7 +198,11 @@ def test_a_refusal_without_any_grant_is_audited(people):
     assert "分管领导审批" in str(refused.value.args[0])
     rec = AuditRecord.objects.get(action="personal_data.refused")
     assert (rec.actor_name, rec.object_type, rec.object_id, rec.data["reason"]) == (
-        "hr", "cardholder", str(holder.pk), "no_grant")
+        "hr",
+        "cardholder",
+        str(holder.pk),
+        "no_grant",
+    )
     # a person who does not exist answers the same (no hint either way), and is audited too
     with pytest.raises(PersonalDataRefused):
         services.view_personal_data(people["hr"], 999_999)
@@ -185,7 +217,7 @@ def test_the_grant_covers_only_the_persons_and_the_requester_it_names(people):
     with pytest.raises(PersonalDataRefused) as refused:
         services.view_personal_data(p["clerk"], outside)
     assert refused.value.reason == "not_in_scope"
-    for someone_else in (p["leader"], p["nic"], p["hr"]):       # the grant is the clerk's
+    for someone_else in (p["leader"], p["nic"], p["hr"]):  # the grant is the clerk's
         with pytest.raises(PersonalDataRefused):
             services.view_personal_data(someone_else, inside)
     assert _actions().count("personal_data.refused") == 4
@@ -193,6 +225,7 @@ def test_the_grant_covers_only_the_persons_and_the_requester_it_names(people):
 
 
 # -- who may take which step -------------------------------------------------------------------
+
 
 def test_only_the_leader_approves_and_never_their_own_request(people):
     p = people
@@ -213,7 +246,7 @@ def test_a_departmental_leader_approves_only_their_departments_requests(people):
     p = people
     hr_leader = _user("hr-leader", Role.LEADER, p["other"])
     cs_leader = _user("cs-leader", Role.LEADER, p["dept"])
-    req = _file(p)                                             # the clerk is in 计算机系
+    req = _file(p)  # the clerk is in 计算机系
     assert req not in services.pending_approvals(hr_leader)
     assert req in services.pending_approvals(cs_leader) and req in services.pending_approvals(p["leader"])
     with pytest.raises(GrantForbidden, match="分管部门"):
@@ -224,7 +257,7 @@ def test_a_departmental_leader_approves_only_their_departments_requests(people):
 def test_only_nic_reviews_only_after_approval_and_never_their_own(people):
     p = people
     req = _file(p)
-    with pytest.raises(GrantError, match="审批"):              # NIC, but not approved yet
+    with pytest.raises(GrantError, match="审批"):  # NIC, but not approved yet
         services.review(req.pk, by=p["nic"])
     services.approve(req.pk, by=p["leader"])
     for wrong in (p["leader"], p["hr"], p["clerk"]):
@@ -239,9 +272,9 @@ def test_only_nic_reviews_only_after_approval_and_never_their_own(people):
             services.review(req.pk, by=p["nic"], hours=bad_hours)
     req.refresh_from_db()
     assert req.status == RequestStatus.APPROVED and req.valid_until is None
-    req = services.review(req.pk, by=p["nic"], hours=7 * 24)   # the longest a grant may last
+    req = services.review(req.pk, by=p["nic"], hours=7 * 24)  # the longest a grant may last
     assert req.valid_until - req.reviewed_at == timedelta(days=7)
-    with pytest.raises(GrantError):                             # once only
+    with pytest.raises(GrantError):  # once only
         services.review(req.pk, by=p["nic"])
 
 
@@ -273,19 +306,22 @@ def test_rejections_and_revocation_are_audited_and_end_access(people):
     rejects = AuditRecord.objects.filter(action="personal_data.reject").order_by("id")
     assert [r.data["stage"] for r in rejects] == ["approval", "review"]
     revoke = AuditRecord.objects.get(action="personal_data.revoke")
-    assert (revoke.actor_name, revoke.data["reason"], revoke.data["previous"]) == (
-        "nic", "查询已完成", "reviewed")
+    assert (revoke.actor_name, revoke.data["reason"], revoke.data["previous"]) == ("nic", "查询已完成", "reviewed")
 
 
 # -- bad input changes nothing -----------------------------------------------------------------
 
-@pytest.mark.parametrize("name,data,message", [
-    ("申请函.exe", b"MZ\x90\x00" + b"\x00" * 100, "PDF"),
-    ("申请函.pdf", b"just some text pretending", "PDF"),       # the name lies: content decides
-    ("申请函.png", PDF, "PDF"),                                # a PDF named .png
-    ("申请函.pdf", b"", "上传"),
-    ("申请函.pdf", b"%PDF-" + b"0" * basis_store.MAX_BYTES, "10 MB"),
-])
+
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("申请函.exe", b"MZ\x90\x00" + b"\x00" * 100, "PDF"),
+        ("申请函.pdf", b"just some text pretending", "PDF"),  # the name lies: content decides
+        ("申请函.png", PDF, "PDF"),  # a PDF named .png
+        ("申请函.pdf", b"", "上传"),
+        ("申请函.pdf", b"%PDF-" + b"0" * basis_store.MAX_BYTES, "10 MB"),
+    ],
+)
 def test_a_bad_basis_file_is_refused_and_nothing_is_created(people, name, data, message):
     with pytest.raises(GrantError, match=message):
         _file(people, data=data, name=name)
@@ -303,23 +339,25 @@ def test_other_bad_input_is_refused_and_nothing_is_created(people):
     ]
     for case in cases:
         with pytest.raises(GrantError, match=case["match"]):
-            services.file_request(by=p["clerk"], purpose=case["purpose"], numbers=case["numbers"],
-                                  basis_name="a.pdf", basis_data=PDF)
+            services.file_request(
+                by=p["clerk"], purpose=case["purpose"], numbers=case["numbers"], basis_name="a.pdf", basis_data=PDF
+            )
     with pytest.raises(GrantForbidden):
-        services.file_request(by=p["nobody"], purpose="核查", numbers=p["holders"][0].number,
-                              basis_name="a.pdf", basis_data=PDF)
+        services.file_request(
+            by=p["nobody"], purpose="核查", numbers=p["holders"][0].number, basis_name="a.pdf", basis_data=PDF
+        )
     assert PersonalDataRequest.objects.count() == 0 and _actions() == []
 
 
 def test_png_scans_and_number_lists_in_any_separator_are_accepted(people):
     p = people
     numbers = "、".join(h.number for h in p["holders"]) + f"，{p['holders'][0].number}"
-    req = services.file_request(by=p["clerk"], purpose="核查", numbers=numbers,
-                                basis_name="scan.PNG", basis_data=PNG)
+    req = services.file_request(by=p["clerk"], purpose="核查", numbers=numbers, basis_name="scan.PNG", basis_data=PNG)
     assert req.basis_type == "image/png" and req.cardholders.count() == 3
 
 
 # -- the API -----------------------------------------------------------------------------------
+
 
 def test_the_whole_path_over_the_api(people):
     p = people
@@ -330,9 +368,11 @@ def test_the_whole_path_over_the_api(people):
     assert response.json()["reason"] == "no_grant"
 
     upload = SimpleUploadedFile("申请函.pdf", PDF, content_type="application/pdf")
-    response = clerk.post("/api/v1/privacy/requests/", {
-        "purpose": "纪检监督核查", "numbers": f"{holder.number}\n{p['holders'][2].number}",
-        "basis": upload}, format="multipart")
+    response = clerk.post(
+        "/api/v1/privacy/requests/",
+        {"purpose": "纪检监督核查", "numbers": f"{holder.number}\n{p['holders'][2].number}", "basis": upload},
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     pk = body["id"]
@@ -354,7 +394,11 @@ def test_the_whole_path_over_the_api(people):
     assert response.status_code == 200
     data = response.json()
     assert (data["citizen_id"], data["phone"], data["name"], data["request_id"]) == (
-        holder.citizen_id, holder.phone, holder.name, pk)
+        holder.citizen_id,
+        holder.phone,
+        holder.name,
+        pk,
+    )
     assert response["Cache-Control"] == "private, no-store"
     assert _api(p["hr"]).get(f"/api/v1/privacy/holders/{holder.pk}/").status_code == 403
     assert clerk.get(f"/api/v1/privacy/holders/{p['holders'][0].pk}/").status_code == 403  # not named
@@ -366,26 +410,46 @@ def test_the_whole_path_over_the_api(people):
     assert response.status_code == 200 and response.json()["status"] == "expired"
     assert response.json()["active"] is False
 
-    assert _actions() == ["personal_data.refused", "personal_data.file", "personal_data.approve",
-                          "personal_data.review", "personal_data.view", "personal_data.refused",
-                          "personal_data.refused", "personal_data.expire", "personal_data.refused"]
+    assert _actions() == [
+        "personal_data.refused",
+        "personal_data.file",
+        "personal_data.approve",
+        "personal_data.review",
+        "personal_data.view",
+        "personal_data.refused",
+        "personal_data.refused",
+        "personal_data.expire",
+        "personal_data.refused",
+    ]
 
 
 def test_the_api_refuses_bad_files_and_roles_with_clear_errors(people):
     p = people
     clerk = _api(p["clerk"])
-    response = clerk.post("/api/v1/privacy/requests/", {
-        "purpose": "核查", "numbers": p["holders"][0].number,
-        "basis": SimpleUploadedFile("virus.exe", b"MZ\x90\x00", content_type="application/x-msdownload"),
-    }, format="multipart")
+    response = clerk.post(
+        "/api/v1/privacy/requests/",
+        {
+            "purpose": "核查",
+            "numbers": p["holders"][0].number,
+            "basis": SimpleUploadedFile("virus.exe", b"MZ\x90\x00", content_type="application/x-msdownload"),
+        },
+        format="multipart",
+    )
     assert response.status_code == 400 and "PDF" in response.json()["detail"]
-    response = clerk.post("/api/v1/privacy/requests/", {"purpose": "核查",
-                                                        "numbers": p["holders"][0].number},
-                          format="multipart")
+    response = clerk.post(
+        "/api/v1/privacy/requests/", {"purpose": "核查", "numbers": p["holders"][0].number}, format="multipart"
+    )
     assert response.status_code == 400 and "书面依据" in response.json()["detail"]
-    assert _api(p["nobody"]).post("/api/v1/privacy/requests/", {
-        "purpose": "核查", "numbers": p["holders"][0].number,
-        "basis": SimpleUploadedFile("a.pdf", PDF)}, format="multipart").status_code == 403
+    assert (
+        _api(p["nobody"])
+        .post(
+            "/api/v1/privacy/requests/",
+            {"purpose": "核查", "numbers": p["holders"][0].number, "basis": SimpleUploadedFile("a.pdf", PDF)},
+            format="multipart",
+        )
+        .status_code
+        == 403
+    )
     assert PersonalDataRequest.objects.count() == 0 and _actions() == []
     assert APIClient().get(f"/api/v1/privacy/holders/{p['holders'][0].pk}/").status_code == 401
 
@@ -399,6 +463,7 @@ def test_the_api_refuses_bad_files_and_roles_with_clear_errors(people):
 
 # -- the pages (server side; the real browser run is in test_personal_data_browser.py) ---------
 
+
 def test_the_pages_take_a_request_through_and_refuse_with_403(people):
     p = people
     holder = p["holders"][0]
@@ -408,22 +473,24 @@ def test_the_pages_take_a_request_through_and_refuse_with_403(people):
     assert response.status_code == 403 and 'id="refusal"' in response.content.decode()
     assert CITIZEN_ID[:6] not in response.content.decode()
 
-    response = clerk.post("/privacy/requests/new/", {
-        "purpose": "审计核查", "numbers": holder.number,
-        "basis": SimpleUploadedFile("申请函.txt", b"hello")})
+    response = clerk.post(
+        "/privacy/requests/new/",
+        {"purpose": "审计核查", "numbers": holder.number, "basis": SimpleUploadedFile("申请函.txt", b"hello")},
+    )
     assert response.status_code == 400 and 'id="form-error"' in response.content.decode()
     assert PersonalDataRequest.objects.count() == 0
 
-    response = clerk.post("/privacy/requests/new/", {
-        "purpose": "审计核查", "numbers": holder.number,
-        "basis": SimpleUploadedFile("申请函.pdf", PDF)})
+    response = clerk.post(
+        "/privacy/requests/new/",
+        {"purpose": "审计核查", "numbers": holder.number, "basis": SimpleUploadedFile("申请函.pdf", PDF)},
+    )
     req = PersonalDataRequest.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/privacy/requests/{req.pk}/"
 
     assert f'id="approval-{req.pk}"' in leader.get("/privacy/requests/").content.decode()
     page = leader.get(f"/privacy/requests/{req.pk}/").content.decode()
     assert 'id="approve-submit"' in page and 'id="review-submit"' not in page
-    assert holder.name not in page                         # the leader sees the name masked
+    assert holder.name not in page  # the leader sees the name masked
     assert 'id="approve-submit"' not in clerk.get(f"/privacy/requests/{req.pk}/").content.decode()
     leader.post(f"/privacy/requests/{req.pk}/approve/", {"comment": "同意"})
 
@@ -444,10 +511,16 @@ def test_the_pages_take_a_request_through_and_refuse_with_403(people):
 
     assert _browser(p["hr"]).get(f"/privacy/requests/{req.pk}/").status_code == 404
     assert _browser(p["nobody"]).get("/privacy/requests/").status_code == 403
-    assert Client().get("/privacy/requests/").status_code == 302   # to the login page
-    assert _actions() == ["personal_data.refused", "personal_data.file", "personal_data.approve",
-                          "personal_data.review", "personal_data.view", "personal_data.expire",
-                          "personal_data.refused"]
+    assert Client().get("/privacy/requests/").status_code == 302  # to the login page
+    assert _actions() == [
+        "personal_data.refused",
+        "personal_data.file",
+        "personal_data.approve",
+        "personal_data.review",
+        "personal_data.view",
+        "personal_data.expire",
+        "personal_data.refused",
+    ]
 
 
 def test_the_basis_file_is_for_those_who_handle_the_request_and_is_audited(people):

@@ -41,7 +41,8 @@ def test_a_typical_test_photo_is_the_size_of_a_real_one():
 
 def test_wrong_size_is_reported_with_both_sizes():
     assert check_photo(make_test_photo(size=(300, 400))) == [
-        PhotoProblem("size", "照片尺寸为 300×400 像素，应为 295×421 像素（宽×高）")]
+        PhotoProblem("size", "照片尺寸为 300×400 像素，应为 295×421 像素（宽×高）")
+    ]
 
 
 def test_a_photo_on_its_side_is_told_so():
@@ -49,11 +50,14 @@ def test_a_photo_on_its_side_is_told_so():
     assert problem.code == "size" and "横置" in problem.message
 
 
-@pytest.mark.parametrize(("color", "name"), [((128, 128, 128), "灰色"), ((255, 255, 255), "白色"),
-                                             ((200, 30, 30), "红色"), ((236, 241, 250), "白色")])
+@pytest.mark.parametrize(
+    ("color", "name"),
+    [((128, 128, 128), "灰色"), ((255, 255, 255), "白色"), ((200, 30, 30), "红色"), ((236, 241, 250), "白色")],
+)
 def test_a_background_that_is_not_blue_is_rejected_naming_its_colour(color, name):
     assert check_photo(make_test_photo(color=color)) == [
-        PhotoProblem("background", f"照片背景不是蓝色（检测到的主色接近{name}），请使用蓝底证件照")]
+        PhotoProblem("background", f"照片背景不是蓝色（检测到的主色接近{name}），请使用蓝底证件照")
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -67,11 +71,17 @@ def test_a_photo_without_a_resolution_is_rejected():
 
 def test_every_problem_of_a_photo_is_reported():
     assert codes(check_photo(make_test_photo(color=(128, 128, 128), size=(300, 400), dpi=96))) == [
-        "size", "dpi", "background"]
+        "size",
+        "dpi",
+        "background",
+    ]
 
 
-@pytest.mark.parametrize("data", [b"garbage", b"", make_test_photo()[:4000], make_test_photo(fmt="GIF")],
-                         ids=["garbage", "empty", "truncated", "gif"])
+@pytest.mark.parametrize(
+    "data",
+    [b"garbage", b"", make_test_photo()[:4000], make_test_photo(fmt="GIF")],
+    ids=["garbage", "empty", "truncated", "gif"],
+)
 def test_unreadable_files(data):
     (problem,) = check_photo(data)
     assert problem.code == "unreadable" and "无法读取照片文件" in problem.message
@@ -106,7 +116,9 @@ def test_a_zip_loads_keyed_by_number(tmp_path):
     assert sorted(loaded.photos) == ["2025CS00001", "2025CS00002"]
     assert [s.name for s in loaded.skipped] == ["照片/说明.txt"]
     assert check_many(loaded.photos.items()) == {
-        "2025CS00001": [], "2025CS00002": [PhotoProblem("dpi", "照片分辨率为 72 dpi，应为 300 dpi")]}
+        "2025CS00001": [],
+        "2025CS00002": [PhotoProblem("dpi", "照片分辨率为 72 dpi，应为 300 dpi")],
+    }
 
 
 def test_a_zip_with_gbk_names_from_chinese_windows(tmp_path):
@@ -171,6 +183,8 @@ def test_check_many_over_2000_photos_reports_exactly_the_bad_ones(capsys):
         assert len(result) == 2000
         assert {name: codes(problems) for name, problems in result.items() if problems} == expected
     with capsys.disabled():
-        print(f"\ncheck_many: {rates[2]:.0f} photos/s with 2 workers, {rates[1]:.0f} photos/s with 1 "
-              f"(~{len(good[0]) // 1024} KB JPEGs)")
+        print(
+            f"\ncheck_many: {rates[2]:.0f} photos/s with 2 workers, {rates[1]:.0f} photos/s with 1 "
+            f"(~{len(good[0]) // 1024} KB JPEGs)"
+        )
     # the speed goal (≥ 500 photos/s) is checked by `campuscard bench import`, not here

@@ -29,20 +29,19 @@ def _wait_for(predicate, timeout, what):
 @pytest.mark.slow
 @pytest.mark.pipeline
 @pytest.mark.parametrize("restart_name", ["same", "other"])
-def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(
-    campus, redis_client, subprocess_env, restart_name
-):
+def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(campus, redis_client, subprocess_env, restart_name):
     uids = [c.uid for c in campus.cards]
     events = [tap(uid=uids[i % len(uids)], seq=i + 1) for i in range(TOTAL)]
 
     def feed():  # a stream still flowing while the processor dies
         for start in range(0, TOTAL, 250):
-            publish(redis_client, events[start:start + 250])
+            publish(redis_client, events[start : start + 250])
             time.sleep(0.02)
 
     feeder = threading.Thread(target=feed)
-    first = subprocess.Popen(campuscard_cmd("process", "--name", "p1", "--batch", "200",
-                                            "--no-fanout"), env=subprocess_env)
+    first = subprocess.Popen(
+        campuscard_cmd("process", "--name", "p1", "--batch", "200", "--no-fanout"), env=subprocess_env
+    )
     try:
         feeder.start()
         _wait_for(lambda: AccessEvent.objects.count() >= 2_000, 60, "the first rows")
@@ -56,14 +55,18 @@ def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(
     feeder.join()
 
     name = "p1" if restart_name == "same" else "p2"  # p2 must XAUTOCLAIM what p1 left
-    second = subprocess.Popen(campuscard_cmd("process", "--name", name, "--batch", "200",
-                                             "--claim-idle-ms", "500", "--no-fanout"),
-                              env=subprocess_env)
+    second = subprocess.Popen(
+        campuscard_cmd("process", "--name", name, "--batch", "200", "--claim-idle-ms", "500", "--no-fanout"),
+        env=subprocess_env,
+    )
     try:
         _wait_for(
-            lambda: AccessEvent.objects.count() >= TOTAL
-            and redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0,
-            90, "every event processed and acknowledged",
+            lambda: (
+                AccessEvent.objects.count() >= TOTAL
+                and redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0
+            ),
+            90,
+            "every event processed and acknowledged",
         )
         time.sleep(1.0)  # anything redelivered late would show as an extra row now
     finally:

@@ -13,8 +13,9 @@ from ops.env import envbool, envint, envstr
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, **env)
-    return subprocess.run([sys.executable, "-c", "import ops.settings"], env=full,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "import ops.settings"], env=full, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,8 +36,9 @@ def test_a_bad_setting_stops_start_up_with_its_name(name, value, message, tmp_pa
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env.update(CAMPUSCARD_PRODUCTION="1", CAMPUSCARD_VAR_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "-c", "import ops.settings"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import ops.settings"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 
@@ -61,23 +63,34 @@ def test_production_settings_pass_check_deploy_with_no_warning(tmp_path):
     the environment (or *_FILE), never from defaults: the production run is given its own."""
     import secrets
 
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"SECRET_KEY", "AUDIT_HMAC_KEY", "DEBUG", "DATABASE_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "AUDIT_HMAC_KEY", "DEBUG", "DATABASE_URL"}}
     key_file = tmp_path / "secret_key"
     key_file.write_text(secrets.token_urlsafe(64))
-    env.update(CAMPUSCARD_PRODUCTION="1", CAMPUSCARD_VAR_DIR=str(tmp_path),
-               SECRET_KEY_FILE=str(key_file), AUDIT_HMAC_KEY=secrets.token_hex(32),
-               ALLOWED_HOSTS="card.example.edu.cn",
-               CSRF_TRUSTED_ORIGINS="https://card.example.edu.cn")
-    result = subprocess.run([sys.executable, "-m", "ops.cli", "check", "--deploy",
-                             "--fail-level", "WARNING"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    env.update(
+        CAMPUSCARD_PRODUCTION="1",
+        CAMPUSCARD_VAR_DIR=str(tmp_path),
+        SECRET_KEY_FILE=str(key_file),
+        AUDIT_HMAC_KEY=secrets.token_hex(32),
+        ALLOWED_HOSTS="card.example.edu.cn",
+        CSRF_TRUSTED_ORIGINS="https://card.example.edu.cn",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
     # and the check does bite: the same run with a development setting fails the build
     env["SESSION_COOKIE_SECURE"] = "0"
-    weakened = subprocess.run([sys.executable, "-m", "ops.cli", "check", "--deploy",
-                               "--fail-level", "WARNING"], env=env, capture_output=True,
-                              text=True, timeout=120)
+    weakened = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert weakened.returncode != 0 and "security.W012" in weakened.stderr

@@ -15,13 +15,36 @@ START = datetime(2026, 11, 27, tzinfo=UTC) - timedelta(days=100)
 
 
 def _campus():
-    creds = [Credential(uid=f"{i:08X}", card_type=CardType.STUDENT, status=CardStatus.ACTIVE,
-                        blacklisted=False, valid_from=START, valid_until=None,
-                        dorm_building="D1") for i in range(200)]
-    creds += [Credential(uid="DEAD0001", card_type=CardType.STUDENT, status=CardStatus.LOST,
-                         blacklisted=False, valid_from=START, valid_until=None),
-              Credential(uid="DEAD0002", card_type=CardType.STAFF, status=CardStatus.ACTIVE,
-                         blacklisted=True, valid_from=START, valid_until=None)]
+    creds = [
+        Credential(
+            uid=f"{i:08X}",
+            card_type=CardType.STUDENT,
+            status=CardStatus.ACTIVE,
+            blacklisted=False,
+            valid_from=START,
+            valid_until=None,
+            dorm_building="D1",
+        )
+        for i in range(200)
+    ]
+    creds += [
+        Credential(
+            uid="DEAD0001",
+            card_type=CardType.STUDENT,
+            status=CardStatus.LOST,
+            blacklisted=False,
+            valid_from=START,
+            valid_until=None,
+        ),
+        Credential(
+            uid="DEAD0002",
+            card_type=CardType.STAFF,
+            status=CardStatus.ACTIVE,
+            blacklisted=True,
+            valid_from=START,
+            valid_until=None,
+        ),
+    ]
     doors = [Door(f"G-{i}", DeviceKind.PEDESTRIAN_GATE) for i in range(4)]
     doors += [Door(f"D1-{i}", DeviceKind.DORM_DOOR, building="D1") for i in range(3)]
     doors += [Door("L-1", DeviceKind.LIBRARY_READER), Door("V-1", DeviceKind.VEHICLE_GATE)]
@@ -39,10 +62,10 @@ def test_gates_peak_at_class_change_and_dorms_in_the_evening():
 
 def test_the_simulator_produces_taps_heartbeats_denials_faults_and_silences():
     creds, doors = _campus()
-    trouble = Trouble(device_fault_per_s=0.02, device_silence_per_s=0.02,
-                      fault_seconds=(1, 3), silence_seconds=(2, 4))
-    sim = CampusSimulator(creds, doors, rate=200, heartbeat_s=1.0, trouble=trouble, seed=5,
-                          rhythmic=False, wall=lambda: 1_800_000_000.0)
+    trouble = Trouble(device_fault_per_s=0.02, device_silence_per_s=0.02, fault_seconds=(1, 3), silence_seconds=(2, 4))
+    sim = CampusSimulator(
+        creds, doors, rate=200, heartbeat_s=1.0, trouble=trouble, seed=5, rhythmic=False, wall=lambda: 1_800_000_000.0
+    )
     events = []
     wall = 1_800_000_000.0
     for _ in range(600):  # 60 simulated seconds in 0.1 s steps

@@ -51,22 +51,37 @@ def wrong_check(value: str) -> str:
 
 
 def test_utf8_bom_csv_with_aliases_spaces_and_row_numbers():
-    data = csv_bytes([
-        " 学 号 ,姓名,院系,班级\u3000,身份证号码",
-        f"2025CS00001, 张三 ,计算机系,计科2501,{ID1}",
-        ",,,,",  # a blank row still counts as a row in Excel
-        f"2025CS00002,李四,计算机系,计科2502,{ID_X.lower()}",
-    ], "utf-8-sig")
+    data = csv_bytes(
+        [
+            " 学 号 ,姓名,院系,班级\u3000,身份证号码",
+            f"2025CS00001, 张三 ,计算机系,计科2501,{ID1}",
+            ",,,,",  # a blank row still counts as a row in Excel
+            f"2025CS00002,李四,计算机系,计科2502,{ID_X.lower()}",
+        ],
+        "utf-8-sig",
+    )
     table = read_table("名单.csv", data)
     assert table.headers == ["学 号", "姓名", "院系", "班级", "身份证号码"]
     assert [r.row for r in table.rows] == [2, 4]
     records, errors = normalize(table, STUDENT_COLUMNS)
     assert errors == []
     assert records == [
-        {"row": 2, "number": "2025CS00001", "name": "张三", "department": "计算机系", "class_name": "计科2501",
-         "citizen_id": ID1},
-        {"row": 4, "number": "2025CS00002", "name": "李四", "department": "计算机系", "class_name": "计科2502",
-         "citizen_id": ID_X},
+        {
+            "row": 2,
+            "number": "2025CS00001",
+            "name": "张三",
+            "department": "计算机系",
+            "class_name": "计科2501",
+            "citizen_id": ID1,
+        },
+        {
+            "row": 4,
+            "number": "2025CS00002",
+            "name": "李四",
+            "department": "计算机系",
+            "class_name": "计科2502",
+            "citizen_id": ID_X,
+        },
     ]
 
 
@@ -92,13 +107,15 @@ def test_gb18030_only_characters():
 
 
 def test_xlsx_with_numeric_cells():
-    data = xlsx_bytes([
-        ["学号", "姓名", "学系", "班级", "身份证号"],
-        [2025001, "张三", "计算机系", 2501, ID1],  # numbers typed into "General" cells
-        [2025002.0, "李四", "计算机系", 2501.0, ID_X],
-        [2025003, "王五", "计算机系", 2501, 110105200603071000.0],  # what Excel keeps of an 18-digit ID
-        [2025004, "赵六", "计算机系", 2501, 0.5],
-    ])
+    data = xlsx_bytes(
+        [
+            ["学号", "姓名", "学系", "班级", "身份证号"],
+            [2025001, "张三", "计算机系", 2501, ID1],  # numbers typed into "General" cells
+            [2025002.0, "李四", "计算机系", 2501.0, ID_X],
+            [2025003, "王五", "计算机系", 2501, 110105200603071000.0],  # what Excel keeps of an 18-digit ID
+            [2025004, "赵六", "计算机系", 2501, 0.5],
+        ]
+    )
     table = read_table("名单.xlsx", data)
     assert table.sheet == "学生名单"
     assert [r["学号"] for r in table.rows] == ["2025001", "2025002", "2025003", "2025004"]
@@ -107,8 +124,12 @@ def test_xlsx_with_numeric_cells():
     records, errors = normalize(table, STUDENT_COLUMNS)
     assert [r["number"] for r in records] == ["2025001", "2025002"]
     assert errors == [
-        RowError(4, "身份证号", "110105200603071000",
-                 "“身份证号”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写"),
+        RowError(
+            4,
+            "身份证号",
+            "110105200603071000",
+            "“身份证号”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写",
+        ),
         RowError(5, "身份证号", "0.5", "身份证号应为18位"),
     ]
 
@@ -120,13 +141,15 @@ def test_scientific_notation_in_a_csv_saved_from_excel():
 
 
 def test_xlsx_rows_are_numbered_as_in_excel():
-    data = xlsx_bytes([
-        [],
-        ["工号", "*姓名", "单位", "职务／职称"],  # header on row 2, a star marking required fields
-        ["T0001", "张老师", "数学系", "教授"],
-        [None, None, None, None],
-        ["T0002", "", "数学系", "讲师"],
-    ])
+    data = xlsx_bytes(
+        [
+            [],
+            ["工号", "*姓名", "单位", "职务／职称"],  # header on row 2, a star marking required fields
+            ["T0001", "张老师", "数学系", "教授"],
+            [None, None, None, None],
+            ["T0002", "", "数学系", "讲师"],
+        ]
+    )
     table = read_table("staff.xlsx", data)
     assert table.header_row == 2
     records, errors = normalize(table, STAFF_COLUMNS)
@@ -155,13 +178,16 @@ def test_missing_column_is_reported_once():
 
 
 def test_duplicate_number_and_citizen_id():
-    data = csv_bytes([
-        "学号,姓名,学系,班级,身份证号",
-        f"2025CS00001,张三,计算机系,计科2501,{ID1}",
-        f"2025CS00002,李四,计算机系,计科2501,{ID2}",
-        f"2025CS00001,王五,计算机系,计科2501,{ID_X}",
-        f"2025CS00004,赵六,计算机系,计科2501,{ID2}",
-    ], "utf-8")
+    data = csv_bytes(
+        [
+            "学号,姓名,学系,班级,身份证号",
+            f"2025CS00001,张三,计算机系,计科2501,{ID1}",
+            f"2025CS00002,李四,计算机系,计科2501,{ID2}",
+            f"2025CS00001,王五,计算机系,计科2501,{ID_X}",
+            f"2025CS00004,赵六,计算机系,计科2501,{ID2}",
+        ],
+        "utf-8",
+    )
     records, errors = normalize(read_table("a.csv", data), STUDENT_COLUMNS)
     assert [r["row"] for r in records] == [2, 3]
     assert errors == [
@@ -174,8 +200,15 @@ def test_bad_citizen_ids_get_separate_messages():
     bad_date = "110105" + "20060230" + "123"
     bad_date += citizen_id.check_char(bad_date)
     future = citizen_id.make("110105", date(2099, 1, 1), 1)
-    rows = [wrong_check(ID1), bad_date, future, ID1[:17], "11010520060307123", ID1[:10] + "ABCDEFG" + ID1[17],
-            chr(ord(ID2[0]) + 0xFEE0) + ID2[1:]]  # a full-width digit is fine
+    rows = [
+        wrong_check(ID1),
+        bad_date,
+        future,
+        ID1[:17],
+        "11010520060307123",
+        ID1[:10] + "ABCDEFG" + ID1[17],
+        chr(ord(ID2[0]) + 0xFEE0) + ID2[1:],
+    ]  # a full-width digit is fine
     lines = ["学号,姓名,学系,班级,身份证号"] + [f"S{i},某某,物理系,物理2501,{v}" for i, v in enumerate(rows)]
     data = csv_bytes(lines, "utf-8")
     records, errors = normalize(read_table("a.csv", data), STUDENT_COLUMNS)
@@ -188,8 +221,9 @@ def test_bad_citizen_ids_get_separate_messages():
         (7, "身份证号只能由数字组成，最后一位可以是 X"),
     ]
     assert all(e.column == "身份证号" for e in errors) and errors[0].value == wrong_check(ID1)
-    assert records == [{"row": 8, "number": "S6", "name": "某某", "department": "物理系", "class_name": "物理2501",
-                        "citizen_id": ID2}]
+    assert records == [
+        {"row": 8, "number": "S6", "name": "某某", "department": "物理系", "class_name": "物理2501", "citizen_id": ID2}
+    ]
 
 
 def test_files_that_are_not_tables():
@@ -220,6 +254,10 @@ def test_30000_rows_parse_and_validate_with_exactly_the_bad_row_reported(capsys)
         assert len(records) == 29_999
         assert [(e.row, e.message) for e in errors] == [(102, "身份证号校验位错误")]
     with capsys.disabled():
-        print("\n30,000 rows parsed + validated: " + ", ".join(
-            f"{name} ({len(files[name]) // 1024} KB) {seconds * 1000:.0f} ms" for name, seconds in timings.items()))
+        print(
+            "\n30,000 rows parsed + validated: "
+            + ", ".join(
+                f"{name} ({len(files[name]) // 1024} KB) {seconds * 1000:.0f} ms" for name, seconds in timings.items()
+            )
+        )
     # the speed goal (30,000 rows ≤ 5 s with validation) is `campuscard bench import`'s

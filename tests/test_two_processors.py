@@ -64,7 +64,7 @@ def test_a_slow_processor_cannot_commit_a_lower_id_after_a_faster_one(campus, re
     assert inserted.wait(10)
     t2 = threading.Thread(target=run, args=(fast, tap(uid=campus.cards[1].uid, seq=2), "2-0"))
     t2.start()
-    time.sleep(0.5)      # the fast one tries to commit while the slow one is still open
+    time.sleep(0.5)  # the fast one tries to commit while the slow one is still open
     release.set()
     t1.join(10)
     t2.join(10)

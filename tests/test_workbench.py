@@ -12,16 +12,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _login(client, role: Role | None, username: str):
-    user = create_or_update_operator(username=username, password="pw-bench-1234",
-                                     role=role or Role.HR)
+    user = create_or_update_operator(username=username, password="pw-bench-1234", role=role or Role.HR)
     if role is None:  # an account whose role was taken away
         user.operator.delete()
     client.post("/accounts/login/", {"username": username, "password": "pw-bench-1234"})
 
 
-@pytest.mark.parametrize(("role", "desk"), [(Role.SECURITY, "/live/gates/"),
-                                            (Role.NIC, "/live/devices/"),
-                                            (Role.GENERAL, "/live/cards/")])
+@pytest.mark.parametrize(
+    ("role", "desk"), [(Role.SECURITY, "/live/gates/"), (Role.NIC, "/live/devices/"), (Role.GENERAL, "/live/cards/")]
+)
 def test_desk_roles_land_on_their_desk(client, role, desk):
     _login(client, role, f"u-{role.value}")
     response = client.get("/")
@@ -31,11 +30,16 @@ def test_desk_roles_land_on_their_desk(client, role, desk):
 def test_hr_gets_a_workbench_of_its_own_records(client):
     _login(client, Role.HR, "hr1")
     html = client.get("/").content.decode()
-    assert 'href="/admin/campus/cardholder/"' in html          # HR looks up staff
-    assert 'href="/admin/cards/importbatch/"' in html          # and imports the staff list
+    assert 'href="/admin/campus/cardholder/"' in html  # HR looks up staff
+    assert 'href="/admin/cards/importbatch/"' in html  # and imports the staff list
     assert 'href="/privacy/requests/"' in html
-    for foreign in ("/live/gates/", "/live/devices/", "/admin/campus/card/",
-                    "/admin/cards/feecharge/", "/admin/auth/user/"):
+    for foreign in (
+        "/live/gates/",
+        "/live/devices/",
+        "/admin/campus/card/",
+        "/admin/cards/feecharge/",
+        "/admin/auth/user/",
+    ):
         assert f'href="{foreign}"' not in html
     assert "建设中" not in html
 

@@ -22,9 +22,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _state():
-    return (Card.objects.count(), Cardholder.objects.values_list("name", "citizen_id").count(),
-            CardAction.objects.count(), FeeCharge.objects.count(), OutboxMessage.objects.count(),
-            AuditRecord.objects.count(), list(Card.objects.values_list("status", flat=True)))
+    return (
+        Card.objects.count(),
+        Cardholder.objects.values_list("name", "citizen_id").count(),
+        CardAction.objects.count(),
+        FeeCharge.objects.count(),
+        OutboxMessage.objects.count(),
+        AuditRecord.objects.count(),
+        list(Card.objects.values_list("status", flat=True)),
+    )
 
 
 @pytest.fixture
@@ -34,47 +40,73 @@ def nic(campus):
 
 @pytest.fixture
 def contractor(campus):
-    return Cardholder.objects.create(kind=HolderKind.CONTRACTOR, number="LCO00001", name="物业张",
-                                     department=campus.dept)
+    return Cardholder.objects.create(
+        kind=HolderKind.CONTRACTOR, number="LCO00001", name="物业张", department=campus.dept
+    )
 
 
 CASES = {
     "temporary card without approval": (
         lambda c, nic, holder: services.issue_card(
-            holder=holder, uid="7E570001", operator=nic, approved_by="总务处", basis="申请表",
-            valid_until=timezone.now() + timedelta(days=30)),
-        "临时卡必须由管理部门审批"),
+            holder=holder,
+            uid="7E570001",
+            operator=nic,
+            approved_by="总务处",
+            basis="申请表",
+            valid_until=timezone.now() + timedelta(days=30),
+        ),
+        "临时卡必须由管理部门审批",
+    ),
     "temporary card without end date": (
         lambda c, nic, holder: services.issue_card(
-            holder=holder, uid="7E570002", operator=nic, approved_by="总务处", basis="申请表",
-            owner_department=Department.objects.get(code="SEC")),
-        "临时卡必须填写约定的有效期"),
+            holder=holder,
+            uid="7E570002",
+            operator=nic,
+            approved_by="总务处",
+            basis="申请表",
+            owner_department=Department.objects.get(code="SEC"),
+        ),
+        "临时卡必须填写约定的有效期",
+    ),
     "issuance without approver": (
         lambda c, nic, holder: services.issue_card(
-            holder=holder, uid="7E570003", operator=nic, approved_by=" ", basis="申请表"),
-        "必须填写审批人"),
+            holder=holder, uid="7E570003", operator=nic, approved_by=" ", basis="申请表"
+        ),
+        "必须填写审批人",
+    ),
     "fee above the cap": (
         lambda c, nic, holder: services.replace_card(
-            card=c.cards[0], new_uid="7E570004", operator=nic, reason="loss", basis="补卡",
-            fee=Decimal("99.00")),
-        "超过物价部门核定的上限"),
+            card=c.cards[0], new_uid="7E570004", operator=nic, reason="loss", basis="补卡", fee=Decimal("99.00")
+        ),
+        "超过物价部门核定的上限",
+    ),
     "bad citizen ID check digit on re-issue": (
         lambda c, nic, holder: services.replace_card(
-            card=c.cards[0], new_uid="7E570005", operator=nic, reason="identity_change",
-            basis="户籍变更", identity_changes={"citizen_id": "440507199001011230"}),
-        "身份证号无效"),
+            card=c.cards[0],
+            new_uid="7E570005",
+            operator=nic,
+            reason="identity_change",
+            basis="户籍变更",
+            identity_changes={"citizen_id": "440507199001011230"},
+        ),
+        "身份证号无效",
+    ),
     "a card UID already bound": (
         lambda c, nic, holder: services.replace_card(
-            card=c.cards[0], new_uid=c.cards[1].uid, operator=nic, reason="damage", basis="补卡"),
-        "已绑定给"),
+            card=c.cards[0], new_uid=c.cards[1].uid, operator=nic, reason="damage", basis="补卡"
+        ),
+        "已绑定给",
+    ),
     "a second card for one person": (
         lambda c, nic, holder: services.issue_card(
-            holder=c.cards[0].holder, uid="7E570006", operator=nic, approved_by="教务处",
-            basis="申请表"),
-        "一人一卡"),
+            holder=c.cards[0].holder, uid="7E570006", operator=nic, approved_by="教务处", basis="申请表"
+        ),
+        "一人一卡",
+    ),
     "no basis": (
         lambda c, nic, holder: services.report_loss(card=c.cards[0], operator=nic, basis=""),
-        "必须填写办理依据"),
+        "必须填写办理依据",
+    ),
 }
 
 
@@ -90,8 +122,14 @@ def test_wrong_input_is_explained_and_changes_nothing(campus, nic, contractor, c
 
 def test_the_message_follows_the_operator_language(campus, nic):
     with translation.override("en"), pytest.raises(CardRuleError) as info:
-        services.replace_card(card=campus.cards[0], new_uid="7E570009", operator=nic,
-                              reason="loss", basis="replacement", fee=Decimal("99.00"))
+        services.replace_card(
+            card=campus.cards[0],
+            new_uid="7E570009",
+            operator=nic,
+            reason="loss",
+            basis="replacement",
+            fee=Decimal("99.00"),
+        )
     text = " ".join(info.value.messages)
     assert "cap" in text and "上限" not in text
 
@@ -99,14 +137,18 @@ def test_the_message_follows_the_operator_language(campus, nic):
 def test_a_department_may_manage_only_its_own_temporary_cards(campus, contractor):
     gao = Department.objects.create(code="GAO", name="总务处")
     nic = create_or_update_operator(username="nic2", password="pw-nic-1234", role=Role.NIC)
-    card = services.issue_card(holder=contractor, uid="7E57000A", operator=nic, approved_by="总务处",
-                               basis="外包合同 2026-12", owner_department=gao,
-                               valid_until=timezone.now() + timedelta(days=60))
-    gao_clerk = create_or_update_operator(username="gao", password="pw-gao-1234",
-                                          role=Role.GENERAL, department=gao)
-    hr_clerk = create_or_update_operator(username="hr", password="pw-hr-12345", role=Role.HR,
-                                         department=campus.dept)
-    services.report_loss(card=card, operator=gao_clerk, basis="外包公司报失")   # R-CARD-7
+    card = services.issue_card(
+        holder=contractor,
+        uid="7E57000A",
+        operator=nic,
+        approved_by="总务处",
+        basis="外包合同 2026-12",
+        owner_department=gao,
+        valid_until=timezone.now() + timedelta(days=60),
+    )
+    gao_clerk = create_or_update_operator(username="gao", password="pw-gao-1234", role=Role.GENERAL, department=gao)
+    hr_clerk = create_or_update_operator(username="hr", password="pw-hr-12345", role=Role.HR, department=campus.dept)
+    services.report_loss(card=card, operator=gao_clerk, basis="外包公司报失")  # R-CARD-7
     with pytest.raises(CardRuleError, match="没有办理此卡务的权限"):
         services.report_found(card=card, operator=hr_clerk, basis="x")
     with pytest.raises(CardRuleError, match="没有办理此卡务的权限"):
@@ -116,11 +158,16 @@ def test_a_department_may_manage_only_its_own_temporary_cards(campus, contractor
 def test_the_admin_shows_a_department_only_its_own_temporary_cards(campus, contractor, client):
     gao = Department.objects.create(code="GAO", name="总务处")
     nic = create_or_update_operator(username="nic3", password="pw-nic-1235", role=Role.NIC)
-    temp = services.issue_card(holder=contractor, uid="7E57000B", operator=nic, approved_by="总务处",
-                               basis="外包合同", owner_department=gao,
-                               valid_until=timezone.now() + timedelta(days=60))
-    create_or_update_operator(username="gao2", password="pw-gao-12345", role=Role.GENERAL,
-                              department=gao)
+    temp = services.issue_card(
+        holder=contractor,
+        uid="7E57000B",
+        operator=nic,
+        approved_by="总务处",
+        basis="外包合同",
+        owner_department=gao,
+        valid_until=timezone.now() + timedelta(days=60),
+    )
+    create_or_update_operator(username="gao2", password="pw-gao-12345", role=Role.GENERAL, department=gao)
     client.post("/accounts/login/", {"username": "gao2", "password": "pw-gao-12345"})
     html = client.get("/admin/campus/card/").content.decode()
     assert temp.uid in html and campus.cards[0].uid not in html
@@ -132,5 +179,4 @@ def test_one_live_card_per_person_is_held_by_the_database(campus):
 
     holder = campus.cards[0].holder
     with pytest.raises(IntegrityError), transaction.atomic():
-        Card.objects.create(uid="7E57000C", holder=holder, card_type="student",
-                            valid_from=timezone.now())
+        Card.objects.create(uid="7E57000C", holder=holder, card_type="student", valid_from=timezone.now())

@@ -28,27 +28,54 @@ COUNTS = "cards-counts"
 FEED = "cards-feed"
 STATUS = "cards-status"
 
-app = Dash(__name__, backend="fastapi", websocket_callbacks=True, url_base_pathname=PREFIX,
-           websocket_inactivity_timeout=0, assets_folder=str(ASSETS), title="卡务动态",
-           update_title=None)
+app = Dash(
+    __name__,
+    backend="fastapi",
+    websocket_callbacks=True,
+    url_base_pathname=PREFIX,
+    websocket_inactivity_timeout=0,
+    assets_folder=str(ASSETS),
+    title="卡务动态",
+    update_title=None,
+)
 
 
 def layout() -> html.Div:
     with translation.override(language_of(current_scope.get())):
-        return html.Div(className="page", children=[
-            nav_bar(_("卡务动态")),
-            html.Div(id=COUNTS, className="tiles"),
-            html.Div(className="panel", children=[
-                html.Div(className="panel-head", children=[
-                    html.H3(_("最新卡务")), html.Span(_("连接中…"), id=STATUS, className="status")]),
-                html.Table(className="feed", children=[
-                    html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("操作")), html.Th(_("持卡人")),
-                                        html.Th(_("卡号")), html.Th(_("状态")),
-                                        html.Th(_("操作员"))])),
-                    html.Tbody(id=FEED),
-                ]),
-            ]),
-        ])
+        return html.Div(
+            className="page",
+            children=[
+                nav_bar(_("卡务动态")),
+                html.Div(id=COUNTS, className="tiles"),
+                html.Div(
+                    className="panel",
+                    children=[
+                        html.Div(
+                            className="panel-head",
+                            children=[html.H3(_("最新卡务")), html.Span(_("连接中…"), id=STATUS, className="status")],
+                        ),
+                        html.Table(
+                            className="feed",
+                            children=[
+                                html.Thead(
+                                    html.Tr(
+                                        [
+                                            html.Th(_("时间")),
+                                            html.Th(_("操作")),
+                                            html.Th(_("持卡人")),
+                                            html.Th(_("卡号")),
+                                            html.Th(_("状态")),
+                                            html.Th(_("操作员")),
+                                        ]
+                                    )
+                                ),
+                                html.Tbody(id=FEED),
+                            ],
+                        ),
+                    ],
+                ),
+            ],
+        )
 
 
 app.layout = layout
@@ -77,21 +104,44 @@ async def stream_card_actions() -> None:
 
     async def render(_board: object) -> None:
         with translation.override(lang):
-            set_props(COUNTS, {"children": [
-                html.Div(className="tile", children=[
-                    html.Div(_("今日%(action)s") % {"action": _label(a)}, className="tile-label"),
-                    html.Div(str(n), className="tile-value", id=f"cards-count-{a}")])
-                for a, n in sorted(board.counts.items(), key=lambda kv: -kv[1])
-            ] or [html.Div(_("今日暂无卡务"), className="tile")]})
-            set_props(FEED, {"children": [
-                html.Tr(className="card-row", children=[
-                    html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
-                    html.Td(_label(r["action"])), html.Td(r["holder"]), html.Td(r["card"]),
-                    html.Td(r["status"]), html.Td(r["operator"])])
-                for r in board.rows]})
+            set_props(
+                COUNTS,
+                {
+                    "children": [
+                        html.Div(
+                            className="tile",
+                            children=[
+                                html.Div(_("今日%(action)s") % {"action": _label(a)}, className="tile-label"),
+                                html.Div(str(n), className="tile-value", id=f"cards-count-{a}"),
+                            ],
+                        )
+                        for a, n in sorted(board.counts.items(), key=lambda kv: -kv[1])
+                    ]
+                    or [html.Div(_("今日暂无卡务"), className="tile")]
+                },
+            )
+            set_props(
+                FEED,
+                {
+                    "children": [
+                        html.Tr(
+                            className="card-row",
+                            children=[
+                                html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
+                                html.Td(_label(r["action"])),
+                                html.Td(r["holder"]),
+                                html.Td(r["card"]),
+                                html.Td(r["status"]),
+                                html.Td(r["operator"]),
+                            ],
+                        )
+                        for r in board.rows
+                    ]
+                },
+            )
             live = _("实时")
-            set_props(STATUS, {"children": f"{live} · {datetime.now(tz):%H:%M:%S}",
-                               "className": "status live"})
+            set_props(STATUS, {"children": f"{live} · {datetime.now(tz):%H:%M:%S}", "className": "status live"})
 
-    await run_feed(group=names.GROUP_CARD_ACTIONS, board=board, load=_load, render=render,
-                   is_closed=lambda: ws.is_shutdown)
+    await run_feed(
+        group=names.GROUP_CARD_ACTIONS, board=board, load=_load, render=render, is_closed=lambda: ws.is_shutdown
+    )

@@ -15,10 +15,13 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 def nav_bar(title: str) -> html.Header:
     role = role_in(current_scope.get())
-    return html.Header(className="nav", children=[
-        html.Strong(_("校园一卡通运营平台"), className="brand"),
-        html.Span(title, className="nav-title"),
-        html.Span(className="spacer"),
-        *[html.A(label, href=href) for href, label in places_for(role)],
-        html.A(_("退出"), href="/accounts/logout/confirm/"),
-    ])
+    return html.Header(
+        className="nav",
+        children=[
+            html.Strong(_("校园一卡通运营平台"), className="brand"),
+            html.Span(title, className="nav-title"),
+            html.Span(className="spacer"),
+            *[html.A(label, href=href) for href, label in places_for(role)],
+            html.A(_("退出"), href="/accounts/logout/confirm/"),
+        ],
+    )

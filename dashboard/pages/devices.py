@@ -40,28 +40,47 @@ DEVICES = "nic-devices"
 ALERTS = "nic-alerts"
 STATUS = "nic-status"
 
-app = Dash(__name__, backend="fastapi", websocket_callbacks=True, url_base_pathname=PREFIX,
-           websocket_inactivity_timeout=0, assets_folder=str(ASSETS), title="网信中心设备值班台",
-           update_title=None)
+app = Dash(
+    __name__,
+    backend="fastapi",
+    websocket_callbacks=True,
+    url_base_pathname=PREFIX,
+    websocket_inactivity_timeout=0,
+    assets_folder=str(ASSETS),
+    title="网信中心设备值班台",
+    update_title=None,
+)
 
 
 def layout() -> html.Div:
     with translation.override(language_of(current_scope.get())):
-        return html.Div(className="page", children=[
-            nav_bar(_("网信中心设备值班台")),
-            *alert_view.alarm_components(),
-            html.Div(id=KPIS, className="tiles"),
-            html.Div(className="grid", children=[
-                html.Div(className="panel", children=[
-                    html.Div(className="panel-head", children=[
-                        html.H3(_("设备告警（按楼宇）")),
-                        html.Span(_("连接中…"), id=STATUS, className="status")]),
-                    html.Div(id=ALERTS),
-                ]),
-                html.Div(className="panel", children=[
-                    html.H3(_("设备状态")), html.Div(id=DEVICES)]),
-            ]),
-        ])
+        return html.Div(
+            className="page",
+            children=[
+                nav_bar(_("网信中心设备值班台")),
+                *alert_view.alarm_components(),
+                html.Div(id=KPIS, className="tiles"),
+                html.Div(
+                    className="grid",
+                    children=[
+                        html.Div(
+                            className="panel",
+                            children=[
+                                html.Div(
+                                    className="panel-head",
+                                    children=[
+                                        html.H3(_("设备告警（按楼宇）")),
+                                        html.Span(_("连接中…"), id=STATUS, className="status"),
+                                    ],
+                                ),
+                                html.Div(id=ALERTS),
+                            ],
+                        ),
+                        html.Div(className="panel", children=[html.H3(_("设备状态")), html.Div(id=DEVICES)]),
+                    ],
+                ),
+            ],
+        )
 
 
 app.layout = layout
@@ -90,29 +109,41 @@ def _ago(ts: float | None) -> str:
 
 
 def _device_cell(d: dict[str, Any]) -> html.Div:
-    lines: list[Any] = [html.Div(d["code"], className="dev-code"),
-                        html.Div(f"{DeviceState(d['state']).label} · {_ago(d['last_seen'])}")]
+    lines: list[Any] = [
+        html.Div(d["code"], className="dev-code"),
+        html.Div(f"{DeviceState(d['state']).label} · {_ago(d['last_seen'])}"),
+    ]
     if d["lag"]:
         lines.append(html.Div(_("凭证落后 %(n)s 版") % {"n": d["lag"]}, className="warn"))
     if d["buffered"]:
         lines.append(html.Div(_("待上传 %(n)s 条") % {"n": d["buffered"]}, className="warn"))
-    return html.Div(lines, className=f"dev {d['state']}", title=f"{d['name']} · {d['location']}",
-                    id=f"dev-{d['code']}", **{"data-state": d["state"]})
+    return html.Div(
+        lines,
+        className=f"dev {d['state']}",
+        title=f"{d['name']} · {d['location']}",
+        id=f"dev-{d['code']}",
+        **{"data-state": d["state"]},
+    )
 
 
 def _device_groups(rows: list[dict[str, Any]]) -> list[html.Div]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for d in rows:
         groups.setdefault(d["building_name"] or d["location"] or _("其他"), []).append(d)
-    return [html.Div(className="devgroup", children=[
-        html.H4(name), html.Div([_device_cell(d) for d in groups[name]], className="devgrid")])
-        for name in sorted(groups)]
+    return [
+        html.Div(
+            className="devgroup",
+            children=[html.H4(name), html.Div([_device_cell(d) for d in groups[name]], className="devgrid")],
+        )
+        for name in sorted(groups)
+    ]
 
 
 def _kpi(label: str, value: str, tile_id: str, extra: str = "") -> html.Div:
-    return html.Div(className=f"tile small {extra}", children=[
-        html.Div(label, className="tile-label"), html.Div(value, className="tile-value",
-                                                          id=tile_id)])
+    return html.Div(
+        className=f"tile small {extra}",
+        children=[html.Div(label, className="tile-label"), html.Div(value, className="tile-value", id=tile_id)],
+    )
 
 
 def _minutes(seconds: float | None) -> str:
@@ -127,8 +158,7 @@ async def stream_nic_desk() -> None:
     if ws is None:
         raise PreventUpdate
     lang = language_of(current_scope.get())
-    await SharedView.serve(ws, ("nic-desk", lang), lang, _run_desk,
-                           transient=frozenset({alert_view.ALARM}))
+    await SharedView.serve(ws, ("nic-desk", lang), lang, _run_desk, transient=frozenset({alert_view.ALARM}))
 
 
 async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
@@ -143,20 +173,21 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
 
     async def render_alerts(_board: object) -> None:
         nonlocal loaded, alarms
-        times.update(await database_sync_to_async(response_times)(
-            since=timezone.now() - timedelta(days=7)))
+        times.update(await database_sync_to_async(response_times)(since=timezone.now() - timedelta(days=7)))
         rows = alert_view.desk_order(list(alerts.rows.values()))
-        new = {r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)} \
-            if loaded else set()
+        new = {r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)} if loaded else set()
         seen.update(r["id"] for r in rows)
         loaded = True
-        paint.paint(ALERTS, (rows, new), lambda: {
-            "children": alert_view.grouped(rows, tz, new=new)
-            or html.P(_("暂无设备告警"), className="status")})
+        paint.paint(
+            ALERTS,
+            (rows, new),
+            lambda: {
+                "children": alert_view.grouped(rows, tz, new=new) or html.P(_("暂无设备告警"), className="status")
+            },
+        )
         _render_kpis()
         now = f"{datetime.now(tz):%H:%M:%S}"
-        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}",
-                                          "className": "status live"})
+        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}", "className": "status live"})
         if new:
             alarms += 1
             paint.paint(alert_view.ALARM, alarms, lambda: {"data": alarms})
@@ -164,30 +195,39 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
     def _render_kpis() -> None:
         states = [d["state"] for d in devices.rows.values()]
         open_ = [r for r in alerts.rows.values() if r["status"] == AlertStatus.OPEN]
-        figures = (states.count(DeviceState.ONLINE), states.count(DeviceState.SILENT),
-                   states.count(DeviceState.FAULT), len(open_),
-                   sum(1 for r in open_ if r["escalation"]), times["mtta_s"], times["mttr_s"])
+        figures = (
+            states.count(DeviceState.ONLINE),
+            states.count(DeviceState.SILENT),
+            states.count(DeviceState.FAULT),
+            len(open_),
+            sum(1 for r in open_ if r["escalation"]),
+            times["mtta_s"],
+            times["mttr_s"],
+        )
         online, silent, fault, unhandled, escalated, mtta, mttr = figures
-        paint.paint(KPIS, figures, lambda: {"children": [
-            _kpi(_("在线"), str(online), "kpi-online", "ok"),
-            _kpi(_("静默"), str(silent), "kpi-silent", "deny"),
-            _kpi(_("故障"), str(fault), "kpi-fault", "deny"),
-            _kpi(_("未处理告警"), str(unhandled), "kpi-open", "deny"),
-            _kpi(_("已升级"), str(escalated), "kpi-escalated"),
-            _kpi(_("平均确认时长（7天）"), _minutes(mtta), "kpi-mtta"),
-            _kpi(_("平均修复时长（7天）"), _minutes(mttr), "kpi-mttr"),
-        ]})
+        paint.paint(
+            KPIS,
+            figures,
+            lambda: {
+                "children": [
+                    _kpi(_("在线"), str(online), "kpi-online", "ok"),
+                    _kpi(_("静默"), str(silent), "kpi-silent", "deny"),
+                    _kpi(_("故障"), str(fault), "kpi-fault", "deny"),
+                    _kpi(_("未处理告警"), str(unhandled), "kpi-open", "deny"),
+                    _kpi(_("已升级"), str(escalated), "kpi-escalated"),
+                    _kpi(_("平均确认时长（7天）"), _minutes(mtta), "kpi-mtta"),
+                    _kpi(_("平均修复时长（7天）"), _minutes(mttr), "kpi-mttr"),
+                ]
+            },
+        )
 
     async def render_devices(_board: object) -> None:
         rows = sorted(devices.rows.values(), key=lambda d: d["code"])
         # the cells say how long ago a device was seen: redrawn with every device push
-        paint.paint(DEVICES, (rows, int(time.time())),
-                    lambda: {"children": _device_groups(rows)})
+        paint.paint(DEVICES, (rows, int(time.time())), lambda: {"children": _device_groups(rows)})
         _render_kpis()
 
     await asyncio.gather(
-        run_feed(group=names.GROUP_DEVICES, board=devices, load=_devices_load,
-                 render=render_devices, is_closed=closed),
-        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
-                 render=render_alerts, is_closed=closed),
+        run_feed(group=names.GROUP_DEVICES, board=devices, load=_devices_load, render=render_devices, is_closed=closed),
+        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load, render=render_alerts, is_closed=closed),
     )

@@ -37,20 +37,31 @@ PREFIX = "/live/dorm/"
 PANELS = "dorm-panels"
 STATUS = "dorm-status"
 
-app = Dash(__name__, backend="fastapi", websocket_callbacks=True, url_base_pathname=PREFIX,
-           websocket_inactivity_timeout=0, assets_folder=str(ASSETS), title="宿舍门禁",
-           update_title=None)
+app = Dash(
+    __name__,
+    backend="fastapi",
+    websocket_callbacks=True,
+    url_base_pathname=PREFIX,
+    websocket_inactivity_timeout=0,
+    assets_folder=str(ASSETS),
+    title="宿舍门禁",
+    update_title=None,
+)
 
 
 def layout() -> html.Div:
     with translation.override(language_of(current_scope.get())):
-        return html.Div(className="page", children=[
-            nav_bar(_("宿舍门禁实时")),
-            html.Div(className="panel-head panel", children=[
-                html.H3(_("我负责的楼宇")),
-                html.Span(_("连接中…"), id=STATUS, className="status")]),
-            html.Div(id=PANELS),
-        ])
+        return html.Div(
+            className="page",
+            children=[
+                nav_bar(_("宿舍门禁实时")),
+                html.Div(
+                    className="panel-head panel",
+                    children=[html.H3(_("我负责的楼宇")), html.Span(_("连接中…"), id=STATUS, className="status")],
+                ),
+                html.Div(id=PANELS),
+            ],
+        )
 
 
 app.layout = layout
@@ -60,8 +71,7 @@ def buildings_in_scope(scope: dict[str, Any] | None) -> list[str]:
     """The viewer's buildings: a dorm manager's own, or every dorm building for NIC."""
     codes = scope.get("campuscard_buildings") if scope else []
     if codes is None:  # NIC: all
-        return list(Building.objects.filter(is_dorm=True).order_by("code")
-                    .values_list("code", flat=True))
+        return list(Building.objects.filter(is_dorm=True).order_by("code").values_list("code", flat=True))
     return list(codes)
 
 
@@ -72,38 +82,90 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
         (_("今日晚归"), str(board.late_count), "late"),
         (_("%(n)s天未出现") % {"n": info["not_seen_days"]}, str(info["not_seen"]), "not-seen"),
     ]
-    feed = [html.Tr(className="tap-row" + ("" if r["decision"] == Decision.ALLOW else " deny"),
-                    **{"data-event": r["id"]}, children=[
-        html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
-        html.Td(r["device_name"]), html.Td(r["holder"] or _("（未知）")),
-        html.Td(str(DirectionChoice(r["direction"]).label)),
-        html.Td(_("允许") if r["decision"] == Decision.ALLOW else _("拒绝"))])
-        for r in board.rows]
+    feed = [
+        html.Tr(
+            className="tap-row" + ("" if r["decision"] == Decision.ALLOW else " deny"),
+            **{"data-event": r["id"]},
+            children=[
+                html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
+                html.Td(r["device_name"]),
+                html.Td(r["holder"] or _("（未知）")),
+                html.Td(str(DirectionChoice(r["direction"]).label)),
+                html.Td(_("允许") if r["decision"] == Decision.ALLOW else _("拒绝")),
+            ],
+        )
+        for r in board.rows
+    ]
     extra: list[Any] = []
     if board.late:
-        extra.append(html.Div(className="late", children=[
-            html.H4(_("晚归记录")),
-            html.Ul([html.Li(f"{datetime.fromtimestamp(r['ts'], tz):%H:%M} {r['holder']} · "
-                             f"{r['device']}") for r in board.late[-20:]])]))
+        extra.append(
+            html.Div(
+                className="late",
+                children=[
+                    html.H4(_("晚归记录")),
+                    html.Ul(
+                        [
+                            html.Li(f"{datetime.fromtimestamp(r['ts'], tz):%H:%M} {r['holder']} · {r['device']}")
+                            for r in board.late[-20:]
+                        ]
+                    ),
+                ],
+            )
+        )
     if with_names and info["not_seen_names"]:
-        extra.append(html.Div(className="not-seen", children=[
-            html.H4(_("%(n)s天未出现的住宿生") % {"n": info["not_seen_days"]}),
-            html.P("、".join(info["not_seen_names"]))]))
-    return html.Div(className="panel dorm", id=f"dorm-{code}", **{"data-building": code},
-                    children=[
-        html.H3(info["name"]),
-        html.Div(className="tiles", children=[
-            html.Div(className="tile small", children=[
-                html.Div(label, className="tile-label"),
-                html.Div(value, className="tile-value", id=f"dorm-{code}-{key}")])
-            for label, value, key in tiles]),
-        html.Div(className="grid", children=[
-            html.Table(className="feed", children=[
-                html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("门")), html.Th(_("持卡人")),
-                                    html.Th(_("方向")), html.Th(_("结果"))])),
-                html.Tbody(feed)]),
-            html.Div(extra)]),
-    ])
+        extra.append(
+            html.Div(
+                className="not-seen",
+                children=[
+                    html.H4(_("%(n)s天未出现的住宿生") % {"n": info["not_seen_days"]}),
+                    html.P("、".join(info["not_seen_names"])),
+                ],
+            )
+        )
+    return html.Div(
+        className="panel dorm",
+        id=f"dorm-{code}",
+        **{"data-building": code},
+        children=[
+            html.H3(info["name"]),
+            html.Div(
+                className="tiles",
+                children=[
+                    html.Div(
+                        className="tile small",
+                        children=[
+                            html.Div(label, className="tile-label"),
+                            html.Div(value, className="tile-value", id=f"dorm-{code}-{key}"),
+                        ],
+                    )
+                    for label, value, key in tiles
+                ],
+            ),
+            html.Div(
+                className="grid",
+                children=[
+                    html.Table(
+                        className="feed",
+                        children=[
+                            html.Thead(
+                                html.Tr(
+                                    [
+                                        html.Th(_("时间")),
+                                        html.Th(_("门")),
+                                        html.Th(_("持卡人")),
+                                        html.Th(_("方向")),
+                                        html.Th(_("结果")),
+                                    ]
+                                )
+                            ),
+                            html.Tbody(feed),
+                        ],
+                    ),
+                    html.Div(extra),
+                ],
+            ),
+        ],
+    )
 
 
 @app.callback(persistent=True)
@@ -121,32 +183,44 @@ async def stream_dorm_doors() -> None:
     from channels.db import database_sync_to_async
 
     codes = tuple(await database_sync_to_async(buildings_in_scope)(scope))
-    await SharedView.serve(ws, ("dorm-desk", lang, with_names, codes), lang,
-                           functools.partial(_run_desk, codes=codes, with_names=with_names))
+    await SharedView.serve(
+        ws,
+        ("dorm-desk", lang, with_names, codes),
+        lang,
+        functools.partial(_run_desk, codes=codes, with_names=with_names),
+    )
 
 
-async def _run_desk(paint: SharedPainter, closed: Callable[[], bool], *,
-                    codes: tuple[str, ...], with_names: bool) -> None:
+async def _run_desk(
+    paint: SharedPainter, closed: Callable[[], bool], *, codes: tuple[str, ...], with_names: bool
+) -> None:
     tz = ZoneInfo(settings.TIME_ZONE)
-    boards = {code: DormBoard(building=code, max_rows=settings.LIVE_FEED_ROWS, tz=tz)
-              for code in codes}
+    boards = {code: DormBoard(building=code, max_rows=settings.LIVE_FEED_ROWS, tz=tz) for code in codes}
 
     async def render(_board: object) -> None:
-        shown = tuple((c, b.rows[0]["id"] if b.rows else None, len(b.rows), len(b.inside),
-                       b.late_count, b.resyncs) for c, b in boards.items() if b.info)
-        paint.paint(PANELS, shown, lambda: {
-            "children": [_panel(boards[c], tz, with_names) for c in codes if boards[c].info]
-            or html.P(_("您没有负责的楼宇，请联系网信中心分配。"))})
+        shown = tuple(
+            (c, b.rows[0]["id"] if b.rows else None, len(b.rows), len(b.inside), b.late_count, b.resyncs)
+            for c, b in boards.items()
+            if b.info
+        )
+        paint.paint(
+            PANELS,
+            shown,
+            lambda: {
+                "children": [_panel(boards[c], tz, with_names) for c in codes if boards[c].info]
+                or html.P(_("您没有负责的楼宇，请联系网信中心分配。"))
+            },
+        )
         now = f"{datetime.now(tz):%H:%M:%S}"
-        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}",
-                                          "className": "status live"})
+        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}", "className": "status live"})
 
     def loader(code: str):  # type: ignore[no-untyped-def]
         def load() -> tuple[int, dict[str, Any]]:
             seq = current_seq(client(), names.dorm_group(code))
-            return seq, dorm_snapshot(code, rows=settings.LIVE_FEED_ROWS,
-                                      not_seen_days=settings.DORM_NOT_SEEN_DAYS,
-                                      with_names=with_names)
+            return seq, dorm_snapshot(
+                code, rows=settings.LIVE_FEED_ROWS, not_seen_days=settings.DORM_NOT_SEEN_DAYS, with_names=with_names
+            )
+
         return load
 
     if not codes:
@@ -154,7 +228,11 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool], *,
         while not closed():  # nothing to watch; the view ends with its last page
             await asyncio.sleep(5)
         return
-    await asyncio.gather(*[
-        run_feed(group=names.dorm_group(code), board=boards[code], load=loader(code),
-                 render=render, is_closed=closed)
-        for code in codes])
+    await asyncio.gather(
+        *[
+            run_feed(
+                group=names.dorm_group(code), board=boards[code], load=loader(code), render=render, is_closed=closed
+            )
+            for code in codes
+        ]
+    )

@@ -39,9 +39,9 @@ from streams.reasons import Decision
 
 PREFIX = "/live/gates/"
 CHART_MINUTES = 30
-CHART_EVERY_S = 2.0   # per-minute bars: no need to redraw them at the feed's 4 frames/s
+CHART_EVERY_S = 2.0  # per-minute bars: no need to redraw them at the feed's 4 frames/s
 GRID_EVERY_S = 1.0
-DESK_FRAME_S = 0.1    # rendered once per process for all pages: a short frame is affordable
+DESK_FRAME_S = 0.1  # rendered once per process for all pages: a short frame is affordable
 TOTALS_EVERY_S = 0.5  # the counters: every browser message costs a dash-renderer walk
 
 # component ids
@@ -49,7 +49,7 @@ TOTAL_ALLOW = "gates-total-allow"
 TOTAL_DENY = "gates-total-deny"
 DENY_REASONS = "gates-deny-reasons"
 CHART = "gates-per-minute"
-FEED = "gates-feed"            # a dcc.Store of plain rows; assets/feed.js draws them
+FEED = "gates-feed"  # a dcc.Store of plain rows; assets/feed.js draws them
 FEED_BODY = "gates-feed-body"
 STATUS = "gates-status"
 ALERTS = "gates-alerts"
@@ -60,8 +60,8 @@ app = Dash(
     __name__,
     backend="fastapi",
     websocket_callbacks=True,
-    url_base_pathname=PREFIX,           # Channels' URLRouter does not strip the prefix
-    websocket_inactivity_timeout=0,     # the desk is left open all day
+    url_base_pathname=PREFIX,  # Channels' URLRouter does not strip the prefix
+    websocket_inactivity_timeout=0,  # the desk is left open all day
     assets_folder=str(ASSETS),
     title="校门通行实时监控",
     update_title=None,
@@ -70,48 +70,101 @@ app = Dash(
 
 def layout() -> html.Div:
     with translation.override(language_of(current_scope.get())):
-        return html.Div(className="page", children=[
-            nav_bar(_("校门通行实时监控")),
-            *alert_view.alarm_components(),
-            dcc.Store(id=FEED),  # drawn by assets/feed.js at each frame, not by dash-renderer
-            html.Div(className="grid", children=[
-                html.Div(className="panel", children=[
-                    html.H3(_("安全告警（黑名单、克隆卡、旧卡、防潜回）")),
-                    html.Div(id=ALERTS, className="security-alerts")]),
-                html.Div(className="panel", children=[
-                    html.H3(_("闸机状态与近5分钟进出")), html.Div(id=GRID, className="devgrid")]),
-            ]),
-            html.Div(className="tiles", children=[
-                html.Div(className="tile ok", children=[
-                    html.Div(_("今日通过"), className="tile-label"),
-                    html.Div("—", id=TOTAL_ALLOW, className="tile-value")]),
-                html.Div(className="tile deny", children=[
-                    html.Div(_("今日拒绝"), className="tile-label"),
-                    html.Div("—", id=TOTAL_DENY, className="tile-value")]),
-                html.Div(className="tile wide", children=[
-                    html.Div(_("拒绝原因"), className="tile-label"),
-                    html.Div(id=DENY_REASONS, className="reasons")]),
-            ]),
-            html.Div(className="grid", children=[
-            html.Div(className="panel", children=[
-                html.H3(_("各闸机每分钟刷卡次数（近30分钟）")),
-                dcc.Graph(id=CHART, config={"displayModeBar": False},
-                          figure=go.Figure(layout={"height": 520})),
-            ]),
-            html.Div(className="panel feed-panel", children=[
-                html.Div(className="panel-head", children=[
-                    html.H3(_("最新刷卡")),
-                    html.Span(_("连接中…"), id=STATUS, className="status"),
-                ]),
-                html.Table(className="feed", children=[
-                    html.Thead(html.Tr([html.Th(_("时间")), html.Th(_("闸机")), html.Th(_("持卡人")),
-                                        html.Th(_("卡号")), html.Th(_("方向")), html.Th(_("结果"))])),
-                    html.Tbody(id=FEED_BODY),
-                ]),
-            ]),
-            ]),
-            replay.panel(),
-        ])
+        return html.Div(
+            className="page",
+            children=[
+                nav_bar(_("校门通行实时监控")),
+                *alert_view.alarm_components(),
+                dcc.Store(id=FEED),  # drawn by assets/feed.js at each frame, not by dash-renderer
+                html.Div(
+                    className="grid",
+                    children=[
+                        html.Div(
+                            className="panel",
+                            children=[
+                                html.H3(_("安全告警（黑名单、克隆卡、旧卡、防潜回）")),
+                                html.Div(id=ALERTS, className="security-alerts"),
+                            ],
+                        ),
+                        html.Div(
+                            className="panel",
+                            children=[html.H3(_("闸机状态与近5分钟进出")), html.Div(id=GRID, className="devgrid")],
+                        ),
+                    ],
+                ),
+                html.Div(
+                    className="tiles",
+                    children=[
+                        html.Div(
+                            className="tile ok",
+                            children=[
+                                html.Div(_("今日通过"), className="tile-label"),
+                                html.Div("—", id=TOTAL_ALLOW, className="tile-value"),
+                            ],
+                        ),
+                        html.Div(
+                            className="tile deny",
+                            children=[
+                                html.Div(_("今日拒绝"), className="tile-label"),
+                                html.Div("—", id=TOTAL_DENY, className="tile-value"),
+                            ],
+                        ),
+                        html.Div(
+                            className="tile wide",
+                            children=[
+                                html.Div(_("拒绝原因"), className="tile-label"),
+                                html.Div(id=DENY_REASONS, className="reasons"),
+                            ],
+                        ),
+                    ],
+                ),
+                html.Div(
+                    className="grid",
+                    children=[
+                        html.Div(
+                            className="panel",
+                            children=[
+                                html.H3(_("各闸机每分钟刷卡次数（近30分钟）")),
+                                dcc.Graph(
+                                    id=CHART, config={"displayModeBar": False}, figure=go.Figure(layout={"height": 520})
+                                ),
+                            ],
+                        ),
+                        html.Div(
+                            className="panel feed-panel",
+                            children=[
+                                html.Div(
+                                    className="panel-head",
+                                    children=[
+                                        html.H3(_("最新刷卡")),
+                                        html.Span(_("连接中…"), id=STATUS, className="status"),
+                                    ],
+                                ),
+                                html.Table(
+                                    className="feed",
+                                    children=[
+                                        html.Thead(
+                                            html.Tr(
+                                                [
+                                                    html.Th(_("时间")),
+                                                    html.Th(_("闸机")),
+                                                    html.Th(_("持卡人")),
+                                                    html.Th(_("卡号")),
+                                                    html.Th(_("方向")),
+                                                    html.Th(_("结果")),
+                                                ]
+                                            )
+                                        ),
+                                        html.Tbody(id=FEED_BODY),
+                                    ],
+                                ),
+                            ],
+                        ),
+                    ],
+                ),
+                replay.panel(),
+            ],
+        )
 
 
 app.layout = layout
@@ -141,19 +194,22 @@ def _gates_load() -> tuple[int, dict[str, Any]]:
 
 def _gate_cell(d: dict[str, Any], board: GateBoard, *, now: float | None = None) -> html.Div:
     came_in, went_out = board.flow(d["code"], now=time.time() if now is None else now)
-    return html.Div(className=f"dev {d['state']}", id=f"gate-{d['code']}",
-                    **{"data-state": d["state"]}, children=[
-        html.Div(d["name"], className="dev-code"),
-        html.Div(str(DeviceState(d["state"]).label)),
-        html.Div(_("进 %(i)s · 出 %(o)s") % {"i": came_in, "o": went_out}, className="flow"),
-    ])
+    return html.Div(
+        className=f"dev {d['state']}",
+        id=f"gate-{d['code']}",
+        **{"data-state": d["state"]},
+        children=[
+            html.Div(d["name"], className="dev-code"),
+            html.Div(str(DeviceState(d["state"]).label)),
+            html.Div(_("进 %(i)s · 出 %(o)s") % {"i": came_in, "o": went_out}, className="flow"),
+        ],
+    )
 
 
 def _feed_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """A tap as the browser's feed table draws it (assets/feed.js): its id, classes, cells."""
     tr = _row(row, tz)
-    return {"data-event": row["id"], "k": tr.className,
-            "c": [str(td.children) for td in tr.children]}
+    return {"data-event": row["id"], "k": tr.className, "c": [str(td.children) for td in tr.children]}
 
 
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
@@ -164,14 +220,18 @@ def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
     if row["reason"] == "blacklisted":
         classes += " alarm"
     # data-event: the tap's id, so a test or `bench fanout` can tell when a tap reached a page
-    return html.Tr(className=classes, **{"data-event": row["id"]}, children=[
-        html.Td(datetime.fromtimestamp(row["ts"], tz).strftime("%H:%M:%S")),
-        html.Td(row["device_name"]),
-        html.Td(row["holder"] or _("（未知）")),
-        html.Td(row["card"]),
-        html.Td(str(DirectionChoice(row["direction"]).label)),
-        html.Td(result),
-    ])
+    return html.Tr(
+        className=classes,
+        **{"data-event": row["id"]},
+        children=[
+            html.Td(datetime.fromtimestamp(row["ts"], tz).strftime("%H:%M:%S")),
+            html.Td(row["device_name"]),
+            html.Td(row["holder"] or _("（未知）")),
+            html.Td(row["card"]),
+            html.Td(str(DirectionChoice(row["direction"]).label)),
+            html.Td(result),
+        ],
+    )
 
 
 def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> dict[str, Any]:
@@ -183,15 +243,27 @@ def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> dict[
     for code in sorted(board.counts):
         per = board.counts[code]
         minutes = sorted(per)
-        data.append({"name": gate_names.get(code, code),
-                     "x": [datetime.fromtimestamp(m * 60, tz) for m in minutes],
-                     "y": [per[m] for m in minutes], "type": "bar"})
-    return {"data": data, "layout": {  # in plotly's key order: the same bytes on the wire
-        "template": _default_template(), "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
-        "legend": {"orientation": "h", "y": -0.2}, "xaxis": {"tickformat": "%H:%M"},
-        "barmode": "stack", "height": 520, "uirevision": "keep",
-        "yaxis": {"title": {"text": _("次/分钟")}},
-    }}
+        data.append(
+            {
+                "name": gate_names.get(code, code),
+                "x": [datetime.fromtimestamp(m * 60, tz) for m in minutes],
+                "y": [per[m] for m in minutes],
+                "type": "bar",
+            }
+        )
+    return {
+        "data": data,
+        "layout": {  # in plotly's key order: the same bytes on the wire
+            "template": _default_template(),
+            "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+            "legend": {"orientation": "h", "y": -0.2},
+            "xaxis": {"tickformat": "%H:%M"},
+            "barmode": "stack",
+            "height": 520,
+            "uirevision": "keep",
+            "yaxis": {"title": {"text": _("次/分钟")}},
+        },
+    }
 
 
 @functools.cache
@@ -243,8 +315,7 @@ async def stream_gate_traffic() -> None:
     if ws is None:
         raise PreventUpdate  # no websocket (very old browser): never loop in a POST
     lang = language_of(current_scope.get())
-    await SharedView.serve(ws, ("security-desk", lang), lang, _run_desk,
-                           transient=frozenset({alert_view.ALARM}))
+    await SharedView.serve(ws, ("security-desk", lang), lang, _run_desk, transient=frozenset({alert_view.ALARM}))
 
 
 async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
@@ -259,32 +330,49 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
         gate_names.update(snapshot["gates"])
         return seq, snapshot
 
-
     async def render(_board: object) -> None:
         with translation.override(lang):
             totals = board.totals
             allow, deny = totals["allow"], totals["deny"]
-            paint.paint(TOTAL_ALLOW, allow, lambda: {"children": f"{allow:,}"},
-                        every=TOTALS_EVERY_S)
-            paint.paint(TOTAL_DENY, deny, lambda: {"children": f"{deny:,}"},
-                        every=TOTALS_EVERY_S)
+            paint.paint(TOTAL_ALLOW, allow, lambda: {"children": f"{allow:,}"}, every=TOTALS_EVERY_S)
+            paint.paint(TOTAL_DENY, deny, lambda: {"children": f"{deny:,}"}, every=TOTALS_EVERY_S)
             reasons = sorted(totals["reasons"].items(), key=lambda kv: -kv[1])
-            paint.paint(DENY_REASONS, tuple(reasons), every=TOTALS_EVERY_S, build=lambda: {"children": [
-                _shared(("reason", lang, r, n),
-                        lambda r=r, n=n: html.Span(f"{ReasonChoice(r).label} {n}", className="reason"))
-                for r, n in reasons]})
+            paint.paint(
+                DENY_REASONS,
+                tuple(reasons),
+                every=TOTALS_EVERY_S,
+                build=lambda: {
+                    "children": [
+                        _shared(
+                            ("reason", lang, r, n),
+                            lambda r=r, n=n: html.Span(f"{ReasonChoice(r).label} {n}", className="reason"),
+                        )
+                        for r, n in reasons
+                    ]
+                },
+            )
             top = board.rows[0]["id"] if board.rows else None
-            paint.paint(FEED, (top, len(board.rows), board.resyncs), lambda: {"data": [
-                _shared(("feed", lang, tz.key, row["id"]), lambda row=row: _feed_row(row, tz))
-                for row in board.rows]})
+            paint.paint(
+                FEED,
+                (top, len(board.rows), board.resyncs),
+                lambda: {
+                    "data": [
+                        _shared(("feed", lang, tz.key, row["id"]), lambda row=row: _feed_row(row, tz))
+                        for row in board.rows
+                    ]
+                },
+            )
             # the chart counts per minute: redrawn at most every CHART_EVERY_S (Plotly's redraw
             # is the costliest thing a desk's browser does), and when the minute turns
-            paint.paint(CHART, (board.watermark, int(time.time() // 60), board.resyncs),
-                        lambda: {"figure": _figure(board, gate_names, tz)}, every=CHART_EVERY_S)
+            paint.paint(
+                CHART,
+                (board.watermark, int(time.time() // 60), board.resyncs),
+                lambda: {"figure": _figure(board, gate_names, tz)},
+                every=CHART_EVERY_S,
+            )
             now = datetime.now(tz).strftime("%H:%M:%S")
             live = _("实时")
-            paint.paint(STATUS, now, lambda: {"children": f"{live} · {now}",
-                                              "className": "status live"})
+            paint.paint(STATUS, now, lambda: {"children": f"{live} · {now}", "className": "status live"})
 
     alerts = KeyedBoard(fetch=lambda ids: alert_rows(ids, kinds=SECURITY))
     gates = KeyedBoard(fetch=_gate_health, limit=100_000)
@@ -294,17 +382,25 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
     async def render_alerts(_board: object) -> None:
         nonlocal loaded, alarms
         rows = alert_view.desk_order(list(alerts.rows.values()))[:30]
-        new = ({r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)}
-               if loaded else set())
+        new = {r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)} if loaded else set()
         seen.update(r["id"] for r in rows)
         loaded = True
         with translation.override(lang):
             shown = tuple((r["id"] in new, *r.items()) for r in rows)
-            paint.paint(ALERTS, shown, lambda: {"children": [
-                _shared(("alert", lang, tz.key, r["id"] in new, *r.items()),
-                        lambda r=r: alert_view.alert_item(r, tz, new=r["id"] in new, photo=True))
-                for r in rows
-            ] or html.P(_("暂无安全告警"), className="status")})
+            paint.paint(
+                ALERTS,
+                shown,
+                lambda: {
+                    "children": [
+                        _shared(
+                            ("alert", lang, tz.key, r["id"] in new, *r.items()),
+                            lambda r=r: alert_view.alert_item(r, tz, new=r["id"] in new, photo=True),
+                        )
+                        for r in rows
+                    ]
+                    or html.P(_("暂无安全告警"), className="status")
+                },
+            )
         if new:
             alarms += 1
             paint.paint(alert_view.ALARM, alarms, lambda: {"data": alarms})
@@ -312,23 +408,35 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
     async def render_grid(_board: object) -> None:
         with translation.override(lang):
             now = time.time()
-            cells = [(d, board.flow(d["code"], now=now))
-                     for d in sorted(gates.rows.values(), key=lambda d: d["code"])]
+            cells = [(d, board.flow(d["code"], now=now)) for d in sorted(gates.rows.values(), key=lambda d: d["code"])]
             shown = tuple((d["code"], d["state"], d["name"], flow) for d, flow in cells)
-            paint.paint(GRID, shown, lambda: {"children": [
-                _shared(("cell", lang, *d.items(), *flow),
-                        lambda d=d: _gate_cell(d, board, now=now))
-                for d, flow in cells]}, every=GRID_EVERY_S)
+            paint.paint(
+                GRID,
+                shown,
+                lambda: {
+                    "children": [
+                        _shared(("cell", lang, *d.items(), *flow), lambda d=d: _gate_cell(d, board, now=now))
+                        for d, flow in cells
+                    ]
+                },
+                every=GRID_EVERY_S,
+            )
 
     async def render_all(_board: object) -> None:
         await render(_board)
         await render_grid(_board)
 
     await asyncio.gather(
-        run_feed(group=names.GROUP_GATES, board=board, load=load, render=render_all,
-                 is_closed=closed, frame_s=DESK_FRAME_S),
-        run_feed(group=names.GROUP_ALERTS, board=alerts, load=_alerts_load,
-                 render=render_alerts, is_closed=closed, frame_s=DESK_FRAME_S),
-        run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load,
-                 render=render_grid, is_closed=closed),
+        run_feed(
+            group=names.GROUP_GATES, board=board, load=load, render=render_all, is_closed=closed, frame_s=DESK_FRAME_S
+        ),
+        run_feed(
+            group=names.GROUP_ALERTS,
+            board=alerts,
+            load=_alerts_load,
+            render=render_alerts,
+            is_closed=closed,
+            frame_s=DESK_FRAME_S,
+        ),
+        run_feed(group=names.GROUP_DEVICES, board=gates, load=_gates_load, render=render_grid, is_closed=closed),
     )

@@ -25,35 +25,44 @@ from ops.campus.choices import ReasonChoice
 
 FROM, TO, LOAD = "replay-from", "replay-to", "replay-load"
 CHART, SLIDER, PLAY, TICK = "replay-chart", "replay-slider", "replay-play", "replay-tick"
-RANGE, MESSAGE, AT, FEED, TOTALS = ("replay-range", "replay-message", "replay-at", "replay-feed",
-                                    "replay-totals")
+RANGE, MESSAGE, AT, FEED, TOTALS = ("replay-range", "replay-message", "replay-at", "replay-feed", "replay-totals")
 FORMAT = "%Y-%m-%dT%H:%M"
 
 
 def panel() -> html.Div:
     tz = ZoneInfo(settings.TIME_ZONE)
     now = datetime.now(tz).replace(second=0, microsecond=0)
-    return html.Div(className="panel replay", children=[
-        html.H3(_("回看与回放")),
-        html.Div(className="replay-controls", children=[
-            html.Label([_("从"), dcc.Input(id=FROM, type="datetime-local",
-                                           value=(now - timedelta(hours=1)).strftime(FORMAT))]),
-            html.Label([_("到"), dcc.Input(id=TO, type="datetime-local",
-                                           value=now.strftime(FORMAT))]),
-            html.Button(_("查看"), id=LOAD, n_clicks=0),
-            html.Button(_("播放/暂停"), id=PLAY, n_clicks=0),
-            html.Span(id=MESSAGE, className="replay-message"),
-        ]),
-        dcc.Store(id=RANGE),
-        dcc.Interval(id=TICK, interval=1000, disabled=True),
-        dcc.Graph(id=CHART, config={"displayModeBar": False}, figure=go.Figure(
-            layout={"height": 260})),
-        dcc.Slider(id=SLIDER, min=0, max=1, step=1, value=0, marks=None,
-                   tooltip={"placement": "bottom"}),
-        html.Div(className="replay-state", children=[
-            html.Strong(id=AT), html.Span(id=TOTALS, className="replay-totals")]),
-        html.Table(className="feed", children=[html.Tbody(id=FEED)]),
-    ])
+    return html.Div(
+        className="panel replay",
+        children=[
+            html.H3(_("回看与回放")),
+            html.Div(
+                className="replay-controls",
+                children=[
+                    html.Label(
+                        [
+                            _("从"),
+                            dcc.Input(
+                                id=FROM, type="datetime-local", value=(now - timedelta(hours=1)).strftime(FORMAT)
+                            ),
+                        ]
+                    ),
+                    html.Label([_("到"), dcc.Input(id=TO, type="datetime-local", value=now.strftime(FORMAT))]),
+                    html.Button(_("查看"), id=LOAD, n_clicks=0),
+                    html.Button(_("播放/暂停"), id=PLAY, n_clicks=0),
+                    html.Span(id=MESSAGE, className="replay-message"),
+                ],
+            ),
+            dcc.Store(id=RANGE),
+            dcc.Interval(id=TICK, interval=1000, disabled=True),
+            dcc.Graph(id=CHART, config={"displayModeBar": False}, figure=go.Figure(layout={"height": 260})),
+            dcc.Slider(id=SLIDER, min=0, max=1, step=1, value=0, marks=None, tooltip={"placement": "bottom"}),
+            html.Div(
+                className="replay-state", children=[html.Strong(id=AT), html.Span(id=TOTALS, className="replay-totals")]
+            ),
+            html.Table(className="feed", children=[html.Tbody(id=FEED)]),
+        ],
+    )
 
 
 def _parse(value: str | None, tz: ZoneInfo) -> datetime | None:
@@ -64,10 +73,19 @@ def _parse(value: str | None, tz: ZoneInfo) -> datetime | None:
 
 
 def install(app: Dash, render_row: Any) -> None:
-    @app.callback(Output(CHART, "figure"), Output(SLIDER, "min"), Output(SLIDER, "max"),
-                  Output(SLIDER, "step"), Output(SLIDER, "value"), Output(RANGE, "data"),
-                  Output(MESSAGE, "children"), Input(LOAD, "n_clicks"), State(FROM, "value"),
-                  State(TO, "value"), prevent_initial_call=True)
+    @app.callback(
+        Output(CHART, "figure"),
+        Output(SLIDER, "min"),
+        Output(SLIDER, "max"),
+        Output(SLIDER, "step"),
+        Output(SLIDER, "value"),
+        Output(RANGE, "data"),
+        Output(MESSAGE, "children"),
+        Input(LOAD, "n_clicks"),
+        State(FROM, "value"),
+        State(TO, "value"),
+        prevent_initial_call=True,
+    )
     async def load(_clicks: int, start_text: str, end_text: str) -> tuple[Any, ...]:
         tz = ZoneInfo(settings.TIME_ZONE)
         with translation.override(language_of(current_scope.get())):
@@ -87,42 +105,69 @@ def install(app: Dash, render_row: Any) -> None:
             for name in sorted(history["counts"]):
                 per = history["counts"][name]
                 slots = sorted(per)
-                fig.add_bar(name=name, x=[datetime.fromtimestamp(s, tz) for s in slots],
-                            y=[per[s] for s in slots])
-            fig.update_layout(barmode="stack", height=260, margin={"l": 40, "r": 10, "t": 10,
-                                                                   "b": 30},
-                              legend={"orientation": "h", "y": -0.25},
-                              yaxis={"title": _("次/%(n)s分钟") % {"n": history["bucket"] // 60}})
+                fig.add_bar(name=name, x=[datetime.fromtimestamp(s, tz) for s in slots], y=[per[s] for s in slots])
+            fig.update_layout(
+                barmode="stack",
+                height=260,
+                margin={"l": 40, "r": 10, "t": 10, "b": 30},
+                legend={"orientation": "h", "y": -0.25},
+                yaxis={"title": _("次/%(n)s分钟") % {"n": history["bucket"] // 60}},
+            )
             lo, hi, step = start.timestamp(), end.timestamp(), history["bucket"]
             total = sum(sum(p.values()) for p in history["counts"].values())
-            return (fig, lo, hi, step, lo, {"start": lo, "end": hi, "step": step},
-                    _("共 %(n)s 次刷卡；拖动滑块或点“播放”回放") % {"n": f"{total:,}"})
+            return (
+                fig,
+                lo,
+                hi,
+                step,
+                lo,
+                {"start": lo, "end": hi, "step": step},
+                _("共 %(n)s 次刷卡；拖动滑块或点“播放”回放") % {"n": f"{total:,}"},
+            )
 
-    @app.callback(Output(FEED, "children"), Output(AT, "children"), Output(TOTALS, "children"),
-                  Input(SLIDER, "value"), State(RANGE, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(FEED, "children"),
+        Output(AT, "children"),
+        Output(TOTALS, "children"),
+        Input(SLIDER, "value"),
+        State(RANGE, "data"),
+        prevent_initial_call=True,
+    )
     async def position(at: float, period: dict[str, float] | None) -> tuple[Any, ...]:
         if not period:
             return no_update, no_update, no_update
         tz = ZoneInfo(settings.TIME_ZONE)
         start = datetime.fromtimestamp(period["start"], tz)
         moment = datetime.fromtimestamp(max(min(at, period["end"]), period["start"]), tz)
-        state = await database_sync_to_async(selectors.gate_state_at)(
-            start, moment, rows=settings.LIVE_FEED_ROWS)
+        state = await database_sync_to_async(selectors.gate_state_at)(start, moment, rows=settings.LIVE_FEED_ROWS)
         with translation.override(language_of(current_scope.get())):
-            reasons = "，".join(f"{ReasonChoice(r).label} {n}"
-                               for r, n in sorted(state["reasons"].items(), key=lambda kv: -kv[1]))
+            reasons = "，".join(
+                f"{ReasonChoice(r).label} {n}" for r, n in sorted(state["reasons"].items(), key=lambda kv: -kv[1])
+            )
             totals = _("通过 %(a)s · 拒绝 %(d)s") % {"a": state["allow"], "d": state["deny"]}
-            return ([render_row(r, tz) for r in state["rows"]],
-                    _("回放至 %(t)s") % {"t": f"{moment:%m-%d %H:%M}"},
-                    f"{totals}{'（' + reasons + '）' if reasons else ''}")
+            return (
+                [render_row(r, tz) for r in state["rows"]],
+                _("回放至 %(t)s") % {"t": f"{moment:%m-%d %H:%M}"},
+                f"{totals}{'（' + reasons + '）' if reasons else ''}",
+            )
 
-    @app.callback(Output(TICK, "disabled"), Input(PLAY, "n_clicks"), State(TICK, "disabled"),
-                  State(RANGE, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(TICK, "disabled"),
+        Input(PLAY, "n_clicks"),
+        State(TICK, "disabled"),
+        State(RANGE, "data"),
+        prevent_initial_call=True,
+    )
     async def play(_clicks: int, disabled: bool, period: dict[str, float] | None) -> bool:
         return not disabled if period else True
 
-    @app.callback(Output(SLIDER, "value", allow_duplicate=True), Input(TICK, "n_intervals"),
-                  State(SLIDER, "value"), State(RANGE, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(SLIDER, "value", allow_duplicate=True),
+        Input(TICK, "n_intervals"),
+        State(SLIDER, "value"),
+        State(RANGE, "data"),
+        prevent_initial_call=True,
+    )
     async def advance(_n: int, at: float, period: dict[str, float] | None) -> Any:
         if not period or at >= period["end"]:
             return no_update

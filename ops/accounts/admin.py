@@ -67,8 +67,9 @@ class OperatorUserAdmin(NicOnly, UserAdmin):
 
     def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)  # groups, inline role and scope
-        grants.audit_change(actor=request.user, user=form.instance,
-                            before=getattr(request, "_grants_before", {}), basis="admin")
+        grants.audit_change(
+            actor=request.user, user=form.instance, before=getattr(request, "_grants_before", {}), basis="admin"
+        )
 
 
 @admin.register(Group)
@@ -82,5 +83,6 @@ class AuditedGroupAdmin(NicOnly, GroupAdmin):
 
     def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        grants.audit_group_change(actor=request.user, group=form.instance,
-                                  before=getattr(request, "_group_before", []), basis="admin")
+        grants.audit_group_change(
+            actor=request.user, group=form.instance, before=getattr(request, "_group_before", []), basis="admin"
+        )

@@ -29,41 +29,62 @@ def client_address(request: Any) -> str:
 
 @receiver(auth_signals.user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    record(actor=user, action="auth.login", object_type="user", object_id=user.get_username(),
-           data={"ip": client_address(request)})
+    record(
+        actor=user,
+        action="auth.login",
+        object_type="user",
+        object_id=user.get_username(),
+        data={"ip": client_address(request)},
+    )
 
 
 @receiver(auth_signals.user_logged_out)
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is None:  # the session had already ended
         return
-    record(actor=user, action="auth.logout", object_type="user", object_id=user.get_username(),
-           data={"ip": client_address(request)})
+    record(
+        actor=user,
+        action="auth.logout",
+        object_type="user",
+        object_id=user.get_username(),
+        data={"ip": client_address(request)},
+    )
 
 
 @receiver(auth_signals.user_login_failed)
-def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None,
-                  **kwargs: Any) -> None:
+def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     # the credentials arrive with the password already replaced by asterisks
     username = str(credentials.get("username", ""))[:64]
-    record(actor=None, action="auth.login_failed", object_type="user", object_id=username,
-           data={"ip": client_address(request)})
+    record(
+        actor=None,
+        action="auth.login_failed",
+        object_type="user",
+        object_id=username,
+        data={"ip": client_address(request)},
+    )
 
 
-def _locked_out(sender: Any, request: Any, username: str | None, ip_address: str,
-                **kwargs: Any) -> None:
-    record(actor=None, action="auth.locked_out", object_type="user",
-           object_id=(username or "")[:64], data={"ip": ip_address})
+def _locked_out(sender: Any, request: Any, username: str | None, ip_address: str, **kwargs: Any) -> None:
+    record(
+        actor=None,
+        action="auth.locked_out",
+        object_type="user",
+        object_id=(username or "")[:64],
+        data={"ip": ip_address},
+    )
 
 
 @receiver(post_save, sender=LogEntry)
 def _admin_write(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
     if not created:
         return
-    record(actor=instance.user, action=_ADMIN_ACTIONS.get(instance.action_flag, "admin.write"),
-           object_type=instance.content_type.model if instance.content_type else "",
-           object_id=instance.object_id or "",
-           data={"repr": instance.object_repr, "change": instance.get_change_message()})
+    record(
+        actor=instance.user,
+        action=_ADMIN_ACTIONS.get(instance.action_flag, "admin.write"),
+        object_type=instance.content_type.model if instance.content_type else "",
+        object_id=instance.object_id or "",
+        data={"repr": instance.object_repr, "change": instance.get_change_message()},
+    )
 
 
 def connect_lockout() -> None:

@@ -7,8 +7,14 @@ from ops.accounts.services import create_or_update_operator
 from ops.campus.models import Building, Department
 
 _DEPARTMENT_OF = {
-    Role.NIC: "NIC", Role.SECURITY: "SEC", Role.DORM_MANAGER: "SAO", Role.HR: "HR",
-    Role.ACADEMIC: "AAO", Role.GENERAL: "GAO", Role.FINANCE: "FIN", Role.LIBRARY: "LIB",
+    Role.NIC: "NIC",
+    Role.SECURITY: "SEC",
+    Role.DORM_MANAGER: "SAO",
+    Role.HR: "HR",
+    Role.ACADEMIC: "AAO",
+    Role.GENERAL: "GAO",
+    Role.FINANCE: "FIN",
+    Role.LIBRARY: "LIB",
     Role.LEADER: "NIC",
 }
 
@@ -21,12 +27,17 @@ def ensure_demo_operators(*, password: str) -> list[tuple[str, str]]:
         if role == Role.DORM_MANAGER:
             for building in Building.objects.filter(is_dorm=True).order_by("code"):
                 username = f"dorm{building.code.removeprefix('D')}"
-                create_or_update_operator(username=username, password=password, role=role,
-                                          department=depts.get("SAO"), buildings=[building])
+                create_or_update_operator(
+                    username=username, password=password, role=role, department=depts.get("SAO"), buildings=[building]
+                )
                 made.append((username, f"{role.label} · {building.name}"))
             continue
-        create_or_update_operator(username=role.value, password=password, role=role,
-                                  department=depts.get(_DEPARTMENT_OF[role]),
-                                  is_superuser=role == Role.NIC)
+        create_or_update_operator(
+            username=role.value,
+            password=password,
+            role=role,
+            department=depts.get(_DEPARTMENT_OF[role]),
+            is_superuser=role == Role.NIC,
+        )
         made.append((role.value, str(role.label)))
     return made

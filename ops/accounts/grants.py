@@ -27,8 +27,9 @@ def snapshot(user: Any) -> dict[str, Any]:
         "department": operator.department.code if operator and operator.department else None,
         "buildings": sorted(operator.buildings.values_list("code", flat=True)) if operator else [],
         "groups": sorted(user.groups.values_list("name", flat=True)),
-        "permissions": sorted(f"{p.content_type.app_label}.{p.codename}"
-                              for p in user.user_permissions.select_related("content_type")),
+        "permissions": sorted(
+            f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.select_related("content_type")
+        ),
         "is_active": user.is_active,
         "is_staff": user.is_staff,
         "is_superuser": user.is_superuser,
@@ -39,18 +40,22 @@ def audit_change(*, actor: Any, user: Any, before: dict[str, Any], basis: str = 
     """Audit what changed in ``user``'s permissions since ``before`` (nothing → no record)."""
     user = type(user).objects.get(pk=user.pk)  # fresh: no cached operator or groups
     after = snapshot(user)
-    changed = {k: {"from": before.get(k), "to": v} for k, v in after.items()
-               if before.get(k) != v}
+    changed = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
     if not changed:
         return False
-    record(actor=actor, action="permission.grant" if not before else "permission.change",
-           object_type="user", object_id=user.get_username(), basis=basis, data=changed)
+    record(
+        actor=actor,
+        action="permission.grant" if not before else "permission.change",
+        object_type="user",
+        object_id=user.get_username(),
+        basis=basis,
+        data=changed,
+    )
     return True
 
 
 def group_permissions(group: Any) -> list[str]:
-    return sorted(f"{p.content_type.app_label}.{p.codename}"
-                  for p in group.permissions.select_related("content_type"))
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type"))
 
 
 def audit_group_change(*, actor: Any, group: Any, before: list[str], basis: str = "") -> bool:
@@ -58,6 +63,12 @@ def audit_group_change(*, actor: Any, group: Any, before: list[str], basis: str 
     added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
     if not added and not removed:
         return False
-    record(actor=actor, action="permission.group_change", object_type="group",
-           object_id=group.name, basis=basis, data={"added": added, "removed": removed})
+    record(
+        actor=actor,
+        action="permission.group_change",
+        object_type="group",
+        object_id=group.name,
+        basis=basis,
+        data={"added": added, "removed": removed},
+    )
     return True

@@ -12,16 +12,19 @@ from ops.accounts.roles import Role
 class Operator(models.Model):
     """The role an operator account holds, and its scope (department, buildings)."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator")
     role = models.CharField(_("角色"), max_length=20, choices=Role.choices)
     department = models.ForeignKey(
-        "campus.Department", verbose_name=_("部门"), null=True, blank=True,
+        "campus.Department",
+        verbose_name=_("部门"),
+        null=True,
+        blank=True,
         on_delete=models.PROTECT,
     )
     buildings = models.ManyToManyField(
-        "campus.Building", verbose_name=_("负责楼宇"), blank=True,
+        "campus.Building",
+        verbose_name=_("负责楼宇"),
+        blank=True,
         help_text=_("宿管只能看到这些楼宇的门禁"),
     )
 

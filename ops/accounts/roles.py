@@ -32,23 +32,42 @@ PHOTO_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
 
 # Where each role lands after login (its own desk).
 LANDING = {
-    Role.SECURITY: "/live/gates/", Role.NIC: "/live/devices/", Role.DORM_MANAGER: "/live/dorm/",
+    Role.SECURITY: "/live/gates/",
+    Role.NIC: "/live/devices/",
+    Role.DORM_MANAGER: "/live/dorm/",
     Role.GENERAL: "/live/cards/",
 }
 
 # Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place; changes audited).
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.NIC: ["campus.view_card", "campus.change_card", "campus.view_cardholder",
-               "campus.change_cardholder", "campus.add_cardholder", "campus.view_device",
-               "campus.change_device", "campus.add_device", "campus.view_accessevent",
-               "cards.view_cardaction", "cards.view_feecharge", "cards.view_importbatch",
-               "cards.view_feepolicy",
-               # R-SEC-3: accounts, roles and groups are NIC's to grant (ops/accounts/grants.py),
-               # and NIC unlocks an account django-axes locked out
-               "auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group",
-               "auth.add_group", "auth.change_group", "accounts.view_operator",
-               "accounts.add_operator", "accounts.change_operator",
-               "axes.view_accessattempt", "axes.delete_accessattempt"],
+    Role.NIC: [
+        "campus.view_card",
+        "campus.change_card",
+        "campus.view_cardholder",
+        "campus.change_cardholder",
+        "campus.add_cardholder",
+        "campus.view_device",
+        "campus.change_device",
+        "campus.add_device",
+        "campus.view_accessevent",
+        "cards.view_cardaction",
+        "cards.view_feecharge",
+        "cards.view_importbatch",
+        "cards.view_feepolicy",
+        # R-SEC-3: accounts, roles and groups are NIC's to grant (ops/accounts/grants.py),
+        # and NIC unlocks an account django-axes locked out
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+        "auth.add_group",
+        "auth.change_group",
+        "accounts.view_operator",
+        "accounts.add_operator",
+        "accounts.change_operator",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+    ],
     Role.GENERAL: ["campus.view_card", "campus.change_card", "campus.view_cardholder"],
     Role.FINANCE: ["cards.view_feecharge", "cards.view_feepolicy", "cards.change_feepolicy"],
     Role.HR: ["cards.view_importbatch", "campus.view_cardholder"],
@@ -56,12 +75,14 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
 }
 
 # Every place an operator works, in the order the navigation shows them, and who may enter it.
-PLACES = [("/live/gates/", _("校门值班台"), GATE_VIEWERS),
-          ("/live/devices/", _("设备值班台"), DEVICE_VIEWERS),
-          ("/live/dorm/", _("宿舍门禁"), DORM_VIEWERS),
-          ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
-          ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
-          ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS))]
+PLACES = [
+    ("/live/gates/", _("校门值班台"), GATE_VIEWERS),
+    ("/live/devices/", _("设备值班台"), DEVICE_VIEWERS),
+    ("/live/dorm/", _("宿舍门禁"), DORM_VIEWERS),
+    ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
+    ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
+    ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS)),
+]
 
 
 def places_for(role: Role | None) -> list[tuple[str, str]]:

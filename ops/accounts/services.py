@@ -16,9 +16,16 @@ from ops.campus.models import Building, Department
 
 @transaction.atomic
 def create_or_update_operator(
-    *, username: str, password: str, role: Role, department: Department | None = None,
-    buildings: Iterable[Building] = (), is_superuser: bool = False, full_name: str = "",
-    actor: AbstractUser | None = None, basis: str = "",
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    department: Department | None = None,
+    buildings: Iterable[Building] = (),
+    is_superuser: bool = False,
+    full_name: str = "",
+    actor: AbstractUser | None = None,
+    basis: str = "",
 ) -> AbstractUser:
     """A personal operator account (R-SEC-1) with one role and its scope; what it may do is
     audited (R-SEC-3) — ``actor`` None is the system itself (set-up, demo, a command)."""
@@ -30,9 +37,7 @@ def create_or_update_operator(
     user.is_superuser = is_superuser
     user.first_name = full_name
     user.save()
-    operator, _ = Operator.objects.update_or_create(
-        user=user, defaults={"role": role, "department": department}
-    )
+    operator, _ = Operator.objects.update_or_create(user=user, defaults={"role": role, "department": department})
     operator.buildings.set(list(buildings))
     user.groups.set([role_group(role)])
     grants.audit_change(actor=actor, user=user, before=before, basis=basis)
@@ -44,8 +49,10 @@ def role_group(role: Role) -> Group:
     group, _ = Group.objects.get_or_create(name=f"role:{role.value}")
     before = grants.group_permissions(group)
     wanted = ROLE_PERMISSIONS.get(role, [])
-    perms = [Permission.objects.get(content_type__app_label=label.split(".")[0],
-                                    codename=label.split(".")[1]) for label in wanted]
+    perms = [
+        Permission.objects.get(content_type__app_label=label.split(".")[0], codename=label.split(".")[1])
+        for label in wanted
+    ]
     group.permissions.set(perms)
     grants.audit_group_change(actor=None, group=group, before=before, basis="ROLE_PERMISSIONS")
     return group

@@ -16,30 +16,42 @@ SNAPSHOT_LIMIT = 300
 
 
 def _on_desk(kinds: Collection[str] | None) -> QuerySet[Alert]:
-    shown = Alert.objects.filter(~Q(status=AlertStatus.RESOLVED)
-                                 | Q(resolved_at__gte=timezone.now() - RESOLVED_SHOWN_FOR))
+    shown = Alert.objects.filter(
+        ~Q(status=AlertStatus.RESOLVED) | Q(resolved_at__gte=timezone.now() - RESOLVED_SHOWN_FOR)
+    )
     return shown.filter(kind__in=list(kinds)) if kinds is not None else shown
 
 
 def _row(a: Alert) -> dict[str, Any]:
     device = a.device
     return {
-        "id": a.pk, "kind": a.kind, "severity": a.severity, "status": a.status,
-        "subject": a.subject, "count": a.count, "first": a.first_at.timestamp(),
-        "last": a.last_at.timestamp(), "rank": a.last_at.timestamp(),
-        "device": device.code if device else "", "device_name": device.name if device else "",
+        "id": a.pk,
+        "kind": a.kind,
+        "severity": a.severity,
+        "status": a.status,
+        "subject": a.subject,
+        "count": a.count,
+        "first": a.first_at.timestamp(),
+        "last": a.last_at.timestamp(),
+        "rank": a.last_at.timestamp(),
+        "device": device.code if device else "",
+        "device_name": device.name if device else "",
         "location": device.location if device else "",
         "building": a.building.code if a.building else "",
         "building_name": a.building.name if a.building else "",
-        "flapping": a.flapping, "escalation": a.escalation, "lapses": a.lapses,
+        "flapping": a.flapping,
+        "escalation": a.escalation,
+        "lapses": a.lapses,
         "cleared": a.cleared_at is not None,
         "assignee": a.assignee.get_username() if a.assignee else "",
         "acknowledged_by": a.acknowledged_by.get_username() if a.acknowledged_by else "",
         "ack_comment": a.ack_comment,
         # who and where (blacklist hits, clones): ids and masked values only — the page fetches
         # the photo through the guarded photo view
-        "holder_id": a.detail.get("holder_id"), "card_type": a.detail.get("card_type", ""),
-        "holder": a.detail.get("holder", ""), "photo": a.detail.get("photo", False),
+        "holder_id": a.detail.get("holder_id"),
+        "card_type": a.detail.get("card_type", ""),
+        "holder": a.detail.get("holder", ""),
+        "photo": a.detail.get("photo", False),
         "card": a.detail.get("card", ""),
     }
 

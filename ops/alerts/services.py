@@ -34,12 +34,18 @@ from ops.live_push import push
 from streams import names
 
 SEVERITY = {
-    AlertKind.UNKNOWN_DEVICE: Severity.CRITICAL, AlertKind.BAD_SIGNATURE: Severity.CRITICAL,
-    AlertKind.REPLAY: Severity.CRITICAL, AlertKind.SEQUENCE_GAP: Severity.WARNING,
-    AlertKind.DUPLICATE_DEVICE: Severity.CRITICAL, AlertKind.UPLOAD_STOPPED: Severity.WARNING,
-    AlertKind.TAMPER: Severity.CRITICAL, AlertKind.DEVICE_FAULT: Severity.WARNING,
-    AlertKind.CLONE_SUSPECTED: Severity.CRITICAL, AlertKind.OLD_CARD_USED: Severity.CRITICAL,
-    AlertKind.BLACKLIST_HIT: Severity.CRITICAL, AlertKind.CREDENTIAL_LAG: Severity.CRITICAL,
+    AlertKind.UNKNOWN_DEVICE: Severity.CRITICAL,
+    AlertKind.BAD_SIGNATURE: Severity.CRITICAL,
+    AlertKind.REPLAY: Severity.CRITICAL,
+    AlertKind.SEQUENCE_GAP: Severity.WARNING,
+    AlertKind.DUPLICATE_DEVICE: Severity.CRITICAL,
+    AlertKind.UPLOAD_STOPPED: Severity.WARNING,
+    AlertKind.TAMPER: Severity.CRITICAL,
+    AlertKind.DEVICE_FAULT: Severity.WARNING,
+    AlertKind.CLONE_SUSPECTED: Severity.CRITICAL,
+    AlertKind.OLD_CARD_USED: Severity.CRITICAL,
+    AlertKind.BLACKLIST_HIT: Severity.CRITICAL,
+    AlertKind.CREDENTIAL_LAG: Severity.CRITICAL,
     AlertKind.PASSBACK_VIOLATION: Severity.WARNING,
 }
 FLAP_REFIRES = 3
@@ -53,8 +59,15 @@ def notify(alert_ids: Iterable[int]) -> None:
         push(names.GROUP_ALERTS, {"ids": ids})
 
 
-def raise_alert(*, kind: AlertKind, subject: str, at: datetime, device_id: int | None = None,
-                detail: dict[str, Any] | None = None, count: int = 1) -> None:
+def raise_alert(
+    *,
+    kind: AlertKind,
+    subject: str,
+    at: datetime,
+    device_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+    count: int = 1,
+) -> None:
     """Open an alert, or count a repeat of the open one for the same kind and subject."""
     buffer = AlertBuffer()
     buffer.add(kind=kind, subject=subject, at=at, device_id=device_id, detail=detail, count=count)
@@ -69,14 +82,28 @@ class AlertBuffer:
     def __init__(self) -> None:
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(self, *, kind: AlertKind, subject: str, at: datetime, device_id: int | None = None,
-            detail: dict[str, Any] | None = None, count: int = 1) -> None:
+    def add(
+        self,
+        *,
+        kind: AlertKind,
+        subject: str,
+        at: datetime,
+        device_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+        count: int = 1,
+    ) -> None:
         key = (AlertKind(kind).value, subject)
         item = self.pending.get(key)
         if item is None:
-            self.pending[key] = {"kind": AlertKind(kind), "subject": subject, "at": at,
-                                 "first": at, "device_id": device_id, "detail": detail or {},
-                                 "count": count}
+            self.pending[key] = {
+                "kind": AlertKind(kind),
+                "subject": subject,
+                "at": at,
+                "first": at,
+                "device_id": device_id,
+                "detail": detail or {},
+                "count": count,
+            }
         else:
             item["count"] += count
             item["at"] = max(item["at"], at)
@@ -104,7 +131,8 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
     subjects = {s for _k, s in items}
     existing = {
         (a.kind, a.subject): a
-        for a in Alert.objects.select_for_update().filter(kind__in=kinds, subject__in=subjects)
+        for a in Alert.objects.select_for_update()
+        .filter(kind__in=kinds, subject__in=subjects)
         .exclude(status=AlertStatus.RESOLVED)
     }
     by_increment: dict[int, list[int]] = {}
@@ -113,11 +141,19 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
     for key, item in items.items():
         alert = existing.get(key)
         if alert is None:
-            new.append(Alert(kind=item["kind"], severity=SEVERITY[item["kind"]],
-                             subject=item["subject"], device_id=item["device_id"],
-                             first_at=item["first"], last_at=item["at"],
-                             opened_at=item["first"],
-                             count=item["count"], detail=item["detail"]))
+            new.append(
+                Alert(
+                    kind=item["kind"],
+                    severity=SEVERITY[item["kind"]],
+                    subject=item["subject"],
+                    device_id=item["device_id"],
+                    first_at=item["first"],
+                    last_at=item["at"],
+                    opened_at=item["first"],
+                    count=item["count"],
+                    detail=item["detail"],
+                )
+            )
             continue
         changed.append(alert.pk)
         if _transition(alert, item):
@@ -131,8 +167,7 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
     if new:
         _attach_buildings(new)
         Alert.objects.bulk_create(new, batch_size=500)
-        AlertLog.objects.bulk_create([AlertLog(alert=a, at=a.first_at, action=LogAction.RAISED)
-                                      for a in new if a.pk])
+        AlertLog.objects.bulk_create([AlertLog(alert=a, at=a.first_at, action=LogAction.RAISED) for a in new if a.pk])
         changed += [a.pk for a in new if a.pk]
     return changed
 
@@ -150,16 +185,19 @@ def _transition(alert: Alert, item: dict[str, Any]) -> bool:
     """Apply re-fire / lapse / flapping to an alert that repeats. True if it saved the alert."""
     at: datetime = item["at"]
     refire = alert.kind in CONDITION_KINDS and alert.cleared_at is not None
-    momentary_after_ack = (alert.kind not in CONDITION_KINDS
-                           and alert.status == AlertStatus.ACKNOWLEDGED
-                           and alert.acknowledged_at is not None and at > alert.acknowledged_at)
+    momentary_after_ack = (
+        alert.kind not in CONDITION_KINDS
+        and alert.status == AlertStatus.ACKNOWLEDGED
+        and alert.acknowledged_at is not None
+        and at > alert.acknowledged_at
+    )
     if not (refire or momentary_after_ack):
         return False
     log: list[AlertLog] = []
     if refire:
         alert.cleared_at = None
         recent = [t for t in alert.refires if t > (at - FLAP_WINDOW).timestamp()]
-        alert.refires = [*recent, at.timestamp()][-FLAP_REFIRES * 2:]
+        alert.refires = [*recent, at.timestamp()][-FLAP_REFIRES * 2 :]
         log.append(AlertLog(alert=alert, at=at, action=LogAction.REFIRED))
         if not alert.flapping and len(alert.refires) >= FLAP_REFIRES:
             alert.flapping = True
@@ -183,12 +221,13 @@ def clear_condition(*, kinds: Iterable[AlertKind], device_ids: Iterable[int], at
     if not device_ids:
         return
     with transaction.atomic():
-        alerts = list(Alert.objects.select_for_update().filter(
-            kind__in=list(kinds), device_id__in=device_ids, cleared_at__isnull=True)
-            .exclude(status=AlertStatus.RESOLVED))
+        alerts = list(
+            Alert.objects.select_for_update()
+            .filter(kind__in=list(kinds), device_id__in=device_ids, cleared_at__isnull=True)
+            .exclude(status=AlertStatus.RESOLVED)
+        )
         if not alerts:
             return
         Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(cleared_at=at)
-        AlertLog.objects.bulk_create([AlertLog(alert=a, at=at, action=LogAction.CLEARED)
-                                      for a in alerts])
+        AlertLog.objects.bulk_create([AlertLog(alert=a, at=at, action=LogAction.CLEARED) for a in alerts])
         notify(a.pk for a in alerts)

@@ -20,8 +20,11 @@ from ops.form_steps import run_step
 
 
 def _alert_for(request: HttpRequest, alert_id: int) -> Alert:
-    alert = Alert.objects.select_related("device", "building", "assignee", "acknowledged_by",
-                                         "resolved_by").filter(pk=alert_id).first()
+    alert = (
+        Alert.objects.select_related("device", "building", "assignee", "acknowledged_by", "resolved_by")
+        .filter(pk=alert_id)
+        .first()
+    )
     if alert is None or not workflow.can_work(request.user, alert):
         raise Http404  # no hint that an alert outside the viewer's remit exists
     return alert
@@ -30,20 +33,31 @@ def _alert_for(request: HttpRequest, alert_id: int) -> Alert:
 @login_required
 def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = _alert_for(request, alert_id)
-    workers = [u for u in get_user_model().objects.filter(
-        is_active=True, operator__role__in=[Role.NIC, Role.SECURITY]).select_related("operator")
-        if workflow.can_work(u, alert)]
+    workers = [
+        u
+        for u in get_user_model()
+        .objects.filter(is_active=True, operator__role__in=[Role.NIC, Role.SECURITY])
+        .select_related("operator")
+        if workflow.can_work(u, alert)
+    ]
     from ops.accounts.permissions import role_of
 
     role = role_of(request.user)
-    return render(request, "alerts/detail.html", {
-        "alert": alert, "log": alert.log.select_related("actor"), "workers": workers,
-        "causes": RepairCause.choices, "open": alert.status != AlertStatus.RESOLVED,
-        "acknowledged": alert.status == AlertStatus.ACKNOWLEDGED,
-        "can_ticket": alert.device_id is not None and role == Role.NIC,
-        "tickets": alert.tickets.select_related("responsible", "fee"),
-        "back": LANDING.get(role, "/") if role else "/",
-    })
+    return render(
+        request,
+        "alerts/detail.html",
+        {
+            "alert": alert,
+            "log": alert.log.select_related("actor"),
+            "workers": workers,
+            "causes": RepairCause.choices,
+            "open": alert.status != AlertStatus.RESOLVED,
+            "acknowledged": alert.status == AlertStatus.ACKNOWLEDGED,
+            "can_ticket": alert.device_id is not None and role == Role.NIC,
+            "tickets": alert.tickets.select_related("responsible", "fee"),
+            "back": LANDING.get(role, "/") if role else "/",
+        },
+    )
 
 
 def _act(request: HttpRequest, alert_id: int, action: Callable[[], Any]) -> HttpResponse:
@@ -54,8 +68,11 @@ def _act(request: HttpRequest, alert_id: int, action: Callable[[], Any]) -> Http
 @login_required
 @require_POST
 def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
-    return _act(request, alert_id, lambda: workflow.acknowledge(
-        alert_id, by=request.user, comment=request.POST.get("comment", "")))
+    return _act(
+        request,
+        alert_id,
+        lambda: workflow.acknowledge(alert_id, by=request.user, comment=request.POST.get("comment", "")),
+    )
 
 
 @login_required
@@ -65,24 +82,28 @@ def assign(request: HttpRequest, alert_id: int) -> HttpResponse:
         assignee = int(request.POST.get("assignee", ""))
     except ValueError:
         assignee = 0
-    return _act(request, alert_id, lambda: workflow.assign(alert_id, by=request.user,
-                                                           assignee_id=assignee))
+    return _act(request, alert_id, lambda: workflow.assign(alert_id, by=request.user, assignee_id=assignee))
 
 
 @login_required
 @require_POST
 def resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
-    return _act(request, alert_id, lambda: workflow.resolve(
-        alert_id, by=request.user, resolution=request.POST.get("resolution", "")))
+    return _act(
+        request,
+        alert_id,
+        lambda: workflow.resolve(alert_id, by=request.user, resolution=request.POST.get("resolution", "")),
+    )
 
 
 @login_required
 @require_POST
 def ticket(request: HttpRequest, alert_id: int) -> HttpResponse:
     p = request.POST
-    req = workflow.TicketRequest(cause=p.get("cause", ""), description=p.get("description", ""),
-                                 vendor=p.get("vendor", ""),
-                                 responsible_number=p.get("responsible", ""),
-                                 price=p.get("price", ""))
-    return _act(request, alert_id, lambda: workflow.open_ticket(alert_id, by=request.user,
-                                                                request=req))
+    req = workflow.TicketRequest(
+        cause=p.get("cause", ""),
+        description=p.get("description", ""),
+        vendor=p.get("vendor", ""),
+        responsible_number=p.get("responsible", ""),
+        price=p.get("price", ""),
+    )
+    return _act(request, alert_id, lambda: workflow.open_ticket(alert_id, by=request.user, request=req))

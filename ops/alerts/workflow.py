@@ -53,12 +53,17 @@ def _locked(alert_id: int, user: Any) -> Alert:
     return alert
 
 
-def _done(alert: Alert, user: Any, action: LogAction, comment: str = "",
-          seconds: float | None = None, **data: Any) -> None:
-    AlertLog.objects.create(alert=alert, at=timezone.now(), action=action, actor=user,
-                            comment=comment, seconds=seconds)
-    record(actor=user, action=f"alert.{action.value}", object_type="alert", object_id=alert.pk,
-           data={"kind": alert.kind, "subject": alert.subject, "comment": comment, **data})
+def _done(
+    alert: Alert, user: Any, action: LogAction, comment: str = "", seconds: float | None = None, **data: Any
+) -> None:
+    AlertLog.objects.create(alert=alert, at=timezone.now(), action=action, actor=user, comment=comment, seconds=seconds)
+    record(
+        actor=user,
+        action=f"alert.{action.value}",
+        object_type="alert",
+        object_id=alert.pk,
+        data={"kind": alert.kind, "subject": alert.subject, "comment": comment, **data},
+    )
     notify([alert.pk])
 
 
@@ -108,8 +113,7 @@ def _close(alert: Alert, by: Any, resolution: str) -> None:
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by = now, by
     alert.save()
-    _done(alert, by, LogAction.RESOLVED, resolution[:200],
-          seconds=(now - alert.first_at).total_seconds())
+    _done(alert, by, LogAction.RESOLVED, resolution[:200], seconds=(now - alert.first_at).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,14 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         raise AlertError(_("请填写故障描述"))
     if request.cause not in RepairCause.values:
         raise AlertError(_("请选择故障原因：人为或非人为"))
-    ticket = RepairTicket(device_id=alert.device_id, alert=alert, cause=request.cause,
-                          description=description[:200], opened_by=by, opened_at=timezone.now())
+    ticket = RepairTicket(
+        device_id=alert.device_id,
+        alert=alert,
+        cause=request.cause,
+        description=description[:200],
+        opened_by=by,
+        opened_at=timezone.now(),
+    )
     if request.cause == RepairCause.NON_HUMAN:
         vendor = request.vendor.strip()
         if not vendor:
@@ -160,20 +170,36 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         if price <= 0 or price > Decimal("100000"):
             raise AlertError(_("赔偿金额须按市价填写，大于 0 元"))
         ticket.responsible, ticket.price = holder, price
-        ticket.fee = FeeCharge.objects.create(holder=holder, card=None, kind=FeeKind.DEVICE_DAMAGE,
-                                              amount=price, operator=by, window="NIC")
+        ticket.fee = FeeCharge.objects.create(
+            holder=holder, card=None, kind=FeeKind.DEVICE_DAMAGE, amount=price, operator=by, window="NIC"
+        )
     ticket.save()
-    AlertLog.objects.create(alert=alert, at=ticket.opened_at, action=LogAction.TICKET, actor=by,
-                            comment=f"{ticket.get_cause_display()} · {description[:120]}")
-    record(actor=by, action="repair.open", object_type="device", object_id=alert.device_id,
-           data={"ticket": ticket.pk, "cause": ticket.cause, "price": str(ticket.price),
-                 "vendor": ticket.vendor,
-                 "responsible": ticket.responsible.number if ticket.responsible else ""})
+    AlertLog.objects.create(
+        alert=alert,
+        at=ticket.opened_at,
+        action=LogAction.TICKET,
+        actor=by,
+        comment=f"{ticket.get_cause_display()} · {description[:120]}",
+    )
+    record(
+        actor=by,
+        action="repair.open",
+        object_type="device",
+        object_id=alert.device_id,
+        data={
+            "ticket": ticket.pk,
+            "cause": ticket.cause,
+            "price": str(ticket.price),
+            "vendor": ticket.vendor,
+            "responsible": ticket.responsible.number if ticket.responsible else "",
+        },
+    )
     _close(alert, by, _("已开维修单 #%(n)s") % {"n": ticket.pk})
     return ticket
 
 
 # -- the clock ---------------------------------------------------------------------------------
+
 
 def escalate_after() -> dict[str, timedelta]:
     seconds: dict[str, int] = settings.ALERT_ESCALATE_AFTER_S
@@ -191,13 +217,16 @@ def escalate_overdue(*, now: datetime) -> int:
         for severity, after in escalate_after().items():
             for level in range(MAX_ESCALATION):
                 due = Alert.objects.select_for_update().filter(
-                    status=AlertStatus.OPEN, flapping=False, severity=severity, escalation=level,
-                    opened_at__lte=now - after * (level + 1))
+                    status=AlertStatus.OPEN,
+                    flapping=False,
+                    severity=severity,
+                    escalation=level,
+                    opened_at__lte=now - after * (level + 1),
+                )
                 for alert in due:
                     alert.escalation, alert.escalated_at = level + 1, now
                     alert.save(update_fields=["escalation", "escalated_at"])
-                    AlertLog.objects.create(alert=alert, at=now, action=LogAction.ESCALATED,
-                                            comment=str(level + 1))
+                    AlertLog.objects.create(alert=alert, at=now, action=LogAction.ESCALATED, comment=str(level + 1))
                     changed.append(alert.pk)
         notify(changed)
     return len(changed)
@@ -207,8 +236,7 @@ def settle_flapping(*, now: datetime) -> int:
     """A flapping alert that has not re-fired for a whole window is stable again."""
     changed = []
     with transaction.atomic():
-        for alert in Alert.objects.select_for_update().filter(flapping=True).exclude(
-                status=AlertStatus.RESOLVED):
+        for alert in Alert.objects.select_for_update().filter(flapping=True).exclude(status=AlertStatus.RESOLVED):
             if not alert.refires or max(alert.refires) <= (now - FLAP_WINDOW).timestamp():
                 alert.flapping, alert.refires = False, []
                 alert.save(update_fields=["flapping", "refires"])
@@ -223,8 +251,9 @@ def response_times(*, since: datetime) -> dict[str, Any]:
     repair (first occurrence → resolved), over the actions taken since ``since``."""
     out: dict[str, Any] = {}
     for name, action in (("ack", LogAction.ACKNOWLEDGED), ("repair", LogAction.RESOLVED)):
-        agg = AlertLog.objects.filter(action=action, at__gte=since, seconds__isnull=False
-                                      ).aggregate(mean=Avg("seconds"), n=Count("id"))
+        agg = AlertLog.objects.filter(action=action, at__gte=since, seconds__isnull=False).aggregate(
+            mean=Avg("seconds"), n=Count("id")
+        )
         out[f"mtt{name[0]}_s"] = agg["mean"]
         out[f"{name}_count"] = agg["n"]
     return out

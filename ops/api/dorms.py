@@ -17,12 +17,18 @@ from ops.accounts.permissions import can_view_dorms, dorm_scope
 from ops.campus.dorm import dorm_snapshot
 from ops.campus.models import Building
 
-DormOut = inline_serializer("DormOut", {
-    "building": serializers.CharField(), "name": serializers.CharField(),
-    "residents": serializers.IntegerField(), "inside": serializers.IntegerField(),
-    "late_today": serializers.IntegerField(), "not_seen": serializers.IntegerField(),
-    "not_seen_days": serializers.IntegerField(),
-})
+DormOut = inline_serializer(
+    "DormOut",
+    {
+        "building": serializers.CharField(),
+        "name": serializers.CharField(),
+        "residents": serializers.IntegerField(),
+        "inside": serializers.IntegerField(),
+        "late_today": serializers.IntegerField(),
+        "not_seen": serializers.IntegerField(),
+        "not_seen_days": serializers.IntegerField(),
+    },
+)
 
 
 @extend_schema(responses=DormOut, summary="宿舍楼实时概况（仅限本人负责的楼宇）")
@@ -32,8 +38,15 @@ def dorm_summary(request: Request, code: str) -> Response:
     allowed = can_view_dorms(request.user) and (scope is None or code in scope)
     if not allowed or not Building.objects.filter(code=code, is_dorm=True).exists():
         raise PermissionDenied(_("无权查看此楼宇"))
-    snap = dorm_snapshot(code, rows=0, not_seen_days=settings.DORM_NOT_SEEN_DAYS,
-                         with_names=False)
-    return Response({"building": code, "name": snap["name"], "residents": snap["residents"],
-                     "inside": len(snap["inside"]), "late_today": len(snap["late"]),
-                     "not_seen": snap["not_seen"], "not_seen_days": snap["not_seen_days"]})
+    snap = dorm_snapshot(code, rows=0, not_seen_days=settings.DORM_NOT_SEEN_DAYS, with_names=False)
+    return Response(
+        {
+            "building": code,
+            "name": snap["name"],
+            "residents": snap["residents"],
+            "inside": len(snap["inside"]),
+            "late_today": len(snap["late"]),
+            "not_seen": snap["not_seen"],
+            "not_seen_days": snap["not_seen_days"],
+        }
+    )

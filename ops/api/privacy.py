@@ -23,10 +23,12 @@ from ops.grants.models import PersonalDataRequest
 
 class RequestIn(serializers.Serializer):
     purpose = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
-    numbers = serializers.CharField(allow_blank=True, required=False, default="",
-                                    help_text="学工号，逗号、空格或换行分隔")
-    basis = serializers.FileField(required=False, allow_empty_file=True,
-                                  help_text="书面依据：PDF、JPG 或 PNG，不超过 10 MB")
+    numbers = serializers.CharField(
+        allow_blank=True, required=False, default="", help_text="学工号，逗号、空格或换行分隔"
+    )
+    basis = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="书面依据：PDF、JPG 或 PNG，不超过 10 MB"
+    )
 
 
 class CommentIn(serializers.Serializer):
@@ -34,33 +36,52 @@ class CommentIn(serializers.Serializer):
 
 
 class ReviewIn(CommentIn):
-    hours = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                     help_text="授权时长（小时），默认 PERSONAL_DATA_GRANT_HOURS，最长 168")
+    hours = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="授权时长（小时），默认 PERSONAL_DATA_GRANT_HOURS，最长 168",
+    )
 
 
 class RevokeIn(serializers.Serializer):
     reason = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
 
 
-RequestOut = inline_serializer("PersonalDataRequestOut", {
-    "id": serializers.IntegerField(), "status": serializers.CharField(),
-    "status_label": serializers.CharField(), "active": serializers.BooleanField(),
-    "purpose": serializers.CharField(), "requester": serializers.CharField(),
-    "numbers": serializers.ListField(child=serializers.CharField()),
-    "basis": serializers.DictField(), "approver": serializers.CharField(allow_null=True),
-    "approved_at": serializers.DateTimeField(allow_null=True),
-    "reviewer": serializers.CharField(allow_null=True),
-    "reviewed_at": serializers.DateTimeField(allow_null=True),
-    "valid_until": serializers.DateTimeField(allow_null=True),
-})
-PersonalDataOut = inline_serializer("PersonalDataOut", {
-    "holder_id": serializers.IntegerField(), "number": serializers.CharField(),
-    "name": serializers.CharField(), "kind": serializers.CharField(),
-    "department": serializers.CharField(), "citizen_id": serializers.CharField(),
-    "phone": serializers.CharField(), "class_name": serializers.CharField(),
-    "title": serializers.CharField(), "request_id": serializers.IntegerField(),
-    "valid_until": serializers.DateTimeField(),
-})
+RequestOut = inline_serializer(
+    "PersonalDataRequestOut",
+    {
+        "id": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "status_label": serializers.CharField(),
+        "active": serializers.BooleanField(),
+        "purpose": serializers.CharField(),
+        "requester": serializers.CharField(),
+        "numbers": serializers.ListField(child=serializers.CharField()),
+        "basis": serializers.DictField(),
+        "approver": serializers.CharField(allow_null=True),
+        "approved_at": serializers.DateTimeField(allow_null=True),
+        "reviewer": serializers.CharField(allow_null=True),
+        "reviewed_at": serializers.DateTimeField(allow_null=True),
+        "valid_until": serializers.DateTimeField(allow_null=True),
+    },
+)
+PersonalDataOut = inline_serializer(
+    "PersonalDataOut",
+    {
+        "holder_id": serializers.IntegerField(),
+        "number": serializers.CharField(),
+        "name": serializers.CharField(),
+        "kind": serializers.CharField(),
+        "department": serializers.CharField(),
+        "citizen_id": serializers.CharField(),
+        "phone": serializers.CharField(),
+        "class_name": serializers.CharField(),
+        "title": serializers.CharField(),
+        "request_id": serializers.IntegerField(),
+        "valid_until": serializers.DateTimeField(),
+    },
+)
 
 
 def _iso(value: Any) -> str | None:
@@ -68,18 +89,31 @@ def _iso(value: Any) -> str | None:
 
 
 def _out(req: PersonalDataRequest, status: int = 200) -> Response:
-    return Response({
-        "id": req.pk, "status": req.shown_status(), "status_label": req.shown_status_label(),
-        "active": req.is_active(), "purpose": req.purpose, "requester": req.requester.username,
-        "numbers": sorted(req.cardholders.values_list("number", flat=True)),
-        "basis": {"name": req.basis_name, "sha256": req.basis_sha256,
-                  "content_type": req.basis_type, "size": req.basis_size},
-        "approver": req.approver.username if req.approver else None,
-        "approved_at": _iso(req.approved_at), "approver_comment": req.approver_comment,
-        "reviewer": req.reviewer.username if req.reviewer else None,
-        "reviewed_at": _iso(req.reviewed_at), "reviewer_comment": req.reviewer_comment,
-        "valid_until": _iso(req.valid_until),
-    }, status=status)
+    return Response(
+        {
+            "id": req.pk,
+            "status": req.shown_status(),
+            "status_label": req.shown_status_label(),
+            "active": req.is_active(),
+            "purpose": req.purpose,
+            "requester": req.requester.username,
+            "numbers": sorted(req.cardholders.values_list("number", flat=True)),
+            "basis": {
+                "name": req.basis_name,
+                "sha256": req.basis_sha256,
+                "content_type": req.basis_type,
+                "size": req.basis_size,
+            },
+            "approver": req.approver.username if req.approver else None,
+            "approved_at": _iso(req.approved_at),
+            "approver_comment": req.approver_comment,
+            "reviewer": req.reviewer.username if req.reviewer else None,
+            "reviewed_at": _iso(req.reviewed_at),
+            "reviewer_comment": req.reviewer_comment,
+            "valid_until": _iso(req.valid_until),
+        },
+        status=status,
+    )
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -97,15 +131,17 @@ def _forbidden_as_403(call: Callable[[], PersonalDataRequest]) -> PersonalDataRe
 
 
 def _visible(request: Request, pk: int) -> PersonalDataRequest:
-    req = PersonalDataRequest.objects.select_related("requester", "approver", "reviewer").filter(
-        pk=pk).first()
+    req = PersonalDataRequest.objects.select_related("requester", "approver", "reviewer").filter(pk=pk).first()
     if req is None or not services.can_see(request.user, req):
         raise NotFound(_("申请不存在"))
     return req
 
 
-@extend_schema(request={"multipart/form-data": RequestIn}, responses={201: RequestOut},
-               summary="提交个人数据查询申请（含书面依据文件）")
+@extend_schema(
+    request={"multipart/form-data": RequestIn},
+    responses={201: RequestOut},
+    summary="提交个人数据查询申请（含书面依据文件）",
+)
 @api_view(["POST"])
 @parser_classes([MultiPartParser, FormParser])
 def file_request(request: Request) -> Response:
@@ -113,9 +149,15 @@ def file_request(request: Request) -> Response:
     upload = data.get("basis")
     if upload is None:
         raise services.GrantError(_("请上传书面依据（PDF、JPG 或 PNG 文件）"))
-    req = _forbidden_as_403(lambda: services.file_request(
-        by=request.user, purpose=data["purpose"], numbers=data["numbers"],
-        basis_name=upload.name or "", basis_data=upload.read(basis_store.MAX_BYTES + 1)))
+    req = _forbidden_as_403(
+        lambda: services.file_request(
+            by=request.user,
+            purpose=data["purpose"],
+            numbers=data["numbers"],
+            basis_name=upload.name or "",
+            basis_data=upload.read(basis_store.MAX_BYTES + 1),
+        )
+    )
     return _out(req, 201)
 
 
@@ -154,8 +196,9 @@ def reject(request: Request, pk: int) -> Response:
 @parser_classes([JSONParser, FormParser, MultiPartParser])
 def review(request: Request, pk: int) -> Response:
     data = _valid(ReviewIn, request)
-    return _step(request, pk, lambda: services.review(pk, by=request.user, hours=data["hours"],
-                                                      comment=data["comment"]))
+    return _step(
+        request, pk, lambda: services.review(pk, by=request.user, hours=data["hours"], comment=data["comment"])
+    )
 
 
 @extend_schema(request=RevokeIn, responses=RequestOut, summary="网信中心撤销申请或授权")

@@ -18,8 +18,7 @@ class IssueIn(BasisIn):
     uid = serializers.CharField(max_length=24)
     approved_by = serializers.CharField(max_length=100)
     card_type = serializers.ChoiceField(choices=CardType.choices, required=False)
-    owner_department = serializers.CharField(max_length=20, required=False,
-                                             help_text="临时卡的审批（管理）部门代码")
+    owner_department = serializers.CharField(max_length=20, required=False, help_text="临时卡的审批（管理）部门代码")
     valid_until = serializers.DateField(required=False)
 
 

@@ -43,12 +43,17 @@ def _valid(serializer_class, request: Request):  # type: ignore[no-untyped-def]
 def issue(request: Request) -> Response:
     data = _valid(s.IssueIn, request)
     holder = get_object_or_404(Cardholder, number=data["holder_number"])
-    owner = (get_object_or_404(Department, code=data["owner_department"])
-             if data.get("owner_department") else None)
+    owner = get_object_or_404(Department, code=data["owner_department"]) if data.get("owner_department") else None
     card = services.issue_card(
-        holder=holder, uid=data["uid"], operator=request.user, approved_by=data["approved_by"],
-        basis=data["basis"], card_type=data.get("card_type"), owner_department=owner,
-        valid_until=_end_of(data["valid_until"]) if data.get("valid_until") else None)
+        holder=holder,
+        uid=data["uid"],
+        operator=request.user,
+        approved_by=data["approved_by"],
+        basis=data["basis"],
+        card_type=data.get("card_type"),
+        owner_department=owner,
+        valid_until=_end_of(data["valid_until"]) if data.get("valid_until") else None,
+    )
     return _out(card, 201)
 
 
@@ -76,9 +81,15 @@ def found(request: Request, uid: str) -> Response:
 @api_view(["POST"])
 def replace(request: Request, uid: str) -> Response:
     data = _valid(s.ReplaceIn, request)
-    card = services.replace_card(card=_card(uid), new_uid=data["new_uid"], operator=request.user,
-                                 reason=data["reason"], basis=data["basis"],
-                                 window=data.get("window", "API"), fee=data.get("fee"))
+    card = services.replace_card(
+        card=_card(uid),
+        new_uid=data["new_uid"],
+        operator=request.user,
+        reason=data["reason"],
+        basis=data["basis"],
+        window=data.get("window", "API"),
+        fee=data.get("fee"),
+    )
     return _out(card, 201)
 
 
@@ -86,27 +97,41 @@ def replace(request: Request, uid: str) -> Response:
 @api_view(["POST"])
 def cancel(request: Request, uid: str) -> Response:
     data = _valid(s.CancelIn, request)
-    return _out(services.cancel_card(card=_card(uid), operator=request.user, basis=data["basis"],
-                                     holder_status=data.get("holder_status")))
+    return _out(
+        services.cancel_card(
+            card=_card(uid), operator=request.user, basis=data["basis"], holder_status=data.get("holder_status")
+        )
+    )
 
 
 @extend_schema(request=s.ExtendIn, responses=s.CardOut, summary="延期")
 @api_view(["POST"])
 def extend(request: Request, uid: str) -> Response:
     data = _valid(s.ExtendIn, request)
-    return _out(services.extend_validity(card=_card(uid), new_until=_end_of(data["new_until"]),
-                                         operator=request.user, basis=data["basis"]))
+    return _out(
+        services.extend_validity(
+            card=_card(uid), new_until=_end_of(data["new_until"]), operator=request.user, basis=data["basis"]
+        )
+    )
 
 
 def _batch_out(batch: ImportBatch, status: int = 200) -> Response:
-    return Response({"id": batch.id, "status": batch.status, "filename": batch.filename,
-                     "rows": batch.rows, **importing.summary(batch),
-                     "rejected_rows": importing.for_display(batch.plan["rejected"])},
-                    status=status)
+    return Response(
+        {
+            "id": batch.id,
+            "status": batch.status,
+            "filename": batch.filename,
+            "rows": batch.rows,
+            **importing.summary(batch),
+            "rejected_rows": importing.for_display(batch.plan["rejected"]),
+        },
+        status=status,
+    )
 
 
-@extend_schema(request={"multipart/form-data": s.ImportIn}, responses={201: s.ImportOut},
-               summary="导入名单：预览（不做任何更改）")
+@extend_schema(
+    request={"multipart/form-data": s.ImportIn}, responses={201: s.ImportOut}, summary="导入名单：预览（不做任何更改）"
+)
 @api_view(["POST"])
 @parser_classes([MultiPartParser, FormParser, JSONParser])
 def import_preview(request: Request) -> Response:
@@ -117,9 +142,13 @@ def import_preview(request: Request) -> Response:
             photo_set = photo_checks.load_photo_set_from_bytes(data["photos"].read())
         except photo_checks.PhotoSetError as exc:
             raise CardRuleError(str(exc)) from None
-    batch = importing.preview_import(kind=data["kind"], filename=data["file"].name,
-                                     data=data["file"].read(), operator=request.user,
-                                     photo_set=photo_set)
+    batch = importing.preview_import(
+        kind=data["kind"],
+        filename=data["file"].name,
+        data=data["file"].read(),
+        operator=request.user,
+        photo_set=photo_set,
+    )
     return _batch_out(batch, 201)
 
 
@@ -152,6 +181,12 @@ def explain_view(request: Request) -> Response:
         result = explain(uid=uid, device_code=device)
     except LookupError as exc:
         return Response({"detail": str(exc)}, status=404)
-    return Response({"allowed": result.allowed, "reason": result.reason,
-                     "reason_label": result.reason_label, "explanation": result.text,
-                     "facts": result.facts})
+    return Response(
+        {
+            "allowed": result.allowed,
+            "reason": result.reason,
+            "reason_label": result.reason_label,
+            "explanation": result.text,
+            "facts": result.facts,
+        }
+    )

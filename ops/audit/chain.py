@@ -27,19 +27,38 @@ def _key() -> bytes:
     return settings.AUDIT_HMAC_KEY.encode()
 
 
-def canonical(at: datetime, actor_id: int | None, actor_name: str, action: str,
-              object_type: str, object_id: str, basis: str, data: Any) -> bytes:
-    return json.dumps([at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor_id,
-                       actor_name, action, object_type, object_id, basis, data],
-                      ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+def canonical(
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    basis: str,
+    data: Any,
+) -> bytes:
+    return json.dumps(
+        [
+            at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            actor_id,
+            actor_name,
+            action,
+            object_type,
+            object_id,
+            basis,
+            data,
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
 
 
 def link(previous: str, content: bytes) -> str:
     return hmac.new(_key(), previous.encode() + content, hashlib.sha256).hexdigest()
 
 
-def head_mac(last_id: int, last_mac: str, count: int, base_id: int = 0, base_mac: str = "",
-             purged: int = 0) -> str:
+def head_mac(last_id: int, last_mac: str, count: int, base_id: int = 0, base_mac: str = "", purged: int = 0) -> str:
     """The head's own HMAC: over the last record, the count and — once records older than the
     retention period were purged — the anchor the chain now starts from."""
     text = f"head|{last_id}|{last_mac}|{count}"
@@ -61,9 +80,13 @@ def _records(after: int = 0, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
 
     last = after
     while True:
-        rows = list(AuditRecord.objects.filter(id__gt=last).order_by("id").values_list(
-            "id", "at", "actor_id", "actor_name", "action", "object_type", "object_id", "basis",
-            "data", "mac")[:chunk])
+        rows = list(
+            AuditRecord.objects.filter(id__gt=last)
+            .order_by("id")
+            .values_list(
+                "id", "at", "actor_id", "actor_name", "action", "object_type", "object_id", "basis", "data", "mac"
+            )[:chunk]
+        )
         if not rows:
             return
         yield from rows
@@ -81,22 +104,23 @@ def verify() -> Verdict:
         if stray is not None:
             return Verdict(False, 0, stray.pk, "a record before the purge anchor")
     previous, checked, last_id = base_mac or GENESIS, 0, base_id
-    for pk, at, actor_id, actor_name, action, object_type, object_id, basis, data, mac in (
-            _records(base_id)):
-        expected = link(previous, canonical(at, actor_id, actor_name, action, object_type,
-                                            object_id, basis, data))
+    for pk, at, actor_id, actor_name, action, object_type, object_id, basis, data, mac in _records(base_id):
+        expected = link(previous, canonical(at, actor_id, actor_name, action, object_type, object_id, basis, data))
         if not hmac.compare_digest(expected, mac):
-            return Verdict(False, checked, pk, "changed, inserted, or the record before it was "
-                                               "deleted")
+            return Verdict(False, checked, pk, "changed, inserted, or the record before it was deleted")
         previous, checked, last_id = mac, checked + 1, pk
     if head is None:
-        return Verdict(checked == 0, checked, last_id or None,
-                       "" if checked == 0 else "the chain head is missing")
-    if not hmac.compare_digest(head.head_mac, head_mac(head.last_id, head.last_mac, head.count,
-                                                       head.base_id, head.base_mac, head.purged)):
+        return Verdict(checked == 0, checked, last_id or None, "" if checked == 0 else "the chain head is missing")
+    if not hmac.compare_digest(
+        head.head_mac, head_mac(head.last_id, head.last_mac, head.count, head.base_id, head.base_mac, head.purged)
+    ):
         return Verdict(False, checked, head.last_id, "the chain head was altered")
     if (head.last_id, head.last_mac or GENESIS, head.count) != (last_id, previous, checked):
-        return Verdict(False, checked, last_id + 1 if head.last_id > last_id else last_id,
-                       f"records missing at the end: the head expects #{head.last_id} "
-                       f"({head.count} records), the log ends at #{last_id} ({checked})")
+        return Verdict(
+            False,
+            checked,
+            last_id + 1 if head.last_id > last_id else last_id,
+            f"records missing at the end: the head expects #{head.last_id} "
+            f"({head.count} records), the log ends at #{last_id} ({checked})",
+        )
     return Verdict(True, checked)

@@ -15,8 +15,9 @@ class AuditRecord(models.Model):
     edit, a deletion, an insertion — breaks the chain at that record."""
 
     at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True,
-                              on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_name = models.CharField(_("操作员账号"), max_length=150)
     action = models.CharField(_("操作"), max_length=40, db_index=True)
     object_type = models.CharField(_("对象类型"), max_length=40)

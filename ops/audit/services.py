@@ -26,23 +26,38 @@ class Entry:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def record(*, actor: Any, action: str, object_type: str, object_id: object, basis: str = "",
-           data: dict[str, Any] | None = None) -> AuditRecord:
-    row = (timezone.now(), actor.pk if getattr(actor, "pk", None) else None,
-           getattr(actor, "username", "") or "system", action, object_type, str(object_id),
-           basis, data or {})
+def record(
+    *, actor: Any, action: str, object_type: str, object_id: object, basis: str = "", data: dict[str, Any] | None = None
+) -> AuditRecord:
+    row = (
+        timezone.now(),
+        actor.pk if getattr(actor, "pk", None) else None,
+        getattr(actor, "username", "") or "system",
+        action,
+        object_type,
+        str(object_id),
+        basis,
+        data or {},
+    )
     with transaction.atomic():
         head = _head()
         mac = chain.link(head.last_mac or chain.GENESIS, chain.canonical(*row))
         rec = AuditRecord.objects.create(
-            at=row[0], actor_id=row[1], actor_name=row[2], action=action, object_type=object_type,
-            object_id=row[5], basis=basis, data=row[7], mac=mac)
+            at=row[0],
+            actor_id=row[1],
+            actor_name=row[2],
+            action=action,
+            object_type=object_type,
+            object_id=row[5],
+            basis=basis,
+            data=row[7],
+            mac=mac,
+        )
         _advance(head, rec.pk, mac, 1)
     return rec
 
 
-AUDIT_FIELDS = ("at", "actor", "actor_name", "action", "object_type", "object_id", "basis",
-                "data", "mac")
+AUDIT_FIELDS = ("at", "actor", "actor_name", "action", "object_type", "object_id", "basis", "data", "mac")
 
 
 def record_many(*, actor: Any, basis: str, entries: Iterable[Entry]) -> int:
@@ -55,8 +70,7 @@ def record_many(*, actor: Any, basis: str, entries: Iterable[Entry]) -> int:
         head = _head()
         previous, rows = head.last_mac or chain.GENESIS, []
         for e in entries:
-            values = (now, actor_id, actor_name, e.action, e.object_type, e.object_id, basis,
-                      e.data)
+            values = (now, actor_id, actor_name, e.action, e.object_type, e.object_id, basis, e.data)
             previous = chain.link(previous, chain.canonical(*values))
             rows.append((*values, previous))
         if not rows:
@@ -80,8 +94,7 @@ def _advance(head: AuditChain, last_id: int, last_mac: str, added: int) -> None:
 
 
 def _seal(head: AuditChain) -> None:
-    head.head_mac = chain.head_mac(head.last_id, head.last_mac, head.count, head.base_id,
-                                   head.base_mac, head.purged)
+    head.head_mac = chain.head_mac(head.last_id, head.last_mac, head.count, head.base_id, head.base_mac, head.purged)
     head.save()
 
 
@@ -97,16 +110,16 @@ def purge_before(cutoff: datetime, *, actor: Any = None) -> int:
     what remains still verifies — and the purge itself is audited."""
     limit = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
     if cutoff > limit:
-        raise RetentionError(_("审计记录至少保留 %(days)s 天：只能清除 %(limit)s 之前的记录。") % {
-            "days": settings.AUDIT_RETENTION_DAYS, "limit": f"{limit:%Y-%m-%d %H:%M}"})
+        raise RetentionError(
+            _("审计记录至少保留 %(days)s 天：只能清除 %(limit)s 之前的记录。")
+            % {"days": settings.AUDIT_RETENTION_DAYS, "limit": f"{limit:%Y-%m-%d %H:%M}"}
+        )
     with transaction.atomic():
         head = _head()  # locked: no append can interleave with the purge
         verdict = chain.verify()
         if not verdict.ok:
-            raise RetentionError(_("审计链校验失败（记录 #%(id)s），拒绝清除；请先调查。") % {
-                "id": verdict.broken_id})
-        first_young = (AuditRecord.objects.filter(at__gte=cutoff).order_by("id")
-                       .values_list("id", flat=True).first())
+            raise RetentionError(_("审计链校验失败（记录 #%(id)s），拒绝清除；请先调查。") % {"id": verdict.broken_id})
+        first_young = AuditRecord.objects.filter(at__gte=cutoff).order_by("id").values_list("id", flat=True).first()
         old = AuditRecord.objects.filter(id__gt=head.base_id)
         if first_young is not None:
             old = old.filter(id__lt=first_young)
@@ -118,7 +131,12 @@ def purge_before(cutoff: datetime, *, actor: Any = None) -> int:
         head.purged += deleted
         head.count -= deleted
         _seal(head)
-    record(actor=actor, action="audit.purge", object_type="audit", object_id=str(anchor[0]),
-           basis=f"AUDIT_RETENTION_DAYS={settings.AUDIT_RETENTION_DAYS}",
-           data={"deleted": deleted, "before": cutoff.isoformat(), "anchor_id": anchor[0]})
+    record(
+        actor=actor,
+        action="audit.purge",
+        object_type="audit",
+        object_id=str(anchor[0]),
+        basis=f"AUDIT_RETENTION_DAYS={settings.AUDIT_RETENTION_DAYS}",
+        data={"deleted": deleted, "before": cutoff.isoformat(), "anchor_id": anchor[0]},
+    )
     return deleted

@@ -88,12 +88,12 @@ class ArchiveWriter:
         return self.members[name]
 
     def finish(self, manifest: dict[str, Any]) -> None:
-        manifest = {**manifest, "members": {n: {"sha256": m.sha256, "size": m.size}
-                                            for n, m in self.members.items()}}
+        manifest = {**manifest, "members": {n: {"sha256": m.sha256, "size": m.size} for n, m in self.members.items()}}
         data = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode()
         encoded = MANIFEST.encode()
-        self._sink.write(_NAME.pack(len(encoded)) + encoded + _BLOCK.pack(len(data)) + data
-                         + _BLOCK.pack(0) + _NAME.pack(0))
+        self._sink.write(
+            _NAME.pack(len(encoded)) + encoded + _BLOCK.pack(len(data)) + data + _BLOCK.pack(0) + _NAME.pack(0)
+        )
         self._sink.close()
 
 
@@ -177,8 +177,12 @@ def _check_layout(manifest: dict[str, Any], seen: dict[str, Member]) -> None:
     listed = manifest["members"]
     for name in sorted(set(listed) | set(seen)):
         entry, member = listed.get(name), seen.get(name)
-        if entry is None or member is None or not isinstance(entry, dict) \
-                or (entry.get("sha256"), entry.get("size")) != (member.sha256, member.size):
+        if (
+            entry is None
+            or member is None
+            or not isinstance(entry, dict)
+            or (entry.get("sha256"), entry.get("size")) != (member.sha256, member.size)
+        ):
             raise Damaged(_("校验和不符：成员 %(name)s 与清单不一致") % {"name": name})
         digest = content_digest(name)
         if digest is not None and digest != member.sha256:

@@ -47,8 +47,9 @@ class Damaged(BackupError):
 
 
 def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes]:
-    out = HKDF(algorithm=hashes.SHA256(), length=48, salt=salt,
-               info=b"campuscard backup v1: aes-256-gcm key, key check").derive(key)
+    out = HKDF(
+        algorithm=hashes.SHA256(), length=48, salt=salt, info=b"campuscard backup v1: aes-256-gcm key, key check"
+    ).derive(key)
     return out[:32], out[32:]
 
 
@@ -72,8 +73,8 @@ class EncryptingWriter:
     def write(self, data: bytes) -> None:
         self._buf += data
         while len(self._buf) > self._chunk:  # keep the rest: the last chunk is sealed by close
-            self._seal(bytes(self._buf[:self._chunk]), last=False)
-            del self._buf[:self._chunk]
+            self._seal(bytes(self._buf[: self._chunk]), last=False)
+            del self._buf[: self._chunk]
 
     def close(self) -> None:
         self._seal(bytes(self._buf), last=True)
@@ -99,7 +100,7 @@ class DecryptingReader:
         if not 0 < chunk <= MAX_CHUNK:
             raise Damaged(_("备份文件已损坏或被篡改（文件头不对）"))
         start = len(MAGIC) + _FIXED.size
-        salt, prefix, check = header[start:start + 16], header[start + 16:start + 23], header[start + 23:]
+        salt, prefix, check = header[start : start + 16], header[start + 16 : start + 23], header[start + 23 :]
         enc_key, expected = _derive(key, salt)
         if not hmac.compare_digest(check, expected):
             raise WrongKey(_("备份密钥不对（或文件头已损坏）：这个备份不是用当前的备份密钥制作的"))
@@ -110,7 +111,7 @@ class DecryptingReader:
     def read(self, n: int) -> bytes:
         while self._pos >= len(self._buf) and not self._done:
             self._buf, self._pos = self._open_next(), 0
-        out = self._buf[self._pos:self._pos + n]
+        out = self._buf[self._pos : self._pos + n]
         self._pos += len(out)
         return out
 

@@ -103,13 +103,15 @@ def known_migrations() -> set[tuple[str, str]]:
 
 # --- PostgreSQL -----------------------------------------------------------------------------
 
+
 def _pg_command(program: str) -> tuple[list[str], dict[str, str]]:
     """``program`` with the connection's host, port, user and database; the password and TLS
     settings go in the environment (as ``campuscard dbshell`` does), never on the command line."""
     path = shutil.which(program)
     if path is None:
-        raise BackupError(_("找不到 %(program)s：请安装与数据库服务器同版本的 PostgreSQL 客户端")
-                          % {"program": program})
+        raise BackupError(
+            _("找不到 %(program)s：请安装与数据库服务器同版本的 PostgreSQL 客户端") % {"program": program}
+        )
     cfg = connection.settings_dict
     args = [path]
     for flag, key in (("--host", "HOST"), ("--port", "PORT"), ("--username", "USER"), ("--dbname", "NAME")):
@@ -133,8 +135,9 @@ def _pg_snapshot() -> Iterator[Snapshot]:
         snapshot_id = raw.execute("SELECT pg_export_snapshot()").fetchone()[0]
         migrations: list[list[str]] = []
         if raw.execute("SELECT to_regclass('django_migrations')").fetchone()[0]:
-            migrations = [list(r) for r in raw.execute("SELECT app, name FROM django_migrations "
-                                                       "ORDER BY app, name").fetchall()]
+            migrations = [
+                list(r) for r in raw.execute("SELECT app, name FROM django_migrations ORDER BY app, name").fetchall()
+            ]
         audit = 0
         if raw.execute("SELECT to_regclass(%s)", [AuditRecord._meta.db_table]).fetchone()[0]:
             audit = raw.execute(f"SELECT count(*) FROM {AuditRecord._meta.db_table}").fetchone()[0]  # noqa: S608
@@ -146,8 +149,9 @@ def _pg_snapshot() -> Iterator[Snapshot]:
 def _pg_dump(snapshot_id: str) -> Iterator[bytes]:
     args, env = _pg_command("pg_dump")
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([*args, "--format=custom", f"--snapshot={snapshot_id}"],
-                                stdout=subprocess.PIPE, stderr=errors, env=env)
+        proc = subprocess.Popen(
+            [*args, "--format=custom", f"--snapshot={snapshot_id}"], stdout=subprocess.PIPE, stderr=errors, env=env
+        )
         assert proc.stdout is not None
         finished = False
         try:
@@ -167,10 +171,21 @@ def _pg_restore(blocks: Iterator[bytes]) -> None:
     connections.close_all()  # nothing of ours holds the tables while they are replaced
     args, env = _pg_command("pg_restore")
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([*args, "--single-transaction", "--exit-on-error", "--clean",
-                                 "--if-exists", "--no-owner", "--no-privileges"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-                                env=env)
+        proc = subprocess.Popen(
+            [
+                *args,
+                "--single-transaction",
+                "--exit-on-error",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=env,
+        )
         assert proc.stdin is not None
         try:
             for block in blocks:
@@ -188,6 +203,7 @@ def _pg_restore(blocks: Iterator[bytes]) -> None:
 
 # --- SQLite ---------------------------------------------------------------------------------
 
+
 def _sqlite_connection() -> sqlite3.Connection:
     connection.ensure_connection()
     return connection.connection
@@ -203,11 +219,16 @@ def _sqlite_snapshot() -> Iterator[Snapshot]:
         try:
             _sqlite_connection().backup(copy)
             tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            migrations = ([list(r) for r in copy.execute("SELECT app, name FROM django_migrations "
-                                                         "ORDER BY app, name")]
-                          if "django_migrations" in tables else [])
-            audit = (copy.execute(f"SELECT count(*) FROM {AuditRecord._meta.db_table}").fetchone()[0]  # noqa: S608
-                     if AuditRecord._meta.db_table in tables else 0)
+            migrations = (
+                [list(r) for r in copy.execute("SELECT app, name FROM django_migrations ORDER BY app, name")]
+                if "django_migrations" in tables
+                else []
+            )
+            audit = (
+                copy.execute(f"SELECT count(*) FROM {AuditRecord._meta.db_table}").fetchone()[0]  # noqa: S608
+                if AuditRecord._meta.db_table in tables
+                else 0
+            )
         finally:
             copy.close()
         yield Snapshot(migrations, audit, lambda: _read_file(path))

@@ -35,18 +35,25 @@ def load_key(*, create: bool) -> bytes:
         raise BackupError(str(exc)) from exc
     if not raw:
         if not settings.DEBUG and envbool("CAMPUSCARD_PRODUCTION", False):
-            raise BackupError(_("生产环境必须设置备份密钥 CAMPUSCARD_BACKUP_KEY（或 "
-                                "CAMPUSCARD_BACKUP_KEY_FILE）"))
+            raise BackupError(_("生产环境必须设置备份密钥 CAMPUSCARD_BACKUP_KEY（或 CAMPUSCARD_BACKUP_KEY_FILE）"))
         key_file = demo_key_file()
         if not key_file.exists():
             if not create:
-                raise BackupError(_("未设置备份密钥：请设置 CAMPUSCARD_BACKUP_KEY 或 "
-                                    "CAMPUSCARD_BACKUP_KEY_FILE 为制作备份时所用的密钥"))
+                raise BackupError(
+                    _(
+                        "未设置备份密钥：请设置 CAMPUSCARD_BACKUP_KEY 或 "
+                        "CAMPUSCARD_BACKUP_KEY_FILE 为制作备份时所用的密钥"
+                    )
+                )
             key_file.write_text(secrets.token_hex(32), encoding="utf-8")
             key_file.chmod(0o600)
         raw = key_file.read_text(encoding="utf-8")
     raw = raw.strip()
     if not _HEX.match(raw):
-        raise BackupError(_("备份密钥应为 64 位十六进制数（32 字节），可用 python -c "
-                            "\"import secrets; print(secrets.token_hex(32))\" 生成"))
+        raise BackupError(
+            _(
+                "备份密钥应为 64 位十六进制数（32 字节），可用 python -c "
+                '"import secrets; print(secrets.token_hex(32))" 生成'
+            )
+        )
     return bytes.fromhex(raw)

@@ -60,8 +60,7 @@ class RestoreResult:
 def audit_key_check() -> str:
     """A fingerprint of the audit key (an HMAC of a fixed text: says nothing about the key),
     so a restore can tell before it starts whether the restored log will verify here."""
-    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), b"campuscard backup: audit key check",
-                    "sha256").hexdigest()
+    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), b"campuscard backup: audit key check", "sha256").hexdigest()
 
 
 class _Hashing:
@@ -111,30 +110,54 @@ def backup(out: Path) -> BackupResult:
         os.replace(part, out)
     finally:
         part.unlink(missing_ok=True)
-    result = BackupResult(out, sink.digest.hexdigest(), sink.size, added[stores.PHOTOS.prefix],
-                          skipped[stores.PHOTOS.prefix], manifest,
-                          basis_files=added[stores.BASIS_FILES.prefix],
-                          skipped_basis_files=skipped[stores.BASIS_FILES.prefix])
-    record(actor=None, action="backup.create", object_type="backup", object_id=out.name[:64],
-           data={"file": str(out), "sha256": result.sha256, "bytes": result.size,
-                 "photos": result.photos, "basis_files": result.basis_files, "vendor": vendor,
-                 "taken_at": taken.isoformat(), "audit_records": snap.audit_records,
-                 "damaged_photos": result.skipped_photos,
-                 "damaged_basis_files": result.skipped_basis_files})
+    result = BackupResult(
+        out,
+        sink.digest.hexdigest(),
+        sink.size,
+        added[stores.PHOTOS.prefix],
+        skipped[stores.PHOTOS.prefix],
+        manifest,
+        basis_files=added[stores.BASIS_FILES.prefix],
+        skipped_basis_files=skipped[stores.BASIS_FILES.prefix],
+    )
+    record(
+        actor=None,
+        action="backup.create",
+        object_type="backup",
+        object_id=out.name[:64],
+        data={
+            "file": str(out),
+            "sha256": result.sha256,
+            "bytes": result.size,
+            "photos": result.photos,
+            "basis_files": result.basis_files,
+            "vendor": vendor,
+            "taken_at": taken.isoformat(),
+            "audit_records": snap.audit_records,
+            "damaged_photos": result.skipped_photos,
+            "damaged_basis_files": result.skipped_basis_files,
+        },
+    )
     return result
 
 
-def _manifest(snap: database.Snapshot, vendor: str, taken: datetime,
-              skipped: dict[str, list[str]]) -> dict[str, Any]:
+def _manifest(snap: database.Snapshot, vendor: str, taken: datetime, skipped: dict[str, list[str]]) -> dict[str, Any]:
     try:
         version = metadata.version("campuscard")
     except metadata.PackageNotFoundError:
         version = ""
-    return {"format": 1, "created_at": taken.astimezone(UTC).isoformat(), "vendor": vendor,
-            "campuscard": version, "django": django.get_version(), "migrations": snap.migrations,
-            "audit_records": snap.audit_records, "audit_key_check": audit_key_check(),
-            "damaged_photos_left_out": skipped[stores.PHOTOS.prefix],
-            "damaged_basis_files_left_out": skipped[stores.BASIS_FILES.prefix]}
+    return {
+        "format": 1,
+        "created_at": taken.astimezone(UTC).isoformat(),
+        "vendor": vendor,
+        "campuscard": version,
+        "django": django.get_version(),
+        "migrations": snap.migrations,
+        "audit_records": snap.audit_records,
+        "audit_key_check": audit_key_check(),
+        "damaged_photos_left_out": skipped[stores.PHOTOS.prefix],
+        "damaged_basis_files_left_out": skipped[stores.BASIS_FILES.prefix],
+    }
 
 
 def verify(path: Path) -> archive.Verified:
@@ -151,15 +174,22 @@ def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResul
         raise BackupError(_("找不到备份文件 %(path)s") % {"path": path})
     table = database.non_empty_table()
     if table:
-        raise BackupError(_("只能恢复到空系统：数据库表 %(table)s 里已有数据。请新建一个空数据库"
-                            "（可先运行 campuscard migrate）再恢复；没有改动任何数据")
-                          % {"table": table})
+        raise BackupError(
+            _(
+                "只能恢复到空系统：数据库表 %(table)s 里已有数据。请新建一个空数据库"
+                "（可先运行 campuscard migrate）再恢复；没有改动任何数据"
+            )
+            % {"table": table}
+        )
     if stores.PHOTOS.files():
-        raise BackupError(_("只能恢复到空系统：照片目录 %(path)s 不是空的；没有改动任何数据")
-                          % {"path": stores.PHOTOS.root()})
+        raise BackupError(
+            _("只能恢复到空系统：照片目录 %(path)s 不是空的；没有改动任何数据") % {"path": stores.PHOTOS.root()}
+        )
     if stores.BASIS_FILES.files():
-        raise BackupError(_("只能恢复到空系统：书面依据目录 %(path)s 不是空的；没有改动任何数据")
-                          % {"path": stores.BASIS_FILES.root()})
+        raise BackupError(
+            _("只能恢复到空系统：书面依据目录 %(path)s 不是空的；没有改动任何数据")
+            % {"path": stores.BASIS_FILES.root()}
+        )
     verified = archive.verify(path, key)  # every tag and digest, before anything is touched
     manifest = verified.manifest
     _check_compatible(manifest, accept_other_audit_key)
@@ -187,36 +217,61 @@ def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResul
         staging.discard()
         raise
     verdict = chain.verify()
-    pending = sorted(f"{app}.{name}" for app, name in
-                     database.known_migrations() - {tuple(m) for m in manifest["migrations"]})
-    record(actor=None, action="backup.restore", object_type="backup",
-           object_id=str(manifest.get("created_at", ""))[:64],
-           data={"file": str(path.resolve()), "created_at": manifest.get("created_at"),
-                 "source_vendor": manifest["vendor"], "photos": counts[stores.PHOTOS.prefix],
-                 "basis_files": counts[stores.BASIS_FILES.prefix],
-                 "audit_chain_ok": verdict.ok, "pending_migrations": pending})
-    return RestoreResult(manifest, counts[stores.PHOTOS.prefix], verdict, pending,
-                         basis_files=counts[stores.BASIS_FILES.prefix])
+    pending = sorted(
+        f"{app}.{name}" for app, name in database.known_migrations() - {tuple(m) for m in manifest["migrations"]}
+    )
+    record(
+        actor=None,
+        action="backup.restore",
+        object_type="backup",
+        object_id=str(manifest.get("created_at", ""))[:64],
+        data={
+            "file": str(path.resolve()),
+            "created_at": manifest.get("created_at"),
+            "source_vendor": manifest["vendor"],
+            "photos": counts[stores.PHOTOS.prefix],
+            "basis_files": counts[stores.BASIS_FILES.prefix],
+            "audit_chain_ok": verdict.ok,
+            "pending_migrations": pending,
+        },
+    )
+    return RestoreResult(
+        manifest, counts[stores.PHOTOS.prefix], verdict, pending, basis_files=counts[stores.BASIS_FILES.prefix]
+    )
 
 
 def _check_compatible(manifest: dict[str, Any], accept_other_audit_key: bool) -> None:
     if manifest.get("vendor") != database.vendor():
-        raise BackupError(_("备份来自 %(source)s 数据库，本系统用的是 %(target)s：不能恢复")
-                          % {"source": manifest.get("vendor"), "target": database.vendor()})
+        raise BackupError(
+            _("备份来自 %(source)s 数据库，本系统用的是 %(target)s：不能恢复")
+            % {"source": manifest.get("vendor"), "target": database.vendor()}
+        )
     archived = {tuple(m) for m in manifest.get("migrations", [])}
     unknown = sorted(archived - database.known_migrations())
     if unknown:
-        raise BackupError(_("备份来自更新的版本（本系统没有迁移 %(migration)s）：请先升级本系统再恢复")
-                          % {"migration": ".".join(unknown[0])})
+        raise BackupError(
+            _("备份来自更新的版本（本系统没有迁移 %(migration)s）：请先升级本系统再恢复")
+            % {"migration": ".".join(unknown[0])}
+        )
     ahead = sorted(database.applied_migrations() - archived)
     if ahead:
-        raise BackupError(_("目标数据库已迁移到比备份更新的状态（%(migration)s）：请在新建的空数据库上"
-                            "恢复，之后再运行 campuscard migrate") % {"migration": ".".join(ahead[0])})
-    if not accept_other_audit_key \
-            and not hmac.compare_digest(str(manifest.get("audit_key_check", "")), audit_key_check()):
-        raise BackupError(_("本系统的审计密钥 AUDIT_HMAC_KEY 与制作备份的系统不同：恢复后审计链将无法"
-                            "校验。请设置源系统的 AUDIT_HMAC_KEY 再恢复（确实遗失时可加 "
-                            "--accept-other-audit-key）"))
+        raise BackupError(
+            _(
+                "目标数据库已迁移到比备份更新的状态（%(migration)s）：请在新建的空数据库上"
+                "恢复，之后再运行 campuscard migrate"
+            )
+            % {"migration": ".".join(ahead[0])}
+        )
+    if not accept_other_audit_key and not hmac.compare_digest(
+        str(manifest.get("audit_key_check", "")), audit_key_check()
+    ):
+        raise BackupError(
+            _(
+                "本系统的审计密钥 AUDIT_HMAC_KEY 与制作备份的系统不同：恢复后审计链将无法"
+                "校验。请设置源系统的 AUDIT_HMAC_KEY 再恢复（确实遗失时可加 "
+                "--accept-other-audit-key）"
+            )
+        )
 
 
 def _checked(name: str, blocks: Iterable[bytes], sha256: str) -> Iterator[bytes]:

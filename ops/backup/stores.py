@@ -28,10 +28,10 @@ from ops.grants.basis_store import basis_dir
 class FileStore:
     """A folder of files named by their content's SHA-256 (``<root>/<ab>/<sha256>.<ext>``)."""
 
-    prefix: str                 # the members' first path part in the archive
-    root: Callable[[], Path]    # the store's folder (created if missing)
-    pattern: re.Pattern[str]    # valid member names (``archive.PHOTO``, ``archive.BASIS``), which
-                                # also fix the extensions allowed
+    prefix: str  # the members' first path part in the archive
+    root: Callable[[], Path]  # the store's folder (created if missing)
+    pattern: re.Pattern[str]  # valid member names (``archive.PHOTO``, ``archive.BASIS``), which
+    # also fix the extensions allowed
 
     def member_name(self, path: Path) -> str:
         return f"{self.prefix}/{path.parent.name}/{path.name}"

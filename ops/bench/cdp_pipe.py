@@ -24,9 +24,17 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-        "--enable-precise-memory-info"]  # performance.memory unrounded
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-precise-memory-info",
+]  # performance.memory unrounded
 
 
 class CDPError(RuntimeError):
@@ -52,9 +60,12 @@ class Chromium:
             os.dup2(high_w, 4)
 
         self.proc = subprocess.Popen(
-            [CHROMIUM, *ARGS, "--remote-debugging-pipe", f"--user-data-dir={profile_dir}",
-             "about:blank"], preexec_fn=wire_fds, close_fds=False,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [CHROMIUM, *ARGS, "--remote-debugging-pipe", f"--user-data-dir={profile_dir}", "about:blank"],
+            preexec_fn=wire_fds,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer = b""
@@ -74,8 +85,9 @@ class Chromium:
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *,
-             session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -110,23 +122,24 @@ class Chromium:
     @contextmanager
     def attached(self) -> Iterator[str]:
         """A DevTools session on the page for the length of the block; nothing is enabled."""
-        session = self.send("Target.attachToTarget", {"targetId": self.page_target(),
-                                                      "flatten": True})["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": self.page_target(), "flatten": True})["sessionId"]
         try:
             yield session
         finally:
             self.send("Target.detachFromTarget", {"sessionId": session})
             self.events.clear()  # the detach notice; nothing else was asked for
 
-    def evaluate(self, expression: str, *, session: str | None = None,
-                 timeout: float = 20.0) -> Any:
+    def evaluate(self, expression: str, *, session: str | None = None, timeout: float = 20.0) -> Any:
         """The value of ``expression`` in the page (awaited if a promise)."""
         if session is None:
             with self.attached() as session:
                 return self.evaluate(expression, session=session, timeout=timeout)
-        result = self.send("Runtime.evaluate", {
-            "expression": expression, "returnByValue": True, "awaitPromise": True},
-            session=session, timeout=timeout)
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            session=session,
+            timeout=timeout,
+        )
         if "exceptionDetails" in result:
             raise CDPError(f"page: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
@@ -159,7 +172,7 @@ class Chromium:
                     stat = (proc / "stat").read_text()
                 except OSError:
                     continue
-                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+                ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
                 children.setdefault(ppid, []).append(int(proc.name))
         pids, todo = set(), [self.proc.pid]
         while todo:

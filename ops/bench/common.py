@@ -40,8 +40,7 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(pct * 10) - 1]
 
 
-def rerun_in_scratch_system(argv: list[str], *, database_url: str | None,
-                            redis_url: str | None) -> int:
+def rerun_in_scratch_system(argv: list[str], *, database_url: str | None, redis_url: str | None) -> int:
     """Run this bench again in a child process bound to a throw-away database and Redis, so a
     benchmark never touches live data. Returns the child's exit code."""
     scratch = Path(tempfile.mkdtemp(prefix="campuscard-bench-"))
@@ -64,8 +63,7 @@ def record(title: str, figures: dict[str, Any], notes: str = "") -> Path:
     """Append the figures with machine and date to docs/benchmarks.md."""
     path = PROJECT_ROOT / "docs" / "benchmarks.md"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"\n### {title} — {stamp}\n", f"Machine: {machine()}\n\n",
-             "| figure | value |\n|---|---|\n"]
+    lines = [f"\n### {title} — {stamp}\n", f"Machine: {machine()}\n\n", "| figure | value |\n|---|---|\n"]
     lines += [f"| {k} | {v} |\n" for k, v in figures.items()]
     if notes:
         lines.append(f"\n{notes}\n")

@@ -37,14 +37,14 @@ Lookup = Callable[[str], Credential | None]
 def _doors() -> list[Door]:
     curfew = (time(23, 0), time(6, 0))
     hours = ((time(7, 0), time(22, 30)),)
-    doors = [Door(f"G-E-{i:02d}", DeviceKind.PEDESTRIAN_GATE, area="campus", passback="hard")
-             for i in range(6)]
-    doors += [Door(f"G-S-{i:02d}", DeviceKind.PEDESTRIAN_GATE, area="south", passback="soft")
-              for i in range(4)]
-    doors += [Door(f"V-{i}", DeviceKind.VEHICLE_GATE, area="car-park", passback="hard")
-              for i in range(2)]
-    doors += [Door(f"{b}-{i:02d}", DeviceKind.DORM_DOOR, building=b, area=b, passback="soft",
-                   curfew=curfew) for b in BUILDINGS for i in range(2)]
+    doors = [Door(f"G-E-{i:02d}", DeviceKind.PEDESTRIAN_GATE, area="campus", passback="hard") for i in range(6)]
+    doors += [Door(f"G-S-{i:02d}", DeviceKind.PEDESTRIAN_GATE, area="south", passback="soft") for i in range(4)]
+    doors += [Door(f"V-{i}", DeviceKind.VEHICLE_GATE, area="car-park", passback="hard") for i in range(2)]
+    doors += [
+        Door(f"{b}-{i:02d}", DeviceKind.DORM_DOOR, building=b, area=b, passback="soft", curfew=curfew)
+        for b in BUILDINGS
+        for i in range(2)
+    ]
     doors += [Door(f"L-{i}", DeviceKind.LIBRARY_READER, schedule=hours) for i in range(4)]
     doors += [Door("DESK-1", DeviceKind.DESK_READER)]
     return doors
@@ -54,27 +54,31 @@ def _credentials(count: int, rng: random.Random) -> list[Credential]:
     creds = []
     for i in range(count):
         roll = rng.random()
-        card_type = (CardType.STUDENT if roll < 0.8
-                     else CardType.STAFF if roll < 0.95 else CardType.TEMPORARY)
+        card_type = CardType.STUDENT if roll < 0.8 else CardType.STAFF if roll < 0.95 else CardType.TEMPORARY
         bad = rng.random()
-        creds.append(Credential(
-            uid=f"{0xA0000000 + i:08X}",
-            card_type=card_type,
-            status=(CardStatus.LOST if bad < 0.005 else CardStatus.REPLACED if bad < 0.01
-                    else CardStatus.ACTIVE),
-            blacklisted=0.01 <= bad < 0.012,
-            valid_from=DAY_START - timedelta(days=rng.randint(1, 900)),
-            valid_until=(DAY_START + timedelta(hours=rng.randint(-48, 240))
-                         if card_type == CardType.TEMPORARY else None),
-            dorm_building=rng.choice(BUILDINGS) if card_type == CardType.STUDENT else None,
-        ))
+        creds.append(
+            Credential(
+                uid=f"{0xA0000000 + i:08X}",
+                card_type=card_type,
+                status=(CardStatus.LOST if bad < 0.005 else CardStatus.REPLACED if bad < 0.01 else CardStatus.ACTIVE),
+                blacklisted=0.01 <= bad < 0.012,
+                valid_from=DAY_START - timedelta(days=rng.randint(1, 900)),
+                valid_until=(
+                    DAY_START + timedelta(hours=rng.randint(-48, 240)) if card_type == CardType.TEMPORARY else None
+                ),
+                dorm_building=rng.choice(BUILDINGS) if card_type == CardType.STUDENT else None,
+            )
+        )
     return creds
 
 
 def _payload(cred: Credential) -> dict[str, Any]:
     return {
-        "uid": cred.uid, "card_type": str(cred.card_type), "status": str(cred.status),
-        "blacklisted": cred.blacklisted, "valid_from": cred.valid_from.isoformat(),
+        "uid": cred.uid,
+        "card_type": str(cred.card_type),
+        "status": str(cred.status),
+        "blacklisted": cred.blacklisted,
+        "valid_from": cred.valid_from.isoformat(),
         "valid_until": cred.valid_until.isoformat() if cred.valid_until else None,
         "dorm_building": cred.dorm_building,
     }
@@ -91,17 +95,25 @@ def _sqlite_cache(creds: list[Credential], directory: Path) -> tuple[Lookup, Cal
     return cache.lookup, cache.close
 
 
-def _taps(creds: list[Credential], doors: list[Door], taps: int,
-          rng: random.Random) -> list[tuple[str, Door, datetime, Direction | None]]:
+def _taps(
+    creds: list[Credential], doors: list[Door], taps: int, rng: random.Random
+) -> list[tuple[str, Door, datetime, Direction | None]]:
     """A day of taps in time order. Each card alternates in/out per area (as people do), with
     2 % of taps repeating the last direction (a card passed back) and 1.5 % unknown cards."""
     by_kind: dict[DeviceKind, list[Door]] = {}
     for door in doors:
         by_kind.setdefault(door.kind, []).append(door)
     kinds = list(by_kind)
-    weights = [{DeviceKind.PEDESTRIAN_GATE: 50, DeviceKind.DORM_DOOR: 30,
-                DeviceKind.LIBRARY_READER: 12, DeviceKind.VEHICLE_GATE: 6,
-                DeviceKind.DESK_READER: 2}[k] for k in kinds]
+    weights = [
+        {
+            DeviceKind.PEDESTRIAN_GATE: 50,
+            DeviceKind.DORM_DOOR: 30,
+            DeviceKind.LIBRARY_READER: 12,
+            DeviceKind.VEHICLE_GATE: 6,
+            DeviceKind.DESK_READER: 2,
+        }[k]
+        for k in kinds
+    ]
     dorm_doors: dict[str | None, list[Door]] = {}
     for door in by_kind.get(DeviceKind.DORM_DOOR, []):
         dorm_doors.setdefault(door.building, []).append(door)
@@ -127,8 +139,7 @@ def _taps(creds: list[Credential], doors: list[Door], taps: int,
     return out
 
 
-def _measure(lookup: Lookup, taps: list[tuple[str, Door, datetime, Direction | None]],
-             state: EdgeState) -> list[int]:
+def _measure(lookup: Lookup, taps: list[tuple[str, Door, datetime, Direction | None]], state: EdgeState) -> list[int]:
     ns = clock.perf_counter_ns
     times: list[int] = []
     append = times.append

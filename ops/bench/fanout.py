@@ -56,9 +56,9 @@ from streams import envelopes, names, producer
 
 PAGE = "/live/gates/"
 BENCH_USER = "bench-security"
-TICK_S = 0.02          # the simulated readers publish every 20 ms
-HEARTBEAT_S = 30.0     # the Dash websocket worker's heartbeat interval
-OPENING_AT_ONCE = 5    # pages being opened at the same moment
+TICK_S = 0.02  # the simulated readers publish every 20 ms
+HEARTBEAT_S = 30.0  # the Dash websocket worker's heartbeat interval
+OPENING_AT_ONCE = 5  # pages being opened at the same moment
 EVENT_ID = re.compile(rb'"data-event":\s*"([0-9a-f-]{36})"')
 
 
@@ -80,7 +80,7 @@ def rss_mb(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -140,17 +140,26 @@ def live_stack(name: str) -> Iterator[Stack]:
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     port = _free_port()
-    with open(log_dir / f"{name}-daphne.log", "ab") as web_log, \
-            open(log_dir / f"{name}-processor.log", "ab") as proc_log:
+    with (
+        open(log_dir / f"{name}-daphne.log", "ab") as web_log,
+        open(log_dir / f"{name}-processor.log", "ab") as proc_log,
+    ):
         # CAMPUSCARD_BENCH_PROFILE=<dir>: run daphne under cProfile (its event-loop thread),
         # written to <dir>/<name>-daphne.prof when it stops.
         profile = os.environ.get("CAMPUSCARD_BENCH_PROFILE")
         wrap = ["-m", "cProfile", "-o", str(Path(profile) / f"{name}-daphne.prof")] if profile else []
-        web = subprocess.Popen([sys.executable, *wrap, "-m", "daphne", "-b", "127.0.0.1", "-p",
-                                str(port), "ops.asgi:application"],
-                               env=env, stdout=web_log, stderr=web_log)
-        processor = subprocess.Popen([sys.executable, "-m", "ops.cli", "process", "--name",
-                                      f"bench-{name}"], env=env, stdout=proc_log, stderr=proc_log)
+        web = subprocess.Popen(
+            [sys.executable, *wrap, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ops.asgi:application"],
+            env=env,
+            stdout=web_log,
+            stderr=web_log,
+        )
+        processor = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "process", "--name", f"bench-{name}"],
+            env=env,
+            stdout=proc_log,
+            stderr=proc_log,
+        )
     stack = Stack(f"http://127.0.0.1:{port}", web, processor, BENCH_USER, password, log_dir)
     try:
         _wait_http(f"{stack.base}/healthz", web)
@@ -169,16 +178,21 @@ def log_in(stack: Stack) -> tuple[str, dict[str, Any]]:
     login_url = f"{stack.base}/accounts/login/?next={urllib.parse.quote(PAGE)}"
     form = opener.open(login_url, timeout=30).read().decode()
     token = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)[-1]
-    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": stack.username,
-                                   "password": stack.password, "next": PAGE}).encode()
-    request = urllib.request.Request(login_url, data=data,  # noqa: S310 (our own http:// server)
-                                     headers={"Referer": login_url})
+    data = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": stack.username, "password": stack.password, "next": PAGE}
+    ).encode()
+    request = urllib.request.Request(
+        login_url,
+        data=data,  # noqa: S310 (our own http:// server)
+        headers={"Referer": login_url},
+    )
     with opener.open(request, timeout=30) as response:
         if urllib.parse.urlparse(response.url).path != PAGE:
             raise RuntimeError(f"login did not reach {PAGE} (landed on {response.url})")
         page = response.read().decode()
-    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>',
-                                  page, re.S).group(1))  # type: ignore[union-attr]
+    config = json.loads(
+        re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S).group(1)
+    )  # type: ignore[union-attr]
     opener.open(f"{stack.base}{PAGE}_dash-layout", timeout=30).read()
     deps = json.loads(opener.open(f"{stack.base}{PAGE}_dash-dependencies", timeout=30).read())
     persistent = [d for d in deps if d.get("persistent")]
@@ -197,8 +211,16 @@ def gate_simulator(rate: float, *, seed: int = 11) -> Any:
 
     gates = [d for d in selectors.doors() if d.kind in GATE_KINDS]
     quiet = Trouble(device_fault_per_s=0, device_silence_per_s=0)
-    return CampusSimulator(selectors.credentials(), gates, rate=rate, rhythmic=False,
-                           trouble=quiet, heartbeat_s=5.0, seed=seed, keys=selectors.device_keys())
+    return CampusSimulator(
+        selectors.credentials(),
+        gates,
+        rate=rate,
+        rhythmic=False,
+        trouble=quiet,
+        heartbeat_s=5.0,
+        seed=seed,
+        keys=selectors.device_keys(),
+    )
 
 
 @dataclass
@@ -206,7 +228,7 @@ class TapFlow:
     """Publishes the simulator's taps every ``TICK_S`` until ``stop`` (or ``seconds``)."""
 
     sim: Any
-    remember: bool = True                            # keep id → occurred time of every tap
+    remember: bool = True  # keep id → occurred time of every tap
     occurred: dict[str, float] = field(default_factory=dict)
     taps: int = 0
     started: float = 0.0
@@ -247,7 +269,8 @@ def committed_since(since: float) -> tuple[int, float | None]:
 
     try:
         agg = AccessEvent.objects.filter(received_at__gte=datetime.fromtimestamp(since, UTC)).aggregate(
-            n=Count("id"), last=Max("received_at"))
+            n=Count("id"), last=Max("received_at")
+        )
     finally:
         connection.close()
     return agg["n"], agg["last"].timestamp() if agg["last"] else None
@@ -278,8 +301,8 @@ def stream_pending() -> int:
 class PageStats:
     renderer_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     live: asyncio.Event = field(default_factory=asyncio.Event)
-    seen: dict[str, float] = field(default_factory=dict)   # tap id → first arrival on this page
-    frames: list[float] = field(default_factory=list)       # arrival of each feed update
+    seen: dict[str, float] = field(default_factory=dict)  # tap id → first arrival on this page
+    frames: list[float] = field(default_factory=list)  # arrival of each feed update
     frame_bytes: int = 0
     messages: int = 0
     errors: list[str] = field(default_factory=list)
@@ -298,14 +321,14 @@ class WebSocketClient:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str, *, origin: str,
-                      cookie: str) -> WebSocketClient:
+    async def connect(cls, host: str, port: int, path: str, *, origin: str, cookie: str) -> WebSocketClient:
         reader, writer = await asyncio.open_connection(host, port, limit=2**24)
         key = base64.b64encode(os.urandom(16))
         writer.write(
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n".encode())
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n".encode()
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         status = head.split(b"\r\n", 1)[0]
         accept = base64.b64encode(hashlib.sha1(key + cls.GUID).digest())  # noqa: S324 (RFC 6455)
@@ -323,8 +346,11 @@ class WebSocketClient:
         else:
             header = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
         mask = os.urandom(4)
-        masked = (int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-                  ).to_bytes(n, "big") if n else b""
+        masked = (
+            (int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+            if n
+            else b""
+        )
         self.writer.write(header + mask + masked)
 
     async def receive(self) -> bytes | None:
@@ -342,9 +368,9 @@ class WebSocketClient:
             except (asyncio.IncompleteReadError, ConnectionError):
                 return None
             opcode = b0 & 0x0F
-            if opcode == 0x9:      # ping → pong
+            if opcode == 0x9:  # ping → pong
                 self.send(payload, 0xA)
-            elif opcode == 0x8:    # close → close back
+            elif opcode == 0x8:  # close → close back
                 with contextlib.suppress(ConnectionError):
                     self.send(payload[:2], 0x8)
                     await self.writer.drain()
@@ -372,8 +398,7 @@ class Dashboards:
         self.pages: list[PageStats] = []
         self.sockets: list[WebSocketClient] = []
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, name="dashboards",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.loop.run_forever, name="dashboards", daemon=True)
 
     def open(self, timeout: float = 90.0) -> None:
         self._thread.start()
@@ -388,15 +413,25 @@ class Dashboards:
             page = PageStats()
             self.pages.append(page)
             async with gate:
-                ws = await WebSocketClient.connect(host, int(port), self.info["ws_path"],
-                                                   origin=self.stack.base, cookie=self.cookie)
+                ws = await WebSocketClient.connect(
+                    host, int(port), self.info["ws_path"], origin=self.stack.base, cookie=self.cookie
+                )
                 self.sockets.append(ws)
-                ws.send(json.dumps({  # what the renderer sends to start the persistent callback
-                    "type": "callback_request", "rendererId": page.renderer_id,
-                    "requestId": f"{page.renderer_id}-1",
-                    "payload": {"output": self.info["callback"]["output"], "inputs": [],
-                                "changedPropIds": [], "parsedChangedPropsIds": []},
-                }).encode())
+                ws.send(
+                    json.dumps(
+                        {  # what the renderer sends to start the persistent callback
+                            "type": "callback_request",
+                            "rendererId": page.renderer_id,
+                            "requestId": f"{page.renderer_id}-1",
+                            "payload": {
+                                "output": self.info["callback"]["output"],
+                                "inputs": [],
+                                "changedPropIds": [],
+                                "parsedChangedPropsIds": [],
+                            },
+                        }
+                    ).encode()
+                )
                 self.loop.create_task(self._receive(ws, page))
                 await page.live.wait()
 
@@ -458,13 +493,21 @@ def run(*, clients: int, rate: float, seconds: float) -> dict[str, Any]:
         sim = gate_simulator(rate)
         time.sleep(2.0)  # connections settled, first frames drawn
         rss_before = rss_mb(stack.web.pid)
-        cpu0 = {"web": cpu_seconds(stack.web.pid), "proc": cpu_seconds(stack.processor.pid),
-                "bench": sum(os.times()[:2]), "wall": time.time()}
+        cpu0 = {
+            "web": cpu_seconds(stack.web.pid),
+            "proc": cpu_seconds(stack.processor.pid),
+            "bench": sum(os.times()[:2]),
+            "wall": time.time(),
+        }
         flow = TapFlow(sim)
         flow.run(seconds)
         t_end = time.time()
-        cpu1 = {"web": cpu_seconds(stack.web.pid), "proc": cpu_seconds(stack.processor.pid),
-                "bench": sum(os.times()[:2]), "wall": time.time()}
+        cpu1 = {
+            "web": cpu_seconds(stack.web.pid),
+            "proc": cpu_seconds(stack.processor.pid),
+            "bench": sum(os.times()[:2]),
+            "wall": time.time(),
+        }
         committed, last_commit = wait_committed(flow.started, flow.taps)
         lag_end = pending_end = None
         if last_commit is not None:

@@ -22,18 +22,35 @@ from ops.cards import graduation
 def run(*, students: int, deferred: int) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     dept, _ = Department.objects.get_or_create(code="CS", name="计算机工程系")
-    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12),
-                                    role=Role.NIC)
+    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12), role=Role.NIC)
     start = timezone.now() - timedelta(days=1400)
-    Cardholder.objects.bulk_create([
-        Cardholder(kind=HolderKind.STUDENT, number=f"2022CS{i:06d}", name=f"学生{i}",
-                   department=dept, study_end=date(2026, 7, 1)) for i in range(students)
-    ], batch_size=5000)
+    Cardholder.objects.bulk_create(
+        [
+            Cardholder(
+                kind=HolderKind.STUDENT,
+                number=f"2022CS{i:06d}",
+                name=f"学生{i}",
+                department=dept,
+                study_end=date(2026, 7, 1),
+            )
+            for i in range(students)
+        ],
+        batch_size=5000,
+    )
     holders = list(Cardholder.objects.filter(number__startswith="2022CS").values_list("id", flat=True))
-    Card.objects.bulk_create([
-        Card(uid=f"{0xB0000000 + i:08X}", holder_id=h, card_type=CardType.STUDENT,
-             status=CardStatus.ACTIVE, valid_from=start) for i, h in enumerate(holders)
-    ], batch_size=5000)
+    Card.objects.bulk_create(
+        [
+            Card(
+                uid=f"{0xB0000000 + i:08X}",
+                holder_id=h,
+                card_type=CardType.STUDENT,
+                status=CardStatus.ACTIVE,
+                valid_from=start,
+            )
+            for i, h in enumerate(holders)
+        ],
+        batch_size=5000,
+    )
     rng = random.Random(3)
     deferred_list = {f"2022CS{i:06d}": date(2027, 7, 1) for i in rng.sample(range(students), deferred)}
 

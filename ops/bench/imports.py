@@ -28,8 +28,15 @@ def student_list(rows: int) -> bytes:
     sheet.append(["学号", "姓名", "学系", "班级", "身份证号"])
     for i in range(rows):
         birth = date(2006, 1, 1) + timedelta(days=i % 1500)
-        sheet.append([f"2026{i % 6:02d}{i:06d}", f"新生{i}", DEPARTMENTS[i % 6],
-                      f"26{i % 6}{i % 40:02d}班", citizen_id.make("440507", birth, i % 999)])
+        sheet.append(
+            [
+                f"2026{i % 6:02d}{i:06d}",
+                f"新生{i}",
+                DEPARTMENTS[i % 6],
+                f"26{i % 6}{i % 40:02d}班",
+                citizen_id.make("440507", birth, i % 999),
+            ]
+        )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -39,24 +46,20 @@ def run(*, rows: int, photo_count: int) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     for i, name in enumerate(DEPARTMENTS):
         Department.objects.get_or_create(code=f"D{i}", defaults={"name": name})
-    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12),
-                                    role=Role.NIC)
+    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12), role=Role.NIC)
     data = student_list(rows)
 
     t0 = time.perf_counter()
-    batch = importing.preview_import(kind="student", filename="新生名单.xlsx", data=data,
-                                     operator=nic)
+    batch = importing.preview_import(kind="student", filename="新生名单.xlsx", data=data, operator=nic)
     t_preview = time.perf_counter() - t0
     result = importing.apply_import(batch=batch, operator=nic)
     seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    again = importing.preview_import(kind="student", filename="新生名单.xlsx", data=data,
-                                     operator=nic)
+    again = importing.preview_import(kind="student", filename="新生名单.xlsx", data=data, operator=nic)
     t_reimport = time.perf_counter() - t1
 
-    samples = [photos.make_test_photo(color=(67 + i % 9, 142, 219 - i % 11), seed=i)
-               for i in range(50)]
+    samples = [photos.make_test_photo(color=(67 + i % 9, 142, 219 - i % 11), seed=i) for i in range(50)]
     items = [(f"2026{i:08d}", samples[i % len(samples)]) for i in range(photo_count)]
     t2 = time.perf_counter()
     checked = photos.check_many(items)

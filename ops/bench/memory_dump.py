@@ -11,8 +11,11 @@ import base64
 import json
 from typing import Any
 
-DUMP_CONFIG = {"includedCategories": ["disabled-by-default-memory-infra"],
-               "excludedCategories": ["*"], "memoryDumpConfig": {"triggers": []}}
+DUMP_CONFIG = {
+    "includedCategories": ["disabled-by-default-memory-infra"],
+    "excludedCategories": ["*"],
+    "memoryDumpConfig": {"triggers": []},
+}
 TIMEOUT_S = 30.0
 
 
@@ -58,8 +61,7 @@ def allocators(events: list[dict[str, Any]], pids: set[int]) -> dict[str, float]
             key = _key(name)
             if key is not None:
                 totals[key] = totals.get(key, 0) + _size(dump.get("attrs", {}))
-    return {k: round(v / 2**20, 1) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])
-            if v >= 2**19}
+    return {k: round(v / 2**20, 1) for k, v in sorted(totals.items(), key=lambda kv: -kv[1]) if v >= 2**19}
 
 
 def take(chromium: Any, pids: set[int]) -> dict[str, float]:
@@ -67,8 +69,7 @@ def take(chromium: Any, pids: set[int]) -> dict[str, float]:
     to the allocators of ``pids``."""
     chromium.send("Tracing.start", {"traceConfig": DUMP_CONFIG, "transferMode": "ReturnAsStream"})
     try:
-        result = chromium.send("Tracing.requestMemoryDump", {"deterministic": True,
-                                                            "levelOfDetail": "detailed"})
+        result = chromium.send("Tracing.requestMemoryDump", {"deterministic": True, "levelOfDetail": "detailed"})
     finally:
         chromium.send("Tracing.end")
     done = chromium.wait_event("Tracing.tracingComplete", TIMEOUT_S)

@@ -87,23 +87,35 @@ def _wait_received(listener: Listener, ids: list[str], timeout: float) -> None:
     time.sleep(0.3)
 
 
-def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: float,
-        processors: int, backlog_size: int = 30_000) -> dict[str, Any]:
+def run(
+    *,
+    rate: float,
+    seconds: float,
+    latency_rate: float,
+    latency_seconds: float,
+    processors: int,
+    backlog_size: int = 30_000,
+) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     seed_demo_campus()
     doors = selectors.doors()
-    groups = sorted({names.GROUP_GATES, names.GROUP_LIBRARY, names.GROUP_DESK}
-                    | {names.dorm_group(d.building) for d in doors if d.kind == "dorm_door"
-                       and d.building})
+    groups = sorted(
+        {names.GROUP_GATES, names.GROUP_LIBRARY, names.GROUP_DESK}
+        | {names.dorm_group(d.building) for d in doors if d.kind == "dorm_door" and d.building}
+    )
     quiet = Trouble(device_fault_per_s=0, device_silence_per_s=0)
     keys = selectors.device_keys()
-    sim = CampusSimulator(selectors.credentials(), doors, rate=rate, rhythmic=False, trouble=quiet,
-                          heartbeat_s=5.0, seed=7, keys=keys)
+    sim = CampusSimulator(
+        selectors.credentials(), doors, rate=rate, rhythmic=False, trouble=quiet, heartbeat_s=5.0, seed=7, keys=keys
+    )
     listener = Listener(groups)
     listener.start()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "ops.cli", "process", "--name", f"bench-{i}"],
-                         env=dict(os.environ), stdout=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "process", "--name", f"bench-{i}"],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+        )
         for i in range(processors)
     ]
     try:
@@ -116,13 +128,16 @@ def run(*, rate: float, seconds: float, latency_rate: float, latency_seconds: fl
         events_per_s = len(done) / (max(done) - t0) if done else 0.0
 
         # Capacity: a backlog published at once (as after an outage), drained flat out.
-        backlog = [e for e in sim.step(time.time(), backlog_size / rate)
-                   if isinstance(e, envelopes.Tap)] if backlog_size else []
+        backlog = (
+            [e for e in sim.step(time.time(), backlog_size / rate) if isinstance(e, envelopes.Tap)]
+            if backlog_size
+            else []
+        )
         sim.rate = rate
         t_backlog = time.time()
         redis_client = client()
         for start in range(0, len(backlog), 2000):
-            producer.publish(redis_client, backlog[start:start + 2000], sim.keys)
+            producer.publish(redis_client, backlog[start : start + 2000], sim.keys)
         backlog_ids = [str(e.event_id) for e in backlog]
         _wait_received(listener, backlog_ids, timeout=120)
         drained = [listener.received_at[i] for i in backlog_ids if i in listener.received_at]

@@ -34,8 +34,7 @@ from readers.agent.config import parse_config
 from streams import names
 
 
-def _reader_process(first: int, count: int, redis_url: str, state: Path, version: int,
-                    pipe: Any) -> None:
+def _reader_process(first: int, count: int, redis_url: str, state: Path, version: int, pipe: Any) -> None:
     """One OS process hosting ``count`` reader agents; reports when each applied a loss."""
     received: dict[str, dict[int, float]] = {}
     lock = threading.Lock()
@@ -54,11 +53,21 @@ def _reader_process(first: int, count: int, redis_url: str, state: Path, version
         agent.cache.apply = apply  # type: ignore[method-assign]
 
     for i in range(first, first + count):
-        config = parse_config({
-            "redis_url": redis_url, "state_dir": str(state / f"r{i}"), "heartbeat_s": 3600,
-            "doors": [{"device_id": f"BENCH-{i:04d}", "key_hex": secrets.token_hex(32),
-                       "kind": "pedestrian_gate", "direction": "in"}],
-        })
+        config = parse_config(
+            {
+                "redis_url": redis_url,
+                "state_dir": str(state / f"r{i}"),
+                "heartbeat_s": 3600,
+                "doors": [
+                    {
+                        "device_id": f"BENCH-{i:04d}",
+                        "key_hex": secrets.token_hex(32),
+                        "kind": "pedestrian_gate",
+                        "direction": "in",
+                    }
+                ],
+            }
+        )
         agent = ReaderAgent(config, client_factory(redis_url), sources=[])
         watch(agent, i)
         agent.start()
@@ -72,14 +81,13 @@ def _reader_process(first: int, count: int, redis_url: str, state: Path, version
     pipe.send(received)
 
 
-def run(*, readers: int, revocations: int, processes: int = 10,
-        holders: int = 2400) -> dict[str, Any]:
+def run(*, readers: int, revocations: int, processes: int = 10, holders: int = 2400) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     seed_demo_campus(holders=holders)
-    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12),
-                                    role=Role.NIC)
-    relay = subprocess.Popen([sys.executable, "-m", "ops.cli", "relay"], env=dict(os.environ),
-                             stdout=subprocess.DEVNULL)
+    nic = create_or_update_operator(username="bench-nic", password=secrets.token_urlsafe(12), role=Role.NIC)
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "relay"], env=dict(os.environ), stdout=subprocess.DEVNULL
+    )
     redis_client = client()
     deadline = time.monotonic() + 60
     while int(redis_client.get(names.CREDENTIALS_VERSION) or 0) == 0:  # relay seeds the feed
@@ -99,8 +107,11 @@ def run(*, readers: int, revocations: int, processes: int = 10,
     per = -(-readers // processes)
     for first in range(0, readers, per):
         parent, child = context.Pipe()
-        worker = context.Process(target=_reader_process, daemon=True, args=(
-            first, min(per, readers - first), settings.REDIS_URL, state, version, child))
+        worker = context.Process(
+            target=_reader_process,
+            daemon=True,
+            args=(first, min(per, readers - first), settings.REDIS_URL, state, version, child),
+        )
         worker.start()
         pipes.append(parent)
         workers.append(worker)
@@ -122,8 +133,7 @@ def run(*, readers: int, revocations: int, processes: int = 10,
         for pipe in pipes:
             for uid, per_reader in pipe.recv().items():
                 received.setdefault(uid, {}).update(per_reader)
-        delays = [t - committed[uid] for uid in committed
-                  for t in received.get(uid, {}).values()]
+        delays = [t - committed[uid] for uid in committed for t in received.get(uid, {}).values()]
         missing = readers * len(committed) - len(delays)
     finally:
         for worker in workers:

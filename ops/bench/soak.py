@@ -93,11 +93,16 @@ def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, An
     (t0, first), (t1, last) = dumps[0], dumps[-1]
     names = sorted({*first, *last}, key=lambda k: -abs(last.get(k, 0.0) - first.get(k, 0.0)))
     figures: dict[str, Any] = {
-        "allocators_from_s": t0, "allocators_to_s": t1, "allocators_first_mb": first,
+        "allocators_from_s": t0,
+        "allocators_to_s": t1,
+        "allocators_first_mb": first,
         "allocators_last_mb": last,
-        "allocators_growth_mb": {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in names}}
-    for key, since in (("allocators_slope_mb_per_10min", 0),
-                       ("allocators_slope_full_chart_mb_per_10min", FULL_CHART_S)):
+        "allocators_growth_mb": {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in names},
+    }
+    for key, since in (
+        ("allocators_slope_mb_per_10min", 0),
+        ("allocators_slope_full_chart_mb_per_10min", FULL_CHART_S),
+    ):
         span = [(t, d) for t, d in dumps if t >= since]
         if len(span) >= 3:
             slopes = {k: _slope_per_10min([(t, d.get(k, 0.0)) for t, d in span]) for k in names}
@@ -111,8 +116,7 @@ def _behind_s(status: str, tz: ZoneInfo) -> float | None:
     if not found:
         return None
     now = datetime.now(tz)
-    shown = now.replace(hour=int(found[1]), minute=int(found[2]), second=int(found[3]),
-                        microsecond=0)
+    shown = now.replace(hour=int(found[1]), minute=int(found[2]), second=int(found[3]), microsecond=0)
     behind = (now - shown).total_seconds()
     return behind + 86400 if behind < -43200 else behind  # across midnight
 
@@ -176,13 +180,13 @@ def _profile(chromium: Chromium, seconds: float) -> list[dict[str, Any]]:
     self_us: dict[tuple[str, str], float] = {}
     for node_id, delta in zip(profile.get("samples", []), deltas[1:] + [0], strict=False):
         frame = nodes[node_id]["callFrame"]
-        key = (frame["functionName"] or "(anonymous)",
-               frame["url"].rsplit("/", 1)[-1] + f":{frame['lineNumber']}")
+        key = (frame["functionName"] or "(anonymous)", frame["url"].rsplit("/", 1)[-1] + f":{frame['lineNumber']}")
         self_us[key] = self_us.get(key, 0.0) + delta
     total = sum(self_us.values()) or 1.0
     top = sorted(self_us.items(), key=lambda kv: -kv[1])[:25]
-    return [{"function": f, "where": w, "ms": round(us / 1000, 1),
-             "pct": round(100 * us / total, 1)} for (f, w), us in top]
+    return [
+        {"function": f, "where": w, "ms": round(us / 1000, 1), "pct": round(100 * us / total, 1)} for (f, w), us in top
+    ]
 
 
 def _log_in(chromium: Chromium, stack: Stack) -> None:
@@ -193,8 +197,9 @@ def _log_in(chromium: Chromium, stack: Stack) -> None:
         document.getElementById('id_username').value = {json.dumps(stack.username)};
         document.getElementById('id_password').value = {json.dumps(stack.password)};
         document.getElementById('login-submit').click(); return true; }})()""")
-    chromium.wait_for(f"location.pathname === {json.dumps(PAGE)} && "
-                      "!!document.querySelector('#gates-status.live')", timeout=60)
+    chromium.wait_for(
+        f"location.pathname === {json.dumps(PAGE)} && !!document.querySelector('#gates-status.live')", timeout=60
+    )
     chromium.evaluate(COUNT_ERRORS)
 
 
@@ -204,18 +209,25 @@ def _probe(chromium: Chromium, tz: ZoneInfo) -> dict[str, Any]:
         chromium.send("HeapProfiler.collectGarbage", session=session, timeout=PROBE_TIMEOUT_S)
         probe = chromium.evaluate(PROBE, session=session, timeout=PROBE_TIMEOUT_S)
         dom_all = chromium.send("Memory.getDOMCounters", session=session)["nodes"]
-    sample = dict(heap_mb=probe["heap"] / 2**20, heap_total_mb=probe["heapTotal"] / 2**20,
-                  dom_nodes=probe["dom"], dom_nodes_all=dom_all, feed_rows=probe["rows"],
-                  chart_points=probe["points"], live=probe["live"],
-                  behind_s=_behind_s(probe["status"], tz), page_errors=probe["errors"])
+    sample = dict(
+        heap_mb=probe["heap"] / 2**20,
+        heap_total_mb=probe["heapTotal"] / 2**20,
+        dom_nodes=probe["dom"],
+        dom_nodes_all=dom_all,
+        feed_rows=probe["rows"],
+        chart_points=probe["points"],
+        live=probe["live"],
+        behind_s=_behind_s(probe["status"], tz),
+        page_errors=probe["errors"],
+    )
     if probe["coalescing"]:  # dashboard/assets/coalesce.js at work
-        sample.update(pushes_received=probe["coalescing"]["received"],
-                      pushes_applied=probe["coalescing"]["applied"])
+        sample.update(pushes_received=probe["coalescing"]["received"], pushes_applied=probe["coalescing"]["applied"])
     return sample
 
 
-def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
-        progress: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    *, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     tz = ZoneInfo(settings.TIME_ZONE)
     duration = minutes * 60
@@ -245,10 +257,13 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                 sample["renderer_cpu_pct"] = renderers.cpu()
                 sample["daphne_rss_mb"] = rss_mb(stack.web.pid)
                 samples.append(sample)
-                shown = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in sample.items() if k != "t")
-                progress(f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
-                         f"{shown if 'live' in sample else 'page did not answer; ' + shown}")
+                shown = " ".join(
+                    f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in sample.items() if k != "t"
+                )
+                progress(
+                    f"[soak] t={elapsed:6.0f}s taps={flow.taps} "
+                    f"{shown if 'live' in sample else 'page did not answer; ' + shown}"
+                )
                 last = elapsed >= duration - 0.5
                 if "live" in sample and (last or elapsed >= next_dump):
                     dumps.append((round(elapsed), memory_dump.take(chromium, renderers.pids)))
@@ -257,8 +272,9 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
                 if profile_s and profile is None:
                     profile = _profile(chromium, profile_s)
                     for line in profile:
-                        progress(f"[profile] {line['pct']:5.1f}% {line['ms']:9.1f} ms "
-                                 f"{line['function']} {line['where']}")
+                        progress(
+                            f"[profile] {line['pct']:5.1f}% {line['ms']:9.1f} ms {line['function']} {line['where']}"
+                        )
                 if last:
                     break
                 next_at = min(elapsed + sample_s, duration)
@@ -279,8 +295,11 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         values = [v for _, v in series(key)]
         if not values:
             return {f"{key}_first": None, f"{key}_last": None, f"{key}_max": None}
-        return {f"{key}_first": round(values[0], digits), f"{key}_last": round(values[-1], digits),
-                f"{key}_max": round(max(values), digits)}
+        return {
+            f"{key}_first": round(values[0], digits),
+            f"{key}_last": round(values[-1], digits),
+            f"{key}_max": round(max(values), digits),
+        }
 
     def slope(key: str, since: float = warmup) -> float | None:
         value = _slope_per_10min([(t, v) for t, v in series(key) if t >= since])
@@ -313,10 +332,8 @@ def run(*, rate: float, minutes: float, sample_s: float, profile_s: float = 0.0,
         "renderer_rss_slope_mb_per_10min": slope("renderer_rss_mb"),
         **fl("renderer_private_mb"),
         "renderer_private_slope_mb_per_10min": slope("renderer_private_mb"),
-        "renderer_private_slope_full_chart_mb_per_10min":
-            slope("renderer_private_mb", FULL_CHART_S) if late else None,
-        "renderer_rss_slope_full_chart_mb_per_10min":
-            slope("renderer_rss_mb", FULL_CHART_S) if late else None,
+        "renderer_private_slope_full_chart_mb_per_10min": slope("renderer_private_mb", FULL_CHART_S) if late else None,
+        "renderer_rss_slope_full_chart_mb_per_10min": slope("renderer_rss_mb", FULL_CHART_S) if late else None,
         "renderer_cpu_pct_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
         **fl("daphne_rss_mb"),
         "daphne_rss_slope_mb_per_10min": slope("daphne_rss_mb"),

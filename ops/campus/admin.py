@@ -48,8 +48,7 @@ class CardInline(admin.TabularInline):
 
 # A saved holder's full citizen ID and phone are never sent to the browser without a grant
 # (R-SEC-2): its page shows them masked; an editor may type a new value.
-PERSONAL_FIELDS = {"citizen_id": ("masked_citizen_id", mask_citizen_id),
-                   "phone": ("masked_phone", mask_phone)}
+PERSONAL_FIELDS = {"citizen_id": ("masked_citizen_id", mask_citizen_id), "phone": ("masked_phone", mask_phone)}
 NO_CARD_RIGHT = _("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理")
 
 
@@ -82,8 +81,7 @@ class CardholderForm(forms.ModelForm):
 @admin.register(Cardholder)
 class CardholderAdmin(admin.ModelAdmin):
     form = CardholderForm
-    list_display = ("number", "masked_name", "kind", "department", "dorm_building",
-                    "masked_citizen_id", "masked_phone")
+    list_display = ("number", "masked_name", "kind", "department", "dorm_building", "masked_citizen_id", "masked_phone")
     list_filter = ("kind", "department", "dorm_building")
     search_fields = ("number",)
     list_select_related = ("department", "dorm_building")
@@ -112,15 +110,15 @@ class CardholderAdmin(admin.ModelAdmin):
     def issue_link(self, obj: Cardholder) -> str:
         if not obj.pk:
             return ""
-        return format_html('<a class="button" href="{}">{}</a>',
-                           reverse("admin:campus_cardholder_issue", args=[obj.pk]), _("发卡"))
+        return format_html(
+            '<a class="button" href="{}">{}</a>', reverse("admin:campus_cardholder_issue", args=[obj.pk]), _("发卡")
+        )
 
     def issue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         holder = get_object_or_404(Cardholder, pk=pk)
         if not card_services.may_issue(request.user):  # R-SEC-3, R-CARD-7
             raise PermissionDenied(NO_CARD_RIGHT)
-        return run_form(request, IssueForm, holder, str(holder),
-                        reverse("admin:campus_cardholder_change", args=[pk]))
+        return run_form(request, IssueForm, holder, str(holder), reverse("admin:campus_cardholder_change", args=[pk]))
 
     @admin.display(description=_("姓名"))
     def masked_name(self, obj: Cardholder) -> str:
@@ -137,8 +135,7 @@ class CardholderAdmin(admin.ModelAdmin):
 
 @admin.register(Card)
 class CardAdmin(admin.ModelAdmin):
-    list_display = ("uid", "holder_number", "card_type", "status", "blacklisted", "issue_no",
-                    "valid_until")
+    list_display = ("uid", "holder_number", "card_type", "status", "blacklisted", "issue_no", "valid_until")
     list_filter = ("card_type", "status", "blacklisted")
     search_fields = ("uid", "holder__number")
     list_select_related = ("holder",)
@@ -158,11 +155,12 @@ class CardAdmin(admin.ModelAdmin):
     def get_urls(self):  # type: ignore[no-untyped-def]
         view = staff_member_required(self.admin_site.admin_view(self.action_view))
         why = staff_member_required(self.admin_site.admin_view(self.explain_view))
-        return [path("explain/", why, name="campus_card_explain"),
-                # only the card actions: the admin's own <pk>/change/, history/ and delete/ stay
-                re_path(rf"^(?P<pk>\d+)/(?P<action>{'|'.join(CARD_FORMS)})/$", view,
-                        name="campus_card_action"),
-                *super().get_urls()]
+        return [
+            path("explain/", why, name="campus_card_explain"),
+            # only the card actions: the admin's own <pk>/change/, history/ and delete/ stay
+            re_path(rf"^(?P<pk>\d+)/(?P<action>{'|'.join(CARD_FORMS)})/$", view, name="campus_card_action"),
+            *super().get_urls(),
+        ]
 
     def explain_view(self, request: HttpRequest) -> HttpResponse:
         """为什么被拒绝？ The help desk enters a card UID and a device code."""
@@ -175,18 +173,32 @@ class CardAdmin(admin.ModelAdmin):
                 result = explain(uid=uid, device_code=code)
             except LookupError as exc:
                 error = str(exc)
-        return render(request, "admin/campus/explain.html", {
-            "uid": uid, "device": code, "result": result, "rule_error": error,
-            "devices": Device.objects.order_by("code").values_list("code", "name"),
-            "title": _("为什么被拒绝？"), **self.admin_site.each_context(request)})
+        return render(
+            request,
+            "admin/campus/explain.html",
+            {
+                "uid": uid,
+                "device": code,
+                "result": result,
+                "rule_error": error,
+                "devices": Device.objects.order_by("code").values_list("code", "name"),
+                "title": _("为什么被拒绝？"),
+                **self.admin_site.each_context(request),
+            },
+        )
 
     @admin.display(description=_("卡务"))
     def desk_actions(self, obj: Card) -> str:
         if not obj.pk:
             return ""
-        return format_html_join(" ", '<a class="button" id="do-{}" href="{}">{}</a>', (
-            (name, reverse("admin:campus_card_action", args=[obj.pk, name]), form.title)
-            for name, form in CARD_FORMS.items()))
+        return format_html_join(
+            " ",
+            '<a class="button" id="do-{}" href="{}">{}</a>',
+            (
+                (name, reverse("admin:campus_card_action", args=[obj.pk, name]), form.title)
+                for name, form in CARD_FORMS.items()
+            ),
+        )
 
     def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if action not in CARD_FORMS:
@@ -194,8 +206,9 @@ class CardAdmin(admin.ModelAdmin):
         card = get_object_or_404(Card.objects.select_related("holder"), pk=pk)
         if not card_services.may_manage(request.user, card):  # R-SEC-3, R-CARD-7
             raise PermissionDenied(NO_CARD_RIGHT)
-        return run_form(request, CARD_FORMS[action], card, f"{card.uid}",
-                        reverse("admin:campus_card_change", args=[pk]))
+        return run_form(
+            request, CARD_FORMS[action], card, f"{card.uid}", reverse("admin:campus_card_change", args=[pk])
+        )
 
     @admin.display(description=_("学工号"))
     def holder_number(self, obj: Card) -> str:
@@ -204,8 +217,18 @@ class CardAdmin(admin.ModelAdmin):
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "kind", "location", "building", "owner", "state",
-                    "last_seen_at", "credential_version", "buffered")
+    list_display = (
+        "code",
+        "name",
+        "kind",
+        "location",
+        "building",
+        "owner",
+        "state",
+        "last_seen_at",
+        "credential_version",
+        "buffered",
+    )
     list_filter = ("kind", "state", "building", "owner")
     search_fields = ("code", "name", "location")
     list_select_related = ("building", "owner")
@@ -215,10 +238,12 @@ class DeviceAdmin(admin.ModelAdmin):
     def issue_keys(self, request: HttpRequest, queryset):  # type: ignore[no-untyped-def]
         from ops.campus.services import issue_device_key
 
-        keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin"))
-                for d in queryset]
-        return render(request, "admin/campus/device_keys.html", {
-            "keys": keys, "title": _("设备密钥"), **self.admin_site.each_context(request)})
+        keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin")) for d in queryset]
+        return render(
+            request,
+            "admin/campus/device_keys.html",
+            {"keys": keys, "title": _("设备密钥"), **self.admin_site.each_context(request)},
+        )
 
 
 @admin.register(AccessEvent)
@@ -251,9 +276,16 @@ def run_form(request: HttpRequest, form_class, subject, label: str, done_url: st
         except CardRuleError as exc:
             rule_error = " ".join(exc.messages)
         else:
-            messages.success(request, _("%(action)s已办理：%(card)s") % {"action": form.title,
-                                                                   "card": result})
+            messages.success(request, _("%(action)s已办理：%(card)s") % {"action": form.title, "card": result})
             return HttpResponseRedirect(done_url)
-    return render(request, "admin/cards/action_form.html",
-                  {"form": form, "subject": label, "rule_error": rule_error,
-                   "title": form.title, **admin.site.each_context(request)})
+    return render(
+        request,
+        "admin/cards/action_form.html",
+        {
+            "form": form,
+            "subject": label,
+            "rule_error": rule_error,
+            "title": form.title,
+            **admin.site.each_context(request),
+        },
+    )

@@ -10,8 +10,21 @@ from django.db import connection
 from ops.bulk import fast_insert
 from ops.campus.models import AccessEvent
 
-COLUMNS = ("event_id", "device", "card", "card_uid", "holder", "occurred_at", "received_at",
-           "direction", "decision", "reason", "flags", "boot_epoch", "seq")
+COLUMNS = (
+    "event_id",
+    "device",
+    "card",
+    "card_uid",
+    "holder",
+    "occurred_at",
+    "received_at",
+    "direction",
+    "decision",
+    "reason",
+    "flags",
+    "boot_epoch",
+    "seq",
+)
 
 
 def insert_access_events(rows: Sequence[tuple[Any, ...]]) -> None:

@@ -24,7 +24,7 @@ class HolderStatus(models.TextChoices):
     ACTIVE = "active", _("在校/在职")
     GRADUATED = "graduated", _("已毕业")
     WITHDRAWN = "withdrawn", _("已退学")
-    RETIRED = "retired", _("已退休")   # R-END-2: retired staff keep their card
+    RETIRED = "retired", _("已退休")  # R-END-2: retired staff keep their card
     LEFT = "left", _("已离校/离职")
 
 

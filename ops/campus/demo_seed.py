@@ -17,13 +17,23 @@ from ops.campus.models import Building, Card, Cardholder, Department, Device
 from streams import signing
 
 ADMIN_DEPARTMENTS = [
-    ("NIC", "网络与信息中心"), ("SEC", "保卫处"), ("SAO", "学生工作处"), ("HR", "人事处"),
-    ("AAO", "教务处"), ("GAO", "总务处"), ("FIN", "计划财务处"), ("LIB", "图书馆"),
+    ("NIC", "网络与信息中心"),
+    ("SEC", "保卫处"),
+    ("SAO", "学生工作处"),
+    ("HR", "人事处"),
+    ("AAO", "教务处"),
+    ("GAO", "总务处"),
+    ("FIN", "计划财务处"),
+    ("LIB", "图书馆"),
     ("CMO", "校区管理办公室"),
 ]
 ACADEMIC_DEPARTMENTS = [
-    ("CS", "计算机工程系"), ("ME", "机电工程系"), ("EM", "经济管理系"), ("FL", "外语系"),
-    ("AD", "艺术设计系"), ("CE", "化学工程系"),
+    ("CS", "计算机工程系"),
+    ("ME", "机电工程系"),
+    ("EM", "经济管理系"),
+    ("FL", "外语系"),
+    ("AD", "艺术设计系"),
+    ("CE", "化学工程系"),
 ]
 DORMS = [(f"D{i}", f"{i}号学生公寓") for i in range(1, 7)]
 GATES = [("E", "东门", 4), ("S", "南门", 3), ("W", "西门", 3), ("N", "北门", 2)]
@@ -57,10 +67,13 @@ def seed_demo_campus(*, holders: int = 2400, seed: int = 20260901) -> SeedReport
     if Department.objects.filter(code="NIC").exists():
         return SeedReport(False, Cardholder.objects.count(), Device.objects.count())
     rng = random.Random(seed)
-    depts = {code: Department.objects.create(code=code, name=name)
-             for code, name in ADMIN_DEPARTMENTS + ACADEMIC_DEPARTMENTS}
-    dorms = [Building.objects.create(code=c, name=n, is_dorm=True, curfew_start=time(23, 0),
-                                     curfew_end=time(6, 0)) for c, n in DORMS]
+    depts = {
+        code: Department.objects.create(code=code, name=name) for code, name in ADMIN_DEPARTMENTS + ACADEMIC_DEPARTMENTS
+    }
+    dorms = [
+        Building.objects.create(code=c, name=n, is_dorm=True, curfew_start=time(23, 0), curfew_end=time(6, 0))
+        for c, n in DORMS
+    ]
     library = Building.objects.create(code="LIB", name="图书馆", is_dorm=False)
     _seed_devices(depts, dorms, library)
     _seed_people(rng, holders, depts, dorms)
@@ -71,42 +84,98 @@ def _seed_devices(depts: dict[str, Department], dorms: list[Building], library: 
     devices: list[Device] = []
     for code, name, lanes in GATES:
         for lane in range(1, lanes + 1):
-            devices.append(Device(code=f"G-{code}-{lane:02d}", name=f"{name}人行{lane}号闸",
-                                  kind=DeviceKind.PEDESTRIAN_GATE, location=name, site=name,
-                                  passback="soft", passback_area="campus", owner=depts["SEC"]))
+            devices.append(
+                Device(
+                    code=f"G-{code}-{lane:02d}",
+                    name=f"{name}人行{lane}号闸",
+                    kind=DeviceKind.PEDESTRIAN_GATE,
+                    location=name,
+                    site=name,
+                    passback="soft",
+                    passback_area="campus",
+                    owner=depts["SEC"],
+                )
+            )
     for code, name in (("E", "东门"), ("N", "北门")):
         for way, label in (("IN", "入"), ("OUT", "出")):
-            devices.append(Device(code=f"V-{code}-{way}", name=f"{name}车辆{label}口",
-                                  kind=DeviceKind.VEHICLE_GATE, location=name, owner=depts["SEC"]))
+            devices.append(
+                Device(
+                    code=f"V-{code}-{way}",
+                    name=f"{name}车辆{label}口",
+                    kind=DeviceKind.VEHICLE_GATE,
+                    location=name,
+                    owner=depts["SEC"],
+                )
+            )
     for dorm in dorms:
         for door in range(1, 6):
-            devices.append(Device(code=f"{dorm.code}-{door:02d}", name=f"{dorm.name}{door}号门",
-                                  kind=DeviceKind.DORM_DOOR, location=dorm.name, building=dorm,
-                                  owner=depts["SAO"]))
+            devices.append(
+                Device(
+                    code=f"{dorm.code}-{door:02d}",
+                    name=f"{dorm.name}{door}号门",
+                    kind=DeviceKind.DORM_DOOR,
+                    location=dorm.name,
+                    building=dorm,
+                    owner=depts["SAO"],
+                )
+            )
     for i in range(1, 7):
-        devices.append(Device(code=f"L-GATE-{i:02d}", name=f"图书馆入口{i}号闸",
-                              kind=DeviceKind.LIBRARY_READER, location="图书馆", building=library,
-                              owner=depts["LIB"]))
+        devices.append(
+            Device(
+                code=f"L-GATE-{i:02d}",
+                name=f"图书馆入口{i}号闸",
+                kind=DeviceKind.LIBRARY_READER,
+                location="图书馆",
+                building=library,
+                owner=depts["LIB"],
+            )
+        )
     for i in range(1, 3):
-        devices.append(Device(code=f"L-DESK-{i:02d}", name=f"图书馆借还书台{i}",
-                              kind=DeviceKind.LIBRARY_READER, location="图书馆", building=library,
-                              owner=depts["LIB"]))
+        devices.append(
+            Device(
+                code=f"L-DESK-{i:02d}",
+                name=f"图书馆借还书台{i}",
+                kind=DeviceKind.LIBRARY_READER,
+                location="图书馆",
+                building=library,
+                owner=depts["LIB"],
+            )
+        )
     for i in range(1, 5):
-        devices.append(Device(code=f"NIC-DESK-{i:02d}", name=f"网信中心服务窗口{i}",
-                              kind=DeviceKind.DESK_READER, location="网信中心", owner=depts["NIC"]))
+        devices.append(
+            Device(
+                code=f"NIC-DESK-{i:02d}",
+                name=f"网信中心服务窗口{i}",
+                kind=DeviceKind.DESK_READER,
+                location="网信中心",
+                owner=depts["NIC"],
+            )
+        )
     for i in range(1, 3):
-        devices.append(Device(code=f"CMO-DESK-{i:02d}", name=f"校区管理办公室窗口{i}",
-                              kind=DeviceKind.DESK_READER, location="行政楼", owner=depts["CMO"]))
+        devices.append(
+            Device(
+                code=f"CMO-DESK-{i:02d}",
+                name=f"校区管理办公室窗口{i}",
+                kind=DeviceKind.DESK_READER,
+                location="行政楼",
+                owner=depts["CMO"],
+            )
+        )
     for device in devices:  # R-DEV-1: every registered device gets its own signing key
         device.key_hex = signing.new_key().hex()
     Device.objects.bulk_create(devices)
 
 
-def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
-                 dorms: list[Building]) -> None:
+def _seed_people(rng: random.Random, total: int, depts: dict[str, Department], dorms: list[Building]) -> None:
     now = timezone.now()
-    mix = [(HolderKind.STUDENT, 0.79), (HolderKind.STAFF, 0.145), (HolderKind.CONTRACTOR, 0.025),
-           (HolderKind.EXTERNAL, 0.017), (HolderKind.SHORT_TERM, 0.013), (HolderKind.MERCHANT, 0.01)]
+    mix = [
+        (HolderKind.STUDENT, 0.79),
+        (HolderKind.STAFF, 0.145),
+        (HolderKind.CONTRACTOR, 0.025),
+        (HolderKind.EXTERNAL, 0.017),
+        (HolderKind.SHORT_TERM, 0.013),
+        (HolderKind.MERCHANT, 0.01),
+    ]
     academic = [depts[c] for c, _ in ACADEMIC_DEPARTMENTS]
     holders: list[Cardholder] = []
     counters: dict[str, int] = {}
@@ -127,12 +196,19 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
             else:
                 dept = depts["GAO"] if kind == HolderKind.CONTRACTOR else depts["CMO"]
                 number, building, study_end = f"L{kind[:2].upper()}{n:05d}", None, None
-            holders.append(Cardholder(
-                kind=kind, number=number, name=_name(rng), department=dept, dorm_building=building,
-                citizen_id=citizen_id.make(rng.choice(REGIONS), birth, rng.randrange(1, 999)),
-                phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}", study_end=study_end,
-                class_name=f"{number[4:6]}{number[2:4]}{rng.randrange(1, 5)}班" if study_end else "",
-            ))
+            holders.append(
+                Cardholder(
+                    kind=kind,
+                    number=number,
+                    name=_name(rng),
+                    department=dept,
+                    dorm_building=building,
+                    citizen_id=citizen_id.make(rng.choice(REGIONS), birth, rng.randrange(1, 999)),
+                    phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+                    study_end=study_end,
+                    class_name=f"{number[4:6]}{number[2:4]}{rng.randrange(1, 5)}班" if study_end else "",
+                )
+            )
     Cardholder.objects.bulk_create(holders)
     uids: set[str] = set()
     cards: list[Card] = []
@@ -141,8 +217,9 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
         while uid in uids:
             uid = f"{rng.getrandbits(32):08X}"
         uids.add(uid)
-        card_type = {HolderKind.STUDENT: CardType.STUDENT,
-                     HolderKind.STAFF: CardType.STAFF}.get(holder.kind, CardType.TEMPORARY)
+        card_type = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}.get(
+            holder.kind, CardType.TEMPORARY
+        )
         valid_from = now - timedelta(days=rng.randrange(30, 900))
         valid_until = None if card_type == CardType.STAFF else now + timedelta(days=rng.randrange(60, 1200))
         roll = rng.random()
@@ -156,11 +233,20 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department],
         elif roll < 0.025 and card_type == CardType.TEMPORARY:
             valid_until = now - timedelta(days=rng.randrange(1, 30))  # expired temporary card
         temporary = card_type == CardType.TEMPORARY
-        cards.append(Card(uid=uid, holder=holder, card_type=card_type, status=status,
-                          blacklisted=blacklisted, valid_from=valid_from, valid_until=valid_until,
-                          owner_department=holder.department if temporary else None,
-                          approved_by=holder.department.name if temporary else "批量制卡",
-                          basis="演示数据"))
+        cards.append(
+            Card(
+                uid=uid,
+                holder=holder,
+                card_type=card_type,
+                status=status,
+                blacklisted=blacklisted,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                owner_department=holder.department if temporary else None,
+                approved_by=holder.department.name if temporary else "批量制卡",
+                basis="演示数据",
+            )
+        )
     Card.objects.bulk_create(cards)
     _seed_photos(rng, cards)
 
@@ -175,7 +261,6 @@ def _seed_photos(rng: random.Random, cards: list[Card]) -> None:
     for card in cards:
         if card.blacklisted or card.status != CardStatus.ACTIVE or rng.random() < 0.1:
             blue = (rng.randrange(50, 80), rng.randrange(120, 160), rng.randrange(200, 235))
-            card.holder.photo_sha256 = photo_store.save(
-                make_test_photo(blue, noise=4, seed=card.holder.pk))
+            card.holder.photo_sha256 = photo_store.save(make_test_photo(blue, noise=4, seed=card.holder.pk))
             holders.append(card.holder)
     Cardholder.objects.bulk_update(holders, ["photo_sha256"], batch_size=500)

@@ -1,4 +1,4 @@
-""""Why was this card denied here?" — the help desk runs the very ``decide()`` the readers run,
+""" "Why was this card denied here?" — the help desk runs the very ``decide()`` the readers run,
 on the current data, and explains the answer in the operator's words."""
 
 from __future__ import annotations
@@ -30,26 +30,33 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
     device = Device.objects.select_related("building").filter(code=device_code).first()
     if device is None:
         raise LookupError(_("没有编号为 %(code)s 的设备") % {"code": device_code})
-    door = Door(device.code, DeviceKind(device.kind),
-                building=device.building.code if device.building else None)
-    card = (Card.objects.select_related("holder", "holder__dorm_building")
-            .filter(uid=uid.strip().upper()).first())
+    door = Door(device.code, DeviceKind(device.kind), building=device.building.code if device.building else None)
+    card = Card.objects.select_related("holder", "holder__dorm_building").filter(uid=uid.strip().upper()).first()
     credential = None
     if card is not None:
         credential = Credential(
-            uid=card.uid, card_type=CardType(card.card_type), status=CardStatus(card.status),
-            blacklisted=card.blacklisted, valid_from=card.valid_from, valid_until=card.valid_until,
-            dorm_building=card.holder.dorm_building.code if card.holder.dorm_building else None)
+            uid=card.uid,
+            card_type=CardType(card.card_type),
+            status=CardStatus(card.status),
+            blacklisted=card.blacklisted,
+            valid_from=card.valid_from,
+            valid_until=card.valid_until,
+            dorm_building=card.holder.dorm_building.code if card.holder.dorm_building else None,
+        )
     verdict = decide(credential, door, now)
     facts = {_("设备"): f"{device.code} {device.name}（{device.get_kind_display()}）"}
     if card is not None:
         facts[_("卡")] = f"{card.uid}（{card.get_card_type_display()}，{card.get_status_display()}）"
-        facts[_("有效期")] = (f"{timezone.localtime(card.valid_from):%Y-%m-%d} — "
-                           + (f"{timezone.localtime(card.valid_until):%Y-%m-%d %H:%M}"
-                              if card.valid_until else _("长期")))
-    return Explanation(verdict.reason == Reason.OK, verdict.reason.value,
-                       str(ReasonChoice(verdict.reason).label), _text(verdict.reason, card, door),
-                       facts)
+        facts[_("有效期")] = f"{timezone.localtime(card.valid_from):%Y-%m-%d} — " + (
+            f"{timezone.localtime(card.valid_until):%Y-%m-%d %H:%M}" if card.valid_until else _("长期")
+        )
+    return Explanation(
+        verdict.reason == Reason.OK,
+        verdict.reason.value,
+        str(ReasonChoice(verdict.reason).label),
+        _text(verdict.reason, card, door),
+        facts,
+    )
 
 
 def _text(reason: Reason, card: Card | None, door: Door) -> str:
@@ -63,9 +70,12 @@ def _text(reason: Reason, card: Card | None, door: Door) -> str:
         Reason.BLACKLISTED: _("此卡在黑名单中，请联系保卫处。"),
         Reason.NOT_YET_VALID: _("此卡尚未到生效时间。"),
         Reason.EXPIRED: _("此卡已过有效期；临时卡延期须凭单位函件办理。"),
-        Reason.FUNCTION_NOT_ALLOWED: _("此类卡不能在这类设备使用（例如临时卡不能进图书馆或宿舍，"
-                                       "宿舍门只对本楼住宿学生开放）。"),
+        Reason.FUNCTION_NOT_ALLOWED: _(
+            "此类卡不能在这类设备使用（例如临时卡不能进图书馆或宿舍，宿舍门只对本楼住宿学生开放）。"
+        ),
     }
     allowed = ", ".join(sorted(t.value for t in ALLOWED_TYPES[door.kind]))
-    return texts.get(reason, _("拒绝原因：%(reason)s（该设备允许：%(types)s）")
-                     % {"reason": ReasonChoice(reason).label, "types": allowed})
+    return texts.get(
+        reason,
+        _("拒绝原因：%(reason)s（该设备允许：%(types)s）") % {"reason": ReasonChoice(reason).label, "types": allowed},
+    )

@@ -40,7 +40,7 @@ class Fanout:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self.sent = 0
-        self.sent_to: Counter[str] = Counter()   # pushes per group (tests, diagnostics)
+        self.sent_to: Counter[str] = Counter()  # pushes per group (tests, diagnostics)
         self.failed = 0
         self.closed = False
         self._thread = threading.Thread(target=self._run, name="fanout", daemon=True)
@@ -70,8 +70,13 @@ class Fanout:
         for group, rows in rows_by_group.items():
             if not rows:
                 continue
-            message = {"type": MESSAGE_TYPE, "group": group, "seq": next_seq(self.redis, group),
-                       "watermark": watermark, "rows": rows}
+            message = {
+                "type": MESSAGE_TYPE,
+                "group": group,
+                "seq": next_seq(self.redis, group),
+                "watermark": watermark,
+                "rows": rows,
+            }
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
     def send(self, group: str, message: dict[str, Any]) -> None:

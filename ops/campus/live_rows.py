@@ -25,8 +25,16 @@ class HolderInfo(TypedDict):
 
 
 def tap_row(
-    *, event_id: str, occurred_at: datetime, device: DeviceInfo, holder: HolderInfo | None,
-    card_uid: str, direction: str, decision: str, reason: str, flags: str = "",
+    *,
+    event_id: str,
+    occurred_at: datetime,
+    device: DeviceInfo,
+    holder: HolderInfo | None,
+    card_uid: str,
+    direction: str,
+    decision: str,
+    reason: str,
+    flags: str = "",
 ) -> dict[str, Any]:
     return {
         "id": event_id,

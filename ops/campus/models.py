@@ -66,17 +66,21 @@ class Cardholder(models.Model):
         Department, verbose_name=_("部门/学系"), on_delete=models.PROTECT, related_name="holders"
     )
     dorm_building = models.ForeignKey(
-        Building, verbose_name=_("宿舍楼"), null=True, blank=True, on_delete=models.SET_NULL,
+        Building,
+        verbose_name=_("宿舍楼"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="residents",
     )
     citizen_id = models.CharField(_("身份证号"), max_length=18, blank=True)
     phone = models.CharField(_("手机号"), max_length=20, blank=True)
-    class_name = models.CharField(_("班级"), max_length=64, blank=True)      # R-CARD-5
-    title = models.CharField(_("职务/职称"), max_length=64, blank=True)       # R-CARD-4
-    status = models.CharField(_("在校状态"), max_length=20, choices=HolderStatus.choices,
-                              default=HolderStatus.ACTIVE)
-    study_end = models.DateField(_("预计毕业日期"), null=True, blank=True,
-                                 help_text=_("学生：预计毕业日期；延期毕业时由教务处名单延长"))
+    class_name = models.CharField(_("班级"), max_length=64, blank=True)  # R-CARD-5
+    title = models.CharField(_("职务/职称"), max_length=64, blank=True)  # R-CARD-4
+    status = models.CharField(_("在校状态"), max_length=20, choices=HolderStatus.choices, default=HolderStatus.ACTIVE)
+    study_end = models.DateField(
+        _("预计毕业日期"), null=True, blank=True, help_text=_("学生：预计毕业日期；延期毕业时由教务处名单延长")
+    )
     photo_sha256 = models.CharField(_("照片摘要"), max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -94,13 +98,9 @@ class Card(models.Model):
     """A physical card bound to a holder. Its UID is what a reader sees."""
 
     uid = models.CharField(_("卡号(UID)"), max_length=20, unique=True)
-    holder = models.ForeignKey(
-        Cardholder, verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="cards"
-    )
+    holder = models.ForeignKey(Cardholder, verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="cards")
     card_type = models.CharField(_("卡类型"), max_length=20, choices=CardType.choices)
-    status = models.CharField(
-        _("状态"), max_length=20, choices=CardStatus.choices, default=CardStatus.ACTIVE
-    )
+    status = models.CharField(_("状态"), max_length=20, choices=CardStatus.choices, default=CardStatus.ACTIVE)
     blacklisted = models.BooleanField(_("黑名单"), default=False)
     issue_no = models.PositiveIntegerField(_("发卡序号"), default=1)
     valid_from = models.DateTimeField(_("生效时间"))
@@ -110,11 +110,19 @@ class Card(models.Model):
     basis = models.CharField(_("办理依据"), max_length=200, blank=True)
     # R-CARD-7: a temporary card belongs to the department that approved it.
     owner_department = models.ForeignKey(
-        Department, verbose_name=_("管理部门"), null=True, blank=True, on_delete=models.PROTECT,
+        Department,
+        verbose_name=_("管理部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="temporary_cards",
     )
     replaces = models.OneToOneField(
-        "self", verbose_name=_("替换的旧卡"), null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name=_("替换的旧卡"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="replaced_by",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -155,15 +163,15 @@ class Device(models.Model):
     kind = models.CharField(_("类型"), max_length=20, choices=DeviceKind.choices)
     location = models.CharField(_("位置"), max_length=100)
     building = models.ForeignKey(
-        Building, verbose_name=_("楼宇"), null=True, blank=True, on_delete=models.PROTECT,
+        Building,
+        verbose_name=_("楼宇"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="devices",
     )
-    owner = models.ForeignKey(
-        Department, verbose_name=_("所属部门"), on_delete=models.PROTECT, related_name="devices"
-    )
-    state = models.CharField(
-        _("状态"), max_length=20, choices=DeviceState.choices, default=DeviceState.UNKNOWN
-    )
+    owner = models.ForeignKey(Department, verbose_name=_("所属部门"), on_delete=models.PROTECT, related_name="devices")
+    state = models.CharField(_("状态"), max_length=20, choices=DeviceState.choices, default=DeviceState.UNKNOWN)
     last_seen_at = models.DateTimeField(_("最后心跳"), null=True, blank=True)
     credential_version = models.PositiveBigIntegerField(_("凭证版本"), default=0)
     buffered = models.PositiveIntegerField(_("待上传事件"), default=0)
@@ -172,12 +180,16 @@ class Device(models.Model):
     boot_epoch = models.PositiveBigIntegerField(_("启动纪元"), default=0)
     last_seq = models.PositiveBigIntegerField(_("最后序号"), default=0)
     heartbeat_s = models.PositiveIntegerField(_("心跳间隔（秒）"), default=10)
-    passback = models.CharField(_("防潜回"), max_length=4, default="off",
-                                choices=[("off", _("关闭")), ("soft", _("软（放行并标记）")),
-                                         ("hard", _("硬（拒绝）"))])
+    passback = models.CharField(
+        _("防潜回"),
+        max_length=4,
+        default="off",
+        choices=[("off", _("关闭")), ("soft", _("软（放行并标记）")), ("hard", _("硬（拒绝）"))],
+    )
     passback_area = models.CharField(_("防潜回区域"), max_length=40, blank=True)
-    site = models.CharField(_("地点分组"), max_length=40, blank=True,
-                            help_text=_("同一地点分组内的设备间无需通行时间（克隆卡检测）"))
+    site = models.CharField(
+        _("地点分组"), max_length=40, blank=True, help_text=_("同一地点分组内的设备间无需通行时间（克隆卡检测）")
+    )
 
     class Meta:
         verbose_name = _("设备")
@@ -199,16 +211,22 @@ class AccessEvent(models.Model):
     reader's own id for it, unique, so a redelivered stream entry never makes a second row."""
 
     event_id = models.UUIDField(_("事件ID"), unique=True)
-    device = models.ForeignKey(
-        Device, verbose_name=_("设备"), on_delete=models.PROTECT, related_name="events"
-    )
+    device = models.ForeignKey(Device, verbose_name=_("设备"), on_delete=models.PROTECT, related_name="events")
     card = models.ForeignKey(
-        Card, verbose_name=_("卡"), null=True, blank=True, on_delete=models.SET_NULL,
+        Card,
+        verbose_name=_("卡"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="events",
     )
     card_uid = models.CharField(_("卡号(UID)"), max_length=20)
     holder = models.ForeignKey(
-        Cardholder, verbose_name=_("持卡人"), null=True, blank=True, on_delete=models.SET_NULL,
+        Cardholder,
+        verbose_name=_("持卡人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="events",
     )
     occurred_at = models.DateTimeField(_("刷卡时间"))

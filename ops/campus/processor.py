@@ -65,16 +65,17 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
     def _device(self, code: str) -> DeviceInfo | None:
         if code not in self._devices and time.monotonic() - self._devices_loaded_at > 2.0:
             self._devices_loaded_at = time.monotonic()  # a stream of unknown ids: reload ≤ 1/2 s
-            rows = list(Device.objects.values("id", "code", "name", "kind", "building__code",
-                                              "key_hex", "site", "location"))
+            rows = list(
+                Device.objects.values("id", "code", "name", "kind", "building__code", "key_hex", "site", "location")
+            )
             self._sites = {d["id"]: d["site"] or d["location"] for d in rows}
             self._devices = {
-                d["code"]: DeviceInfo(id=d["id"], code=d["code"], name=d["name"], kind=d["kind"],
-                                      building=d["building__code"])
+                d["code"]: DeviceInfo(
+                    id=d["id"], code=d["code"], name=d["name"], kind=d["kind"], building=d["building__code"]
+                )
                 for d in rows
             }
-            self._keys = {d["code"]: bytes.fromhex(d["key_hex"]) if d["key_hex"] else None
-                          for d in rows}
+            self._keys = {d["code"]: bytes.fromhex(d["key_hex"]) if d["key_hex"] else None for d in rows}
         return self._devices.get(code)
 
     def handle(self, batch: Sequence[Entry[Signed]]) -> None:
@@ -90,8 +91,14 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             if device is None:  # R-DEV-2: an unregistered device is never recorded as traffic
                 self.supervisor.unknown_device(signed, now)
                 continue
-            if not self.supervisor.admit(device["id"], device["code"], self._keys.get(device["code"]),
-                                         signed, redelivered=entry.redelivered, at=now):
+            if not self.supervisor.admit(
+                device["id"],
+                device["code"],
+                self._keys.get(device["code"]),
+                signed,
+                redelivered=entry.redelivered,
+                at=now,
+            ):
                 continue  # forged, replayed or duplicated: alerted, never persisted
             seen[device["id"]] = max(seen.get(device["id"], event.occurred_at), event.occurred_at)
             if isinstance(event, envelopes.Tap):
@@ -119,8 +126,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
 
     def poll_once(self) -> int:
         processed = super().poll_once()
-        if self.alerts.pending and (time.monotonic() - self._alerts_flushed_at >= ALERT_FLUSH_S
-                                    or not processed):
+        if self.alerts.pending and (time.monotonic() - self._alerts_flushed_at >= ALERT_FLUSH_S or not processed):
             self._alerts_flushed_at = time.monotonic()
             self.alerts.flush()
         if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
@@ -130,7 +136,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             now = timezone.now()
             mark_silent_devices(now=now)
             mark_lagging_devices(now=now)
-            escalate_overdue(now=now)   # R-OPS-3: nobody acknowledged it in time
+            escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
             settle_flapping(now=now)
         return processed
 
@@ -141,8 +147,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         cards = {
             c["uid"]: c
             for c in Card.objects.filter(uid__in=uids).values(
-                "id", "uid", "holder_id", "holder__name", "holder__kind", "status", "card_type",
-                "holder__dorm_building__code", "holder__photo_sha256",
+                "id",
+                "uid",
+                "holder_id",
+                "holder__name",
+                "holder__kind",
+                "status",
+                "card_type",
+                "holder__dorm_building__code",
+                "holder__photo_sha256",
             )
         }
         received = timezone.now()
@@ -155,20 +168,46 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             fresh.add(tap.event_id)
             card = cards.get(tap.card_uid)
             self.watch.observe(tap, device, self._sites.get(device["id"], ""), card)
-            new_rows.append((
-                tap.event_id, device["id"], card["id"] if card else None, tap.card_uid,
-                card["holder_id"] if card else None, tap.occurred_at, received,
-                tap.direction.value, tap.decision.value, tap.reason.value, ",".join(tap.flags),
-                tap.boot_epoch, tap.seq,
-            ))
-            holder = (HolderInfo(id=card["holder_id"], name=card["holder__name"],
-                                 kind=card["holder__kind"],
-                                 dorm=card["holder__dorm_building__code"]) if card else None)
-            live.append(tap_row(
-                event_id=str(tap.event_id), occurred_at=tap.occurred_at, device=device,
-                holder=holder, card_uid=tap.card_uid, direction=tap.direction,
-                decision=tap.decision, reason=tap.reason, flags=",".join(tap.flags),
-            ))
+            new_rows.append(
+                (
+                    tap.event_id,
+                    device["id"],
+                    card["id"] if card else None,
+                    tap.card_uid,
+                    card["holder_id"] if card else None,
+                    tap.occurred_at,
+                    received,
+                    tap.direction.value,
+                    tap.decision.value,
+                    tap.reason.value,
+                    ",".join(tap.flags),
+                    tap.boot_epoch,
+                    tap.seq,
+                )
+            )
+            holder = (
+                HolderInfo(
+                    id=card["holder_id"],
+                    name=card["holder__name"],
+                    kind=card["holder__kind"],
+                    dorm=card["holder__dorm_building__code"],
+                )
+                if card
+                else None
+            )
+            live.append(
+                tap_row(
+                    event_id=str(tap.event_id),
+                    occurred_at=tap.occurred_at,
+                    device=device,
+                    holder=holder,
+                    card_uid=tap.card_uid,
+                    direction=tap.direction,
+                    decision=tap.decision,
+                    reason=tap.reason,
+                    flags=",".join(tap.flags),
+                )
+            )
         insert_access_events(new_rows)
         return live
 
@@ -179,36 +218,33 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             Device.objects.filter(id=device["id"]).update(state=state)
             self.supervisor.fault(device["id"], device["code"], fault)
             if fault.cleared:
-                clear_condition(kinds=[AlertKind.DEVICE_FAULT, AlertKind.TAMPER],
-                                device_ids=[device["id"]], at=fault.occurred_at)
+                clear_condition(
+                    kinds=[AlertKind.DEVICE_FAULT, AlertKind.TAMPER], device_ids=[device["id"]], at=fault.occurred_at
+                )
         if faults:
             notify_devices(device["id"] for _f, device in faults)
 
     def _flush_seen(self) -> None:
-        """"Last heard" for every device heard from since the last flush, in one statement, at
+        """ "Last heard" for every device heard from since the last flush, in one statement, at
         most once a second: it only matters at heartbeat granularity, and one UPDATE per device
         per batch was the processor's biggest cost."""
         self._seen_flushed_at = time.monotonic()
         pending, self._seen = self._seen, {}
         if not pending:
             return
-        back = list(Device.objects.filter(id__in=list(pending), state=DeviceState.SILENT)
-                    .values_list("id", flat=True))
-        heard = Case(*[When(id=i, then=Value(t)) for i, t in pending.items()],
-                     output_field=DateTimeField())
+        back = list(Device.objects.filter(id__in=list(pending), state=DeviceState.SILENT).values_list("id", flat=True))
+        heard = Case(*[When(id=i, then=Value(t)) for i, t in pending.items()], output_field=DateTimeField())
         # events can arrive out of order (a backlog after an outage): keep the latest time;
         # a device heard from is online unless it reported a fault it has not cleared
         Device.objects.filter(id__in=list(pending)).update(
             last_seen_at=Greatest(Coalesce(F("last_seen_at"), heard), heard),
-            state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)),
-                       default=Value(DeviceState.ONLINE)),
+            state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)), default=Value(DeviceState.ONLINE)),
         )
         for device_id, (epoch, seq) in self.supervisor.dirty_states().items():
             Device.objects.filter(id=device_id).update(boot_epoch=epoch, last_seq=seq)
         beats, self._heartbeats = self._heartbeats, {}
         for device_id, (version, buffered) in beats.items():
-            Device.objects.filter(id=device_id).update(credential_version=version,
-                                                       buffered=buffered)
+            Device.objects.filter(id=device_id).update(credential_version=version, buffered=buffered)
         if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
             clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
         notify_devices(pending)

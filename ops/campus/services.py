@@ -20,6 +20,11 @@ def issue_device_key(*, device: Device, operator: Any, basis: str = "") -> str:
     key = signing.new_key().hex()
     rotated = bool(device.key_hex)
     Device.objects.filter(pk=device.pk).update(key_hex=key)
-    audit.record(actor=operator, action="device.key_rotated" if rotated else "device.key_issued",
-                 object_type="device", object_id=device.code, basis=basis)
+    audit.record(
+        actor=operator,
+        action="device.key_rotated" if rotated else "device.key_issued",
+        object_type="device",
+        object_id=device.code,
+        basis=basis,
+    )
     return key

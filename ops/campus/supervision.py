@@ -54,23 +54,32 @@ class DeviceSupervisor:
 
     def unknown_device(self, signed: Signed, at: datetime) -> None:
         self._count("unknown_device")
-        self.alerts.add(kind=AlertKind.UNKNOWN_DEVICE, subject=signed.event.device_id[:64], at=at,
-                    detail={"event_id": str(signed.event.event_id)})
+        self.alerts.add(
+            kind=AlertKind.UNKNOWN_DEVICE,
+            subject=signed.event.device_id[:64],
+            at=at,
+            detail={"event_id": str(signed.event.event_id)},
+        )
 
-    def admit(self, device_id: int, code: str, key: bytes | None, signed: Signed, *,
-              redelivered: bool, at: datetime) -> bool:
+    def admit(
+        self, device_id: int, code: str, key: bytes | None, signed: Signed, *, redelivered: bool, at: datetime
+    ) -> bool:
         event = signed.event
         if key is None or not signing.verify(key, signed.raw, signed.mac):
             self._count("bad_signature")
-            self.alerts.add(kind=AlertKind.BAD_SIGNATURE, subject=code, device_id=device_id, at=at,
-                        detail={"event_id": str(event.event_id), "type": event.type})
+            self.alerts.add(
+                kind=AlertKind.BAD_SIGNATURE,
+                subject=code,
+                device_id=device_id,
+                at=at,
+                detail={"event_id": str(event.event_id), "type": event.type},
+            )
             return False
         if redelivered:
             return True
         st = self.state.get(device_id)
         if st is None:
-            epoch, last = Device.objects.filter(pk=device_id).values_list(
-                "boot_epoch", "last_seq").get()
+            epoch, last = Device.objects.filter(pk=device_id).values_list("boot_epoch", "last_seq").get()
             st = self.state[device_id] = SeqState(epoch, last)
         if event.boot_epoch > st.epoch:
             if st.epoch:
@@ -87,9 +96,13 @@ class DeviceSupervisor:
                 return False
             if event.seq > st.last + 1:
                 self._count("sequence_gap")
-                self.alerts.add(kind=AlertKind.SEQUENCE_GAP, subject=code, device_id=device_id, at=at,
-                            detail={"missing": event.seq - st.last - 1, "after": st.last,
-                                    "boot_epoch": st.epoch})
+                self.alerts.add(
+                    kind=AlertKind.SEQUENCE_GAP,
+                    subject=code,
+                    device_id=device_id,
+                    at=at,
+                    detail={"missing": event.seq - st.last - 1, "after": st.last, "boot_epoch": st.epoch},
+                )
             st.last, st.dirty = event.seq, True
             self._remember(event, signed)
             return True
@@ -101,14 +114,12 @@ class DeviceSupervisor:
         self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
         return False
 
-    def _remember(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault,
-                  signed: Signed) -> None:
+    def _remember(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, signed: Signed) -> None:
         self.recent[event.event_id] = signed.mac
         if len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
 
-    def _is_duplicate(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault,
-                      signed: Signed) -> bool:
+    def _is_duplicate(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, signed: Signed) -> bool:
         if event.event_id in self.recent:
             return self.recent[event.event_id] == signed.mac
         if isinstance(event, envelopes.Tap):  # after a processor restart: ask the record
@@ -117,19 +128,41 @@ class DeviceSupervisor:
             return AccessEvent.objects.filter(event_id=event.event_id).exists()
         return False
 
-    def _reject(self, kind: AlertKind, device_id: int, code: str, event: envelopes.Tap |
-                envelopes.Heartbeat | envelopes.Fault, at: datetime, st: SeqState) -> None:
+    def _reject(
+        self,
+        kind: AlertKind,
+        device_id: int,
+        code: str,
+        event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault,
+        at: datetime,
+        st: SeqState,
+    ) -> None:
         self._count(kind.value)
-        self.alerts.add(kind=kind, subject=code, device_id=device_id, at=at,
-                    detail={"event_id": str(event.event_id), "boot_epoch": event.boot_epoch,
-                            "seq": event.seq, "current_epoch": st.epoch, "current_seq": st.last})
+        self.alerts.add(
+            kind=kind,
+            subject=code,
+            device_id=device_id,
+            at=at,
+            detail={
+                "event_id": str(event.event_id),
+                "boot_epoch": event.boot_epoch,
+                "seq": event.seq,
+                "current_epoch": st.epoch,
+                "current_seq": st.last,
+            },
+        )
 
     def fault(self, device_id: int, code: str, fault: envelopes.Fault) -> None:
         if fault.cleared:
             return
         kind = AlertKind.TAMPER if fault.code == "tamper" else AlertKind.DEVICE_FAULT
-        self.alerts.add(kind=kind, subject=code, device_id=device_id, at=fault.occurred_at,
-                    detail={"code": fault.code, "detail": fault.detail})
+        self.alerts.add(
+            kind=kind,
+            subject=code,
+            device_id=device_id,
+            at=fault.occurred_at,
+            detail={"code": fault.code, "detail": fault.detail},
+        )
 
     def dirty_states(self) -> dict[int, tuple[int, int]]:
         out = {}
@@ -160,13 +193,21 @@ def mark_silent_devices(*, now: datetime) -> int:
     from ops.campus.choices import DeviceState
 
     silent: list[int] = []
-    candidates = Device.objects.filter(last_seen_at__isnull=False).exclude(
-        state=DeviceState.SILENT).values_list("id", "code", "last_seen_at", "heartbeat_s")
+    candidates = (
+        Device.objects.filter(last_seen_at__isnull=False)
+        .exclude(state=DeviceState.SILENT)
+        .values_list("id", "code", "last_seen_at", "heartbeat_s")
+    )
     for device_id, code, last_seen, interval in candidates:
         if now - last_seen > timedelta(seconds=SILENT_AFTER_INTERVALS * interval):
             Device.objects.filter(id=device_id).update(state=DeviceState.SILENT)
-            raise_alert(kind=AlertKind.UPLOAD_STOPPED, subject=code, device_id=device_id, at=now,
-                        detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval})
+            raise_alert(
+                kind=AlertKind.UPLOAD_STOPPED,
+                subject=code,
+                device_id=device_id,
+                at=now,
+                detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval},
+            )
             silent.append(device_id)
     notify_devices(silent)
     return len(silent)
@@ -184,21 +225,38 @@ def mark_lagging_devices(*, now: datetime) -> int:
     from ops.campus.choices import DeviceState
     from ops.cards.models import OutboxMessage, Topic
 
-    due = (OutboxMessage.objects.filter(topic=Topic.CREDENTIAL, version__isnull=False,
-                                        published_at__lte=now - timedelta(seconds=CREDENTIAL_LAG_S))
-           .order_by("-version").values_list("version", flat=True).first())
+    due = (
+        OutboxMessage.objects.filter(
+            topic=Topic.CREDENTIAL, version__isnull=False, published_at__lte=now - timedelta(seconds=CREDENTIAL_LAG_S)
+        )
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
     if not due:
         return 0
-    lagging = Device.objects.filter(credential_version__lt=due).exclude(
-        state=DeviceState.SILENT).exclude(last_seen_at__isnull=True).values_list(
-        "id", "code", "credential_version")
+    lagging = (
+        Device.objects.filter(credential_version__lt=due)
+        .exclude(state=DeviceState.SILENT)
+        .exclude(last_seen_at__isnull=True)
+        .values_list("id", "code", "credential_version")
+    )
     count = 0
     for device_id, code, held in lagging:
-        raise_alert(kind=AlertKind.CREDENTIAL_LAG, subject=code, device_id=device_id, at=now,
-                    detail={"holds": held, "missing_up_to": due})
+        raise_alert(
+            kind=AlertKind.CREDENTIAL_LAG,
+            subject=code,
+            device_id=device_id,
+            at=now,
+            detail={"holds": held, "missing_up_to": due},
+        )
         count += 1
     caught_up = Device.objects.filter(credential_version__gte=due).values_list("id", flat=True)
-    clear_condition(kinds=[AlertKind.CREDENTIAL_LAG], device_ids=Alert.objects.filter(
-        kind=AlertKind.CREDENTIAL_LAG, device_id__in=caught_up, cleared_at__isnull=True)
-        .exclude(status=AlertStatus.RESOLVED).values_list("device_id", flat=True), at=now)
+    clear_condition(
+        kinds=[AlertKind.CREDENTIAL_LAG],
+        device_ids=Alert.objects.filter(kind=AlertKind.CREDENTIAL_LAG, device_id__in=caught_up, cleared_at__isnull=True)
+        .exclude(status=AlertStatus.RESOLVED)
+        .values_list("device_id", flat=True),
+        at=now,
+    )
     return count

@@ -56,8 +56,7 @@ class FeeChargeAdmin(ReadOnly):
             return HttpResponse(_("日期格式应为 YYYY-MM-DD"), status=400)
         result = ledger.ledger(start=start, end=end)
         if request.GET.get("format") == "csv":
-            body, kind, ext = (ledger.to_csv(ledger.ITEM_HEADERS, result.items),
-                               "text/csv; charset=utf-8", "csv")
+            body, kind, ext = (ledger.to_csv(ledger.ITEM_HEADERS, result.items), "text/csv; charset=utf-8", "csv")
         else:
             body, ext = ledger.to_xlsx(result), "xlsx"
             kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -43,28 +43,36 @@ class BlacklistForm(BasisForm):
     title = _("列入黑名单")
 
     def run(self, card: Card, operator: Any) -> Card:
-        return services.set_blacklist(card=card, blacklisted=True, operator=operator,
-                                      basis=self.cleaned_data["basis"])
+        return services.set_blacklist(card=card, blacklisted=True, operator=operator, basis=self.cleaned_data["basis"])
 
 
 class UnblacklistForm(BasisForm):
     title = _("移出黑名单")
 
     def run(self, card: Card, operator: Any) -> Card:
-        return services.set_blacklist(card=card, blacklisted=False, operator=operator,
-                                      basis=self.cleaned_data["basis"])
+        return services.set_blacklist(card=card, blacklisted=False, operator=operator, basis=self.cleaned_data["basis"])
 
 
 class CancelForm(BasisForm):
     title = _("注销")
     holder_status = forms.ChoiceField(
-        label=_("注销原因"), required=False,
-        choices=[("", _("仅注销此卡")), (HolderStatus.WITHDRAWN, _("退学")),
-                 (HolderStatus.GRADUATED, _("毕业")), (HolderStatus.LEFT, _("离校/离职"))])
+        label=_("注销原因"),
+        required=False,
+        choices=[
+            ("", _("仅注销此卡")),
+            (HolderStatus.WITHDRAWN, _("退学")),
+            (HolderStatus.GRADUATED, _("毕业")),
+            (HolderStatus.LEFT, _("离校/离职")),
+        ],
+    )
 
     def run(self, card: Card, operator: Any) -> Card:
-        return services.cancel_card(card=card, operator=operator, basis=self.cleaned_data["basis"],
-                                    holder_status=self.cleaned_data["holder_status"] or None)
+        return services.cancel_card(
+            card=card,
+            operator=operator,
+            basis=self.cleaned_data["basis"],
+            holder_status=self.cleaned_data["holder_status"] or None,
+        )
 
 
 class ExtendForm(BasisForm):
@@ -72,17 +80,23 @@ class ExtendForm(BasisForm):
     new_until = forms.DateField(label=_("新的有效期至"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def run(self, card: Card, operator: Any) -> Card:
-        return services.extend_validity(card=card, new_until=_end_of(self.cleaned_data["new_until"]),
-                                        operator=operator, basis=self.cleaned_data["basis"])
+        return services.extend_validity(
+            card=card,
+            new_until=_end_of(self.cleaned_data["new_until"]),
+            operator=operator,
+            basis=self.cleaned_data["basis"],
+        )
 
 
 class ReplaceForm(BasisForm):
     title = _("补卡 / 换卡")
-    new_uid = forms.CharField(label=_("新卡卡号（UID）"), max_length=24,
-                              help_text=_("把空白卡放在发卡器上读取，或手工输入"))
+    new_uid = forms.CharField(
+        label=_("新卡卡号（UID）"), max_length=24, help_text=_("把空白卡放在发卡器上读取，或手工输入")
+    )
     reason = forms.ChoiceField(label=_("原因"), choices=FeeKind.choices)
-    fee = forms.DecimalField(label=_("收费（元）"), max_digits=8, decimal_places=2, required=False,
-                             help_text=_("留空按收费标准收取"))
+    fee = forms.DecimalField(
+        label=_("收费（元）"), max_digits=8, decimal_places=2, required=False, help_text=_("留空按收费标准收取")
+    )
     window = forms.CharField(label=_("收费窗口"), max_length=40, required=False)
     new_name = forms.CharField(label=_("变更后姓名"), max_length=64, required=False)
     new_citizen_id = forms.CharField(label=_("变更后身份证号"), max_length=18, required=False)
@@ -91,42 +105,63 @@ class ReplaceForm(BasisForm):
         super().__init__(*args, **kwargs)
         policy = FeePolicy.current()
         self.fields["fee"].help_text = _("留空按收费标准 %(fee)s 元收取；上限 %(cap)s 元") % {
-            "fee": policy.replacement_fee, "cap": policy.cap}
+            "fee": policy.replacement_fee,
+            "cap": policy.cap,
+        }
 
     def run(self, card: Card, operator: Any) -> Card:
         data = self.cleaned_data
-        changes = {k: v for k, v in (("name", data["new_name"]),
-                                     ("citizen_id", data["new_citizen_id"])) if v}
-        return services.replace_card(card=card, new_uid=data["new_uid"], operator=operator,
-                                     reason=data["reason"], basis=data["basis"],
-                                     window=data["window"], fee=data["fee"],
-                                     identity_changes=changes or None)
+        changes = {k: v for k, v in (("name", data["new_name"]), ("citizen_id", data["new_citizen_id"])) if v}
+        return services.replace_card(
+            card=card,
+            new_uid=data["new_uid"],
+            operator=operator,
+            reason=data["reason"],
+            basis=data["basis"],
+            window=data["window"],
+            fee=data["fee"],
+            identity_changes=changes or None,
+        )
 
 
 class IssueForm(BasisForm):
     title = _("发卡")
-    uid = forms.CharField(label=_("卡号（UID）"), max_length=24,
-                          help_text=_("把空白卡放在发卡器上读取（campuscard enroll），或手工输入"))
+    uid = forms.CharField(
+        label=_("卡号（UID）"), max_length=24, help_text=_("把空白卡放在发卡器上读取（campuscard enroll），或手工输入")
+    )
     approved_by = forms.CharField(label=_("审批人/审批单位"), max_length=100)
-    card_type = forms.ChoiceField(label=_("卡类型"), required=False,
-                                  choices=[("", _("按持卡人类别"))] + list(Card._meta.get_field(
-                                      "card_type").choices or []))
-    owner_department = forms.ModelChoiceField(label=_("管理部门（临时卡）"), required=False,
-                                              queryset=Department.objects.all())
-    valid_until = forms.DateField(label=_("有效期至（临时卡必填）"), required=False,
-                                  widget=forms.DateInput(attrs={"type": "date"}))
+    card_type = forms.ChoiceField(
+        label=_("卡类型"),
+        required=False,
+        choices=[("", _("按持卡人类别"))] + list(Card._meta.get_field("card_type").choices or []),
+    )
+    owner_department = forms.ModelChoiceField(
+        label=_("管理部门（临时卡）"), required=False, queryset=Department.objects.all()
+    )
+    valid_until = forms.DateField(
+        label=_("有效期至（临时卡必填）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def run(self, holder: Cardholder, operator: Any) -> Card:
         data = self.cleaned_data
         return services.issue_card(
-            holder=holder, uid=data["uid"], operator=operator, approved_by=data["approved_by"],
-            basis=data["basis"], card_type=data["card_type"] or None,
+            holder=holder,
+            uid=data["uid"],
+            operator=operator,
+            approved_by=data["approved_by"],
+            basis=data["basis"],
+            card_type=data["card_type"] or None,
             owner_department=data["owner_department"],
-            valid_until=_end_of(data["valid_until"]) if data["valid_until"] else None)
+            valid_until=_end_of(data["valid_until"]) if data["valid_until"] else None,
+        )
 
 
 CARD_FORMS: dict[str, type[BasisForm]] = {
-    "lose": LossForm, "find": FoundForm, "blacklist": BlacklistForm,
-    "unblacklist": UnblacklistForm, "cancel": CancelForm, "extend": ExtendForm,
+    "lose": LossForm,
+    "find": FoundForm,
+    "blacklist": BlacklistForm,
+    "unblacklist": UnblacklistForm,
+    "cancel": CancelForm,
+    "extend": ExtendForm,
     "replace": ReplaceForm,
 }

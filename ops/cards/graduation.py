@@ -30,9 +30,9 @@ ACTION_FIELDS = ("card", "holder", "action", "from_status", "to_status", "operat
 @dataclass
 class GraduationPlan:
     cutoff: date
-    graduate: list[str] = field(default_factory=list)           # student numbers to cancel
-    extend: dict[str, date] = field(default_factory=dict)        # number → new study end
-    unknown_deferred: list[str] = field(default_factory=list)    # on the list, not a student
+    graduate: list[str] = field(default_factory=list)  # student numbers to cancel
+    extend: dict[str, date] = field(default_factory=dict)  # number → new study end
+    unknown_deferred: list[str] = field(default_factory=list)  # on the list, not a student
 
     def report(self) -> dict[str, Any]:
         return {
@@ -47,11 +47,16 @@ class GraduationPlan:
 
 def plan_graduation(*, cutoff: date, deferred: Mapping[str, date]) -> GraduationPlan:
     plan = GraduationPlan(cutoff=cutoff)
-    due = set(Cardholder.objects.filter(kind=HolderKind.STUDENT, status=HolderStatus.ACTIVE,
-                                        study_end__lte=cutoff).values_list("number", flat=True))
-    students = set(Cardholder.objects.filter(kind=HolderKind.STUDENT, status=HolderStatus.ACTIVE,
-                                             number__in=list(deferred)).values_list("number",
-                                                                                    flat=True))
+    due = set(
+        Cardholder.objects.filter(
+            kind=HolderKind.STUDENT, status=HolderStatus.ACTIVE, study_end__lte=cutoff
+        ).values_list("number", flat=True)
+    )
+    students = set(
+        Cardholder.objects.filter(
+            kind=HolderKind.STUDENT, status=HolderStatus.ACTIVE, number__in=list(deferred)
+        ).values_list("number", flat=True)
+    )
     for number, new_end in deferred.items():
         if number not in students:
             plan.unknown_deferred.append(number)
@@ -73,41 +78,47 @@ def run_graduation(*, plan: GraduationPlan, operator: Any, basis: str) -> dict[s
     touched: list[int] = []
 
     # Deferred students: study end and live cards' validity move to the new date.
-    deferred_cards = list(Card.objects.filter(holder__number__in=list(plan.extend),
-                                              status__in=LIVE_CARD_STATUSES)
-                          .values_list("id", "holder_id", "status", "holder__number"))
+    deferred_cards = list(
+        Card.objects.filter(holder__number__in=list(plan.extend), status__in=LIVE_CARD_STATUSES).values_list(
+            "id", "holder_id", "status", "holder__number"
+        )
+    )
     for new_end in sorted(set(plan.extend.values())):
         numbers = [n for n, d in plan.extend.items() if d == new_end]
         Cardholder.objects.filter(number__in=numbers).update(study_end=new_end, updated_at=now)
         Card.objects.filter(id__in=[c[0] for c in deferred_cards if c[3] in numbers]).update(
-            valid_until=_end_of_day(new_end), updated_at=now)
+            valid_until=_end_of_day(new_end), updated_at=now
+        )
     for card_id, holder_id, status, _number in deferred_cards:
-        actions.append((card_id, holder_id, Action.EXTEND.value, status, status, actor_id,
-                        basis, now))
+        actions.append((card_id, holder_id, Action.EXTEND.value, status, status, actor_id, basis, now))
         touched.append(card_id)
-    entries.extend(audit.Entry("holder.graduation_deferred", "cardholder", number,
-                               {"study_end": new_end.isoformat()})
-                   for number, new_end in plan.extend.items())
+    entries.extend(
+        audit.Entry("holder.graduation_deferred", "cardholder", number, {"study_end": new_end.isoformat()})
+        for number, new_end in plan.extend.items()
+    )
 
     # Graduates: the person is marked graduated, every live card is cancelled.
     holders = Cardholder.objects.filter(number__in=plan.graduate)
-    cards = list(Card.objects.filter(holder__in=holders, status__in=LIVE_CARD_STATUSES)
-                 .values_list("id", "holder_id", "status", "holder__number"))
+    cards = list(
+        Card.objects.filter(holder__in=holders, status__in=LIVE_CARD_STATUSES).values_list(
+            "id", "holder_id", "status", "holder__number"
+        )
+    )
     holders.update(status=HolderStatus.GRADUATED, updated_at=now)
-    Card.objects.filter(id__in=[c[0] for c in cards]).update(status=CardStatus.CANCELLED,
-                                                             updated_at=now)
+    Card.objects.filter(id__in=[c[0] for c in cards]).update(status=CardStatus.CANCELLED, updated_at=now)
     with_card = {number for _c, _h, _s, number in cards}
     for card_id, holder_id, status, _number in cards:
-        actions.append((card_id, holder_id, Action.CANCEL.value, status,
-                        CardStatus.CANCELLED.value, actor_id, basis, now))
+        actions.append(
+            (card_id, holder_id, Action.CANCEL.value, status, CardStatus.CANCELLED.value, actor_id, basis, now)
+        )
         touched.append(card_id)
-    entries.extend(audit.Entry("holder.graduated", "cardholder", number,
-                               {"card_cancelled": number in with_card})
-                   for number in plan.graduate)
+    entries.extend(
+        audit.Entry("holder.graduated", "cardholder", number, {"card_cancelled": number in with_card})
+        for number in plan.graduate
+    )
 
     fast_insert(CardAction, ACTION_FIELDS, actions)
     audit.record_many(actor=operator, basis=basis, entries=entries)
-    changed = list(Card.objects.filter(id__in=touched).select_related("holder",
-                                                                        "holder__dorm_building"))
+    changed = list(Card.objects.filter(id__in=touched).select_related("holder", "holder__dorm_building"))
     announce_many(changed, "graduation", operator)
     return plan.report()

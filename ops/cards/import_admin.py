@@ -25,12 +25,15 @@ PROGRESS_KEY = "campuscard:import-progress:{}"
 
 
 class UploadForm(forms.Form):
-    kind = forms.ChoiceField(label=_("名单类型"), choices=[("student", _("学生名单（教务处）")),
-                                                          ("staff", _("教职工名单（人事处）"))])
-    file = forms.FileField(label=_("名单文件"),
-                           help_text=_("CSV 或 XLSX，表头为中文：姓名、学号、身份证号、学系、班级…"))
-    photos = forms.FileField(label=_("照片包（可选）"), required=False,
-                             help_text=_("zip，文件名为学号/工号，如 2026CS00001.jpg"))
+    kind = forms.ChoiceField(
+        label=_("名单类型"), choices=[("student", _("学生名单（教务处）")), ("staff", _("教职工名单（人事处）"))]
+    )
+    file = forms.FileField(
+        label=_("名单文件"), help_text=_("CSV 或 XLSX，表头为中文：姓名、学号、身份证号、学系、班级…")
+    )
+    photos = forms.FileField(
+        label=_("照片包（可选）"), required=False, help_text=_("zip，文件名为学号/工号，如 2026CS00001.jpg")
+    )
 
 
 def _progress(batch_id: int) -> dict[str, Any]:
@@ -50,8 +53,7 @@ def _apply_in_background(batch: ImportBatch, operator: Any) -> None:
             result = importing.apply_import(batch=batch, operator=operator, progress=report)
             redis_client.set(key, json.dumps({"phase": "done", **result}), ex=3600)
         except CardRuleError as exc:
-            redis_client.set(key, json.dumps({"phase": "error", "message": " ".join(exc.messages)}),
-                             ex=3600)
+            redis_client.set(key, json.dumps({"phase": "error", "message": " ".join(exc.messages)}), ex=3600)
         finally:
             close_old_connections()
 
@@ -61,8 +63,7 @@ def _apply_in_background(batch: ImportBatch, operator: Any) -> None:
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "filename", "kind", "status", "rows", "created_by", "created_at",
-                    "applied_at")
+    list_display = ("id", "filename", "kind", "status", "rows", "created_by", "created_at", "applied_at")
     list_filter = ("status", "kind")
     exclude = ("plan",)  # the raw plan holds full citizen IDs: the review page shows it masked
     change_list_template = "admin/cards/importbatch_changelist.html"
@@ -93,20 +94,24 @@ class ImportBatchAdmin(admin.ModelAdmin):
             try:
                 photo_set = None
                 if form.cleaned_data["photos"]:
-                    photo_set = photo_checks.load_photo_set_from_bytes(
-                        form.cleaned_data["photos"].read())
+                    photo_set = photo_checks.load_photo_set_from_bytes(form.cleaned_data["photos"].read())
                 upload = form.cleaned_data["file"]
-                batch = importing.preview_import(kind=form.cleaned_data["kind"],
-                                                 filename=upload.name, data=upload.read(),
-                                                 operator=request.user, photo_set=photo_set)
+                batch = importing.preview_import(
+                    kind=form.cleaned_data["kind"],
+                    filename=upload.name,
+                    data=upload.read(),
+                    operator=request.user,
+                    photo_set=photo_set,
+                )
             except (CardRuleError, photo_checks.PhotoSetError) as exc:
                 error = " ".join(getattr(exc, "messages", [str(exc)]))
             else:
-                return HttpResponseRedirect(reverse("admin:cards_importbatch_review",
-                                                    args=[batch.pk]))
-        return render(request, "admin/cards/import_upload.html",
-                      {"form": form, "rule_error": error, "title": _("导入名单"),
-                       **self.admin_site.each_context(request)})
+                return HttpResponseRedirect(reverse("admin:cards_importbatch_review", args=[batch.pk]))
+        return render(
+            request,
+            "admin/cards/import_upload.html",
+            {"form": form, "rule_error": error, "title": _("导入名单"), **self.admin_site.each_context(request)},
+        )
 
     def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         batch = get_object_or_404(ImportBatch, pk=pk)
@@ -116,12 +121,20 @@ class ImportBatchAdmin(admin.ModelAdmin):
             messages.info(request, _("已开始导入，请稍候"))
             return HttpResponseRedirect(reverse("admin:cards_importbatch_review", args=[pk]))
         plan = batch.plan
-        return render(request, "admin/cards/import_review.html", {
-            "batch": batch, "summary": importing.summary(batch),
-            "rejected": importing.for_display(plan["rejected"][:500]),
-            "creates": importing.for_display(plan["create"][:20]),
-            "updates": importing.for_display(plan["update"][:20]), "progress": _progress(batch.id),
-            "title": _("导入预览"), **self.admin_site.each_context(request)})
+        return render(
+            request,
+            "admin/cards/import_review.html",
+            {
+                "batch": batch,
+                "summary": importing.summary(batch),
+                "rejected": importing.for_display(plan["rejected"][:500]),
+                "creates": importing.for_display(plan["create"][:20]),
+                "updates": importing.for_display(plan["update"][:20]),
+                "progress": _progress(batch.id),
+                "title": _("导入预览"),
+                **self.admin_site.each_context(request),
+            },
+        )
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         batch = get_object_or_404(ImportBatch, pk=pk)

@@ -36,11 +36,22 @@ from ops.privacy import mask_citizen_id
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 COLUMNS = {"student": tabular.STUDENT_COLUMNS, "staff": tabular.STAFF_COLUMNS}
 KIND = {"student": HolderKind.STUDENT, "staff": HolderKind.STAFF}
-FIELDS = {"student": ("name", "department", "class_name", "citizen_id"),
-          "staff": ("name", "department", "title")}
+FIELDS = {"student": ("name", "department", "class_name", "citizen_id"), "staff": ("name", "department", "title")}
 PHOTO_COLUMN = "照片"
-HOLDER_FIELDS = ("kind", "number", "name", "department", "class_name", "title", "citizen_id",
-                 "phone", "photo_sha256", "status", "created_at", "updated_at")
+HOLDER_FIELDS = (
+    "kind",
+    "number",
+    "name",
+    "department",
+    "class_name",
+    "title",
+    "citizen_id",
+    "phone",
+    "photo_sha256",
+    "status",
+    "created_at",
+    "updated_at",
+)
 
 
 def photo_dir() -> Path:
@@ -79,9 +90,15 @@ def require_import_right(operator: Any, kind: str | None = None) -> None:
         raise PermissionDenied(_("只有网信中心、人事处（教职工名单）和教务处（学生名单）可以导入或查看名单"))
 
 
-def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
-                   photo_set: photo_checks.PhotoSet | None = None,
-                   progress: Progress = _noop) -> ImportBatch:
+def preview_import(
+    *,
+    kind: str,
+    filename: str,
+    data: bytes,
+    operator: Any,
+    photo_set: photo_checks.PhotoSet | None = None,
+    progress: Progress = _noop,
+) -> ImportBatch:
     if kind not in COLUMNS:
         raise CardRuleError(_("名单类型应为 student（学生）或 staff（教职工）"))
     require_import_right(operator, kind)
@@ -95,15 +112,14 @@ def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
     headers = _headers(table, COLUMNS[kind])
     departments = {d.name: d.id for d in Department.objects.all()}
     existing = {
-        h["number"]: h for h in Cardholder.objects.filter(
-            number__in=[r["number"] for r in records]).values(
-            "number", "kind", "name", "department_id", "class_name", "title", "citizen_id",
-            "photo_sha256")
+        h["number"]: h
+        for h in Cardholder.objects.filter(number__in=[r["number"] for r in records]).values(
+            "number", "kind", "name", "department_id", "class_name", "title", "citizen_id", "photo_sha256"
+        )
     }
     photo_problems: dict[str, list[photo_checks.PhotoProblem]] = {}
     if photo_set is not None:
-        wanted = [(r["number"], photo_set.photos[r["number"]]) for r in records
-                  if r["number"] in photo_set.photos]
+        wanted = [(r["number"], photo_set.photos[r["number"]]) for r in records if r["number"] in photo_set.photos]
         photo_problems = photo_checks.check_many(wanted)
         progress("photos", len(wanted), len(wanted))
     creates: list[dict[str, Any]] = []
@@ -112,8 +128,7 @@ def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
     kind_value = KIND[kind]
     for record in records:
         number, row = record["number"], record["row"]
-        problems = _row_problems(record, kind, kind_value, departments, existing, headers,
-                                 photo_set, photo_problems)
+        problems = _row_problems(record, kind, kind_value, departments, existing, headers, photo_set, photo_problems)
         if problems:
             errors.extend(problems)
             continue
@@ -125,16 +140,18 @@ def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
         if current is None:
             creates.append({"row": row, "number": number, **values})
             continue
-        changed = {f: v for f, v in values.items()
-                   if current["department_id" if f == "department" else f] != v}
+        changed = {f: v for f, v in values.items() if current["department_id" if f == "department" else f] != v}
         if changed:
             updates.append({"row": row, "number": number, "changes": changed})
         else:
             unchanged += 1
     errors.sort(key=lambda e: (e["row"], e["column"]))
     batch = ImportBatch.objects.create(
-        kind=kind, filename=filename[:200], sha256=hashlib.sha256(data).hexdigest(),
-        created_by=operator if getattr(operator, "pk", None) else None, rows=len(table.rows),
+        kind=kind,
+        filename=filename[:200],
+        sha256=hashlib.sha256(data).hexdigest(),
+        created_by=operator if getattr(operator, "pk", None) else None,
+        rows=len(table.rows),
         plan={"create": creates, "update": updates, "unchanged": unchanged, "rejected": errors},
     )
     if photo_set is not None:  # keep the accepted photos until the operator applies
@@ -142,10 +159,19 @@ def preview_import(*, kind: str, filename: str, data: bytes, operator: Any,
         for item in creates + updates:
             if "photo_sha256" in item or "photo_sha256" in item.get("changes", {}):
                 (staging / f"{item['number']}.jpg").write_bytes(photo_set.photos[item["number"]])
-    audit.record(actor=operator, action="import.preview", object_type="import_batch",
-                 object_id=batch.id, data={"file": filename, "create": len(creates),
-                                           "update": len(updates), "unchanged": unchanged,
-                                           "rejected": len(errors)})
+    audit.record(
+        actor=operator,
+        action="import.preview",
+        object_type="import_batch",
+        object_id=batch.id,
+        data={
+            "file": filename,
+            "create": len(creates),
+            "update": len(updates),
+            "unchanged": unchanged,
+            "rejected": len(errors),
+        },
+    )
     return batch
 
 
@@ -154,28 +180,51 @@ def _headers(table: tabular.Table, columns: dict[str, tuple[str, ...]]) -> dict[
     return {keys[tabular.header_key(h)]: h for h in table.headers if tabular.header_key(h) in keys}
 
 
-def _row_problems(record, kind, kind_value, departments, existing, headers, photo_set,
-                  photo_problems) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _row_problems(
+    record, kind, kind_value, departments, existing, headers, photo_set, photo_problems
+) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     row, number = record["row"], record["number"]
     out = []
     if record["department"] not in departments:
-        out.append({"row": row, "column": headers["department"], "value": record["department"],
-                    "message": _("系统中没有名为“%(name)s”的部门/学系，请先由网信中心添加")
-                    % {"name": record["department"]}})
+        out.append(
+            {
+                "row": row,
+                "column": headers["department"],
+                "value": record["department"],
+                "message": _("系统中没有名为“%(name)s”的部门/学系，请先由网信中心添加")
+                % {"name": record["department"]},
+            }
+        )
     current = existing.get(number)
     if current is not None and current["kind"] != kind_value:
-        out.append({"row": row, "column": headers["number"], "value": number,
-                    "message": _("编号 %(number)s 已属于另一类持卡人（%(kind)s），不能作为%(list)s导入")
-                    % {"number": number, "kind": HolderKind(current["kind"]).label,
-                       "list": _("学生") if kind == "student" else _("教职工")}})
+        out.append(
+            {
+                "row": row,
+                "column": headers["number"],
+                "value": number,
+                "message": _("编号 %(number)s 已属于另一类持卡人（%(kind)s），不能作为%(list)s导入")
+                % {
+                    "number": number,
+                    "kind": HolderKind(current["kind"]).label,
+                    "list": _("学生") if kind == "student" else _("教职工"),
+                },
+            }
+        )
     if photo_set is not None:
         if number not in photo_set.photos:
-            out.append({"row": row, "column": PHOTO_COLUMN, "value": "",
-                        "message": _("照片包中没有 %(number)s 的照片（文件名应为学号/工号）")
-                        % {"number": number}})
+            out.append(
+                {
+                    "row": row,
+                    "column": PHOTO_COLUMN,
+                    "value": "",
+                    "message": _("照片包中没有 %(number)s 的照片（文件名应为学号/工号）") % {"number": number},
+                }
+            )
         else:
-            out.extend({"row": row, "column": PHOTO_COLUMN, "value": f"{number}.jpg",
-                        "message": str(p.message)} for p in photo_problems.get(number, []))
+            out.extend(
+                {"row": row, "column": PHOTO_COLUMN, "value": f"{number}.jpg", "message": str(p.message)}
+                for p in photo_problems.get(number, [])
+            )
     return out
 
 
@@ -184,18 +233,34 @@ def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noo
     require_import_right(operator, batch.kind)
     batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status != ImportStatus.PREVIEWED:
-        raise CardRuleError(_("这份名单已经导入过了（%(at)s）")
-                            % {"at": timezone.localtime(batch.applied_at).strftime("%Y-%m-%d %H:%M")})
+        raise CardRuleError(
+            _("这份名单已经导入过了（%(at)s）")
+            % {"at": timezone.localtime(batch.applied_at).strftime("%Y-%m-%d %H:%M")}
+        )
     plan = batch.plan
     kind_value = KIND[batch.kind]
     creates, updates = plan["create"], plan["update"]
     total = len(creates) + len(updates)
     now = timezone.now()
-    new = [(kind_value, c["number"], c["name"], c["department"], c.get("class_name", ""),
-            c.get("title", ""), c.get("citizen_id", ""), "", c.get("photo_sha256", ""),
-            HolderStatus.ACTIVE, now, now) for c in creates]
+    new = [
+        (
+            kind_value,
+            c["number"],
+            c["name"],
+            c["department"],
+            c.get("class_name", ""),
+            c.get("title", ""),
+            c.get("citizen_id", ""),
+            "",
+            c.get("photo_sha256", ""),
+            HolderStatus.ACTIVE,
+            now,
+            now,
+        )
+        for c in creates
+    ]
     for start in range(0, len(new), 5000):
-        fast_insert(Cardholder, HOLDER_FIELDS, new[start:start + 5000])
+        fast_insert(Cardholder, HOLDER_FIELDS, new[start : start + 5000])
         progress("apply", min(start + 5000, len(new)), total)
     if updates:
         holders = Cardholder.objects.in_bulk([u["number"] for u in updates], field_name="number")
@@ -205,24 +270,36 @@ def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noo
             for field, value in u["changes"].items():
                 setattr(holder, "department_id" if field == "department" else field, value)
                 changed_fields.add("department_id" if field == "department" else field)
-        Cardholder.objects.bulk_update(list(holders.values()), sorted(changed_fields | {"updated_at"}),
-                                       batch_size=2000)
+        Cardholder.objects.bulk_update(list(holders.values()), sorted(changed_fields | {"updated_at"}), batch_size=2000)
         progress("apply", total, total)
     transaction.on_commit(lambda: _move_photos(batch.id))  # files follow the commit
     basis = _("%(kind)s名单 %(file)s（导入批次 %(id)s）") % {
-        "kind": _("学生") if batch.kind == "student" else _("教职工"), "file": batch.filename,
-        "id": batch.id}
-    audit.record_many(actor=operator, basis=basis, entries=[
-        *(audit.Entry("holder.create", "cardholder", c["number"], {"row": c["row"]})
-          for c in creates),
-        *(audit.Entry("holder.update", "cardholder", u["number"],
-                      {"row": u["row"], "fields": sorted(u["changes"])}) for u in updates),
-    ])
+        "kind": _("学生") if batch.kind == "student" else _("教职工"),
+        "file": batch.filename,
+        "id": batch.id,
+    }
+    audit.record_many(
+        actor=operator,
+        basis=basis,
+        entries=[
+            *(audit.Entry("holder.create", "cardholder", c["number"], {"row": c["row"]}) for c in creates),
+            *(
+                audit.Entry(
+                    "holder.update", "cardholder", u["number"], {"row": u["row"], "fields": sorted(u["changes"])}
+                )
+                for u in updates
+            ),
+        ],
+    )
     batch.status = ImportStatus.APPLIED
     batch.applied_at = timezone.now()
     batch.save(update_fields=["status", "applied_at"])
-    return {"created": len(creates), "updated": len(updates), "unchanged": plan["unchanged"],
-            "rejected": len(plan["rejected"])}
+    return {
+        "created": len(creates),
+        "updated": len(updates),
+        "unchanged": plan["unchanged"],
+        "rejected": len(plan["rejected"]),
+    }
 
 
 def _move_photos(batch_id: int) -> None:
@@ -239,6 +316,7 @@ def for_display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Plan rows as shown to an operator (review page, API answers): a valid citizen ID number —
     a duplicate in the list, a new or changed one — only masked (PIPL minimisation, R-SEC-2);
     an invalid value is shown as written, so that the operator can find and correct it."""
+
     def masked(value: Any) -> Any:
         return mask_citizen_id(value) if isinstance(value, str) and citizen_id.is_valid(value) else value
 
@@ -253,5 +331,9 @@ def for_display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def summary(batch: ImportBatch) -> dict[str, int]:
     plan = batch.plan
-    return {"create": len(plan["create"]), "update": len(plan["update"]),
-            "unchanged": plan["unchanged"], "rejected": len(plan["rejected"])}
+    return {
+        "create": len(plan["create"]),
+        "update": len(plan["update"]),
+        "unchanged": plan["unchanged"],
+        "rejected": len(plan["rejected"]),
+    }

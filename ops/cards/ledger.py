@@ -18,8 +18,7 @@ from ops.cards.models import FeeCharge, FeeKind
 from ops.privacy import mask_name
 
 SUMMARY_HEADERS = ["日期", "操作员", "收费窗口", "笔数", "金额（元）"]
-ITEM_HEADERS = ["流水号", "收费时间", "操作员", "收费窗口", "收费项目", "学工号", "姓名", "新卡号",
-                "金额（元）"]
+ITEM_HEADERS = ["流水号", "收费时间", "操作员", "收费窗口", "收费项目", "学工号", "姓名", "新卡号", "金额（元）"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,10 @@ class Ledger:
 
 def _range(start: date, end: date) -> tuple[datetime, datetime]:
     tz = timezone.get_current_timezone()
-    return (datetime.combine(start, time.min, tzinfo=tz),
-            datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz))
+    return (
+        datetime.combine(start, time.min, tzinfo=tz),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
+    )
 
 
 def ledger(*, start: date, end: date) -> Ledger:
@@ -47,9 +48,17 @@ def ledger(*, start: date, end: date) -> Ledger:
         .order_by("day", "operator__username", "window")
     ]
     items = [
-        [c.id, timezone.localtime(c.at).strftime("%Y-%m-%d %H:%M:%S"),
-         c.operator.username if c.operator else "system", c.window, str(FeeKind(c.kind).label),
-         c.holder.number, mask_name(c.holder.name), c.card.uid if c.card else "", c.amount]
+        [
+            c.id,
+            timezone.localtime(c.at).strftime("%Y-%m-%d %H:%M:%S"),
+            c.operator.username if c.operator else "system",
+            c.window,
+            str(FeeKind(c.kind).label),
+            c.holder.number,
+            mask_name(c.holder.name),
+            c.card.uid if c.card else "",
+            c.amount,
+        ]
         for c in charges.select_related("operator", "holder", "card").order_by("id")
     ]
     agg = charges.aggregate(total=Sum("amount"), n=Count("id"))

@@ -26,15 +26,16 @@ class Action(models.TextChoices):
 class CardAction(models.Model):
     """One step in a card's life — its status history (R-SEC-1: traceable, provable)."""
 
-    card = models.ForeignKey("campus.Card", verbose_name=_("卡"), on_delete=models.PROTECT,
-                             related_name="actions")
-    holder = models.ForeignKey("campus.Cardholder", verbose_name=_("持卡人"),
-                               on_delete=models.PROTECT, related_name="card_actions")
+    card = models.ForeignKey("campus.Card", verbose_name=_("卡"), on_delete=models.PROTECT, related_name="actions")
+    holder = models.ForeignKey(
+        "campus.Cardholder", verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="card_actions"
+    )
     action = models.CharField(_("操作"), max_length=20, choices=Action.choices)
     from_status = models.CharField(_("原状态"), max_length=20, blank=True)
     to_status = models.CharField(_("新状态"), max_length=20)
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True,
-                                 on_delete=models.PROTECT, related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
     basis = models.CharField(_("依据"), max_length=200, blank=True)
     at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
 
@@ -57,18 +58,19 @@ class FeeKind(models.TextChoices):
 class FeePolicy(models.Model):
     """R-FEE-2: the replacement fee and the price authority's cap. One row; Finance edits it."""
 
-    replacement_fee = models.DecimalField(_("补卡工本费（元）"), max_digits=8, decimal_places=2,
-                                          default=Decimal("20.00"))
-    cap = models.DecimalField(_("物价部门核定上限（元）"), max_digits=8, decimal_places=2,
-                              default=Decimal("25.00"))
+    replacement_fee = models.DecimalField(
+        _("补卡工本费（元）"), max_digits=8, decimal_places=2, default=Decimal("20.00")
+    )
+    cap = models.DecimalField(_("物价部门核定上限（元）"), max_digits=8, decimal_places=2, default=Decimal("25.00"))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("收费标准")
         verbose_name_plural = _("收费标准")
         constraints = [
-            models.CheckConstraint(condition=Q(replacement_fee__lte=models.F("cap"))
-                                   & Q(replacement_fee__gte=0), name="fee_within_cap"),
+            models.CheckConstraint(
+                condition=Q(replacement_fee__lte=models.F("cap")) & Q(replacement_fee__gte=0), name="fee_within_cap"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -84,15 +86,23 @@ class FeeCharge(models.Model):
     """A line in the fee ledger (R-FEE-2: paid by the holder, non-refundable; R-FEE-3: Finance
     reconciles it per day and per operator/window). Rows are never changed or deleted."""
 
-    holder = models.ForeignKey("campus.Cardholder", verbose_name=_("持卡人"),
-                               on_delete=models.PROTECT, related_name="fees")
-    card = models.ForeignKey("campus.Card", verbose_name=_("新卡"), on_delete=models.PROTECT,
-                             related_name="fees", null=True, blank=True,
-                             help_text=_("设备赔偿无卡"))
+    holder = models.ForeignKey(
+        "campus.Cardholder", verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="fees"
+    )
+    card = models.ForeignKey(
+        "campus.Card",
+        verbose_name=_("新卡"),
+        on_delete=models.PROTECT,
+        related_name="fees",
+        null=True,
+        blank=True,
+        help_text=_("设备赔偿无卡"),
+    )
     kind = models.CharField(_("收费项目"), max_length=20, choices=FeeKind.choices)
     amount = models.DecimalField(_("金额（元）"), max_digits=8, decimal_places=2)
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("收费操作员"),
-                                 null=True, on_delete=models.PROTECT, related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("收费操作员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
     window = models.CharField(_("收费窗口"), max_length=40, blank=True)
     at = models.DateTimeField(_("收费时间"), auto_now_add=True, db_index=True)
 
@@ -123,8 +133,7 @@ class OutboxMessage(models.Model):
     version = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["id"], condition=Q(published_at__isnull=True),
-                                name="outbox_unpublished")]
+        indexes = [models.Index(fields=["id"], condition=Q(published_at__isnull=True), name="outbox_unpublished")]
 
     def __str__(self) -> str:
         return f"{self.id} {self.topic}"
@@ -139,14 +148,15 @@ class ImportBatch(models.Model):
     """A list from HR or Academic Affairs, previewed (what would be created/updated/rejected)
     and — only once the operator accepts the preview — applied exactly as previewed."""
 
-    kind = models.CharField(_("名单类型"), max_length=10,
-                            choices=[("student", _("学生名单")), ("staff", _("教职工名单"))])
+    kind = models.CharField(
+        _("名单类型"), max_length=10, choices=[("student", _("学生名单")), ("staff", _("教职工名单"))]
+    )
     filename = models.CharField(_("文件名"), max_length=200)
     sha256 = models.CharField(_("文件摘要"), max_length=64)
-    status = models.CharField(_("状态"), max_length=12, choices=ImportStatus.choices,
-                              default=ImportStatus.PREVIEWED)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True,
-                                   on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(_("状态"), max_length=12, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(_("预览时间"), auto_now_add=True)
     applied_at = models.DateTimeField(_("导入时间"), null=True, blank=True)
     rows = models.PositiveIntegerField(_("行数"), default=0)

@@ -43,8 +43,7 @@ def announce(card: Card, action: str, operator: Any, *, live: bool = True) -> No
     """A credential change for the readers and (if ``live``) a card action for the live feed."""
     rows = [OutboxMessage(topic=Topic.CREDENTIAL, payload=credential_payload(card))]
     if live:
-        rows.append(OutboxMessage(topic=Topic.CARD_ACTION,
-                                  payload=card_action_payload(card, action, operator)))
+        rows.append(OutboxMessage(topic=Topic.CARD_ACTION, payload=card_action_payload(card, action, operator)))
     OutboxMessage.objects.bulk_create(rows)
 
 

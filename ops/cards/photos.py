@@ -210,13 +210,18 @@ def _describe(code: str, params) -> PhotoProblem:
     elif code == "size":
         width, height = params
         message = _("照片尺寸为 %(width)d×%(height)d 像素，应为 %(req_width)d×%(req_height)d 像素（宽×高）") % {
-            "width": width, "height": height, "req_width": REQUIRED_SIZE[0], "req_height": REQUIRED_SIZE[1]}
+            "width": width,
+            "height": height,
+            "req_width": REQUIRED_SIZE[0],
+            "req_height": REQUIRED_SIZE[1],
+        }
         if (width, height) == REQUIRED_SIZE[::-1]:
             message += _("；宽高颠倒，照片可能被横置了")
     elif code == "dpi":
         if params is None:
             message = _("照片未记录分辨率，应为 %(dpi)d dpi；请在图片软件中设置为 %(dpi)d dpi 后重新保存") % {
-                "dpi": REQUIRED_DPI}
+                "dpi": REQUIRED_DPI
+            }
         else:
             x, y = params
             shown = str(x) if x == y else f"{x}×{y}"
@@ -227,7 +232,8 @@ def _describe(code: str, params) -> PhotoProblem:
             message = _("照片背景不是均匀的蓝色（边缘只有 %(share)d%% 为蓝色），请使用纯蓝底证件照") % {"share": share}
         else:
             message = _("照片背景不是蓝色（检测到的主色接近%(colour)s），请使用蓝底证件照") % {
-                "colour": _colour_label(colour)}
+                "colour": _colour_label(colour)
+            }
     else:  # pragma: no cover - every code above is produced by _inspect
         message = code
     return PhotoProblem(code, message)
@@ -264,8 +270,10 @@ def check_many(items: Iterable[tuple[str, bytes]], workers: int | None = None) -
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             found = [result for chunk in pool.map(_inspect_chunk, chunks) for result in chunk]
-    return {name: [_describe(code, params) for code, params in findings]
-            for (name, _data), findings in zip(items, found, strict=True)}
+    return {
+        name: [_describe(code, params) for code, params in findings]
+        for (name, _data), findings in zip(items, found, strict=True)
+    }
 
 
 # ---------------------------------------------------------------- photo sets
@@ -300,11 +308,13 @@ def load_photo_set(path: Path) -> PhotoSet:
         elif not stem:
             result.skipped.append(SkippedFile(name, _("文件名中没有学号或工号")))
         elif size > MAX_PHOTO_BYTES:
-            result.skipped.append(SkippedFile(name, _("文件过大（超过 %(mb)d MB）") % {
-                "mb": MAX_PHOTO_BYTES // (1024 * 1024)}))
+            result.skipped.append(
+                SkippedFile(name, _("文件过大（超过 %(mb)d MB）") % {"mb": MAX_PHOTO_BYTES // (1024 * 1024)})
+            )
         elif stem in seen:
-            result.skipped.append(SkippedFile(name, _("编号 %(number)s 与 %(other)s 重复") % {
-                "number": stem, "other": seen[stem]}))
+            result.skipped.append(
+                SkippedFile(name, _("编号 %(number)s 与 %(other)s 重复") % {"number": stem, "other": seen[stem]})
+            )
         else:
             try:
                 data = read()
@@ -358,8 +368,15 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
 # ---------------------------------------------------------------- test photos
 
 
-def make_test_photo(color: tuple[int, int, int] = (67, 142, 219), size: tuple[int, int] = REQUIRED_SIZE,
-                    dpi: int | None = REQUIRED_DPI, fmt: str = "JPEG", *, noise: int = 8, seed: int = 0) -> bytes:
+def make_test_photo(
+    color: tuple[int, int, int] = (67, 142, 219),
+    size: tuple[int, int] = REQUIRED_SIZE,
+    dpi: int | None = REQUIRED_DPI,
+    fmt: str = "JPEG",
+    *,
+    noise: int = 8,
+    seed: int = 0,
+) -> bytes:
     """A synthetic ID photo: ``color`` background, a darker head-and-shoulders in the middle,
     and a little sensor-like noise (``noise`` = ± amplitude; 8 gives JPEGs of ~30 KB like real
     photos). ``dpi=None`` stores no resolution. Deterministic for a given ``seed``."""

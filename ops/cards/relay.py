@@ -33,8 +33,11 @@ class OutboxRelay:
     def run_once(self, limit: int = 1000) -> int:
         live: list[dict[str, Any]] = []
         with transaction.atomic():
-            rows = list(OutboxMessage.objects.select_for_update(skip_locked=True)
-                        .filter(published_at__isnull=True).order_by("id")[:limit])
+            rows = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(published_at__isnull=True)
+                .order_by("id")[:limit]
+            )
             if not rows:
                 return 0
             credentials = [r for r in rows if r.topic == Topic.CREDENTIAL]

@@ -19,10 +19,8 @@ def card_action_snapshot(*, rows: int) -> dict[str, Any]:
         published = OutboxMessage.objects.filter(published_at__isnull=False)
         watermark = published.aggregate(m=Max("id"))["m"] or 0
         actions = published.filter(topic=Topic.CARD_ACTION, id__lte=watermark)
-        latest = [{**m.payload, "id": m.id, "ts": m.created_at.timestamp()}
-                  for m in actions.order_by("-id")[:rows]]
+        latest = [{**m.payload, "id": m.id, "ts": m.created_at.timestamp()} for m in actions.order_by("-id")[:rows]]
         counts: dict[str, int] = {}
         for payload in actions.filter(created_at__gte=midnight).values_list("payload", flat=True):
             counts[payload["action"]] = counts.get(payload["action"], 0) + 1
-    return {"watermark": watermark, "rows": latest, "counts": counts,
-            "since": midnight.timestamp()}
+    return {"watermark": watermark, "rows": latest, "counts": counts, "since": midnight.timestamp()}

@@ -38,8 +38,7 @@ CARD_TYPE_FOR_KIND = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: Ca
 def normalise_uid(uid: str) -> str:
     value = uid.strip().replace(" ", "").replace(":", "").upper()
     if not UID_RE.match(value):
-        raise CardRuleError(_("卡号（UID）格式不正确：应为 8–20 位十六进制数字，读到的是“%(uid)s”")
-                            % {"uid": uid})
+        raise CardRuleError(_("卡号（UID）格式不正确：应为 8–20 位十六进制数字，读到的是“%(uid)s”") % {"uid": uid})
     return value
 
 
@@ -99,30 +98,54 @@ def _live_card(holder: Cardholder) -> Card | None:
     return holder.cards.filter(status__in=LIVE_CARD_STATUSES).first()
 
 
-def _log(card: Card, action: str, from_status: str, operator: Any, basis: str,
-         data: dict[str, Any] | None = None, *, live: bool = True) -> None:
-    CardAction.objects.create(card=card, holder=card.holder, action=action,
-                              from_status=from_status, to_status=card.status,
-                              operator=operator if getattr(operator, "pk", None) else None,
-                              basis=basis)
-    audit.record(actor=operator, action=f"card.{action}", object_type="card", object_id=card.uid,
-                 basis=basis, data={"holder": card.holder.number, "from": from_status,
-                                    "to": card.status, **(data or {})})
+def _log(
+    card: Card,
+    action: str,
+    from_status: str,
+    operator: Any,
+    basis: str,
+    data: dict[str, Any] | None = None,
+    *,
+    live: bool = True,
+) -> None:
+    CardAction.objects.create(
+        card=card,
+        holder=card.holder,
+        action=action,
+        from_status=from_status,
+        to_status=card.status,
+        operator=operator if getattr(operator, "pk", None) else None,
+        basis=basis,
+    )
+    audit.record(
+        actor=operator,
+        action=f"card.{action}",
+        object_type="card",
+        object_id=card.uid,
+        basis=basis,
+        data={"holder": card.holder.number, "from": from_status, "to": card.status, **(data or {})},
+    )
     announce(card, action, operator, live=live)
 
 
 def _lock(card: Card) -> Card:
     """Re-read the card under a row lock: two desks acting on one card act one after another."""
-    return Card.objects.select_for_update(of=("self",)).select_related(
-        "holder", "holder__dorm_building").get(
-        pk=card.pk)
+    return (
+        Card.objects.select_for_update(of=("self",)).select_related("holder", "holder__dorm_building").get(pk=card.pk)
+    )
 
 
 # -- issuance ------------------------------------------------------------------------------------
 @transaction.atomic
 def issue_card(
-    *, holder: Cardholder, uid: str, operator: Any, approved_by: str, basis: str,
-    card_type: str | None = None, valid_until: datetime | None = None,
+    *,
+    holder: Cardholder,
+    uid: str,
+    operator: Any,
+    approved_by: str,
+    basis: str,
+    card_type: str | None = None,
+    valid_until: datetime | None = None,
     owner_department: Department | None = None,
 ) -> Card:
     """Bind a new card to a holder (R-CARD-4/5/7/9). The first card of every type is free
@@ -143,26 +166,35 @@ def issue_card(
         if valid_until is None:
             raise CardRuleError(_("临时卡必须填写约定的有效期"))
     elif card_type == CardType.STUDENT and valid_until is None and holder.study_end:
-        valid_until = _end_of_day(holder.study_end)   # R-END-3: ends with study
+        valid_until = _end_of_day(holder.study_end)  # R-END-3: ends with study
     if valid_until is not None and valid_until <= now:
         raise CardRuleError(_("有效期必须晚于当前时间"))
     _may_manage(operator, card_type, owner_department)
     Cardholder.objects.select_for_update().get(pk=holder.pk)  # one issuance per person at a time
     if holder.status != HolderStatus.ACTIVE:
-        raise CardRuleError(_("%(number)s 的状态为“%(status)s”，不能发卡")
-                            % {"number": holder.number, "status": holder.get_status_display()})
+        raise CardRuleError(
+            _("%(number)s 的状态为“%(status)s”，不能发卡")
+            % {"number": holder.number, "status": holder.get_status_display()}
+        )
     existing = _live_card(holder)
     if existing is not None:
         raise CardRuleError(
             _("%(number)s 已有一张可用的卡（UID %(uid)s）。一人一卡：遗失或损坏请办理补卡")
-            % {"number": holder.number, "uid": existing.uid})
+            % {"number": holder.number, "uid": existing.uid}
+        )
     _ensure_uid_free(uid)
     previous = holder.cards.filter(card_type=card_type).aggregate(m=Max("issue_no"))["m"] or 0
     try:
         card = Card.objects.create(
-            uid=uid, holder=holder, card_type=card_type, status=CardStatus.ACTIVE,
-            issue_no=previous + 1, valid_from=now, valid_until=valid_until,
-            approved_by=approved_by.strip(), basis=basis,
+            uid=uid,
+            holder=holder,
+            card_type=card_type,
+            status=CardStatus.ACTIVE,
+            issue_no=previous + 1,
+            valid_from=now,
+            valid_until=valid_until,
+            approved_by=approved_by.strip(),
+            basis=basis,
             owner_department=owner_department if card_type == CardType.TEMPORARY else None,
         )
     except IntegrityError as exc:  # a concurrent desk bound the same UID or person first
@@ -175,21 +207,34 @@ def issue_card(
 @transaction.atomic
 def report_loss(*, card: Card, operator: Any, basis: str) -> Card:
     """挂失: the card stops working everywhere at once (the credential change goes out now)."""
-    return _flip(card, operator=operator, basis=basis, old=CardStatus.ACTIVE,
-                 new=CardStatus.LOST, action=Action.LOSE,
-                 refusal=_("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）"))
+    return _flip(
+        card,
+        operator=operator,
+        basis=basis,
+        old=CardStatus.ACTIVE,
+        new=CardStatus.LOST,
+        action=Action.LOSE,
+        refusal=_("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）"),
+    )
 
 
 @transaction.atomic
 def report_found(*, card: Card, operator: Any, basis: str) -> Card:
     """解挂: a lost card that turned up works again (unless it was replaced meanwhile)."""
-    return _flip(card, operator=operator, basis=basis, old=CardStatus.LOST,
-                 new=CardStatus.ACTIVE, action=Action.FIND,
-                 refusal=_("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）"))
+    return _flip(
+        card,
+        operator=operator,
+        basis=basis,
+        old=CardStatus.LOST,
+        new=CardStatus.ACTIVE,
+        action=Action.FIND,
+        refusal=_("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）"),
+    )
 
 
-def _flip(card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardStatus,
-          action: Action, refusal: str) -> Card:
+def _flip(
+    card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardStatus, action: Action, refusal: str
+) -> Card:
     """Move a card from ``old`` to ``new`` status (inside the caller's transaction)."""
     card = _lock(card)
     basis = _require_basis(basis)
@@ -208,8 +253,15 @@ IDENTITY_FIELDS = ("name", "citizen_id", "department", "class_name", "title")
 
 @transaction.atomic
 def replace_card(
-    *, card: Card, new_uid: str, operator: Any, reason: str, basis: str, window: str = "",
-    fee: Decimal | None = None, identity_changes: Mapping[str, Any] | None = None,
+    *,
+    card: Card,
+    new_uid: str,
+    operator: Any,
+    reason: str,
+    basis: str,
+    window: str = "",
+    fee: Decimal | None = None,
+    identity_changes: Mapping[str, Any] | None = None,
 ) -> Card:
     """补卡 / 换卡: the old card is dead forever, the new one gets the next issue number, the
     fee is charged to the holder (non-refundable, never above the configured cap)."""
@@ -219,15 +271,15 @@ def replace_card(
     kind = FeeKind(reason)
     _may_manage(operator, card.card_type, card.owner_department)
     if card.status not in LIVE_CARD_STATUSES:
-        raise CardRuleError(_("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡")
-                            % {"status": card.get_status_display()})
+        raise CardRuleError(
+            _("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡") % {"status": card.get_status_display()}
+        )
     policy = FeePolicy.current()
     amount = policy.replacement_fee if fee is None else Decimal(fee)
     if amount < 0:
         raise CardRuleError(_("收费金额不能为负数"))
     if amount > policy.cap:
-        raise CardRuleError(_("收费 %(fee)s 元超过物价部门核定的上限 %(cap)s 元")
-                            % {"fee": amount, "cap": policy.cap})
+        raise CardRuleError(_("收费 %(fee)s 元超过物价部门核定的上限 %(cap)s 元") % {"fee": amount, "cap": policy.cap})
     if kind == FeeKind.IDENTITY_CHANGE and not identity_changes:
         raise CardRuleError(_("信息变更换卡须填写变更后的身份信息"))
     _ensure_uid_free(new_uid)
@@ -239,17 +291,29 @@ def replace_card(
     card.save(update_fields=["status", "updated_at"])
     _log(card, Action.REPLACE, old_status, operator, basis, {"new_uid": new_uid}, live=False)
     new = Card.objects.create(
-        uid=new_uid, holder=holder, card_type=card.card_type, status=CardStatus.ACTIVE,
-        blacklisted=card.blacklisted, issue_no=card.issue_no + 1, valid_from=timezone.now(),
-        valid_until=card.valid_until, approved_by=card.approved_by, basis=basis,
-        owner_department=card.owner_department, replaces=card,
+        uid=new_uid,
+        holder=holder,
+        card_type=card.card_type,
+        status=CardStatus.ACTIVE,
+        blacklisted=card.blacklisted,
+        issue_no=card.issue_no + 1,
+        valid_from=timezone.now(),
+        valid_until=card.valid_until,
+        approved_by=card.approved_by,
+        basis=basis,
+        owner_department=card.owner_department,
+        replaces=card,
     )
-    FeeCharge.objects.create(holder=holder, card=new, kind=kind, amount=amount,
-                             operator=operator if getattr(operator, "pk", None) else None,
-                             window=window)
+    FeeCharge.objects.create(
+        holder=holder,
+        card=new,
+        kind=kind,
+        amount=amount,
+        operator=operator if getattr(operator, "pk", None) else None,
+        window=window,
+    )
     action = Action.REISSUE if kind == FeeKind.IDENTITY_CHANGE else Action.REPLACE
-    _log(new, action, "", operator, basis, {"old_uid": card.uid, "fee": str(amount),
-                                             "window": window})
+    _log(new, action, "", operator, basis, {"old_uid": card.uid, "fee": str(amount), "window": window})
     return new
 
 
@@ -274,8 +338,7 @@ def set_blacklist(*, card: Card, blacklisted: bool, operator: Any, basis: str) -
         raise CardRuleError(_("此卡已在黑名单中") if blacklisted else _("此卡不在黑名单中"))
     card.blacklisted = blacklisted
     card.save(update_fields=["blacklisted", "updated_at"])
-    _log(card, Action.BLACKLIST if blacklisted else Action.UNBLACKLIST, card.status, operator,
-         basis)
+    _log(card, Action.BLACKLIST if blacklisted else Action.UNBLACKLIST, card.status, operator, basis)
     return card
 
 
@@ -299,14 +362,19 @@ def extend_validity(*, card: Card, new_until: datetime, operator: Any, basis: st
     if card.card_type == CardType.STUDENT:
         card.holder.study_end = timezone.localtime(new_until).date()
         card.holder.save(update_fields=["study_end", "updated_at"])
-    _log(card, Action.EXTEND, card.status, operator, basis,
-         {"from": old.isoformat() if old else None, "to": new_until.isoformat()})
+    _log(
+        card,
+        Action.EXTEND,
+        card.status,
+        operator,
+        basis,
+        {"from": old.isoformat() if old else None, "to": new_until.isoformat()},
+    )
     return card
 
 
 @transaction.atomic
-def cancel_card(*, card: Card, operator: Any, basis: str,
-                holder_status: str | None = None) -> Card:
+def cancel_card(*, card: Card, operator: Any, basis: str, holder_status: str | None = None) -> Card:
     """注销: the card is dead forever. ``holder_status`` records why the person left
     (withdrawal cancels at once, R-END-3). Retired staff keep their card (R-END-2)."""
     card = _lock(card)
@@ -331,5 +399,14 @@ def default_student_end(year: int) -> date:
     return date(year, 7, 1)
 
 
-__all__ = ["issue_card", "report_loss", "report_found", "replace_card", "set_blacklist",
-           "extend_validity", "cancel_card", "normalise_uid", "CardRuleError"]
+__all__ = [
+    "issue_card",
+    "report_loss",
+    "report_found",
+    "replace_card",
+    "set_blacklist",
+    "extend_validity",
+    "cancel_card",
+    "normalise_uid",
+    "CardRuleError",
+]

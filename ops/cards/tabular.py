@@ -110,8 +110,9 @@ def read_table(filename: str, data: bytes) -> Table:
             raise TableError(_("不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件") % {"suffix": suffix})
         return _read_workbook(data)
     if suffix in EXCEL_EXTENSIONS:
-        raise TableError(_("文件扩展名是 %(suffix)s，但内容不是 Excel 工作簿；请在 Excel 中重新另存为 .xlsx") % {
-            "suffix": suffix})
+        raise TableError(
+            _("文件扩展名是 %(suffix)s，但内容不是 Excel 工作簿；请在 Excel 中重新另存为 .xlsx") % {"suffix": suffix}
+        )
     if suffix not in CSV_EXTENSIONS:
         raise TableError(_("不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件") % {"suffix": suffix or filename})
     return _read_csv(data)
@@ -162,8 +163,11 @@ def _read_workbook(data: bytes) -> Table:
         raise TableError(_("服务器未安装 Excel 读取组件，请上传 CSV 文件")) from exc
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        names = [m.name for m in book.sheets_metadata
-                 if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible] or book.sheet_names
+        names = [
+            m.name
+            for m in book.sheets_metadata
+            if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible
+        ] or book.sheet_names
         if not names:
             raise TableError(_("Excel 文件中没有工作表"))
         # skip_empty_area=False: the first list is row 1, so indexes give Excel's row numbers.
@@ -285,16 +289,28 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
         if name is None:
             continue
         if name in mapping:
-            errors.append(RowError(table.header_row, header, "", _(
-                "“%(first)s”和“%(second)s”两列都表示“%(field)s”，请只保留一列") % {
-                "first": mapping[name], "second": header, "field": columns[name][0]}))
+            errors.append(
+                RowError(
+                    table.header_row,
+                    header,
+                    "",
+                    _("“%(first)s”和“%(second)s”两列都表示“%(field)s”，请只保留一列")
+                    % {"first": mapping[name], "second": header, "field": columns[name][0]},
+                )
+            )
             continue
         mapping[name] = header
     for name, aliases in columns.items():
         if name not in mapping:
-            errors.append(RowError(table.header_row, aliases[0], "", _(
-                "缺少必需的列“%(column)s”（可用的列名：%(aliases)s）") % {
-                "column": aliases[0], "aliases": "、".join(aliases)}))
+            errors.append(
+                RowError(
+                    table.header_row,
+                    aliases[0],
+                    "",
+                    _("缺少必需的列“%(column)s”（可用的列名：%(aliases)s）")
+                    % {"column": aliases[0], "aliases": "、".join(aliases)},
+                )
+            )
 
     fields = list(mapping.items())
     id_header = mapping.get("citizen_id")
@@ -320,10 +336,19 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
             if not value:
                 row_errors.append(RowError(row, header, value, empty_message % {"column": header}))
             elif (row, header) in lossy or (
-                    name in ("number", "citizen_id") and ("E" in value or "e" in value) and _SCIENTIFIC.match(value)):
-                row_errors.append(RowError(row, header, value, _(
-                    "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写")
-                    % {"column": header}))
+                name in ("number", "citizen_id") and ("E" in value or "e" in value) and _SCIENTIFIC.match(value)
+            ):
+                row_errors.append(
+                    RowError(
+                        row,
+                        header,
+                        value,
+                        _(
+                            "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写"
+                        )
+                        % {"column": header},
+                    )
+                )
             elif name == "citizen_id":
                 problem = citizen_id_problem(value, today)
                 if problem:
@@ -331,16 +356,23 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
         number = record.get("number")
         if number_header and number:
             if number in first_number:
-                row_errors.append(RowError(row, number_header, number, _(
-                    "%(column)s %(value)s 与第 %(row)d 行重复") % {
-                    "column": number_header, "value": number, "row": first_number[number]}))
+                row_errors.append(
+                    RowError(
+                        row,
+                        number_header,
+                        number,
+                        _("%(column)s %(value)s 与第 %(row)d 行重复")
+                        % {"column": number_header, "value": number, "row": first_number[number]},
+                    )
+                )
             else:
                 first_number[number] = row
         citizen = record.get("citizen_id")
         if id_header and citizen and not any(e.column == id_header for e in row_errors):
             if citizen in first_id:
-                row_errors.append(RowError(row, id_header, citizen, _(
-                    "身份证号与第 %(row)d 行重复") % {"row": first_id[citizen]}))
+                row_errors.append(
+                    RowError(row, id_header, citizen, _("身份证号与第 %(row)d 行重复") % {"row": first_id[citizen]})
+                )
             else:
                 first_id[citizen] = row
         if row_errors:

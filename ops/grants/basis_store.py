@@ -71,8 +71,7 @@ def save(name: str, data: bytes) -> StoredBasis:
             handle.write(data)
         os.chmod(tmp, 0o600)
         os.replace(tmp, target)
-    return StoredBasis(name=Path(name).name[:200], sha256=sha, content_type=content_type,
-                       size=len(data))
+    return StoredBasis(name=Path(name).name[:200], sha256=sha, content_type=content_type, size=len(data))
 
 
 def path_for(sha256: str, content_type: str) -> Path | None:

@@ -24,29 +24,53 @@ class PersonalDataRequest(models.Model):
     ``reviewed`` and the clock is before ``valid_until`` — expiry needs no job; the status
     is set to ``expired`` lazily, the first time somebody looks after the end."""
 
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("申请人"),
-                                  on_delete=models.PROTECT, related_name="personal_data_requests")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("申请人"),
+        on_delete=models.PROTECT,
+        related_name="personal_data_requests",
+    )
     purpose = models.TextField(_("查询目的"), max_length=500)
-    cardholders = models.ManyToManyField("campus.Cardholder", verbose_name=_("查询对象"),
-                                         related_name="personal_data_requests")
+    cardholders = models.ManyToManyField(
+        "campus.Cardholder", verbose_name=_("查询对象"), related_name="personal_data_requests"
+    )
     # The written basis, stored content-addressed under the var directory (ops.grants.basis_store)
     basis_name = models.CharField(_("书面依据文件名"), max_length=200)
     basis_sha256 = models.CharField(_("书面依据摘要"), max_length=64)
     basis_type = models.CharField(_("书面依据类型"), max_length=40)
     basis_size = models.PositiveIntegerField(_("书面依据大小（字节）"))
-    status = models.CharField(_("状态"), max_length=20, choices=RequestStatus.choices,
-                              default=RequestStatus.FILED, db_index=True)
-    approver = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("审批领导"), null=True,
-                                 blank=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        _("状态"), max_length=20, choices=RequestStatus.choices, default=RequestStatus.FILED, db_index=True
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("审批领导"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     approved_at = models.DateTimeField(_("审批时间"), null=True, blank=True)
     approver_comment = models.CharField(_("审批意见"), max_length=200, blank=True)
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("复核人"), null=True,
-                                 blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("复核人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     reviewed_at = models.DateTimeField(_("复核时间"), null=True, blank=True)
     reviewer_comment = models.CharField(_("复核意见"), max_length=200, blank=True)
     valid_until = models.DateTimeField(_("授权截止"), null=True, blank=True)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("撤销人"), null=True,
-                                   blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("撤销人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
     revoke_reason = models.CharField(_("撤销原因"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("申请时间"), default=timezone.now)
@@ -74,8 +98,7 @@ class PersonalDataRequest(models.Model):
 
     def is_active(self, now=None) -> bool:  # type: ignore[no-untyped-def]
         now = now or timezone.now()
-        return (self.status == RequestStatus.REVIEWED and self.valid_until is not None
-                and now < self.valid_until)
+        return self.status == RequestStatus.REVIEWED and self.valid_until is not None and now < self.valid_until
 
     def shown_status(self, now=None) -> str:  # type: ignore[no-untyped-def]
         """The status as a person should read it: a reviewed grant past its end is expired

@@ -101,11 +101,18 @@ def parse_numbers(text: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def _audit(by: Any, action: str, req: PersonalDataRequest, **data: Any) -> None:
-    record(actor=by, action=f"personal_data.{action}", object_type=OBJECT_TYPE, object_id=req.pk,
-           basis=req.basis_ref, data=data)
+    record(
+        actor=by,
+        action=f"personal_data.{action}",
+        object_type=OBJECT_TYPE,
+        object_id=req.pk,
+        basis=req.basis_ref,
+        data=data,
+    )
 
 
 # -- who may do what ---------------------------------------------------------------------------
+
 
 def _department_id(user: Any) -> int | None:
     operator = getattr(user, "operator", None)
@@ -125,14 +132,12 @@ def can_approve(user: Any, req: PersonalDataRequest) -> bool:
 
 
 def can_review(user: Any, req: PersonalDataRequest) -> bool:
-    return (req.status == RequestStatus.APPROVED and role_of(user) == Role.NIC
-            and user.pk != req.requester_id)
+    return req.status == RequestStatus.APPROVED and role_of(user) == Role.NIC and user.pk != req.requester_id
 
 
 def can_revoke(user: Any, req: PersonalDataRequest) -> bool:
     open_states = (RequestStatus.FILED, RequestStatus.APPROVED, RequestStatus.REVIEWED)
-    return (role_of(user) == Role.NIC and req.status in open_states
-            and req.shown_status() != RequestStatus.EXPIRED)
+    return role_of(user) == Role.NIC and req.status in open_states and req.shown_status() != RequestStatus.EXPIRED
 
 
 def can_see(user: Any, req: PersonalDataRequest) -> bool:
@@ -158,9 +163,12 @@ def _check_reviewer(user: Any, req: PersonalDataRequest) -> None:
 
 
 def _locked(request_id: int) -> PersonalDataRequest:
-    req = (PersonalDataRequest.objects.select_for_update(of=("self",))
-           .select_related("requester__operator")
-           .filter(pk=request_id).first())
+    req = (
+        PersonalDataRequest.objects.select_for_update(of=("self",))
+        .select_related("requester__operator")
+        .filter(pk=request_id)
+        .first()
+    )
     if req is None:
         raise GrantError(_("申请不存在"))
     return req
@@ -168,8 +176,10 @@ def _locked(request_id: int) -> PersonalDataRequest:
 
 # -- the steps ---------------------------------------------------------------------------------
 
-def file_request(*, by: Any, purpose: str, numbers: str | list[str], basis_name: str,
-                 basis_data: bytes) -> PersonalDataRequest:
+
+def file_request(
+    *, by: Any, purpose: str, numbers: str | list[str], basis_name: str, basis_data: bytes
+) -> PersonalDataRequest:
     """File a request. Everything is checked before the basis file is stored."""
     if role_of(by) is None:
         raise GrantForbidden(_("只有操作员可以提交个人数据查询申请"))
@@ -186,19 +196,33 @@ def file_request(*, by: Any, purpose: str, numbers: str | list[str], basis_name:
     holders = list(Cardholder.objects.filter(number__in=wanted))
     missing = sorted(set(wanted) - {h.number for h in holders})
     if missing:
-        raise GrantError(_("系统中找不到这些学工号：%(numbers)s") % {"numbers": "、".join(missing[:10])
-                                                               + ("…" if len(missing) > 10 else "")})
+        raise GrantError(
+            _("系统中找不到这些学工号：%(numbers)s")
+            % {"numbers": "、".join(missing[:10]) + ("…" if len(missing) > 10 else "")}
+        )
     try:
         stored = basis_store.save(basis_name, basis_data)
     except basis_store.BasisFileError as exc:
         raise GrantError(str(exc)) from None
     with transaction.atomic():
         req = PersonalDataRequest.objects.create(
-            requester=by, purpose=purpose, basis_name=stored.name, basis_sha256=stored.sha256,
-            basis_type=stored.content_type, basis_size=stored.size)
+            requester=by,
+            purpose=purpose,
+            basis_name=stored.name,
+            basis_sha256=stored.sha256,
+            basis_type=stored.content_type,
+            basis_size=stored.size,
+        )
         req.cardholders.set(holders)
-        _audit(by, "file", req, purpose=purpose, numbers=sorted(h.number for h in holders),
-               basis_file=stored.name, basis_sha256=stored.sha256)
+        _audit(
+            by,
+            "file",
+            req,
+            purpose=purpose,
+            numbers=sorted(h.number for h in holders),
+            basis_file=stored.name,
+            basis_sha256=stored.sha256,
+        )
     return req
 
 
@@ -243,8 +267,7 @@ def reject(request_id: int, *, by: Any, comment: str) -> PersonalDataRequest:
 
 
 @transaction.atomic
-def review(request_id: int, *, by: Any, hours: int | str | None = None,
-           comment: str = "") -> PersonalDataRequest:
+def review(request_id: int, *, by: Any, hours: int | str | None = None, comment: str = "") -> PersonalDataRequest:
     """NIC's review of an approved request: opens the grant for ``hours`` (default setting)."""
     req = _locked(request_id)
     _check_reviewer(by, req)
@@ -265,8 +288,15 @@ def review(request_id: int, *, by: Any, hours: int | str | None = None,
     req.reviewer_comment = (comment or "").strip()[:200]
     req.valid_until = now + timedelta(hours=hours)
     req.save()
-    _audit(by, "review", req, hours=hours, valid_until=req.valid_until.isoformat(),
-           comment=req.reviewer_comment, holders=req.cardholders.count())
+    _audit(
+        by,
+        "review",
+        req,
+        hours=hours,
+        valid_until=req.valid_until.isoformat(),
+        comment=req.reviewer_comment,
+        holders=req.cardholders.count(),
+    )
     return req
 
 
@@ -294,8 +324,11 @@ def expire_due(now: datetime | None = None) -> int:
     past its end is already refused whether or not this has run."""
     now = now or timezone.now()
     with transaction.atomic():
-        due = list(PersonalDataRequest.objects.select_for_update(skip_locked=True)
-                   .filter(status=RequestStatus.REVIEWED, valid_until__lte=now))
+        due = list(
+            PersonalDataRequest.objects.select_for_update(skip_locked=True).filter(
+                status=RequestStatus.REVIEWED, valid_until__lte=now
+            )
+        )
         for req in due:
             req.status = RequestStatus.EXPIRED
             req.save(update_fields=["status", "updated_at"])
@@ -304,6 +337,7 @@ def expire_due(now: datetime | None = None) -> int:
 
 
 # -- looking at the data -----------------------------------------------------------------------
+
 
 def _holder_id(cardholder: Cardholder | int | str) -> int | None:
     try:
@@ -318,10 +352,13 @@ def active_grant(user: Any, cardholder: Cardholder | int) -> PersonalDataRequest
     holder_id = _holder_id(cardholder)
     if holder_id is None or role_of(user) is None:
         return None
-    return (PersonalDataRequest.objects
-            .filter(requester=user, status=RequestStatus.REVIEWED, valid_until__gt=timezone.now(),
-                    cardholders=holder_id)
-            .order_by("-valid_until").first())
+    return (
+        PersonalDataRequest.objects.filter(
+            requester=user, status=RequestStatus.REVIEWED, valid_until__gt=timezone.now(), cardholders=holder_id
+        )
+        .order_by("-valid_until")
+        .first()
+    )
 
 
 def _refusal(user: Any, holder_id: int | None) -> tuple[str, str, PersonalDataRequest | None]:
@@ -347,8 +384,9 @@ def _refusal(user: Any, holder_id: int | None) -> tuple[str, str, PersonalDataRe
 
 
 def active_grants_of(user: Any) -> QuerySet[PersonalDataRequest]:
-    return PersonalDataRequest.objects.filter(requester=user, status=RequestStatus.REVIEWED,
-                                              valid_until__gt=timezone.now())
+    return PersonalDataRequest.objects.filter(
+        requester=user, status=RequestStatus.REVIEWED, valid_until__gt=timezone.now()
+    )
 
 
 def view_personal_data(user: Any, cardholder: Cardholder | int) -> PersonalData:
@@ -358,22 +396,40 @@ def view_personal_data(user: Any, cardholder: Cardholder | int) -> PersonalData:
     holder_id = _holder_id(cardholder)
     with transaction.atomic():
         grant = active_grant(user, holder_id) if holder_id is not None else None
-        holder = (Cardholder.objects.select_related("department").filter(pk=holder_id).first()
-                  if grant is not None else None)
+        holder = (
+            Cardholder.objects.select_related("department").filter(pk=holder_id).first() if grant is not None else None
+        )
         if grant is not None and holder is not None:
-            record(actor=user, action="personal_data.view", object_type="cardholder",
-                   object_id=holder.pk, basis=grant.basis_ref,
-                   data={"request": grant.pk, "number": holder.number, "fields": list(SHOWN_FIELDS)})
+            record(
+                actor=user,
+                action="personal_data.view",
+                object_type="cardholder",
+                object_id=holder.pk,
+                basis=grant.basis_ref,
+                data={"request": grant.pk, "number": holder.number, "fields": list(SHOWN_FIELDS)},
+            )
             return PersonalData(
-                holder_id=holder.pk, number=holder.number, name=holder.name,
-                kind=str(holder.get_kind_display()), department=holder.department.name,
-                citizen_id=holder.citizen_id, phone=holder.phone, class_name=holder.class_name,
-                title=holder.title, request_id=grant.pk, valid_until=grant.valid_until)
+                holder_id=holder.pk,
+                number=holder.number,
+                name=holder.name,
+                kind=str(holder.get_kind_display()),
+                department=holder.department.name,
+                citizen_id=holder.citizen_id,
+                phone=holder.phone,
+                class_name=holder.class_name,
+                title=holder.title,
+                request_id=grant.pk,
+                valid_until=grant.valid_until,
+            )
         reason, message, concerning = _refusal(user, holder_id)
-        record(actor=user if getattr(user, "pk", None) else None, action="personal_data.refused",
-               object_type="cardholder", object_id=holder_id if holder_id is not None else "?",
-               basis=concerning.basis_ref if concerning else "",
-               data={"reason": reason, "request": concerning.pk if concerning else None})
+        record(
+            actor=user if getattr(user, "pk", None) else None,
+            action="personal_data.refused",
+            object_type="cardholder",
+            object_id=holder_id if holder_id is not None else "?",
+            basis=concerning.basis_ref if concerning else "",
+            data={"reason": reason, "request": concerning.pk if concerning else None},
+        )
     raise PersonalDataRefused(message, reason)
 
 
@@ -392,6 +448,7 @@ def open_basis(user: Any, request_id: int) -> tuple[PersonalDataRequest, Any]:
 
 # -- what each operator's list shows -----------------------------------------------------------
 
+
 def requests_of(user: Any) -> QuerySet[PersonalDataRequest]:
     return PersonalDataRequest.objects.filter(requester=user).prefetch_related("cardholders")
 
@@ -399,24 +456,35 @@ def requests_of(user: Any) -> QuerySet[PersonalDataRequest]:
 def pending_approvals(user: Any) -> list[PersonalDataRequest]:
     if role_of(user) != Role.LEADER:
         return []
-    filed = (PersonalDataRequest.objects.filter(status=RequestStatus.FILED)
-             .exclude(requester=user).select_related("requester__operator")
-             .prefetch_related("cardholders").order_by("id"))
+    filed = (
+        PersonalDataRequest.objects.filter(status=RequestStatus.FILED)
+        .exclude(requester=user)
+        .select_related("requester__operator")
+        .prefetch_related("cardholders")
+        .order_by("id")
+    )
     return [r for r in filed if leader_covers(user, r)]
 
 
 def pending_reviews(user: Any) -> QuerySet[PersonalDataRequest]:
     if role_of(user) != Role.NIC:
         return PersonalDataRequest.objects.none()
-    return (PersonalDataRequest.objects.filter(status=RequestStatus.APPROVED)
-            .exclude(requester=user).select_related("requester", "approver")
-            .prefetch_related("cardholders").order_by("id"))
+    return (
+        PersonalDataRequest.objects.filter(status=RequestStatus.APPROVED)
+        .exclude(requester=user)
+        .select_related("requester", "approver")
+        .prefetch_related("cardholders")
+        .order_by("id")
+    )
 
 
 def active_grants(user: Any) -> QuerySet[PersonalDataRequest]:
     """Every grant in force, for NIC (who may revoke them)."""
     if role_of(user) != Role.NIC:
         return PersonalDataRequest.objects.none()
-    return (PersonalDataRequest.objects
-            .filter(Q(status=RequestStatus.REVIEWED) & Q(valid_until__gt=timezone.now()))
-            .select_related("requester").prefetch_related("cardholders").order_by("valid_until"))
+    return (
+        PersonalDataRequest.objects.filter(Q(status=RequestStatus.REVIEWED) & Q(valid_until__gt=timezone.now()))
+        .select_related("requester")
+        .prefetch_related("cardholders")
+        .order_by("valid_until")
+    )

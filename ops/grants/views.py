@@ -38,12 +38,16 @@ def request_list(request: HttpRequest) -> HttpResponse:
     _operator(request)
     services.expire_due()
     user = request.user
-    return render(request, "grants/list.html", {
-        "mine": services.requests_of(user),
-        "approvals": services.pending_approvals(user),
-        "reviews": services.pending_reviews(user),
-        "grants": services.active_grants(user),
-    })
+    return render(
+        request,
+        "grants/list.html",
+        {
+            "mine": services.requests_of(user),
+            "approvals": services.pending_approvals(user),
+            "reviews": services.pending_reviews(user),
+            "grants": services.active_grants(user),
+        },
+    )
 
 
 @login_required
@@ -52,29 +56,37 @@ def new_request(request: HttpRequest) -> HttpResponse:
     values = {"purpose": "", "numbers": request.GET.get("numbers", "")}
     error = ""
     if request.method == "POST":
-        values = {"purpose": request.POST.get("purpose", ""),
-                  "numbers": request.POST.get("numbers", "")}
+        values = {"purpose": request.POST.get("purpose", ""), "numbers": request.POST.get("numbers", "")}
         upload = request.FILES.get("basis")
         try:
             if upload is None:
                 raise services.GrantError(_("请上传书面依据（PDF、JPG 或 PNG 文件）"))
             req = services.file_request(
-                by=request.user, purpose=values["purpose"], numbers=values["numbers"],
-                basis_name=upload.name or "", basis_data=upload.read(basis_store.MAX_BYTES + 1))
+                by=request.user,
+                purpose=values["purpose"],
+                numbers=values["numbers"],
+                basis_name=upload.name or "",
+                basis_data=upload.read(basis_store.MAX_BYTES + 1),
+            )
         except (services.GrantError, services.GrantForbidden) as exc:
             error = str(exc)
         else:
             messages.success(request, _("申请已提交，等待分管领导审批"))
             return redirect("privacy-request", request_id=req.pk)
-    return render(request, "grants/new.html", {"values": values, "error": error,
-                                               "max_mb": basis_store.MAX_BYTES // (1024 * 1024)},
-                  status=400 if error else 200)
+    return render(
+        request,
+        "grants/new.html",
+        {"values": values, "error": error, "max_mb": basis_store.MAX_BYTES // (1024 * 1024)},
+        status=400 if error else 200,
+    )
 
 
 def _request_for(request: HttpRequest, request_id: int) -> PersonalDataRequest:
-    req = (PersonalDataRequest.objects.select_related("requester", "approver", "reviewer",
-                                                      "revoked_by")
-           .filter(pk=request_id).first())
+    req = (
+        PersonalDataRequest.objects.select_related("requester", "approver", "reviewer", "revoked_by")
+        .filter(pk=request_id)
+        .first()
+    )
     if req is None or not services.can_see(request.user, req):
         raise Http404  # no hint that a request outside the viewer's remit exists
     return req
@@ -88,51 +100,76 @@ def detail(request: HttpRequest, request_id: int) -> HttpResponse:
     mine = user.pk == req.requester_id
     # names masked here as everywhere: unmasked data only on the person's page, under the
     # grant, where each view is audited
-    persons = [{"id": h.pk, "number": h.number, "name": mask_name(h.name)}
-               for h in req.cardholders.order_by("number")]
-    return _no_store(render(request, "grants/detail.html", {
-        "req": req, "persons": persons, "mine": mine, "active": req.is_active(),
-        "shown_status": req.shown_status(), "shown_label": req.shown_status_label(),
-        "can_approve": services.can_approve(user, req),
-        "can_review": services.can_review(user, req),
-        "can_revoke": services.can_revoke(user, req),
-        "default_hours": services.default_hours(), "max_hours": services.MAX_HOURS,
-    }))
+    persons = [{"id": h.pk, "number": h.number, "name": mask_name(h.name)} for h in req.cardholders.order_by("number")]
+    return _no_store(
+        render(
+            request,
+            "grants/detail.html",
+            {
+                "req": req,
+                "persons": persons,
+                "mine": mine,
+                "active": req.is_active(),
+                "shown_status": req.shown_status(),
+                "shown_label": req.shown_status_label(),
+                "can_approve": services.can_approve(user, req),
+                "can_review": services.can_review(user, req),
+                "can_revoke": services.can_revoke(user, req),
+                "default_hours": services.default_hours(),
+                "max_hours": services.MAX_HOURS,
+            },
+        )
+    )
 
 
 def _act(request: HttpRequest, request_id: int, action: Callable[[], Any]) -> HttpResponse:
     _request_for(request, request_id)
-    return run_step(request, action, (services.GrantError, services.GrantForbidden),
-                    "privacy-request", request_id=request_id)
+    return run_step(
+        request, action, (services.GrantError, services.GrantForbidden), "privacy-request", request_id=request_id
+    )
 
 
 @login_required
 @require_POST
 def approve(request: HttpRequest, request_id: int) -> HttpResponse:
-    return _act(request, request_id, lambda: services.approve(
-        request_id, by=request.user, comment=request.POST.get("comment", "")))
+    return _act(
+        request,
+        request_id,
+        lambda: services.approve(request_id, by=request.user, comment=request.POST.get("comment", "")),
+    )
 
 
 @login_required
 @require_POST
 def reject(request: HttpRequest, request_id: int) -> HttpResponse:
-    return _act(request, request_id, lambda: services.reject(
-        request_id, by=request.user, comment=request.POST.get("comment", "")))
+    return _act(
+        request,
+        request_id,
+        lambda: services.reject(request_id, by=request.user, comment=request.POST.get("comment", "")),
+    )
 
 
 @login_required
 @require_POST
 def review(request: HttpRequest, request_id: int) -> HttpResponse:
-    return _act(request, request_id, lambda: services.review(
-        request_id, by=request.user, hours=request.POST.get("hours") or None,
-        comment=request.POST.get("comment", "")))
+    return _act(
+        request,
+        request_id,
+        lambda: services.review(
+            request_id,
+            by=request.user,
+            hours=request.POST.get("hours") or None,
+            comment=request.POST.get("comment", ""),
+        ),
+    )
 
 
 @login_required
 @require_POST
 def revoke(request: HttpRequest, request_id: int) -> HttpResponse:
-    return _act(request, request_id, lambda: services.revoke(
-        request_id, by=request.user, reason=request.POST.get("reason", "")))
+    return _act(
+        request, request_id, lambda: services.revoke(request_id, by=request.user, reason=request.POST.get("reason", ""))
+    )
 
 
 @login_required
@@ -144,8 +181,7 @@ def basis(request: HttpRequest, request_id: int) -> HttpResponse:
         raise Http404 from None
     except services.GrantError:
         raise Http404 from None
-    response = FileResponse(path.open("rb"), content_type=req.basis_type, as_attachment=True,
-                            filename=req.basis_name)
+    response = FileResponse(path.open("rb"), content_type=req.basis_type, as_attachment=True, filename=req.basis_name)
     return _no_store(response)
 
 
@@ -155,7 +191,12 @@ def holder(request: HttpRequest, holder_id: int) -> HttpResponse:
     try:
         data = services.view_personal_data(request.user, holder_id)
     except services.PersonalDataRefused as exc:
-        return _no_store(render(request, "grants/refused.html",
-                                {"message": str(exc.args[0]), "reason": exc.reason,
-                                 "holder_id": holder_id}, status=403))
+        return _no_store(
+            render(
+                request,
+                "grants/refused.html",
+                {"message": str(exc.args[0]), "reason": exc.reason, "holder_id": holder_id},
+                status=403,
+            )
+        )
     return _no_store(render(request, "grants/holder.html", {"data": data}))

@@ -70,8 +70,9 @@ def client_factory(url: str) -> ClientFactory:
     (the agent backs off itself, and must notice an outage quickly)."""
 
     def make() -> redis.Redis:
-        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
-                                    retry=Retry(NoBackoff(), 0), health_check_interval=30)
+        return redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=30
+        )
 
     return make
 
@@ -89,8 +90,13 @@ class ReaderAgent:
     map to doors by the config's ``reader``); ``None`` builds a PC/SC source for the doors with
     ``source = "pcsc"``."""
 
-    def __init__(self, config: AgentConfig, redis_client_factory: ClientFactory | None = None,
-                 state_dir: str | Path | None = None, sources: Sequence[CardSource] | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        redis_client_factory: ClientFactory | None = None,
+        state_dir: str | Path | None = None,
+        sources: Sequence[CardSource] | None = None,
+    ) -> None:
         self.config = config
         self.client_factory = redis_client_factory or client_factory(config.redis_url)
         self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
@@ -101,8 +107,7 @@ class ReaderAgent:
         self.devices = {d.device_id: _Device(d, d.door) for d in config.doors}
         self.edge_state = EdgeState()  # anti-passback memory (in memory: a restart forgets it)
         self.by_reader = {d.reader: self.devices[d.device_id] for d in config.doors if d.reader}
-        self.sources = (list(sources) if sources is not None
-                        else self._pcsc_sources() + self._simulated_sources())
+        self.sources = list(sources) if sources is not None else self._pcsc_sources() + self._simulated_sources()
         self.forwarder: Forwarder | None = None
         self.sync_connected = False
         self.synced = threading.Event()  # set once the cache was checked against Redis
@@ -126,8 +131,9 @@ class ReaderAgent:
             db.close()
 
     # -- recording --------------------------------------------------------------------------------
-    def tap(self, device_id: str, uid: str, direction: Direction | str | None = None, *,
-            at: datetime | None = None) -> Verdict:
+    def tap(
+        self, device_id: str, uid: str, direction: Direction | str | None = None, *, at: datetime | None = None
+    ) -> Verdict:
         """Decide for card ``uid`` at ``device_id`` and record the signed Tap in the outbox
         (committed before this returns). ``direction`` defaults to the door's configured one.
         Returns the :class:`~readers.decide.Verdict` (``decision, reason, flags``)."""
@@ -141,9 +147,18 @@ class ReaderAgent:
             nonlocal verdict
             # under the emit lock: two gates of one anti-passback area see each other's taps
             verdict = decide(self.cache.lookup(uid), device.door, at, self.edge_state, direction=dir_)
-            return envelopes.Tap(event_id=envelopes.new_id(), device_id=device_id, boot_epoch=self.boot_epoch,
-                                 seq=seq, occurred_at=at, card_uid=uid, direction=dir_, decision=verdict.decision,
-                                 reason=verdict.reason, flags=verdict.flags)
+            return envelopes.Tap(
+                event_id=envelopes.new_id(),
+                device_id=device_id,
+                boot_epoch=self.boot_epoch,
+                seq=seq,
+                occurred_at=at,
+                card_uid=uid,
+                direction=dir_,
+                decision=verdict.decision,
+                reason=verdict.reason,
+                flags=verdict.flags,
+            )
 
         def recorded() -> None:  # remembered for anti-passback only once the tap is in the outbox
             assert verdict is not None
@@ -155,18 +170,44 @@ class ReaderAgent:
 
     def heartbeat(self, device_id: str) -> None:
         device = self.devices[device_id]
-        self._emit(device, lambda seq: envelopes.Heartbeat(
-            event_id=envelopes.new_id(), device_id=device_id, boot_epoch=self.boot_epoch, seq=seq,
-            occurred_at=datetime.now(UTC), credential_version=self.cache.version, buffered=len(self.outbox)))
+        self._emit(
+            device,
+            lambda seq: envelopes.Heartbeat(
+                event_id=envelopes.new_id(),
+                device_id=device_id,
+                boot_epoch=self.boot_epoch,
+                seq=seq,
+                occurred_at=datetime.now(UTC),
+                credential_version=self.cache.version,
+                buffered=len(self.outbox),
+            ),
+        )
 
     def fault(self, device_id: str, code: str, detail: str = "", *, cleared: bool = False) -> None:
         device = self.devices[device_id]
-        self._emit(device, lambda seq: envelopes.Fault(
-            event_id=envelopes.new_id(), device_id=device_id, boot_epoch=self.boot_epoch, seq=seq,
-            occurred_at=datetime.now(UTC), code=code, detail=detail[:200], cleared=cleared), check=False)
+        self._emit(
+            device,
+            lambda seq: envelopes.Fault(
+                event_id=envelopes.new_id(),
+                device_id=device_id,
+                boot_epoch=self.boot_epoch,
+                seq=seq,
+                occurred_at=datetime.now(UTC),
+                code=code,
+                detail=detail[:200],
+                cleared=cleared,
+            ),
+            check=False,
+        )
 
-    def _emit(self, device: _Device, build: Callable[[int], Envelope], *, check: bool = True,
-              after: Callable[[], None] | None = None) -> None:
+    def _emit(
+        self,
+        device: _Device,
+        build: Callable[[int], Envelope],
+        *,
+        check: bool = True,
+        after: Callable[[], None] | None = None,
+    ) -> None:
         with self._emit_lock:  # seq order == outbox order
             seq = device.seq + 1
             payload = envelopes.dump(build(seq))
@@ -183,8 +224,10 @@ class ReaderAgent:
         ratio = self.outbox.fill_ratio
         changes: list[tuple[str, bool]] = []
         with self._alarm_lock:
-            for code, at, below in ((BUFFER_FILLING, FILLING_AT, FILLING_CLEAR_BELOW),
-                                    (BUFFER_FULL, FULL_AT, FULL_CLEAR_BELOW)):
+            for code, at, below in (
+                (BUFFER_FILLING, FILLING_AT, FILLING_CLEAR_BELOW),
+                (BUFFER_FULL, FULL_AT, FULL_CLEAR_BELOW),
+            ):
                 if code not in self._alarms and ratio >= at:
                     self._alarms.add(code)
                     changes.append((code, False))
@@ -257,8 +300,10 @@ class ReaderAgent:
                     need_snapshot = check_version = False
                 elif check_version:
                     if int(client.get(names.CREDENTIALS_VERSION) or 0) < self.cache.version:
-                        log.warning("Redis holds an older credential version than the cache "
-                                    "(%d): Redis was reset, reloading", self.cache.version)
+                        log.warning(
+                            "Redis holds an older credential version than the cache (%d): Redis was reset, reloading",
+                            self.cache.version,
+                        )
                         self._load_snapshot(client)
                     check_version = False
                 self.synced.set()
@@ -279,8 +324,9 @@ class ReaderAgent:
                     log.exception("credential sync failed: reloading the snapshot")
                     need_snapshot = True
                 elif self.sync_connected:
-                    log.warning("credential sync lost Redis (%s): deciding from cached version %d",
-                                exc, self.cache.version)
+                    log.warning(
+                        "credential sync lost Redis (%s): deciding from cached version %d", exc, self.cache.version
+                    )
                 self.sync_connected = False
                 check_version = True
                 self._stopping.wait(backoff)
@@ -319,11 +365,17 @@ class ReaderAgent:
 
     # -- life -------------------------------------------------------------------------------------
     def start(self) -> None:
-        log.info("reader agent starting: %d doors, boot epoch %d, credential version %d, %d events buffered",
-                 len(self.devices), self.boot_epoch, self.cache.version, len(self.outbox))
+        log.info(
+            "reader agent starting: %d doors, boot epoch %d, credential version %d, %d events buffered",
+            len(self.devices),
+            self.boot_epoch,
+            self.cache.version,
+            len(self.outbox),
+        )
         self._stopping.clear()
-        self.forwarder = Forwarder(self.outbox, self.client_factory(), batch=self.config.forward_batch,
-                                   on_sent=self._check_buffer)
+        self.forwarder = Forwarder(
+            self.outbox, self.client_factory(), batch=self.config.forward_batch, on_sent=self._check_buffer
+        )
         self.forwarder.start()
         for name, target in (("credential-sync", self._sync_loop), ("heartbeats", self._heartbeat_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -359,10 +411,15 @@ class ReaderAgent:
         self.close()
 
     def status(self) -> dict[str, Any]:
-        return {"boot_epoch": self.boot_epoch, "credential_version": self.cache.version,
-                "cards": len(self.cache), "buffered": len(self.outbox),
-                "forwarding": bool(self.forwarder and self.forwarder.connected),
-                "credential_sync": self.sync_connected, "alarms": sorted(self._alarms)}
+        return {
+            "boot_epoch": self.boot_epoch,
+            "credential_version": self.cache.version,
+            "cards": len(self.cache),
+            "buffered": len(self.outbox),
+            "forwarding": bool(self.forwarder and self.forwarder.connected),
+            "credential_sync": self.sync_connected,
+            "alarms": sorted(self._alarms),
+        }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -90,8 +90,7 @@ def _parse_or_none(uid: str, payload: Mapping[str, Any], version: int) -> Creden
     try:
         return credential_from_payload(payload)
     except (ValueError, TypeError) as exc:
-        log.error("credential version %d for card %s is malformed (%s): card treated as unknown",
-                  version, uid, exc)
+        log.error("credential version %d for card %s is malformed (%s): card treated as unknown", version, uid, exc)
         return None
 
 

@@ -63,9 +63,16 @@ class DoorConfig:
 
     @property
     def door(self) -> Door:
-        return Door(device_id=self.device_id, kind=self.kind, building=self.building, area=self.area,
-                    passback=self.passback, passback_reset=self.passback_reset,  # type: ignore[arg-type]
-                    curfew=self.curfew, schedule=self.schedule)
+        return Door(
+            device_id=self.device_id,
+            kind=self.kind,
+            building=self.building,
+            area=self.area,
+            passback=self.passback,
+            passback_reset=self.passback_reset,  # type: ignore[arg-type]
+            curfew=self.curfew,
+            schedule=self.schedule,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,15 @@ class AgentConfig:
         raise KeyError(device_id)
 
 
-def _get(data: Mapping[str, Any], name: str, where: str, kind: type | tuple[type, ...], *,
-         required: bool = True, default: Any = None) -> Any:
+def _get(
+    data: Mapping[str, Any],
+    name: str,
+    where: str,
+    kind: type | tuple[type, ...],
+    *,
+    required: bool = True,
+    default: Any = None,
+) -> Any:
     if name not in data or data[name] is None:
         if required:
             raise ValueError(f"{where}{name}: missing")
@@ -100,16 +114,32 @@ def _get(data: Mapping[str, Any], name: str, where: str, kind: type | tuple[type
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({"str": "a string", "int": "an integer", "float": "a number", "list": "a list",
-                        "dict": "a table"}.get(k.__name__, k.__name__) for k in kinds)
+    return " or ".join(
+        {"str": "a string", "int": "an integer", "float": "a number", "list": "a list", "dict": "a table"}.get(
+            k.__name__, k.__name__
+        )
+        for k in kinds
+    )
 
 
 def _door(data: Any, i: int) -> DoorConfig:
     where = f"doors[{i}]."
     if not isinstance(data, Mapping):
         raise ValueError(f"doors[{i}]: expected a table/object, got {data!r}")
-    unknown = set(data) - {"device_id", "key_hex", "kind", "building", "direction", "source", "reader",
-                           "area", "passback", "passback_reset", "curfew", "schedule"}
+    unknown = set(data) - {
+        "device_id",
+        "key_hex",
+        "kind",
+        "building",
+        "direction",
+        "source",
+        "reader",
+        "area",
+        "passback",
+        "passback_reset",
+        "curfew",
+        "schedule",
+    }
     if unknown:
         raise ValueError(f"{where}{sorted(unknown)[0]}: unknown field")
     device_id = _get(data, "device_id", where, str)
@@ -121,8 +151,9 @@ def _door(data: Any, i: int) -> DoorConfig:
     except ValueError:
         raise ValueError(f"{where}key_hex: not hexadecimal") from None
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"{where}key_hex: at least {MIN_KEY_BYTES} bytes ({2 * MIN_KEY_BYTES} hex digits), "
-                         f"got {len(key)}")
+        raise ValueError(
+            f"{where}key_hex: at least {MIN_KEY_BYTES} bytes ({2 * MIN_KEY_BYTES} hex digits), got {len(key)}"
+        )
     kind_text = _get(data, "kind", where, str)
     try:
         kind = DeviceKind(kind_text)
@@ -151,11 +182,25 @@ def _door(data: Any, i: int) -> DoorConfig:
     curfew_text = _get(data, "curfew", where, str, required=False)
     curfew = _window(curfew_text, f"{where}curfew") if curfew_text else None
     schedule_data = _get(data, "schedule", where, list, required=False)
-    schedule = None if schedule_data is None else tuple(
-        _window(w, f"{where}schedule[{j}]") for j, w in enumerate(schedule_data))
-    config = DoorConfig(device_id=device_id, key=key, kind=kind, building=building, direction=direction,
-                        source=source, reader=reader, area=area, passback=passback,
-                        passback_reset=passback_reset, curfew=curfew, schedule=schedule)
+    schedule = (
+        None
+        if schedule_data is None
+        else tuple(_window(w, f"{where}schedule[{j}]") for j, w in enumerate(schedule_data))
+    )
+    config = DoorConfig(
+        device_id=device_id,
+        key=key,
+        kind=kind,
+        building=building,
+        direction=direction,
+        source=source,
+        reader=reader,
+        area=area,
+        passback=passback,
+        passback_reset=passback_reset,
+        curfew=curfew,
+        schedule=schedule,
+    )
     try:
         config.door  # noqa: B018 - Door validates its own policy
     except ValueError as exc:
@@ -218,8 +263,14 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
             if d.reader in readers:
                 raise ValueError(f"doors[{i}].reader: {d.reader!r} is already the reader of {readers[d.reader]}")
             readers[d.reader] = d.device_id
-    return AgentConfig(redis_url=redis_url, state_dir=state_dir, doors=doors, heartbeat_s=heartbeat_s,
-                       outbox_capacity=capacity, forward_batch=batch)
+    return AgentConfig(
+        redis_url=redis_url,
+        state_dir=state_dir,
+        doors=doors,
+        heartbeat_s=heartbeat_s,
+        outbox_capacity=capacity,
+        forward_batch=batch,
+    )
 
 
 def load_config(path: str | Path) -> AgentConfig:

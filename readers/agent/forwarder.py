@@ -40,8 +40,15 @@ class Forwarder:
     at once instead of at the next idle poll; :meth:`stop` sends what it can within
     ``flush_timeout_s`` and returns (what is left stays in the outbox for the next start)."""
 
-    def __init__(self, outbox: Outbox, redis_client: redis.Redis, batch: int = 500, *,
-                 idle_s: float = 0.5, on_sent: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        redis_client: redis.Redis,
+        batch: int = 500,
+        *,
+        idle_s: float = 0.5,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
         self.outbox = outbox
@@ -49,9 +56,9 @@ class Forwarder:
         self.batch = batch
         self.idle_s = idle_s
         self.on_sent = on_sent
-        self.sent = 0            # events Redis accepted, since this forwarder was made
-        self.failures = 0        # failed attempts (each one retried)
-        self.connected = True    # False while the last attempt failed
+        self.sent = 0  # events Redis accepted, since this forwarder was made
+        self.failures = 0  # failed attempts (each one retried)
+        self.connected = True  # False while the last attempt failed
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -65,8 +72,9 @@ class Forwarder:
             return 0
         pipe = self.redis.pipeline(transaction=True)
         for _id, payload, mac in rows:
-            pipe.xadd(names.READER_EVENTS, {names.FIELD: payload, MAC_FIELD: mac},
-                      maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xadd(
+                names.READER_EVENTS, {names.FIELD: payload, MAC_FIELD: mac}, maxlen=STREAM_MAXLEN, approximate=True
+            )
         pipe.execute()
         self.outbox.delete_through(rows[-1][0])
         self.sent += len(rows)
@@ -99,8 +107,7 @@ class Forwarder:
                 if not isinstance(exc, REDIS_ERRORS):
                     log.exception("forwarding failed: retrying")
                 elif self.connected:
-                    log.warning("cannot forward to Redis (%s): %d events buffered, retrying", exc,
-                                len(self.outbox))
+                    log.warning("cannot forward to Redis (%s): %d events buffered, retrying", exc, len(self.outbox))
                 self.connected = False
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -129,5 +136,4 @@ class Forwarder:
         try:
             self.drain(deadline=time.monotonic() + flush_timeout_s)
         except REDIS_ERRORS as exc:
-            log.warning("stopping with %d events unsent (%s); they are sent at the next start",
-                        len(self.outbox), exc)
+            log.warning("stopping with %d events unsent (%s); they are sent at the next start", len(self.outbox), exc)

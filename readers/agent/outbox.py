@@ -62,8 +62,10 @@ class Outbox:
     def peek(self, limit: int) -> list[tuple[int, bytes, str]]:
         """The oldest ``limit`` events, oldest first (not removed)."""
         with self._lock:
-            return [(int(i), bytes(p), str(m)) for i, p, m in self._db.execute(
-                "SELECT id, payload, mac FROM outbox ORDER BY id LIMIT ?", (limit,))]
+            return [
+                (int(i), bytes(p), str(m))
+                for i, p, m in self._db.execute("SELECT id, payload, mac FROM outbox ORDER BY id LIMIT ?", (limit,))
+            ]
 
     def delete_through(self, last_id: int) -> int:
         """Remove every event with id <= ``last_id`` (they reached Redis); returns how many."""

@@ -61,8 +61,10 @@ def list_readers() -> list[str]:
         if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
             return []
         if hresult != scard.SCARD_S_SUCCESS:
-            raise SourceError(f"cannot list PC/SC readers: {scard.SCardGetErrorMessage(hresult).strip()}",
-                              permanent=hresult in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED))
+            raise SourceError(
+                f"cannot list PC/SC readers: {scard.SCardGetErrorMessage(hresult).strip()}",
+                permanent=hresult in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED),
+            )
         return list(names)
     finally:
         scard.SCardReleaseContext(hcontext)
@@ -183,8 +185,9 @@ class PcscSource(CardSource):
             except queue.Empty:
                 if not service_lost and not _monitor_alive():
                     service_lost = True
-                    self._error(SourceError("pyscard's card monitor stopped: the PC/SC service went away",
-                                            permanent=True))
+                    self._error(
+                        SourceError("pyscard's card monitor stopped: the PC/SC service went away", permanent=True)
+                    )
                 continue
             if item is _STOP:
                 return
@@ -195,8 +198,12 @@ class PcscSource(CardSource):
                 self._error(exc)
                 continue
             event = CardPresented.now(reader, uid)
-            log.debug("%s: card %s read %.0f ms after the monitor saw it", reader, event.uid,
-                      (time.monotonic() - seen_at) * 1000)
+            log.debug(
+                "%s: card %s read %.0f ms after the monitor saw it",
+                reader,
+                event.uid,
+                (time.monotonic() - seen_at) * 1000,
+            )
             self._emit(event)
 
 
@@ -220,8 +227,7 @@ def read_one_uid(timeout_s: float, reader: str | None = None) -> CardPresented:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SourceError(f"no card on {reader or 'any PC/SC reader'} within {timeout_s:g} s",
-                                  permanent=False)
+                raise SourceError(f"no card on {reader or 'any PC/SC reader'} within {timeout_s:g} s", permanent=False)
             try:
                 result = results.get(timeout=remaining)
             except queue.Empty:

@@ -12,9 +12,16 @@ from readers.sources.base import CardPresented, CardSource, ErrorCallback
 
 
 class SimulatedSource(CardSource):
-    def __init__(self, readers: Sequence[str], uids: Callable[[], Sequence[str]], *,
-                 rate: float = 0.5, unknown_share: float = 0.03, seed: int | None = None,
-                 on_error: ErrorCallback | None = None) -> None:
+    def __init__(
+        self,
+        readers: Sequence[str],
+        uids: Callable[[], Sequence[str]],
+        *,
+        rate: float = 0.5,
+        unknown_share: float = 0.03,
+        seed: int | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
         super().__init__(on_error)
         self.readers = list(readers)
         self.uids = uids

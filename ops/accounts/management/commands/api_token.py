@@ -25,6 +25,5 @@ class Command(BaseCommand):
             Token.objects.filter(user=user).delete()
         token, created = Token.objects.get_or_create(user=user)
         if created:
-            audit.record(actor=None, action="api_token.create", object_type="user",
-                         object_id=user.username)
+            audit.record(actor=None, action="api_token.create", object_type="user", object_id=user.username)
         self.stdout.write(token.key)

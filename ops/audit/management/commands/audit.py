@@ -21,10 +21,12 @@ class Command(BaseCommand):
         sub.add_parser("verify", help="walk the chain; exit 1 and name the first broken record")
         purge = sub.add_parser("purge", help="delete records older than the retention period")
         when = purge.add_mutually_exclusive_group()
-        when.add_argument("--before", type=datetime.fromisoformat,
-                          help="delete records before this date (YYYY-MM-DD, local time)")
-        when.add_argument("--older-than-days", type=int,
-                          help=f"default: AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS})")
+        when.add_argument(
+            "--before", type=datetime.fromisoformat, help="delete records before this date (YYYY-MM-DD, local time)"
+        )
+        when.add_argument(
+            "--older-than-days", type=int, help=f"default: AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS})"
+        )
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         if opts["what"] == "purge":
@@ -34,15 +36,18 @@ class Command(BaseCommand):
         if verdict.ok:
             self.stdout.write(f"audit chain intact: {verdict.checked} records")
             return
-        raise CommandError(f"audit chain broken at record #{verdict.broken_id} "
-                           f"({verdict.reason}); {verdict.checked} records before it verify")
+        raise CommandError(
+            f"audit chain broken at record #{verdict.broken_id} "
+            f"({verdict.reason}); {verdict.checked} records before it verify"
+        )
 
     def _purge(self, opts):  # type: ignore[no-untyped-def]
         if opts["before"] is not None:
             cutoff = opts["before"]
             if timezone.is_naive(cutoff):
-                cutoff = timezone.make_aware(datetime.combine(cutoff.date(), time())
-                                             if cutoff.time() == time() else cutoff)
+                cutoff = timezone.make_aware(
+                    datetime.combine(cutoff.date(), time()) if cutoff.time() == time() else cutoff
+                )
         else:
             days = opts["older_than_days"] or settings.AUDIT_RETENTION_DAYS
             cutoff = timezone.now() - timedelta(days=days)

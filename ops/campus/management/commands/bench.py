@@ -44,9 +44,12 @@ class Command(BaseCommand):
         s.add_argument("--rate", type=float, default=200.0, help="offered gate taps/s")
         s.add_argument("--minutes", type=float, default=60.0)
         s.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")
-        s.add_argument("--profile-s", type=float, default=0.0,
-                       help="also profile the page's main thread this long after the first "
-                            "sample and print where its time goes")
+        s.add_argument(
+            "--profile-s",
+            type=float,
+            default=0.0,
+            help="also profile the page's main thread this long after the first sample and print where its time goes",
+        )
         for q in (p, g, i, d, r, f, s):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
@@ -56,8 +59,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         if not os.environ.get(common.CHILD_FLAG):
             code = common.rerun_in_scratch_system(
-                ["bench", *sys.argv[sys.argv.index("bench") + 1:]],
-                database_url=opts["database_url"], redis_url=opts["redis_url"],
+                ["bench", *sys.argv[sys.argv.index("bench") + 1 :]],
+                database_url=opts["database_url"],
+                redis_url=opts["redis_url"],
             )
             if code:
                 raise CommandError(f"benchmark failed (exit {code})")
@@ -67,10 +71,14 @@ class Command(BaseCommand):
 
             if opts["rate"] <= 0 or opts["latency_rate"] <= 0:
                 raise CommandError("rates must be positive")
-            figures = pipeline.run(rate=opts["rate"], seconds=opts["seconds"],
-                                   latency_rate=opts["latency_rate"],
-                                   latency_seconds=opts["latency_seconds"],
-                                   processors=opts["processors"], backlog_size=opts["backlog"])
+            figures = pipeline.run(
+                rate=opts["rate"],
+                seconds=opts["seconds"],
+                latency_rate=opts["latency_rate"],
+                latency_seconds=opts["latency_seconds"],
+                processors=opts["processors"],
+                backlog_size=opts["backlog"],
+            )
             title = "bench pipeline"
         elif opts["what"] == "graduates":
             from ops.bench import graduates
@@ -92,8 +100,9 @@ class Command(BaseCommand):
         elif opts["what"] == "revocation":
             from ops.bench import revocation
 
-            figures = revocation.run(readers=opts["readers"], revocations=opts["revocations"],
-                                     processes=opts["processes"])
+            figures = revocation.run(
+                readers=opts["readers"], revocations=opts["revocations"], processes=opts["processes"]
+            )
             title = "bench revocation"
         elif opts["what"] == "fanout":
             from ops.bench import fanout
@@ -107,9 +116,13 @@ class Command(BaseCommand):
 
             if opts["rate"] <= 0 or opts["minutes"] <= 0 or opts["sample_s"] <= 0:
                 raise CommandError("--rate, --minutes and --sample-s must be positive")
-            figures = soak.run(rate=opts["rate"], minutes=opts["minutes"], sample_s=opts["sample_s"],
-                               profile_s=opts["profile_s"],
-                               progress=self.stdout.write)
+            figures = soak.run(
+                rate=opts["rate"],
+                minutes=opts["minutes"],
+                sample_s=opts["sample_s"],
+                profile_s=opts["profile_s"],
+                progress=self.stdout.write,
+            )
             title = "bench soak"
         if opts["record"]:
             from django.db import connection

@@ -27,11 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--rate", type=float, default=15.0, help="simulated taps per second")
-        parser.add_argument("--speed", type=float, default=30.0,
-                            help="simulated campus seconds per real second (rhythm)")
+        parser.add_argument(
+            "--speed", type=float, default=30.0, help="simulated campus seconds per real second (rhythm)"
+        )
         parser.add_argument("--holders", type=int, default=2400)
-        parser.add_argument("--setup-only", action="store_true",
-                            help="migrate, seed and create operators, then exit")
+        parser.add_argument("--setup-only", action="store_true", help="migrate, seed and create operators, then exit")
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         call_command("migrate", verbosity=0, interactive=False)
@@ -42,8 +42,7 @@ class Command(BaseCommand):
         )
         password = os.environ.get("CAMPUSCARD_DEMO_PASSWORD") or secrets.token_urlsafe(9)
         operators = ensure_demo_operators(password=password)
-        self.stdout.write(self.style.SUCCESS("demo operator logins (password for all: "
-                                             f"{password}):"))
+        self.stdout.write(self.style.SUCCESS(f"demo operator logins (password for all: {password}):"))
         for username, label in operators:
             self.stdout.write(f"  {username:<10} {label}")
         if opts["setup_only"]:
@@ -54,16 +53,15 @@ class Command(BaseCommand):
         env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CAMPUSCARD_VAR_DIR=str(var_dir()))
         py = sys.executable
         specs = {
-            "web": [py, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]),
-                    "ops.asgi:application"],
+            "web": [py, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]), "ops.asgi:application"],
             "processor": [py, "-m", "ops.cli", "process"],
             "relay": [py, "-m", "ops.cli", "relay"],
-            "simulator": [py, "-m", "ops.cli", "simulate",
-                          "--rate", str(opts["rate"]), "--speed", str(opts["speed"])],
+            "simulator": [py, "-m", "ops.cli", "simulate", "--rate", str(opts["rate"]), "--speed", str(opts["speed"])],
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in specs.items()}
-        self.stdout.write(self.style.SUCCESS(
-            f"running: http://{opts['host']}:{opts['port']}/  (Ctrl-C stops everything)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"running: http://{opts['host']}:{opts['port']}/  (Ctrl-C stops everything)")
+        )
         stopping = False
 
         def _stop(*_: object) -> None:

@@ -23,10 +23,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--config", type=Path, help="agent config (.toml / .json)")
-        parser.add_argument("--device", action="append", default=[],
-                            help="registered device code (repeat for several doors)")
-        parser.add_argument("--reader", action="append", default=[],
-                            help="PC/SC reader name for each --device, in order")
+        parser.add_argument(
+            "--device", action="append", default=[], help="registered device code (repeat for several doors)"
+        )
+        parser.add_argument(
+            "--reader", action="append", default=[], help="PC/SC reader name for each --device, in order"
+        )
         parser.add_argument("--direction", default="in", choices=["in", "out", "none"])
         parser.add_argument("--heartbeat", type=float, default=10.0)
 
@@ -44,18 +46,27 @@ class Command(BaseCommand):
             device = Device.objects.select_related("building").filter(code=code).first()
             if device is None or not device.key_hex:
                 raise CommandError(f"设备 {code} 未登记或没有密钥（R-DEV-1：先由网信中心登记）")
-            door = {"device_id": code, "key_hex": device.key_hex, "kind": device.kind,
-                    "building": device.building.code if device.building else None,
-                    "direction": opts["direction"], "passback": device.passback,
-                    "area": device.passback_area or None}
+            door = {
+                "device_id": code,
+                "key_hex": device.key_hex,
+                "kind": device.kind,
+                "building": device.building.code if device.building else None,
+                "direction": opts["direction"],
+                "passback": device.passback,
+                "area": device.passback_area or None,
+            }
             building = device.building
             if building is not None and building.curfew_start and building.curfew_end:
                 door["curfew"] = f"{building.curfew_start:%H:%M}-{building.curfew_end:%H:%M}"
             if opts["reader"]:
                 door.update(source="pcsc", reader=opts["reader"][index])
             doors.append(door)
-        config = {"redis_url": settings.REDIS_URL, "heartbeat_s": opts["heartbeat"],
-                  "state_dir": str(var_dir() / "agent" / "-".join(opts["device"])), "doors": doors}
+        config = {
+            "redis_url": settings.REDIS_URL,
+            "heartbeat_s": opts["heartbeat"],
+            "state_dir": str(var_dir() / "agent" / "-".join(opts["device"])),
+            "doors": doors,
+        }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(config, handle)
         try:

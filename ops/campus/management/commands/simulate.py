@@ -17,8 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--rate", type=float, default=20.0, help="mean taps per second")
-        parser.add_argument("--speed", type=float, default=1.0,
-                            help="simulated seconds per real second (shapes the rhythm only)")
+        parser.add_argument(
+            "--speed", type=float, default=1.0, help="simulated seconds per real second (shapes the rhythm only)"
+        )
         parser.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval, s")
         parser.add_argument("--max-events", type=int, default=None)
         parser.add_argument("--seed", type=int, default=None)
@@ -31,8 +32,15 @@ class Command(BaseCommand):
             raise CommandError("no devices registered: run `campuscard demo` or register devices")
         keys = selectors.device_keys()
         doors = [d for d in doors if d.device_id in keys]  # only registered, keyed devices
-        sim = CampusSimulator(creds, doors, rate=opts["rate"], speed=opts["speed"],
-                              heartbeat_s=opts["heartbeat"], seed=opts["seed"], keys=keys)
+        sim = CampusSimulator(
+            creds,
+            doors,
+            rate=opts["rate"],
+            speed=opts["speed"],
+            heartbeat_s=opts["heartbeat"],
+            seed=opts["seed"],
+            keys=keys,
+        )
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

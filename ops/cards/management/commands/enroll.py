@@ -60,10 +60,18 @@ class Command(BaseCommand):
             raise CommandError(f"读卡失败：{exc}") from None
         try:
             card = services.issue_card(
-                holder=holder, uid=presented.uid, operator=operator,
-                approved_by=opts["approved_by"], basis=opts["basis"],
-                owner_department=owner, valid_until=valid_until)
+                holder=holder,
+                uid=presented.uid,
+                operator=operator,
+                approved_by=opts["approved_by"],
+                basis=opts["basis"],
+                owner_department=owner,
+                valid_until=valid_until,
+            )
         except CardRuleError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        self.stdout.write(self.style.SUCCESS(
-            f"已发卡：{card.uid} → {holder.number}（第 {card.issue_no} 张，读卡器 {presented.reader}）"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"已发卡：{card.uid} → {holder.number}（第 {card.issue_no} 张，读卡器 {presented.reader}）"
+            )
+        )

@@ -63,8 +63,11 @@ class Command(BaseCommand):
         deferred = read_deferred(opts["deferred"]) if opts["deferred"] else {}
         try:
             plan = graduation.plan_graduation(cutoff=cutoff, deferred=deferred)
-            report = (graduation.run_graduation(plan=plan, operator=operator, basis=opts["basis"])
-                      if opts["apply"] else plan.report())
+            report = (
+                graduation.run_graduation(plan=plan, operator=operator, basis=opts["basis"])
+                if opts["apply"]
+                else plan.report()
+            )
         except CardRuleError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         if opts["json"]:

@@ -40,20 +40,28 @@ class Command(BaseCommand):
             else:
                 batch = self._preview(opts, operator)
                 if not opts["yes"]:
-                    self.stdout.write(f"以上为预览，数据库未做任何更改。确认无误后执行：\n"
-                                      f"  campuscard import_list --apply {batch.id} --operator {opts['operator']}")
+                    self.stdout.write(
+                        f"以上为预览，数据库未做任何更改。确认无误后执行：\n"
+                        f"  campuscard import_list --apply {batch.id} --operator {opts['operator']}"
+                    )
                     return
-            with tqdm(total=max(1, importing.summary(batch)["create"]
-                                + importing.summary(batch)["update"]),
-                      desc="导入", unit="人", disable=None) as bar:
+            with tqdm(
+                total=max(1, importing.summary(batch)["create"] + importing.summary(batch)["update"]),
+                desc="导入",
+                unit="人",
+                disable=None,
+            ) as bar:
                 result = importing.apply_import(
-                    batch=batch, operator=operator,
-                    progress=lambda _p, done, _t: bar.update(done - bar.n))
+                    batch=batch, operator=operator, progress=lambda _p, done, _t: bar.update(done - bar.n)
+                )
         except CardRuleError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        self.stdout.write(self.style.SUCCESS(
-            f"已导入：新增 {result['created']}，更新 {result['updated']}，"
-            f"无变化 {result['unchanged']}，拒绝 {result['rejected']}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"已导入：新增 {result['created']}，更新 {result['updated']}，"
+                f"无变化 {result['unchanged']}，拒绝 {result['rejected']}"
+            )
+        )
 
     def _preview(self, opts, operator) -> ImportBatch:  # type: ignore[no-untyped-def]
         path: Path | None = opts["file"]
@@ -69,16 +77,22 @@ class Command(BaseCommand):
                 self.stderr.write(f"跳过照片文件 {skipped.name}：{skipped.reason}")
         with tqdm(total=3, desc="预览", unit="步", disable=None) as bar:
             batch = importing.preview_import(
-                kind=opts["kind"], filename=path.name, data=path.read_bytes(), operator=operator,
-                photo_set=photo_set, progress=lambda *_: bar.update(1))
+                kind=opts["kind"],
+                filename=path.name,
+                data=path.read_bytes(),
+                operator=operator,
+                photo_set=photo_set,
+                progress=lambda *_: bar.update(1),
+            )
             bar.update(bar.total - bar.n)
         s = importing.summary(batch)
-        self.stdout.write(f"导入批次 {batch.id}（{batch.filename}，{batch.rows} 行）："
-                          f"新增 {s['create']}，更新 {s['update']}，无变化 {s['unchanged']}，"
-                          f"拒绝 {s['rejected']}")
+        self.stdout.write(
+            f"导入批次 {batch.id}（{batch.filename}，{batch.rows} 行）："
+            f"新增 {s['create']}，更新 {s['update']}，无变化 {s['unchanged']}，"
+            f"拒绝 {s['rejected']}"
+        )
         for error in batch.plan["rejected"][: opts["show"]]:
-            self.stdout.write(f"  第 {error['row']} 行 [{error['column']}] {error['value']}："
-                              f"{error['message']}")
+            self.stdout.write(f"  第 {error['row']} 行 [{error['column']}] {error['value']}：{error['message']}")
         if s["rejected"] > opts["show"]:
             self.stdout.write(f"  …… 其余 {s['rejected'] - opts['show']} 条见管理后台的导入批次")
         return batch
