@@ -181,10 +181,8 @@ def log_in(stack: Stack) -> tuple[str, dict[str, Any]]:
     data = urllib.parse.urlencode(
         {"csrfmiddlewaretoken": token, "username": stack.username, "password": stack.password, "next": PAGE}
     ).encode()
-    request = urllib.request.Request(
-        login_url,
-        data=data,  # noqa: S310 (our own http:// server)
-        headers={"Referer": login_url},
+    request = urllib.request.Request(  # noqa: S310 (our own http:// server)
+        login_url, data=data, headers={"Referer": login_url}
     )
     with opener.open(request, timeout=30) as response:
         if urllib.parse.urlparse(response.url).path != PAGE:

@@ -344,7 +344,8 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
                         header,
                         value,
                         _(
-                            "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；请把该列设置为“文本”格式后重新填写"
+                            "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；"
+                            "请把该列设置为“文本”格式后重新填写"
                         )
                         % {"column": header},
                     )
