@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, dcc, html
 from django.utils.translation import gettext as _
 
 from ops.alerts.models import AlertKind, AlertStatus, Severity
-from ops.campus.choices import CardType
+from ops.registry.choices import CardType
 
 ALARM = "desk-alarm"  # set to a new number when a high-priority alert arrives
 ALARM_ECHO = "desk-alarm-echo"

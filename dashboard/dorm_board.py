@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboard.sequence import Step, step
-from ops.campus.dorm import LATE_KEPT, in_curfew
+from ops.registry.dorm import LATE_KEPT, in_curfew
 from streams.reasons import Decision
 
 

@@ -64,11 +64,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "ops.accounts",
-    "ops.campus",
-    "ops.cards",
+    "ops.registry",
+    "ops.registry.lifecycle",
     "ops.audit",
     "ops.alerts",
-    "ops.grants",
+    "ops.personal_data",
+    "ops.pipeline",
+    "ops.backup",
+    "ops.demo",
+    "bench",
     "dashboard",
 ]
 

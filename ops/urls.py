@@ -22,7 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("ops.api.urls")),
     path("alerts/", include("ops.alerts.urls")),
-    path("privacy/", include("ops.grants.urls")),
+    path("privacy/", include("ops.personal_data.urls")),
     path("photos/holders/<int:holder_id>.jpg", views.holder_photo, name="holder-photo"),
 ]
 

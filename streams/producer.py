@@ -1,8 +1,11 @@
-"""Append signed reader envelopes to the events stream (one pipeline round trip per batch)."""
+"""The one way reader events enter the events stream: signed envelopes appended in one
+pipeline round trip per batch. The reader agent's forwarder appends what its outbox holds
+(already signed) through ``append`` too."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
 
@@ -18,20 +21,21 @@ def entry(event: Tap | Heartbeat | Fault, key: bytes) -> dict[str, bytes | str]:
     return {names.FIELD: payload, signing.MAC_FIELD: signing.sign(key, payload)}
 
 
+def append(target: redis.Redis | redis.client.Pipeline, fields: Mapping[str, bytes | str]) -> Any:
+    """Append one entry (``entry``'s fields) to the events stream; ``target`` is a client or a
+    pipeline (then the entry id comes with the pipeline's results)."""
+    return target.xadd(names.READER_EVENTS, dict(fields), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]  # redis-py types fields as a dict of its own key/value unions
+
+
 def publish(client: redis.Redis, events: Iterable[Tap | Heartbeat | Fault], keys: Mapping[str, bytes]) -> list[str]:
     """Sign each event with its device's key (``keys[device_id]``) and append it."""
     pipe = client.pipeline(transaction=False)
     for event in events:
-        pipe.xadd(
-            names.READER_EVENTS,
-            entry(event, keys[event.device_id]),  # type: ignore[arg-type]
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
+        append(pipe, entry(event, keys[event.device_id]))
     return [i.decode() if isinstance(i, bytes) else i for i in pipe.execute()]
 
 
 def publish_raw(client: redis.Redis, fields: dict[str, bytes | str]) -> str:
     """Append an arbitrary entry (tests and tools use it to inject malformed input)."""
-    entry_id = client.xadd(names.READER_EVENTS, fields)  # type: ignore[arg-type]
+    entry_id = append(client, fields)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

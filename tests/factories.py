@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from ops.campus.choices import CardStatus, CardType, DeviceKind, HolderKind
-from ops.campus.models import Building, Card, Cardholder, Department, Device
+from ops.registry.choices import CardStatus, CardType, DeviceKind, HolderKind
+from ops.registry.models import Building, Card, Cardholder, Department, Device
 from streams import envelopes, producer
 from streams.reasons import Decision, Direction, Reason
 

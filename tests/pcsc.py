@@ -1,5 +1,5 @@
 """The real PC/SC stack for tests: pcscd with the vsmartcard-vpcd virtual reader driver, pyscard,
-and :class:`readers.card_emulator.EmulatedCard` as the card. Nothing is skipped: a missing piece
+and :class:`tests.card_emulator.EmulatedCard` as the card. Nothing is skipped: a missing piece
 is an error that says what to install (``scripts/pcsc_setup.sh``).
 
 pcscd is started here when it is not running (there is no systemd on CI machines) and left

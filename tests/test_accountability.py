@@ -29,7 +29,7 @@ from ops.asgi import application
 from ops.audit import chain
 from ops.audit.models import AuditChain, AuditRecord
 from ops.audit.services import RetentionError, purge_before, record
-from ops.campus.models import Building, Department
+from ops.registry.models import Building, Department
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "right-pass-9183"

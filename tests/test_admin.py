@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.models import AccessEvent
+from ops.registry.models import AccessEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_card_action_forms_are_not_offered_to_roles_that_may_not_act(campus, cli
 def test_the_issuance_form_is_offered_only_to_who_may_issue(campus, client):
     """R-SEC-3, R-CARD-7: NIC issues every card and a department the temporary cards it
     approves; HR may look up cardholders but issues nothing — neither the button nor the form."""
-    from ops.campus.models import Department
+    from ops.registry.models import Department
 
     holder = campus.cards[0].holder
     issue_url = f"/admin/campus/cardholder/{holder.pk}/issue/"

@@ -47,9 +47,9 @@ from ops.alerts.workflow import (
     settle_flapping,
 )
 from ops.audit.models import AuditRecord
-from ops.campus.fanout import MESSAGE_TYPE, current_seq
-from ops.cards import ledger
-from ops.cards.models import FeeCharge, FeeKind
+from ops.push import MESSAGE_TYPE, current_seq
+from ops.registry.lifecycle import ledger
+from ops.registry.lifecycle.models import FeeCharge, FeeKind
 from streams import names
 from tests.live import Feed
 

@@ -22,9 +22,9 @@ from django.db import connection
 from ops.audit.models import AuditRecord
 from ops.audit.services import Entry, record, record_many
 from ops.backup import services
-from ops.cards import photo_store
-from ops.cards.photos import make_test_photo
-from ops.grants import basis_store
+from ops.personal_data import basis_store
+from ops.registry.lifecycle import photo_store
+from ops.registry.lifecycle.photos import make_test_photo
 from tests.conftest import ROOT, campuscard_cmd
 from tests.factories import make_campus
 
@@ -284,11 +284,11 @@ def test_the_same_round_trip_on_sqlite(tmp_path):
         return done.stdout
 
     seed = (
-        "from ops.cards import photo_store; from ops.cards.photos import make_test_photo; "
+        "from ops.registry.lifecycle import photo_store; from ops.registry.lifecycle.photos import make_test_photo; "
         "from ops.audit.services import record; "
         "from django.contrib.auth.models import User; u = User.objects.create_user('nic'); "
         "record(actor=u, action='t.x', object_type='t', object_id=photo_store.save(make_test_photo())); "
-        "from ops.grants import basis_store; basis_store.save('b.pdf', b'%PDF-1.4\\n%%EOF\\n')"
+        "from ops.personal_data import basis_store; basis_store.save('b.pdf', b'%PDF-1.4\\n%%EOF\\n')"
     )
     run("a.sqlite3", "migrate", "-v0")
     run("a.sqlite3", "shell", "-c", seed)

@@ -9,9 +9,9 @@ from rest_framework.test import APIClient
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.choices import HolderKind
-from ops.campus.models import Card, Cardholder
-from ops.cards.models import CardAction, FeeCharge
+from ops.registry.choices import HolderKind
+from ops.registry.lifecycle.models import CardAction, FeeCharge
+from ops.registry.models import Card, Cardholder
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_the_api_has_an_openapi_schema(api):
 def test_a_list_is_previewed_then_applied_through_the_api(api, campus):
     from datetime import date
 
-    from ops.campus import citizen_id
+    from ops.registry import citizen_id
 
     lines = ["学号,姓名,学系,班级,身份证号"]
     for i in range(5):
@@ -111,7 +111,7 @@ def test_only_the_list_owners_import_or_read_lists():
     nobody else imports a list or reads one (lists hold citizen IDs)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from ops.cards import importing
+    from ops.registry.lifecycle import importing
 
     def api_as(role: Role) -> APIClient:
         user = create_or_update_operator(username=f"api-{role.value}", password="pw-x-12345", role=role)

@@ -9,9 +9,9 @@ from dashboard.card_board import CardBoard
 from dashboard.pages import cards
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.fanout import Fanout
-from ops.cards import services
-from ops.cards.relay import OutboxRelay
+from ops.pipeline.relay import OutboxRelay
+from ops.push import Fanout
+from ops.registry.lifecycle import services
 from streams import names
 from tests.live import Feed
 

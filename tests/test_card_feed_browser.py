@@ -10,7 +10,7 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.cards import services
+from ops.registry.lifecycle import services
 from tests.browser import chromium, log_in, log_in_expecting, outside_the_browser_loop, stop
 from tests.conftest import campuscard_cmd
 

@@ -10,9 +10,9 @@ import pytest
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.alerts.models import Alert, AlertKind
-from ops.campus.models import Device
-from ops.campus.processor import ReaderEventProcessor
-from ops.cards import services
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.registry.lifecycle import services
+from ops.registry.models import Device
 from streams.reasons import Decision, Reason
 from tests.factories import publish, tap
 

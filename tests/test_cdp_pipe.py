@@ -1,4 +1,4 @@
-"""`ops/bench/cdp_pipe.py`: the soak's Chromium, driven over its DevTools pipe, is attached to
+"""`bench/cdp_pipe.py`: the soak's Chromium, driven over its DevTools pipe, is attached to
 the page only while a probe runs — between probes the page is alone, as in an operator's browser
 (an attached DevTools client keeps every websocket frame the page receives and would be measured
 instead of the page)."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops.bench import memory_dump
-from ops.bench.cdp_pipe import CDPError, Chromium
+from bench import memory_dump
+from bench.cdp_pipe import CDPError, Chromium
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ops.campus.models import AccessEvent
-from ops.campus.processor import ReaderEventProcessor
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.registry.models import AccessEvent
 from streams import envelopes, names, producer
 from tests.factories import publish, tap
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ops.accounts.demo_operators import ensure_demo_operators
 from ops.accounts.models import Operator
-from ops.campus import citizen_id
-from ops.campus.choices import DeviceKind
-from ops.campus.demo_seed import seed_demo_campus
-from ops.campus.models import Building, Card, Cardholder, Device
+from ops.demo.operators import ensure_demo_operators
+from ops.demo.seed import seed_demo_campus
+from ops.registry import citizen_id
+from ops.registry.choices import DeviceKind
+from ops.registry.models import Building, Card, Cardholder, Device
 
 pytestmark = pytest.mark.django_db
 

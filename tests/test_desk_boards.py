@@ -36,15 +36,14 @@ from ops.alerts.models import Alert, AlertKind, AlertStatus
 from ops.alerts.selectors import RESOLVED_SHOWN_FOR, SNAPSHOT_LIMIT, alert_rows, alert_snapshot
 from ops.alerts.services import AlertBuffer, notify, raise_alert
 from ops.alerts.workflow import acknowledge, resolve
-from ops.campus import selectors
-from ops.campus.choices import CardStatus, CardType, DeviceKind, DeviceState, HolderKind
-from ops.campus.dorm import dorm_snapshot, in_curfew
-from ops.campus.fanout import Fanout, current_seq
-from ops.campus.live_rows import DeviceInfo, HolderInfo, tap_row
-from ops.campus.models import Building, Card, Cardholder, Device
-from ops.campus.processor import ReaderEventProcessor
-from ops.campus.supervision import mark_silent_devices
-from ops.live_push import use_fanout
+from ops.pipeline.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.pipeline.supervision import mark_silent_devices
+from ops.push import Fanout, current_seq
+from ops.registry import selectors
+from ops.registry.choices import CardStatus, CardType, DeviceKind, DeviceState, HolderKind
+from ops.registry.dorm import dorm_snapshot, in_curfew
+from ops.registry.models import Building, Card, Cardholder, Device
 from streams import names
 from streams.reasons import Decision, Direction, Reason
 from tests.factories import device_key, publish, tap
@@ -126,7 +125,6 @@ class Dorm:
 
     def close(self) -> None:
         self.fanout.close()
-        use_fanout(None)  # the processor registered its fan-out for alert/device pushes
 
 
 @pytest.fixture
@@ -461,13 +459,11 @@ def test_late_returns_stay_bounded_and_are_pruned_at_local_midnight():
 
 @pytest.fixture
 def alerts_feed(campus, redis_client):
-    use_fanout(None)  # a processor run earlier in this process may have left its fan-out set
     return Feed(names.GROUP_ALERTS)
 
 
 @pytest.fixture
 def devices_feed(campus, redis_client):
-    use_fanout(None)
     return Feed(names.GROUP_DEVICES)
 
 

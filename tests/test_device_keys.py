@@ -9,8 +9,8 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.alerts.models import Alert, AlertKind
 from ops.audit.models import AuditRecord
-from ops.campus.models import AccessEvent, Device
-from ops.campus.processor import ReaderEventProcessor
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.registry.models import AccessEvent, Device
 from streams import producer
 from tests.factories import tap
 

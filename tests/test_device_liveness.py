@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.campus.choices import DeviceState
-from ops.campus.models import Device
-from ops.campus.processor import ReaderEventProcessor
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.registry.choices import DeviceState
+from ops.registry.models import Device
 from streams import envelopes
 from tests.factories import publish, tap
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ops.alerts.models import Alert, AlertKind
-from ops.campus.choices import DeviceState
-from ops.campus.models import AccessEvent, Device
-from ops.campus.processor import ReaderEventProcessor
-from ops.campus.supervision import mark_silent_devices
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.pipeline.supervision import mark_silent_devices
+from ops.registry.choices import DeviceState
+from ops.registry.models import AccessEvent, Device
 from streams import envelopes, names, producer, signing
 from tests.factories import device_key, publish, tap
 
@@ -134,9 +134,9 @@ def test_a_sequence_gap_and_a_tamper_fault_are_alerts(campus, redis_client):
 def test_a_device_that_has_not_received_a_revocation_in_time_is_an_alert(campus):
     from ops.accounts.roles import Role
     from ops.accounts.services import create_or_update_operator
-    from ops.campus.supervision import mark_lagging_devices
-    from ops.cards import services
-    from ops.cards.models import OutboxMessage
+    from ops.pipeline.supervision import mark_lagging_devices
+    from ops.registry.lifecycle import services
+    from ops.registry.lifecycle.models import OutboxMessage
 
     nic = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC)
     services.report_loss(card=campus.cards[0], operator=nic, basis="挂失")

@@ -16,8 +16,8 @@ from rest_framework.authtoken.models import Token
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.choices import CardStatus, CardType, DeviceKind, HolderKind
-from ops.campus.models import Building, Card, Cardholder, Device
+from ops.registry.choices import CardStatus, CardType, DeviceKind, HolderKind
+from ops.registry.models import Building, Card, Cardholder, Device
 from streams.reasons import Direction
 from tests.browser import chromium, log_in
 from tests.factories import device_key, publish, tap

@@ -11,10 +11,10 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.choices import HolderKind
-from ops.campus.models import Card, Cardholder
-from readers.card_emulator import EmulatedCard
+from ops.registry.choices import HolderKind
+from ops.registry.models import Card, Cardholder
 from tests import pcsc
+from tests.card_emulator import EmulatedCard
 from tests.conftest import campuscard_cmd
 
 pcsc_reader = pcsc.pcsc_reader

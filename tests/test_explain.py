@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.explain import explain
-from ops.cards import services
+from ops.registry.explain import explain
+from ops.registry.lifecycle import services
 
 pytestmark = pytest.mark.django_db
 

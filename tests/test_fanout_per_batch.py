@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ops.campus.fanout import Fanout
-from ops.campus.models import AccessEvent
-from ops.campus.processor import ReaderEventProcessor
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.push import Fanout
+from ops.registry.models import AccessEvent
 from streams import names
 from tests.factories import publish, tap
 from tests.live import Feed

@@ -15,8 +15,8 @@ from openpyxl import load_workbook
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.cards import ledger, services
-from ops.cards.models import FeeCharge, FeePolicy
+from ops.registry.lifecycle import ledger, services
+from ops.registry.lifecycle.models import FeeCharge, FeePolicy
 
 pytestmark = pytest.mark.django_db
 

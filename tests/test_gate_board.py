@@ -17,11 +17,11 @@ from django.conf import settings
 
 from dashboard.gate_board import GateBoard
 from dashboard.pages import gates
-from ops.campus import selectors
-from ops.campus.choices import GATE_KINDS
-from ops.campus.fanout import MESSAGE_TYPE, Fanout, current_seq
-from ops.campus.models import AccessEvent
-from ops.campus.processor import ReaderEventProcessor
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.push import MESSAGE_TYPE, Fanout, current_seq
+from ops.registry import selectors
+from ops.registry.choices import GATE_KINDS
+from ops.registry.models import AccessEvent
 from streams import names
 from streams.reasons import Decision, Reason
 from tests.factories import publish, tap

@@ -9,8 +9,8 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus import citizen_id
-from ops.campus.models import Cardholder, Department
+from ops.registry import citizen_id
+from ops.registry.models import Cardholder, Department
 from tests.browser import chromium, log_in, outside_the_browser_loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -11,11 +11,11 @@ import pytest
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.campus import citizen_id
-from ops.campus.models import Cardholder, Department
-from ops.cards import importing
-from ops.cards.errors import CardRuleError
-from ops.cards.photos import load_photo_set, make_test_photo
+from ops.registry import citizen_id
+from ops.registry.lifecycle import importing
+from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.photos import load_photo_set, make_test_photo
+from ops.registry.models import Cardholder, Department
 
 pytestmark = [pytest.mark.django_db, pytest.mark.pipeline]
 

@@ -18,7 +18,7 @@ from dashboard.guard import FORBIDDEN_HTML
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.asgi import application
-from ops.campus.models import Building
+from ops.registry.models import Building
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

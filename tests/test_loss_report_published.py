@@ -13,8 +13,8 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus.models import Card
-from ops.cards.models import CardAction
+from ops.registry.lifecycle.models import CardAction
+from ops.registry.models import Card
 from streams import names
 from tests.browser import stop
 from tests.conftest import campuscard_cmd

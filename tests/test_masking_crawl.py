@@ -52,10 +52,10 @@ from django.utils import timezone
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.campus import citizen_id
-from ops.campus.choices import CardType, HolderKind
-from ops.campus.models import AccessEvent, Building, Card, Cardholder, Department, Device
-from ops.privacy import mask_citizen_id, mask_phone, mask_uid
+from ops.masking import mask_citizen_id, mask_phone, mask_uid
+from ops.registry import citizen_id
+from ops.registry.choices import CardType, HolderKind
+from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
 from streams.reasons import Decision, Reason
 from tests.factories import publish, tap
 
@@ -253,9 +253,9 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     from ops.alerts import workflow
     from ops.alerts.models import Alert, AlertKind
     from ops.alerts.services import raise_alert
-    from ops.cards import importing, photo_store, services
-    from ops.cards.models import FeeKind, ImportBatch
-    from ops.cards.photos import make_test_photo
+    from ops.registry.lifecycle import importing, photo_store, services
+    from ops.registry.lifecycle.models import FeeKind, ImportBatch
+    from ops.registry.lifecycle.photos import make_test_photo
 
     depts = {d.code: d for d in Department.objects.all()}
     for code, name in EXTRA_DEPARTMENTS.items():
@@ -502,13 +502,13 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
 
 
 def ensure_no_grants() -> int:
-    """The roles crawled hold no personal-data grant: if the grant flow (ops.grants) exists,
+    """The roles crawled hold no personal-data grant: if the grant flow (ops.personal_data) exists,
     every grant is removed. Returns how many grant models there are."""
     try:
-        importlib.import_module("ops.grants")
+        importlib.import_module("ops.personal_data")
     except ImportError:
         return 0
-    models = [m for m in apps.get_models() if m.__module__.startswith("ops.grants")]
+    models = [m for m in apps.get_models() if m.__module__.startswith("ops.personal_data")]
     for model in models:
         model._default_manager.all().delete()
         assert not model._default_manager.exists(), model
@@ -547,7 +547,7 @@ class UrlBook:
 
     def __init__(self, world: World) -> None:
         from ops.alerts.models import Alert
-        from ops.cards.forms import CARD_FORMS
+        from ops.registry.lifecycle.forms import CARD_FORMS
 
         self.world = world
         self.unfilled: list[str] = []
@@ -581,7 +581,7 @@ class UrlBook:
         if param in ("object_id", "pk", "id") and model is not None:
             return self.pks(model)
         if param == "pk" and name.startswith("api-import"):
-            from ops.cards.models import ImportBatch
+            from ops.registry.lifecycle.models import ImportBatch
 
             return self.pks(ImportBatch)
         if name == "admin:view_on_site":
@@ -761,7 +761,7 @@ MUST_READ = [
 
 
 def _must_read(world: World) -> list[str]:
-    from ops.cards.models import ImportBatch
+    from ops.registry.lifecycle.models import ImportBatch
 
     urls = []
     for entry in MUST_READ:
@@ -1004,7 +1004,7 @@ def _server_callbacks(desk: Desk) -> list[dict[str, Any]]:
 async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:  # type: ignore[no-untyped-def]
     """Every desk's websocket, as the browser opens it: the persistent callback started, then
     the events produced, the replay run, and everything pushed collected for ``seconds``."""
-    from ops.bench.fanout import WebSocketClient
+    from bench.fanout import WebSocketClient
 
     host, port = urllib.parse.urlsplit(base).netloc.split(":")
     renderer = str(uuid.uuid4())
@@ -1076,8 +1076,8 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
     from dashboard.routing import PAGES
     from ops.alerts.models import AlertKind
     from ops.alerts.services import raise_alert
-    from ops.cards import services
-    from ops.cards.models import FeeKind
+    from ops.registry.lifecycle import services
+    from ops.registry.lifecycle.models import FeeKind
     from tests.browser import outside_the_browser_loop, stop
     from tests.conftest import campuscard_cmd
 

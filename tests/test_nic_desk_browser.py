@@ -17,8 +17,8 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.alerts.models import Alert, AlertKind, AlertStatus, RepairTicket
 from ops.audit.models import AuditRecord
-from ops.campus.models import Device
-from ops.cards.models import FeeCharge, FeeKind
+from ops.registry.lifecycle.models import FeeCharge, FeeKind
+from ops.registry.models import Device
 from streams import envelopes
 from tests.browser import chromium, log_in, log_in_expecting
 from tests.browser import outside_the_browser_loop as db

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.campus.models import AccessEvent
-from ops.campus.processor import ReaderEventProcessor
-from ops.cards.outbox import credential_payload
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.registry.lifecycle.outbox import credential_payload
+from ops.registry.models import AccessEvent
 from readers.agent.agent import ReaderAgent, client_factory
 from readers.agent.config import parse_config
 from streams import credentials as feed

@@ -12,10 +12,10 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.cards import services
-from readers.card_emulator import EmulatedCard
+from ops.registry.lifecycle import services
 from tests import pcsc
 from tests.browser import chromium, log_in, outside_the_browser_loop, stop
+from tests.card_emulator import EmulatedCard
 from tests.conftest import campuscard_cmd
 
 pcsc_reader = pcsc.pcsc_reader

@@ -1,5 +1,5 @@
 """The PC/SC reader path on the real stack: pcscd + the vpcd virtual reader driver + pyscard,
-with emulated cards (readers.card_emulator) placed on and lifted off the virtual readers."""
+with emulated cards (tests.card_emulator) placed on and lifted off the virtual readers."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from readers.card_emulator import EmulatedCard, answer_apdu
 from readers.sources import CardPresented, SourceError
 from readers.sources.pcsc import PcscSource, read_one_uid
 from tests import pcsc
+from tests.card_emulator import EmulatedCard, answer_apdu
 from tests.pcsc import ensure_pcsc_stack, vpcd_port, wait_card_state
 
 pytestmark = pytest.mark.pcsc

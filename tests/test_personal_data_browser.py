@@ -13,8 +13,8 @@ from django.utils import timezone
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.campus.models import Cardholder
-from ops.grants.models import PersonalDataRequest
+from ops.personal_data.models import PersonalDataRequest
+from ops.registry.models import Cardholder
 from tests.browser import chromium, log_in, outside_the_browser_loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

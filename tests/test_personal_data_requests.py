@@ -19,11 +19,11 @@ from rest_framework.test import APIClient
 from ops.accounts.models import Operator
 from ops.accounts.roles import Role
 from ops.audit.models import AuditRecord
-from ops.campus.choices import HolderKind
-from ops.campus.models import Cardholder, Department
-from ops.grants import basis_store, services
-from ops.grants.models import PersonalDataRequest, RequestStatus
-from ops.grants.services import GrantError, GrantForbidden, PersonalDataRefused
+from ops.personal_data import basis_store, services
+from ops.personal_data.models import PersonalDataRequest, RequestStatus
+from ops.personal_data.services import GrantError, GrantForbidden, PersonalDataRefused
+from ops.registry.choices import HolderKind
+from ops.registry.models import Cardholder, Department
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from django.utils import translation
 
-from ops.cards.photos import (
+from ops.registry.lifecycle.photos import (
     PhotoProblem,
     PhotoSetError,
     check_many,

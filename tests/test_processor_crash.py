@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ops.campus.models import AccessEvent
+from ops.registry.models import AccessEvent
 from streams import names
 from tests.conftest import campuscard_cmd
 from tests.factories import publish, tap

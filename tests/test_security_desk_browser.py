@@ -13,9 +13,9 @@ import pytest
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.campus.models import Cardholder
-from ops.cards import photo_store
-from ops.cards.photos import make_test_photo
+from ops.registry.lifecycle import photo_store
+from ops.registry.lifecycle.photos import make_test_photo
+from ops.registry.models import Cardholder
 from streams.reasons import Decision, Reason
 from tests.browser import chromium, log_in, log_in_expecting
 from tests.browser import outside_the_browser_loop as db

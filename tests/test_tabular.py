@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 from django.utils import translation
 
-from ops.campus import citizen_id
-from ops.cards.tabular import (
+from ops.registry import citizen_id
+from ops.registry.lifecycle.tabular import (
     STAFF_COLUMNS,
     STUDENT_COLUMNS,
     RowError,

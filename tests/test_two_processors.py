@@ -14,8 +14,8 @@ from django.db import connection
 
 from dashboard.gate_board import GateBoard
 from dashboard.pages import gates
-from ops.campus.fanout import Fanout
-from ops.campus.processor import ReaderEventProcessor
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.push import Fanout
 from streams import envelopes, names, signing
 from streams.consumer import Entry
 from streams.frames import Signed

@@ -12,11 +12,11 @@ from django.utils import timezone, translation
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.campus.choices import HolderKind
-from ops.campus.models import Card, Cardholder, Department
-from ops.cards import services
-from ops.cards.errors import CardRuleError
-from ops.cards.models import CardAction, FeeCharge, OutboxMessage
+from ops.registry.choices import HolderKind
+from ops.registry.lifecycle import services
+from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.models import CardAction, FeeCharge, OutboxMessage
+from ops.registry.models import Card, Cardholder, Department
 
 pytestmark = pytest.mark.django_db
 

@@ -17,10 +17,10 @@ from dashboard.card_board import CardBoard
 from dashboard.guard import current_scope, language_of
 from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
-from ops.campus.fanout import current_seq
-from ops.campus.redis_client import client
-from ops.cards.models import Action
-from ops.cards.selectors import card_action_snapshot
+from ops.push import current_seq
+from ops.redis_client import client
+from ops.registry.lifecycle.models import Action
+from ops.registry.lifecycle.selectors import card_action_snapshot
 from streams import names
 
 PREFIX = "/live/cards/"

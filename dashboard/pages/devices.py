@@ -26,10 +26,10 @@ from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
 from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.alerts.workflow import response_times
-from ops.campus import selectors
-from ops.campus.choices import DeviceState
-from ops.campus.fanout import current_seq
-from ops.campus.redis_client import client
+from ops.push import current_seq
+from ops.redis_client import client
+from ops.registry import selectors
+from ops.registry.choices import DeviceState
 from streams import names
 
 PREFIX = "/live/devices/"

@@ -25,11 +25,11 @@ from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
-from ops.campus.choices import DirectionChoice
-from ops.campus.dorm import dorm_snapshot
-from ops.campus.fanout import current_seq
-from ops.campus.models import Building
-from ops.campus.redis_client import client
+from ops.push import current_seq
+from ops.redis_client import client
+from ops.registry.choices import DirectionChoice
+from ops.registry.dorm import dorm_snapshot
+from ops.registry.models import Building
 from streams import names
 from streams.reasons import Decision
 

@@ -30,10 +30,10 @@ from dashboard.pages.common import ASSETS, nav_bar
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
-from ops.campus import selectors
-from ops.campus.choices import GATE_KINDS, DeviceState, DirectionChoice, ReasonChoice
-from ops.campus.fanout import current_seq
-from ops.campus.redis_client import client
+from ops.push import current_seq
+from ops.redis_client import client
+from ops.registry import selectors
+from ops.registry.choices import GATE_KINDS, DeviceState, DirectionChoice, ReasonChoice
 from streams import names
 from streams.reasons import Decision
 

@@ -20,8 +20,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dashboard.guard import current_scope, language_of
-from ops.campus import selectors
-from ops.campus.choices import ReasonChoice
+from ops.registry import selectors
+from ops.registry.choices import ReasonChoice
 
 FROM, TO, LOAD = "replay-from", "replay-to", "replay-load"
 CHART, SLIDER, PLAY, TICK = "replay-chart", "replay-slider", "replay-play", "replay-tick"

@@ -1,6 +1,6 @@
 """Operators are managed as users with an inline role and scope. Only NIC administrators may
 see or change accounts and groups (R-SEC-3), and every change to what an account may do is
-audited with its before and after (``ops.accounts.grants``); the admin's own log entry is
+audited with its before and after (``ops.accounts.permission_changes``); the admin's own log entry is
 audited too (``ops.accounts.audit_hooks``)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.utils.translation import gettext_lazy as _
 
-from ops.accounts import grants
+from ops.accounts import permission_changes
 from ops.accounts.models import Operator
 
 
@@ -26,19 +26,19 @@ class NicOnly:
     """Account and group administration is NIC's alone, whatever Django permissions say."""
 
     def has_module_permission(self, request: Any) -> bool:
-        return grants.may_grant(request.user) and super().has_module_permission(request)
+        return permission_changes.may_grant(request.user) and super().has_module_permission(request)
 
     def has_view_permission(self, request: Any, obj: Any = None) -> bool:
-        return grants.may_grant(request.user) and super().has_view_permission(request, obj)
+        return permission_changes.may_grant(request.user) and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request: Any) -> bool:
-        return grants.may_grant(request.user) and super().has_add_permission(request)
+        return permission_changes.may_grant(request.user) and super().has_add_permission(request)
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return grants.may_grant(request.user) and super().has_change_permission(request, obj)
+        return permission_changes.may_grant(request.user) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return grants.may_grant(request.user) and super().has_delete_permission(request, obj)
+        return permission_changes.may_grant(request.user) and super().has_delete_permission(request, obj)
 
 
 admin.site.unregister(User)
@@ -62,12 +62,12 @@ class OperatorUserAdmin(NicOnly, UserAdmin):
         return fields if request.user.is_superuser else (*fields, "is_superuser")
 
     def save_model(self, request: Any, obj: User, form: Any, change: bool) -> None:
-        request._grants_before = grants.snapshot(User.objects.get(pk=obj.pk)) if change else {}
+        request._grants_before = permission_changes.snapshot(User.objects.get(pk=obj.pk)) if change else {}
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)  # groups, inline role and scope
-        grants.audit_change(
+        permission_changes.audit_change(
             actor=request.user, user=form.instance, before=getattr(request, "_grants_before", {}), basis="admin"
         )
 
@@ -78,11 +78,11 @@ class AuditedGroupAdmin(NicOnly, GroupAdmin):
     added and removed are audited."""
 
     def save_model(self, request: Any, obj: Group, form: Any, change: bool) -> None:
-        request._group_before = grants.group_permissions(obj) if change else []
+        request._group_before = permission_changes.group_permissions(obj) if change else []
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        grants.audit_group_change(
+        permission_changes.audit_group_change(
             actor=request.user, group=form.instance, before=getattr(request, "_group_before", []), basis="admin"
         )

@@ -54,7 +54,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "cards.view_feecharge",
         "cards.view_importbatch",
         "cards.view_feepolicy",
-        # R-SEC-3: accounts, roles and groups are NIC's to grant (ops/accounts/grants.py),
+        # R-SEC-3: accounts, roles and groups are NIC's to grant (ops/accounts/permission_changes.py),
         # and NIC unlocks an account django-axes locked out
         "auth.view_user",
         "auth.add_user",

@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import transaction
 
-from ops.accounts import grants
+from ops.accounts import permission_changes
 from ops.accounts.models import Operator
 from ops.accounts.roles import ROLE_PERMISSIONS, Role
-from ops.campus.models import Building, Department
+from ops.registry.models import Building, Department
 
 
 @transaction.atomic
@@ -31,7 +31,7 @@ def create_or_update_operator(
     audited (R-SEC-3) — ``actor`` None is the system itself (set-up, demo, a command)."""
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username)
-    before = {} if created else grants.snapshot(user)
+    before = {} if created else permission_changes.snapshot(user)
     user.set_password(password)
     user.is_staff = True  # may use the admin; what they can do there is per role
     user.is_superuser = is_superuser
@@ -40,19 +40,19 @@ def create_or_update_operator(
     operator, _ = Operator.objects.update_or_create(user=user, defaults={"role": role, "department": department})
     operator.buildings.set(list(buildings))
     user.groups.set([role_group(role)])
-    grants.audit_change(actor=actor, user=user, before=before, basis=basis)
+    permission_changes.audit_change(actor=actor, user=user, before=before, basis=basis)
     return user
 
 
 def role_group(role: Role) -> Group:
     """The auth group of a role, with exactly the permissions ROLE_PERMISSIONS gives it."""
     group, _ = Group.objects.get_or_create(name=f"role:{role.value}")
-    before = grants.group_permissions(group)
+    before = permission_changes.group_permissions(group)
     wanted = ROLE_PERMISSIONS.get(role, [])
     perms = [
         Permission.objects.get(content_type__app_label=label.split(".")[0], codename=label.split(".")[1])
         for label in wanted
     ]
     group.permissions.set(perms)
-    grants.audit_group_change(actor=None, group=group, before=before, basis="ROLE_PERMISSIONS")
+    permission_changes.audit_group_change(actor=None, group=group, before=before, basis="ROLE_PERMISSIONS")
     return group

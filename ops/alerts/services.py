@@ -30,7 +30,7 @@ from ops.alerts.models import (
     LogAction,
     Severity,
 )
-from ops.live_push import push
+from ops.push import push
 from streams import names
 
 SEVERITY = {
@@ -173,7 +173,7 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
 
 
 def _attach_buildings(alerts: list[Alert]) -> None:
-    from ops.campus.models import Device
+    from ops.registry.models import Device
 
     ids = {a.device_id for a in alerts if a.device_id}
     buildings = dict(Device.objects.filter(id__in=ids).values_list("id", "building_id"))

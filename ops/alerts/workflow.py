@@ -130,8 +130,8 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
     """R-DEV-3: a repair ticket for the alert's device. Non-human: the vendor repairs it free of
     charge. Human: the responsible person pays the market price — a line in the fee ledger.
     The alert is resolved by the ticket."""
-    from ops.campus.models import Cardholder
-    from ops.cards.models import FeeCharge, FeeKind
+    from ops.registry.lifecycle.models import FeeCharge, FeeKind
+    from ops.registry.models import Cardholder
 
     alert = _locked(alert_id, by)
     if role_of(by) != Role.NIC:

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ops.accounts.permissions import can_view_dorms, dorm_scope
-from ops.campus.dorm import dorm_snapshot
-from ops.campus.models import Building
+from ops.registry.dorm import dorm_snapshot
+from ops.registry.models import Building
 
 DormOut = inline_serializer(
     "DormOut",

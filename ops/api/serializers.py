@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ops.campus.choices import CardType, HolderStatus
-from ops.cards.models import FeeKind
-from ops.privacy import mask_name
+from ops.masking import mask_name
+from ops.registry.choices import CardType, HolderStatus
+from ops.registry.lifecycle.models import FeeKind
 
 
 class BasisIn(serializers.Serializer):

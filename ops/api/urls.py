@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from ops.api import dorms, privacy, views
+from ops.api import dorms, personal_data, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -10,13 +10,13 @@ urlpatterns = [
     path("v1/imports/<int:pk>/apply/", views.import_apply, name="api-import-apply"),
     path("v1/explain/", views.explain_view, name="api-explain"),
     path("v1/dorms/<str:code>/", dorms.dorm_summary, name="api-dorm"),
-    path("v1/privacy/requests/", privacy.file_request, name="api-privacy-requests"),
-    path("v1/privacy/requests/<int:pk>/", privacy.request_detail, name="api-privacy-request"),
-    path("v1/privacy/requests/<int:pk>/approve/", privacy.approve, name="api-privacy-approve"),
-    path("v1/privacy/requests/<int:pk>/reject/", privacy.reject, name="api-privacy-reject"),
-    path("v1/privacy/requests/<int:pk>/review/", privacy.review, name="api-privacy-review"),
-    path("v1/privacy/requests/<int:pk>/revoke/", privacy.revoke, name="api-privacy-revoke"),
-    path("v1/privacy/holders/<int:holder_id>/", privacy.holder, name="api-privacy-holder"),
+    path("v1/privacy/requests/", personal_data.file_request, name="api-privacy-requests"),
+    path("v1/privacy/requests/<int:pk>/", personal_data.request_detail, name="api-privacy-request"),
+    path("v1/privacy/requests/<int:pk>/approve/", personal_data.approve, name="api-privacy-approve"),
+    path("v1/privacy/requests/<int:pk>/reject/", personal_data.reject, name="api-privacy-reject"),
+    path("v1/privacy/requests/<int:pk>/review/", personal_data.review, name="api-privacy-review"),
+    path("v1/privacy/requests/<int:pk>/revoke/", personal_data.revoke, name="api-privacy-revoke"),
+    path("v1/privacy/holders/<int:holder_id>/", personal_data.holder, name="api-privacy-holder"),
     path("v1/cards/", views.issue, name="api-issue"),
     path("v1/cards/<str:uid>/", views.card_detail, name="api-card"),
     path("v1/cards/<str:uid>/loss/", views.loss, name="api-loss"),

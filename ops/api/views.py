@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ops.api import serializers as s
-from ops.campus.models import Card, Cardholder, Department
-from ops.cards import importing, services
-from ops.cards import photos as photo_checks
-from ops.cards.errors import CardRuleError
-from ops.cards.models import ImportBatch
+from ops.registry.lifecycle import importing, services
+from ops.registry.lifecycle import photos as photo_checks
+from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.models import ImportBatch
+from ops.registry.models import Card, Cardholder, Department
 
 
 def _end_of(day):  # type: ignore[no-untyped-def]
@@ -172,7 +172,7 @@ def import_detail(request: Request, pk: int) -> Response:
 @extend_schema(parameters=[], responses=None, summary="为什么这张卡在这里被拒绝？")
 @api_view(["GET"])
 def explain_view(request: Request) -> Response:
-    from ops.campus.explain import explain
+    from ops.registry.explain import explain
 
     uid, device = request.query_params.get("uid", ""), request.query_params.get("device", "")
     if not uid or not device:

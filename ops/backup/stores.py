@@ -1,6 +1,6 @@
 """The content-addressed file stores a backup carries besides the database: the photo store
-(``ops.cards.photo_store``: ``<ab>/<sha256>.jpg``) and the personal-data requests' written basis
-files (``ops.grants.basis_store``: ``<ab>/<sha256>.<pdf|jpg|png>``), each a folder under the var
+(``ops.registry.lifecycle.photo_store``: ``<ab>/<sha256>.jpg``) and the personal-data requests' written basis
+files (``ops.personal_data.basis_store``: ``<ab>/<sha256>.<pdf|jpg|png>``), each a folder under the var
 directory, archived as ``<prefix>/<ab>/<sha256>.<ext>``. A restore first writes every file into a
 staging folder next to its store and moves them in only once the database is restored, so a
 failed restore leaves the stores as they were."""
@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 
 from ops.backup import archive
 from ops.backup.errors import BackupError
-from ops.cards.photo_store import photo_dir
-from ops.grants.basis_store import basis_dir
+from ops.personal_data.basis_store import basis_dir
+from ops.registry.lifecycle.photo_store import photo_dir
 
 
 @dataclass(frozen=True)

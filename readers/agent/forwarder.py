@@ -24,8 +24,7 @@ from collections.abc import Callable
 import redis
 
 from readers.agent.outbox import Outbox
-from streams import names
-from streams.producer import STREAM_MAXLEN
+from streams import names, producer
 from streams.signing import MAC_FIELD
 
 log = logging.getLogger(__name__)
@@ -72,9 +71,7 @@ class Forwarder:
             return 0
         pipe = self.redis.pipeline(transaction=True)
         for _id, payload, mac in rows:
-            pipe.xadd(
-                names.READER_EVENTS, {names.FIELD: payload, MAC_FIELD: mac}, maxlen=STREAM_MAXLEN, approximate=True
-            )
+            producer.append(pipe, {names.FIELD: payload, MAC_FIELD: mac})
         pipe.execute()
         self.outbox.delete_through(rows[-1][0])
         self.sent += len(rows)

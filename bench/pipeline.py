@@ -1,0 +1,173 @@
+"""``campuscard bench pipeline``: simulated taps → Redis Streams → processor → database →
+Channels layer, measured at the far end (a listener on the live groups).
+
+Phase 1 offers ``rate`` taps/s (default 3,000) for ``seconds`` and reports the sustained rate
+through the processor and the worst tap→fan-out lag. Phase 2 publishes a backlog at once (as
+after an outage) and reports how fast it drains: the processor's capacity. Phase 3 offers 200
+taps/s and reports the tap→fan-out latency percentiles. Time of a tap = when the simulated reader produced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.core.management import call_command
+
+from bench.common import percentile
+from ops.demo.seed import seed_demo_campus
+from ops.redis_client import client
+from ops.registry import selectors
+from readers.simulator import CampusSimulator, Trouble
+from streams import envelopes, names, producer
+
+
+@dataclass
+class Listener:
+    """Receives live batches on every live group and records each tap's fan-out latency."""
+
+    groups: list[str]
+    latencies: dict[str, float] = field(default_factory=dict)  # event id → seconds
+    received_at: dict[str, float] = field(default_factory=dict)
+    ready: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        thread.start()
+        self.ready.wait(10)
+        return thread
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        for group in self.groups:
+            await layer.group_add(group, channel)
+        self.ready.set()
+        while not self.stop.is_set():
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+            except TimeoutError:
+                continue
+            now = time.time()
+            for row in message["rows"]:
+                self.latencies[row["id"]] = now - row["ts"]
+                self.received_at[row["id"]] = now
+
+
+def _offer(sim: CampusSimulator, rate: float, seconds: float) -> list[str]:
+    """Publish taps at ``rate`` for ``seconds``; returns the ids of the taps sent."""
+    redis_client = client()
+    sim.rate = rate
+    sent: list[str] = []
+    tick = 0.02
+    start = last = time.time()
+    while (now := time.time()) - start < seconds:
+        events = [e for e in sim.step(now, now - last) if isinstance(e, envelopes.Tap)]
+        last = now
+        if events:
+            producer.publish(redis_client, events, sim.keys)
+            sent.extend(str(e.event_id) for e in events)
+        time.sleep(max(0.0, tick - (time.time() - now)))
+    return sent
+
+
+def _wait_received(listener: Listener, ids: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(i not in listener.latencies for i in ids[-200:]):
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+
+def run(
+    *,
+    rate: float,
+    seconds: float,
+    latency_rate: float,
+    latency_seconds: float,
+    processors: int,
+    backlog_size: int = 30_000,
+) -> dict[str, Any]:
+    call_command("migrate", verbosity=0, interactive=False)
+    seed_demo_campus()
+    doors = selectors.doors()
+    groups = sorted(
+        {names.GROUP_GATES, names.GROUP_LIBRARY, names.GROUP_DESK}
+        | {names.dorm_group(d.building) for d in doors if d.kind == "dorm_door" and d.building}
+    )
+    quiet = Trouble(device_fault_per_s=0, device_silence_per_s=0)
+    keys = selectors.device_keys()
+    sim = CampusSimulator(
+        selectors.credentials(), doors, rate=rate, rhythmic=False, trouble=quiet, heartbeat_s=5.0, seed=7, keys=keys
+    )
+    listener = Listener(groups)
+    listener.start()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "process", "--name", f"bench-{i}"],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+        )
+        for i in range(processors)
+    ]
+    try:
+        time.sleep(1.5)  # processors connected and idle
+        t0 = time.time()
+        sent = _offer(sim, rate, seconds)
+        _wait_received(listener, sent, timeout=60)
+        done = [listener.received_at[i] for i in sent if i in listener.received_at]
+        lags = [listener.latencies[i] for i in sent if i in listener.latencies]
+        events_per_s = len(done) / (max(done) - t0) if done else 0.0
+
+        # Capacity: a backlog published at once (as after an outage), drained flat out.
+        backlog = (
+            [e for e in sim.step(time.time(), backlog_size / rate) if isinstance(e, envelopes.Tap)]
+            if backlog_size
+            else []
+        )
+        sim.rate = rate
+        t_backlog = time.time()
+        redis_client = client()
+        for start in range(0, len(backlog), 2000):
+            producer.publish(redis_client, backlog[start : start + 2000], sim.keys)
+        backlog_ids = [str(e.event_id) for e in backlog]
+        _wait_received(listener, backlog_ids, timeout=120)
+        drained = [listener.received_at[i] for i in backlog_ids if i in listener.received_at]
+        capacity = len(drained) / (max(drained) - t_backlog) if drained else 0.0
+
+        listener.latencies.clear()
+        sent2 = _offer(sim, latency_rate, latency_seconds)
+        _wait_received(listener, sent2, timeout=30)
+        lat = sorted(listener.latencies[i] * 1000 for i in sent2 if i in listener.latencies)
+    finally:
+        listener.stop.set()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(15)
+    return {
+        "offered_rate": rate,
+        "events": len(sent),
+        "delivered": len(done),
+        "events_per_s": round(events_per_s, 1),
+        "lag_max_s": round(max(lags), 3) if lags else None,
+        "lag_p99_s": round(percentile(lags, 99), 3) if lags else None,
+        "backlog_events": len(backlog),
+        "backlog_drained": len(drained),
+        "capacity_events_per_s": round(capacity, 1),
+        "latency_rate": latency_rate,
+        "latency_events": len(sent2),
+        "latency_delivered": len(lat),
+        "fanout_p50_ms": round(percentile(lat, 50), 1),
+        "fanout_p95_ms": round(percentile(lat, 95), 1),
+        "fanout_p99_ms": round(percentile(lat, 99), 1),
+        "processors": processors,
+    }

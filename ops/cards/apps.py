@@ -1,8 +1,0 @@
-from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
-
-
-class CardsConfig(AppConfig):
-    name = "ops.cards"
-    label = "cards"
-    verbose_name = _("卡务")

@@ -1,0 +1,249 @@
+"""The processor: reads reader events from Redis Streams, persists them idempotently, keeps
+device liveness, and fans committed taps out to live pages once per batch (R-OPS-1)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Max, Value, When
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from ops.alerts.models import AlertKind
+from ops.alerts.services import AlertBuffer, clear_condition
+from ops.alerts.workflow import escalate_overdue, settle_flapping
+from ops.pipeline.card_watch import CardWatch
+from ops.pipeline.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.pipeline.routing import group_rows
+from ops.pipeline.supervision import (
+    DeviceSupervisor,
+    mark_lagging_devices,
+    mark_silent_devices,
+    notify_devices,
+)
+from ops.pipeline.taps import insert_access_events, serialise_tap_commits
+from ops.push import Fanout
+from ops.registry.choices import DeviceState
+from ops.registry.models import AccessEvent, Card, Device
+from streams import envelopes, frames
+from streams.consumer import Entry, StreamConsumer
+from streams.frames import Signed
+
+log = logging.getLogger(__name__)
+SEEN_FLUSH_S = 1.0
+ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a second
+
+
+class ReaderEventProcessor(StreamConsumer[Signed]):
+    def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: object) -> None:
+        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+        self.fanout = fanout
+        self.alerts = AlertBuffer()
+        self.supervisor = DeviceSupervisor(client, self.alerts)
+        self._devices: dict[str, DeviceInfo] = {}
+        self._keys: dict[str, bytes | None] = {}
+        self._sites: dict[int, str] = {}
+        self.watch = CardWatch(self.alerts)
+        self._devices_loaded_at = 0.0
+        self._seen: dict[int, datetime] = {}
+        self._heartbeats: dict[int, tuple[int, int]] = {}
+        self._seen_flushed_at = 0.0
+        self._silence_checked_at = 0.0
+        self._alerts_flushed_at = 0.0
+
+    def decode(self, fields: dict[bytes, bytes]) -> Signed:
+        return frames.decode(fields)
+
+    # -- device registry cache (devices change rarely; a miss reloads) ---------------------------
+    def _device(self, code: str) -> DeviceInfo | None:
+        if code not in self._devices and time.monotonic() - self._devices_loaded_at > 2.0:
+            self._devices_loaded_at = time.monotonic()  # a stream of unknown ids: reload ≤ 1/2 s
+            rows = list(
+                Device.objects.values("id", "code", "name", "kind", "building__code", "key_hex", "site", "location")
+            )
+            self._sites = {d["id"]: d["site"] or d["location"] for d in rows}
+            self._devices = {
+                d["code"]: DeviceInfo(
+                    id=d["id"], code=d["code"], name=d["name"], kind=d["kind"], building=d["building__code"]
+                )
+                for d in rows
+            }
+            self._keys = {d["code"]: bytes.fromhex(d["key_hex"]) if d["key_hex"] else None for d in rows}
+        return self._devices.get(code)
+
+    def handle(self, batch: Sequence[Entry[Signed]]) -> None:
+        taps: list[tuple[envelopes.Tap, DeviceInfo]] = []
+        seen: dict[int, datetime] = {}
+        faults: list[tuple[envelopes.Fault, DeviceInfo]] = []
+        heartbeats: dict[int, tuple[int, int]] = {}
+        now = timezone.now()
+        for entry in batch:
+            signed = entry.value
+            event = signed.event
+            device = self._device(event.device_id)
+            if device is None:  # R-DEV-2: an unregistered device is never recorded as traffic
+                self.supervisor.unknown_device(signed, now)
+                continue
+            if not self.supervisor.admit(
+                device["id"],
+                device["code"],
+                self._keys.get(device["code"]),
+                signed,
+                redelivered=entry.redelivered,
+                at=now,
+            ):
+                continue  # forged, replayed or duplicated: alerted, never persisted
+            seen[device["id"]] = max(seen.get(device["id"], event.occurred_at), event.occurred_at)
+            if isinstance(event, envelopes.Tap):
+                taps.append((event, device))
+            elif isinstance(event, envelopes.Fault):
+                faults.append((event, device))
+            else:
+                heartbeats[device["id"]] = (event.credential_version, event.buffered)
+        rows: list[dict[str, object]] = []
+        with transaction.atomic():
+            if taps:
+                serialise_tap_commits()  # before the insert: ids rise in commit order
+                rows = self._persist_taps(taps)
+            self._record_faults(faults)
+            if rows and self.fanout is not None:
+                # The batch's watermark: with commits serialised, every row of this batch has
+                # an id ≤ it and > the previous batch's, so a page that loaded a snapshot up
+                # to id M applies exactly the batches whose watermark is > M.
+                watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
+                fanout, grouped = self.fanout, group_rows(rows)
+                transaction.on_commit(lambda: fanout.publish(grouped, watermark=watermark))
+        for device_id, when in seen.items():
+            self._seen[device_id] = max(when, self._seen.get(device_id, when))
+        self._heartbeats.update(heartbeats)
+
+    def poll_once(self) -> int:
+        processed = super().poll_once()
+        if self.alerts.pending and (time.monotonic() - self._alerts_flushed_at >= ALERT_FLUSH_S or not processed):
+            self._alerts_flushed_at = time.monotonic()
+            self.alerts.flush()
+        if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
+            self._flush_seen()  # after the batch's commit, so it never delays a push
+        if time.monotonic() - self._silence_checked_at >= settings.PROCESSOR_SUPERVISE_S:
+            self._silence_checked_at = time.monotonic()
+            now = timezone.now()
+            mark_silent_devices(now=now)
+            mark_lagging_devices(now=now)
+            escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
+            settle_flapping(now=now)
+        return processed
+
+    def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:
+        ids = [t.event_id for t, _ in taps]
+        existing = set(AccessEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+        uids = {t.card_uid for t, _ in taps}
+        cards = {
+            c["uid"]: c
+            for c in Card.objects.filter(uid__in=uids).values(
+                "id",
+                "uid",
+                "holder_id",
+                "holder__name",
+                "holder__kind",
+                "status",
+                "card_type",
+                "holder__dorm_building__code",
+                "holder__photo_sha256",
+            )
+        }
+        received = timezone.now()
+        new_rows: list[tuple[object, ...]] = []
+        live: list[dict[str, object]] = []
+        fresh: set[object] = set()
+        for tap, device in taps:
+            if tap.event_id in existing or tap.event_id in fresh:
+                continue  # redelivered after a crash, or duplicated in the stream: one row only
+            fresh.add(tap.event_id)
+            card = cards.get(tap.card_uid)
+            self.watch.observe(tap, device, self._sites.get(device["id"], ""), card)
+            new_rows.append(
+                (
+                    tap.event_id,
+                    device["id"],
+                    card["id"] if card else None,
+                    tap.card_uid,
+                    card["holder_id"] if card else None,
+                    tap.occurred_at,
+                    received,
+                    tap.direction.value,
+                    tap.decision.value,
+                    tap.reason.value,
+                    ",".join(tap.flags),
+                    tap.boot_epoch,
+                    tap.seq,
+                )
+            )
+            holder = (
+                HolderInfo(
+                    id=card["holder_id"],
+                    name=card["holder__name"],
+                    kind=card["holder__kind"],
+                    dorm=card["holder__dorm_building__code"],
+                )
+                if card
+                else None
+            )
+            live.append(
+                tap_row(
+                    event_id=str(tap.event_id),
+                    occurred_at=tap.occurred_at,
+                    device=device,
+                    holder=holder,
+                    card_uid=tap.card_uid,
+                    direction=tap.direction,
+                    decision=tap.decision,
+                    reason=tap.reason,
+                    flags=",".join(tap.flags),
+                )
+            )
+        insert_access_events(new_rows)
+        return live
+
+    def _record_faults(self, faults: list[tuple[envelopes.Fault, DeviceInfo]]) -> None:
+        """A fault (or its clearing) is written at once, in the batch's transaction."""
+        for fault, device in faults:  # the last word per device wins
+            state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
+            Device.objects.filter(id=device["id"]).update(state=state)
+            self.supervisor.fault(device["id"], device["code"], fault)
+            if fault.cleared:
+                clear_condition(
+                    kinds=[AlertKind.DEVICE_FAULT, AlertKind.TAMPER], device_ids=[device["id"]], at=fault.occurred_at
+                )
+        if faults:
+            notify_devices(device["id"] for _f, device in faults)
+
+    def _flush_seen(self) -> None:
+        """ "Last heard" for every device heard from since the last flush, in one statement, at
+        most once a second: it only matters at heartbeat granularity, and one UPDATE per device
+        per batch was the processor's biggest cost."""
+        self._seen_flushed_at = time.monotonic()
+        pending, self._seen = self._seen, {}
+        if not pending:
+            return
+        back = list(Device.objects.filter(id__in=list(pending), state=DeviceState.SILENT).values_list("id", flat=True))
+        heard = Case(*[When(id=i, then=Value(t)) for i, t in pending.items()], output_field=DateTimeField())
+        # events can arrive out of order (a backlog after an outage): keep the latest time;
+        # a device heard from is online unless it reported a fault it has not cleared
+        Device.objects.filter(id__in=list(pending)).update(
+            last_seen_at=Greatest(Coalesce(F("last_seen_at"), heard), heard),
+            state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)), default=Value(DeviceState.ONLINE)),
+        )
+        for device_id, (epoch, seq) in self.supervisor.dirty_states().items():
+            Device.objects.filter(id=device_id).update(boot_epoch=epoch, last_seq=seq)
+        beats, self._heartbeats = self._heartbeats, {}
+        for device_id, (version, buffered) in beats.items():
+            Device.objects.filter(id=device_id).update(credential_version=version, buffered=buffered)
+        if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
+            clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
+        notify_devices(pending)

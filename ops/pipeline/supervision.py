@@ -1,0 +1,262 @@
+"""Device supervision in the processor (R-DEV-1, R-DEV-2, R-SEC-5): every message must carry a
+valid HMAC under its registered device's key and advance that device's own sequence.
+
+- unknown device, bad or missing MAC → alert, nothing persisted;
+- a fresh message whose (boot_epoch, seq) is not after the last one seen → replay, rejected;
+- a jump in seq → sequence gap (messages lost between reader and server), accepted;
+- an older boot epoch that keeps advancing after a newer one appeared → the same device id is
+  streaming from two agents at once, rejected;
+- a ``tamper`` fault → tamper alert; other faults → fault alert.
+
+Redelivered entries (after a processor crash) skip the sequence check: the unique event id
+already makes them idempotent. Sequence state is kept in memory and written to the device row
+with its liveness (at most once a second); after a restart it resumes from there.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import redis
+
+from ops.alerts.models import Alert, AlertKind, AlertStatus
+from ops.alerts.services import AlertBuffer, clear_condition, raise_alert
+from ops.registry.models import Device
+from streams import envelopes, names, signing
+from streams.frames import Signed
+
+
+@dataclass
+class SeqState:
+    epoch: int
+    last: int
+    others: dict[int, int] = field(default_factory=dict)  # superseded epochs → their last seq
+    dirty: bool = False
+
+
+RECENT_IDS = 200_000
+
+
+class DeviceSupervisor:
+    def __init__(self, client: redis.Redis, alerts: AlertBuffer) -> None:
+        self.redis = client
+        self.alerts = alerts
+        self.state: dict[int, SeqState] = {}
+        # event id → MAC of recently admitted messages: an agent that resends a whole batch
+        # whose reply it lost sends the same bytes and MAC again — a duplicate, not a replay
+        self.recent: OrderedDict[object, bytes | None] = OrderedDict()
+
+    def _count(self, what: str) -> None:
+        self.redis.hincrby(names.COUNTERS, what, 1)
+
+    def unknown_device(self, signed: Signed, at: datetime) -> None:
+        self._count("unknown_device")
+        self.alerts.add(
+            kind=AlertKind.UNKNOWN_DEVICE,
+            subject=signed.event.device_id[:64],
+            at=at,
+            detail={"event_id": str(signed.event.event_id)},
+        )
+
+    def admit(
+        self, device_id: int, code: str, key: bytes | None, signed: Signed, *, redelivered: bool, at: datetime
+    ) -> bool:
+        event = signed.event
+        if key is None or not signing.verify(key, signed.raw, signed.mac):
+            self._count("bad_signature")
+            self.alerts.add(
+                kind=AlertKind.BAD_SIGNATURE,
+                subject=code,
+                device_id=device_id,
+                at=at,
+                detail={"event_id": str(event.event_id), "type": event.type},
+            )
+            return False
+        if redelivered:
+            return True
+        st = self.state.get(device_id)
+        if st is None:
+            epoch, last = Device.objects.filter(pk=device_id).values_list("boot_epoch", "last_seq").get()
+            st = self.state[device_id] = SeqState(epoch, last)
+        if event.boot_epoch > st.epoch:
+            if st.epoch:
+                st.others[st.epoch] = st.last
+            st.epoch, st.last, st.dirty = event.boot_epoch, event.seq, True
+            self._remember(event, signed)
+            return True
+        if event.boot_epoch == st.epoch:
+            if event.seq <= st.last:
+                if self._is_duplicate(event, signed):
+                    self._count("duplicate")
+                    return False
+                self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
+                return False
+            if event.seq > st.last + 1:
+                self._count("sequence_gap")
+                self.alerts.add(
+                    kind=AlertKind.SEQUENCE_GAP,
+                    subject=code,
+                    device_id=device_id,
+                    at=at,
+                    detail={"missing": event.seq - st.last - 1, "after": st.last, "boot_epoch": st.epoch},
+                )
+            st.last, st.dirty = event.seq, True
+            self._remember(event, signed)
+            return True
+        previous = st.others.get(event.boot_epoch)
+        if previous is not None and event.seq > previous:
+            st.others[event.boot_epoch] = event.seq
+            self._reject(AlertKind.DUPLICATE_DEVICE, device_id, code, event, at, st)
+            return False
+        self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
+        return False
+
+    def _remember(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, signed: Signed) -> None:
+        self.recent[event.event_id] = signed.mac
+        if len(self.recent) > RECENT_IDS:
+            self.recent.popitem(last=False)
+
+    def _is_duplicate(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, signed: Signed) -> bool:
+        if event.event_id in self.recent:
+            return self.recent[event.event_id] == signed.mac
+        if isinstance(event, envelopes.Tap):  # after a processor restart: ask the record
+            from ops.registry.models import AccessEvent
+
+            return AccessEvent.objects.filter(event_id=event.event_id).exists()
+        return False
+
+    def _reject(
+        self,
+        kind: AlertKind,
+        device_id: int,
+        code: str,
+        event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault,
+        at: datetime,
+        st: SeqState,
+    ) -> None:
+        self._count(kind.value)
+        self.alerts.add(
+            kind=kind,
+            subject=code,
+            device_id=device_id,
+            at=at,
+            detail={
+                "event_id": str(event.event_id),
+                "boot_epoch": event.boot_epoch,
+                "seq": event.seq,
+                "current_epoch": st.epoch,
+                "current_seq": st.last,
+            },
+        )
+
+    def fault(self, device_id: int, code: str, fault: envelopes.Fault) -> None:
+        if fault.cleared:
+            return
+        kind = AlertKind.TAMPER if fault.code == "tamper" else AlertKind.DEVICE_FAULT
+        self.alerts.add(
+            kind=kind,
+            subject=code,
+            device_id=device_id,
+            at=fault.occurred_at,
+            detail={"code": fault.code, "detail": fault.detail},
+        )
+
+    def dirty_states(self) -> dict[int, tuple[int, int]]:
+        out = {}
+        for device_id, st in self.state.items():
+            if st.dirty:
+                out[device_id] = (st.epoch, st.last)
+                st.dirty = False
+        return out
+
+
+SILENT_AFTER_INTERVALS = 3
+
+
+def notify_devices(device_ids: Iterable[int]) -> None:
+    """Tell the NIC desk these devices changed (state, last heard, credential version)."""
+    from ops.push import push
+
+    ids = sorted(set(device_ids))
+    if ids:
+        push(names.GROUP_DEVICES, {"ids": ids})
+
+
+def mark_silent_devices(*, now: datetime) -> int:
+    """R-DEV-2: a device that has not been heard from for 3 heartbeat intervals has stopped
+    uploading — mark it silent and raise an alert (once, until it is heard from again)."""
+    from datetime import timedelta
+
+    from ops.registry.choices import DeviceState
+
+    silent: list[int] = []
+    candidates = (
+        Device.objects.filter(last_seen_at__isnull=False)
+        .exclude(state=DeviceState.SILENT)
+        .values_list("id", "code", "last_seen_at", "heartbeat_s")
+    )
+    for device_id, code, last_seen, interval in candidates:
+        if now - last_seen > timedelta(seconds=SILENT_AFTER_INTERVALS * interval):
+            Device.objects.filter(id=device_id).update(state=DeviceState.SILENT)
+            raise_alert(
+                kind=AlertKind.UPLOAD_STOPPED,
+                subject=code,
+                device_id=device_id,
+                at=now,
+                detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval},
+            )
+            silent.append(device_id)
+    notify_devices(silent)
+    return len(silent)
+
+
+CREDENTIAL_LAG_S = 30
+
+
+def mark_lagging_devices(*, now: datetime) -> int:
+    """R-USE-1: a revocation must reach every door. A device heard from recently whose reported
+    credential version is still below a version published more than 30 s ago has not received
+    it (offline cache, broken sync): alarm, naming the version it holds and the one it lacks."""
+    from datetime import timedelta
+
+    from ops.registry.choices import DeviceState
+    from ops.registry.lifecycle.models import OutboxMessage, Topic
+
+    due = (
+        OutboxMessage.objects.filter(
+            topic=Topic.CREDENTIAL, version__isnull=False, published_at__lte=now - timedelta(seconds=CREDENTIAL_LAG_S)
+        )
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    if not due:
+        return 0
+    lagging = (
+        Device.objects.filter(credential_version__lt=due)
+        .exclude(state=DeviceState.SILENT)
+        .exclude(last_seen_at__isnull=True)
+        .values_list("id", "code", "credential_version")
+    )
+    count = 0
+    for device_id, code, held in lagging:
+        raise_alert(
+            kind=AlertKind.CREDENTIAL_LAG,
+            subject=code,
+            device_id=device_id,
+            at=now,
+            detail={"holds": held, "missing_up_to": due},
+        )
+        count += 1
+    caught_up = Device.objects.filter(credential_version__gte=due).values_list("id", flat=True)
+    clear_condition(
+        kinds=[AlertKind.CREDENTIAL_LAG],
+        device_ids=Alert.objects.filter(kind=AlertKind.CREDENTIAL_LAG, device_id__in=caught_up, cleared_at__isnull=True)
+        .exclude(status=AlertStatus.RESOLVED)
+        .values_list("device_id", flat=True),
+        at=now,
+    )
+    return count

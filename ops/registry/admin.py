@@ -1,0 +1,291 @@
+"""Admin for the records the pipeline touches. Personal data is shown masked in lists
+(PIPL minimisation); access events are read-only (they are the record of what happened)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, re_path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
+from ops.masking import mask_citizen_id, mask_name, mask_phone
+from ops.registry.choices import CardType
+from ops.registry.lifecycle import services as card_services
+from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
+from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("code", "name")
+    search_fields = ("code", "name")
+
+
+@admin.register(Building)
+class BuildingAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "is_dorm", "curfew_start", "curfew_end")
+    list_filter = ("is_dorm",)
+
+
+class CardInline(admin.TabularInline):
+    model = Card
+    extra = 0
+    fields = ("uid", "card_type", "status", "blacklisted", "issue_no", "valid_from", "valid_until")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+# A saved holder's full citizen ID and phone are never sent to the browser without a grant
+# (R-SEC-2): its page shows them masked; an editor may type a new value.
+PERSONAL_FIELDS = {"citizen_id": ("masked_citizen_id", mask_citizen_id), "phone": ("masked_phone", mask_phone)}
+NO_CARD_RIGHT = _("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理")
+
+
+class CardholderForm(forms.ModelForm):
+    """On a saved holder's page the citizen ID and phone inputs start empty (the masked value is
+    the hint); left empty, the value on record is kept. (The admin supplies the Meta.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            return
+        for name, (_display, mask) in PERSONAL_FIELDS.items():
+            if name in self.fields:
+                current = getattr(self.instance, name)
+                self.initial[name] = ""
+                self.fields[name].widget.attrs["placeholder"] = mask(current) if current else ""
+                self.fields[name].help_text = _("个人信息保护：原值不显示；留空则保持不变")
+
+    def _kept(self, name: str) -> str:
+        value = self.cleaned_data.get(name) or ""
+        return value or (getattr(self.instance, name) if self.instance.pk else "")
+
+    def clean_citizen_id(self) -> str:
+        return self._kept("citizen_id")
+
+    def clean_phone(self) -> str:
+        return self._kept("phone")
+
+
+@admin.register(Cardholder)
+class CardholderAdmin(admin.ModelAdmin):
+    form = CardholderForm
+    list_display = ("number", "masked_name", "kind", "department", "dorm_building", "masked_citizen_id", "masked_phone")
+    list_filter = ("kind", "department", "dorm_building")
+    search_fields = ("number",)
+    list_select_related = ("department", "dorm_building")
+    inlines = [CardInline]
+    readonly_fields = ("issue_link",)
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [d for d, _mask in PERSONAL_FIELDS.values()] if obj is not None else fields
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        """A read-only viewer gets the masked values in place of the fields (the admin would
+        otherwise print the full values); an editor sees the masked values and empty inputs."""
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = [PERSONAL_FIELDS[f][0] if f in PERSONAL_FIELDS else f for f in fields]
+        if not card_services.may_issue(request.user):  # the form would refuse them (R-SEC-3)
+            fields = [f for f in fields if f != "issue_link"]
+        return list(dict.fromkeys(fields))
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        view = staff_member_required(self.admin_site.admin_view(self.issue_view))
+        return [path("<int:pk>/issue/", view, name="campus_cardholder_issue"), *super().get_urls()]
+
+    @admin.display(description=_("卡务"))
+    def issue_link(self, obj: Cardholder) -> str:
+        if not obj.pk:
+            return ""
+        return format_html(
+            '<a class="button" href="{}">{}</a>', reverse("admin:campus_cardholder_issue", args=[obj.pk]), _("发卡")
+        )
+
+    def issue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        holder = get_object_or_404(Cardholder, pk=pk)
+        if not card_services.may_issue(request.user):  # R-SEC-3, R-CARD-7
+            raise PermissionDenied(NO_CARD_RIGHT)
+        return run_form(request, IssueForm, holder, str(holder), reverse("admin:campus_cardholder_change", args=[pk]))
+
+    @admin.display(description=_("姓名"))
+    def masked_name(self, obj: Cardholder) -> str:
+        return mask_name(obj.name)
+
+    @admin.display(description=_("身份证号"))
+    def masked_citizen_id(self, obj: Cardholder) -> str:
+        return mask_citizen_id(obj.citizen_id) if obj.citizen_id else ""
+
+    @admin.display(description=_("手机号"))
+    def masked_phone(self, obj: Cardholder) -> str:
+        return mask_phone(obj.phone) if obj.phone else ""
+
+
+@admin.register(Card)
+class CardAdmin(admin.ModelAdmin):
+    list_display = ("uid", "holder_number", "card_type", "status", "blacklisted", "issue_no", "valid_until")
+    list_filter = ("card_type", "status", "blacklisted")
+    search_fields = ("uid", "holder__number")
+    list_select_related = ("holder",)
+    raw_id_fields = ("holder",)
+    readonly_fields = ("desk_actions",)
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """NIC sees every card; a department sees only the temporary cards it approved and
+        manages (R-CARD-7: 谁审批，谁管理，谁负责)."""
+        cards = super().get_queryset(request)
+        user = request.user
+        if user.is_superuser or role_of(user) == Role.NIC:
+            return cards
+        department = getattr(getattr(user, "operator", None), "department_id", None)
+        return cards.filter(card_type=CardType.TEMPORARY, owner_department_id=department)
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        view = staff_member_required(self.admin_site.admin_view(self.action_view))
+        why = staff_member_required(self.admin_site.admin_view(self.explain_view))
+        return [
+            path("explain/", why, name="campus_card_explain"),
+            # only the card actions: the admin's own <pk>/change/, history/ and delete/ stay
+            re_path(rf"^(?P<pk>\d+)/(?P<action>{'|'.join(CARD_FORMS)})/$", view, name="campus_card_action"),
+            *super().get_urls(),
+        ]
+
+    def explain_view(self, request: HttpRequest) -> HttpResponse:
+        """为什么被拒绝？ The help desk enters a card UID and a device code."""
+        from ops.registry.explain import explain
+
+        uid, code = request.GET.get("uid", ""), request.GET.get("device", "")
+        result, error = None, None
+        if uid and code:
+            try:
+                result = explain(uid=uid, device_code=code)
+            except LookupError as exc:
+                error = str(exc)
+        return render(
+            request,
+            "admin/campus/explain.html",
+            {
+                "uid": uid,
+                "device": code,
+                "result": result,
+                "rule_error": error,
+                "devices": Device.objects.order_by("code").values_list("code", "name"),
+                "title": _("为什么被拒绝？"),
+                **self.admin_site.each_context(request),
+            },
+        )
+
+    @admin.display(description=_("卡务"))
+    def desk_actions(self, obj: Card) -> str:
+        if not obj.pk:
+            return ""
+        return format_html_join(
+            " ",
+            '<a class="button" id="do-{}" href="{}">{}</a>',
+            (
+                (name, reverse("admin:campus_card_action", args=[obj.pk, name]), form.title)
+                for name, form in CARD_FORMS.items()
+            ),
+        )
+
+    def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if action not in CARD_FORMS:
+            raise Http404
+        card = get_object_or_404(Card.objects.select_related("holder"), pk=pk)
+        if not card_services.may_manage(request.user, card):  # R-SEC-3, R-CARD-7
+            raise PermissionDenied(NO_CARD_RIGHT)
+        return run_form(
+            request, CARD_FORMS[action], card, f"{card.uid}", reverse("admin:campus_card_change", args=[pk])
+        )
+
+    @admin.display(description=_("学工号"))
+    def holder_number(self, obj: Card) -> str:
+        return obj.holder.number
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "name",
+        "kind",
+        "location",
+        "building",
+        "owner",
+        "state",
+        "last_seen_at",
+        "credential_version",
+        "buffered",
+    )
+    list_filter = ("kind", "state", "building", "owner")
+    search_fields = ("code", "name", "location")
+    list_select_related = ("building", "owner")
+    actions = ["issue_keys"]
+
+    @admin.action(description=_("生成/更换设备密钥（只显示一次）"))
+    def issue_keys(self, request: HttpRequest, queryset):  # type: ignore[no-untyped-def]
+        from ops.registry.services import issue_device_key
+
+        keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin")) for d in queryset]
+        return render(
+            request,
+            "admin/campus/device_keys.html",
+            {"keys": keys, "title": _("设备密钥"), **self.admin_site.each_context(request)},
+        )
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "device", "card_uid", "direction", "decision", "reason")
+    list_filter = ("decision", "reason", "device__kind")
+    search_fields = ("card_uid", "device__code")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("device",)
+    show_full_result_count = False  # the table is large: no COUNT(*) on every page
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+    """Show the action's form; on a valid POST call its service. A broken rule is shown on the
+    form with the service's message, and nothing is changed."""
+    form = form_class(request.POST or None)
+    rule_error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = form.run(subject, request.user)
+        except CardRuleError as exc:
+            rule_error = " ".join(exc.messages)
+        else:
+            messages.success(request, _("%(action)s已办理：%(card)s") % {"action": form.title, "card": result})
+            return HttpResponseRedirect(done_url)
+    return render(
+        request,
+        "admin/cards/action_form.html",
+        {
+            "form": form,
+            "subject": label,
+            "rule_error": rule_error,
+            "title": form.title,
+            **admin.site.each_context(request),
+        },
+    )

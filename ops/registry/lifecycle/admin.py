@@ -1,0 +1,79 @@
+"""Admin for the card records: status history, fee ledger (with Finance's export), fee policy.
+Ledger and history are append-only records: nobody edits or deletes them here."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ops.registry.lifecycle import import_admin, ledger
+from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(CardAction)
+class CardActionAdmin(ReadOnly):
+    list_display = ("at", "card", "action", "from_status", "to_status", "operator", "basis")
+    list_filter = ("action",)
+    search_fields = ("card__uid", "holder__number")
+    list_select_related = ("card", "operator")
+
+
+@admin.register(FeeCharge)
+class FeeChargeAdmin(ReadOnly):
+    list_display = ("at", "kind", "amount", "operator", "window", "card")
+    list_filter = ("kind", "window")
+    date_hierarchy = "at"
+    list_select_related = ("operator", "card")
+    change_list_template = "admin/cards/feecharge_changelist.html"
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export/", export, name="cards_feecharge_export"), *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """对账导出: ?from=YYYY-MM-DD&to=YYYY-MM-DD&format=xlsx|csv (default: the last 7 days)."""
+        today = timezone.localdate()
+        try:
+            start = date.fromisoformat(request.GET.get("from") or str(today - timedelta(days=6)))
+            end = date.fromisoformat(request.GET.get("to") or str(today))
+        except ValueError:
+            return HttpResponse(_("日期格式应为 YYYY-MM-DD"), status=400)
+        result = ledger.ledger(start=start, end=end)
+        if request.GET.get("format") == "csv":
+            body, kind, ext = (ledger.to_csv(ledger.ITEM_HEADERS, result.items), "text/csv; charset=utf-8", "csv")
+        else:
+            body, ext = ledger.to_xlsx(result), "xlsx"
+            kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response = HttpResponse(body, content_type=kind)
+        response["Content-Disposition"] = f'attachment; filename="fees-{start}-{end}.{ext}"'
+        return response
+
+
+@admin.register(FeePolicy)
+class FeePolicyAdmin(admin.ModelAdmin):
+    list_display = ("replacement_fee", "cap", "updated_at")
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return not FeePolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+__all__ = ["import_admin"]  # registers the import pages

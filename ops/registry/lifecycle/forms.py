@@ -1,0 +1,167 @@
+"""Forms for the card desk (admin pages). Each form's ``run`` calls exactly one service."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ops.registry.choices import HolderStatus
+from ops.registry.lifecycle import services
+from ops.registry.lifecycle.models import FeeKind, FeePolicy
+from ops.registry.models import Card, Cardholder, Department
+
+BASIS_HELP = _("申请表编号、函件编号或名单名称（R-CARD-9：谁审批，谁负责）")
+
+
+def _end_of(day: Any) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
+
+
+class BasisForm(forms.Form):
+    basis = forms.CharField(label=_("办理依据"), max_length=200, help_text=BASIS_HELP)
+
+
+class LossForm(BasisForm):
+    title = _("挂失")
+
+    def run(self, card: Card, operator: Any) -> Card:
+        return services.report_loss(card=card, operator=operator, basis=self.cleaned_data["basis"])
+
+
+class FoundForm(BasisForm):
+    title = _("解挂")
+
+    def run(self, card: Card, operator: Any) -> Card:
+        return services.report_found(card=card, operator=operator, basis=self.cleaned_data["basis"])
+
+
+class BlacklistForm(BasisForm):
+    title = _("列入黑名单")
+
+    def run(self, card: Card, operator: Any) -> Card:
+        return services.set_blacklist(card=card, blacklisted=True, operator=operator, basis=self.cleaned_data["basis"])
+
+
+class UnblacklistForm(BasisForm):
+    title = _("移出黑名单")
+
+    def run(self, card: Card, operator: Any) -> Card:
+        return services.set_blacklist(card=card, blacklisted=False, operator=operator, basis=self.cleaned_data["basis"])
+
+
+class CancelForm(BasisForm):
+    title = _("注销")
+    holder_status = forms.ChoiceField(
+        label=_("注销原因"),
+        required=False,
+        choices=[
+            ("", _("仅注销此卡")),
+            (HolderStatus.WITHDRAWN, _("退学")),
+            (HolderStatus.GRADUATED, _("毕业")),
+            (HolderStatus.LEFT, _("离校/离职")),
+        ],
+    )
+
+    def run(self, card: Card, operator: Any) -> Card:
+        return services.cancel_card(
+            card=card,
+            operator=operator,
+            basis=self.cleaned_data["basis"],
+            holder_status=self.cleaned_data["holder_status"] or None,
+        )
+
+
+class ExtendForm(BasisForm):
+    title = _("延期")
+    new_until = forms.DateField(label=_("新的有效期至"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def run(self, card: Card, operator: Any) -> Card:
+        return services.extend_validity(
+            card=card,
+            new_until=_end_of(self.cleaned_data["new_until"]),
+            operator=operator,
+            basis=self.cleaned_data["basis"],
+        )
+
+
+class ReplaceForm(BasisForm):
+    title = _("补卡 / 换卡")
+    new_uid = forms.CharField(
+        label=_("新卡卡号（UID）"), max_length=24, help_text=_("把空白卡放在发卡器上读取，或手工输入")
+    )
+    reason = forms.ChoiceField(label=_("原因"), choices=FeeKind.choices)
+    fee = forms.DecimalField(
+        label=_("收费（元）"), max_digits=8, decimal_places=2, required=False, help_text=_("留空按收费标准收取")
+    )
+    window = forms.CharField(label=_("收费窗口"), max_length=40, required=False)
+    new_name = forms.CharField(label=_("变更后姓名"), max_length=64, required=False)
+    new_citizen_id = forms.CharField(label=_("变更后身份证号"), max_length=18, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        policy = FeePolicy.current()
+        self.fields["fee"].help_text = _("留空按收费标准 %(fee)s 元收取；上限 %(cap)s 元") % {
+            "fee": policy.replacement_fee,
+            "cap": policy.cap,
+        }
+
+    def run(self, card: Card, operator: Any) -> Card:
+        data = self.cleaned_data
+        changes = {k: v for k, v in (("name", data["new_name"]), ("citizen_id", data["new_citizen_id"])) if v}
+        return services.replace_card(
+            card=card,
+            new_uid=data["new_uid"],
+            operator=operator,
+            reason=data["reason"],
+            basis=data["basis"],
+            window=data["window"],
+            fee=data["fee"],
+            identity_changes=changes or None,
+        )
+
+
+class IssueForm(BasisForm):
+    title = _("发卡")
+    uid = forms.CharField(
+        label=_("卡号（UID）"), max_length=24, help_text=_("把空白卡放在发卡器上读取（campuscard enroll），或手工输入")
+    )
+    approved_by = forms.CharField(label=_("审批人/审批单位"), max_length=100)
+    card_type = forms.ChoiceField(
+        label=_("卡类型"),
+        required=False,
+        choices=[("", _("按持卡人类别"))] + list(Card._meta.get_field("card_type").choices or []),
+    )
+    owner_department = forms.ModelChoiceField(
+        label=_("管理部门（临时卡）"), required=False, queryset=Department.objects.all()
+    )
+    valid_until = forms.DateField(
+        label=_("有效期至（临时卡必填）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def run(self, holder: Cardholder, operator: Any) -> Card:
+        data = self.cleaned_data
+        return services.issue_card(
+            holder=holder,
+            uid=data["uid"],
+            operator=operator,
+            approved_by=data["approved_by"],
+            basis=data["basis"],
+            card_type=data["card_type"] or None,
+            owner_department=data["owner_department"],
+            valid_until=_end_of(data["valid_until"]) if data["valid_until"] else None,
+        )
+
+
+CARD_FORMS: dict[str, type[BasisForm]] = {
+    "lose": LossForm,
+    "find": FoundForm,
+    "blacklist": BlacklistForm,
+    "unblacklist": UnblacklistForm,
+    "cancel": CancelForm,
+    "extend": ExtendForm,
+    "replace": ReplaceForm,
+}

@@ -1,0 +1,339 @@
+"""Batch lists from HR (R-CARD-4) and Academic Affairs (R-CARD-5): preview, then apply.
+
+``preview_import`` reads and validates the list (and its photos), compares it with the
+cardholders on record and stores the plan — it changes no cardholder. ``apply_import`` applies
+exactly that plan, in one transaction, with one audit record per affected person. Re-importing
+the same list previews as "nothing to do". Every rejected row says which row, which column, why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
+from ops.audit import services as audit
+from ops.bulk import fast_insert
+from ops.masking import mask_citizen_id
+from ops.registry import citizen_id
+from ops.registry.choices import HolderKind, HolderStatus
+from ops.registry.lifecycle import photo_store, tabular
+from ops.registry.lifecycle import photos as photo_checks
+from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.models import ImportBatch, ImportStatus
+from ops.registry.models import Cardholder, Department
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+COLUMNS = {"student": tabular.STUDENT_COLUMNS, "staff": tabular.STAFF_COLUMNS}
+KIND = {"student": HolderKind.STUDENT, "staff": HolderKind.STAFF}
+FIELDS = {"student": ("name", "department", "class_name", "citizen_id"), "staff": ("name", "department", "title")}
+PHOTO_COLUMN = "照片"
+HOLDER_FIELDS = (
+    "kind",
+    "number",
+    "name",
+    "department",
+    "class_name",
+    "title",
+    "citizen_id",
+    "phone",
+    "photo_sha256",
+    "status",
+    "created_at",
+    "updated_at",
+)
+
+
+def photo_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "photos"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _staging(batch_id: int) -> Path:
+    path = Path(settings.MEDIA_ROOT) / "imports" / str(batch_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _noop(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+# R-CARD-4/5, R-SEC-3: staff lists come from HR, student lists from Academic Affairs; NIC, who
+# runs the system, handles both. Nobody else imports a list or reads one (they hold personal data).
+IMPORTERS: dict[Role, frozenset[str]] = {
+    Role.NIC: frozenset({"staff", "student"}),
+    Role.HR: frozenset({"staff"}),
+    Role.ACADEMIC: frozenset({"student"}),
+}
+
+
+def may_import(operator: Any, kind: str | None = None) -> bool:
+    """May ``operator`` import (and read) lists of ``kind`` — or of any kind, if None."""
+    kinds = IMPORTERS.get(role_of(operator), frozenset())  # type: ignore[arg-type]
+    return bool(kinds) if kind is None else kind in kinds
+
+
+def require_import_right(operator: Any, kind: str | None = None) -> None:
+    if not may_import(operator, kind):
+        raise PermissionDenied(_("只有网信中心、人事处（教职工名单）和教务处（学生名单）可以导入或查看名单"))
+
+
+def preview_import(
+    *,
+    kind: str,
+    filename: str,
+    data: bytes,
+    operator: Any,
+    photo_set: photo_checks.PhotoSet | None = None,
+    progress: Progress = _noop,
+) -> ImportBatch:
+    if kind not in COLUMNS:
+        raise CardRuleError(_("名单类型应为 student（学生）或 staff（教职工）"))
+    require_import_right(operator, kind)
+    try:
+        table = tabular.read_table(filename, data)
+    except tabular.TableError as exc:
+        raise CardRuleError(str(exc)) from None
+    progress("read", len(table.rows), len(table.rows))
+    records, row_errors = tabular.normalize(table, COLUMNS[kind])
+    errors = [asdict(e) for e in row_errors]
+    headers = _headers(table, COLUMNS[kind])
+    departments = {d.name: d.id for d in Department.objects.all()}
+    existing = {
+        h["number"]: h
+        for h in Cardholder.objects.filter(number__in=[r["number"] for r in records]).values(
+            "number", "kind", "name", "department_id", "class_name", "title", "citizen_id", "photo_sha256"
+        )
+    }
+    photo_problems: dict[str, list[photo_checks.PhotoProblem]] = {}
+    if photo_set is not None:
+        wanted = [(r["number"], photo_set.photos[r["number"]]) for r in records if r["number"] in photo_set.photos]
+        photo_problems = photo_checks.check_many(wanted)
+        progress("photos", len(wanted), len(wanted))
+    creates: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    unchanged = 0
+    kind_value = KIND[kind]
+    for record in records:
+        number, row = record["number"], record["row"]
+        problems = _row_problems(record, kind, kind_value, departments, existing, headers, photo_set, photo_problems)
+        if problems:
+            errors.extend(problems)
+            continue
+        values = {f: record.get(f, "") for f in FIELDS[kind]}
+        values["department"] = departments[values["department"]]
+        if photo_set is not None:
+            values["photo_sha256"] = photo_store.save(photo_set.photos[number])
+        current = existing.get(number)
+        if current is None:
+            creates.append({"row": row, "number": number, **values})
+            continue
+        changed = {f: v for f, v in values.items() if current["department_id" if f == "department" else f] != v}
+        if changed:
+            updates.append({"row": row, "number": number, "changes": changed})
+        else:
+            unchanged += 1
+    errors.sort(key=lambda e: (e["row"], e["column"]))
+    batch = ImportBatch.objects.create(
+        kind=kind,
+        filename=filename[:200],
+        sha256=hashlib.sha256(data).hexdigest(),
+        created_by=operator if getattr(operator, "pk", None) else None,
+        rows=len(table.rows),
+        plan={"create": creates, "update": updates, "unchanged": unchanged, "rejected": errors},
+    )
+    if photo_set is not None:  # keep the accepted photos until the operator applies
+        staging = _staging(batch.id)
+        for item in creates + updates:
+            if "photo_sha256" in item or "photo_sha256" in item.get("changes", {}):
+                (staging / f"{item['number']}.jpg").write_bytes(photo_set.photos[item["number"]])
+    audit.record(
+        actor=operator,
+        action="import.preview",
+        object_type="import_batch",
+        object_id=batch.id,
+        data={
+            "file": filename,
+            "create": len(creates),
+            "update": len(updates),
+            "unchanged": unchanged,
+            "rejected": len(errors),
+        },
+    )
+    return batch
+
+
+def _headers(table: tabular.Table, columns: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    keys = {tabular.header_key(a): name for name, aliases in columns.items() for a in aliases}
+    return {keys[tabular.header_key(h)]: h for h in table.headers if tabular.header_key(h) in keys}
+
+
+def _row_problems(
+    record, kind, kind_value, departments, existing, headers, photo_set, photo_problems
+) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    row, number = record["row"], record["number"]
+    out = []
+    if record["department"] not in departments:
+        out.append(
+            {
+                "row": row,
+                "column": headers["department"],
+                "value": record["department"],
+                "message": _("系统中没有名为“%(name)s”的部门/学系，请先由网信中心添加")
+                % {"name": record["department"]},
+            }
+        )
+    current = existing.get(number)
+    if current is not None and current["kind"] != kind_value:
+        out.append(
+            {
+                "row": row,
+                "column": headers["number"],
+                "value": number,
+                "message": _("编号 %(number)s 已属于另一类持卡人（%(kind)s），不能作为%(list)s导入")
+                % {
+                    "number": number,
+                    "kind": HolderKind(current["kind"]).label,
+                    "list": _("学生") if kind == "student" else _("教职工"),
+                },
+            }
+        )
+    if photo_set is not None:
+        if number not in photo_set.photos:
+            out.append(
+                {
+                    "row": row,
+                    "column": PHOTO_COLUMN,
+                    "value": "",
+                    "message": _("照片包中没有 %(number)s 的照片（文件名应为学号/工号）") % {"number": number},
+                }
+            )
+        else:
+            out.extend(
+                {"row": row, "column": PHOTO_COLUMN, "value": f"{number}.jpg", "message": str(p.message)}
+                for p in photo_problems.get(number, [])
+            )
+    return out
+
+
+@transaction.atomic
+def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noop) -> dict[str, int]:
+    require_import_right(operator, batch.kind)
+    batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status != ImportStatus.PREVIEWED:
+        raise CardRuleError(
+            _("这份名单已经导入过了（%(at)s）")
+            % {"at": timezone.localtime(batch.applied_at).strftime("%Y-%m-%d %H:%M")}
+        )
+    plan = batch.plan
+    kind_value = KIND[batch.kind]
+    creates, updates = plan["create"], plan["update"]
+    total = len(creates) + len(updates)
+    now = timezone.now()
+    new = [
+        (
+            kind_value,
+            c["number"],
+            c["name"],
+            c["department"],
+            c.get("class_name", ""),
+            c.get("title", ""),
+            c.get("citizen_id", ""),
+            "",
+            c.get("photo_sha256", ""),
+            HolderStatus.ACTIVE,
+            now,
+            now,
+        )
+        for c in creates
+    ]
+    for start in range(0, len(new), 5000):
+        fast_insert(Cardholder, HOLDER_FIELDS, new[start : start + 5000])
+        progress("apply", min(start + 5000, len(new)), total)
+    if updates:
+        holders = Cardholder.objects.in_bulk([u["number"] for u in updates], field_name="number")
+        changed_fields: set[str] = set()
+        for u in updates:
+            holder = holders[u["number"]]
+            for field, value in u["changes"].items():
+                setattr(holder, "department_id" if field == "department" else field, value)
+                changed_fields.add("department_id" if field == "department" else field)
+        Cardholder.objects.bulk_update(list(holders.values()), sorted(changed_fields | {"updated_at"}), batch_size=2000)
+        progress("apply", total, total)
+    transaction.on_commit(lambda: _move_photos(batch.id))  # files follow the commit
+    basis = _("%(kind)s名单 %(file)s（导入批次 %(id)s）") % {
+        "kind": _("学生") if batch.kind == "student" else _("教职工"),
+        "file": batch.filename,
+        "id": batch.id,
+    }
+    audit.record_many(
+        actor=operator,
+        basis=basis,
+        entries=[
+            *(audit.Entry("holder.create", "cardholder", c["number"], {"row": c["row"]}) for c in creates),
+            *(
+                audit.Entry(
+                    "holder.update", "cardholder", u["number"], {"row": u["row"], "fields": sorted(u["changes"])}
+                )
+                for u in updates
+            ),
+        ],
+    )
+    batch.status = ImportStatus.APPLIED
+    batch.applied_at = timezone.now()
+    batch.save(update_fields=["status", "applied_at"])
+    return {
+        "created": len(creates),
+        "updated": len(updates),
+        "unchanged": plan["unchanged"],
+        "rejected": len(plan["rejected"]),
+    }
+
+
+def _move_photos(batch_id: int) -> None:
+    staging = Path(settings.MEDIA_ROOT) / "imports" / str(batch_id)
+    if not staging.exists():
+        return
+    target = photo_dir()
+    for photo in staging.iterdir():
+        photo.replace(target / photo.name)
+    staging.rmdir()
+
+
+def for_display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Plan rows as shown to an operator (review page, API answers): a valid citizen ID number —
+    a duplicate in the list, a new or changed one — only masked (PIPL minimisation, R-SEC-2);
+    an invalid value is shown as written, so that the operator can find and correct it."""
+
+    def masked(value: Any) -> Any:
+        return mask_citizen_id(value) if isinstance(value, str) and citizen_id.is_valid(value) else value
+
+    shown = []
+    for row in rows:
+        row = {k: masked(v) for k, v in row.items()}
+        if isinstance(row.get("changes"), dict):
+            row["changes"] = {k: masked(v) for k, v in row["changes"].items()}
+        shown.append(row)
+    return shown
+
+
+def summary(batch: ImportBatch) -> dict[str, int]:
+    plan = batch.plan
+    return {
+        "create": len(plan["create"]),
+        "update": len(plan["update"]),
+        "unchanged": plan["unchanged"],
+        "rejected": len(plan["rejected"]),
+    }

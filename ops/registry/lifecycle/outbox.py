@@ -1,0 +1,57 @@
+"""Writing outbox messages (inside the service's transaction) and their payloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from ops.bulk import fast_insert
+from ops.masking import mask_name, mask_uid
+from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.models import Card
+
+
+def credential_payload(card: Card) -> dict[str, Any]:
+    """What a reader caches about a card — the fields of ``readers.decide.Credential``."""
+    holder = card.holder
+    return {
+        "uid": card.uid,
+        "card_type": card.card_type,
+        "status": card.status,
+        "blacklisted": card.blacklisted,
+        "valid_from": card.valid_from.isoformat(),
+        "valid_until": card.valid_until.isoformat() if card.valid_until else None,
+        "dorm_building": holder.dorm_building.code if holder.dorm_building_id else None,
+    }
+
+
+def card_action_payload(card: Card, action: str, operator: Any) -> dict[str, Any]:
+    holder = card.holder
+    return {
+        "action": action,
+        "card": mask_uid(card.uid),
+        "card_type": card.card_type,
+        "status": card.status,
+        "holder": mask_name(holder.name),
+        "holder_kind": holder.kind,
+        "operator": getattr(operator, "username", "") or "system",
+    }
+
+
+def announce(card: Card, action: str, operator: Any, *, live: bool = True) -> None:
+    """A credential change for the readers and (if ``live``) a card action for the live feed."""
+    rows = [OutboxMessage(topic=Topic.CREDENTIAL, payload=credential_payload(card))]
+    if live:
+        rows.append(OutboxMessage(topic=Topic.CARD_ACTION, payload=card_action_payload(card, action, operator)))
+    OutboxMessage.objects.bulk_create(rows)
+
+
+def announce_many(cards: list[Card], action: str, operator: Any) -> None:
+    """The same messages as :func:`announce`, for a bulk change, in one statement."""
+    now = timezone.now()
+    rows: list[tuple[Any, ...]] = []
+    for card in cards:
+        rows.append((Topic.CREDENTIAL.value, credential_payload(card), now))
+        rows.append((Topic.CARD_ACTION.value, card_action_payload(card, action, operator), now))
+    fast_insert(OutboxMessage, ("topic", "payload", "created_at"), rows)

@@ -1,0 +1,26 @@
+"""Reads for the live card-action feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ops.registry.lifecycle.models import OutboxMessage, Topic
+
+
+def card_action_snapshot(*, rows: int) -> dict[str, Any]:
+    """Latest published card actions (masked, as pushed) and today's count per action, up to a
+    watermark (the highest published outbox id) — the relay's pushes carry the same kind."""
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    with transaction.atomic():
+        published = OutboxMessage.objects.filter(published_at__isnull=False)
+        watermark = published.aggregate(m=Max("id"))["m"] or 0
+        actions = published.filter(topic=Topic.CARD_ACTION, id__lte=watermark)
+        latest = [{**m.payload, "id": m.id, "ts": m.created_at.timestamp()} for m in actions.order_by("-id")[:rows]]
+        counts: dict[str, int] = {}
+        for payload in actions.filter(created_at__gte=midnight).values_list("payload", flat=True):
+            counts[payload["action"]] = counts.get(payload["action"], 0) + 1
+    return {"watermark": watermark, "rows": latest, "counts": counts, "since": midnight.timestamp()}

@@ -1,0 +1,412 @@
+"""Card lifecycle services — every rule of the regulation's chapters 3–4 and Art. 13.
+
+Each function is the one way to do its action: keyword-only arguments, one transaction, a
+status-history row, an audit record, and an outbox message (a credential change for the
+readers and a card action for the live feed) written in the same transaction. A broken rule
+raises :class:`CardRuleError` with a message for the operator, and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
+from ops.audit import services as audit
+from ops.masking import mask_name
+from ops.registry import citizen_id
+from ops.registry.choices import LIVE_CARD_STATUSES, CardStatus, CardType, HolderKind, HolderStatus
+from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.models import Action, CardAction, FeeCharge, FeeKind, FeePolicy
+from ops.registry.lifecycle.outbox import announce
+from ops.registry.models import Card, Cardholder, Department
+
+UID_RE = re.compile(r"^[0-9A-F]{8,20}$")
+CARD_TYPE_FOR_KIND = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def normalise_uid(uid: str) -> str:
+    value = uid.strip().replace(" ", "").replace(":", "").upper()
+    if not UID_RE.match(value):
+        raise CardRuleError(_("卡号（UID）格式不正确：应为 8–20 位十六进制数字，读到的是“%(uid)s”") % {"uid": uid})
+    return value
+
+
+def _end_of_day(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
+
+
+def _require_basis(basis: str) -> str:
+    basis = (basis or "").strip()
+    if not basis:
+        raise CardRuleError(_("必须填写办理依据（申请表编号、函件编号或名单）"))
+    return basis
+
+
+def _may_manage(operator: Any, card_type: str, owner: Department | None) -> None:
+    """NIC runs every card; a temporary card is also managed by the department that approved
+    it — "谁审批，谁管理，谁负责" (R-CARD-7). Nobody else changes cards (R-SEC-3)."""
+    if getattr(operator, "is_superuser", False):
+        return
+    role = role_of(operator)
+    if role == Role.NIC:
+        return
+    operator_dept = getattr(getattr(operator, "operator", None), "department_id", None)
+    if card_type == CardType.TEMPORARY and owner is not None and operator_dept == owner.id:
+        return
+    raise CardRuleError(_("您没有办理此卡务的权限：校园卡由网信中心办理，临时卡也可由其审批部门办理"))
+
+
+def may_manage(operator: Any, card: Card) -> bool:
+    """Whether ``operator`` may act on ``card`` at all (the forms are not offered otherwise)."""
+    try:
+        _may_manage(operator, card.card_type, card.owner_department)
+    except CardRuleError:
+        return False
+    return True
+
+
+def may_issue(operator: Any) -> bool:
+    """Whether ``operator`` may issue cards at all (the issuance form is not offered otherwise):
+    NIC issues every card; an operator of a department issues the temporary cards it approves
+    (R-CARD-7). Which card, for whom, is checked again by ``issue_card``."""
+    if getattr(operator, "is_superuser", False) or role_of(operator) == Role.NIC:
+        return True
+    return getattr(getattr(operator, "operator", None), "department_id", None) is not None
+
+
+def _ensure_uid_free(uid: str) -> None:
+    other = Card.objects.select_related("holder").filter(uid=uid).first()
+    if other is not None:
+        raise CardRuleError(
+            _("该卡（UID %(uid)s）已绑定给 %(number)s %(name)s，不能重复绑定")
+            % {"uid": uid, "number": other.holder.number, "name": mask_name(other.holder.name)}
+        )
+
+
+def _live_card(holder: Cardholder) -> Card | None:
+    return holder.cards.filter(status__in=LIVE_CARD_STATUSES).first()
+
+
+def _log(
+    card: Card,
+    action: str,
+    from_status: str,
+    operator: Any,
+    basis: str,
+    data: dict[str, Any] | None = None,
+    *,
+    live: bool = True,
+) -> None:
+    CardAction.objects.create(
+        card=card,
+        holder=card.holder,
+        action=action,
+        from_status=from_status,
+        to_status=card.status,
+        operator=operator if getattr(operator, "pk", None) else None,
+        basis=basis,
+    )
+    audit.record(
+        actor=operator,
+        action=f"card.{action}",
+        object_type="card",
+        object_id=card.uid,
+        basis=basis,
+        data={"holder": card.holder.number, "from": from_status, "to": card.status, **(data or {})},
+    )
+    announce(card, action, operator, live=live)
+
+
+def _lock(card: Card) -> Card:
+    """Re-read the card under a row lock: two desks acting on one card act one after another."""
+    return (
+        Card.objects.select_for_update(of=("self",)).select_related("holder", "holder__dorm_building").get(pk=card.pk)
+    )
+
+
+# -- issuance ------------------------------------------------------------------------------------
+@transaction.atomic
+def issue_card(
+    *,
+    holder: Cardholder,
+    uid: str,
+    operator: Any,
+    approved_by: str,
+    basis: str,
+    card_type: str | None = None,
+    valid_until: datetime | None = None,
+    owner_department: Department | None = None,
+) -> Card:
+    """Bind a new card to a holder (R-CARD-4/5/7/9). The first card of every type is free
+    (R-FEE-1); a person has at most one live card (R-CARD-3)."""
+    uid = normalise_uid(uid)
+    basis = _require_basis(basis)
+    if not (approved_by or "").strip():
+        raise CardRuleError(_("必须填写审批人或审批单位（谁审批，谁负责）"))
+    card_type = card_type or CARD_TYPE_FOR_KIND.get(HolderKind(holder.kind), CardType.TEMPORARY)
+    if card_type == CardType.STUDENT and holder.kind != HolderKind.STUDENT:
+        raise CardRuleError(_("学生卡只能发给学生"))
+    if card_type == CardType.STAFF and holder.kind != HolderKind.STAFF:
+        raise CardRuleError(_("教工卡只能发给教职工"))
+    now = timezone.now()
+    if card_type == CardType.TEMPORARY:
+        if owner_department is None:
+            raise CardRuleError(_("临时卡必须由管理部门审批并盖章，请选择审批（管理）部门"))
+        if valid_until is None:
+            raise CardRuleError(_("临时卡必须填写约定的有效期"))
+    elif card_type == CardType.STUDENT and valid_until is None and holder.study_end:
+        valid_until = _end_of_day(holder.study_end)  # R-END-3: ends with study
+    if valid_until is not None and valid_until <= now:
+        raise CardRuleError(_("有效期必须晚于当前时间"))
+    _may_manage(operator, card_type, owner_department)
+    Cardholder.objects.select_for_update().get(pk=holder.pk)  # one issuance per person at a time
+    if holder.status != HolderStatus.ACTIVE:
+        raise CardRuleError(
+            _("%(number)s 的状态为“%(status)s”，不能发卡")
+            % {"number": holder.number, "status": holder.get_status_display()}
+        )
+    existing = _live_card(holder)
+    if existing is not None:
+        raise CardRuleError(
+            _("%(number)s 已有一张可用的卡（UID %(uid)s）。一人一卡：遗失或损坏请办理补卡")
+            % {"number": holder.number, "uid": existing.uid}
+        )
+    _ensure_uid_free(uid)
+    previous = holder.cards.filter(card_type=card_type).aggregate(m=Max("issue_no"))["m"] or 0
+    try:
+        card = Card.objects.create(
+            uid=uid,
+            holder=holder,
+            card_type=card_type,
+            status=CardStatus.ACTIVE,
+            issue_no=previous + 1,
+            valid_from=now,
+            valid_until=valid_until,
+            approved_by=approved_by.strip(),
+            basis=basis,
+            owner_department=owner_department if card_type == CardType.TEMPORARY else None,
+        )
+    except IntegrityError as exc:  # a concurrent desk bound the same UID or person first
+        raise CardRuleError(_("发卡冲突：该卡或该持卡人刚刚在另一处办理，请刷新后重试")) from exc
+    _log(card, Action.ISSUE, "", operator, basis, {"approved_by": approved_by})
+    return card
+
+
+# -- loss and found (R-USE-1) ----------------------------------------------------------------------
+@transaction.atomic
+def report_loss(*, card: Card, operator: Any, basis: str) -> Card:
+    """挂失: the card stops working everywhere at once (the credential change goes out now)."""
+    return _flip(
+        card,
+        operator=operator,
+        basis=basis,
+        old=CardStatus.ACTIVE,
+        new=CardStatus.LOST,
+        action=Action.LOSE,
+        refusal=_("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）"),
+    )
+
+
+@transaction.atomic
+def report_found(*, card: Card, operator: Any, basis: str) -> Card:
+    """解挂: a lost card that turned up works again (unless it was replaced meanwhile)."""
+    return _flip(
+        card,
+        operator=operator,
+        basis=basis,
+        old=CardStatus.LOST,
+        new=CardStatus.ACTIVE,
+        action=Action.FIND,
+        refusal=_("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）"),
+    )
+
+
+def _flip(
+    card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardStatus, action: Action, refusal: str
+) -> Card:
+    """Move a card from ``old`` to ``new`` status (inside the caller's transaction)."""
+    card = _lock(card)
+    basis = _require_basis(basis)
+    _may_manage(operator, card.card_type, card.owner_department)
+    if card.status != old:
+        raise CardRuleError(refusal % {"status": card.get_status_display()})
+    card.status = new
+    card.save(update_fields=["status", "updated_at"])
+    _log(card, action, old, operator, basis)
+    return card
+
+
+# -- replacement and re-issue (R-USE-2, R-USE-3, R-FEE-2) -------------------------------------------
+IDENTITY_FIELDS = ("name", "citizen_id", "department", "class_name", "title")
+
+
+@transaction.atomic
+def replace_card(
+    *,
+    card: Card,
+    new_uid: str,
+    operator: Any,
+    reason: str,
+    basis: str,
+    window: str = "",
+    fee: Decimal | None = None,
+    identity_changes: Mapping[str, Any] | None = None,
+) -> Card:
+    """补卡 / 换卡: the old card is dead forever, the new one gets the next issue number, the
+    fee is charged to the holder (non-refundable, never above the configured cap)."""
+    card = _lock(card)
+    basis = _require_basis(basis)
+    new_uid = normalise_uid(new_uid)
+    kind = FeeKind(reason)
+    _may_manage(operator, card.card_type, card.owner_department)
+    if card.status not in LIVE_CARD_STATUSES:
+        raise CardRuleError(
+            _("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡") % {"status": card.get_status_display()}
+        )
+    policy = FeePolicy.current()
+    amount = policy.replacement_fee if fee is None else Decimal(fee)
+    if amount < 0:
+        raise CardRuleError(_("收费金额不能为负数"))
+    if amount > policy.cap:
+        raise CardRuleError(_("收费 %(fee)s 元超过物价部门核定的上限 %(cap)s 元") % {"fee": amount, "cap": policy.cap})
+    if kind == FeeKind.IDENTITY_CHANGE and not identity_changes:
+        raise CardRuleError(_("信息变更换卡须填写变更后的身份信息"))
+    _ensure_uid_free(new_uid)
+    holder = card.holder
+    if identity_changes:
+        _apply_identity_changes(holder, identity_changes)
+    old_status = card.status
+    card.status = CardStatus.REPLACED
+    card.save(update_fields=["status", "updated_at"])
+    _log(card, Action.REPLACE, old_status, operator, basis, {"new_uid": new_uid}, live=False)
+    new = Card.objects.create(
+        uid=new_uid,
+        holder=holder,
+        card_type=card.card_type,
+        status=CardStatus.ACTIVE,
+        blacklisted=card.blacklisted,
+        issue_no=card.issue_no + 1,
+        valid_from=timezone.now(),
+        valid_until=card.valid_until,
+        approved_by=card.approved_by,
+        basis=basis,
+        owner_department=card.owner_department,
+        replaces=card,
+    )
+    FeeCharge.objects.create(
+        holder=holder,
+        card=new,
+        kind=kind,
+        amount=amount,
+        operator=operator if getattr(operator, "pk", None) else None,
+        window=window,
+    )
+    action = Action.REISSUE if kind == FeeKind.IDENTITY_CHANGE else Action.REPLACE
+    _log(new, action, "", operator, basis, {"old_uid": card.uid, "fee": str(amount), "window": window})
+    return new
+
+
+def _apply_identity_changes(holder: Cardholder, changes: Mapping[str, Any]) -> None:
+    unknown = set(changes) - set(IDENTITY_FIELDS)
+    if unknown:
+        raise CardRuleError(_("不能变更这些字段：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    if "citizen_id" in changes and not citizen_id.is_valid(str(changes["citizen_id"])):
+        raise CardRuleError(_("身份证号无效（校验位或出生日期错误）"))
+    for name, value in changes.items():
+        setattr(holder, name, value)
+    holder.save()
+
+
+# -- blacklist ---------------------------------------------------------------------------------------
+@transaction.atomic
+def set_blacklist(*, card: Card, blacklisted: bool, operator: Any, basis: str) -> Card:
+    card = _lock(card)
+    basis = _require_basis(basis)
+    _may_manage(operator, card.card_type, card.owner_department)
+    if card.blacklisted == blacklisted:
+        raise CardRuleError(_("此卡已在黑名单中") if blacklisted else _("此卡不在黑名单中"))
+    card.blacklisted = blacklisted
+    card.save(update_fields=["blacklisted", "updated_at"])
+    _log(card, Action.BLACKLIST if blacklisted else Action.UNBLACKLIST, card.status, operator, basis)
+    return card
+
+
+# -- validity (R-CARD-6, R-CARD-7, R-END-*) ------------------------------------------------------------
+@transaction.atomic
+def extend_validity(*, card: Card, new_until: datetime, operator: Any, basis: str) -> Card:
+    """延期: temporary cards only with the unit's letter and the new end date (R-CARD-7);
+    students on the deferred-graduation list (R-CARD-6). Staff cards are long-term."""
+    card = _lock(card)
+    basis = _require_basis(basis)
+    _may_manage(operator, card.card_type, card.owner_department)
+    if card.status not in LIVE_CARD_STATUSES:
+        raise CardRuleError(_("此卡已“%(status)s”，不能延期") % {"status": card.get_status_display()})
+    if card.card_type == CardType.STAFF:
+        raise CardRuleError(_("教工卡长期有效，无需延期"))
+    if new_until <= timezone.now() or (card.valid_until and new_until <= card.valid_until):
+        raise CardRuleError(_("新的有效期必须晚于当前有效期"))
+    old = card.valid_until
+    card.valid_until = new_until
+    card.save(update_fields=["valid_until", "updated_at"])
+    if card.card_type == CardType.STUDENT:
+        card.holder.study_end = timezone.localtime(new_until).date()
+        card.holder.save(update_fields=["study_end", "updated_at"])
+    _log(
+        card,
+        Action.EXTEND,
+        card.status,
+        operator,
+        basis,
+        {"from": old.isoformat() if old else None, "to": new_until.isoformat()},
+    )
+    return card
+
+
+@transaction.atomic
+def cancel_card(*, card: Card, operator: Any, basis: str, holder_status: str | None = None) -> Card:
+    """注销: the card is dead forever. ``holder_status`` records why the person left
+    (withdrawal cancels at once, R-END-3). Retired staff keep their card (R-END-2)."""
+    card = _lock(card)
+    basis = _require_basis(basis)
+    _may_manage(operator, card.card_type, card.owner_department)
+    if card.status not in LIVE_CARD_STATUSES:
+        raise CardRuleError(_("此卡已“%(status)s”，无需注销") % {"status": card.get_status_display()})
+    if holder_status == HolderStatus.RETIRED:
+        raise CardRuleError(_("退休教职工继续使用校园卡，不注销（第十三条）"))
+    old = card.status
+    card.status = CardStatus.CANCELLED
+    card.save(update_fields=["status", "updated_at"])
+    if holder_status:
+        card.holder.status = HolderStatus(holder_status)
+        card.holder.save(update_fields=["status", "updated_at"])
+    _log(card, Action.CANCEL, old, operator, basis, {"holder_status": holder_status})
+    return card
+
+
+def default_student_end(year: int) -> date:
+    """Students finish in July (R-END-1)."""
+    return date(year, 7, 1)
+
+
+__all__ = [
+    "issue_card",
+    "report_loss",
+    "report_found",
+    "replace_card",
+    "set_blacklist",
+    "extend_validity",
+    "cancel_card",
+    "normalise_uid",
+    "CardRuleError",
+]

@@ -1,0 +1,400 @@
+"""Uploaded lists of cardholders: read a CSV or Excel file into rows, then map and validate them.
+
+R-CARD-5: student data from Academic Affairs (教务处) — 姓名, 学系, 班级, 学号, 身份证号 (+ photo).
+R-CARD-4: staff data from HR (人事处) — 姓名, 部门, 职务/职称, 工号 (+ photo).
+Photos come separately (see :mod:`ops.registry.lifecycle.photos`); this module handles the list.
+
+* :func:`read_table` turns the file into text cells: CSV in UTF-8 (with or without BOM), UTF-16
+  (Excel "Unicode text") or GBK/GB18030 (what Chinese Excel writes), comma/tab/semicolon
+  separated; XLSX/XLSM/XLS through python-calamine (fast, Rust). Every value is text: numbers
+  come back without ".0" or scientific notation, and a number with more than 15 significant
+  digits — a citizen ID typed into a "General" Excel cell — is flagged, because Excel has
+  already replaced its last digits with zeros.
+* :func:`normalize` maps the headers (aliases, spaces, full-width characters) to field names and
+  reports each problem as a :class:`RowError` with the row number the operator sees in Excel
+  (header = row 1, first data row = row 2) and the header as written in the file.
+
+Citizen ID numbers: GB 11643 check character (ISO 7064 MOD 11-2, :mod:`ops.registry.citizen_id`)
+and a valid embedded birth date.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import PurePath
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ops.registry.citizen_id import check_char
+
+# Canonical field → accepted header spellings (compared after :func:`header_key`). The first
+# spelling is the one shown to the operator. Every field listed is required.
+STUDENT_COLUMNS: dict[str, tuple[str, ...]] = {  # R-CARD-5
+    "number": ("学号",),
+    "name": ("姓名",),
+    "department": ("学系", "院系", "系别", "系"),
+    "class_name": ("班级",),
+    "citizen_id": ("身份证号", "身份证号码", "公民身份号码", "身份证"),
+}
+STAFF_COLUMNS: dict[str, tuple[str, ...]] = {  # R-CARD-4
+    "number": ("工号", "职工号", "教工号"),
+    "name": ("姓名",),
+    "department": ("部门", "单位", "所在部门", "所在单位"),
+    "title": ("职务/职称", "职务", "职称", "职务职称"),
+}
+
+EXCEL_DIGITS = 15  # Excel keeps 15 significant digits of a number
+EXCEL_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls"})
+CSV_EXTENSIONS = frozenset({".csv", ".txt"})
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE]\+?\d+$")
+_EXCEL_TEXT_FORMULA = re.compile(r'^="(.*)"$')  # ="0123": the CSV trick to keep Excel from converting
+_STRIP = " \t\r\n\u3000\xa0\u200b\ufeff"
+
+
+class TableError(ValueError):
+    """The file cannot be read as a table; the message says why, for the operator."""
+
+
+class Row(dict):
+    """A data row: ``{header as written: cell text}`` plus ``row``, its row number in Excel."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, values, row: int):
+        super().__init__(values)
+        self.row = row
+
+    def __repr__(self) -> str:
+        return f"Row({dict.__repr__(self)}, row={self.row})"
+
+
+@dataclass
+class Table:
+    headers: list[str]  # as written (outer spaces trimmed), left to right
+    rows: list[Row]  # non-blank data rows, in file order
+    header_row: int = 1  # the first non-blank row is the header
+    sheet: str | None = None  # for workbooks: the sheet that was read
+    # (row, header) of numeric Excel cells with more than 15 significant digits: the text is
+    # what Excel kept, not what was typed (e.g. an 18-digit citizen ID ending in "000").
+    lossy_cells: set[tuple[int, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # as in Excel: header is row 1
+    column: str  # the header as written in the file ("" when the problem is not in one column)
+    value: str
+    message: str
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_table(filename: str, data: bytes) -> Table:
+    """Read an uploaded CSV/XLSX into text rows. Raises :class:`TableError` if it can't."""
+    suffix = PurePath(filename).suffix.lower()
+    if not data.strip():
+        raise TableError(_("文件是空的"))
+    if data.startswith(_ZIP_MAGIC) or data.startswith(_OLE_MAGIC):
+        if suffix not in EXCEL_EXTENSIONS | CSV_EXTENSIONS:
+            raise TableError(_("不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件") % {"suffix": suffix})
+        return _read_workbook(data)
+    if suffix in EXCEL_EXTENSIONS:
+        raise TableError(
+            _("文件扩展名是 %(suffix)s，但内容不是 Excel 工作簿；请在 Excel 中重新另存为 .xlsx") % {"suffix": suffix}
+        )
+    if suffix not in CSV_EXTENSIONS:
+        raise TableError(_("不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件") % {"suffix": suffix or filename})
+    return _read_csv(data)
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")  # a superset of GBK and GB2312
+    except UnicodeDecodeError as exc:
+        raise TableError(_("无法识别文件的文字编码；请在 Excel 中另存为“CSV UTF-8”或 .xlsx 格式")) from exc
+
+
+def _read_csv(data: bytes) -> Table:
+    text = _decode(data)
+    first_line = text[: text.find("\n")] if "\n" in text else text
+    delimiter = max((",", "\t", ";"), key=first_line.count)
+    if first_line.count(delimiter) == 0:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        message = _("CSV 文件格式有误（第 %(row)d 行）：%(error)s") % {"row": reader.line_num, "error": exc}
+        raise TableError(message) from exc
+    cells = [[_csv_cell(value) for value in record] for record in records]
+    return _build(cells, lossy=set(), sheet=None)
+
+
+def _csv_cell(value: str) -> str:
+    value = value.strip(_STRIP)
+    if value.startswith("="):
+        match = _EXCEL_TEXT_FORMULA.match(value)
+        if match:
+            return match.group(1).strip(_STRIP)
+    return value
+
+
+def _read_workbook(data: bytes) -> Table:
+    try:
+        from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+    except ImportError as exc:  # pragma: no cover - a pinned dependency
+        raise TableError(_("服务器未安装 Excel 读取组件，请上传 CSV 文件")) from exc
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = [
+            m.name
+            for m in book.sheets_metadata
+            if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible
+        ] or book.sheet_names
+        if not names:
+            raise TableError(_("Excel 文件中没有工作表"))
+        # skip_empty_area=False: the first list is row 1, so indexes give Excel's row numbers.
+        values = book.get_sheet_by_name(names[0]).to_python(skip_empty_area=False)
+    except TableError:
+        raise
+    except Exception as exc:  # calamine raises its own error types for corrupt/encrypted files
+        raise TableError(_("无法读取 Excel 文件（%(error)s）；请确认文件未损坏、未加密") % {"error": exc}) from exc
+    lossy: set[tuple[int, int]] = set()
+    cells = []
+    for index, record in enumerate(values):
+        out = []
+        for col, value in enumerate(record):
+            if value.__class__ is str:  # the common case, without a call
+                out.append(value.strip(_STRIP))
+                continue
+            text, exact = _excel_cell(value)
+            if not exact:
+                lossy.add((index + 1, col))
+            out.append(text)
+        cells.append(out)
+    return _build(cells, lossy=lossy, sheet=names[0])
+
+
+def _excel_cell(value) -> tuple[str, bool]:
+    """Cell text as the operator sees it, and False if Excel already lost digits of the number."""
+    if isinstance(value, str):
+        return value.strip(_STRIP), True
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE"), True
+    if isinstance(value, int):
+        return str(value), len(str(abs(value))) <= EXCEL_DIGITS
+    if isinstance(value, float):
+        if value.is_integer():
+            digits = str(int(value))
+            if len(digits.lstrip("-")) <= EXCEL_DIGITS:
+                return digits, True
+            # Show what Excel shows: 15 significant digits, then zeros (not float noise like …1008).
+            return str(int(Decimal(f"{value:.{EXCEL_DIGITS}g}"))), False
+        text = repr(value)
+        if "e" in text or "E" in text:
+            text = f"{value:.{EXCEL_DIGITS}f}".rstrip("0").rstrip(".")
+        return text, True
+    if isinstance(value, dt.datetime):
+        return (value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")), True
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat(), True
+    if value is None:
+        return "", True
+    return str(value).strip(_STRIP), True
+
+
+def _build(cells: list[list[str]], *, lossy: set[tuple[int, int]], sheet: str | None) -> Table:
+    header_index = next((i for i, record in enumerate(cells) if any(record)), None)
+    if header_index is None:
+        raise TableError(_("文件中没有数据"))
+    raw = cells[header_index]
+    headers: list[str] = []
+    keys: list[tuple[int, str]] = []  # (column index, dict key) for columns with a header
+    seen: set[str] = set()
+    for col, text in enumerate(raw):
+        if not text:
+            continue
+        key = text
+        if key in seen:  # the same header twice: keep both, tell them apart by column letter
+            key = f"{text}（{_column_letter(col)}列）"
+        seen.add(key)
+        headers.append(key)
+        keys.append((col, key))
+    rows: list[Row] = []
+    names = [key for _col, key in keys]
+    columns = [col for col, _key in keys]
+    full = columns[-1] + 1 if columns else 0
+    for index in range(header_index + 1, len(cells)):
+        record = cells[index]
+        if not any(record):
+            continue
+        if len(record) < full:
+            record = record + [""] * (full - len(record))
+        rows.append(Row(zip(names, [record[col] for col in columns], strict=True), index + 1))
+    lossy_cells = {(row, key) for col, key in keys for row, lcol in lossy if lcol == col and row > header_index + 1}
+    return Table(headers=headers, rows=rows, header_row=header_index + 1, sheet=sheet, lossy_cells=lossy_cells)
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+# ---------------------------------------------------------------- mapping and validation
+
+
+def header_key(text: str) -> str:
+    """How headers are compared: NFKC (full-width → half-width), no spaces of any kind, no
+    required-field stars ("*姓名"), case-folded."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in text if not ch.isspace() and ch not in "*\u200b\ufeff").casefold()
+
+
+def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[list[dict], list[RowError]]:
+    """Map ``table`` to ``columns`` (e.g. :data:`STUDENT_COLUMNS`) and validate it.
+
+    Returns ``(records, errors)``. ``records`` are the rows without any problem, as
+    ``{"row": n, field: value, ...}`` (values trimmed; citizen IDs with an upper-case X).
+    ``errors`` lists, in row order: missing/ambiguous columns (at the header row, once), empty
+    required cells, numbers repeated in the file, citizen IDs repeated in the file, and citizen
+    IDs that are not 18 characters, contain other characters, have an impossible birth date, a
+    wrong check character, or were turned into a number by Excel.
+    """
+    lookup = {header_key(alias): name for name, aliases in columns.items() for alias in aliases}
+    mapping: dict[str, str] = {}  # field → header in the file
+    errors: list[RowError] = []
+    for header in table.headers:
+        name = lookup.get(header_key(header))
+        if name is None:
+            continue
+        if name in mapping:
+            errors.append(
+                RowError(
+                    table.header_row,
+                    header,
+                    "",
+                    _("“%(first)s”和“%(second)s”两列都表示“%(field)s”，请只保留一列")
+                    % {"first": mapping[name], "second": header, "field": columns[name][0]},
+                )
+            )
+            continue
+        mapping[name] = header
+    for name, aliases in columns.items():
+        if name not in mapping:
+            errors.append(
+                RowError(
+                    table.header_row,
+                    aliases[0],
+                    "",
+                    _("缺少必需的列“%(column)s”（可用的列名：%(aliases)s）")
+                    % {"column": aliases[0], "aliases": "、".join(aliases)},
+                )
+            )
+
+    fields = list(mapping.items())
+    id_header = mapping.get("citizen_id")
+    number_header = mapping.get("number")
+    lossy = table.lossy_cells
+    today = timezone.localdate()
+    first_number: dict[str, int] = {}
+    first_id: dict[str, int] = {}
+    records: list[dict] = []
+    empty_message = _("“%(column)s”不能为空")
+
+    for source in table.rows:
+        row = source.row
+        record: dict = {"row": row}
+        row_errors: list[RowError] = []
+        for name, header in fields:
+            value = source[header]
+            if name == "citizen_id":
+                if not value.isascii():  # full-width digits, typed with a Chinese input method
+                    value = unicodedata.normalize("NFKC", value)
+                value = value.replace(" ", "").lstrip("'").upper()
+            record[name] = value
+            if not value:
+                row_errors.append(RowError(row, header, value, empty_message % {"column": header}))
+            elif (row, header) in lossy or (
+                name in ("number", "citizen_id") and ("E" in value or "e" in value) and _SCIENTIFIC.match(value)
+            ):
+                row_errors.append(
+                    RowError(
+                        row,
+                        header,
+                        value,
+                        _(
+                            "“%(column)s”被 Excel 当作数字保存，超过 15 位的数字已丢失；"
+                            "请把该列设置为“文本”格式后重新填写"
+                        )
+                        % {"column": header},
+                    )
+                )
+            elif name == "citizen_id":
+                problem = citizen_id_problem(value, today)
+                if problem:
+                    row_errors.append(RowError(row, header, value, problem))
+        number = record.get("number")
+        if number_header and number:
+            if number in first_number:
+                row_errors.append(
+                    RowError(
+                        row,
+                        number_header,
+                        number,
+                        _("%(column)s %(value)s 与第 %(row)d 行重复")
+                        % {"column": number_header, "value": number, "row": first_number[number]},
+                    )
+                )
+            else:
+                first_number[number] = row
+        citizen = record.get("citizen_id")
+        if id_header and citizen and not any(e.column == id_header for e in row_errors):
+            if citizen in first_id:
+                row_errors.append(
+                    RowError(row, id_header, citizen, _("身份证号与第 %(row)d 行重复") % {"row": first_id[citizen]})
+                )
+            else:
+                first_id[citizen] = row
+        if row_errors:
+            errors.extend(row_errors)
+        else:
+            records.append(record)
+    return records, errors
+
+
+def citizen_id_problem(value: str, today: dt.date | None = None) -> str | None:
+    """Why ``value`` is not a valid citizen ID number (GB 11643), or None."""
+    if len(value) != 18:
+        return _("身份证号应为18位")
+    if not value.isascii() or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
+        return _("身份证号只能由数字组成，最后一位可以是 X")
+    try:
+        birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return _("身份证号中的出生日期无效")
+    if birth.year < 1900 or birth > (today or timezone.localdate()):
+        return _("身份证号中的出生日期无效")
+    if value[17].upper() != check_char(value[:17]):
+        return _("身份证号校验位错误")
+    return None

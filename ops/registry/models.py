@@ -1,0 +1,253 @@
+"""Core records the reader pipeline touches: departments, buildings, cardholders, cards,
+devices and access events. Card lifecycle rules live in ``services.py``; invariants are DB
+constraints where the database can hold them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from ops.registry.choices import (
+    LIVE_CARD_STATUSES,
+    CardStatus,
+    CardType,
+    DecisionChoice,
+    DeviceKind,
+    DeviceState,
+    DirectionChoice,
+    HolderKind,
+    HolderStatus,
+    ReasonChoice,
+)
+
+
+class Department(models.Model):
+    """An administrative unit: owns devices (R-DEV-4), approves temporary cards (R-CARD-7)."""
+
+    code = models.CharField(_("代码"), max_length=20, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+
+    class Meta:
+        verbose_name = _("部门")
+        verbose_name_plural = _("部门")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Building(models.Model):
+    """A dorm building (or other building with doors); dorm managers are scoped to these."""
+
+    code = models.CharField(_("代码"), max_length=20, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    is_dorm = models.BooleanField(_("宿舍楼"), default=False)
+    # Dorm curfew: entries inside it are allowed but flagged late_return (R-OPS-4).
+    curfew_start = models.TimeField(_("门禁晚归开始"), null=True, blank=True)
+    curfew_end = models.TimeField(_("门禁晚归结束"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("楼宇")
+        verbose_name_plural = _("楼宇")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Cardholder(models.Model):
+    """A person entitled to a campus card (R-ROLE-1), with the data HR/Academic Affairs send."""
+
+    kind = models.CharField(_("类别"), max_length=20, choices=HolderKind.choices)
+    number = models.CharField(_("学工号"), max_length=32, unique=True)
+    name = models.CharField(_("姓名"), max_length=64)
+    department = models.ForeignKey(
+        Department, verbose_name=_("部门/学系"), on_delete=models.PROTECT, related_name="holders"
+    )
+    dorm_building = models.ForeignKey(
+        Building,
+        verbose_name=_("宿舍楼"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="residents",
+    )
+    citizen_id = models.CharField(_("身份证号"), max_length=18, blank=True)
+    phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    class_name = models.CharField(_("班级"), max_length=64, blank=True)  # R-CARD-5
+    title = models.CharField(_("职务/职称"), max_length=64, blank=True)  # R-CARD-4
+    status = models.CharField(_("在校状态"), max_length=20, choices=HolderStatus.choices, default=HolderStatus.ACTIVE)
+    study_end = models.DateField(
+        _("预计毕业日期"), null=True, blank=True, help_text=_("学生：预计毕业日期；延期毕业时由教务处名单延长")
+    )
+    photo_sha256 = models.CharField(_("照片摘要"), max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("持卡人")
+        verbose_name_plural = _("持卡人")
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class Card(models.Model):
+    """A physical card bound to a holder. Its UID is what a reader sees."""
+
+    uid = models.CharField(_("卡号(UID)"), max_length=20, unique=True)
+    holder = models.ForeignKey(Cardholder, verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="cards")
+    card_type = models.CharField(_("卡类型"), max_length=20, choices=CardType.choices)
+    status = models.CharField(_("状态"), max_length=20, choices=CardStatus.choices, default=CardStatus.ACTIVE)
+    blacklisted = models.BooleanField(_("黑名单"), default=False)
+    issue_no = models.PositiveIntegerField(_("发卡序号"), default=1)
+    valid_from = models.DateTimeField(_("生效时间"))
+    valid_until = models.DateTimeField(_("失效时间"), null=True, blank=True)
+    # R-CARD-9: who approved the issuance, and on what basis (form number, letter, list).
+    approved_by = models.CharField(_("审批人/审批单位"), max_length=100, blank=True)
+    basis = models.CharField(_("办理依据"), max_length=200, blank=True)
+    # R-CARD-7: a temporary card belongs to the department that approved it.
+    owner_department = models.ForeignKey(
+        Department,
+        verbose_name=_("管理部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="temporary_cards",
+    )
+    replaces = models.OneToOneField(
+        "self",
+        verbose_name=_("替换的旧卡"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("校园卡")
+        verbose_name_plural = _("校园卡")
+        constraints = [
+            # R-CARD-3: one person, one usable card — held by the database itself.
+            models.UniqueConstraint(
+                fields=["holder"],
+                condition=Q(status__in=LIVE_CARD_STATUSES),
+                name="one_live_card_per_holder",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gt=models.F("valid_from")),
+                name="card_validity_ordered",
+            ),
+            # R-CARD-7: a temporary card has an owning department and an agreed end date.
+            models.CheckConstraint(
+                condition=~Q(card_type=CardType.TEMPORARY)
+                | (Q(owner_department__isnull=False) & Q(valid_until__isnull=False)),
+                name="temporary_card_owned_and_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.uid
+
+
+class Device(models.Model):
+    """A registered reader, gate, door terminal or desk reader (R-DEV-1), owned by a
+    department that answers for it (R-DEV-4)."""
+
+    code = models.CharField(_("设备编号"), max_length=32, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    kind = models.CharField(_("类型"), max_length=20, choices=DeviceKind.choices)
+    location = models.CharField(_("位置"), max_length=100)
+    building = models.ForeignKey(
+        Building,
+        verbose_name=_("楼宇"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="devices",
+    )
+    owner = models.ForeignKey(Department, verbose_name=_("所属部门"), on_delete=models.PROTECT, related_name="devices")
+    state = models.CharField(_("状态"), max_length=20, choices=DeviceState.choices, default=DeviceState.UNKNOWN)
+    last_seen_at = models.DateTimeField(_("最后心跳"), null=True, blank=True)
+    credential_version = models.PositiveBigIntegerField(_("凭证版本"), default=0)
+    buffered = models.PositiveIntegerField(_("待上传事件"), default=0)
+    # R-DEV-1: NIC registers the device and hands its key over once; messages are signed with it.
+    key_hex = models.CharField(_("设备密钥"), max_length=64, blank=True, editable=False)
+    boot_epoch = models.PositiveBigIntegerField(_("启动纪元"), default=0)
+    last_seq = models.PositiveBigIntegerField(_("最后序号"), default=0)
+    heartbeat_s = models.PositiveIntegerField(_("心跳间隔（秒）"), default=10)
+    passback = models.CharField(
+        _("防潜回"),
+        max_length=4,
+        default="off",
+        choices=[("off", _("关闭")), ("soft", _("软（放行并标记）")), ("hard", _("硬（拒绝）"))],
+    )
+    passback_area = models.CharField(_("防潜回区域"), max_length=40, blank=True)
+    site = models.CharField(
+        _("地点分组"), max_length=40, blank=True, help_text=_("同一地点分组内的设备间无需通行时间（克隆卡检测）")
+    )
+
+    class Meta:
+        verbose_name = _("设备")
+        verbose_name_plural = _("设备")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=DeviceKind.DORM_DOOR) | Q(building__isnull=False),
+                name="dorm_door_has_building",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class AccessEvent(models.Model):
+    """One tap at a reader with the decision the reader made and why. ``event_id`` is the
+    reader's own id for it, unique, so a redelivered stream entry never makes a second row."""
+
+    event_id = models.UUIDField(_("事件ID"), unique=True)
+    device = models.ForeignKey(Device, verbose_name=_("设备"), on_delete=models.PROTECT, related_name="events")
+    card = models.ForeignKey(
+        Card,
+        verbose_name=_("卡"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+    card_uid = models.CharField(_("卡号(UID)"), max_length=20)
+    holder = models.ForeignKey(
+        Cardholder,
+        verbose_name=_("持卡人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+    occurred_at = models.DateTimeField(_("刷卡时间"))
+    received_at = models.DateTimeField(_("入库时间"), auto_now_add=True)
+    direction = models.CharField(_("方向"), max_length=4, choices=DirectionChoice.choices)
+    decision = models.CharField(_("结果"), max_length=5, choices=DecisionChoice.choices)
+    reason = models.CharField(_("原因"), max_length=24, choices=ReasonChoice.choices)
+    # e.g. "late_return" (a dorm entry inside the curfew), "passback" (soft anti-passback)
+    flags = models.CharField(_("标记"), max_length=40, blank=True)
+    boot_epoch = models.PositiveBigIntegerField(default=0)
+    seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("通行记录")
+        verbose_name_plural = _("通行记录")
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["device", "-occurred_at"], name="event_device_time"),
+            models.Index(fields=["-occurred_at"], name="event_time"),
+            models.Index(fields=["holder", "-occurred_at"], name="event_holder_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.card_uid} {self.decision}"

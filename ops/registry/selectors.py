@@ -1,0 +1,238 @@
+"""Reads: what the edge needs (credentials, doors) and what live pages load first (snapshots)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from ops.pipeline.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.registry.choices import GATE_KINDS, DecisionChoice
+from ops.registry.models import AccessEvent, Card, Device
+from readers.decide import Credential, Door
+from streams.cards import CardStatus, CardType, DeviceKind
+
+
+def credentials() -> list[Credential]:
+    """Every card a reader may be shown, as the edge caches it."""
+    rows = Card.objects.values_list(
+        "uid",
+        "card_type",
+        "status",
+        "blacklisted",
+        "valid_from",
+        "valid_until",
+        "holder__dorm_building__code",
+    )
+    return [
+        Credential(
+            uid=uid,
+            card_type=CardType(t),
+            status=CardStatus(s),
+            blacklisted=b,
+            valid_from=vf,
+            valid_until=vu,
+            dorm_building=dorm,
+        )
+        for uid, t, s, b, vf, vu, dorm in rows
+    ]
+
+
+def doors() -> list[Door]:
+    """Every registered door with its policies: anti-passback and the building's curfew."""
+    rows = Device.objects.values_list(
+        "code", "kind", "building__code", "passback", "passback_area", "building__curfew_start", "building__curfew_end"
+    )
+    return [
+        Door(
+            device_id=code,
+            kind=DeviceKind(kind),
+            building=building,
+            passback=passback,
+            area=area or None,
+            curfew=(start, end) if start and end else None,
+        )
+        for code, kind, building, passback, area, start, end in rows
+    ]
+
+
+def device_keys() -> dict[str, bytes]:
+    """Registered devices' HMAC keys — for the simulator, which signs as each device would."""
+    return {code: bytes.fromhex(key) for code, key in Device.objects.exclude(key_hex="").values_list("code", "key_hex")}
+
+
+def gate_devices() -> list[dict[str, Any]]:
+    return list(Device.objects.filter(kind__in=GATE_KINDS).values("code", "name", "kind", "state").order_by("code"))
+
+
+def gate_snapshot(*, rows: int, minutes: int) -> dict[str, Any]:
+    """Everything the gate page shows, consistent up to one access-event id (the watermark):
+    the latest taps (masked), taps per gate per minute, and today's allow/deny totals.
+    Deltas pushed later carry their own watermark; the page applies those above this one."""
+    with transaction.atomic():
+        watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
+        at_gates = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, id__lte=watermark)
+        return {
+            "watermark": watermark,
+            "rows": _recent(at_gates, rows),
+            "counts": _minute_counts(at_gates, minutes),
+            "inout": _minute_flows(at_gates, minutes),
+            "totals": _totals_today(at_gates),
+        }
+
+
+def _recent(events: QuerySet[AccessEvent], limit: int) -> list[dict[str, Any]]:
+    latest = events.select_related("device", "device__building", "holder", "holder__dorm_building").order_by(
+        "-occurred_at", "-id"
+    )[:limit]
+    return [
+        tap_row(
+            event_id=str(e.event_id),
+            occurred_at=e.occurred_at,
+            device=DeviceInfo(
+                id=e.device.id,
+                code=e.device.code,
+                name=e.device.name,
+                kind=e.device.kind,
+                building=e.device.building.code if e.device.building else None,
+            ),
+            holder=HolderInfo(
+                id=e.holder.id,
+                name=e.holder.name,
+                kind=e.holder.kind,
+                dorm=e.holder.dorm_building.code if e.holder.dorm_building else None,
+            )
+            if e.holder
+            else None,
+            card_uid=e.card_uid,
+            direction=e.direction,
+            decision=e.decision,
+            reason=e.reason,
+            flags=e.flags,
+        )
+        for e in latest
+    ]
+
+
+def _minute_counts(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dict[int, int]]:
+    """Taps per gate per minute (epoch minute → count) over the last ``minutes``."""
+    since = timezone.now() - timedelta(minutes=minutes)
+    out: dict[str, dict[int, int]] = {}
+    recent = events.filter(occurred_at__gte=since).values_list("device__code", "occurred_at")
+    for code, when in recent.iterator(chunk_size=5000):
+        minute = int(when.timestamp() // 60)
+        per_gate = out.setdefault(code, {})
+        per_gate[minute] = per_gate.get(minute, 0) + 1
+    return out
+
+
+def _minute_flows(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dict[int, list[int]]]:
+    """Allowed passages in / out per gate per minute over the last ``minutes``."""
+    since = timezone.now() - timedelta(minutes=minutes)
+    out: dict[str, dict[int, list[int]]] = {}
+    recent = events.filter(
+        occurred_at__gte=since, decision=DecisionChoice.ALLOW, direction__in=["in", "out"]
+    ).values_list("device__code", "occurred_at", "direction")
+    for code, when, direction in recent.iterator(chunk_size=5000):
+        flow = out.setdefault(code, {}).setdefault(int(when.timestamp() // 60), [0, 0])
+        flow[0 if direction == "in" else 1] += 1
+    return out
+
+
+def _totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
+    """Allow / deny totals since local midnight, and the deny reasons."""
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    by = {
+        (r["decision"], r["reason"]): r["n"]
+        for r in events.filter(occurred_at__gte=midnight)
+        .values("decision", "reason")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    return {
+        "allow": sum(n for (d, _), n in by.items() if d == DecisionChoice.ALLOW),
+        "deny": sum(n for (d, _), n in by.items() if d == DecisionChoice.DENY),
+        "reasons": {r: n for (d, r), n in by.items() if d == DecisionChoice.DENY},
+        "since": midnight.timestamp(),
+    }
+
+
+def _published_credential_version() -> int:
+    from ops.registry.lifecycle.models import OutboxMessage, Topic
+
+    return (
+        OutboxMessage.objects.filter(topic=Topic.CREDENTIAL, published_at__isnull=False).aggregate(v=Max("version"))[
+            "v"
+        ]
+        or 0
+    )
+
+
+def device_health(ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """The NIC desk's device grid (R-OPS-3): state, last heartbeat, how far behind the
+    published credentials the device is, and how many events it holds un-uploaded."""
+    devices = Device.objects.select_related("building").order_by("code")
+    if ids is not None:
+        devices = devices.filter(id__in=ids)
+    published = _published_credential_version()
+    return {
+        d.pk: {
+            "id": d.pk,
+            "code": d.code,
+            "name": d.name,
+            "kind": d.kind,
+            "state": d.state,
+            "location": d.location,
+            "building": d.building.code if d.building else "",
+            "building_name": d.building.name if d.building else "",
+            "last_seen": d.last_seen_at.timestamp() if d.last_seen_at else None,
+            "heartbeat_s": d.heartbeat_s,
+            "buffered": d.buffered,
+            "lag": max(published - d.credential_version, 0) if d.last_seen_at else 0,
+            "rank": 0,
+        }
+        for d in devices
+    }
+
+
+MAX_LOOKBACK = timedelta(days=7)
+
+
+def history_bucket(start: datetime, end: datetime) -> int:
+    """Seconds per chart bar for a look-back range: minutes for a few hours, coarser beyond,
+    so a week's chart is ~1,000 bars per gate at most (bounded memory in the browser)."""
+    span = (end - start).total_seconds()
+    return 60 if span <= 6 * 3600 else 600 if span <= 48 * 3600 else 3600
+
+
+def gate_history(start: datetime, end: datetime) -> dict[str, Any]:
+    """Taps per gate per bucket over a past period (R-OPS-2 look-back)."""
+    bucket = history_bucket(start, end)
+    counts: dict[str, dict[int, int]] = {}
+    taps = AccessEvent.objects.filter(
+        device__kind__in=GATE_KINDS, occurred_at__gte=start, occurred_at__lt=end
+    ).values_list("device__name", "occurred_at")
+    for name, when in taps.iterator(chunk_size=5000):
+        slot = int(when.timestamp() // bucket) * bucket
+        per = counts.setdefault(name, {})
+        per[slot] = per.get(slot, 0) + 1
+    return {"bucket": bucket, "counts": counts}
+
+
+def gate_state_at(start: datetime, at: datetime, *, rows: int) -> dict[str, Any]:
+    """The gate page as it stood at ``at`` in a replay from ``start``: the taps shown then
+    (masked, like the live page) and the totals since ``start``."""
+    events = AccessEvent.objects.filter(device__kind__in=GATE_KINDS, occurred_at__gte=start, occurred_at__lte=at)
+    by = {
+        (r["decision"], r["reason"]): r["n"]
+        for r in events.values("decision", "reason").annotate(n=Count("id")).order_by()
+    }
+    return {
+        "rows": _recent(events, rows),
+        "allow": sum(n for (d, _), n in by.items() if d == DecisionChoice.ALLOW),
+        "deny": sum(n for (d, _), n in by.items() if d == DecisionChoice.DENY),
+        "reasons": {r: n for (d, r), n in by.items() if d == DecisionChoice.DENY},
+    }
