@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.paths import PROJECT_ROOT
+from streams import embedded_redis
 
 CHILD_FLAG = "CAMPUSCARD_BENCH_CHILD"
 
@@ -54,8 +55,6 @@ def rerun_in_scratch_system(argv: list[str], *, database_url: str | None, redis_
         return subprocess.call([sys.executable, "-m", "ops.cli", *argv], env=env)
     finally:
         if not redis_url:
-            from streams import embedded_redis
-
             embedded_redis.stop(scratch / "redis")
 
 

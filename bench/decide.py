@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import percentile
+from readers.agent.cache import CredentialCache  # written alongside; optional here
 from readers.decide import Credential, Door, EdgeState, decide
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Direction
@@ -86,7 +87,6 @@ def _payload(cred: Credential) -> dict[str, Any]:
 
 def _sqlite_cache(creds: list[Credential], directory: Path) -> tuple[Lookup, Callable[[], None]]:
     """The agent's cache, filled with one snapshot; raises ImportError if it is not there."""
-    from readers.agent.cache import CredentialCache  # written alongside; optional here
 
     cache = CredentialCache(directory / "credentials.sqlite3")
     cache.replace_all(1, {c.uid: _payload(c) for c in creds})

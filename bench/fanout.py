@@ -52,7 +52,15 @@ from django.conf import settings
 
 from bench.common import percentile
 from bench.pipeline import Listener
+from ops.accounts.roles import Role
+from ops.accounts.services import create_or_update_operator
+from ops.demo.seed import seed_demo_campus
+from ops.redis_client import client
+from ops.registry import selectors
+from ops.registry.models import AccessEvent
+from readers.simulator import CampusSimulator, Trouble
 from streams import envelopes, names, producer
+from streams.cards import GATE_KINDS
 
 PAGE = "/live/gates/"
 BENCH_USER = "bench-security"
@@ -123,10 +131,6 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
 @contextlib.contextmanager
 def live_stack(name: str) -> Iterator[Stack]:
     from django.core.management import call_command
-
-    from ops.accounts.roles import Role
-    from ops.accounts.services import create_or_update_operator
-    from ops.demo.seed import seed_demo_campus
 
     call_command("migrate", verbosity=0, interactive=False)
     seed_demo_campus()
@@ -203,9 +207,6 @@ def log_in(stack: Stack) -> tuple[str, dict[str, Any]]:
 # -- taps --------------------------------------------------------------------------------------
 def gate_simulator(rate: float, *, seed: int = 11) -> Any:
     """A flat-rate simulator over the campus gates only, without device trouble."""
-    from ops.registry import selectors
-    from readers.simulator import CampusSimulator, Trouble
-    from streams.cards import GATE_KINDS
 
     gates = [d for d in selectors.doors() if d.kind in GATE_KINDS]
     quiet = Trouble(device_fault_per_s=0, device_silence_per_s=0)
@@ -234,8 +235,6 @@ class TapFlow:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self, seconds: float) -> None:
-        from ops.redis_client import client
-
         redis_client = client()
         self.started = last = time.time()
         while not self.stop.is_set() and (now := time.time()) - self.started < seconds:
@@ -263,8 +262,6 @@ def committed_since(since: float) -> tuple[int, float | None]:
     from django.db import connection
     from django.db.models import Count, Max
 
-    from ops.registry.models import AccessEvent
-
     try:
         agg = AccessEvent.objects.filter(received_at__gte=datetime.fromtimestamp(since, UTC)).aggregate(
             n=Count("id"), last=Max("received_at")
@@ -286,7 +283,6 @@ def wait_committed(since: float, expected: int, timeout: float = 60.0) -> tuple[
 def stream_pending() -> int:
     """Entries the processor's consumer group has not finished (read but not acknowledged, or
     not read yet)."""
-    from ops.redis_client import client
 
     for group in client().xinfo_groups(names.READER_EVENTS):
         if group["name"] in (names.PROCESSOR_GROUP, names.PROCESSOR_GROUP.encode()):

@@ -20,6 +20,8 @@ from urllib.parse import quote
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from ops.accounts.permissions import dorm_scope, role_of
+
 current_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dash_asgi_scope", default=None)
 
 FORBIDDEN_HTML = (
@@ -179,7 +181,6 @@ def _still_allowed(scope: dict[str, Any], allowed: Callable[[Any], bool]) -> boo
 
 def _who(user: Any) -> tuple[str | None, list[str] | None]:
     """The viewer's role and dorm scope, read once per connection (pages render from these)."""
-    from ops.accounts.permissions import dorm_scope, role_of
 
     role = role_of(user)
     return (role.value if role else None), dorm_scope(user)

@@ -10,7 +10,10 @@ from django.shortcuts import redirect, render
 
 from ops.accounts.permissions import can_view_photos, role_of
 from ops.accounts.roles import LANDING, places_for
+from ops.audit.services import record
 from ops.redis_client import client
+from ops.registry.lifecycle import photo_store
+from ops.registry.models import Cardholder
 
 
 @login_required
@@ -32,9 +35,6 @@ def home(request: HttpRequest) -> HttpResponse:
 def holder_photo(request: HttpRequest, holder_id: int) -> HttpResponse:
     """A cardholder's photo, for roles that must recognise people (security, NIC). Personal data:
     every view is audited (R-SEC-2); never cached by the browser or a proxy."""
-    from ops.audit.services import record
-    from ops.registry.lifecycle import photo_store
-    from ops.registry.models import Cardholder
 
     if not can_view_photos(request.user):
         raise PermissionDenied

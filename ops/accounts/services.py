@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
@@ -11,7 +12,9 @@ from django.db import transaction
 from ops.accounts import permission_changes
 from ops.accounts.models import Operator
 from ops.accounts.roles import ROLE_PERMISSIONS, Role
-from ops.registry.models import Building, Department
+
+if TYPE_CHECKING:  # an operator's scope names the registry's places; accounts sit below it
+    from ops.registry.models import Building, Department
 
 
 @transaction.atomic

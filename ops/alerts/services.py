@@ -31,6 +31,7 @@ from ops.alerts.models import (
     Severity,
 )
 from ops.push import push
+from ops.registry.models import Device
 from streams import names
 
 SEVERITY = {
@@ -173,8 +174,6 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
 
 
 def _attach_buildings(alerts: list[Alert]) -> None:
-    from ops.registry.models import Device
-
     ids = {a.device_id for a in alerts if a.device_id}
     buildings = dict(Device.objects.filter(id__in=ids).values_list("id", "building_id"))
     for a in alerts:

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from ops.accounts.permissions import role_of
 from ops.accounts.roles import LANDING, Role
 from ops.alerts import workflow
 from ops.alerts.models import Alert, AlertStatus, RepairCause
@@ -40,7 +41,6 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         .select_related("operator")
         if workflow.can_work(u, alert)
     ]
-    from ops.accounts.permissions import role_of
 
     role = role_of(request.user)
     return render(

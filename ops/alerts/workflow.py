@@ -30,6 +30,8 @@ from ops.alerts.models import (
 )
 from ops.alerts.services import FLAP_WINDOW, notify
 from ops.audit.services import record
+from ops.registry.lifecycle.models import FeeCharge, FeeKind
+from ops.registry.models import Cardholder
 
 
 class AlertError(Exception):
@@ -130,8 +132,6 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
     """R-DEV-3: a repair ticket for the alert's device. Non-human: the vendor repairs it free of
     charge. Human: the responsible person pays the market price — a line in the fee ledger.
     The alert is resolved by the ticket."""
-    from ops.registry.lifecycle.models import FeeCharge, FeeKind
-    from ops.registry.models import Cardholder
 
     alert = _locked(alert_id, by)
     if role_of(by) != Role.NIC:

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ops.api import serializers as s
+from ops.registry.explain import explain
 from ops.registry.lifecycle import importing, services
 from ops.registry.lifecycle import photos as photo_checks
 from ops.registry.lifecycle.errors import CardRuleError
@@ -172,8 +173,6 @@ def import_detail(request: Request, pk: int) -> Response:
 @extend_schema(parameters=[], responses=None, summary="为什么这张卡在这里被拒绝？")
 @api_view(["GET"])
 def explain_view(request: Request) -> Response:
-    from ops.registry.explain import explain
-
     uid, device = request.query_params.get("uid", ""), request.query_params.get("device", "")
     if not uid or not device:
         return Response({"detail": "需要参数 uid 和 device"}, status=400)

@@ -20,6 +20,8 @@ from typing import Any
 
 from django.conf import settings
 
+from ops.audit.models import AuditChain, AuditRecord
+
 GENESIS = "0" * 64
 
 
@@ -76,8 +78,6 @@ class Verdict:
 
 
 def _records(after: int = 0, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
-    from ops.audit.models import AuditRecord
-
     last = after
     while True:
         rows = list(
@@ -95,7 +95,6 @@ def _records(after: int = 0, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
 
 def verify() -> Verdict:
     """Walk the whole chain; the first record whose MAC does not follow is named."""
-    from ops.audit.models import AuditChain, AuditRecord
 
     head = AuditChain.objects.filter(pk=1).first()
     base_id, base_mac = (head.base_id, head.base_mac) if head is not None else (0, "")

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from ops.registry import citizen_id
 from ops.registry.choices import CardStatus, CardType, DeviceKind, HolderKind
+from ops.registry.lifecycle import photo_store
+from ops.registry.lifecycle.photos import make_test_photo
 from ops.registry.models import Building, Card, Cardholder, Department, Device
 from streams import signing
 
@@ -254,8 +256,6 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department], d
 def _seed_photos(rng: random.Random, cards: list[Card]) -> None:
     """ID photos (synthetic, R-CARD-8 standard) for every holder whose card the desks will flag
     — blacklisted, lost, cancelled — and one holder in ten besides."""
-    from ops.registry.lifecycle import photo_store
-    from ops.registry.lifecycle.photos import make_test_photo
 
     holders = []
     for card in cards:

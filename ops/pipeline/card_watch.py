@@ -11,8 +11,8 @@ from django.conf import settings
 
 from ops.alerts.models import AlertKind
 from ops.alerts.services import AlertBuffer
+from ops.live_rows import DeviceInfo
 from ops.masking import mask_name, mask_uid
-from ops.pipeline.live_rows import DeviceInfo
 from streams import envelopes
 from streams.cards import CardStatus
 from streams.reasons import Reason

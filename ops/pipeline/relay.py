@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from ops.push import Fanout
 from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.lifecycle.outbox import credential_payload
+from ops.registry.models import Card
 from streams import credentials as credential_feed
 from streams import names
 
@@ -62,8 +64,6 @@ class OutboxRelay:
         load it). Cards seeded or restored straight into the database get there this way."""
         if self.redis.exists(credential_feed.SNAPSHOT):
             return 0
-        from ops.registry.lifecycle.outbox import credential_payload
-        from ops.registry.models import Card
 
         cards = Card.objects.select_related("holder", "holder__dorm_building").order_by("id")
         batch: list[dict[str, Any]] = []

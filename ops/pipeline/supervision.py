@@ -24,7 +24,10 @@ import redis
 
 from ops.alerts.models import Alert, AlertKind, AlertStatus
 from ops.alerts.services import AlertBuffer, clear_condition, raise_alert
-from ops.registry.models import Device
+from ops.push import push
+from ops.registry.choices import DeviceState
+from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.models import AccessEvent, Device
 from streams import envelopes, names, signing
 from streams.frames import Signed
 
@@ -123,8 +126,6 @@ class DeviceSupervisor:
         if event.event_id in self.recent:
             return self.recent[event.event_id] == signed.mac
         if isinstance(event, envelopes.Tap):  # after a processor restart: ask the record
-            from ops.registry.models import AccessEvent
-
             return AccessEvent.objects.filter(event_id=event.event_id).exists()
         return False
 
@@ -178,7 +179,6 @@ SILENT_AFTER_INTERVALS = 3
 
 def notify_devices(device_ids: Iterable[int]) -> None:
     """Tell the NIC desk these devices changed (state, last heard, credential version)."""
-    from ops.push import push
 
     ids = sorted(set(device_ids))
     if ids:
@@ -189,8 +189,6 @@ def mark_silent_devices(*, now: datetime) -> int:
     """R-DEV-2: a device that has not been heard from for 3 heartbeat intervals has stopped
     uploading — mark it silent and raise an alert (once, until it is heard from again)."""
     from datetime import timedelta
-
-    from ops.registry.choices import DeviceState
 
     silent: list[int] = []
     candidates = (
@@ -221,9 +219,6 @@ def mark_lagging_devices(*, now: datetime) -> int:
     credential version is still below a version published more than 30 s ago has not received
     it (offline cache, broken sync): alarm, naming the version it holds and the one it lacks."""
     from datetime import timedelta
-
-    from ops.registry.choices import DeviceState
-    from ops.registry.lifecycle.models import OutboxMessage, Topic
 
     due = (
         OutboxMessage.objects.filter(

@@ -19,10 +19,12 @@ from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
 from ops.masking import mask_citizen_id, mask_name, mask_phone
 from ops.registry.choices import CardType
+from ops.registry.explain import explain
 from ops.registry.lifecycle import services as card_services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
+from ops.registry.services import issue_device_key
 
 
 @admin.register(Department)
@@ -164,7 +166,6 @@ class CardAdmin(admin.ModelAdmin):
 
     def explain_view(self, request: HttpRequest) -> HttpResponse:
         """为什么被拒绝？ The help desk enters a card UID and a device code."""
-        from ops.registry.explain import explain
 
         uid, code = request.GET.get("uid", ""), request.GET.get("device", "")
         result, error = None, None
@@ -236,7 +237,6 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("生成/更换设备密钥（只显示一次）"))
     def issue_keys(self, request: HttpRequest, queryset):  # type: ignore[no-untyped-def]
-        from ops.registry.services import issue_device_key
 
         keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin")) for d in queryset]
         return render(

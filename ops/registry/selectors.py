@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
-from ops.pipeline.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.registry.choices import GATE_KINDS, DecisionChoice
+from ops.registry.lifecycle.models import OutboxMessage, Topic
 from ops.registry.models import AccessEvent, Card, Device
 from readers.decide import Credential, Door
 from streams.cards import CardStatus, CardType, DeviceKind
@@ -161,8 +162,6 @@ def _totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
 
 
 def _published_credential_version() -> int:
-    from ops.registry.lifecycle.models import OutboxMessage, Topic
-
     return (
         OutboxMessage.objects.filter(topic=Topic.CREDENTIAL, published_at__isnull=False).aggregate(v=Max("version"))[
             "v"

@@ -48,6 +48,8 @@ from readers.agent.forwarder import BACKOFF_MAX_S, BACKOFF_START_S, REDIS_ERRORS
 from readers.agent.outbox import Outbox
 from readers.decide import Door, EdgeState, Verdict, decide
 from readers.sources.base import CardPresented, CardSource, SourceError
+from readers.sources.pcsc import PcscSource
+from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from streams import envelopes, names
 from streams.reasons import Direction
@@ -247,7 +249,6 @@ class ReaderAgent:
         readers = [d.reader for d in self.config.doors if d.source == "pcsc" and d.reader]
         if not readers:
             return []
-        from readers.sources.pcsc import PcscSource
 
         return [PcscSource(readers=readers, on_error=self._source_error)]
 
@@ -255,7 +256,6 @@ class ReaderAgent:
         readers = [d.reader or d.device_id for d in self.config.doors if d.source == "simulator"]
         if not readers:
             return []
-        from readers.sources.simulated import SimulatedSource
 
         for d in self.config.doors:  # a simulated door without a reader name uses its device id
             if d.source == "simulator" and not d.reader:

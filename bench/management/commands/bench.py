@@ -8,7 +8,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import common
+from bench import common, decide, fanout, graduates, imports, pipeline, revocation, soak
 
 
 class Command(BaseCommand):
@@ -67,8 +67,6 @@ class Command(BaseCommand):
                 raise CommandError(f"benchmark failed (exit {code})")
             return
         if opts["what"] == "pipeline":
-            from bench import pipeline
-
             if opts["rate"] <= 0 or opts["latency_rate"] <= 0:
                 raise CommandError("rates must be positive")
             figures = pipeline.run(
@@ -81,39 +79,27 @@ class Command(BaseCommand):
             )
             title = "bench pipeline"
         elif opts["what"] == "graduates":
-            from bench import graduates
-
             if opts["deferred"] > opts["students"]:
                 raise CommandError("--deferred cannot exceed --students")
             figures = graduates.run(students=opts["students"], deferred=opts["deferred"])
             title = "bench graduates"
         elif opts["what"] == "import":
-            from bench import imports
-
             figures = imports.run(rows=opts["rows"], photo_count=opts["photos"])
             title = "bench import"
         elif opts["what"] == "decide":
-            from bench import decide
-
             figures = decide.run(cards=opts["cards"], taps=opts["taps"])
             title = "bench decide"
         elif opts["what"] == "revocation":
-            from bench import revocation
-
             figures = revocation.run(
                 readers=opts["readers"], revocations=opts["revocations"], processes=opts["processes"]
             )
             title = "bench revocation"
         elif opts["what"] == "fanout":
-            from bench import fanout
-
             if opts["clients"] < 1 or opts["rate"] <= 0 or opts["seconds"] <= 0:
                 raise CommandError("--clients, --rate and --seconds must be positive")
             figures = fanout.run(clients=opts["clients"], rate=opts["rate"], seconds=opts["seconds"])
             title = "bench fanout"
         elif opts["what"] == "soak":
-            from bench import soak
-
             if opts["rate"] <= 0 or opts["minutes"] <= 0 or opts["sample_s"] <= 0:
                 raise CommandError("--rate, --minutes and --sample-s must be positive")
             figures = soak.run(

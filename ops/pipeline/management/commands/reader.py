@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ops.paths import var_dir
 from ops.registry.models import Device
+from readers.agent.agent import main
 
 
 class Command(BaseCommand):
@@ -33,7 +34,6 @@ class Command(BaseCommand):
         parser.add_argument("--heartbeat", type=float, default=10.0)
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
-        from readers.agent.agent import main
 
         if opts["config"]:
             raise SystemExit(main([str(opts["config"])]))

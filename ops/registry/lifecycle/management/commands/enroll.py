@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ops.registry.lifecycle import services
 from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.services import _end_of_day
 from ops.registry.models import Cardholder, Department
+from readers.sources.base import SourceError
 
 
 class Command(BaseCommand):
@@ -26,7 +28,6 @@ class Command(BaseCommand):
         parser.add_argument("--valid-until", default=None, help="temporary cards: YYYY-MM-DD")
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
-        from readers.sources.base import SourceError
         from readers.sources.pcsc import read_one_uid
 
         try:
@@ -45,8 +46,6 @@ class Command(BaseCommand):
         valid_until = None
         if opts["valid_until"]:
             from datetime import date
-
-            from ops.registry.lifecycle.services import _end_of_day
 
             try:
                 valid_until = _end_of_day(date.fromisoformat(opts["valid_until"]))
