@@ -14,9 +14,10 @@ from django.utils import timezone
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.registry.choices import CardStatus, CardType, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.lifecycle import graduation
 from ops.registry.models import Card, Cardholder, Department
+from streams.cards import CardStatus, CardType
 
 
 def run(*, students: int, deferred: int) -> dict[str, Any]:

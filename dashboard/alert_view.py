@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, dcc, html
 from django.utils.translation import gettext as _
 
 from ops.alerts.models import AlertKind, AlertStatus, Severity
-from ops.registry.choices import CardType
+from ops.registry.choices import CARD_TYPES
 
 ALARM = "desk-alarm"  # set to a new number when a high-priority alert arrives
 ALARM_ECHO = "desk-alarm-echo"
@@ -88,7 +88,7 @@ def alert_item(row: dict[str, Any], tz: ZoneInfo, *, new: bool = False, photo: b
     if row["holder"]:
         body[1].children.append(html.Span(_("持卡人：%(h)s") % {"h": row["holder"]}))
     if row["card_type"]:
-        body[1].children.append(html.Span(_("卡类型：%(t)s") % {"t": CardType(row["card_type"]).label}))
+        body[1].children.append(html.Span(_("卡类型：%(t)s") % {"t": CARD_TYPES.label(row["card_type"])}))
     if row["assignee"]:
         body[1].children.append(html.Span(_("处理人：%(u)s") % {"u": row["assignee"]}))
     if row["ack_comment"] and row["status"] == AlertStatus.ACKNOWLEDGED:

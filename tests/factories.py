@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from ops.registry.choices import CardStatus, CardType, DeviceKind, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.models import Building, Card, Cardholder, Department, Device
 from streams import envelopes, producer
+from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Decision, Direction, Reason
 
 

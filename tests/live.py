@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from asgiref.sync import async_to_sync
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 
 
 class Feed:

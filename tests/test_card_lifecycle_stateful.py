@@ -18,11 +18,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.registry.choices import CardStatus, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.lifecycle import graduation, services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy, OutboxMessage, Topic
 from ops.registry.models import Card, Cardholder, Department
+from streams.cards import CardStatus
 
 DEAD = {CardStatus.REPLACED, CardStatus.CANCELLED}
 N_HOLDERS = 6

@@ -172,7 +172,8 @@ def test_soft_passback_lets_through_flagged_and_records_the_passage():
 def test_a_denied_tap_is_not_recorded():
     state = EdgeState()
     _walk([(HARD_GATE, IN), (HARD_GATE, IN)], NOW, state=state)
-    assert state.last("A0000001", "campus").at == NOW  # the first entry, not the refused one
+    passage = state.last("A0000001", "campus")
+    assert passage is not None and passage.at == NOW  # the first entry, not the refused one
     lost = card(status=CardStatus.LOST)
     verdict = decide(lost, HARD_GATE, NOW, EdgeState(), direction=IN)
     state2 = EdgeState()
@@ -327,9 +328,11 @@ def test_the_flags_fit_the_tap_envelope():
     literal, _ellipsis = typing.get_args(envelopes.Tap.model_fields["flags"].annotation)
     assert typing.get_args(literal) == typing.get_args(Flag)
     flagged = _tap(flags=decide(card(), DORM1_CURFEW, local(23, 40), EdgeState(), direction=IN).flags)
-    assert envelopes.parse(envelopes.dump(flagged)).flags == ("late_return",)
+    parsed = envelopes.parse(envelopes.dump(flagged))
+    assert isinstance(parsed, envelopes.Tap) and parsed.flags == ("late_return",)
     legacy = json.loads(envelopes.dump(_tap()))
     del legacy["flags"]  # a tap from a reader that predates flags still parses
-    assert envelopes.parse(json.dumps(legacy)).flags == ()
+    parsed = envelopes.parse(json.dumps(legacy))
+    assert isinstance(parsed, envelopes.Tap) and parsed.flags == ()
     with pytest.raises(envelopes.InvalidEnvelope):
         envelopes.parse(json.dumps({**legacy, "flags": ["vip"]}))

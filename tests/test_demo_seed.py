@@ -8,8 +8,8 @@ from ops.accounts.models import Operator
 from ops.demo.operators import ensure_demo_operators
 from ops.demo.seed import seed_demo_campus
 from ops.registry import citizen_id
-from ops.registry.choices import DeviceKind
 from ops.registry.models import Building, Card, Cardholder, Device
+from streams.cards import DeviceKind
 
 pytestmark = pytest.mark.django_db
 

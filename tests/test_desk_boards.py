@@ -36,15 +36,16 @@ from ops.alerts.models import Alert, AlertKind, AlertStatus
 from ops.alerts.selectors import RESOLVED_SHOWN_FOR, SNAPSHOT_LIMIT, alert_rows, alert_snapshot
 from ops.alerts.services import AlertBuffer, notify, raise_alert
 from ops.alerts.workflow import acknowledge, resolve
-from ops.pipeline.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.pipeline.supervision import mark_silent_devices
 from ops.push import Fanout, current_seq
 from ops.registry import selectors
-from ops.registry.choices import CardStatus, CardType, DeviceKind, DeviceState, HolderKind
+from ops.registry.choices import DeviceState, HolderKind
 from ops.registry.dorm import dorm_snapshot, in_curfew
 from ops.registry.models import Building, Card, Cardholder, Device
 from streams import names
+from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Decision, Direction, Reason
 from tests.factories import device_key, publish, tap
 from tests.live import Feed

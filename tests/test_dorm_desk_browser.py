@@ -16,8 +16,9 @@ from rest_framework.authtoken.models import Token
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.registry.choices import CardStatus, CardType, DeviceKind, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.models import Building, Card, Cardholder, Device
+from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Direction
 from tests.browser import chromium, log_in
 from tests.factories import device_key, publish, tap

@@ -20,9 +20,9 @@ from dashboard.pages import gates
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.push import MESSAGE_TYPE, Fanout, current_seq
 from ops.registry import selectors
-from ops.registry.choices import GATE_KINDS
 from ops.registry.models import AccessEvent
 from streams import names
+from streams.cards import GATE_KINDS
 from streams.reasons import Decision, Reason
 from tests.factories import publish, tap
 from tests.live import Feed

@@ -14,8 +14,9 @@ from django.utils import timezone
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
-from ops.registry.choices import CardStatus, CardType, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.models import Card, Cardholder
+from streams.cards import CardStatus, CardType
 
 pytestmark = [pytest.mark.django_db, pytest.mark.pipeline]
 

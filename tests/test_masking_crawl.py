@@ -54,8 +54,9 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.masking import mask_citizen_id, mask_phone, mask_uid
 from ops.registry import citizen_id
-from ops.registry.choices import CardType, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
+from streams.cards import CardType
 from streams.reasons import Decision, Reason
 from tests.factories import publish, tap
 

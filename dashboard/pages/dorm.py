@@ -27,7 +27,7 @@ from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
 from ops.push import current_seq
 from ops.redis_client import client
-from ops.registry.choices import DirectionChoice
+from ops.registry.choices import DIRECTIONS
 from ops.registry.dorm import dorm_snapshot
 from ops.registry.models import Building
 from streams import names
@@ -90,7 +90,7 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
                 html.Td(datetime.fromtimestamp(r["ts"], tz).strftime("%H:%M:%S")),
                 html.Td(r["device_name"]),
                 html.Td(r["holder"] or _("（未知）")),
-                html.Td(str(DirectionChoice(r["direction"]).label)),
+                html.Td(str(DIRECTIONS.label(r["direction"]))),
                 html.Td(_("允许") if r["decision"] == Decision.ALLOW else _("拒绝")),
             ],
         )

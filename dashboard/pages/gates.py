@@ -33,8 +33,9 @@ from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.push import current_seq
 from ops.redis_client import client
 from ops.registry import selectors
-from ops.registry.choices import GATE_KINDS, DeviceState, DirectionChoice, ReasonChoice
+from ops.registry.choices import DIRECTIONS, REASONS, DeviceState
 from streams import names
+from streams.cards import GATE_KINDS
 from streams.reasons import Decision
 
 PREFIX = "/live/gates/"
@@ -215,7 +216,7 @@ def _feed_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
     allowed = row["decision"] == Decision.ALLOW
     denied = _("拒绝")
-    result = _("允许") if allowed else f"{denied} · {ReasonChoice(row['reason']).label}"
+    result = _("允许") if allowed else f"{denied} · {REASONS.label(row['reason'])}"
     classes = "tap-row " + ("allow" if allowed else "deny")
     if row["reason"] == "blacklisted":
         classes += " alarm"
@@ -228,7 +229,7 @@ def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
             html.Td(row["device_name"]),
             html.Td(row["holder"] or _("（未知）")),
             html.Td(row["card"]),
-            html.Td(str(DirectionChoice(row["direction"]).label)),
+            html.Td(str(DIRECTIONS.label(row["direction"]))),
             html.Td(result),
         ],
     )
@@ -345,7 +346,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                     "children": [
                         _shared(
                             ("reason", lang, r, n),
-                            lambda r=r, n=n: html.Span(f"{ReasonChoice(r).label} {n}", className="reason"),
+                            lambda r=r, n=n: html.Span(f"{REASONS.label(r)} {n}", className="reason"),
                         )
                         for r, n in reasons
                     ]

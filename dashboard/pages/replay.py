@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from dashboard.guard import current_scope, language_of
 from ops.registry import selectors
-from ops.registry.choices import ReasonChoice
+from ops.registry.choices import REASONS
 
 FROM, TO, LOAD = "replay-from", "replay-to", "replay-load"
 CHART, SLIDER, PLAY, TICK = "replay-chart", "replay-slider", "replay-play", "replay-tick"
@@ -142,7 +142,7 @@ def install(app: Dash, render_row: Any) -> None:
         state = await database_sync_to_async(selectors.gate_state_at)(start, moment, rows=settings.LIVE_FEED_ROWS)
         with translation.override(language_of(current_scope.get())):
             reasons = "，".join(
-                f"{ReasonChoice(r).label} {n}" for r, n in sorted(state["reasons"].items(), key=lambda kv: -kv[1])
+                f"{REASONS.label(r)} {n}" for r, n in sorted(state["reasons"].items(), key=lambda kv: -kv[1])
             )
             totals = _("通过 %(a)s · 拒绝 %(d)s") % {"a": state["allow"], "d": state["deny"]}
             return (

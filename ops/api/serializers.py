@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ops.masking import mask_name
-from ops.registry.choices import CardType, HolderStatus
+from ops.registry.choices import CARD_TYPES, HolderStatus
 from ops.registry.lifecycle.models import FeeKind
 
 
@@ -17,7 +17,7 @@ class IssueIn(BasisIn):
     holder_number = serializers.CharField(max_length=32, help_text="学号或工号")
     uid = serializers.CharField(max_length=24)
     approved_by = serializers.CharField(max_length=100)
-    card_type = serializers.ChoiceField(choices=CardType.choices, required=False)
+    card_type = serializers.ChoiceField(choices=CARD_TYPES.choices, required=False)
     owner_department = serializers.CharField(max_length=20, required=False, help_text="临时卡的审批（管理）部门代码")
     valid_until = serializers.DateField(required=False)
 

@@ -12,11 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from ops.registry import citizen_id
-from ops.registry.choices import CardStatus, CardType, DeviceKind, HolderKind
+from ops.registry.choices import HolderKind
 from ops.registry.lifecycle import photo_store
 from ops.registry.lifecycle.photos import make_test_photo
 from ops.registry.models import Building, Card, Cardholder, Department, Device
 from streams import signing
+from streams.cards import CardStatus, CardType, DeviceKind
 
 ADMIN_DEPARTMENTS = [
     ("NIC", "网络与信息中心"),

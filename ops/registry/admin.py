@@ -18,13 +18,13 @@ from django.utils.translation import gettext_lazy as _
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
 from ops.masking import mask_citizen_id, mask_name, mask_phone
-from ops.registry.choices import CardType
 from ops.registry.explain import explain
 from ops.registry.lifecycle import services as card_services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
 from ops.registry.services import issue_device_key
+from streams.cards import CardType
 
 
 @admin.register(Department)

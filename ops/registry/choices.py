@@ -1,12 +1,41 @@
-"""Statuses and kinds as TextChoices (labels in Simplified Chinese, translatable)."""
+"""The registry's vocabularies: its own as TextChoices, and labels for those it shares with the
+edge (defined in ``streams``). Labels are Simplified Chinese, translatable."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from streams import cards
+from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Decision, Direction, Reason
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class Labels(Generic[E]):
+    """The labels of a vocabulary defined in ``streams``: Django ``choices`` for model fields
+    and forms, and the label of a value. Every member needs a label (checked at import)."""
+
+    def __init__(self, vocabulary: type[E], labels: Mapping[E, str | Promise]) -> None:
+        missing = [m.value for m in vocabulary if m not in labels]
+        if missing:
+            raise ImproperlyConfigured(f"{vocabulary.__name__}: no label for {missing}")
+        self.vocabulary = vocabulary
+        self._labels = dict(labels)
+
+    @property
+    def choices(self) -> list[tuple[str, str | Promise]]:
+        return [(m.value, self._labels[m]) for m in self.vocabulary]
+
+    def label(self, value: str) -> str:
+        """The label of ``value`` in the current language (ValueError if it is not a member)."""
+        return str(self._labels[self.vocabulary(value)])
 
 
 class HolderKind(models.TextChoices):
@@ -28,35 +57,40 @@ class HolderStatus(models.TextChoices):
     LEFT = "left", _("已离校/离职")
 
 
-class CardType(models.TextChoices):
-    """R-CARD-1: three card types."""
-
-    STAFF = cards.CardType.STAFF, _("教工卡")
-    STUDENT = cards.CardType.STUDENT, _("学生卡")
-    TEMPORARY = cards.CardType.TEMPORARY, _("临时卡")
-
-
-class CardStatus(models.TextChoices):
-    ACTIVE = cards.CardStatus.ACTIVE, _("正常")
-    LOST = cards.CardStatus.LOST, _("挂失")
-    REPLACED = cards.CardStatus.REPLACED, _("已补卡作废")
-    CANCELLED = cards.CardStatus.CANCELLED, _("已注销")
-
+# The vocabularies the edge shares with the centre are defined once, in ``streams`` (values
+# and member names); here they only get their labels for forms, the admin and the pages.
+CARD_TYPES = Labels(
+    CardType,
+    {
+        CardType.STAFF: _("教工卡"),  # R-CARD-1: three card types
+        CardType.STUDENT: _("学生卡"),
+        CardType.TEMPORARY: _("临时卡"),
+    },
+)
+CARD_STATUSES = Labels(
+    CardStatus,
+    {
+        CardStatus.ACTIVE: _("正常"),
+        CardStatus.LOST: _("挂失"),
+        CardStatus.REPLACED: _("已补卡作废"),
+        CardStatus.CANCELLED: _("已注销"),
+    },
+)
 
 # A "live" card is one that may still work (active) or come back (lost, then found).
 # R-CARD-3: at most one live card per person — enforced by a partial unique index.
 LIVE_CARD_STATUSES = (CardStatus.ACTIVE, CardStatus.LOST)
 
-
-class DeviceKind(models.TextChoices):
-    PEDESTRIAN_GATE = cards.DeviceKind.PEDESTRIAN_GATE, _("人行道闸")
-    VEHICLE_GATE = cards.DeviceKind.VEHICLE_GATE, _("车辆道闸")
-    DORM_DOOR = cards.DeviceKind.DORM_DOOR, _("宿舍门禁")
-    LIBRARY_READER = cards.DeviceKind.LIBRARY_READER, _("图书馆读卡器")
-    DESK_READER = cards.DeviceKind.DESK_READER, _("桌面读卡器")
-
-
-GATE_KINDS = (DeviceKind.PEDESTRIAN_GATE, DeviceKind.VEHICLE_GATE)
+DEVICE_KINDS = Labels(
+    DeviceKind,
+    {
+        DeviceKind.PEDESTRIAN_GATE: _("人行道闸"),
+        DeviceKind.VEHICLE_GATE: _("车辆道闸"),
+        DeviceKind.DORM_DOOR: _("宿舍门禁"),
+        DeviceKind.LIBRARY_READER: _("图书馆读卡器"),
+        DeviceKind.DESK_READER: _("桌面读卡器"),
+    },
+)
 
 
 class DeviceState(models.TextChoices):
@@ -66,25 +100,20 @@ class DeviceState(models.TextChoices):
     SILENT = "silent", _("静默")
 
 
-class ReasonChoice(models.TextChoices):
-    OK = Reason.OK, _("通过")
-    UNKNOWN_CARD = Reason.UNKNOWN_CARD, _("未知卡")
-    LOST = Reason.LOST, _("已挂失")
-    CANCELLED = Reason.CANCELLED, _("已注销")
-    EXPIRED = Reason.EXPIRED, _("已过期")
-    NOT_YET_VALID = Reason.NOT_YET_VALID, _("未到生效期")
-    BLACKLISTED = Reason.BLACKLISTED, _("黑名单")
-    FUNCTION_NOT_ALLOWED = Reason.FUNCTION_NOT_ALLOWED, _("无此功能权限")
-    ANTI_PASSBACK = Reason.ANTI_PASSBACK, _("防潜回")
-    OUTSIDE_SCHEDULE = Reason.OUTSIDE_SCHEDULE, _("不在允许时段")
-
-
-class DecisionChoice(models.TextChoices):
-    ALLOW = Decision.ALLOW, _("允许")
-    DENY = Decision.DENY, _("拒绝")
-
-
-class DirectionChoice(models.TextChoices):
-    IN = Direction.IN, _("进")
-    OUT = Direction.OUT, _("出")
-    NONE = Direction.NONE, _("—")
+REASONS = Labels(
+    Reason,
+    {
+        Reason.OK: _("通过"),
+        Reason.UNKNOWN_CARD: _("未知卡"),
+        Reason.LOST: _("已挂失"),
+        Reason.CANCELLED: _("已注销"),
+        Reason.EXPIRED: _("已过期"),
+        Reason.NOT_YET_VALID: _("未到生效期"),
+        Reason.BLACKLISTED: _("黑名单"),
+        Reason.FUNCTION_NOT_ALLOWED: _("无此功能权限"),
+        Reason.ANTI_PASSBACK: _("防潜回"),
+        Reason.OUTSIDE_SCHEDULE: _("不在允许时段"),
+    },
+)
+DECISIONS = Labels(Decision, {Decision.ALLOW: _("允许"), Decision.DENY: _("拒绝")})
+DIRECTIONS = Labels(Direction, {Direction.IN: _("进"), Direction.OUT: _("出"), Direction.NONE: _("—")})

@@ -13,9 +13,10 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from ops.masking import mask_name
-from ops.registry.choices import DecisionChoice, DeviceKind
 from ops.registry.models import AccessEvent, Building, Cardholder
 from ops.registry.selectors import _recent
+from streams.cards import DeviceKind
+from streams.reasons import Decision
 
 INSIDE_LOOKBACK = timedelta(days=30)  # a last "in" older than this does not count as inside
 LATE_KEPT = 200  # late returns listed on the desk (all of them are counted)
@@ -52,7 +53,7 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
         )
         residents = Cardholder.objects.filter(dorm_building=building)
         passages = doors.filter(
-            decision=DecisionChoice.ALLOW,
+            decision=Decision.ALLOW,
             holder__dorm_building=building,
             direction__in=["in", "out"],
             occurred_at__gte=timezone.now() - INSIDE_LOOKBACK,
@@ -67,7 +68,7 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
                 "device": e["device__name"],
             }
             for e in doors.filter(
-                decision=DecisionChoice.ALLOW, direction="in", occurred_at__gte=midnight, holder__dorm_building=building
+                decision=Decision.ALLOW, direction="in", occurred_at__gte=midnight, holder__dorm_building=building
             )
             .order_by("occurred_at")
             .values("event_id", "occurred_at", "holder__name", "device__name")

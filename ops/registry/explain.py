@@ -9,7 +9,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ops.registry.choices import ReasonChoice
+from ops.registry.choices import REASONS
 from ops.registry.models import Card, Device
 from readers.decide import ALLOWED_TYPES, Credential, Door, decide
 from streams.cards import CardStatus, CardType, DeviceKind
@@ -53,7 +53,7 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
     return Explanation(
         verdict.reason == Reason.OK,
         verdict.reason.value,
-        str(ReasonChoice(verdict.reason).label),
+        str(REASONS.label(verdict.reason)),
         _text(verdict.reason, card, door),
         facts,
     )
@@ -77,5 +77,5 @@ def _text(reason: Reason, card: Card | None, door: Door) -> str:
     allowed = ", ".join(sorted(t.value for t in ALLOWED_TYPES[door.kind]))
     return texts.get(
         reason,
-        _("拒绝原因：%(reason)s（该设备允许：%(types)s）") % {"reason": ReasonChoice(reason).label, "types": allowed},
+        _("拒绝原因：%(reason)s（该设备允许：%(types)s）") % {"reason": REASONS.label(reason), "types": allowed},
     )

@@ -9,17 +9,18 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from ops.registry.choices import (
+    CARD_STATUSES,
+    CARD_TYPES,
+    DECISIONS,
+    DEVICE_KINDS,
+    DIRECTIONS,
     LIVE_CARD_STATUSES,
-    CardStatus,
-    CardType,
-    DecisionChoice,
-    DeviceKind,
+    REASONS,
     DeviceState,
-    DirectionChoice,
     HolderKind,
     HolderStatus,
-    ReasonChoice,
 )
+from streams.cards import CardStatus, CardType, DeviceKind
 
 
 class Department(models.Model):
@@ -99,8 +100,8 @@ class Card(models.Model):
 
     uid = models.CharField(_("卡号(UID)"), max_length=20, unique=True)
     holder = models.ForeignKey(Cardholder, verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="cards")
-    card_type = models.CharField(_("卡类型"), max_length=20, choices=CardType.choices)
-    status = models.CharField(_("状态"), max_length=20, choices=CardStatus.choices, default=CardStatus.ACTIVE)
+    card_type = models.CharField(_("卡类型"), max_length=20, choices=CARD_TYPES.choices)
+    status = models.CharField(_("状态"), max_length=20, choices=CARD_STATUSES.choices, default=CardStatus.ACTIVE)
     blacklisted = models.BooleanField(_("黑名单"), default=False)
     issue_no = models.PositiveIntegerField(_("发卡序号"), default=1)
     valid_from = models.DateTimeField(_("生效时间"))
@@ -160,7 +161,7 @@ class Device(models.Model):
 
     code = models.CharField(_("设备编号"), max_length=32, unique=True)
     name = models.CharField(_("名称"), max_length=100)
-    kind = models.CharField(_("类型"), max_length=20, choices=DeviceKind.choices)
+    kind = models.CharField(_("类型"), max_length=20, choices=DEVICE_KINDS.choices)
     location = models.CharField(_("位置"), max_length=100)
     building = models.ForeignKey(
         Building,
@@ -231,9 +232,9 @@ class AccessEvent(models.Model):
     )
     occurred_at = models.DateTimeField(_("刷卡时间"))
     received_at = models.DateTimeField(_("入库时间"), auto_now_add=True)
-    direction = models.CharField(_("方向"), max_length=4, choices=DirectionChoice.choices)
-    decision = models.CharField(_("结果"), max_length=5, choices=DecisionChoice.choices)
-    reason = models.CharField(_("原因"), max_length=24, choices=ReasonChoice.choices)
+    direction = models.CharField(_("方向"), max_length=4, choices=DIRECTIONS.choices)
+    decision = models.CharField(_("结果"), max_length=5, choices=DECISIONS.choices)
+    reason = models.CharField(_("原因"), max_length=24, choices=REASONS.choices)
     # e.g. "late_return" (a dorm entry inside the curfew), "passback" (soft anti-passback)
     flags = models.CharField(_("标记"), max_length=40, blank=True)
     boot_epoch = models.PositiveBigIntegerField(default=0)

@@ -10,11 +10,11 @@ from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
-from ops.registry.choices import GATE_KINDS, DecisionChoice
 from ops.registry.lifecycle.models import OutboxMessage, Topic
 from ops.registry.models import AccessEvent, Card, Device
 from readers.decide import Credential, Door
-from streams.cards import CardStatus, CardType, DeviceKind
+from streams.cards import GATE_KINDS, CardStatus, CardType, DeviceKind
+from streams.reasons import Decision
 
 
 def credentials() -> list[Credential]:
@@ -134,9 +134,9 @@ def _minute_flows(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dict
     """Allowed passages in / out per gate per minute over the last ``minutes``."""
     since = timezone.now() - timedelta(minutes=minutes)
     out: dict[str, dict[int, list[int]]] = {}
-    recent = events.filter(
-        occurred_at__gte=since, decision=DecisionChoice.ALLOW, direction__in=["in", "out"]
-    ).values_list("device__code", "occurred_at", "direction")
+    recent = events.filter(occurred_at__gte=since, decision=Decision.ALLOW, direction__in=["in", "out"]).values_list(
+        "device__code", "occurred_at", "direction"
+    )
     for code, when, direction in recent.iterator(chunk_size=5000):
         flow = out.setdefault(code, {}).setdefault(int(when.timestamp() // 60), [0, 0])
         flow[0 if direction == "in" else 1] += 1
@@ -154,9 +154,9 @@ def _totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
         .order_by()
     }
     return {
-        "allow": sum(n for (d, _), n in by.items() if d == DecisionChoice.ALLOW),
-        "deny": sum(n for (d, _), n in by.items() if d == DecisionChoice.DENY),
-        "reasons": {r: n for (d, r), n in by.items() if d == DecisionChoice.DENY},
+        "allow": sum(n for (d, _), n in by.items() if d == Decision.ALLOW),
+        "deny": sum(n for (d, _), n in by.items() if d == Decision.DENY),
+        "reasons": {r: n for (d, r), n in by.items() if d == Decision.DENY},
         "since": midnight.timestamp(),
     }
 
@@ -231,7 +231,7 @@ def gate_state_at(start: datetime, at: datetime, *, rows: int) -> dict[str, Any]
     }
     return {
         "rows": _recent(events, rows),
-        "allow": sum(n for (d, _), n in by.items() if d == DecisionChoice.ALLOW),
-        "deny": sum(n for (d, _), n in by.items() if d == DecisionChoice.DENY),
-        "reasons": {r: n for (d, r), n in by.items() if d == DecisionChoice.DENY},
+        "allow": sum(n for (d, _), n in by.items() if d == Decision.ALLOW),
+        "deny": sum(n for (d, _), n in by.items() if d == Decision.DENY),
+        "reasons": {r: n for (d, r), n in by.items() if d == Decision.DENY},
     }

@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from ops.audit import services as audit
 from ops.bulk import fast_insert
-from ops.registry.choices import LIVE_CARD_STATUSES, CardStatus, HolderKind, HolderStatus
+from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import Action, CardAction
 from ops.registry.lifecycle.outbox import announce_many
 from ops.registry.lifecycle.services import _end_of_day, _require_basis
 from ops.registry.models import Card, Cardholder
+from streams.cards import CardStatus
 
 ACTION_FIELDS = ("card", "holder", "action", "from_status", "to_status", "operator", "basis", "at")
 

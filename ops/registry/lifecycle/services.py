@@ -24,11 +24,12 @@ from ops.accounts.roles import Role
 from ops.audit import services as audit
 from ops.masking import mask_name
 from ops.registry import citizen_id
-from ops.registry.choices import LIVE_CARD_STATUSES, CardStatus, CardType, HolderKind, HolderStatus
+from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import Action, CardAction, FeeCharge, FeeKind, FeePolicy
 from ops.registry.lifecycle.outbox import announce
 from ops.registry.models import Card, Cardholder, Department
+from streams.cards import CardStatus, CardType
 
 UID_RE = re.compile(r"^[0-9A-F]{8,20}$")
 CARD_TYPE_FOR_KIND = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}
