@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from ops.accounts.models import Operator
 from ops.accounts.roles import Role
-from ops.alerts import services, workflow
+from ops.alerts import services
 from ops.alerts.models import (
     CONDITION_KINDS,
     SECURITY_KINDS,
@@ -33,17 +33,21 @@ from ops.alerts.models import (
     RepairTicket,
     Severity,
 )
-from ops.alerts.services import FLAP_REFIRES, FLAP_WINDOW, AlertBuffer, clear_condition, raise_alert
-from ops.alerts.workflow import (
+from ops.alerts.selectors import response_times
+from ops.alerts.services import (
+    FLAP_REFIRES,
+    FLAP_WINDOW,
+    AlertBuffer,
     AlertError,
     TicketRequest,
     acknowledge,
     assign,
     can_work,
+    clear_condition,
     escalate_overdue,
     open_ticket,
+    raise_alert,
     resolve,
-    response_times,
     settle_flapping,
 )
 from ops.audit.models import AuditRecord
@@ -744,7 +748,7 @@ def test_a_ticket_and_its_fee_roll_back_with_a_failed_audit(campus, ops, monkeyp
     def broken(**kw):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(workflow, "record", broken)
+    monkeypatch.setattr(services, "record", broken)
     with pytest.raises(RuntimeError):
         open_ticket(
             alert.pk,

@@ -34,8 +34,7 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.alerts.models import Alert, AlertKind, AlertStatus
 from ops.alerts.selectors import RESOLVED_SHOWN_FOR, SNAPSHOT_LIMIT, alert_rows, alert_snapshot
-from ops.alerts.services import AlertBuffer, notify, raise_alert
-from ops.alerts.workflow import acknowledge, resolve
+from ops.alerts.services import AlertBuffer, acknowledge, notify, raise_alert, resolve
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.pipeline.supervision import mark_silent_devices

@@ -251,7 +251,7 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     from django.contrib.admin.models import CHANGE, LogEntry
     from django.contrib.contenttypes.models import ContentType
 
-    from ops.alerts import workflow
+    from ops.alerts import services as alert_services
     from ops.alerts.models import Alert, AlertKind
     from ops.alerts.services import raise_alert
     from ops.registry.lifecycle import importing, photo_store, services
@@ -416,11 +416,11 @@ def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
     )
     fault = Alert.objects.get(kind=AlertKind.DEVICE_FAULT)
     silent = Alert.objects.get(kind=AlertKind.UPLOAD_STOPPED)
-    workflow.acknowledge(silent.pk, by=nic, comment="已通知宿管")
-    workflow.open_ticket(
+    alert_services.acknowledge(silent.pk, by=nic, comment="已通知宿管")
+    alert_services.open_ticket(
         fault.pk,
         by=nic,
-        request=workflow.TicketRequest(
+        request=alert_services.TicketRequest(
             cause="human", description="车辆闸杆被撞断", responsible_number=holders[9].number, price="350"
         ),
     )

@@ -24,8 +24,7 @@ from dashboard.live import run_feed
 from dashboard.pages.common import ASSETS, nav_bar
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
-from ops.alerts.selectors import alert_rows, alert_snapshot
-from ops.alerts.workflow import response_times
+from ops.alerts.selectors import alert_rows, alert_snapshot, response_times
 from ops.push import current_seq
 from ops.redis_client import client
 from ops.registry import selectors

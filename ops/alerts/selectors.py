@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from ops.alerts.models import Alert, AlertStatus
+from ops.alerts.models import Alert, AlertLog, AlertStatus, LogAction
 
 RESOLVED_SHOWN_FOR = timedelta(hours=12)  # a resolved alert stays on the desk this long
 SNAPSHOT_LIMIT = 300
@@ -67,3 +67,16 @@ def alert_snapshot(*, kinds: Collection[str] | None = None) -> dict[str, Any]:
 
 def alert_rows(ids: list[int], *, kinds: Collection[str] | None = None) -> dict[int, dict[str, Any]]:
     return {a.pk: _row(a) for a in _query(_on_desk(kinds).filter(pk__in=ids))}
+
+
+def response_times(*, since: datetime) -> dict[str, Any]:
+    """Mean time to acknowledge (from opening, or from the lapse that reopened it) and to
+    repair (first occurrence → resolved), over the actions taken since ``since``."""
+    out: dict[str, Any] = {}
+    for name, action in (("ack", LogAction.ACKNOWLEDGED), ("repair", LogAction.RESOLVED)):
+        agg = AlertLog.objects.filter(action=action, at__gte=since, seconds__isnull=False).aggregate(
+            mean=Avg("seconds"), n=Count("id")
+        )
+        out[f"mtt{name[0]}_s"] = agg["mean"]
+        out[f"{name}_count"] = agg["n"]
+    return out

@@ -1,6 +1,6 @@
 """The alert's own page: what happened, its timeline, and the actions (R-OPS-3, R-DEV-3) —
 acknowledge with a comment, assign, resolve, open a repair ticket. Plain server-rendered forms:
-they work on any browser, and every POST goes through ``ops.alerts.workflow``."""
+they work on any browser, and every POST goes through ``ops.alerts.services``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import LANDING, Role
-from ops.alerts import workflow
+from ops.alerts import services as alert_services
 from ops.alerts.models import Alert, AlertStatus, RepairCause
 from ops.form_steps import run_step
 
@@ -26,7 +26,7 @@ def _alert_for(request: HttpRequest, alert_id: int) -> Alert:
         .filter(pk=alert_id)
         .first()
     )
-    if alert is None or not workflow.can_work(request.user, alert):
+    if alert is None or not alert_services.can_work(request.user, alert):
         raise Http404  # no hint that an alert outside the viewer's remit exists
     return alert
 
@@ -39,7 +39,7 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         for u in get_user_model()
         .objects.filter(is_active=True, operator__role__in=[Role.NIC, Role.SECURITY])
         .select_related("operator")
-        if workflow.can_work(u, alert)
+        if alert_services.can_work(u, alert)
     ]
 
     role = role_of(request.user)
@@ -62,7 +62,7 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 def _act(request: HttpRequest, alert_id: int, action: Callable[[], Any]) -> HttpResponse:
     _alert_for(request, alert_id)
-    return run_step(request, action, (workflow.AlertError,), "alert-detail", alert_id=alert_id)
+    return run_step(request, action, (alert_services.AlertError,), "alert-detail", alert_id=alert_id)
 
 
 @login_required
@@ -71,7 +71,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     return _act(
         request,
         alert_id,
-        lambda: workflow.acknowledge(alert_id, by=request.user, comment=request.POST.get("comment", "")),
+        lambda: alert_services.acknowledge(alert_id, by=request.user, comment=request.POST.get("comment", "")),
     )
 
 
@@ -82,7 +82,7 @@ def assign(request: HttpRequest, alert_id: int) -> HttpResponse:
         assignee = int(request.POST.get("assignee", ""))
     except ValueError:
         assignee = 0
-    return _act(request, alert_id, lambda: workflow.assign(alert_id, by=request.user, assignee_id=assignee))
+    return _act(request, alert_id, lambda: alert_services.assign(alert_id, by=request.user, assignee_id=assignee))
 
 
 @login_required
@@ -91,7 +91,7 @@ def resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
     return _act(
         request,
         alert_id,
-        lambda: workflow.resolve(alert_id, by=request.user, resolution=request.POST.get("resolution", "")),
+        lambda: alert_services.resolve(alert_id, by=request.user, resolution=request.POST.get("resolution", "")),
     )
 
 
@@ -99,11 +99,11 @@ def resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_POST
 def ticket(request: HttpRequest, alert_id: int) -> HttpResponse:
     p = request.POST
-    req = workflow.TicketRequest(
+    req = alert_services.TicketRequest(
         cause=p.get("cause", ""),
         description=p.get("description", ""),
         vendor=p.get("vendor", ""),
         responsible_number=p.get("responsible", ""),
         price=p.get("price", ""),
     )
-    return _act(request, alert_id, lambda: workflow.open_ticket(alert_id, by=request.user, request=req))
+    return _act(request, alert_id, lambda: alert_services.open_ticket(alert_id, by=request.user, request=req))

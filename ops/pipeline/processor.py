@@ -16,8 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from ops.alerts.models import AlertKind
-from ops.alerts.services import AlertBuffer, clear_condition
-from ops.alerts.workflow import escalate_overdue, settle_flapping
+from ops.alerts.services import AlertBuffer, clear_condition, escalate_overdue, settle_flapping
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.card_watch import CardWatch
 from ops.pipeline.routing import group_rows
