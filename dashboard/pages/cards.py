@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import Dash, ctx, html, set_props
+from dash import ctx, html, set_props
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from dashboard.card_board import CardBoard
 from dashboard.guard import current_scope, language_of
 from dashboard.live import run_feed
-from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.pages.common import feed_table, live_app, nav_bar, status_head
 from ops.push import current_seq
 from ops.redis_client import client
 from ops.registry.lifecycle.models import Action
@@ -28,16 +28,7 @@ COUNTS = "cards-counts"
 FEED = "cards-feed"
 STATUS = "cards-status"
 
-app = Dash(
-    __name__,
-    backend="fastapi",
-    websocket_callbacks=True,
-    url_base_pathname=PREFIX,
-    websocket_inactivity_timeout=0,
-    assets_folder=str(ASSETS),
-    title="卡务动态",
-    update_title=None,
-)
+app = live_app(__name__, prefix=PREFIX, title="卡务动态")
 
 
 def layout() -> html.Div:
@@ -50,27 +41,17 @@ def layout() -> html.Div:
                 html.Div(
                     className="panel",
                     children=[
-                        html.Div(
-                            className="panel-head",
-                            children=[html.H3(_("最新卡务")), html.Span(_("连接中…"), id=STATUS, className="status")],
-                        ),
-                        html.Table(
-                            className="feed",
-                            children=[
-                                html.Thead(
-                                    html.Tr(
-                                        [
-                                            html.Th(_("时间")),
-                                            html.Th(_("操作")),
-                                            html.Th(_("持卡人")),
-                                            html.Th(_("卡号")),
-                                            html.Th(_("状态")),
-                                            html.Th(_("操作员")),
-                                        ]
-                                    )
-                                ),
-                                html.Tbody(id=FEED),
+                        status_head(_("最新卡务"), STATUS),
+                        feed_table(
+                            [
+                                _("时间"),
+                                _("操作"),
+                                _("持卡人"),
+                                _("卡号"),
+                                _("状态"),
+                                _("操作员"),
                             ],
+                            html.Tbody(id=FEED),
                         ),
                     ],
                 ),

@@ -1,10 +1,12 @@
-"""Pieces every live page shares: the assets folder and the navigation bar (per role)."""
+"""Pieces every live page shares: its Dash app, the navigation bar (per role), panel headings with
+the connection status, feed tables and tiles."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from dash import html
+from dash import Dash, html
 from django.utils.translation import gettext as _
 
 from dashboard.guard import current_scope, role_in
@@ -25,3 +27,44 @@ def nav_bar(title: str) -> html.Header:
             html.A(_("退出"), href="/accounts/logout/confirm/"),
         ],
     )
+
+
+def live_app(module: str, *, prefix: str, title: str) -> Dash:
+    """A live page's Dash app: websocket callbacks on the FastAPI backend, mounted at ``prefix``
+    (Channels' URLRouter does not strip the prefix), never timed out (a desk is open all day)."""
+    return Dash(
+        module,
+        backend="fastapi",
+        websocket_callbacks=True,
+        url_base_pathname=prefix,
+        websocket_inactivity_timeout=0,
+        assets_folder=str(ASSETS),
+        title=title,
+        update_title=None,
+    )
+
+
+def status_head(title: str, status_id: str, *, class_name: str = "panel-head") -> html.Div:
+    """A panel's heading with the page's connection status beside it."""
+    return html.Div(
+        className=class_name, children=[html.H3(title), html.Span(_("连接中…"), id=status_id, className="status")]
+    )
+
+
+def feed_table(headers: list[str], body: html.Tbody) -> html.Table:
+    """A table of the latest rows under fixed headers."""
+    return html.Table(className="feed", children=[html.Thead(html.Tr([html.Th(h) for h in headers])), body])
+
+
+def panel(title: str, *content: Any, class_name: str = "panel") -> html.Div:
+    return html.Div(className=class_name, children=[html.H3(title), *content])
+
+
+def tile(label: str, value: Any, *, value_id: str | None = None, class_name: str = "tile") -> html.Div:
+    """A figure with its label (``value_id``: pushes update the value in place)."""
+    value_div = (
+        html.Div(value, className="tile-value")
+        if value_id is None
+        else html.Div(value, className="tile-value", id=value_id)
+    )
+    return html.Div(className=class_name, children=[html.Div(label, className="tile-label"), value_div])

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
-from dash import Dash, ctx, html
+from dash import ctx, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import timezone, translation
@@ -21,7 +21,7 @@ from dashboard import alert_view
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
-from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.pages.common import live_app, nav_bar, panel, status_head, tile
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
 from ops.alerts.selectors import alert_rows, alert_snapshot, response_times
@@ -39,16 +39,7 @@ DEVICES = "nic-devices"
 ALERTS = "nic-alerts"
 STATUS = "nic-status"
 
-app = Dash(
-    __name__,
-    backend="fastapi",
-    websocket_callbacks=True,
-    url_base_pathname=PREFIX,
-    websocket_inactivity_timeout=0,
-    assets_folder=str(ASSETS),
-    title="网信中心设备值班台",
-    update_title=None,
-)
+app = live_app(__name__, prefix=PREFIX, title="网信中心设备值班台")
 
 
 def layout() -> html.Div:
@@ -65,17 +56,11 @@ def layout() -> html.Div:
                         html.Div(
                             className="panel",
                             children=[
-                                html.Div(
-                                    className="panel-head",
-                                    children=[
-                                        html.H3(_("设备告警（按楼宇）")),
-                                        html.Span(_("连接中…"), id=STATUS, className="status"),
-                                    ],
-                                ),
+                                status_head(_("设备告警（按楼宇）"), STATUS),
                                 html.Div(id=ALERTS),
                             ],
                         ),
-                        html.Div(className="panel", children=[html.H3(_("设备状态")), html.Div(id=DEVICES)]),
+                        panel(_("设备状态"), html.Div(id=DEVICES)),
                     ],
                 ),
             ],
@@ -139,10 +124,7 @@ def _device_groups(rows: list[dict[str, Any]]) -> list[html.Div]:
 
 
 def _kpi(label: str, value: str, tile_id: str, extra: str = "") -> html.Div:
-    return html.Div(
-        className=f"tile small {extra}",
-        children=[html.Div(label, className="tile-label"), html.Div(value, className="tile-value", id=tile_id)],
-    )
+    return tile(label, value, value_id=tile_id, class_name=f"tile small {extra}")
 
 
 def _minutes(seconds: float | None) -> str:

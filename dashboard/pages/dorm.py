@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import Dash, ctx, html
+from dash import ctx, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from dashboard.dorm_board import DormBoard
 from dashboard.guard import current_scope, language_of, role_in
 from dashboard.live import run_feed
-from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.pages.common import feed_table, live_app, nav_bar, status_head, tile
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
 from ops.push import current_seq
@@ -37,16 +37,7 @@ PREFIX = "/live/dorm/"
 PANELS = "dorm-panels"
 STATUS = "dorm-status"
 
-app = Dash(
-    __name__,
-    backend="fastapi",
-    websocket_callbacks=True,
-    url_base_pathname=PREFIX,
-    websocket_inactivity_timeout=0,
-    assets_folder=str(ASSETS),
-    title="宿舍门禁",
-    update_title=None,
-)
+app = live_app(__name__, prefix=PREFIX, title="宿舍门禁")
 
 
 def layout() -> html.Div:
@@ -55,10 +46,7 @@ def layout() -> html.Div:
             className="page",
             children=[
                 nav_bar(_("宿舍门禁实时")),
-                html.Div(
-                    className="panel-head panel",
-                    children=[html.H3(_("我负责的楼宇")), html.Span(_("连接中…"), id=STATUS, className="status")],
-                ),
+                status_head(_("我负责的楼宇"), STATUS, class_name="panel-head panel"),
                 html.Div(id=PANELS),
             ],
         )
@@ -131,36 +119,14 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
             html.Div(
                 className="tiles",
                 children=[
-                    html.Div(
-                        className="tile small",
-                        children=[
-                            html.Div(label, className="tile-label"),
-                            html.Div(value, className="tile-value", id=f"dorm-{code}-{key}"),
-                        ],
-                    )
+                    tile(label, value, value_id=f"dorm-{code}-{key}", class_name="tile small")
                     for label, value, key in tiles
                 ],
             ),
             html.Div(
                 className="grid",
                 children=[
-                    html.Table(
-                        className="feed",
-                        children=[
-                            html.Thead(
-                                html.Tr(
-                                    [
-                                        html.Th(_("时间")),
-                                        html.Th(_("门")),
-                                        html.Th(_("持卡人")),
-                                        html.Th(_("方向")),
-                                        html.Th(_("结果")),
-                                    ]
-                                )
-                            ),
-                            html.Tbody(feed),
-                        ],
-                    ),
+                    feed_table([_("时间"), _("门"), _("持卡人"), _("方向"), _("结果")], html.Tbody(feed)),
                     html.Div(extra),
                 ],
             ),

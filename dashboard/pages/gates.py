@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-from dash import Dash, ctx, dcc, html
+from dash import ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
 from django.utils import translation
@@ -26,7 +26,7 @@ from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages import replay
-from dashboard.pages.common import ASSETS, nav_bar
+from dashboard.pages.common import feed_table, live_app, nav_bar, panel, status_head, tile
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
@@ -57,16 +57,7 @@ ALERTS = "gates-alerts"
 GRID = "gates-grid"
 SECURITY = frozenset(k.value for k in SECURITY_KINDS)
 
-app = Dash(
-    __name__,
-    backend="fastapi",
-    websocket_callbacks=True,
-    url_base_pathname=PREFIX,  # Channels' URLRouter does not strip the prefix
-    websocket_inactivity_timeout=0,  # the desk is left open all day
-    assets_folder=str(ASSETS),
-    title="校门通行实时监控",
-    update_title=None,
-)
+app = live_app(__name__, prefix=PREFIX, title="校门通行实时监控")
 
 
 def layout() -> html.Div:
@@ -80,36 +71,18 @@ def layout() -> html.Div:
                 html.Div(
                     className="grid",
                     children=[
-                        html.Div(
-                            className="panel",
-                            children=[
-                                html.H3(_("安全告警（黑名单、克隆卡、旧卡、防潜回）")),
-                                html.Div(id=ALERTS, className="security-alerts"),
-                            ],
+                        panel(
+                            _("安全告警（黑名单、克隆卡、旧卡、防潜回）"),
+                            html.Div(id=ALERTS, className="security-alerts"),
                         ),
-                        html.Div(
-                            className="panel",
-                            children=[html.H3(_("闸机状态与近5分钟进出")), html.Div(id=GRID, className="devgrid")],
-                        ),
+                        panel(_("闸机状态与近5分钟进出"), html.Div(id=GRID, className="devgrid")),
                     ],
                 ),
                 html.Div(
                     className="tiles",
                     children=[
-                        html.Div(
-                            className="tile ok",
-                            children=[
-                                html.Div(_("今日通过"), className="tile-label"),
-                                html.Div("—", id=TOTAL_ALLOW, className="tile-value"),
-                            ],
-                        ),
-                        html.Div(
-                            className="tile deny",
-                            children=[
-                                html.Div(_("今日拒绝"), className="tile-label"),
-                                html.Div("—", id=TOTAL_DENY, className="tile-value"),
-                            ],
-                        ),
+                        tile(_("今日通过"), "—", value_id=TOTAL_ALLOW, class_name="tile ok"),
+                        tile(_("今日拒绝"), "—", value_id=TOTAL_DENY, class_name="tile deny"),
                         html.Div(
                             className="tile wide",
                             children=[
@@ -134,30 +107,10 @@ def layout() -> html.Div:
                         html.Div(
                             className="panel feed-panel",
                             children=[
-                                html.Div(
-                                    className="panel-head",
-                                    children=[
-                                        html.H3(_("最新刷卡")),
-                                        html.Span(_("连接中…"), id=STATUS, className="status"),
-                                    ],
-                                ),
-                                html.Table(
-                                    className="feed",
-                                    children=[
-                                        html.Thead(
-                                            html.Tr(
-                                                [
-                                                    html.Th(_("时间")),
-                                                    html.Th(_("闸机")),
-                                                    html.Th(_("持卡人")),
-                                                    html.Th(_("卡号")),
-                                                    html.Th(_("方向")),
-                                                    html.Th(_("结果")),
-                                                ]
-                                            )
-                                        ),
-                                        html.Tbody(id=FEED_BODY),
-                                    ],
+                                status_head(_("最新刷卡"), STATUS),
+                                feed_table(
+                                    [_("时间"), _("闸机"), _("持卡人"), _("卡号"), _("方向"), _("结果")],
+                                    html.Tbody(id=FEED_BODY),
                                 ),
                             ],
                         ),
