@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from dashboard.card_board import CardBoard
 from dashboard.guard import current_scope, language_of
 from dashboard.live import run_feed
-from dashboard.pages.common import feed_table, live_app, nav_bar, status_head
+from dashboard.pages.common import feed_table, live_app, page, status_head, viewer_language
 from ops.push import current_seq
 from ops.redis_client import client
 from ops.registry.lifecycle.models import Action
@@ -32,30 +32,27 @@ app = live_app(__name__, prefix=PREFIX, title="卡务动态")
 
 
 def layout() -> html.Div:
-    with translation.override(language_of(current_scope.get())):
-        return html.Div(
-            className="page",
-            children=[
-                nav_bar(_("卡务动态")),
-                html.Div(id=COUNTS, className="tiles"),
-                html.Div(
-                    className="panel",
-                    children=[
-                        status_head(_("最新卡务"), STATUS),
-                        feed_table(
-                            [
-                                _("时间"),
-                                _("操作"),
-                                _("持卡人"),
-                                _("卡号"),
-                                _("状态"),
-                                _("操作员"),
-                            ],
-                            html.Tbody(id=FEED),
-                        ),
-                    ],
-                ),
-            ],
+    with viewer_language():
+        return page(
+            _("卡务动态"),
+            html.Div(id=COUNTS, className="tiles"),
+            html.Div(
+                className="panel",
+                children=[
+                    status_head(_("最新卡务"), STATUS),
+                    feed_table(
+                        [
+                            _("时间"),
+                            _("操作"),
+                            _("持卡人"),
+                            _("卡号"),
+                            _("状态"),
+                            _("操作员"),
+                        ],
+                        html.Tbody(id=FEED),
+                    ),
+                ],
+            ),
         )
 
 

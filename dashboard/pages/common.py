@@ -3,16 +3,28 @@ the connection status, feed tables and tiles."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from dash import Dash, html
+from django.utils import translation
 from django.utils.translation import gettext as _
 
-from dashboard.guard import current_scope, role_in
+from dashboard.guard import current_scope, language_of, role_in
 from ops.accounts.roles import places_for
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def viewer_language() -> AbstractContextManager[None]:
+    """Render in the language of the viewer whose websocket or request this is."""
+    return translation.override(language_of(current_scope.get()))
+
+
+def page(title: str, *content: Any) -> html.Div:
+    """A live page: the navigation bar with the page's title, then its content."""
+    return html.Div(className="page", children=[nav_bar(title), *content])
 
 
 def nav_bar(title: str) -> html.Header:

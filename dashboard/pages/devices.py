@@ -14,14 +14,14 @@ from channels.db import database_sync_to_async
 from dash import ctx, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboard import alert_view
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
-from dashboard.pages.common import live_app, nav_bar, panel, status_head, tile
+from dashboard.pages.common import live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
 from ops.alerts.selectors import alert_rows, alert_snapshot, response_times
@@ -43,27 +43,24 @@ app = live_app(__name__, prefix=PREFIX, title="网信中心设备值班台")
 
 
 def layout() -> html.Div:
-    with translation.override(language_of(current_scope.get())):
-        return html.Div(
-            className="page",
-            children=[
-                nav_bar(_("网信中心设备值班台")),
-                *alert_view.alarm_components(),
-                html.Div(id=KPIS, className="tiles"),
-                html.Div(
-                    className="grid",
-                    children=[
-                        html.Div(
-                            className="panel",
-                            children=[
-                                status_head(_("设备告警（按楼宇）"), STATUS),
-                                html.Div(id=ALERTS),
-                            ],
-                        ),
-                        panel(_("设备状态"), html.Div(id=DEVICES)),
-                    ],
-                ),
-            ],
+    with viewer_language():
+        return page(
+            _("网信中心设备值班台"),
+            *alert_view.alarm_components(),
+            html.Div(id=KPIS, className="tiles"),
+            html.Div(
+                className="grid",
+                children=[
+                    html.Div(
+                        className="panel",
+                        children=[
+                            status_head(_("设备告警（按楼宇）"), STATUS),
+                            html.Div(id=ALERTS),
+                        ],
+                    ),
+                    panel(_("设备状态"), html.Div(id=DEVICES)),
+                ],
+            ),
         )
 
 

@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 from dash import ctx, html
 from dash.exceptions import PreventUpdate
 from django.conf import settings
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dashboard.dorm_board import DormBoard
 from dashboard.guard import current_scope, language_of, role_in
 from dashboard.live import run_feed
-from dashboard.pages.common import feed_table, live_app, nav_bar, status_head, tile
+from dashboard.pages.common import feed_table, live_app, page, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
 from ops.push import current_seq
@@ -41,14 +40,11 @@ app = live_app(__name__, prefix=PREFIX, title="宿舍门禁")
 
 
 def layout() -> html.Div:
-    with translation.override(language_of(current_scope.get())):
-        return html.Div(
-            className="page",
-            children=[
-                nav_bar(_("宿舍门禁实时")),
-                status_head(_("我负责的楼宇"), STATUS, class_name="panel-head panel"),
-                html.Div(id=PANELS),
-            ],
+    with viewer_language():
+        return page(
+            _("宿舍门禁实时"),
+            status_head(_("我负责的楼宇"), STATUS, class_name="panel-head panel"),
+            html.Div(id=PANELS),
         )
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
+from ops.admin_kit import ReadOnlyAdmin
 from ops.masking import mask_citizen_id, mask_name, mask_phone
 from ops.registry.explain import explain
 from ops.registry.lifecycle import services as card_services
@@ -247,22 +248,13 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(ReadOnlyAdmin):
     list_display = ("occurred_at", "device", "card_uid", "direction", "decision", "reason")
     list_filter = ("decision", "reason", "device__kind")
     search_fields = ("card_uid", "device__code")
     date_hierarchy = "occurred_at"
     list_select_related = ("device",)
     show_full_result_count = False  # the table is large: no COUNT(*) on every page
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
 
 def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:  # type: ignore[no-untyped-def]

@@ -11,23 +11,13 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ops.admin_kit import ReadOnlyAdmin
 from ops.registry.lifecycle import import_admin, ledger
 from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-
 @admin.register(CardAction)
-class CardActionAdmin(ReadOnly):
+class CardActionAdmin(ReadOnlyAdmin):
     list_display = ("at", "card", "action", "from_status", "to_status", "operator", "basis")
     list_filter = ("action",)
     search_fields = ("card__uid", "holder__number")
@@ -35,7 +25,7 @@ class CardActionAdmin(ReadOnly):
 
 
 @admin.register(FeeCharge)
-class FeeChargeAdmin(ReadOnly):
+class FeeChargeAdmin(ReadOnlyAdmin):
     list_display = ("at", "kind", "amount", "operator", "window", "card")
     list_filter = ("kind", "window")
     date_hierarchy = "at"

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from ops.admin_kit import ReadOnlyAdmin
 from ops.redis_client import client
 from ops.registry.lifecycle import importing
 from ops.registry.lifecycle import photos as photo_checks
@@ -62,20 +63,11 @@ def _apply_in_background(batch: ImportBatch, operator: Any) -> None:
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin):
+class ImportBatchAdmin(ReadOnlyAdmin):
     list_display = ("id", "filename", "kind", "status", "rows", "created_by", "created_at", "applied_at")
     list_filter = ("status", "kind")
     exclude = ("plan",)  # the raw plan holds full citizen IDs: the review page shows it masked
     change_list_template = "admin/cards/importbatch_changelist.html"
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         wrap = self.admin_site.admin_view
