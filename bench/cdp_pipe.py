@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
+CHROMIUM = "/usr/bin/chromium"  # Debian's, never a downloaded one
+# The flags every headless run here uses (the browser tests too, tests/browser.py).
+HEADLESS_ARGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -33,8 +34,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--enable-precise-memory-info",
-]  # performance.memory unrounded
+]
+ARGS = [*HEADLESS_ARGS, "--enable-precise-memory-info"]  # performance.memory unrounded
 
 
 class CDPError(RuntimeError):

@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
+
+from ops.pipeline.processor import ReaderEventProcessor
+from ops.push import Fanout
+from tests.factories import publish
+
+
+class Readers:
+    """Readers publishing events, and the real processor with its real fan-out behind them."""
+
+    def __init__(self, redis_client: Any) -> None:
+        self.redis = redis_client
+        self.fanout = Fanout(redis_client)
+
+    def process(self, events: list[Any]) -> None:
+        """One batch through Redis Streams → processor → database → Channels layer."""
+        publish(self.redis, events)
+        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t", block_ms=50).run(max_idle_polls=2)
+
+    def close(self) -> None:
+        self.fanout.close()
 
 
 class Feed:

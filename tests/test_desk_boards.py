@@ -36,9 +36,8 @@ from ops.alerts.models import Alert, AlertKind, AlertStatus
 from ops.alerts.selectors import RESOLVED_SHOWN_FOR, SNAPSHOT_LIMIT, alert_rows, alert_snapshot
 from ops.alerts.services import AlertBuffer, acknowledge, notify, raise_alert, resolve
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
-from ops.pipeline.processor import ReaderEventProcessor
 from ops.pipeline.supervision import mark_silent_devices
-from ops.push import Fanout, current_seq
+from ops.push import current_seq
 from ops.registry import selectors
 from ops.registry.choices import DeviceState, HolderKind
 from ops.registry.dorm import dorm_snapshot, in_curfew
@@ -46,8 +45,8 @@ from ops.registry.models import Building, Card, Cardholder, Device
 from streams import names
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Decision, Direction, Reason
-from tests.factories import device_key, publish, tap
-from tests.live import Feed
+from tests.factories import device_key, tap
+from tests.live import Feed, Readers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -67,7 +66,7 @@ class People:
     staff: Card  # no dorm at all
 
 
-class Dorm:
+class Dorm(Readers):
     """D1's door readers publishing signed taps, and the real processor and fan-out behind them.
 
     The taps run on a clock of their own: first a minute outside D1's curfew ("day"), then inside
@@ -75,7 +74,7 @@ class Dorm:
     "late returns today" is well defined."""
 
     def __init__(self, campus: Any, redis_client: Any) -> None:
-        self.redis = redis_client
+        super().__init__(redis_client)
         self.code = campus.dorm.code
         now = datetime.now(TZ)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -92,7 +91,6 @@ class Dorm:
         campus.dorm.curfew_end = dtime(last // 60, last % 60)
         campus.dorm.save(update_fields=["curfew_start", "curfew_end"])
         self.in_curfew_phase = False
-        self.fanout = Fanout(redis_client)
         self.n = 0
 
     def curfew(self) -> None:
@@ -117,14 +115,6 @@ class Dorm:
             when=when.astimezone(UTC),
         )
         return event.model_copy(update={"direction": Direction.OUT}) if out else event
-
-    def process(self, events: list) -> None:
-        """One batch through Redis Streams → processor → database → Channels layer."""
-        publish(self.redis, events)
-        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t", block_ms=50).run(max_idle_polls=2)
-
-    def close(self) -> None:
-        self.fanout.close()
 
 
 @pytest.fixture

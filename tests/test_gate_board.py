@@ -17,28 +17,26 @@ from django.conf import settings
 
 from dashboard.gate_board import GateBoard
 from dashboard.pages import gates
-from ops.pipeline.processor import ReaderEventProcessor
-from ops.push import MESSAGE_TYPE, Fanout, current_seq
+from ops.push import MESSAGE_TYPE, current_seq
 from ops.registry import selectors
 from ops.registry.models import AccessEvent
 from streams import names
 from streams.cards import GATE_KINDS
 from streams.reasons import Decision, Reason
-from tests.factories import publish, tap
-from tests.live import Feed
+from tests.factories import tap
+from tests.live import Feed, Readers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 GATE, VEHICLE_GATE, DORM_DOOR = "G-E-01", "V-E-IN", "D1-01"
 
 
-class Campus:
+class Campus(Readers):
     """Readers publishing taps, and the real processor with the real fan-out behind them."""
 
     def __init__(self, campus, redis_client) -> None:
-        self.redis = redis_client
+        super().__init__(redis_client)
         self.uids = [c.uid for c in campus.cards]
-        self.fanout = Fanout(redis_client)
         self.clock = datetime.now(UTC) - timedelta(seconds=30)  # distinct, increasing
         self.n = 0
 
@@ -66,14 +64,6 @@ class Campus:
             self.tap(VEHICLE_GATE, reason=Reason.EXPIRED),
             self.tap(GATE),
         ]
-
-    def process(self, events: list) -> None:
-        """One batch through Redis Streams → processor → database → Channels layer."""
-        publish(self.redis, events)
-        ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t", block_ms=50).run(max_idle_polls=2)
-
-    def close(self) -> None:
-        self.fanout.close()
 
 
 @pytest.fixture

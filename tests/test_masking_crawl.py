@@ -52,6 +52,7 @@ from django.utils import timezone
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
+from ops.demo.operators import DEPARTMENT_OF
 from ops.masking import mask_citizen_id, mask_phone, mask_uid
 from ops.registry import citizen_id
 from ops.registry.choices import HolderKind
@@ -199,17 +200,6 @@ EXTRA_DEPARTMENTS = {
     "LIB": "图书馆",
     "SAO": "学生工作处",
     "CS": "计算机工程系",
-}
-DEPARTMENT_OF = {
-    Role.NIC: "NIC",
-    Role.SECURITY: "SEC",
-    Role.DORM_MANAGER: "SAO",
-    Role.HR: "HR",
-    Role.ACADEMIC: "AAO",
-    Role.GENERAL: "GAO",
-    Role.FINANCE: "FIN",
-    Role.LIBRARY: "LIB",
-    Role.LEADER: "NIC",
 }
 
 

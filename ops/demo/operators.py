@@ -6,7 +6,7 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.registry.models import Building, Department
 
-_DEPARTMENT_OF = {
+DEPARTMENT_OF = {  # the department each demo role works in
     Role.NIC: "NIC",
     Role.SECURITY: "SEC",
     Role.DORM_MANAGER: "SAO",
@@ -36,7 +36,7 @@ def ensure_demo_operators(*, password: str) -> list[tuple[str, str]]:
             username=role.value,
             password=password,
             role=role,
-            department=depts.get(_DEPARTMENT_OF[role]),
+            department=depts.get(DEPARTMENT_OF[role]),
             is_superuser=role == Role.NIC,
         )
         made.append((role.value, str(role.label)))
