@@ -12,13 +12,6 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-def mask_number(number: str) -> str:
-    """Student/staff number: keep the year-ish prefix and the last two digits."""
-    if len(number) <= 4:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 6) + number[-2:]
-
-
 def mask_citizen_id(value: str) -> str:
     """440507199001011234 → 440507********123X-style: region and last four kept."""
     if len(value) < 10:

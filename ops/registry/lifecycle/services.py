@@ -395,11 +395,6 @@ def cancel_card(*, card: Card, operator: Any, basis: str, holder_status: str | N
     return card
 
 
-def default_student_end(year: int) -> date:
-    """Students finish in July (R-END-1)."""
-    return date(year, 7, 1)
-
-
 __all__ = [
     "issue_card",
     "report_loss",
