@@ -8,7 +8,12 @@ COPY ops ops
 COPY dashboard dashboard
 COPY streams streams
 COPY readers readers
-RUN pip install --no-cache-dir . && mkdir -p /var/lib/campuscard \
+COPY scripts/compile_translations.py scripts/
+# The .mo is not committed: compile the .po (polib, at the version pyproject.toml pins) before
+# installing, so the installed package carries it.
+RUN pip install --no-cache-dir "$(grep -o 'polib==[0-9.]*' pyproject.toml)" \
+    && python scripts/compile_translations.py --force \
+    && pip install --no-cache-dir . && mkdir -p /var/lib/campuscard \
     && useradd --system --home /var/lib/campuscard campuscard \
     && chown campuscard /var/lib/campuscard
 USER campuscard

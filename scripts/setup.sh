@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepare this checkout: a virtualenv with the pinned dependencies. With --test, also the
-# system packages the tests drive for real (Debian chromium for the browser tests).
+# Prepare this checkout: a virtualenv with the pinned dependencies and the compiled English
+# catalogue. With --test, also the system packages the tests drive for real (Debian chromium for
+# the browser tests, gettext for the translation check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,12 +23,16 @@ if [[ ! -f "$stamp" ]]; then
   fi
   touch "$stamp"
 fi
+# ops/locale/*/django.po is the source of the translations; the .mo is built here, not committed
+# (pure Python: polib, so the plain demo setup needs no gettext). Only when the .po is newer.
+.venv/bin/python scripts/compile_translations.py
 
 if [[ $want_test == 1 ]]; then
   ./scripts/pcsc_setup.sh   # pcscd + vsmartcard-vpcd + pyscard: the PC/SC tests are real
   missing=()
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+  command -v xgettext >/dev/null || missing+=(gettext)   # makemessages in tests/test_i18n.py
   if (( ${#missing[@]} )); then
     if [[ $(id -u) != 0 ]]; then
       echo "setup: need system packages: ${missing[*]} (run as root or install them)" >&2
