@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar, cast
 
 import redis
 
@@ -23,6 +23,11 @@ from streams import names
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEAD_LETTER_FIELD_BYTES = 8192
+
+# Stream replies as this project's clients get them: RESP2 (redis-py's default protocol) and
+# no decode_responses. redis-py types a reply as the union over every protocol and decoding.
+RawEntry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
+StreamReply: TypeAlias = list[tuple[bytes, list[RawEntry]]]  # XREAD / XREADGROUP
 
 
 class InvalidEntry(ValueError):
@@ -109,7 +114,7 @@ class StreamConsumer(Generic[T]):
         return len(entries)
 
     # -- internals --------------------------------------------------------------------------------
-    def _read(self) -> tuple[list[tuple[bytes, dict[bytes, bytes]]], bool]:
+    def _read(self) -> tuple[list[RawEntry], bool]:
         """The next batch, and whether it is a redelivery."""
         now = time.monotonic()
         if now - self._last_claim > self.claim_idle_ms / 1000:
@@ -118,21 +123,27 @@ class StreamConsumer(Generic[T]):
             if claimed:
                 return claimed, True
         if self._read_own_pending:
-            reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch_size)
+            reply = cast(
+                StreamReply,
+                self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch_size),
+            )
             entries = reply[0][1] if reply else []
             if entries:
                 return entries, True
             self._read_own_pending = False
-        reply = self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            {self.stream: ">"},
-            count=self.batch_size,
-            block=self.block_ms,
+        reply = cast(
+            StreamReply,
+            self.redis.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: ">"},
+                count=self.batch_size,
+                block=self.block_ms,
+            ),
         )
         return (reply[0][1] if reply else []), False
 
-    def _autoclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    def _autoclaim(self) -> list[RawEntry]:
         """Take over entries another consumer read but never acknowledged (it died)."""
         reply = self.redis.xautoclaim(
             self.stream,
@@ -148,7 +159,7 @@ class StreamConsumer(Generic[T]):
             log.warning("claimed %d entries left by a dead consumer", len(entries))
         return entries
 
-    def _process(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]], *, redelivered: bool = False) -> None:
+    def _process(self, raw_entries: list[RawEntry], *, redelivered: bool = False) -> None:
         batch: list[Entry[T]] = []
         for raw_id, fields in raw_entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from streams import names
+from streams.consumer import StreamReply
 
 SNAPSHOT = "campuscard:credentials:snapshot"
 
@@ -57,7 +58,7 @@ def read_after(
     client: redis.Redis, version: int, *, count: int = 1000, block_ms: int | None = None
 ) -> list[tuple[int, dict[str, Any]]]:
     """Changes after ``version``, in order (the caller checks for a gap)."""
-    reply = client.xread({names.CREDENTIALS: f"{version}-1"}, count=count, block=block_ms)
+    reply = cast(StreamReply, client.xread({names.CREDENTIALS: f"{version}-1"}, count=count, block=block_ms))
     if not reply:
         return []
     return [(int(fields[b"v"]), json.loads(fields[b"e"])) for _id, fields in reply[0][1]]

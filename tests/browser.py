@@ -78,14 +78,14 @@ def stop(proc: subprocess.Popen, sig: int, timeout: float = 20.0) -> int:
         raise
 
 
-def outside_the_browser_loop(fn):  # type: ignore[no-untyped-def]
+def outside_the_browser_loop(fn):
     """Run a database check from inside a Playwright block (its sync API runs an event loop in
     this thread, and Django refuses ORM calls from a thread with a running loop)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from django.db import connection
 
-    def call():  # type: ignore[no-untyped-def]
+    def call():
         try:
             return fn()
         finally:

@@ -31,7 +31,7 @@ def device_key(code: str) -> bytes:
     return hashlib.sha256(f"test-key:{code}".encode()).digest()
 
 
-def publish(client, events):  # type: ignore[no-untyped-def]
+def publish(client, events):
     """Sign each event with its device's key and append it to the stream, as a reader does."""
     return producer.publish(client, events, keys=_Keys())
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -27,6 +28,7 @@ from readers.agent.config import load_config, parse_config
 from readers.sources.base import CardPresented, CardSource
 from streams import credentials as feed
 from streams import envelopes, names, signing
+from streams.consumer import RawEntry
 from streams.reasons import Decision, Direction, Reason
 
 TAPS = int(os.environ.get("AGENT_OFFLINE_TAPS", "2000"))
@@ -136,7 +138,7 @@ def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
 def stream_messages(server: RedisServer, key: bytes) -> list[envelopes.Tap | envelopes.Heartbeat | envelopes.Fault]:
     client = server.client()
     try:
-        entries = client.xrange(names.READER_EVENTS)
+        entries = cast(list[RawEntry], client.xrange(names.READER_EVENTS))
     finally:
         client.close()
     out = []
@@ -249,7 +251,8 @@ def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(serve
         pipe.xdel(names.CREDENTIALS, "4-1")
         pipe.execute()
         wait_for(lambda: agent.cache.version == 5, what="the snapshot reload")
-        assert agent.cache.lookup(VALID).status == "lost"  # came only with the snapshot
+        credential = agent.cache.lookup(VALID)
+        assert credential is not None and credential.status == "lost"  # came only with the snapshot
         assert agent.tap("G-T-01", VALID).reason == Reason.LOST
 
         # heartbeats carry the version the agent holds and its backlog
@@ -455,7 +458,8 @@ def test_door_policy_from_config_applies_at_the_edge(tmp_path):
     assert agent.tap("G-T-01", VALID, at=at + timedelta(seconds=5)).reason == Reason.ANTI_PASSBACK
     assert agent.tap("G-T-01", VALID, "out", at=at + timedelta(seconds=9)).reason == Reason.OK
     taps = [envelopes.parse(p) for _i, p, _m in agent.outbox.peek(10)]
-    assert [(t.direction, t.decision) for t in taps] == [
+    assert all(isinstance(t, envelopes.Tap) for t in taps)
+    assert [(t.direction, t.decision) for t in taps if isinstance(t, envelopes.Tap)] == [
         (Direction.IN, Decision.ALLOW),
         (Direction.IN, Decision.DENY),
         (Direction.OUT, Decision.ALLOW),

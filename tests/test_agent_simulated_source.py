@@ -7,6 +7,7 @@ import time
 
 from readers.agent.agent import ReaderAgent, client_factory
 from readers.agent.config import parse_config
+from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from tests.test_agent_offline import card, server, wait_for  # noqa: F401 (fixture)
 
@@ -34,6 +35,7 @@ def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
         client_factory(server.url),
     )
     for source in agent.sources:
+        assert isinstance(source, SimulatedSource)
         source.rate = 50.0
     agent.start()
     try:
@@ -42,8 +44,8 @@ def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
         from streams import envelopes, names
 
         wait_for(lambda: len(agent.outbox) == 0, what="forwarding")
-        taps = [envelopes.parse(f[b"e"]) for _i, f in client.xrange(names.READER_EVENTS)]
-        taps = [t for t in taps if t.type == "tap"]
+        parsed = [envelopes.parse(f[b"e"]) for _i, f in client.xrange(names.READER_EVENTS)]
+        taps = [t for t in parsed if t.type == "tap"]
         assert len(taps) > 10
         assert {t.device_id for t in taps} == {"SIM-01"}
         assert any(t.reason == "ok" for t in taps)

@@ -99,7 +99,7 @@ class Dorm(Readers):
 
     def tap(
         self, who: Card | str, *, out: bool = False, deny: bool = False, device: str = DOOR, at: datetime | None = None
-    ):  # type: ignore[no-untyped-def]
+    ):
         self.n += 1
         self.clock += timedelta(milliseconds=500)
         when = at or self.clock
@@ -166,7 +166,7 @@ def _dorm_fresh(dorm: Dorm) -> DormBoard:
     return _dorm_board(dorm, *_dorm_load(dorm))
 
 
-def _ids(events) -> list[str]:  # type: ignore[no-untyped-def]
+def _ids(events) -> list[str]:
     return sorted(str(e.event_id) for e in events)
 
 

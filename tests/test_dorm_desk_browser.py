@@ -95,7 +95,7 @@ def test_dorm_manager_sees_only_their_building(campus, redis_client, stack):
         output = next(d["output"] for d in deps if d.get("persistent"))
         forged_value = {"id": "building", "property": "value", "value": "D2"}
 
-        def request(**extra):  # type: ignore[no-untyped-def]
+        def request(**extra):
             return json.dumps(
                 {
                     "type": "callback_request",

@@ -25,7 +25,7 @@ json_values = st.recursive(
 
 
 @st.composite
-def frames_(draw):  # type: ignore[no-untyped-def]
+def frames_(draw):
     """Hostile entries: random bytes, random JSON, and valid envelopes with one field broken."""
     kind = draw(st.integers(0, 3))
     if kind == 0:

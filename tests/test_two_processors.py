@@ -25,7 +25,7 @@ from tests.live import Feed
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
-def _signed(event) -> Signed:  # type: ignore[no-untyped-def]
+def _signed(event) -> Signed:
     raw = envelopes.dump(event)
     return Signed(event, raw, signing.sign(device_key(event.device_id), raw).encode())
 
