@@ -8,6 +8,7 @@ COPY ops ops
 COPY dashboard dashboard
 COPY streams streams
 COPY readers readers
+COPY bench bench
 COPY scripts/compile_translations.py scripts/
 # The .mo is not committed: compile the .po (polib, at the version pyproject.toml pins) before
 # installing, so the installed package carries it.

@@ -68,15 +68,24 @@ def feed_table(headers: list[str], body: html.Tbody) -> html.Table:
     return html.Table(className="feed", children=[html.Thead(html.Tr([html.Th(h) for h in headers])), body])
 
 
-def panel(title: str, *content: Any, class_name: str = "panel") -> html.Div:
-    return html.Div(className=class_name, children=[html.H3(title), *content])
+def panel(title: Any, *content: Any, class_name: str = "panel") -> html.Div:
+    """A panel under its heading (a title, or a ``status_head``)."""
+    head = html.H3(title) if isinstance(title, str) else title
+    return html.Div(className=class_name, children=[head, *content])
 
 
-def tile(label: str, value: Any, *, value_id: str | None = None, class_name: str = "tile") -> html.Div:
+def tile(
+    label: str, value: Any, *, value_id: str | None = None, class_name: str = "tile", value_class: str = "tile-value"
+) -> html.Div:
     """A figure with its label (``value_id``: pushes update the value in place)."""
     value_div = (
-        html.Div(value, className="tile-value")
+        html.Div(value, className=value_class)
         if value_id is None
-        else html.Div(value, className="tile-value", id=value_id)
+        else html.Div(value, className=value_class, id=value_id)
     )
     return html.Div(className=class_name, children=[html.Div(label, className="tile-label"), value_div])
+
+
+def grid(*panels: Any) -> html.Div:
+    """Panels side by side."""
+    return html.Div(className="grid", children=list(panels))

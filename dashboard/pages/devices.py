@@ -21,7 +21,7 @@ from dashboard import alert_view
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
-from dashboard.pages.common import live_app, page, panel, status_head, tile, viewer_language
+from dashboard.pages.common import grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
 from ops.alerts.selectors import alert_rows, alert_snapshot, response_times
@@ -48,18 +48,9 @@ def layout() -> html.Div:
             _("网信中心设备值班台"),
             *alert_view.alarm_components(),
             html.Div(id=KPIS, className="tiles"),
-            html.Div(
-                className="grid",
-                children=[
-                    html.Div(
-                        className="panel",
-                        children=[
-                            status_head(_("设备告警（按楼宇）"), STATUS),
-                            html.Div(id=ALERTS),
-                        ],
-                    ),
-                    panel(_("设备状态"), html.Div(id=DEVICES)),
-                ],
+            grid(
+                panel(status_head(_("设备告警（按楼宇）"), STATUS), html.Div(id=ALERTS)),
+                panel(_("设备状态"), html.Div(id=DEVICES)),
             ),
         )
 

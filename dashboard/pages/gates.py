@@ -26,7 +26,7 @@ from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages import replay
-from dashboard.pages.common import feed_table, live_app, page, panel, status_head, tile, viewer_language
+from dashboard.pages.common import feed_table, grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.models import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
@@ -66,53 +66,30 @@ def layout() -> html.Div:
             _("校门通行实时监控"),
             *alert_view.alarm_components(),
             dcc.Store(id=FEED),  # drawn by assets/feed.js at each frame, not by dash-renderer
-            html.Div(
-                className="grid",
-                children=[
-                    panel(
-                        _("安全告警（黑名单、克隆卡、旧卡、防潜回）"),
-                        html.Div(id=ALERTS, className="security-alerts"),
-                    ),
-                    panel(_("闸机状态与近5分钟进出"), html.Div(id=GRID, className="devgrid")),
-                ],
+            grid(
+                panel(_("安全告警（黑名单、克隆卡、旧卡、防潜回）"), html.Div(id=ALERTS, className="security-alerts")),
+                panel(_("闸机状态与近5分钟进出"), html.Div(id=GRID, className="devgrid")),
             ),
             html.Div(
                 className="tiles",
                 children=[
                     tile(_("今日通过"), "—", value_id=TOTAL_ALLOW, class_name="tile ok"),
                     tile(_("今日拒绝"), "—", value_id=TOTAL_DENY, class_name="tile deny"),
-                    html.Div(
-                        className="tile wide",
-                        children=[
-                            html.Div(_("拒绝原因"), className="tile-label"),
-                            html.Div(id=DENY_REASONS, className="reasons"),
-                        ],
-                    ),
+                    tile(_("拒绝原因"), None, value_id=DENY_REASONS, class_name="tile wide", value_class="reasons"),
                 ],
             ),
-            html.Div(
-                className="grid",
-                children=[
-                    html.Div(
-                        className="panel",
-                        children=[
-                            html.H3(_("各闸机每分钟刷卡次数（近30分钟）")),
-                            dcc.Graph(
-                                id=CHART, config={"displayModeBar": False}, figure=go.Figure(layout={"height": 520})
-                            ),
-                        ],
+            grid(
+                panel(
+                    _("各闸机每分钟刷卡次数（近30分钟）"),
+                    dcc.Graph(id=CHART, config={"displayModeBar": False}, figure=go.Figure(layout={"height": 520})),
+                ),
+                panel(
+                    status_head(_("最新刷卡"), STATUS),
+                    feed_table(
+                        [_("时间"), _("闸机"), _("持卡人"), _("卡号"), _("方向"), _("结果")], html.Tbody(id=FEED_BODY)
                     ),
-                    html.Div(
-                        className="panel feed-panel",
-                        children=[
-                            status_head(_("最新刷卡"), STATUS),
-                            feed_table(
-                                [_("时间"), _("闸机"), _("持卡人"), _("卡号"), _("方向"), _("结果")],
-                                html.Tbody(id=FEED_BODY),
-                            ),
-                        ],
-                    ),
-                ],
+                    class_name="panel feed-panel",
+                ),
             ),
             replay.panel(),
         )
