@@ -323,10 +323,12 @@ def test_a_momentary_alert_repeated_after_its_acknowledgement_lapses(campus, ops
     assert alert.kind not in CONDITION_KINDS
     acknowledge(alert.pk, by=ops.security, comment="已通知东门保安")
     alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
     # an occurrence from before the acknowledgement (uploaded late) is just counted
     _blacklist(campus, alert.acknowledged_at - timedelta(seconds=10))
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.count == 2 and alert.lapses == 0
+    assert alert.acknowledged_at is not None
     again = alert.acknowledged_at + timedelta(seconds=1)
     _blacklist(campus, again)
     alert.refresh_from_db()
@@ -474,6 +476,7 @@ def test_acknowledging_needs_a_comment_and_is_logged_and_audited(campus, ops):
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by == ops.nic
     assert alert.ack_comment == "查" * 200
+    assert alert.acknowledged_at is not None
     assert timezone.now() - alert.acknowledged_at < timedelta(seconds=10)
     log = AlertLog.objects.get(alert=alert, action=LogAction.ACKNOWLEDGED)
     assert log.actor == ops.nic and log.comment == "查" * 200
@@ -552,8 +555,10 @@ def test_after_a_lapse_mtta_runs_from_the_lapse_and_mttr_from_the_first_occurren
     alert = _blacklist(campus, timezone.now() - timedelta(seconds=600))
     acknowledge(alert.pk, by=ops.security, comment="已通知保安")
     alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
     _blacklist(campus, alert.acknowledged_at + timedelta(milliseconds=1))  # lapses
     alert.refresh_from_db()
+    assert alert.opened_at is not None
     assert alert.status == AlertStatus.OPEN and alert.opened_at > alert.first_at
     acknowledge(alert.pk, by=ops.security, comment="再次出现，已拦截")
     resolve(alert.pk, by=ops.security, resolution="卡已没收")

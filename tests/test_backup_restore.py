@@ -129,7 +129,7 @@ def test_backup_wipe_restore_gives_back_the_identical_system(var, tmp_path, wipe
     assert len(basis_before) == 2 and basis_before[f"{pdf_sha[:2]}/{pdf_sha}.pdf"] == BASIS_PDF
     archive = tmp_path / "campus.ccbackup"
     _backup(archive)
-    assert AuditRecord.objects.order_by("-id").first().action == "backup.create"
+    assert AuditRecord.objects.latest("id").action == "backup.create"
     assert b"2025CS00000" not in archive.read_bytes()  # encrypted, names and all
     assert not list(tmp_path.glob(".*.part"))
 
@@ -141,11 +141,12 @@ def test_backup_wipe_restore_gives_back_the_identical_system(var, tmp_path, wipe
     after = _state()
     assert _photos() == photos_before
     assert _basis_files() == basis_before
-    assert basis_store.path_for(pdf_sha, "application/pdf").read_bytes() == BASIS_PDF
+    basis = basis_store.path_for(pdf_sha, "application/pdf")
+    assert basis is not None and basis.read_bytes() == BASIS_PDF
     assert not list(var.glob(".*-restoring-*"))
     restored_audit = after.pop(AUDIT_TABLE)
     assert restored_audit[:-1] == before.pop(AUDIT_TABLE)
-    assert AuditRecord.objects.order_by("-id").first().action == "backup.restore"
+    assert AuditRecord.objects.latest("id").action == "backup.restore"
     sequences_after, sequences_before = dict(after.pop("sequences")), dict(before.pop("sequences"))
     audit_seq = f"{AUDIT_TABLE}_id_seq"
     assert sequences_after.pop(audit_seq) == sequences_before.pop(audit_seq) + 1  # + the restore record
@@ -246,7 +247,7 @@ def test_a_damaged_basis_file_is_left_out_and_reported(var, tmp_path, capsys):
     assert f"书面依据文件已损坏（内容与摘要不符），未放入备份：{member}" in capsys.readouterr().err
     manifest = services.verify(archive).manifest
     assert manifest["damaged_basis_files_left_out"] == [member] and member not in manifest["members"]
-    assert AuditRecord.objects.order_by("-id").first().data["damaged_basis_files"] == [member]
+    assert AuditRecord.objects.latest("id").data["damaged_basis_files"] == [member]
     kept = {k: v for k, v in _basis_files().items() if not k.endswith(".pdf")}
     _flush()
     _wipe_photos()

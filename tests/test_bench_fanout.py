@@ -7,6 +7,7 @@ hands every page every push, in order."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from datetime import datetime
@@ -116,7 +117,7 @@ def test_the_chart_and_rows_are_sent_exactly_as_the_components_would_be(lang):
     with translation.override(lang):
         assert to_json(gates._figure(board, names, TZ)) == to_json(_plotly_figure(board, names))
         for row in board.rows:
-            shared = gates._shared(("row", lang, TZ.key, *row.items()), lambda row=row: gates._row(row, TZ))
+            shared = gates._shared(("row", lang, TZ.key, *row.items()), functools.partial(gates._row, row, TZ))
             assert to_json(shared) == to_json(gates._row(row, TZ))
             again = gates._shared(("row", lang, TZ.key, *row.items()), lambda: pytest.fail("rebuilt"))
             assert again is shared
@@ -129,6 +130,7 @@ def test_pages_of_one_group_share_one_subscription_and_get_every_push_in_order()
         (sub_a, a), (sub_b, b) = [await live._Subscription.join(group) for _ in range(2)]
         assert sub_a is sub_b
         layer = get_channel_layer()
+        assert layer is not None
         for seq in range(1, 21):
             await layer.group_send(group, {"type": "live.batch", "seq": seq})
         for inbox in (a, b):

@@ -5,6 +5,7 @@ rules say (R-FEE-1, R-FEE-2), every change audited and published."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -90,7 +91,8 @@ class CardLifecycle(RuleBasedStateMachine):
     def issue(self, i):
         holder = Cardholder.objects.get(pk=self.holders[i].pk)
         temporary = holder.kind == HolderKind.CONTRACTOR
-        kwargs = dict(
+        issue = functools.partial(
+            services.issue_card,
             holder=holder,
             uid=self._uid(),
             operator=self.nic,
@@ -101,9 +103,9 @@ class CardLifecycle(RuleBasedStateMachine):
         )
         live = holder.cards.filter(status__in=[CardStatus.ACTIVE, CardStatus.LOST]).exists()
         if live or holder.status != "active":
-            self._refused(lambda: services.issue_card(**kwargs))
+            self._refused(issue)
         else:
-            services.issue_card(**kwargs)
+            issue()
             self.changes += 1
 
     @rule(data=st.data())

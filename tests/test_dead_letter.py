@@ -26,7 +26,7 @@ def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_k
     missing.pop("decision")
     unknown = json.loads(envelopes.dump(tap()))
     unknown["type"] = "selfdestruct"
-    bad = [
+    bad: list[dict[str, bytes | str]] = [
         {names.FIELD: b"{this is not json"},
         {names.FIELD: json.dumps(missing)},
         {names.FIELD: json.dumps(unknown)},

@@ -60,11 +60,11 @@ def _http(method: str, path: str, headers=(), body: bytes = b"") -> dict:
     return async_to_sync(go)()
 
 
-def _header(response: dict, name: bytes) -> str | None:
+def _header(response: dict, name: bytes) -> str:
     for key, value in response["headers"]:
         if key.lower() == name:
             return value.decode("latin-1")
-    return None
+    raise AssertionError(f"the response has no {name.decode()} header")
 
 
 def _ws_connect(headers) -> tuple[bool, object]:

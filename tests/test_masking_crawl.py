@@ -40,12 +40,13 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Model
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -236,7 +237,7 @@ def _csv(rows: list[list[str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
 
 
-def seed_world(campus) -> World:  # type: ignore[no-untyped-def]
+def seed_world(campus) -> World:
     """Personal data everywhere a page, an export or a feed could show it."""
     from django.contrib.admin.models import CHANGE, LogEntry
     from django.contrib.contenttypes.models import ContentType
@@ -555,7 +556,7 @@ class UrlBook:
             "app_label": self.app_labels,
         }
 
-    def pks(self, model: type) -> list[str]:
+    def pks(self, model: type[Model]) -> list[str]:
         pks = list(model._default_manager.order_by("pk").values_list("pk", flat=True))
         chosen = list(dict.fromkeys(self.world.interesting.get(model, []) + pks[:2] + pks[-2:]))
         return [str(pk) for pk in chosen[:MAX_PKS_PER_MODEL]]
@@ -681,13 +682,13 @@ def _same_origin(base: str, link: str) -> str | None:
     return parts.path + (f"?{query}" if query else "")
 
 
-def _body(response) -> bytes:  # type: ignore[no-untyped-def]
+def _body(response) -> bytes:
     if getattr(response, "streaming", False):  # the test client closes it once it is read
         return b"".join(response.streaming_content)
     return response.content
 
 
-def crawl(who: str, user, seeds: list[str], scanner: Scanner, token: str) -> CrawlResult:  # type: ignore[no-untyped-def]
+def crawl(who: str, user, seeds: list[str], scanner: Scanner, token: str) -> CrawlResult:
     client = Client(raise_request_exception=False)
     client.force_login(user)
     result = CrawlResult(who)
@@ -696,7 +697,7 @@ def crawl(who: str, user, seeds: list[str], scanner: Scanner, token: str) -> Cra
     variants: Counter[str] = Counter()
     while queue and len(result.statuses) < MAX_FETCHES_PER_ROLE:
         url = queue.popleft()
-        extra = {"HTTP_AUTHORIZATION": f"Token {token}"} if url.startswith("/api/") else {}
+        extra: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Token {token}"} if url.startswith("/api/") else {}
         response = client.get(url, **extra)
         body = _body(response)
         result.statuses[url] = response.status_code
@@ -723,7 +724,7 @@ def crawl(who: str, user, seeds: list[str], scanner: Scanner, token: str) -> Cra
     return result
 
 
-def _token(user) -> str:  # type: ignore[no-untyped-def]
+def _token(user) -> str:
     from rest_framework.authtoken.models import Token
 
     return Token.objects.get_or_create(user=user)[0].key
@@ -734,7 +735,7 @@ def _token(user) -> str:  # type: ignore[no-untyped-def]
 MIN_PAGES = {"nic-superuser": 150, Role.NIC.value: 100}
 MIN_PAGES_OTHERS = 10
 # … and the pages where personal data is at stake must have been read (200) by NIC's superuser.
-MUST_READ = [
+MUST_READ: list[str | tuple[str, type[Model] | Literal["import"]]] = [
     "admin:campus_cardholder_changelist",
     ("admin:campus_cardholder_change", Cardholder),
     ("admin:campus_cardholder_history", Cardholder),
@@ -885,7 +886,7 @@ def test_a_holders_admin_page_masks_personal_data_and_editing_still_works(campus
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args, **kwargs):
         return None
 
 
@@ -992,7 +993,7 @@ def _server_callbacks(desk: Desk) -> list[dict[str, Any]]:
     ]
 
 
-async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:  # type: ignore[no-untyped-def]
+async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:
     """Every desk's websocket, as the browser opens it: the persistent callback started, then
     the events produced, the replay run, and everything pushed collected for ``seconds``."""
     from bench.fanout import WebSocketClient
@@ -1102,9 +1103,9 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
                     refused[prefix] += 1
                     continue
                 page = fetched[prefix][1]
-                config = json.loads(
-                    re.search(rb'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S).group(1)
-                )  # type: ignore[union-attr]
+                found = re.search(rb'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S)
+                assert found is not None, f"{label}: {prefix} has no Dash config"
+                config = json.loads(found.group(1))
                 desks.append(
                     Desk(
                         label,

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import Page
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
@@ -22,6 +23,13 @@ PASSWORD = "privacy-pass-7"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 CITIZEN_ID = "440507200703011234"
 PHONE = "13912345678"
+
+
+def _status(page: Page, url: str) -> int:
+    """The status ``url`` answers when the page navigates to it."""
+    response = page.goto(url)
+    assert response is not None, url  # None only for a navigation within the same document
+    return response.status
 
 
 def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tmp_path):
@@ -39,8 +47,7 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
         clerk = browser.new_context().new_page()
         log_in(clerk, stack, "clerk-web", PASSWORD, "/privacy/requests/")
         # without a grant: a 403 refusal page, and no digit of the ID on it
-        response = clerk.goto(holder_url)
-        assert response.status == 403
+        assert _status(clerk, holder_url) == 403
         assert clerk.get_attribute("#refusal", "data-reason") == "no_grant"
         assert "分管领导审批" in clerk.inner_text("#refusal-message")
         assert CITIZEN_ID not in clerk.content() and PHONE not in clerk.content()
@@ -68,7 +75,7 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
         leader.wait_for_selector("#request-status[data-status=approved]")
 
         # the requester still sees nothing before NIC's review
-        assert clerk.goto(holder_url).status == 403
+        assert _status(clerk, holder_url) == 403
         assert clerk.get_attribute("#refusal", "data-reason") == "pending"
 
         # NIC reviews: the grant opens for two hours
@@ -90,8 +97,8 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
         assert clerk.inner_text("#pd-name") == holder.name
         assert f"#{request_id}" in clerk.inner_text("#pd-grant")
         # ... only the person the request names, and only for the requester
-        assert clerk.goto(f"{stack}/privacy/holders/{other.pk}/").status == 403
-        assert nic.goto(holder_url).status == 403
+        assert _status(clerk, f"{stack}/privacy/holders/{other.pk}/") == 403
+        assert _status(nic, holder_url) == 403
 
         # the grant runs out: the clock alone ends it
         outside_the_browser_loop(
@@ -99,8 +106,7 @@ def test_request_approve_review_view_and_expire_in_the_browser(campus, stack, tm
                 valid_until=timezone.now() - timedelta(seconds=1)
             )
         )
-        response = clerk.goto(holder_url)
-        assert response.status == 403
+        assert _status(clerk, holder_url) == 403
         assert clerk.get_attribute("#refusal", "data-reason") == "expired"
         assert CITIZEN_ID not in clerk.content()
         clerk.goto(f"{stack}/privacy/requests/{request_id}/")

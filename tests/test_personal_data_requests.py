@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import FileResponse
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -134,7 +135,8 @@ def test_request_approve_review_view_expire_and_refuse(people):
     holder = p["holders"][0]
     req = _file(p)
     assert req.status == RequestStatus.FILED and req.basis_type == "application/pdf"
-    assert basis_store.path_for(req.basis_sha256, req.basis_type).read_bytes() == PDF
+    basis = basis_store.path_for(req.basis_sha256, req.basis_type)
+    assert basis is not None and basis.read_bytes() == PDF
     with pytest.raises(PersonalDataRefused) as refused:  # filed, not yet approved/reviewed
         services.view_personal_data(p["clerk"], holder)
     assert refused.value.reason == "pending"
@@ -148,6 +150,7 @@ def test_request_approve_review_view_expire_and_refuse(people):
     assert req.status == RequestStatus.REVIEWED and req.reviewer == p["nic"]
     hours = services.default_hours()
     assert hours == 24
+    assert req.valid_until is not None
     assert before + timedelta(hours=hours) <= req.valid_until <= timezone.now() + timedelta(hours=hours)
     assert services.active_grant(p["clerk"], holder) == req
 
@@ -273,6 +276,7 @@ def test_only_nic_reviews_only_after_approval_and_never_their_own(people):
     req.refresh_from_db()
     assert req.status == RequestStatus.APPROVED and req.valid_until is None
     req = services.review(req.pk, by=p["nic"], hours=7 * 24)  # the longest a grant may last
+    assert req.valid_until is not None and req.reviewed_at is not None
     assert req.valid_until - req.reviewed_at == timedelta(days=7)
     with pytest.raises(GrantError):  # once only
         services.review(req.pk, by=p["nic"])
@@ -527,6 +531,7 @@ def test_the_basis_file_is_for_those_who_handle_the_request_and_is_audited(peopl
     p = people
     req = _file(p)
     response = _browser(p["leader"]).get(f"/privacy/requests/{req.pk}/basis/")
+    assert isinstance(response, FileResponse)
     assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
     assert response["Cache-Control"] == "private, no-store"
     assert "attachment" in response["Content-Disposition"]
