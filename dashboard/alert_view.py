@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from dash import Dash, Input, Output, dcc, html
 from django.utils.translation import gettext as _
 
-from ops.alerts.models import AlertKind, AlertStatus, Severity
+from ops.alerts.choices import AlertKind, AlertStatus, Severity
 from ops.registry.choices import CARD_TYPES
 
 ALARM = "desk-alarm"  # set to a new number when a high-priority alert arrives

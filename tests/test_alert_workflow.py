@@ -21,18 +21,8 @@ from django.utils import timezone
 from ops.accounts.models import Operator
 from ops.accounts.roles import Role
 from ops.alerts import services
-from ops.alerts.models import (
-    CONDITION_KINDS,
-    SECURITY_KINDS,
-    Alert,
-    AlertKind,
-    AlertLog,
-    AlertStatus,
-    LogAction,
-    RepairCause,
-    RepairTicket,
-    Severity,
-)
+from ops.alerts.choices import CONDITION_KINDS, SECURITY_KINDS, AlertKind, AlertStatus, LogAction, RepairCause, Severity
+from ops.alerts.models import Alert, AlertLog, RepairTicket
 from ops.alerts.selectors import response_times
 from ops.alerts.services import (
     FLAP_REFIRES,
@@ -53,7 +43,8 @@ from ops.alerts.services import (
 from ops.audit.models import AuditRecord
 from ops.push import MESSAGE_TYPE, current_seq
 from ops.registry.lifecycle import ledger
-from ops.registry.lifecycle.models import FeeCharge, FeeKind
+from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.models import FeeCharge
 from streams import names
 from tests.live import Feed
 

@@ -21,8 +21,9 @@ from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
 from ops.registry.choices import HolderKind
 from ops.registry.lifecycle import graduation, services
+from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy, OutboxMessage, Topic
+from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy, OutboxMessage
 from ops.registry.models import Card, Cardholder, Department
 from streams.cards import CardStatus
 

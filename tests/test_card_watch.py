@@ -9,7 +9,8 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.alerts.models import Alert, AlertKind
+from ops.alerts.choices import AlertKind
+from ops.alerts.models import Alert
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.registry.lifecycle import services
 from ops.registry.models import Device

@@ -32,7 +32,8 @@ from dashboard.pages import devices as device_page
 from dashboard.pages.dorm import _panel
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.alerts.models import Alert, AlertKind, AlertStatus
+from ops.alerts.choices import AlertKind, AlertStatus
+from ops.alerts.models import Alert
 from ops.alerts.selectors import RESOLVED_SHOWN_FOR, SNAPSHOT_LIMIT, alert_rows, alert_snapshot
 from ops.alerts.services import AlertBuffer, acknowledge, notify, raise_alert, resolve
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.alerts.models import Alert, AlertKind
+from ops.alerts.choices import AlertKind
+from ops.alerts.models import Alert
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.pipeline.supervision import mark_silent_devices
 from ops.registry.choices import DeviceState

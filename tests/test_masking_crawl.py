@@ -243,10 +243,12 @@ def seed_world(campus) -> World:
     from django.contrib.contenttypes.models import ContentType
 
     from ops.alerts import services as alert_services
-    from ops.alerts.models import Alert, AlertKind
+    from ops.alerts.choices import AlertKind
+    from ops.alerts.models import Alert
     from ops.alerts.services import raise_alert
     from ops.registry.lifecycle import importing, photo_store, services
-    from ops.registry.lifecycle.models import FeeKind, ImportBatch
+    from ops.registry.lifecycle.choices import FeeKind
+    from ops.registry.lifecycle.models import ImportBatch
     from ops.registry.lifecycle.photos import make_test_photo
 
     depts = {d.code: d for d in Department.objects.all()}
@@ -1066,10 +1068,10 @@ def test_no_live_desk_pushes_a_full_citizen_id_or_phone(campus, redis_client, st
     the replay of the past hour runs. Roles that may not open a desk get 403, and that body is
     scanned too."""
     from dashboard.routing import PAGES
-    from ops.alerts.models import AlertKind
+    from ops.alerts.choices import AlertKind
     from ops.alerts.services import raise_alert
     from ops.registry.lifecycle import services
-    from ops.registry.lifecycle.models import FeeKind
+    from ops.registry.lifecycle.choices import FeeKind
     from tests.browser import outside_the_browser_loop, stop
     from tests.conftest import campuscard_cmd
 

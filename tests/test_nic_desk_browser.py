@@ -15,9 +15,11 @@ import pytest
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
-from ops.alerts.models import Alert, AlertKind, AlertStatus, RepairTicket
+from ops.alerts.choices import AlertKind, AlertStatus
+from ops.alerts.models import Alert, RepairTicket
 from ops.audit.models import AuditRecord
-from ops.registry.lifecycle.models import FeeCharge, FeeKind
+from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.models import FeeCharge
 from ops.registry.models import Device
 from streams import envelopes
 from tests.browser import chromium, log_in, log_in_expecting

@@ -21,7 +21,8 @@ from ops.accounts.models import Operator
 from ops.accounts.roles import Role
 from ops.audit.models import AuditRecord
 from ops.personal_data import basis_store, services
-from ops.personal_data.models import PersonalDataRequest, RequestStatus
+from ops.personal_data.choices import RequestStatus
+from ops.personal_data.models import PersonalDataRequest
 from ops.personal_data.services import GrantError, GrantForbidden, PersonalDataRefused
 from ops.registry.choices import HolderKind
 from ops.registry.models import Cardholder, Department

@@ -19,7 +19,7 @@ from dashboard.live import run_feed
 from dashboard.pages.common import feed_table, live_app, page, status_head, viewer_language
 from ops.push import current_seq
 from ops.redis_client import client
-from ops.registry.lifecycle.models import Action
+from ops.registry.lifecycle.choices import Action
 from ops.registry.lifecycle.selectors import card_action_snapshot
 from streams import names
 

@@ -23,7 +23,7 @@ from dashboard.keyed_board import KeyedBoard
 from dashboard.live import run_feed
 from dashboard.pages.common import grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
-from ops.alerts.models import SECURITY_KINDS, AlertKind, AlertStatus
+from ops.alerts.choices import SECURITY_KINDS, AlertKind, AlertStatus
 from ops.alerts.selectors import alert_rows, alert_snapshot, response_times
 from ops.push import current_seq
 from ops.redis_client import client

@@ -28,7 +28,7 @@ from dashboard.live import run_feed
 from dashboard.pages import replay
 from dashboard.pages.common import feed_table, grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
-from ops.alerts.models import SECURITY_KINDS
+from ops.alerts.choices import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
 from ops.push import current_seq
 from ops.redis_client import client

@@ -9,7 +9,8 @@ from typing import Any
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from ops.alerts.models import Alert, AlertLog, AlertStatus, LogAction
+from ops.alerts.choices import AlertStatus, LogAction
+from ops.alerts.models import Alert, AlertLog
 
 RESOLVED_SHOWN_FOR = timedelta(hours=12)  # a resolved alert stays on the desk this long
 SNAPSHOT_LIMIT = 300

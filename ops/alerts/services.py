@@ -36,21 +36,12 @@ from django.utils.translation import gettext as _
 
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
-from ops.alerts.models import (
-    CONDITION_KINDS,
-    SECURITY_KINDS,
-    Alert,
-    AlertKind,
-    AlertLog,
-    AlertStatus,
-    LogAction,
-    RepairCause,
-    RepairTicket,
-    Severity,
-)
+from ops.alerts.choices import CONDITION_KINDS, SECURITY_KINDS, AlertKind, AlertStatus, LogAction, RepairCause, Severity
+from ops.alerts.models import Alert, AlertLog, RepairTicket
 from ops.audit.services import record
 from ops.push import push
-from ops.registry.lifecycle.models import FeeCharge, FeeKind
+from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.models import FeeCharge
 from ops.registry.models import Cardholder, Device
 from streams import names
 

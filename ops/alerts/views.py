@@ -16,7 +16,8 @@ from django.views.decorators.http import require_POST
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import LANDING, Role
 from ops.alerts import services as alert_services
-from ops.alerts.models import Alert, AlertStatus, RepairCause
+from ops.alerts.choices import AlertStatus, RepairCause
+from ops.alerts.models import Alert
 from ops.form_steps import run_step
 
 

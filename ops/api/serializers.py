@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from ops.masking import mask_name
 from ops.registry.choices import CARD_TYPES, HolderStatus
-from ops.registry.lifecycle.models import FeeKind
+from ops.registry.lifecycle.choices import FeeKind
 
 
 class BasisIn(serializers.Serializer):

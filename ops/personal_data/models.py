@@ -7,14 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-class RequestStatus(models.TextChoices):
-    FILED = "filed", _("待领导审批")
-    APPROVED = "approved", _("待网信中心复核")
-    REJECTED = "rejected", _("未通过")
-    REVIEWED = "reviewed", _("已授权")
-    EXPIRED = "expired", _("授权已过期")
-    REVOKED = "revoked", _("已撤销")
+from ops.personal_data.choices import RequestStatus
 
 
 class PersonalDataRequest(models.Model):

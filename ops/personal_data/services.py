@@ -33,7 +33,8 @@ from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
 from ops.audit.services import record
 from ops.personal_data import basis_store
-from ops.personal_data.models import PersonalDataRequest, RequestStatus
+from ops.personal_data.choices import RequestStatus
+from ops.personal_data.models import PersonalDataRequest
 from ops.registry.models import Cardholder
 
 MAX_PERSONS = 200

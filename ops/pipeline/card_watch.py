@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ops.alerts.models import AlertKind
+from ops.alerts.choices import AlertKind
 from ops.alerts.services import AlertBuffer
 from ops.live_rows import DeviceInfo
 from ops.masking import mask_name, mask_uid

@@ -15,7 +15,7 @@ from django.db.models import Case, DateTimeField, F, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from ops.alerts.models import AlertKind
+from ops.alerts.choices import AlertKind
 from ops.alerts.services import AlertBuffer, clear_condition, escalate_overdue, settle_flapping
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.card_watch import CardWatch

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ops.push import Fanout
-from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.lifecycle.choices import Topic
+from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.lifecycle.outbox import credential_payload
 from ops.registry.models import Card
 from streams import credentials as credential_feed

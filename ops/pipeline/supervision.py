@@ -22,11 +22,13 @@ from datetime import datetime
 
 import redis
 
-from ops.alerts.models import Alert, AlertKind, AlertStatus
+from ops.alerts.choices import AlertKind, AlertStatus
+from ops.alerts.models import Alert
 from ops.alerts.services import AlertBuffer, clear_condition, raise_alert
 from ops.push import push
 from ops.registry.choices import DeviceState
-from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.lifecycle.choices import Topic
+from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import AccessEvent, Device
 from streams import envelopes, names, signing
 from streams.frames import Signed

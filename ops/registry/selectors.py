@@ -10,7 +10,8 @@ from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
-from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.lifecycle.choices import Topic
+from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import AccessEvent, Card, Device
 from readers.decide import Credential, Door
 from streams.cards import GATE_KINDS, CardStatus, CardType, DeviceKind

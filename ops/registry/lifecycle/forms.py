@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ops.registry.choices import HolderStatus
 from ops.registry.lifecycle import services
-from ops.registry.lifecycle.models import FeeKind, FeePolicy
+from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.models import FeePolicy
 from ops.registry.models import Card, Cardholder, Department
 
 BASIS_HELP = _("申请表编号、函件编号或名单名称（R-CARD-9：谁审批，谁负责）")

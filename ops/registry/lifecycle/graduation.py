@@ -18,8 +18,9 @@ from django.utils import timezone
 from ops.audit import services as audit
 from ops.bulk import fast_insert
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
+from ops.registry.lifecycle.choices import Action
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import Action, CardAction
+from ops.registry.lifecycle.models import CardAction
 from ops.registry.lifecycle.outbox import announce_many
 from ops.registry.lifecycle.services import _end_of_day, _require_basis
 from ops.registry.models import Card, Cardholder

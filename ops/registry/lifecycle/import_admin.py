@@ -19,8 +19,9 @@ from ops.admin_kit import ReadOnlyAdmin
 from ops.redis_client import client
 from ops.registry.lifecycle import importing
 from ops.registry.lifecycle import photos as photo_checks
+from ops.registry.lifecycle.choices import ImportStatus
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import ImportBatch, ImportStatus
+from ops.registry.lifecycle.models import ImportBatch
 
 PROGRESS_KEY = "campuscard:import-progress:{}"
 

@@ -29,8 +29,9 @@ from ops.registry import citizen_id
 from ops.registry.choices import HolderKind, HolderStatus
 from ops.registry.lifecycle import photo_store, tabular
 from ops.registry.lifecycle import photos as photo_checks
+from ops.registry.lifecycle.choices import ImportStatus
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import ImportBatch, ImportStatus
+from ops.registry.lifecycle.models import ImportBatch
 from ops.registry.models import Cardholder, Department
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)

@@ -15,7 +15,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from ops.masking import mask_name
-from ops.registry.lifecycle.models import FeeCharge, FeeKind
+from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.models import FeeCharge
 
 SUMMARY_HEADERS = ["日期", "操作员", "收费窗口", "笔数", "金额（元）"]
 ITEM_HEADERS = ["流水号", "收费时间", "操作员", "收费窗口", "收费项目", "学工号", "姓名", "新卡号", "金额（元）"]

@@ -10,17 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-
-class Action(models.TextChoices):
-    ISSUE = "issue", _("发卡")
-    LOSE = "lose", _("挂失")
-    FIND = "find", _("解挂")
-    REPLACE = "replace", _("补卡")
-    REISSUE = "reissue", _("信息变更换卡")
-    CANCEL = "cancel", _("注销")
-    EXTEND = "extend", _("延期")
-    BLACKLIST = "blacklist", _("列入黑名单")
-    UNBLACKLIST = "unblacklist", _("移出黑名单")
+from ops.registry.lifecycle.choices import Action, FeeKind, ImportStatus, Topic
 
 
 class CardAction(models.Model):
@@ -46,13 +36,6 @@ class CardAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.card_id} {self.action} {self.from_status}→{self.to_status}"
-
-
-class FeeKind(models.TextChoices):
-    LOSS = "loss", _("挂失补卡")
-    DAMAGE = "damage", _("损坏补卡")
-    IDENTITY_CHANGE = "identity_change", _("信息变更换卡")
-    DEVICE_DAMAGE = "device_damage", _("损坏设备赔偿")  # R-DEV-3: human damage, market price
 
 
 class FeePolicy(models.Model):
@@ -116,11 +99,6 @@ class FeeCharge(models.Model):
         return f"{self.at:%Y-%m-%d} {self.kind} {self.amount}"
 
 
-class Topic(models.TextChoices):
-    CREDENTIAL = "credential", _("凭证变更")
-    CARD_ACTION = "card_action", _("卡务动态")
-
-
 class OutboxMessage(models.Model):
     """Written in the same transaction as the change it announces; ``campuscard relay``
     publishes it after the commit (credential changes to the readers' stream with a version,
@@ -137,11 +115,6 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.topic}"
-
-
-class ImportStatus(models.TextChoices):
-    PREVIEWED = "previewed", _("已预览，待确认")
-    APPLIED = "applied", _("已导入")
 
 
 class ImportBatch(models.Model):

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from ops.bulk import fast_insert
 from ops.masking import mask_name, mask_uid
-from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.lifecycle.choices import Topic
+from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import Card
 
 

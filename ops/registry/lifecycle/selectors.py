@@ -8,7 +8,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ops.registry.lifecycle.models import OutboxMessage, Topic
+from ops.registry.lifecycle.choices import Topic
+from ops.registry.lifecycle.models import OutboxMessage
 
 
 def card_action_snapshot(*, rows: int) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from ops.audit import services as audit
 from ops.masking import mask_name
 from ops.registry import citizen_id
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
+from ops.registry.lifecycle.choices import Action, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import Action, CardAction, FeeCharge, FeeKind, FeePolicy
+from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
 from ops.registry.lifecycle.outbox import announce
 from ops.registry.models import Card, Cardholder, Department
 from streams.cards import CardStatus, CardType

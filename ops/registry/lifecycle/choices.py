@@ -1,0 +1,35 @@
+"""The card lifecycle's vocabularies: card actions, fee kinds, outbox topics, import statuses."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Action(models.TextChoices):
+    ISSUE = "issue", _("发卡")
+    LOSE = "lose", _("挂失")
+    FIND = "find", _("解挂")
+    REPLACE = "replace", _("补卡")
+    REISSUE = "reissue", _("信息变更换卡")
+    CANCEL = "cancel", _("注销")
+    EXTEND = "extend", _("延期")
+    BLACKLIST = "blacklist", _("列入黑名单")
+    UNBLACKLIST = "unblacklist", _("移出黑名单")
+
+
+class FeeKind(models.TextChoices):
+    LOSS = "loss", _("挂失补卡")
+    DAMAGE = "damage", _("损坏补卡")
+    IDENTITY_CHANGE = "identity_change", _("信息变更换卡")
+    DEVICE_DAMAGE = "device_damage", _("损坏设备赔偿")  # R-DEV-3: human damage, market price
+
+
+class Topic(models.TextChoices):
+    CREDENTIAL = "credential", _("凭证变更")
+    CARD_ACTION = "card_action", _("卡务动态")
+
+
+class ImportStatus(models.TextChoices):
+    PREVIEWED = "previewed", _("已预览，待确认")
+    APPLIED = "applied", _("已导入")
