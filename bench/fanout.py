@@ -25,9 +25,7 @@ separate processes, on the scratch database and Redis the bench command provides
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import http.cookiejar
 import json
 import os
@@ -48,7 +46,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import websockets.asyncio.client
+import websockets.exceptions
+import websockets.typing
 from django.conf import settings
+from websockets.asyncio.client import ClientConnection
 
 from bench.common import percentile
 from bench.pipeline import Listener
@@ -192,9 +194,10 @@ def log_in(stack: Stack) -> tuple[str, dict[str, Any]]:
         if urllib.parse.urlparse(response.url).path != PAGE:
             raise RuntimeError(f"login did not reach {PAGE} (landed on {response.url})")
         page = response.read().decode()
-    config = json.loads(
-        re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S).group(1)
-    )  # type: ignore[union-attr]
+    found = re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S)
+    if found is None:
+        raise RuntimeError(f"{PAGE} has no Dash config")
+    config = json.loads(found.group(1))
     opener.open(f"{stack.base}{PAGE}_dash-layout", timeout=30).read()
     deps = json.loads(opener.open(f"{stack.base}{PAGE}_dash-dependencies", timeout=30).read())
     persistent = [d for d in deps if d.get("persistent")]
@@ -304,82 +307,40 @@ class PageStats:
 
 
 class WebSocketClient:
-    """A minimal RFC 6455 client on asyncio streams — what the browser's websocket is to the
-    server: one HTTP/1.1 upgrade with the page's Origin and the session cookie, then masked
-    text frames out and unmasked frames in; pings are answered, as a browser does.
+    """What the browser's websocket is to the server (the ``websockets`` library): one upgrade
+    with the page's Origin and the session cookie, text frames both ways, pings answered.
     (autobahn cannot be used here: daphne has already bound txaio to Twisted.)"""
 
-    GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
 
     @classmethod
     async def connect(cls, host: str, port: int, path: str, *, origin: str, cookie: str) -> WebSocketClient:
-        reader, writer = await asyncio.open_connection(host, port, limit=2**24)
-        key = base64.b64encode(os.urandom(16))
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n".encode()
+        connection = await websockets.asyncio.client.connect(
+            f"ws://{host}:{port}{path}",
+            origin=websockets.typing.Origin(origin),
+            additional_headers={"Cookie": cookie},
+            compression=None,  # as measured before: frame sizes are the page's, not deflate's
+            max_size=2**24,
+            ping_interval=None,  # the server's pings are answered; the page sends no pings of its own
+            proxy=None,
         )
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = head.split(b"\r\n", 1)[0]
-        accept = base64.b64encode(hashlib.sha1(key + cls.GUID).digest())  # noqa: S324 (RFC 6455)
-        if b" 101 " not in status or accept not in head:
-            writer.close()
-            raise ConnectionError(f"websocket refused: {status.decode(errors='replace')}")
-        return cls(reader, writer)
+        return cls(connection)
 
-    def send(self, data: bytes, opcode: int = 0x1) -> None:
-        n = len(data)
-        if n < 126:
-            header = bytes([0x80 | opcode, 0x80 | n])
-        elif n < 1 << 16:
-            header = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
-        else:
-            header = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
-        mask = os.urandom(4)
-        masked = (
-            (int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
-            if n
-            else b""
-        )
-        self.writer.write(header + mask + masked)
+    async def send(self, data: bytes) -> None:
+        await self.connection.send(data.decode())  # Dash reads text frames
 
     async def receive(self) -> bytes | None:
-        """The next whole text/binary message; None once the connection is closed."""
-        parts: list[bytes] = []
-        while True:
-            try:
-                b0, b1 = await self.reader.readexactly(2)
-                n = b1 & 0x7F
-                if n == 126:
-                    n = int.from_bytes(await self.reader.readexactly(2), "big")
-                elif n == 127:
-                    n = int.from_bytes(await self.reader.readexactly(8), "big")
-                payload = await self.reader.readexactly(n)  # server frames are never masked
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return None
-            opcode = b0 & 0x0F
-            if opcode == 0x9:  # ping → pong
-                self.send(payload, 0xA)
-            elif opcode == 0x8:  # close → close back
-                with contextlib.suppress(ConnectionError):
-                    self.send(payload[:2], 0x8)
-                    await self.writer.drain()
-                self.writer.close()
-                return None
-            elif opcode in (0x0, 0x1, 0x2):
-                parts.append(payload)
-                if b0 & 0x80:
-                    return parts[0] if len(parts) == 1 else b"".join(parts)
+        """The next whole message; None once the connection is closed."""
+        try:
+            message = await self.connection.recv()
+        except websockets.exceptions.ConnectionClosed:
+            return None
+        return message.encode() if isinstance(message, str) else message
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.send((1000).to_bytes(2, "big") + b"Client disconnect", 0x8)
-            await self.writer.drain()
-            self.writer.close()
+            await self.connection.close(reason="Client disconnect")
 
 
 class Dashboards:
@@ -411,7 +372,7 @@ class Dashboards:
                     host, int(port), self.info["ws_path"], origin=self.stack.base, cookie=self.cookie
                 )
                 self.sockets.append(ws)
-                ws.send(
+                await ws.send(
                     json.dumps(
                         {  # what the renderer sends to start the persistent callback
                             "type": "callback_request",
@@ -459,7 +420,7 @@ class Dashboards:
         while True:  # the Dash websocket worker's keep-alive
             await asyncio.sleep(HEARTBEAT_S)
             for ws in self.sockets:
-                ws.send(b'{"type":"heartbeat"}')
+                await ws.send(b'{"type":"heartbeat"}')
 
     def close(self) -> None:
         async def _close() -> None:

@@ -1012,8 +1012,8 @@ async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:
                     if isinstance(m, dict) and m.get("type") == "callback_response":
                         desk.replies[str(m.get("requestId"))] = m.get("payload")
 
-    def request(ws: WebSocketClient, request_id: str, payload: dict[str, Any]) -> None:
-        ws.send(
+    async def request(ws: WebSocketClient, request_id: str, payload: dict[str, Any]) -> None:
+        await ws.send(
             json.dumps(
                 {"type": "callback_request", "rendererId": renderer, "requestId": request_id, "payload": payload}
             ).encode()
@@ -1026,7 +1026,7 @@ async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:
         sockets.append(ws)
         tasks.append(asyncio.create_task(receive(ws, desk)))
         for n, dep in enumerate(d for d in desk.deps if d.get("persistent")):
-            request(
+            await request(
                 ws,
                 f"{renderer}-p{n}",
                 {"output": dep["output"], "inputs": [], "changedPropIds": [], "parsedChangedPropsIds": []},
@@ -1048,7 +1048,7 @@ async def _watch(desks: list[Desk], base: str, produce, seconds: float) -> None:
                 for ident, values in (response or {}).items():
                     props.setdefault(ident, {}).update(values)
             for n, dep in enumerate(_server_callbacks(desk)):
-                request(ws, f"{renderer}-r{round_}-{n}", _request(dep, props))
+                await request(ws, f"{renderer}-r{round_}-{n}", _request(dep, props))
         await asyncio.sleep(2.0)
     await asyncio.sleep(seconds)
     for ws in sockets:
