@@ -48,6 +48,7 @@ class Listener:
 
     async def _run(self) -> None:
         layer = get_channel_layer()
+        assert layer is not None, "CHANNEL_LAYERS is not configured"
         channel = await layer.new_channel()
         for group in self.groups:
             await layer.group_add(group, channel)

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,14 @@ def _reader_process(first: int, count: int, redis_url: str, state: Path, version
     def watch(agent: ReaderAgent, index: int) -> None:
         original = agent.cache.apply
 
-        def apply(v: int, payload: dict[str, Any]) -> bool:
-            result = original(v, payload)
+        def apply(version: int, payload: Mapping[str, Any]) -> bool:
+            result = original(version, payload)
             if payload.get("status") == "lost":
                 with lock:
                     received.setdefault(payload["uid"], {})[index] = time.time()
             return result
 
-        agent.cache.apply = apply  # type: ignore[method-assign]
+        agent.cache.apply = apply  # type: ignore[method-assign]  # the bench wraps the agent's method to time each change
 
     for i in range(first, first + count):
         config = parse_config(

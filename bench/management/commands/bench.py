@@ -14,7 +14,7 @@ from bench import common, decide, fanout, graduates, imports, pipeline, revocati
 class Command(BaseCommand):
     help = "Benchmarks on a scratch database and Redis (never on live data)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="what", required=True)
         p = sub.add_parser("pipeline", help="reader events → Redis → processor → DB → Channels")
         p.add_argument("--rate", type=float, default=3500.0, help="offered taps/s, phase 1")
@@ -56,7 +56,7 @@ class Command(BaseCommand):
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
             q.add_argument("--redis-url", help="benchmark this Redis (default: scratch embedded)")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         if not os.environ.get(common.CHILD_FLAG):
             code = common.rerun_in_scratch_system(
                 ["bench", *sys.argv[sys.argv.index("bench") + 1 :]],
