@@ -37,7 +37,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
-from readers.decide import Door
+from readers.decide import Door, Passback
 from streams.cards import DeviceKind
 from streams.reasons import Direction
 
@@ -56,7 +56,7 @@ class DoorConfig:
     source: str = "none"
     reader: str | None = None
     area: str | None = None
-    passback: str = "off"
+    passback: Passback = "off"
     passback_reset: time | None = time(4, 0)
     curfew: tuple[time, time] | None = None
     schedule: tuple[tuple[time, time], ...] | None = None
@@ -69,7 +69,7 @@ class DoorConfig:
             building=self.building,
             area=self.area,
             passback=self.passback,
-            passback_reset=self.passback_reset,  # type: ignore[arg-type]
+            passback_reset=self.passback_reset,
             curfew=self.curfew,
             schedule=self.schedule,
         )
