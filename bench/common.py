@@ -9,6 +9,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,3 +78,17 @@ def emit(figures: dict[str, Any], as_json: bool, write: Any) -> None:
         write(f"{key:>16}: {value}")
     if as_json:
         write(json.dumps(figures))
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers; fail at once if the server ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (localhost only)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")

@@ -52,7 +52,7 @@ import websockets.typing
 from django.conf import settings
 from websockets.asyncio.client import ClientConnection
 
-from bench.common import percentile
+from bench.common import percentile, wait_http
 from bench.pipeline import Listener
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
@@ -107,19 +107,6 @@ class Stack:
     log_dir: Path
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (localhost only)
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer in {timeout}s")
-
-
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -168,7 +155,7 @@ def live_stack(name: str) -> Iterator[Stack]:
         )
     stack = Stack(f"http://127.0.0.1:{port}", web, processor, BENCH_USER, password, log_dir)
     try:
-        _wait_http(f"{stack.base}/healthz", web)
+        wait_http(f"{stack.base}/healthz", proc=web)
         yield stack
     finally:
         _stop(processor)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from bench.cdp_pipe import CHROMIUM, HEADLESS_ARGS
+from bench.common import wait_http  # noqa: F401  (the tests' one way to wait for a server)
 
 ARGS = HEADLESS_ARGS
 
@@ -34,19 +33,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (localhost only)
-                return
-        except Exception:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
 def log_in(page: Page, base: str, username: str, password: str, path: str) -> None:
