@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from ops.accounts.permissions import dorm_scope, role_of
+from ops.accounts.roles import Role
 
 current_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dash_asgi_scope", default=None)
 
@@ -165,16 +166,18 @@ def _still_allowed(scope: dict[str, Any], allowed: Callable[[Any], bool]) -> boo
     """The websocket's session still logs in a user allowed to see the page: re-read from
     the session store and the database (not the scope's copy), as a new request would."""
     from importlib import import_module
-    from types import SimpleNamespace
 
     from django.contrib.auth import get_user
+    from django.http import HttpRequest
 
     session = scope.get("session")
     key = getattr(session, "session_key", None)
     if not key:
         return False
     store = import_module(settings.SESSION_ENGINE).SessionStore(key)
-    user = get_user(SimpleNamespace(session=store))  # checks the password hash and is_active
+    request = HttpRequest()  # get_user reads only its session
+    request.session = store
+    user = get_user(request)  # checks the password hash and is_active
     scope_user = scope.get("user")
     return user.is_authenticated and user.pk == getattr(scope_user, "pk", None) and allowed(user)
 
@@ -186,8 +189,9 @@ def _who(user: Any) -> tuple[str | None, list[str] | None]:
     return (role.value if role else None), dorm_scope(user)
 
 
-def role_in(scope: dict[str, Any] | None) -> str | None:
-    return scope.get("campuscard_role") if scope else None
+def role_in(scope: dict[str, Any] | None) -> Role | None:
+    role = scope.get("campuscard_role") if scope else None
+    return Role(role) if role else None
 
 
 def language_of(scope: dict[str, Any] | None) -> str:

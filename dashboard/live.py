@@ -83,6 +83,7 @@ class _Subscription:
 
     async def _run(self) -> None:
         layer = get_channel_layer()
+        assert layer is not None, "CHANNEL_LAYERS is not configured"
         channel = await layer.new_channel()
         await layer.group_add(self.group, channel)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
@@ -13,6 +15,16 @@ from ops.accounts.permissions import (
     can_view_dorms,
     can_view_gates,
 )
+
+if TYPE_CHECKING:
+    from channels.routing import URLRouter, _ExtendedURLPattern
+
+
+def asgi_route(regex: str, app: Any) -> _ExtendedURLPattern:
+    """``re_path`` to an ASGI app, as Channels' URLRouter takes it (django-stubs types the
+    second argument of ``re_path`` as a Django view; channels-stubs calls such a route this)."""
+    return cast("_ExtendedURLPattern", re_path(regex, app))
+
 
 # (prefix, dash app, who may see it)
 PAGES = [
@@ -27,5 +39,9 @@ _guarded = [(prefix, RoleGuard(app.server, allowed=allowed)) for prefix, app, al
 # re_path without "$": a prefix match; the path reaches Dash unchanged. HTTP routes carry their
 # own session/auth middleware (Django's middleware does not run for them); the websocket routes
 # get it, with the origin check, in ops/asgi.py.
-http_routes = [re_path(rf"^{prefix.lstrip('/')}", AuthMiddlewareStack(guard)) for prefix, guard in _guarded]
-websocket_routes = [re_path(rf"^{prefix.lstrip('/')}_dash-ws-callback$", guard) for prefix, guard in _guarded]
+http_routes: list[_ExtendedURLPattern | URLRouter] = [
+    asgi_route(rf"^{prefix.lstrip('/')}", AuthMiddlewareStack(guard)) for prefix, guard in _guarded
+]
+websocket_routes: list[_ExtendedURLPattern | URLRouter] = [
+    asgi_route(rf"^{prefix.lstrip('/')}_dash-ws-callback$", guard) for prefix, guard in _guarded
+]

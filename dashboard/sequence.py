@@ -9,7 +9,7 @@ push never leaves a wrong number on screen (tests/test_desk_boards.py drops them
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast, overload
 
 
 class Step(Enum):
@@ -18,12 +18,19 @@ class Step(Enum):
     APPLY = "apply"  # the next push: apply its rows
 
 
-class Board(Protocol):
+class Sequenced(Protocol):
     seq: int
+
+
+class Board(Sequenced, Protocol):
     watermark: int
 
 
-def step(board: Board, message: dict[str, Any], *, watermarked: bool = True) -> Step:
+@overload
+def step(board: Board, message: dict[str, Any], *, watermarked: Literal[True] = True) -> Step: ...
+@overload
+def step(board: Sequenced, message: dict[str, Any], *, watermarked: Literal[False]) -> Step: ...
+def step(board: Sequenced, message: dict[str, Any], *, watermarked: bool = True) -> Step:
     seq = message["seq"]
     if seq <= board.seq:
         return Step.SKIP
@@ -31,7 +38,8 @@ def step(board: Board, message: dict[str, Any], *, watermarked: bool = True) -> 
         return Step.GAP
     board.seq = seq
     if watermarked:
-        if message["watermark"] <= board.watermark:
+        marked = cast(Board, board)  # the overloads: a watermarked push goes to a board with one
+        if message["watermark"] <= marked.watermark:
             return Step.SKIP  # committed before the snapshot was read: already counted
-        board.watermark = message["watermark"]
+        marked.watermark = message["watermark"]
     return Step.APPLY

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from dash import set_props
@@ -96,7 +96,7 @@ class SharedView:
         self,
         key: Hashable,
         lang: str,
-        run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+        run: Callable[[SharedPainter, Callable[[], bool]], Coroutine[Any, Any, None]],
         transient: frozenset[str] = frozenset(),
     ) -> None:
         self.key, self.pages = key, 0
@@ -110,7 +110,7 @@ class SharedView:
         cls,
         key: Hashable,
         lang: str,
-        run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+        run: Callable[[SharedPainter, Callable[[], bool]], Coroutine[Any, Any, None]],
         transient: frozenset[str] = frozenset(),
     ) -> SharedView:
         views = cls._views.setdefault(asyncio.get_running_loop(), {})
@@ -126,7 +126,7 @@ class SharedView:
         ws: Any,
         key: Hashable,
         lang: str,
-        run: Callable[[SharedPainter, Callable[[], bool]], Awaitable[None]],
+        run: Callable[[SharedPainter, Callable[[], bool]], Coroutine[Any, Any, None]],
         transient: frozenset[str] = frozenset(),
     ) -> None:
         """Feed one page's websocket from the view ``key`` (started if need be) until the page

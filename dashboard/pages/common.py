@@ -52,7 +52,7 @@ def live_app(module: str, *, prefix: str, title: str) -> Dash:
         websocket_inactivity_timeout=0,
         assets_folder=str(ASSETS),
         title=title,
-        update_title=None,
+        update_title="",  # the tab title stays as it is while a callback runs ("" or None: same)
     )
 
 

@@ -106,10 +106,11 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
                 ],
             )
         )
+    data: dict[str, Any] = {"data-building": code}  # a data-* attribute: no keyword can name it
     return html.Div(
         className="panel dorm",
         id=f"dorm-{code}",
-        **{"data-building": code},
+        **data,
         children=[
             html.H3(info["name"]),
             html.Div(
@@ -176,7 +177,7 @@ async def _run_desk(
         now = f"{datetime.now(tz):%H:%M:%S}"
         paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}", "className": "status live"})
 
-    def loader(code: str):  # type: ignore[no-untyped-def]
+    def loader(code: str) -> Callable[[], tuple[int, dict[str, Any]]]:
         def load() -> tuple[int, dict[str, Any]]:
             seq = current_seq(client(), names.dorm_group(code))
             return seq, dorm_snapshot(

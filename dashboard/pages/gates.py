@@ -134,10 +134,15 @@ def _gate_cell(d: dict[str, Any], board: GateBoard, *, now: float | None = None)
     )
 
 
+def _reason_chip(reason: str, count: int) -> html.Span:
+    return html.Span(f"{REASONS.label(reason)} {count}", className="reason")
+
+
 def _feed_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """A tap as the browser's feed table draws it (assets/feed.js): its id, classes, cells."""
     tr = _row(row, tz)
-    return {"data-event": row["id"], "k": tr.className, "c": [str(td.children) for td in tr.children]}
+    classes = tr.className  # type: ignore[attr-defined]  # Dash sets a component's props as attributes at runtime
+    return {"data-event": row["id"], "k": classes, "c": [str(td.children) for td in tr.children]}
 
 
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
@@ -271,11 +276,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                 every=TOTALS_EVERY_S,
                 build=lambda: {
                     "children": [
-                        _shared(
-                            ("reason", lang, r, n),
-                            lambda r=r, n=n: html.Span(f"{REASONS.label(r)} {n}", className="reason"),
-                        )
-                        for r, n in reasons
+                        _shared(("reason", lang, r, n), functools.partial(_reason_chip, r, n)) for r, n in reasons
                     ]
                 },
             )
@@ -285,7 +286,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                 (top, len(board.rows), board.resyncs),
                 lambda: {
                     "data": [
-                        _shared(("feed", lang, tz.key, row["id"]), lambda row=row: _feed_row(row, tz))
+                        _shared(("feed", lang, tz.key, row["id"]), functools.partial(_feed_row, row, tz))
                         for row in board.rows
                     ]
                 },
@@ -322,7 +323,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                     "children": [
                         _shared(
                             ("alert", lang, tz.key, r["id"] in new, *r.items()),
-                            lambda r=r: alert_view.alert_item(r, tz, new=r["id"] in new, photo=True),
+                            functools.partial(alert_view.alert_item, r, tz, new=r["id"] in new, photo=True),
                         )
                         for r in rows
                     ]
@@ -343,7 +344,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                 shown,
                 lambda: {
                     "children": [
-                        _shared(("cell", lang, *d.items(), *flow), lambda d=d: _gate_cell(d, board, now=now))
+                        _shared(("cell", lang, *d.items(), *flow), functools.partial(_gate_cell, d, board, now=now))
                         for d, flow in cells
                     ]
                 },

@@ -43,11 +43,22 @@ def panel() -> html.Div:
                         [
                             _("从"),
                             dcc.Input(
-                                id=FROM, type="datetime-local", value=(now - timedelta(hours=1)).strftime(FORMAT)
+                                id=FROM,
+                                type="datetime-local",  # type: ignore[arg-type]  # dcc.Input renders any input type; its Literal omits this one
+                                value=(now - timedelta(hours=1)).strftime(FORMAT),
                             ),
                         ]
                     ),
-                    html.Label([_("到"), dcc.Input(id=TO, type="datetime-local", value=now.strftime(FORMAT))]),
+                    html.Label(
+                        [
+                            _("到"),
+                            dcc.Input(
+                                id=TO,
+                                type="datetime-local",  # type: ignore[arg-type]  # dcc.Input renders any input type; its Literal omits this one
+                                value=now.strftime(FORMAT),
+                            ),
+                        ]
+                    ),
                     html.Button(_("查看"), id=LOAD, n_clicks=0),
                     html.Button(_("播放/暂停"), id=PLAY, n_clicks=0),
                     html.Span(id=MESSAGE, className="replay-message"),
