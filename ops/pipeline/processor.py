@@ -7,11 +7,12 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, DateTimeField, F, Max, Value, When
+from django.db.models import BigIntegerField, Case, DateTimeField, F, Field, IntegerField, Max, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -238,11 +239,23 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             last_seen_at=Greatest(Coalesce(F("last_seen_at"), heard), heard),
             state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)), default=Value(DeviceState.ONLINE)),
         )
-        for device_id, (epoch, seq) in self.supervisor.dirty_states().items():
-            Device.objects.filter(id=device_id).update(boot_epoch=epoch, last_seq=seq)
+        states = self.supervisor.dirty_states()
+        if states:  # one statement for every device's (boot epoch, sequence), not one each
+            Device.objects.filter(id__in=list(states)).update(
+                boot_epoch=_per_device({i: epoch for i, (epoch, _seq) in states.items()}, BigIntegerField()),
+                last_seq=_per_device({i: seq for i, (_epoch, seq) in states.items()}, BigIntegerField()),
+            )
         beats, self._heartbeats = self._heartbeats, {}
-        for device_id, (version, buffered) in beats.items():
-            Device.objects.filter(id=device_id).update(credential_version=version, buffered=buffered)
+        if beats:
+            Device.objects.filter(id__in=list(beats)).update(
+                credential_version=_per_device({i: v for i, (v, _b) in beats.items()}, BigIntegerField()),
+                buffered=_per_device({i: b for i, (_v, b) in beats.items()}, IntegerField()),
+            )
         if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
             clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
         notify_devices(pending)
+
+
+def _per_device(values: dict[int, Any], field: Field[Any, Any]) -> Case:
+    """A column's new value for each device id, for one UPDATE over many devices."""
+    return Case(*[When(id=i, then=Value(v)) for i, v in values.items()], output_field=field)

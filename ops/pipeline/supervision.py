@@ -193,6 +193,7 @@ def mark_silent_devices(*, now: datetime) -> int:
     from datetime import timedelta
 
     silent: list[int] = []
+    alerts = AlertBuffer()
     candidates = (
         Device.objects.filter(last_seen_at__isnull=False)
         .exclude(state=DeviceState.SILENT)
@@ -200,8 +201,7 @@ def mark_silent_devices(*, now: datetime) -> int:
     )
     for device_id, code, last_seen, interval in candidates:
         if now - last_seen > timedelta(seconds=SILENT_AFTER_INTERVALS * interval):
-            Device.objects.filter(id=device_id).update(state=DeviceState.SILENT)
-            raise_alert(
+            alerts.add(
                 kind=AlertKind.UPLOAD_STOPPED,
                 subject=code,
                 device_id=device_id,
@@ -209,6 +209,9 @@ def mark_silent_devices(*, now: datetime) -> int:
                 detail={"last_seen": last_seen.isoformat(), "heartbeat_s": interval},
             )
             silent.append(device_id)
+    if silent:  # one statement for all, however many fell silent together (a building's power cut)
+        Device.objects.filter(id__in=silent).update(state=DeviceState.SILENT)
+        alerts.flush()
     notify_devices(silent)
     return len(silent)
 
