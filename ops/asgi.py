@@ -13,16 +13,15 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import re_path  # noqa: E402
 
-from dashboard.routing import http_routes, websocket_routes  # noqa: E402
+from dashboard.routing import asgi_route, http_routes, websocket_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
                 *http_routes,
-                re_path(r"", django_asgi_app),
+                asgi_route(r"", django_asgi_app),
             ]
         ),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes))),

@@ -11,12 +11,19 @@ idempotent inserts (SQLite ≥ 3.24 and PostgreSQL both support it).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.db import connection, models
 
 Adapter = Callable[[Any], Any] | None
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    """The column of field ``name`` (a concrete field: never a reverse relation)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column is not None, name
+    return field.column
 
 
 @cache
@@ -25,14 +32,15 @@ def _plan(
 ) -> tuple[str, tuple[Adapter, ...]]:
     meta = model._meta
     quote = connection.ops.quote_name
-    columns, adapters = [], []
+    columns: list[str] = []
+    adapters: list[Adapter] = []
     for name in fields:
         field = meta.get_field(name)
-        columns.append(quote(field.column))
+        columns.append(quote(_column(model, name)))
         if isinstance(field, models.DateTimeField):
             adapters.append(connection.ops.adapt_datetimefield_value)
         elif isinstance(field, models.JSONField | models.UUIDField):
-            adapters.append(lambda v, f=field: f.get_db_prep_save(v, connection))
+            adapters.append(partial(field.get_db_prep_save, connection=connection))
         else:
             adapters.append(None)
     sql = (
@@ -40,7 +48,7 @@ def _plan(
         f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
     if conflict:
-        sql += f" ON CONFLICT ({quote(meta.get_field(conflict).column)}) DO NOTHING"
+        sql += f" ON CONFLICT ({quote(_column(model, conflict))}) DO NOTHING"
     return sql, tuple(adapters)
 
 
@@ -78,7 +86,7 @@ def _copy(model: type[models.Model], fields: Sequence[str], rows: list[list[Any]
     (list imports, the July run), inside the same transaction."""
     meta = model._meta
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    columns = ", ".join(quote(_column(model, name)) for name in fields)
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         with raw.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:

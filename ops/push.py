@@ -65,6 +65,8 @@ class Fanout:
                 return
             group, message = item
             try:
+                if self.layer is None:
+                    raise RuntimeError("CHANNEL_LAYERS is not configured")
                 await self.layer.group_send(group, message)
                 self.sent += 1
                 self.sent_to[group] += 1

@@ -32,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def holder_photo(request: HttpRequest, holder_id: int) -> HttpResponse:
+def holder_photo(request: HttpRequest, holder_id: int) -> FileResponse:
     """A cardholder's photo, for roles that must recognise people (security, NIC). Personal data:
     every view is audited (R-SEC-2); never cached by the browser or a proxy."""
 

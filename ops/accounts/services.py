@@ -14,6 +14,8 @@ from ops.accounts.models import Operator
 from ops.accounts.roles import ROLE_PERMISSIONS, Role
 
 if TYPE_CHECKING:  # an operator's scope names the registry's places; accounts sit below it
+    from django.contrib.auth.models import User  # what get_user_model() is (AUTH_USER_MODEL)
+
     from ops.registry.models import Building, Department
 
 
@@ -29,7 +31,7 @@ def create_or_update_operator(
     full_name: str = "",
     actor: AbstractUser | None = None,
     basis: str = "",
-) -> AbstractUser:
+) -> User:
     """A personal operator account (R-SEC-1) with one role and its scope; what it may do is
     audited (R-SEC-3) — ``actor`` None is the system itself (set-up, demo, a command)."""
     User = get_user_model()

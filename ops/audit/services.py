@@ -77,6 +77,7 @@ def record_many(*, actor: Any, basis: str, entries: Iterable[Entry]) -> int:
             return 0
         fast_insert(AuditRecord, AUDIT_FIELDS, rows)
         last_id = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first()
+        assert last_id is not None  # the rows just inserted
         _advance(head, last_id, previous, len(rows))
     return len(rows)
 

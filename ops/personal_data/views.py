@@ -6,12 +6,12 @@ Plain server-rendered forms; every POST goes through ``ops.personal_data.service
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -22,8 +22,10 @@ from ops.masking import mask_name
 from ops.personal_data import basis_store, services
 from ops.personal_data.models import PersonalDataRequest
 
+_Response = TypeVar("_Response", bound=HttpResponseBase)
 
-def _no_store(response: HttpResponse) -> HttpResponse:
+
+def _no_store(response: _Response) -> _Response:
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -173,7 +175,7 @@ def revoke(request: HttpRequest, request_id: int) -> HttpResponse:
 
 
 @login_required
-def basis(request: HttpRequest, request_id: int) -> HttpResponse:
+def basis(request: HttpRequest, request_id: int) -> FileResponse:
     """The written basis, to those who handle the request; audited, never cached."""
     try:
         req, path = services.open_basis(request.user, request_id)
