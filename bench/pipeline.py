@@ -1,10 +1,12 @@
 """``campuscard bench pipeline``: simulated taps → Redis Streams → processor → database →
 Channels layer, measured at the far end (a listener on the live groups).
 
-Phase 1 offers ``rate`` taps/s (default 3,000) for ``seconds`` and reports the sustained rate
+Phase 1 offers ``rate`` taps/s (default 3,500) for ``seconds`` and reports the sustained rate
 through the processor and the worst tap→fan-out lag. Phase 2 publishes a backlog at once (as
 after an outage) and reports how fast it drains: the processor's capacity. Phase 3 offers 200
-taps/s and reports the tap→fan-out latency percentiles. Time of a tap = when the simulated reader produced it.
+taps/s and reports the tap→fan-out latency percentiles. Time of a tap = when the simulated reader
+produced it. Last, with the processors stopped, the same backlog through a bare pipeline on the
+same Redis and database (``bench/bare.py``): ``ratio`` = capacity / bare rate.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
+from bench import bare
 from bench.common import percentile
 from ops.demo.seed import seed_demo_campus
 from ops.redis_client import client
@@ -72,11 +75,11 @@ def _offer(sim: CampusSimulator, rate: float, seconds: float) -> list[str]:
     tick = 0.02
     start = last = time.time()
     while (now := time.time()) - start < seconds:
-        events = [e for e in sim.step(now, now - last) if isinstance(e, envelopes.Tap)]
+        events = sim.step(now, now - last)  # heartbeats too: a device's sequence has no gaps
         last = now
         if events:
             producer.publish(redis_client, events, sim.keys)
-            sent.extend(str(e.event_id) for e in events)
+            sent.extend(str(e.event_id) for e in events if isinstance(e, envelopes.Tap))
         time.sleep(max(0.0, tick - (time.time() - now)))
     return sent
 
@@ -129,17 +132,13 @@ def run(
         events_per_s = len(done) / (max(done) - t0) if done else 0.0
 
         # Capacity: a backlog published at once (as after an outage), drained flat out.
-        backlog = (
-            [e for e in sim.step(time.time(), backlog_size / rate) if isinstance(e, envelopes.Tap)]
-            if backlog_size
-            else []
-        )
+        backlog = sim.step(time.time(), backlog_size / rate) if backlog_size else []
         sim.rate = rate
         t_backlog = time.time()
         redis_client = client()
         for start in range(0, len(backlog), 2000):
             producer.publish(redis_client, backlog[start : start + 2000], sim.keys)
-        backlog_ids = [str(e.event_id) for e in backlog]
+        backlog_ids = [str(e.event_id) for e in backlog if isinstance(e, envelopes.Tap)]
         _wait_received(listener, backlog_ids, timeout=120)
         drained = [listener.received_at[i] for i in backlog_ids if i in listener.received_at]
         capacity = len(drained) / (max(drained) - t_backlog) if drained else 0.0
@@ -154,6 +153,9 @@ def run(
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(15)
+    sim.rate = rate
+    bare_taps = [e for e in sim.step(time.time(), max(backlog_size, 5000) / rate) if isinstance(e, envelopes.Tap)]
+    bare_rate = bare.run(client(), bare_taps, sim.keys)
     return {
         "offered_rate": rate,
         "events": len(sent),
@@ -161,7 +163,7 @@ def run(
         "events_per_s": round(events_per_s, 1),
         "lag_max_s": round(max(lags), 3) if lags else None,
         "lag_p99_s": round(percentile(lags, 99), 3) if lags else None,
-        "backlog_events": len(backlog),
+        "backlog_events": len(backlog_ids),
         "backlog_drained": len(drained),
         "capacity_events_per_s": round(capacity, 1),
         "latency_rate": latency_rate,
@@ -171,4 +173,6 @@ def run(
         "fanout_p95_ms": round(percentile(lat, 95), 1),
         "fanout_p99_ms": round(percentile(lat, 99), 1),
         "processors": processors,
+        "bare_events_per_s": round(bare_rate, 1),
+        "ratio": round(capacity / bare_rate, 3) if bare_rate else None,
     }
