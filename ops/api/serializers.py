@@ -48,7 +48,7 @@ class CardOut(serializers.Serializer):
     holder_number = serializers.CharField(source="holder.number")
     holder_name = serializers.SerializerMethodField(help_text="masked")
 
-    def get_holder_name(self, card) -> str:  # type: ignore[no-untyped-def]
+    def get_holder_name(self, card) -> str:
         return mask_name(card.holder.name)
 
 

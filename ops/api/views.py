@@ -21,7 +21,7 @@ from ops.registry.lifecycle.models import ImportBatch
 from ops.registry.models import Card, Cardholder, Department
 
 
-def _end_of(day):  # type: ignore[no-untyped-def]
+def _end_of(day):
     return timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
 
 
@@ -33,7 +33,7 @@ def _out(card: Card, status: int = 200) -> Response:
     return Response(s.CardOut(card).data, status=status)
 
 
-def _valid(serializer_class, request: Request):  # type: ignore[no-untyped-def]
+def _valid(serializer_class, request: Request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

@@ -89,11 +89,11 @@ class PersonalDataRequest(models.Model):
         """What audit records cite as their basis."""
         return f"personal_data_request:{self.pk}"
 
-    def is_active(self, now=None) -> bool:  # type: ignore[no-untyped-def]
+    def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.status == RequestStatus.REVIEWED and self.valid_until is not None and now < self.valid_until
 
-    def shown_status(self, now=None) -> str:  # type: ignore[no-untyped-def]
+    def shown_status(self, now=None) -> str:
         """The status as a person should read it: a reviewed grant past its end is expired
         even before anybody has noticed and marked it."""
         if self.status == RequestStatus.REVIEWED and not self.is_active(now):

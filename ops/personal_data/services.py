@@ -279,7 +279,7 @@ def review(request_id: int, *, by: Any, hours: int | str | None = None, comment:
     if hours in (None, ""):
         hours = default_hours()
     try:
-        hours = int(hours)  # type: ignore[arg-type]
+        hours = int(hours)
     except (TypeError, ValueError):
         raise GrantError(_("授权时长须为整数小时")) from None
     if not 1 <= hours <= MAX_HOURS:

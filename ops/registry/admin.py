@@ -91,11 +91,11 @@ class CardholderAdmin(admin.ModelAdmin):
     inlines = [CardInline]
     readonly_fields = ("issue_link",)
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return fields + [d for d, _mask in PERSONAL_FIELDS.values()] if obj is not None else fields
 
-    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request, obj=None):
         """A read-only viewer gets the masked values in place of the fields (the admin would
         otherwise print the full values); an editor sees the masked values and empty inputs."""
         fields = list(super().get_fields(request, obj))
@@ -105,7 +105,7 @@ class CardholderAdmin(admin.ModelAdmin):
             fields = [f for f in fields if f != "issue_link"]
         return list(dict.fromkeys(fields))
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         view = staff_member_required(self.admin_site.admin_view(self.issue_view))
         return [path("<int:pk>/issue/", view, name="campus_cardholder_issue"), *super().get_urls()]
 
@@ -145,7 +145,7 @@ class CardAdmin(admin.ModelAdmin):
     raw_id_fields = ("holder",)
     readonly_fields = ("desk_actions",)
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest):
         """NIC sees every card; a department sees only the temporary cards it approved and
         manages (R-CARD-7: 谁审批，谁管理，谁负责)."""
         cards = super().get_queryset(request)
@@ -155,7 +155,7 @@ class CardAdmin(admin.ModelAdmin):
         department = getattr(getattr(user, "operator", None), "department_id", None)
         return cards.filter(card_type=CardType.TEMPORARY, owner_department_id=department)
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         view = staff_member_required(self.admin_site.admin_view(self.action_view))
         why = staff_member_required(self.admin_site.admin_view(self.explain_view))
         return [
@@ -237,7 +237,7 @@ class DeviceAdmin(admin.ModelAdmin):
     actions = ["issue_keys"]
 
     @admin.action(description=_("生成/更换设备密钥（只显示一次）"))
-    def issue_keys(self, request: HttpRequest, queryset):  # type: ignore[no-untyped-def]
+    def issue_keys(self, request: HttpRequest, queryset):
 
         keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin")) for d in queryset]
         return render(
@@ -257,7 +257,7 @@ class AccessEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # the table is large: no COUNT(*) on every page
 
 
-def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:
     """Show the action's form; on a valid POST call its service. A broken rule is shown on the
     form with the service's message, and nothing is changed."""
     form = form_class(request.POST or None)

@@ -32,7 +32,7 @@ class FeeChargeAdmin(ReadOnlyAdmin):
     list_select_related = ("operator", "card")
     change_list_template = "admin/cards/feecharge_changelist.html"
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         export = self.admin_site.admin_view(self.export_view)
         return [path("export/", export, name="cards_feecharge_export"), *super().get_urls()]
 
@@ -59,10 +59,10 @@ class FeeChargeAdmin(ReadOnlyAdmin):
 class FeePolicyAdmin(admin.ModelAdmin):
     list_display = ("replacement_fee", "cap", "updated_at")
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request):
         return not FeePolicy.objects.exists()
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -70,7 +70,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
     exclude = ("plan",)  # the raw plan holds full citizen IDs: the review page shows it masked
     change_list_template = "admin/cards/importbatch_changelist.html"
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("upload/", wrap(self.upload_view), name="cards_importbatch_upload"),

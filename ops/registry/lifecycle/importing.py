@@ -183,7 +183,7 @@ def _headers(table: tabular.Table, columns: dict[str, tuple[str, ...]]) -> dict[
 
 def _row_problems(
     record, kind, kind_value, departments, existing, headers, photo_set, photo_problems
-) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+) -> list[dict[str, Any]]:
     row, number = record["row"], record["number"]
     out = []
     if record["department"] not in departments:

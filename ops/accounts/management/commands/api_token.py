@@ -12,11 +12,11 @@ from ops.audit import services as audit
 class Command(BaseCommand):
     help = "Create or show an operator's API token (for HR / Academic Affairs systems)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--rotate", action="store_true", help="replace the existing token")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         try:
             user = get_user_model().objects.get(username=opts["username"], is_active=True)
         except get_user_model().DoesNotExist:

@@ -16,7 +16,7 @@ from ops.audit import chain, services
 class Command(BaseCommand):
     help = "Audit log tools (R-SEC-1): verify the HMAC chain; purge past the retention period."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="what", required=True)
         sub.add_parser("verify", help="walk the chain; exit 1 and name the first broken record")
         purge = sub.add_parser("purge", help="delete records older than the retention period")
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             "--older-than-days", type=int, help=f"default: AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS})"
         )
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         if opts["what"] == "purge":
             self._purge(opts)
             return
@@ -41,7 +41,7 @@ class Command(BaseCommand):
             f"({verdict.reason}); {verdict.checked} records before it verify"
         )
 
-    def _purge(self, opts):  # type: ignore[no-untyped-def]
+    def _purge(self, opts):
         if opts["before"] is not None:
             cutoff = opts["before"]
             if timezone.is_naive(cutoff):

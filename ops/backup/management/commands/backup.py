@@ -19,10 +19,10 @@ class Command(BaseCommand):
         "(key: CAMPUSCARD_BACKUP_KEY or CAMPUSCARD_BACKUP_KEY_FILE)."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--out", required=True, type=Path, help="the archive to write (must not exist)")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         try:
             result = services.backup(Path(opts["out"]))
         except BackupError as exc:

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         "verifying every checksum; --verify only checks the archive."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("path", type=Path, help="the archive written by campuscard backup")
         parser.add_argument(
             "--verify", action="store_true", help="only check the archive (key, tags, checksums); change nothing"
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             "system's (the restored audit log will then not verify)",
         )
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         try:
             if opts["verify"]:
                 manifest = services.verify(Path(opts["path"])).manifest

@@ -23,7 +23,7 @@ from streams import embedded_redis
 class Command(BaseCommand):
     help = "Seed a demo campus and run web server, processor and simulator until Ctrl-C."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--rate", type=float, default=15.0, help="simulated taps per second")
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--holders", type=int, default=2400)
         parser.add_argument("--setup-only", action="store_true", help="migrate, seed and create operators, then exit")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         call_command("migrate", verbosity=0, interactive=False)
         report = seed_demo_campus(holders=opts["holders"])
         self.stdout.write(
@@ -49,7 +49,7 @@ class Command(BaseCommand):
             return
         self._run_all(opts)
 
-    def _run_all(self, opts) -> None:  # type: ignore[no-untyped-def]
+    def _run_all(self, opts) -> None:
         env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CAMPUSCARD_VAR_DIR=str(var_dir()))
         py = sys.executable
         specs = {

@@ -15,7 +15,7 @@ from ops.redis_client import client
 class Command(BaseCommand):
     help = "Consume reader events from Redis Streams into the database and the live pages."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument(
             "--name", default=f"{socket.gethostname()}-1", help="consumer name; keep it stable across restarts"
         )
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-fanout", action="store_true", help="do not push to live pages")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         redis_client = client()
         fanout = None if opts["no_fanout"] else push.fanout()  # taps, alerts, devices: one sender
         processor = ReaderEventProcessor(

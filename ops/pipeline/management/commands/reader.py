@@ -22,7 +22,7 @@ from readers.agent.agent import main
 class Command(BaseCommand):
     help = "Run a reader agent for one or more doors."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--config", type=Path, help="agent config (.toml / .json)")
         parser.add_argument(
             "--device", action="append", default=[], help="registered device code (repeat for several doors)"
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--direction", default="in", choices=["in", "out", "none"])
         parser.add_argument("--heartbeat", type=float, default=10.0)
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
 
         if opts["config"]:
             raise SystemExit(main([str(opts["config"])]))

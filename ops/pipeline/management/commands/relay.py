@@ -12,7 +12,7 @@ from ops.redis_client import client
 class Command(BaseCommand):
     help = "Publish card changes from the outbox: credential stream + live card-action feed."
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         redis_client = client()
         fanout = push.fanout()
         relay = OutboxRelay(redis_client, fanout=fanout)

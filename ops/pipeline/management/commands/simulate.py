@@ -15,7 +15,7 @@ from readers.simulator import CampusSimulator
 class Command(BaseCommand):
     help = "Simulate every registered reader tapping with a campus-day rhythm."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--rate", type=float, default=20.0, help="mean taps per second")
         parser.add_argument(
             "--speed", type=float, default=1.0, help="simulated seconds per real second (shapes the rhythm only)"
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-events", type=int, default=None)
         parser.add_argument("--seed", type=int, default=None)
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         if opts["rate"] <= 0 or opts["speed"] <= 0 or opts["heartbeat"] <= 0:
             raise CommandError("--rate, --speed and --heartbeat must be positive")
         creds, doors = selectors.credentials(), selectors.doors()

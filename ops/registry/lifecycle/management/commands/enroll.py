@@ -17,7 +17,7 @@ from readers.sources.base import SourceError
 class Command(BaseCommand):
     help = "Read a blank card on a PC/SC reader and issue it to a cardholder."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--holder", required=True, help="student/staff number")
         parser.add_argument("--operator", required=True, help="your operator account (audited)")
         parser.add_argument("--approved-by", required=True, help="who approved (R-CARD-9)")
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--owner-department", default=None, help="temporary cards: dept code")
         parser.add_argument("--valid-until", default=None, help="temporary cards: YYYY-MM-DD")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         from readers.sources.pcsc import read_one_uid
 
         try:

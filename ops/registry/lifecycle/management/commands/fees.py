@@ -13,12 +13,12 @@ from ops.registry.lifecycle import ledger
 class Command(BaseCommand):
     help = "Fee ledger per day and per operator/window, with line items (CSV or XLSX)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD")
         parser.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD")
         parser.add_argument("--out", type=Path, help="write .xlsx or .csv (summary) here")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         try:
             start, end = date.fromisoformat(opts["start"]), date.fromisoformat(opts["end"])
         except ValueError:

@@ -44,7 +44,7 @@ def read_deferred(path: Path) -> dict[str, date]:
 class Command(BaseCommand):
     help = "Cancel graduated students' cards in one batch (dry-run unless --apply)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--cutoff", required=True, help="students whose study ends by this date (YYYY-MM-DD)")
         parser.add_argument("--deferred", type=Path, help="Academic Affairs' deferred list (CSV)")
         parser.add_argument("--operator", required=True, help="your operator account (audited)")
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         parser.add_argument("--apply", action="store_true", help="do it (default: dry run)")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         try:
             cutoff = date.fromisoformat(opts["cutoff"])
         except ValueError:

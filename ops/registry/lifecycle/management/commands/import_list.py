@@ -19,7 +19,7 @@ from ops.registry.lifecycle.models import ImportBatch
 class Command(BaseCommand):
     help = "Import a student (教务处) or staff (人事处) list: preview, then apply."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("file", nargs="?", type=Path, help="CSV or XLSX with Chinese headers")
         parser.add_argument("--kind", choices=["student", "staff"], default="student")
         parser.add_argument("--photos", type=Path, help="zip or folder of photos named by number")
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="apply right after the preview")
         parser.add_argument("--show", type=int, default=50, help="rejected rows to print")
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts):
         operator = get_user_model().objects.filter(username=opts["operator"], is_active=True).first()
         if operator is None:
             raise CommandError(f"没有名为 {opts['operator']} 的有效操作员")
@@ -63,7 +63,7 @@ class Command(BaseCommand):
             )
         )
 
-    def _preview(self, opts, operator) -> ImportBatch:  # type: ignore[no-untyped-def]
+    def _preview(self, opts, operator) -> ImportBatch:
         path: Path | None = opts["file"]
         if path is None or not path.is_file():
             raise CommandError("请给出名单文件（CSV 或 XLSX）")
