@@ -40,6 +40,13 @@ ACADEMIC_DEPARTMENTS = [
 ]
 DORMS = [(f"D{i}", f"{i}号学生公寓") for i in range(1, 7)]
 GATES = [("E", "东门", 4), ("S", "南门", 3), ("W", "西门", 3), ("N", "北门", 2)]
+# Devices numbered 01..count: (code prefix, count, name with {i}, kind, location, in the library building, owner)
+COUNTED_DEVICES: list[tuple[str, int, str, DeviceKind, str, bool, str]] = [
+    ("L-GATE", 6, "图书馆入口{i}号闸", DeviceKind.LIBRARY_READER, "图书馆", True, "LIB"),
+    ("L-DESK", 2, "图书馆借还书台{i}", DeviceKind.LIBRARY_READER, "图书馆", True, "LIB"),
+    ("NIC-DESK", 4, "网信中心服务窗口{i}", DeviceKind.DESK_READER, "网信中心", False, "NIC"),
+    ("CMO-DESK", 2, "校区管理办公室窗口{i}", DeviceKind.DESK_READER, "行政楼", False, "CMO"),
+]
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
@@ -122,48 +129,18 @@ def _seed_devices(depts: dict[str, Department], dorms: list[Building], library: 
                     owner=depts["SAO"],
                 )
             )
-    for i in range(1, 7):
-        devices.append(
-            Device(
-                code=f"L-GATE-{i:02d}",
-                name=f"图书馆入口{i}号闸",
-                kind=DeviceKind.LIBRARY_READER,
-                location="图书馆",
-                building=library,
-                owner=depts["LIB"],
+    for prefix, count, label, kind, location, in_library, owner in COUNTED_DEVICES:
+        for i in range(1, count + 1):
+            devices.append(
+                Device(
+                    code=f"{prefix}-{i:02d}",
+                    name=label.format(i=i),
+                    kind=kind,
+                    location=location,
+                    building=library if in_library else None,
+                    owner=depts[owner],
+                )
             )
-        )
-    for i in range(1, 3):
-        devices.append(
-            Device(
-                code=f"L-DESK-{i:02d}",
-                name=f"图书馆借还书台{i}",
-                kind=DeviceKind.LIBRARY_READER,
-                location="图书馆",
-                building=library,
-                owner=depts["LIB"],
-            )
-        )
-    for i in range(1, 5):
-        devices.append(
-            Device(
-                code=f"NIC-DESK-{i:02d}",
-                name=f"网信中心服务窗口{i}",
-                kind=DeviceKind.DESK_READER,
-                location="网信中心",
-                owner=depts["NIC"],
-            )
-        )
-    for i in range(1, 3):
-        devices.append(
-            Device(
-                code=f"CMO-DESK-{i:02d}",
-                name=f"校区管理办公室窗口{i}",
-                kind=DeviceKind.DESK_READER,
-                location="行政楼",
-                owner=depts["CMO"],
-            )
-        )
     for device in devices:  # R-DEV-1: every registered device gets its own signing key
         device.key_hex = signing.new_key().hex()
     Device.objects.bulk_create(devices)
