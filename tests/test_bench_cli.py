@@ -30,6 +30,9 @@ def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
     assert figures["backlog_drained"] == figures["backlog_events"] > 900
     assert figures["latency_delivered"] == figures["latency_events"] >= 350
     assert 0 < figures["fanout_p50_ms"] <= figures["fanout_p99_ms"]
+    # the ceiling, measured in the same run (issue 14): the bare pipeline on the same parts
+    assert figures["bare_events_per_s"] > 0
+    assert figures["ratio"] == pytest.approx(figures["capacity_events_per_s"] / figures["bare_events_per_s"], abs=0.002)
 
 
 @pytest.mark.browser
