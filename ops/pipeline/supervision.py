@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import redis
 
@@ -57,28 +58,24 @@ class DeviceSupervisor:
     def _count(self, what: str) -> None:
         self.redis.hincrby(names.COUNTERS, what, 1)
 
+    def _alert(
+        self, kind: AlertKind, subject: str, at: datetime, detail: dict[str, Any], device_id: int | None = None
+    ) -> None:
+        """Count the message under the alert's kind and raise (or repeat) that alert."""
+        self._count(kind.value)
+        self.alerts.add(kind=kind, subject=subject, device_id=device_id, at=at, detail=detail)
+
     def unknown_device(self, signed: Signed, at: datetime) -> None:
-        self._count("unknown_device")
-        self.alerts.add(
-            kind=AlertKind.UNKNOWN_DEVICE,
-            subject=signed.event.device_id[:64],
-            at=at,
-            detail={"event_id": str(signed.event.event_id)},
-        )
+        detail = {"event_id": str(signed.event.event_id)}
+        self._alert(AlertKind.UNKNOWN_DEVICE, signed.event.device_id[:64], at, detail)
 
     def admit(
         self, device_id: int, code: str, key: bytes | None, signed: Signed, *, redelivered: bool, at: datetime
     ) -> bool:
         event = signed.event
         if key is None or not signing.verify(key, signed.raw, signed.mac):
-            self._count("bad_signature")
-            self.alerts.add(
-                kind=AlertKind.BAD_SIGNATURE,
-                subject=code,
-                device_id=device_id,
-                at=at,
-                detail={"event_id": str(event.event_id), "type": event.type},
-            )
+            detail = {"event_id": str(event.event_id), "type": event.type}
+            self._alert(AlertKind.BAD_SIGNATURE, code, at, detail, device_id)
             return False
         if redelivered:
             return True
@@ -100,14 +97,8 @@ class DeviceSupervisor:
                 self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
                 return False
             if event.seq > st.last + 1:
-                self._count("sequence_gap")
-                self.alerts.add(
-                    kind=AlertKind.SEQUENCE_GAP,
-                    subject=code,
-                    device_id=device_id,
-                    at=at,
-                    detail={"missing": event.seq - st.last - 1, "after": st.last, "boot_epoch": st.epoch},
-                )
+                gap = {"missing": event.seq - st.last - 1, "after": st.last, "boot_epoch": st.epoch}
+                self._alert(AlertKind.SEQUENCE_GAP, code, at, gap, device_id)
             st.last, st.dirty = event.seq, True
             self._remember(event, signed)
             return True
@@ -140,20 +131,14 @@ class DeviceSupervisor:
         at: datetime,
         st: SeqState,
     ) -> None:
-        self._count(kind.value)
-        self.alerts.add(
-            kind=kind,
-            subject=code,
-            device_id=device_id,
-            at=at,
-            detail={
-                "event_id": str(event.event_id),
-                "boot_epoch": event.boot_epoch,
-                "seq": event.seq,
-                "current_epoch": st.epoch,
-                "current_seq": st.last,
-            },
-        )
+        detail = {
+            "event_id": str(event.event_id),
+            "boot_epoch": event.boot_epoch,
+            "seq": event.seq,
+            "current_epoch": st.epoch,
+            "current_seq": st.last,
+        }
+        self._alert(kind, code, at, detail, device_id)
 
     def fault(self, device_id: int, code: str, fault: envelopes.Fault) -> None:
         if fault.cleared:
