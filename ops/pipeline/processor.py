@@ -11,9 +11,8 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import transaction
-from django.db.models import BigIntegerField, Case, DateTimeField, F, Field, IntegerField, Max, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from ops.alerts.choices import AlertKind
@@ -232,30 +231,30 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         if not pending:
             return
         back = list(Device.objects.filter(id__in=list(pending), state=DeviceState.SILENT).values_list("id", flat=True))
-        heard = Case(*[When(id=i, then=Value(t)) for i, t in pending.items()], output_field=DateTimeField())
         # events can arrive out of order (a backlog after an outage): keep the latest time;
         # a device heard from is online unless it reported a fault it has not cleared
-        Device.objects.filter(id__in=list(pending)).update(
-            last_seen_at=Greatest(Coalesce(F("last_seen_at"), heard), heard),
-            state=Case(When(state=DeviceState.FAULT, then=Value(DeviceState.FAULT)), default=Value(DeviceState.ONLINE)),
+        adapt = connection.ops.adapt_datetimefield_value
+        _update_devices(
+            "last_seen_at = {latest}(COALESCE(last_seen_at, %s), %s), "
+            f"state = CASE WHEN state = '{DeviceState.FAULT.value}' THEN state ELSE '{DeviceState.ONLINE.value}' END",
+            [(adapt(t), adapt(t), i) for i, t in pending.items()],
         )
         states = self.supervisor.dirty_states()
-        if states:  # one statement for every device's (boot epoch, sequence), not one each
-            Device.objects.filter(id__in=list(states)).update(
-                boot_epoch=_per_device({i: epoch for i, (epoch, _seq) in states.items()}, BigIntegerField()),
-                last_seq=_per_device({i: seq for i, (_epoch, seq) in states.items()}, BigIntegerField()),
-            )
+        _update_devices("boot_epoch = %s, last_seq = %s", [(e, q, i) for i, (e, q) in states.items()])
         beats, self._heartbeats = self._heartbeats, {}
-        if beats:
-            Device.objects.filter(id__in=list(beats)).update(
-                credential_version=_per_device({i: v for i, (v, _b) in beats.items()}, BigIntegerField()),
-                buffered=_per_device({i: b for i, (_v, b) in beats.items()}, IntegerField()),
-            )
+        _update_devices("credential_version = %s, buffered = %s", [(v, b, i) for i, (v, b) in beats.items()])
         if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
             clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
         notify_devices(pending)
 
 
-def _per_device(values: dict[int, Any], field: Field[Any, Any]) -> Case:
-    """A column's new value for each device id, for one UPDATE over many devices."""
-    return Case(*[When(id=i, then=Value(v)) for i, v in values.items()], output_field=field)
+def _update_devices(assignments: str, rows: list[tuple[Any, ...]]) -> None:
+    """``UPDATE device SET <assignments> WHERE id = %s`` for each row (its values, then the id):
+    one SQL text over every device in one round trip. Django compiling a CASE over the devices
+    each second cost the processor a tenth of its time."""
+    if not rows:
+        return
+    latest = "GREATEST" if connection.vendor == "postgresql" else "MAX"  # SQLite's MAX(a, b) is scalar
+    sql = f"UPDATE {Device._meta.db_table} SET {assignments.format(latest=latest)} WHERE id = %s"  # noqa: S608 (this module's own SQL)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
