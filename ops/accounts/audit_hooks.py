@@ -27,51 +27,32 @@ def client_address(request: Any) -> str:
     return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR", "")
 
 
+def _record_auth(action: str, *, actor: Any, username: str, ip: str) -> None:
+    """One audit record of what happened to the account ``username`` (``actor``: None when no one is signed in)."""
+    record(actor=actor, action=action, object_type="user", object_id=username, data={"ip": ip})
+
+
 @receiver(auth_signals.user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    record(
-        actor=user,
-        action="auth.login",
-        object_type="user",
-        object_id=user.get_username(),
-        data={"ip": client_address(request)},
-    )
+    _record_auth("auth.login", actor=user, username=user.get_username(), ip=client_address(request))
 
 
 @receiver(auth_signals.user_logged_out)
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is None:  # the session had already ended
         return
-    record(
-        actor=user,
-        action="auth.logout",
-        object_type="user",
-        object_id=user.get_username(),
-        data={"ip": client_address(request)},
-    )
+    _record_auth("auth.logout", actor=user, username=user.get_username(), ip=client_address(request))
 
 
 @receiver(auth_signals.user_login_failed)
 def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     # the credentials arrive with the password already replaced by asterisks
     username = str(credentials.get("username", ""))[:64]
-    record(
-        actor=None,
-        action="auth.login_failed",
-        object_type="user",
-        object_id=username,
-        data={"ip": client_address(request)},
-    )
+    _record_auth("auth.login_failed", actor=None, username=username, ip=client_address(request))
 
 
 def _locked_out(sender: Any, request: Any, username: str | None, ip_address: str, **kwargs: Any) -> None:
-    record(
-        actor=None,
-        action="auth.locked_out",
-        object_type="user",
-        object_id=(username or "")[:64],
-        data={"ip": ip_address},
-    )
+    _record_auth("auth.locked_out", actor=None, username=(username or "")[:64], ip=ip_address)
 
 
 @receiver(post_save, sender=LogEntry)
