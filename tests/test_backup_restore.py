@@ -120,6 +120,16 @@ def _backup(path: Path) -> None:
     call_command("backup", "--out", str(path), verbosity=0)
 
 
+def _backed_up_then_emptied(tmp_path: Path) -> tuple[Path, dict]:
+    """A campus backed up, then an empty system (migrated, no files): the archive and that state."""
+    _build_campus()
+    archive = tmp_path / "campus.ccbackup"
+    _backup(archive)
+    _flush()
+    _wipe_photos()
+    return archive, _state()
+
+
 @pytest.mark.parametrize("wipe", [_flush, _drop], ids=["migrated-empty", "blank"])
 def test_backup_wipe_restore_gives_back_the_identical_system(var, tmp_path, wipe, capsys):
     _build_campus()
@@ -160,12 +170,7 @@ def test_backup_wipe_restore_gives_back_the_identical_system(var, tmp_path, wipe
 
 
 def test_a_tampered_archive_is_refused_and_nothing_changes(var, tmp_path):
-    _build_campus()
-    archive = tmp_path / "campus.ccbackup"
-    _backup(archive)
-    _flush()
-    _wipe_photos()
-    empty = _state()
+    archive, empty = _backed_up_then_emptied(tmp_path)
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0x01
     archive.write_bytes(bytes(data))
@@ -180,12 +185,7 @@ def test_a_tampered_archive_is_refused_and_nothing_changes(var, tmp_path):
 
 
 def test_the_wrong_key_is_refused_and_nothing_changes(var, tmp_path, monkeypatch):
-    _build_campus()
-    archive = tmp_path / "campus.ccbackup"
-    _backup(archive)
-    _flush()
-    _wipe_photos()
-    empty = _state()
+    archive, empty = _backed_up_then_emptied(tmp_path)
     monkeypatch.setenv("CAMPUSCARD_BACKUP_KEY", secrets.token_hex(32))
     with pytest.raises(CommandError, match="备份密钥不对"):
         call_command("restore", str(archive))
@@ -197,12 +197,7 @@ def test_the_wrong_key_is_refused_and_nothing_changes(var, tmp_path, monkeypatch
 
 def test_a_different_audit_key_is_refused_unless_accepted(var, tmp_path, settings):
     """The audit key is not in the archive: a restore that could not verify its log asks."""
-    _build_campus()
-    archive = tmp_path / "campus.ccbackup"
-    _backup(archive)
-    _flush()
-    _wipe_photos()
-    empty = _state()
+    archive, empty = _backed_up_then_emptied(tmp_path)
     settings.AUDIT_HMAC_KEY = "another-systems-key"
     with pytest.raises(CommandError, match="AUDIT_HMAC_KEY"):
         call_command("restore", str(archive))
