@@ -5,7 +5,7 @@ audited too (``ops.accounts.audit_hooks``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -22,7 +22,13 @@ class OperatorInline(admin.StackedInline):
     filter_horizontal = ("buildings",)
 
 
-class NicOnly:
+if TYPE_CHECKING:  # the mixin's super() is the ModelAdmin it is mixed into
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class NicOnly(_AdminBase):
     """Account and group administration is NIC's alone, whatever Django permissions say."""
 
     def has_module_permission(self, request: Any) -> bool:

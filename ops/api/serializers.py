@@ -70,8 +70,8 @@ class ImportOut(serializers.Serializer):
     status = serializers.CharField()
     filename = serializers.CharField()
     rows = serializers.IntegerField()
-    create = serializers.IntegerField()
-    update = serializers.IntegerField()
+    create = serializers.IntegerField()  # type: ignore[assignment]  # output-only: the API's field name hides save()'s create(), never called
+    update = serializers.IntegerField()  # type: ignore[assignment]  # output-only: the API's field name hides save()'s update(), never called
     unchanged = serializers.IntegerField()
     rejected = serializers.IntegerField()
     rejected_rows = RowErrorOut(many=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import os
 import struct
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -59,10 +59,16 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", counter, 1 if last else 0)
 
 
+class Sink(Protocol):
+    """Where sealed chunks go: a binary file, or a wrapper around one."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 class EncryptingWriter:
     """``write`` plaintext, ``close`` to seal the last chunk (the file itself stays open)."""
 
-    def __init__(self, raw: BinaryIO, key: bytes, chunk: int = CHUNK) -> None:
+    def __init__(self, raw: Sink, key: bytes, chunk: int = CHUNK) -> None:
         salt, self._prefix = os.urandom(16), os.urandom(7)
         enc_key, check = _derive(key, salt)
         self.header = MAGIC + _FIXED.pack(VERSION, chunk) + salt + self._prefix + check

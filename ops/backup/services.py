@@ -93,7 +93,7 @@ def backup(out: Path) -> BackupResult:
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as raw:
                 sink = _Hashing(raw)
-                writer = archive.ArchiveWriter(EncryptingWriter(sink, key))  # type: ignore[arg-type]
+                writer = archive.ArchiveWriter(EncryptingWriter(sink, key))
                 for store, files in stored:
                     for name, path in files:
                         data = path.read_bytes()

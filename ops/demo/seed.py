@@ -192,14 +192,13 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department], d
     Cardholder.objects.bulk_create(holders)
     uids: set[str] = set()
     cards: list[Card] = []
+    card_type_of: dict[str, CardType] = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}
     for holder in Cardholder.objects.select_related("department").order_by("id"):
         uid = f"{rng.getrandbits(32):08X}"
         while uid in uids:
             uid = f"{rng.getrandbits(32):08X}"
         uids.add(uid)
-        card_type = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}.get(
-            holder.kind, CardType.TEMPORARY
-        )
+        card_type = card_type_of.get(holder.kind, CardType.TEMPORARY)
         valid_from = now - timedelta(days=rng.randrange(30, 900))
         valid_until = None if card_type == CardType.STAFF else now + timedelta(days=rng.randrange(60, 1200))
         roll = rng.random()

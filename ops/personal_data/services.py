@@ -331,6 +331,7 @@ def expire_due(now: datetime | None = None) -> int:
             )
         )
         for req in due:
+            assert req.valid_until is not None  # the filter: it ended at or before now
             req.status = RequestStatus.EXPIRED
             req.save(update_fields=["status", "updated_at"])
             _audit(None, "expire", req, valid_until=req.valid_until.isoformat())
@@ -398,9 +399,12 @@ def view_personal_data(user: Any, cardholder: Cardholder | int) -> PersonalData:
     with transaction.atomic():
         grant = active_grant(user, holder_id) if holder_id is not None else None
         holder = (
-            Cardholder.objects.select_related("department").filter(pk=holder_id).first() if grant is not None else None
+            Cardholder.objects.select_related("department").filter(pk=holder_id).first()
+            if grant is not None and holder_id is not None
+            else None
         )
         if grant is not None and holder is not None:
+            assert grant.valid_until is not None  # an active grant runs until then
             record(
                 actor=user,
                 action="personal_data.view",

@@ -33,8 +33,8 @@ def in_curfew(ts: float, curfew: tuple[int, int] | None, tz: Any) -> bool:
     return start <= minute < end if start < end else (minute >= start or minute < end)
 
 
-def _minutes(t: time | None) -> int | None:
-    return None if t is None else t.hour * 60 + t.minute
+def _minutes(t: time) -> int:
+    return t.hour * 60 + t.minute
 
 
 def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Count, Max, QuerySet
@@ -13,7 +14,7 @@ from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import AccessEvent, Card, Device
-from readers.decide import Credential, Door
+from readers.decide import Credential, Door, Passback
 from streams.cards import GATE_KINDS, CardStatus, CardType, DeviceKind
 from streams.reasons import Decision
 
@@ -53,7 +54,7 @@ def doors() -> list[Door]:
             device_id=code,
             kind=DeviceKind(kind),
             building=building,
-            passback=passback,
+            passback=cast(Passback, passback),  # the field's choices; Door checks it again
             area=area or None,
             curfew=(start, end) if start and end else None,
         )
@@ -66,7 +67,7 @@ def device_keys() -> dict[str, bytes]:
     return {code: bytes.fromhex(key) for code, key in Device.objects.exclude(key_hex="").values_list("code", "key_hex")}
 
 
-def gate_devices() -> list[dict[str, Any]]:
+def gate_devices() -> list[Mapping[str, Any]]:
     return list(Device.objects.filter(kind__in=GATE_KINDS).values("code", "name", "kind", "state").order_by("code"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils import timezone
@@ -15,6 +15,9 @@ from ops.registry.lifecycle.choices import FeeKind
 from ops.registry.lifecycle.models import FeePolicy
 from ops.registry.models import Card, Cardholder, Department
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 BASIS_HELP = _("申请表编号、函件编号或名单名称（R-CARD-9：谁审批，谁负责）")
 
 
@@ -23,6 +26,7 @@ def _end_of(day: Any) -> datetime:
 
 
 class BasisForm(forms.Form):
+    title: StrOrPromise  # each action's own form names it
     basis = forms.CharField(label=_("办理依据"), max_length=200, help_text=BASIS_HELP)
 
 

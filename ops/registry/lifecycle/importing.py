@@ -9,7 +9,7 @@ the same list previews as "nothing to do". Every rejected row says which row, wh
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import ImportBatch
 from ops.registry.models import Cardholder, Department
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Progress = Callable[[str, int, int], object]  # (phase, done, total); what it returns is ignored
 COLUMNS = {"student": tabular.STUDENT_COLUMNS, "staff": tabular.STAFF_COLUMNS}
 KIND = {"student": HolderKind.STUDENT, "staff": HolderKind.STAFF}
 FIELDS = {"student": ("name", "department", "class_name", "citizen_id"), "staff": ("name", "department", "title")}
@@ -82,7 +82,8 @@ IMPORTERS: dict[Role, frozenset[str]] = {
 
 def may_import(operator: Any, kind: str | None = None) -> bool:
     """May ``operator`` import (and read) lists of ``kind`` — or of any kind, if None."""
-    kinds = IMPORTERS.get(role_of(operator), frozenset())  # type: ignore[arg-type]
+    role = role_of(operator)
+    kinds = IMPORTERS.get(role, frozenset()) if role is not None else frozenset()
     return bool(kinds) if kind is None else kind in kinds
 
 
@@ -112,7 +113,7 @@ def preview_import(
     errors = [asdict(e) for e in row_errors]
     headers = _headers(table, COLUMNS[kind])
     departments = {d.name: d.id for d in Department.objects.all()}
-    existing = {
+    existing: dict[str, Mapping[str, Any]] = {
         h["number"]: h
         for h in Cardholder.objects.filter(number__in=[r["number"] for r in records]).values(
             "number", "kind", "name", "department_id", "class_name", "title", "citizen_id", "photo_sha256"

@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
@@ -76,18 +77,20 @@ def to_csv(headers: list[str], rows: list[list[object]]) -> bytes:
 
 def to_xlsx(ledger_: Ledger) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook opens on its one worksheet
     sheet.title = "汇总"
     sheet.append(SUMMARY_HEADERS)
     for row in ledger_.summary:
-        sheet.append([*row[:4], float(row[4])])
+        sheet.append([*row[:4], float(cast(Decimal, row[4]))])
     sheet.append(["合计", "", "", ledger_.count, float(ledger_.total)])
     detail = book.create_sheet("明细")
     detail.append(ITEM_HEADERS)
     for row in ledger_.items:
-        detail.append([*row[:8], float(row[8])])
+        detail.append([*row[:8], float(cast(Decimal, row[8]))])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

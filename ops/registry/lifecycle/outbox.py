@@ -15,7 +15,7 @@ from ops.registry.models import Card
 
 def credential_payload(card: Card) -> dict[str, Any]:
     """What a reader caches about a card — the fields of ``readers.decide.Credential``."""
-    holder = card.holder
+    building = card.holder.dorm_building  # None without a query when there is none
     return {
         "uid": card.uid,
         "card_type": card.card_type,
@@ -23,7 +23,7 @@ def credential_payload(card: Card) -> dict[str, Any]:
         "blacklisted": card.blacklisted,
         "valid_from": card.valid_from.isoformat(),
         "valid_until": card.valid_until.isoformat() if card.valid_until else None,
-        "dorm_building": holder.dorm_building.code if holder.dorm_building_id else None,
+        "dorm_building": building.code if building is not None else None,
     }
 
 

@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any, TypeAlias
 
 from django.utils.translation import gettext as _
 from PIL import Image, ImageChops, ImageDraw, ImageStat
@@ -39,6 +40,8 @@ REQUIRED_DPI = 300
 DPI_TOLERANCE = 1.5  # PNG stores pixels per metre: 300 dpi comes back as 299.9994
 
 ALLOWED_FORMATS = ("JPEG", "PNG")
+# what _inspect finds: a problem's code and its numbers (or a word, or nothing)
+Finding: TypeAlias = tuple[str, tuple[Any, ...] | str | None]
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # a 295×421 photo is tens of KB; anything this big is a mistake
 
@@ -87,9 +90,9 @@ def check_photo(data: bytes) -> list[PhotoProblem]:
     return [_describe(code, params) for code, params in _inspect(data)]
 
 
-def _inspect(data: bytes) -> list[tuple[str, tuple]]:
+def _inspect(data: bytes) -> list[Finding]:
     """The pure check: ``[(code, params), ...]``. Picklable, no Django: runs in worker processes."""
-    findings: list[tuple[str, tuple]] = []
+    findings: list[Finding] = []
     try:
         im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         size = im.size
@@ -245,7 +248,7 @@ POOL_THRESHOLD = 200  # below this a process pool costs more than it saves
 _CHUNKS_PER_WORKER = 4
 
 
-def _inspect_chunk(chunk: list[bytes]) -> list[list[tuple[str, tuple]]]:
+def _inspect_chunk(chunk: list[bytes]) -> list[list[Finding]]:
     return [_inspect(data) for data in chunk]
 
 

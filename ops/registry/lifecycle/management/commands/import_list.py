@@ -75,7 +75,8 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             for skipped in photo_set.skipped:
                 self.stderr.write(f"跳过照片文件 {skipped.name}：{skipped.reason}")
-        with tqdm(total=3, desc="预览", unit="步", disable=None) as bar:
+        steps = 3
+        with tqdm(total=steps, desc="预览", unit="步", disable=None) as bar:
             batch = importing.preview_import(
                 kind=opts["kind"],
                 filename=path.name,
@@ -84,7 +85,7 @@ class Command(BaseCommand):
                 photo_set=photo_set,
                 progress=lambda *_: bar.update(1),
             )
-            bar.update(bar.total - bar.n)
+            bar.update(steps - bar.n)
         s = importing.summary(batch)
         self.stdout.write(
             f"导入批次 {batch.id}（{batch.filename}，{batch.rows} 行）："
