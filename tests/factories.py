@@ -41,34 +41,27 @@ class _Keys(dict):
         return device_key(code)
 
 
+def make_device(
+    code: str, name: str, kind: DeviceKind, location: str, owner: Department, *, building: Building | None = None
+) -> Device:
+    """A registered device holding its test key (:func:`device_key`)."""
+    return Device.objects.create(
+        code=code,
+        name=name,
+        kind=kind,
+        location=location,
+        building=building,
+        owner=owner,
+        key_hex=device_key(code).hex(),
+    )
+
+
 def make_campus(n_cards: int = 20) -> Campus:
     dept = Department.objects.create(code="SEC", name="保卫处")
     dorm = Building.objects.create(code="D1", name="1号学生公寓", is_dorm=True)
-    gate = Device.objects.create(
-        code="G-E-01",
-        name="东门人行1号闸",
-        kind=DeviceKind.PEDESTRIAN_GATE,
-        location="东门",
-        owner=dept,
-        key_hex=device_key("G-E-01").hex(),
-    )
-    vgate = Device.objects.create(
-        code="V-E-IN",
-        name="东门车辆入口",
-        kind=DeviceKind.VEHICLE_GATE,
-        location="东门",
-        owner=dept,
-        key_hex=device_key("V-E-IN").hex(),
-    )
-    door = Device.objects.create(
-        code="D1-01",
-        name="1号学生公寓1号门",
-        kind=DeviceKind.DORM_DOOR,
-        location="1号学生公寓",
-        building=dorm,
-        owner=dept,
-        key_hex=device_key("D1-01").hex(),
-    )
+    gate = make_device("G-E-01", "东门人行1号闸", DeviceKind.PEDESTRIAN_GATE, "东门", dept)
+    vgate = make_device("V-E-IN", "东门车辆入口", DeviceKind.VEHICLE_GATE, "东门", dept)
+    door = make_device("D1-01", "1号学生公寓1号门", DeviceKind.DORM_DOOR, "1号学生公寓", dept, building=dorm)
     start = timezone.now() - timedelta(days=30)
     cards = []
     for i in range(n_cards):

@@ -46,7 +46,7 @@ from ops.registry.models import Building, Card, Cardholder, Device
 from streams import names
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Decision, Direction, Reason
-from tests.factories import device_key, tap
+from tests.factories import make_device, tap
 from tests.live import Feed, Readers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
@@ -304,15 +304,7 @@ def test_a_dorm_push_already_in_the_snapshot_is_not_counted_twice(dorm, dorm_fee
 def test_inside_agrees_with_a_fresh_snapshot_when_a_batch_is_out_of_time_order(dorm, dorm_feed, people, campus):
     """R-OPS-4: one building, two doors; the side door's agent uploads a little late, so the
     same processor batch holds the main door's entry and then, after it, an earlier exit."""
-    Device.objects.create(
-        code=SIDE_DOOR,
-        name="1号学生公寓2号门",
-        kind=DeviceKind.DORM_DOOR,
-        location="1号学生公寓",
-        building=campus.dorm,
-        owner=campus.dept,
-        key_hex=device_key(SIDE_DOOR).hex(),
-    )
+    make_device(SIDE_DOOR, "1号学生公寓2号门", DeviceKind.DORM_DOOR, "1号学生公寓", campus.dept, building=campus.dorm)
     resident = people.residents[0]
     dorm.process([dorm.tap(resident)])
     seq, snapshot = _dorm_load(dorm)
