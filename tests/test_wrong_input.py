@@ -134,18 +134,24 @@ def test_the_message_follows_the_operator_language(campus, nic):
     assert "cap" in text and "上限" not in text
 
 
-def test_a_department_may_manage_only_its_own_temporary_cards(campus, contractor):
+def _gao_temporary_card(contractor: Cardholder, uid: str) -> tuple[Department, Card]:
+    """The General Affairs Office, and a temporary card NIC issued to its contractor (R-CARD-7)."""
     gao = Department.objects.create(code="GAO", name="总务处")
     nic = create_or_update_operator(username="nic2", password="pw-nic-1234", role=Role.NIC)
     card = services.issue_card(
         holder=contractor,
-        uid="7E57000A",
+        uid=uid,
         operator=nic,
         approved_by="总务处",
         basis="外包合同 2026-12",
         owner_department=gao,
         valid_until=timezone.now() + timedelta(days=60),
     )
+    return gao, card
+
+
+def test_a_department_may_manage_only_its_own_temporary_cards(campus, contractor):
+    gao, card = _gao_temporary_card(contractor, "7E57000A")
     gao_clerk = create_or_update_operator(username="gao", password="pw-gao-1234", role=Role.GENERAL, department=gao)
     hr_clerk = create_or_update_operator(username="hr", password="pw-hr-12345", role=Role.HR, department=campus.dept)
     services.report_loss(card=card, operator=gao_clerk, basis="外包公司报失")  # R-CARD-7
@@ -156,17 +162,7 @@ def test_a_department_may_manage_only_its_own_temporary_cards(campus, contractor
 
 
 def test_the_admin_shows_a_department_only_its_own_temporary_cards(campus, contractor, client):
-    gao = Department.objects.create(code="GAO", name="总务处")
-    nic = create_or_update_operator(username="nic3", password="pw-nic-1235", role=Role.NIC)
-    temp = services.issue_card(
-        holder=contractor,
-        uid="7E57000B",
-        operator=nic,
-        approved_by="总务处",
-        basis="外包合同",
-        owner_department=gao,
-        valid_until=timezone.now() + timedelta(days=60),
-    )
+    gao, temp = _gao_temporary_card(contractor, "7E57000B")
     create_or_update_operator(username="gao2", password="pw-gao-12345", role=Role.GENERAL, department=gao)
     client.post("/accounts/login/", {"username": "gao2", "password": "pw-gao-12345"})
     html = client.get("/admin/campus/card/").content.decode()
