@@ -19,30 +19,22 @@ from readers.agent.config import parse_config
 from streams import credentials as feed
 from streams.reasons import Decision, Reason
 from tests.factories import device_key
-from tests.test_agent_offline import RedisServer, wait_for
+from tests.test_agent_offline import server, wait_for  # noqa: F401 (fixture: a Redis server of its own)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline, pytest.mark.slow]
 TAPS = 20_000
 
 
-@pytest.fixture
-def private_redis():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.cleanup()
-
-
-def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, private_redis, tmp_path):
+def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, server, tmp_path):  # noqa: F811
     valid, lost = campus.cards[0], campus.cards[1]
     lost.status = "lost"
     lost.save()
-    client = private_redis.client()
+    client = server.client()
     feed.publish(client, [credential_payload(c) for c in campus.cards])
     agent = ReaderAgent(
         parse_config(
             {
-                "redis_url": private_redis.url,
+                "redis_url": server.url,
                 "state_dir": str(tmp_path / "agent"),
                 "heartbeat_s": 3600,
                 "doors": [
@@ -55,14 +47,14 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, private
                 ],
             }
         ),
-        client_factory(private_redis.url),
+        client_factory(server.url),
         sources=[],
     )
     agent.start()
     try:
         wait_for(lambda: agent.cache.version == len(campus.cards), what="the credential snapshot")
         wait_for(lambda: len(agent.outbox) == 0, what="the boot heartbeat")
-        private_redis.stop()  # the network/server is down
+        server.stop()  # the network/server is down
 
         base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
         expected = {}
@@ -77,12 +69,12 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, private
         }
         assert len(agent.outbox) == TAPS
 
-        private_redis.start()  # it comes back
+        server.start()  # it comes back
         wait_for(lambda: len(agent.outbox) == 0, timeout=120, what="the backlog to drain")
     finally:
         agent.close()
 
-    processor = ReaderEventProcessor(private_redis.client(), fanout=None, consumer="offline", block_ms=100)
+    processor = ReaderEventProcessor(server.client(), fanout=None, consumer="offline", block_ms=100)
     processor.ensure_group()
     deadline = time.monotonic() + 120
     while AccessEvent.objects.count() < TAPS and time.monotonic() < deadline:
