@@ -74,23 +74,21 @@ def test_production_settings_pass_check_deploy_with_no_warning(tmp_path):
         ALLOWED_HOSTS="card.example.edu.cn",
         CSRF_TRUSTED_ORIGINS="https://card.example.edu.cn",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "check", "--deploy", "--fail-level", "WARNING"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def check_deploy() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ops.cli", "check", "--deploy", "--fail-level", "WARNING"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = check_deploy()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
     # and the check does bite: the same run with a development setting fails the build
     env["SESSION_COOKIE_SECURE"] = "0"
-    weakened = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "check", "--deploy", "--fail-level", "WARNING"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    weakened = check_deploy()
     assert weakened.returncode != 0 and "security.W012" in weakened.stderr
