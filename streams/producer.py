@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from streams import names, signing
 from streams.envelopes import Fault, Heartbeat, Tap, dump
@@ -24,7 +25,9 @@ def entry(event: Tap | Heartbeat | Fault, key: bytes) -> dict[str, bytes | str]:
 def append(target: redis.Redis | redis.client.Pipeline, fields: Mapping[str, bytes | str]) -> Any:
     """Append one entry (``entry``'s fields) to the events stream; ``target`` is a client or a
     pipeline (then the entry id comes with the pipeline's results)."""
-    return target.xadd(names.READER_EVENTS, dict(fields), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]  # redis-py types fields as a dict of its own key/value unions
+    # built as redis-py's field dict (its own key/value types; a dict of str keys is not one)
+    stream_fields: dict[FieldT, EncodableT] = {name: value for name, value in fields.items()}
+    return target.xadd(names.READER_EVENTS, stream_fields, maxlen=STREAM_MAXLEN, approximate=True)
 
 
 def publish(client: redis.Redis, events: Iterable[Tap | Heartbeat | Fault], keys: Mapping[str, bytes]) -> list[str]:

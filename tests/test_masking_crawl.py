@@ -626,11 +626,11 @@ class UrlBook:
             if route.name is None:  # e.g. the admin's <object_id>/ → change redirects
                 out += self.unnamed(route)
                 continue
-            choices = [self.values(route, p) for p in route.params]
+            choices = [self.values(route, p) or [] for p in route.params]
             if any(not c for c in choices):
                 self.unfilled.append(f"{route.name} {route.route} (no value or no seeded row)")
                 continue
-            for combo in itertools.islice(itertools.product(*choices), 40):  # type: ignore[arg-type]
+            for combo in itertools.islice(itertools.product(*choices), 40):
                 try:
                     path = reverse(route.name, kwargs=dict(zip(route.params, combo, strict=True)))
                 except NoReverseMatch:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -70,18 +70,22 @@ def notify(alert_ids: Iterable[int]) -> None:
         push(names.GROUP_ALERTS, {"ids": ids})
 
 
-def raise_alert(
-    *,
-    kind: AlertKind,
-    subject: str,
-    at: datetime,
-    device_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    count: int = 1,
-) -> None:
+class Occurrence(TypedDict):
+    """One occurrence of an alert, as raised: ``kind`` and ``subject`` (a device code or a card
+    UID) name the alert; ``count`` occurrences at ``at``."""
+
+    kind: AlertKind
+    subject: str
+    at: datetime
+    device_id: NotRequired[int | None]
+    detail: NotRequired[dict[str, Any] | None]
+    count: NotRequired[int]
+
+
+def raise_alert(**occurrence: Unpack[Occurrence]) -> None:
     """Open an alert, or count a repeat of the open one for the same kind and subject."""
     buffer = AlertBuffer()
-    buffer.add(kind=kind, subject=subject, at=at, device_id=device_id, detail=detail, count=count)
+    buffer.add(**occurrence)
     buffer.flush()
 
 
@@ -93,21 +97,15 @@ class AlertBuffer:
     def __init__(self) -> None:
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(
-        self,
-        *,
-        kind: AlertKind,
-        subject: str,
-        at: datetime,
-        device_id: int | None = None,
-        detail: dict[str, Any] | None = None,
-        count: int = 1,
-    ) -> None:
-        key = (AlertKind(kind).value, subject)
+    def add(self, **occurrence: Unpack[Occurrence]) -> None:
+        kind, subject, at = AlertKind(occurrence["kind"]), occurrence["subject"], occurrence["at"]
+        device_id, detail = occurrence.get("device_id"), occurrence.get("detail")
+        count = occurrence.get("count", 1)
+        key = (kind.value, subject)
         item = self.pending.get(key)
         if item is None:
             self.pending[key] = {
-                "kind": AlertKind(kind),
+                "kind": kind,
                 "subject": subject,
                 "at": at,
                 "first": at,
@@ -209,7 +207,7 @@ def _attach_buildings(alerts: list[Alert]) -> None:
     ids = {a.device_id for a in alerts if a.device_id}
     buildings = dict(Device.objects.filter(id__in=ids).values_list("id", "building_id"))
     for a in alerts:
-        a.building_id = buildings.get(a.device_id)
+        a.building_id = buildings.get(a.device_id) if a.device_id is not None else None
 
 
 def _transition(alert: Alert, item: dict[str, Any]) -> bool:

@@ -5,6 +5,7 @@ and blacklisted cards presented anywhere (the security office's alert)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +27,7 @@ class CardWatch:
         self.last: OrderedDict[str, tuple[str, str, float]] = OrderedDict()  # uid → site, device, t
         self.min_travel_s = float(getattr(settings, "CLONE_MIN_TRAVEL_S", 60))
 
-    def observe(self, tap: envelopes.Tap, device: DeviceInfo, site: str, card: dict[str, Any] | None) -> None:
+    def observe(self, tap: envelopes.Tap, device: DeviceInfo, site: str, card: Mapping[str, Any] | None) -> None:
         """``card``: the card row (``status``, ``holder_id``, ``card_type``) or None if unknown."""
         uid, at = tap.card_uid, tap.occurred_at
         card_status = card["status"] if card else None

@@ -40,8 +40,8 @@ ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a se
 
 
 class ReaderEventProcessor(StreamConsumer[Signed]):
-    def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: object) -> None:
-        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
         self.fanout = fanout
         self.alerts = AlertBuffer()
         self.supervisor = DeviceSupervisor(client, self.alerts)

@@ -185,6 +185,7 @@ def mark_silent_devices(*, now: datetime) -> int:
         .values_list("id", "code", "last_seen_at", "heartbeat_s")
     )
     for device_id, code, last_seen, interval in candidates:
+        assert last_seen is not None  # the filter: heard from at least once
         if now - last_seen > timedelta(seconds=SILENT_AFTER_INTERVALS * interval):
             alerts.add(
                 kind=AlertKind.UPLOAD_STOPPED,

@@ -5,7 +5,7 @@ from django.db import migrations
 from django.db.models import F
 
 
-def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
+def forwards(apps, schema_editor):
     Alert = apps.get_model("alerts", "Alert")
     Alert.objects.filter(opened_at__isnull=True).update(opened_at=F("first_at"))
 

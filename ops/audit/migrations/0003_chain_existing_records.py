@@ -3,7 +3,7 @@
 from django.db import migrations
 
 
-def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
+def forwards(apps, schema_editor):
     from ops.audit import chain
 
     AuditRecord = apps.get_model("audit", "AuditRecord")
