@@ -1,6 +1,6 @@
 """The house's rules, held by tools rather than by convention (docs/architecture.md): every room
 is named in the import contract and in the architecture page, the contract holds, no import
-between the project's packages hides inside a function, every ``# type: ignore`` says why."""
+between the project's packages hides inside a function, every type-ignore comment names its error and says why."""
 
 from __future__ import annotations
 
