@@ -5,13 +5,15 @@ by this rate is ``ratio``: how much of what the parts could do the product keeps
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import orjson
 import redis
 from django.db import connection, transaction
 
 from streams import envelopes, producer
+from streams.consumer import StreamReply
 
 STREAM = "campuscard:bench:bare"
 GROUP = "bare"
@@ -39,7 +41,7 @@ def _insert(rows: list[tuple[str, ...]]) -> None:
         cursor.execute(sql, [value for row in rows for value in row])
 
 
-def run(client: redis.Redis, taps: Sequence[envelopes.Tap], keys: dict[str, bytes], *, batch: int = 500) -> float:
+def run(client: redis.Redis, taps: Sequence[envelopes.Tap], keys: Mapping[str, bytes], *, batch: int = 500) -> float:
     """Publish ``taps`` (signed, as readers do), then drain them flat out; events per second."""
     _create_table()
     client.delete(STREAM)
@@ -53,7 +55,7 @@ def run(client: redis.Redis, taps: Sequence[envelopes.Tap], keys: dict[str, byte
     done = 0
     start = time.perf_counter()
     while done < len(taps):
-        reply = client.xreadgroup(GROUP, "bare-1", {STREAM: ">"}, count=batch, block=1000)
+        reply = cast(StreamReply, client.xreadgroup(GROUP, "bare-1", {STREAM: ">"}, count=batch, block=1000))
         if not reply:
             break
         entries = reply[0][1]
