@@ -49,3 +49,25 @@ def test_bench_soak_samples_a_real_page_and_says_where_its_memory_is(tmp_path):
     for dump in (figures["allocators_first_mb"], figures["allocators_last_mb"]):
         assert dump["malloc"] > 0 and dump["v8"] > 0 and "partition_alloc" in dump
     assert figures["allocators_to_s"] > figures["allocators_from_s"]
+
+
+def test_a_bench_on_the_embedded_defaults_leaves_no_redis_running(tmp_path):
+    """Loading the settings without REDIS_URL starts the embedded Redis for the bench's own
+    process; the bench itself runs in a scratch system. Both servers are stopped at the end."""
+    import os
+    import subprocess
+
+    from streams import embedded_redis
+    from tests.conftest import campuscard_cmd
+
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env["CAMPUSCARD_VAR_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        campuscard_cmd("bench", "decide", "--cards", "2000", "--taps", "4000", "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not embedded_redis.is_running(tmp_path / "redis")

@@ -9,6 +9,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from bench import common, decide, fanout, graduates, imports, pipeline, revocation, soak
+from ops.paths import var_dir
+from streams import embedded_redis
 
 
 class Command(BaseCommand):
@@ -58,11 +60,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         if not os.environ.get(common.CHILD_FLAG):
-            code = common.rerun_in_scratch_system(
-                ["bench", *sys.argv[sys.argv.index("bench") + 1 :]],
-                database_url=opts["database_url"],
-                redis_url=opts["redis_url"],
-            )
+            try:
+                code = common.rerun_in_scratch_system(
+                    ["bench", *sys.argv[sys.argv.index("bench") + 1 :]],
+                    database_url=opts["database_url"],
+                    redis_url=opts["redis_url"],
+                )
+            finally:  # loading the settings started the embedded Redis for this process alone
+                if embedded_redis.started_here:
+                    embedded_redis.stop(var_dir() / "redis")
             if code:
                 raise CommandError(f"benchmark failed (exit {code})")
             return
