@@ -12,7 +12,6 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from ops.alerts.choices import AlertKind
@@ -29,7 +28,7 @@ from ops.pipeline.supervision import (
 from ops.pipeline.taps import insert_access_events, serialise_tap_commits
 from ops.push import Fanout
 from ops.registry.choices import DeviceState
-from ops.registry.models import AccessEvent, Card, Device
+from ops.registry.models import Card, Device
 from streams import envelopes, frames
 from streams.consumer import Entry, StreamConsumer
 from streams.frames import Signed
@@ -107,15 +106,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 heartbeats[device["id"]] = (event.credential_version, event.buffered)
         rows: list[dict[str, object]] = []
         with transaction.atomic():
+            watermark = 0
             if taps:
                 serialise_tap_commits()  # before the insert: ids rise in commit order
-                rows = self._persist_taps(taps)
+                rows, watermark = self._persist_taps(taps)
             self._record_faults(faults)
             if rows and self.fanout is not None:
-                # The batch's watermark: with commits serialised, every row of this batch has
-                # an id ≤ it and > the previous batch's, so a page that loaded a snapshot up
-                # to id M applies exactly the batches whose watermark is > M.
-                watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
+                # The batch's watermark, its highest id: with commits serialised, every row of
+                # this batch has an id ≤ it and > the previous batch's, so a page that loaded a
+                # snapshot up to id M applies exactly the batches whose watermark is > M.
                 fanout, grouped = self.fanout, group_rows(rows)
                 transaction.on_commit(lambda: fanout.publish(grouped, watermark=watermark))
         for device_id, when in seen.items():
@@ -138,9 +137,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             settle_flapping(now=now)
         return processed
 
-    def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> list[dict[str, object]]:
-        ids = [t.event_id for t, _ in taps]
-        existing = set(AccessEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+    def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
+        """Insert the batch's new taps; their live rows, in stream order, and the highest id."""
         uids = {t.card_uid for t, _ in taps}
         cards = {
             c["uid"]: c
@@ -158,14 +156,14 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         }
         received = timezone.now()
         new_rows: list[tuple[object, ...]] = []
-        live: list[dict[str, object]] = []
+        unique: list[tuple[envelopes.Tap, DeviceInfo]] = []
         fresh: set[object] = set()
         for tap, device in taps:
-            if tap.event_id in existing or tap.event_id in fresh:
-                continue  # redelivered after a crash, or duplicated in the stream: one row only
+            if tap.event_id in fresh:
+                continue  # duplicated in the stream: one row only
             fresh.add(tap.event_id)
+            unique.append((tap, device))
             card = cards.get(tap.card_uid)
-            self.watch.observe(tap, device, self._sites.get(device["id"], ""), card)
             new_rows.append(
                 (
                     tap.event_id,
@@ -183,6 +181,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                     tap.seq,
                 )
             )
+        # one statement: the rows already stored (redelivered after a crash) are skipped by the
+        # unique event id and not returned — they were watched and pushed the first time
+        inserted = insert_access_events(new_rows)
+        live: list[dict[str, object]] = []
+        for tap, device in unique:
+            if tap.event_id not in inserted:
+                continue
+            card = cards.get(tap.card_uid)
+            self.watch.observe(tap, device, self._sites.get(device["id"], ""), card)
             holder = (
                 HolderInfo(
                     id=card["holder_id"],
@@ -206,8 +213,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                     flags=",".join(tap.flags),
                 )
             )
-        insert_access_events(new_rows)
-        return live
+        return live, max(inserted.values(), default=0)
 
     def _record_faults(self, faults: list[tuple[envelopes.Fault, DeviceInfo]]) -> None:
         """A fault (or its clearing) is written at once, in the batch's transaction."""

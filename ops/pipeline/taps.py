@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +28,11 @@ COLUMNS = (
 )
 
 
-def insert_access_events(rows: Sequence[tuple[Any, ...]]) -> None:
-    """``rows``: tuples in ``COLUMNS`` order; the unique ``event_id`` makes it idempotent."""
-    fast_insert(AccessEvent, COLUMNS, rows, ignore_conflicts_on="event_id")
+def insert_access_events(rows: Sequence[tuple[Any, ...]]) -> dict[uuid.UUID, int]:
+    """``rows``: tuples in ``COLUMNS`` order; the unique ``event_id`` makes it idempotent (a
+    redelivered event is skipped). Returns event id → row id for the rows that were new."""
+    inserted = fast_insert(AccessEvent, COLUMNS, rows, ignore_conflicts_on="event_id", returning=("event_id", "id"))
+    return dict(inserted)
 
 
 TAP_COMMIT_LOCK = 0x43435450  # "CCTP": the advisory lock that orders tap commits
