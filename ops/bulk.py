@@ -17,9 +17,12 @@ from functools import cache, partial
 from typing import Any
 
 import psycopg
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 Adapter = Callable[[Any], Any] | None
+# the unique key whose duplicates are skipped: one field, or several (a partitioned table's
+# unique keys include its partition key)
+Conflict = str | tuple[str, ...] | None
 
 
 def _column(model: type[models.Model], name: str) -> str:
@@ -31,7 +34,7 @@ def _column(model: type[models.Model], name: str) -> str:
 
 @cache
 def _plan(
-    model: type[models.Model], fields: tuple[str, ...], conflict: str | None, vendor: str
+    model: type[models.Model], fields: tuple[str, ...], conflict: Conflict, vendor: str
 ) -> tuple[str, tuple[Adapter, ...]]:
     meta = model._meta
     quote = connection.ops.quote_name
@@ -50,8 +53,7 @@ def _plan(
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
-    if conflict:
-        sql += f" ON CONFLICT ({quote(_column(model, conflict))}) DO NOTHING"
+    sql += _on_conflict(model, conflict)
     return sql, tuple(adapters)
 
 
@@ -60,7 +62,7 @@ def fast_insert(
     fields: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
-    ignore_conflicts_on: str | None = None,
+    ignore_conflicts_on: Conflict = None,
     returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (tuples in ``fields`` order; foreign keys as ids, e.g. ``device_id``
@@ -101,7 +103,7 @@ SQLITE_MAX_PARAMS = 32_766  # SQLite ≥ 3.32's limit on parameters per statemen
 def _insert_returning(
     model: type[models.Model],
     fields: tuple[str, ...],
-    conflict: str | None,
+    conflict: Conflict,
     returning: tuple[str, ...],
     prepared: list[list[Any]],
 ) -> list[tuple[Any, ...]]:
@@ -109,12 +111,14 @@ def _insert_returning(
     tail = " RETURNING " + ", ".join(quote(_column(model, f)) for f in returning)
     converters = [_from_db(model, f) for f in returning]
     out: list[tuple[Any, ...]] = []
-    with connection.cursor() as cursor:
+    # atomic: the staging table empties at each commit, so COPY and INSERT share one transaction
+    # (a savepoint when the caller already holds one)
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             fetched = _staged_insert(cursor.cursor, model, fields, conflict, tail, prepared)
         else:
             columns = ", ".join(quote(_column(model, f)) for f in fields)
-            on_conflict = f" ON CONFLICT ({quote(_column(model, conflict))}) DO NOTHING" if conflict else ""
+            on_conflict = _on_conflict(model, conflict)
             marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
             per = max(1, SQLITE_MAX_PARAMS // len(fields))
             fetched = []
@@ -135,7 +139,7 @@ def _staged_insert(
     raw: Any,
     model: type[models.Model],
     fields: tuple[str, ...],
-    conflict: str | None,
+    conflict: Conflict,
     tail: str,
     prepared: list[list[Any]],
 ) -> list[tuple[Any, ...]]:
@@ -159,7 +163,7 @@ def _staged_insert(
         copy.set_types(types)
         for row in prepared:
             copy.write_row(row)
-    on_conflict = f" ON CONFLICT ({quote(_column(model, conflict))}) DO NOTHING" if conflict else ""
+    on_conflict = _on_conflict(model, conflict)
     cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}{on_conflict}{tail}", binary=True)  # noqa: S608
     rows: list[tuple[Any, ...]] = cur.fetchall()
     cur.execute(f"DELETE FROM {stage}")  # noqa: S608 (a second insert in this transaction starts empty)
@@ -180,6 +184,14 @@ def _stage_types(conn: Any, stage: str, columns: str) -> list[int]:
     return _types[key]
 
 
+def _on_conflict(model: type[models.Model], conflict: Conflict) -> str:
+    if not conflict:
+        return ""
+    names = (conflict,) if isinstance(conflict, str) else conflict
+    quote = connection.ops.quote_name
+    return f" ON CONFLICT ({', '.join(quote(_column(model, n)) for n in names)}) DO NOTHING"
+
+
 def _from_db(model: type[models.Model], name: str) -> Callable[[Any], Any]:
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field), name
@@ -189,7 +201,7 @@ def _from_db(model: type[models.Model], name: str) -> Callable[[Any], Any]:
 
 
 @cache
-def _unnest_sql(model: type[models.Model], fields: tuple[str, ...], conflict: str | None) -> str:
+def _unnest_sql(model: type[models.Model], fields: tuple[str, ...], conflict: Conflict) -> str:
     """PostgreSQL: ``INSERT … SELECT * FROM unnest(%s::type[], …)`` — one statement with one
     array per column. Twice the rows per second of a pipelined ``executemany``, which still
     sends every row as a statement of its own (measured: ~11,000 vs ~6,000 tap rows/s)."""
@@ -204,8 +216,7 @@ def _unnest_sql(model: type[models.Model], fields: tuple[str, ...], conflict: st
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 (names from the model)
         f"SELECT * FROM unnest({', '.join(arrays)})"
     )
-    if conflict:
-        sql += f" ON CONFLICT ({quote(_column(model, conflict))}) DO NOTHING"
+    sql += _on_conflict(model, conflict)
     return sql
 
 

@@ -164,6 +164,10 @@ AXES_VERBOSE = False
 # R-SEC-1 / Cybersecurity Law art. 21: audit records are kept at least 184 days (≥ 6 months);
 # `campuscard audit purge` refuses anything younger.
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 184, minimum=184)
+# Taps are kept at least as long (Cybersecurity Law art. 21: logs ≥ 6 months; R-SEC-5: misuse on
+# the record); on
+# PostgreSQL whole months past it are dropped by the processor (ops.pipeline.partitions).
+TAP_RETENTION_DAYS = envint("TAP_RETENTION_DAYS", 366, minimum=184)
 # A logged-out or disabled operator's open websockets are closed within this many seconds.
 WS_RECHECK_S = envint("WS_RECHECK_S", 3, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [

@@ -167,37 +167,57 @@ def _pg_dump(snapshot_id: str) -> Iterator[bytes]:
             raise BackupError(_("pg_dump 失败：%(error)s") % {"error": _stderr_tail(errors)})
 
 
+# Partitioned tables (the monthly taps, issue 14) are dropped whole before pg_restore's own
+# --clean statements run: those would otherwise try to drop each partition's inherited key,
+# which PostgreSQL refuses. In the same transaction as the rest, so a failed restore keeps them.
+_DROP_PARTITIONED = """DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT n.nspname, c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() LOOP
+    EXECUTE format('DROP TABLE %I.%I CASCADE', r.nspname, r.relname);
+  END LOOP; END $$;"""
+
+
 def _pg_restore(blocks: Iterator[bytes]) -> None:
+    """pg_restore turns the archive into SQL; psql runs it in one transaction after dropping
+    the partitioned tables. psql's input is closed (and so committed) only once pg_restore has
+    finished cleanly; any failure kills psql, and its transaction rolls back."""
     connections.close_all()  # nothing of ours holds the tables while they are replaced
-    args, env = _pg_command("pg_restore")
+    (restore_path, *_conn), _env = _pg_command("pg_restore")
+    psql_args, env = _pg_command("psql")
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(
-            [
-                *args,
-                "--single-transaction",
-                "--exit-on-error",
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--no-privileges",
-            ],
+        psql = subprocess.Popen(
+            [*psql_args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+            + ["-c", _DROP_PARTITIONED, "-f", "-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=errors,
             env=env,
         )
-        assert proc.stdin is not None
+        restore = subprocess.Popen(
+            [restore_path, "--clean", "--if-exists", "--no-owner", "--no-privileges", "-f", "-"],
+            stdin=subprocess.PIPE,
+            stdout=psql.stdin,
+            stderr=errors,
+            env=env,
+        )
+        assert restore.stdin is not None and psql.stdin is not None
         try:
-            for block in blocks:
-                proc.stdin.write(block)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # pg_restore stopped early: its exit code and message say why
+            try:
+                for block in blocks:
+                    restore.stdin.write(block)
+                restore.stdin.close()
+            except BrokenPipeError:
+                pass  # pg_restore stopped early: its exit code and message say why
+            if restore.wait() != 0:
+                raise BackupError(_("pg_restore 失败，数据库未改动：%(error)s") % {"error": _stderr_tail(errors)})
         except BaseException:
-            proc.kill()  # never let it commit a half-read dump: killed, its transaction rolls back
-            proc.wait()
+            restore.kill()
+            psql.kill()  # never let it commit a half-read dump: killed, its transaction rolls back
+            restore.wait()
+            psql.wait()
             raise
-        if proc.wait() != 0:
+        psql.stdin.close()  # the whole script is in: psql commits at its end
+        if psql.wait() != 0:
             raise BackupError(_("pg_restore 失败，数据库未改动：%(error)s") % {"error": _stderr_tail(errors)})
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from ops.alerts.choices import AlertKind
 from ops.alerts.services import AlertBuffer, clear_condition, escalate_overdue, settle_flapping
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.pipeline import partitions
 from ops.pipeline.card_watch import CardWatch
 from ops.pipeline.routing import group_rows
 from ops.pipeline.supervision import (
@@ -53,6 +54,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self._heartbeats: dict[int, tuple[int, int]] = {}
         self._seen_flushed_at = 0.0
         self._silence_checked_at = 0.0
+        self._partitions_checked_at: float | None = None  # at the first poll
         self._alerts_flushed_at = 0.0
 
     def decode(self, fields: dict[bytes, bytes]) -> Signed:
@@ -135,6 +137,12 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             mark_lagging_devices(now=now)
             escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
             settle_flapping(now=now)
+        if self._partitions_checked_at is None or time.monotonic() - self._partitions_checked_at >= partitions.CHECK_S:
+            self._partitions_checked_at = time.monotonic()
+            created, dropped = partitions.maintain(now=timezone.now())
+            if created or dropped:
+                made, gone = [m.table() for m in created], [m.table() for m in dropped]
+                log.info("tap partitions: created %s, dropped %s", made, gone)
         return processed
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:

@@ -31,7 +31,10 @@ COLUMNS = (
 def insert_access_events(rows: Sequence[tuple[Any, ...]]) -> dict[uuid.UUID, int]:
     """``rows``: tuples in ``COLUMNS`` order; the unique ``event_id`` makes it idempotent (a
     redelivered event is skipped). Returns event id → row id for the rows that were new."""
-    inserted = fast_insert(AccessEvent, COLUMNS, rows, ignore_conflicts_on="event_id", returning=("event_id", "id"))
+    # PostgreSQL partitions taps by month (migration 0005): a unique key there must hold the
+    # partition key, so it is (event_id, occurred_at) — a redelivered event repeats both
+    key = ("event_id", "occurred_at") if connection.vendor == "postgresql" else "event_id"
+    inserted = fast_insert(AccessEvent, COLUMNS, rows, ignore_conflicts_on=key, returning=("event_id", "id"))
     return dict(inserted)
 
 

@@ -1,0 +1,128 @@
+"""A year of taps (issue 14, AC3): on PostgreSQL access events are partitioned by month, made
+ahead by the processor, and whole months past TAP_RETENTION_DAYS are dropped and audited
+(≥ 184 days: Cybersecurity Law art. 21, R-SEC-1/R-SEC-5 — the record of use stays provable).
+SQLite keeps one table and every maintenance call is a no-op there."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from ops.audit.models import AuditRecord
+from ops.pipeline import partitions
+from ops.pipeline.partitions import Month
+from ops.pipeline.taps import insert_access_events
+from ops.registry.models import AccessEvent
+from tests.conftest import campuscard_cmd
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions exist on PostgreSQL only")
+
+
+def _tap(device_id: int, at: datetime, event_id: uuid.UUID | None = None) -> tuple:
+    return (
+        event_id or uuid.uuid4(),
+        device_id,
+        None,
+        "A0000000",
+        None,
+        at,
+        timezone.now(),
+        "in",
+        "allow",
+        "ok",
+        "",
+        1,
+        1,
+    )
+
+
+def _where(event_id: uuid.UUID) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tableoid::regclass::text FROM campus_accessevent WHERE event_id = %s", [event_id])
+        (table,) = cursor.fetchone()
+    return table
+
+
+@postgres_only
+def test_the_table_is_partitioned_by_month_with_months_made_ahead(campus):
+    now = timezone.now()
+    assert partitions.partitioned()
+    this = Month.of(now)
+    assert {this, this.next(), this.next().next()} <= set(partitions.months())
+    later = now + timedelta(days=400)
+    created = partitions.ensure_partitions(now=later)
+    assert Month.of(later) in created and Month.of(later) in partitions.months()
+    assert partitions.ensure_partitions(now=later) == []  # already there: nothing made twice
+
+
+@postgres_only
+def test_a_tap_from_a_month_without_a_partition_is_kept_and_moved_in_when_its_month_is_made(campus):
+    far = datetime(2031, 5, 17, 8, 0, tzinfo=UTC)
+    event_id = uuid.uuid4()
+    assert event_id in insert_access_events([_tap(campus.gate.id, far, event_id)])
+    assert _where(event_id) == "campus_accessevent_default"
+    partitions.ensure_partitions(now=far, ahead=0)
+    assert _where(event_id) == "campus_accessevent_p203105"
+    assert AccessEvent.objects.filter(event_id=event_id).count() == 1
+
+
+def test_a_redelivered_tap_is_stored_once(campus):
+    at = timezone.now()
+    event_id = uuid.uuid4()
+    first = insert_access_events([_tap(campus.gate.id, at, event_id)])
+    again = insert_access_events([_tap(campus.gate.id, at, event_id), _tap(campus.gate.id, at)])
+    assert event_id in first and event_id not in again and len(again) == 1
+    assert AccessEvent.objects.filter(event_id=event_id).count() == 1
+
+
+@postgres_only
+@override_settings(TAP_RETENTION_DAYS=184)
+def test_months_past_retention_are_dropped_and_audited_and_younger_ones_kept(campus):
+    now = datetime(2027, 9, 15, tzinfo=UTC)
+    old, kept = datetime(2027, 1, 20, tzinfo=UTC), datetime(2027, 3, 20, tzinfo=UTC)
+    for month in (old, kept):
+        partitions.ensure_partitions(now=month, ahead=0)
+    insert_access_events([_tap(campus.gate.id, old), _tap(campus.gate.id, old), _tap(campus.gate.id, kept)])
+    dropped = partitions.drop_expired(now=now)  # limit 2027-03-15: January and February go, March stays
+    assert Month(2027, 1) in dropped and Month(2027, 3) not in dropped
+    assert Month(2027, 3) in partitions.months() and Month(2027, 1) not in partitions.months()
+    assert AccessEvent.objects.filter(occurred_at__lt=datetime(2027, 2, 1, tzinfo=UTC)).count() == 0
+    assert AccessEvent.objects.filter(occurred_at=kept).count() == 1
+    audit = AuditRecord.objects.get(action="taps.partition_drop", object_id="campus_accessevent_p202701")
+    assert audit.data["taps"] == 2 and audit.basis == "TAP_RETENTION_DAYS=184"
+
+
+@postgres_only
+def test_only_one_processor_maintains_partitions_at_a_time(campus):
+    later = timezone.now() + timedelta(days=800)
+    cfg = connection.settings_dict
+    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"], dbname=cfg["NAME"]) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [partitions.PARTITION_LOCK])
+        assert partitions.maintain(now=later) == ([], [])
+        other.execute("SELECT pg_advisory_unlock(%s)", [partitions.PARTITION_LOCK])
+    created, _dropped = partitions.maintain(now=later)
+    assert Month.of(later) in created
+
+
+def test_sqlite_keeps_one_table_and_maintenance_does_nothing(campus):
+    if connection.vendor == "postgresql":
+        pytest.skip("the SQLite pass covers this")
+    assert not partitions.partitioned()
+    assert partitions.ensure_partitions(now=timezone.now()) == []
+    assert partitions.drop_expired(now=timezone.now() + timedelta(days=5000)) == []
+    assert partitions.maintain(now=timezone.now()) == ([], [])
+
+
+def test_a_retention_below_six_months_is_refused(tmp_path):
+    env = {"TAP_RETENTION_DAYS": "100", "CAMPUSCARD_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([*campuscard_cmd("check")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "TAP_RETENTION_DAYS=100 must be at least 184" in done.stderr
