@@ -24,7 +24,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
-from bench import bare
+from bench import bare, preload
 from bench.common import percentile
 from ops.demo.seed import seed_demo_campus
 from ops.redis_client import client
@@ -99,9 +99,11 @@ def run(
     latency_seconds: float,
     processors: int,
     backlog_size: int = 30_000,
+    preload_rows: int = 0,
 ) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     seed_demo_campus()
+    stored = preload.preload(preload_rows) if preload_rows else None
     doors = selectors.doors()
     groups = sorted(
         {names.GROUP_GATES, names.GROUP_LIBRARY, names.GROUP_DESK}
@@ -175,4 +177,7 @@ def run(
         "processors": processors,
         "bare_events_per_s": round(bare_rate, 1),
         "ratio": round(capacity / bare_rate, 3) if bare_rate else None,
+        "preloaded_taps": stored.rows if stored else 0,
+        "preload_added": stored.added if stored else 0,
+        "preload_rows_per_s": stored.rows_per_s if stored else None,
     }

@@ -83,7 +83,7 @@ def gate_snapshot(*, rows: int, minutes: int) -> dict[str, Any]:
             "rows": _recent(at_gates, rows),
             "counts": _minute_counts(at_gates, minutes),
             "inout": _minute_flows(at_gates, minutes),
-            "totals": _totals_today(at_gates),
+            "totals": totals_today(at_gates),
         }
 
 
@@ -145,7 +145,7 @@ def _minute_flows(events: QuerySet[AccessEvent], minutes: int) -> dict[str, dict
     return out
 
 
-def _totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
+def totals_today(events: QuerySet[AccessEvent]) -> dict[str, Any]:
     """Allow / deny totals since local midnight, and the deny reasons."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     by = {
@@ -200,6 +200,32 @@ def device_health(ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
 
 
 MAX_LOOKBACK = timedelta(days=7)
+PASSAGES_MAX = 5000  # rows of one person's look-up; a month of ~40 taps a day is far below
+
+
+def holder_passages(holder_id: int, start: datetime, end: datetime) -> tuple[list[dict[str, Any]], bool]:
+    """One person's taps between ``start`` and ``end``, oldest first (R-SEC-2: shown only under
+    a grant, by ``personal_data.services.view_passages``), and whether there were more than
+    ``PASSAGES_MAX``. Served by the (holder, time) index, one partition per month touched."""
+    taps = (
+        AccessEvent.objects.filter(holder_id=holder_id, occurred_at__gte=start, occurred_at__lt=end)
+        .order_by("occurred_at", "id")
+        .values("event_id", "occurred_at", "device__code", "device__name", "direction", "decision", "reason", "flags")
+    )
+    rows = list(taps[: PASSAGES_MAX + 1])
+    return [
+        {
+            "id": str(r["event_id"]),
+            "at": r["occurred_at"],
+            "device": r["device__code"],
+            "device_name": r["device__name"],
+            "direction": r["direction"],
+            "decision": r["decision"],
+            "reason": r["reason"],
+            "flags": r["flags"],
+        }
+        for r in rows[:PASSAGES_MAX]
+    ], len(rows) > PASSAGES_MAX
 
 
 def history_bucket(start: datetime, end: datetime) -> int:

@@ -8,7 +8,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import common, decide, fanout, graduates, imports, pipeline, revocation, soak
+from bench import common, decide, fanout, graduates, history, imports, pipeline, revocation, soak
 from ops.paths import var_dir
 from streams import embedded_redis
 
@@ -25,6 +25,10 @@ class Command(BaseCommand):
         p.add_argument("--latency-seconds", type=float, default=15.0)
         p.add_argument("--processors", type=int, default=1)
         p.add_argument("--backlog", type=int, default=30_000, help="taps in the capacity phase")
+        p.add_argument("--preload", type=int, default=0, help="taps stored beforehand, over a year (COPY)")
+        h = sub.add_parser("history", help="desk and look-up queries on a table of N stored taps: p99")
+        h.add_argument("--preload", type=int, default=36_000_000, help="taps stored over a year (COPY)")
+        h.add_argument("--repeats", type=int, default=50, help="runs of each query")
         g = sub.add_parser("graduates", help="the July run over N graduates")
         g.add_argument("--students", type=int, default=10_000)
         g.add_argument("--deferred", type=int, default=300)
@@ -52,7 +56,7 @@ class Command(BaseCommand):
             default=0.0,
             help="also profile the page's main thread this long after the first sample and print where its time goes",
         )
-        for q in (p, g, i, d, r, f, s):
+        for q in (p, h, g, i, d, r, f, s):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -82,8 +86,14 @@ class Command(BaseCommand):
                 latency_seconds=opts["latency_seconds"],
                 processors=opts["processors"],
                 backlog_size=opts["backlog"],
+                preload_rows=opts["preload"],
             )
             title = "bench pipeline"
+        elif opts["what"] == "history":
+            if opts["preload"] < 0 or opts["repeats"] < 1:
+                raise CommandError("--preload cannot be negative and --repeats must be positive")
+            figures = history.run(preload_rows=opts["preload"], repeats=opts["repeats"])
+            title = "bench history"
         elif opts["what"] == "graduates":
             if opts["deferred"] > opts["students"]:
                 raise CommandError("--deferred cannot exceed --students")
