@@ -43,6 +43,7 @@ def test_holder_passages_are_one_persons_month_in_order():
     now = datetime.now(UTC)
     preload.preload(4000, now=now, days=60)
     tap = AccessEvent.objects.exclude(holder=None).order_by("occurred_at")[1000]
+    assert tap.holder_id is not None
     start, end = tap.occurred_at - timedelta(days=10), tap.occurred_at + timedelta(days=10)
     rows, more = selectors.holder_passages(tap.holder_id, start, end)
     expected = AccessEvent.objects.filter(holder_id=tap.holder_id, occurred_at__gte=start, occurred_at__lt=end)
@@ -57,4 +58,5 @@ def test_history_bench_reports_every_query():
     assert figures["taps_stored"] == 2000
     for name in ("gate_snapshot", "dorm_snapshot", "alert_snapshot", "explain", "passages_month", "totals_today"):
         assert figures[f"{name}_p99_ms"] > 0
-    assert figures["worst_p99_ms"] == max(v for k, v in figures.items() if k.endswith("_p99_ms") and k != "worst_p99_ms")
+    p99s = [v for k, v in figures.items() if k.endswith("_p99_ms") and k != "worst_p99_ms"]
+    assert figures["worst_p99_ms"] == max(p99s)
