@@ -5,8 +5,10 @@ pages (Django test client); the real-browser run is tests/test_personal_data_bro
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -24,8 +26,10 @@ from ops.personal_data import basis_store, services
 from ops.personal_data.choices import RequestStatus
 from ops.personal_data.models import PersonalDataRequest
 from ops.personal_data.services import GrantError, GrantForbidden, PersonalDataRefused
-from ops.registry.choices import HolderKind
-from ops.registry.models import Cardholder, Department
+from ops.registry.choices import REASONS, HolderKind
+from ops.registry.models import AccessEvent, Cardholder, Department, Device
+from streams.cards import DeviceKind
+from streams.reasons import Decision, Direction, Reason
 
 pytestmark = pytest.mark.django_db
 
@@ -539,3 +543,121 @@ def test_the_basis_file_is_for_those_who_handle_the_request_and_is_audited(peopl
     assert "attachment" in response["Content-Disposition"]
     assert _browser(p["hr"]).get(f"/privacy/requests/{req.pk}/basis/").status_code == 404
     assert _actions(action="personal_data.basis_view") == ["personal_data.basis_view"]
+
+
+# -- a person's passages (R-SEC-2: where somebody went is personal data) ------------------------
+
+
+def _passages_of(holder: Cardholder) -> list[Any]:
+    """Taps of ``holder``: two in September 2026 (campus time), one on 1 October 00:30 campus
+    time (= 30 September 16:30 UTC: it belongs to October), and one of somebody else."""
+    dept = holder.department
+    gate = Device.objects.create(
+        code="G-E-01", name="东门人行1号闸", kind=DeviceKind.PEDESTRIAN_GATE, location="东门", owner=dept
+    )
+    other = Cardholder.objects.create(kind=HolderKind.STUDENT, number="2025CS99999", name="王五", department=dept)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    made = []
+    for who, when, decision, reason in [
+        (holder, datetime(2026, 9, 3, 8, 0, tzinfo=shanghai), Decision.ALLOW, Reason.OK),
+        (holder, datetime(2026, 9, 30, 23, 50, tzinfo=shanghai), Decision.DENY, Reason.LOST),
+        (holder, datetime(2026, 10, 1, 0, 30, tzinfo=shanghai), Decision.ALLOW, Reason.OK),
+        (other, datetime(2026, 9, 5, 9, 0, tzinfo=shanghai), Decision.ALLOW, Reason.OK),
+    ]:
+        made.append(
+            AccessEvent.objects.create(
+                event_id=uuid.uuid4(),
+                device=gate,
+                card_uid="A0000001",
+                holder=who,
+                occurred_at=when,
+                direction=Direction.IN,
+                decision=decision,
+                reason=reason,
+            )
+        )
+    return made
+
+
+def test_passages_of_a_month_only_under_a_grant_and_audited(people):
+    p = people
+    holder = p["holders"][0]
+    taps = _passages_of(holder)
+    with pytest.raises(PersonalDataRefused) as refused:  # no grant yet
+        services.view_passages(p["clerk"], holder, "2026-09")
+    assert refused.value.reason == "no_grant"
+    req = _granted(p, holders=[holder])
+
+    seen = services.view_passages(p["clerk"], holder.pk, "2026-09")
+    assert [r["id"] for r in seen.rows] == [str(taps[0].event_id), str(taps[1].event_id)]  # the month, in order
+    assert (seen.number, seen.month, seen.request_id, seen.truncated) == (holder.number, "2026-09", req.pk, False)
+    assert seen.rows[1]["decision"] == Decision.DENY and seen.rows[1]["device"] == "G-E-01"
+    assert seen.rows[1]["reason_label"] == REASONS.label(Reason.LOST)
+    assert [r["id"] for r in services.view_passages(p["clerk"], holder, "2026-10").rows] == [str(taps[2].event_id)]
+
+    audit = AuditRecord.objects.filter(action="personal_data.passages").order_by("id")
+    assert [(a.actor_name, a.object_id, a.basis, a.data["month"], a.data["rows"]) for a in audit] == [
+        ("clerk", str(holder.pk), f"personal_data_request:{req.pk}", "2026-09", 2),
+        ("clerk", str(holder.pk), f"personal_data_request:{req.pk}", "2026-10", 1),
+    ]
+    for someone_else in (p["leader"], p["nic"], p["hr"]):  # the grant is the clerk's alone
+        with pytest.raises(PersonalDataRefused):
+            services.view_passages(someone_else, holder, "2026-09")
+    with pytest.raises(PersonalDataRefused) as refused:  # a person the grant does not name
+        services.view_passages(p["clerk"], p["holders"][1], "2026-09")
+    assert refused.value.reason == "not_in_scope"
+    _expire(req)
+    with pytest.raises(PersonalDataRefused) as refused:
+        services.view_passages(p["clerk"], holder, "2026-09")
+    assert refused.value.reason == "expired"
+    assert _actions().count("personal_data.refused") == 6
+    assert _actions().count("personal_data.passages") == 2
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-9", "26-09", "septembre", "1999-12", "2026-00"])
+def test_a_malformed_month_is_refused_before_anything_is_read_or_audited(people, month):
+    p = people
+    _granted(p, holders=p["holders"][:1])
+    before = AuditRecord.objects.count()
+    with pytest.raises(GrantError) as error:
+        services.view_passages(p["clerk"], p["holders"][0], month)
+    assert "YYYY-MM" in error.value.messages[0]
+    assert AuditRecord.objects.count() == before
+
+
+def test_passages_default_to_this_month(people):
+    p = people
+    holder = p["holders"][0]
+    _granted(p, holders=[holder])
+    now = timezone.localtime()
+    assert services.view_passages(p["clerk"], holder).month == f"{now.year:04d}-{now.month:02d}"
+
+
+def test_passages_over_the_api_and_the_pages(people):
+    p = people
+    holder = p["holders"][0]
+    taps = _passages_of(holder)
+    url = f"/api/v1/privacy/holders/{holder.pk}/passages/?month=2026-09"
+    refused = _api(p["clerk"]).get(url)
+    assert refused.status_code == 403 and refused.json()["reason"] == "no_grant"
+    _granted(p, holders=[holder])
+    response = _api(p["clerk"]).get(url)
+    assert response.status_code == 200 and response["Cache-Control"] == "private, no-store"
+    body = response.json()
+    assert [r["id"] for r in body["rows"]] == [str(taps[0].event_id), str(taps[1].event_id)]
+    assert body["rows"][0]["at"].startswith("2026-09-03T00:00:00")  # 08:00 campus time, in UTC
+    bad = _api(p["clerk"]).get(f"/api/v1/privacy/holders/{holder.pk}/passages/?month=2026-13")
+    assert bad.status_code == 400 and "YYYY-MM" in bad.json()["detail"]
+    assert _api(p["hr"]).get(url).status_code == 403
+
+    page = _browser(p["clerk"]).get(f"/privacy/holders/{holder.pk}/passages/?month=2026-09")
+    assert (page.status_code, page["Cache-Control"]) == (200, "private, no-store")
+    html = page.content.decode()
+    assert html.count("<tr><td>2026-09-") == 2 and holder.name in html
+    assert (
+        f"/privacy/holders/{holder.pk}/passages/"
+        in _browser(p["clerk"]).get(f"/privacy/holders/{holder.pk}/").content.decode()
+    )
+    assert _browser(p["clerk"]).get(f"/privacy/holders/{holder.pk}/passages/?month=x").status_code == 400
+    assert _browser(p["hr"]).get(f"/privacy/holders/{holder.pk}/passages/?month=2026-09").status_code == 403
+    assert _actions().count("personal_data.passages") == 2

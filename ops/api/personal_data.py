@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -64,6 +64,19 @@ RequestOut = inline_serializer(
         "reviewer": serializers.CharField(allow_null=True),
         "reviewed_at": serializers.DateTimeField(allow_null=True),
         "valid_until": serializers.DateTimeField(allow_null=True),
+    },
+)
+PassagesOut = inline_serializer(
+    "PassagesOut",
+    {
+        "holder_id": serializers.IntegerField(),
+        "number": serializers.CharField(),
+        "name": serializers.CharField(),
+        "month": serializers.CharField(),
+        "rows": serializers.ListField(child=serializers.DictField()),
+        "truncated": serializers.BooleanField(),
+        "request_id": serializers.IntegerField(),
+        "valid_until": serializers.DateTimeField(),
     },
 )
 PersonalDataOut = inline_serializer(
@@ -214,6 +227,22 @@ def revoke(request: Request, pk: int) -> Response:
 def holder(request: Request, holder_id: int) -> Response:
     try:
         data = services.view_personal_data(request.user, holder_id)
+    except services.PersonalDataRefused as exc:
+        return Response({"detail": str(exc.args[0]), "reason": exc.reason}, status=403)
+    response = Response(data.as_dict())
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("month", str, description="YYYY-MM（校区时区），默认本月")],
+    responses={200: PassagesOut},
+    summary="查看某人一个月的通行记录（须有生效的授权；每次查看均审计）",
+)
+@api_view(["GET"])
+def passages(request: Request, holder_id: int) -> Response:
+    try:
+        data = services.view_passages(request.user, holder_id, request.query_params.get("month"))
     except services.PersonalDataRefused as exc:
         return Response({"detail": str(exc.args[0]), "reason": exc.reason}, status=403)
     response = Response(data.as_dict())

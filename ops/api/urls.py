@@ -17,6 +17,7 @@ urlpatterns = [
     path("v1/privacy/requests/<int:pk>/review/", personal_data.review, name="api-privacy-review"),
     path("v1/privacy/requests/<int:pk>/revoke/", personal_data.revoke, name="api-privacy-revoke"),
     path("v1/privacy/holders/<int:holder_id>/", personal_data.holder, name="api-privacy-holder"),
+    path("v1/privacy/holders/<int:holder_id>/passages/", personal_data.passages, name="api-privacy-holder-passages"),
     path("v1/cards/", views.issue, name="api-issue"),
     path("v1/cards/<str:uid>/", views.card_detail, name="api-card"),
     path("v1/cards/<str:uid>/loss/", views.loss, name="api-loss"),

@@ -35,6 +35,8 @@ from ops.audit.services import record
 from ops.personal_data import basis_store
 from ops.personal_data.choices import RequestStatus
 from ops.personal_data.models import PersonalDataRequest
+from ops.registry import selectors as registry_selectors
+from ops.registry.choices import DECISIONS, DIRECTIONS, REASONS
 from ops.registry.models import Cardholder
 
 MAX_PERSONS = 200
@@ -391,19 +393,39 @@ def active_grants_of(user: Any) -> QuerySet[PersonalDataRequest]:
     )
 
 
+def _granted(user: Any, holder_id: int | None) -> tuple[PersonalDataRequest, Cardholder] | None:
+    """The active grant and the person it covers, or None (call inside the view's transaction)."""
+    grant = active_grant(user, holder_id) if holder_id is not None else None
+    if grant is None or holder_id is None:
+        return None
+    holder = Cardholder.objects.select_related("department").filter(pk=holder_id).first()
+    return (grant, holder) if holder is not None else None
+
+
+def _refused(user: Any, holder_id: int | None) -> PersonalDataRefused:
+    """Audit a refusal and return the error to raise — raise it after the transaction, so the
+    refusal's audit record is committed, not rolled back."""
+    reason, message, concerning = _refusal(user, holder_id)
+    record(
+        actor=user if getattr(user, "pk", None) else None,
+        action="personal_data.refused",
+        object_type="cardholder",
+        object_id=holder_id if holder_id is not None else "?",
+        basis=concerning.basis_ref if concerning else "",
+        data={"reason": reason, "request": concerning.pk if concerning else None},
+    )
+    return PersonalDataRefused(message, reason)
+
+
 def view_personal_data(user: Any, cardholder: Cardholder | int) -> PersonalData:
     """The unmasked data of ``cardholder`` under an active grant (audited as a view), or
     ``PersonalDataRefused`` (audited as a refusal: the refusal is committed, not rolled back)."""
     expire_due()
     holder_id = _holder_id(cardholder)
     with transaction.atomic():
-        grant = active_grant(user, holder_id) if holder_id is not None else None
-        holder = (
-            Cardholder.objects.select_related("department").filter(pk=holder_id).first()
-            if grant is not None and holder_id is not None
-            else None
-        )
-        if grant is not None and holder is not None:
+        found = _granted(user, holder_id)
+        if found is not None:
+            grant, holder = found
             assert grant.valid_until is not None  # an active grant runs until then
             record(
                 actor=user,
@@ -426,16 +448,89 @@ def view_personal_data(user: Any, cardholder: Cardholder | int) -> PersonalData:
                 request_id=grant.pk,
                 valid_until=grant.valid_until,
             )
-        reason, message, concerning = _refusal(user, holder_id)
-        record(
-            actor=user if getattr(user, "pk", None) else None,
-            action="personal_data.refused",
-            object_type="cardholder",
-            object_id=holder_id if holder_id is not None else "?",
-            basis=concerning.basis_ref if concerning else "",
-            data={"reason": reason, "request": concerning.pk if concerning else None},
-        )
-    raise PersonalDataRefused(message, reason)
+        refusal = _refused(user, holder_id)
+    raise refusal
+
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_range(month: str | None) -> tuple[str, datetime, datetime]:
+    """``YYYY-MM`` (the campus's time zone; empty = this month) → (month, start, end).
+    A malformed month is a ``GrantError`` raised before anything is read or audited."""
+    local = timezone.localtime()
+    text = (month or "").strip() or f"{local.year:04d}-{local.month:02d}"
+    match = MONTH_RE.match(text)
+    if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        raise GrantError(_("月份格式应为 YYYY-MM，例如 2026-09。"))
+    year, mon = int(match.group(1)), int(match.group(2))
+    zone = timezone.get_current_timezone()
+    start = datetime(year, mon, 1, tzinfo=zone)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
+    return text, start, end
+
+
+@dataclass(frozen=True)
+class Passages:
+    holder_id: int
+    number: str
+    name: str
+    month: str
+    rows: list[dict[str, Any]]
+    truncated: bool
+    request_id: int
+    valid_until: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["valid_until"] = self.valid_until.isoformat()
+        out["rows"] = [{**r, "at": r["at"].isoformat()} for r in self.rows]
+        return out
+
+
+def view_passages(user: Any, cardholder: Cardholder | int, month: str | None = None) -> Passages:
+    """One person's passages (every tap: where, when, which way, let in or not) for a month,
+    under an active grant naming that person (R-SEC-2: where somebody went is personal data as
+    much as their phone number). Audited as ``personal_data.passages`` with the month and the
+    number of rows; without a grant, ``PersonalDataRefused``, audited like any refusal."""
+    month, start, end = month_range(month)
+    expire_due()
+    holder_id = _holder_id(cardholder)
+    with transaction.atomic():
+        found = _granted(user, holder_id)
+        if found is not None:
+            grant, holder = found
+            assert grant.valid_until is not None  # an active grant runs until then
+            rows, more = registry_selectors.holder_passages(holder.pk, start, end)
+            rows = [
+                {
+                    **r,
+                    "direction_label": DIRECTIONS.label(r["direction"]),
+                    "decision_label": DECISIONS.label(r["decision"]),
+                    "reason_label": REASONS.label(r["reason"]),
+                }
+                for r in rows
+            ]
+            record(
+                actor=user,
+                action="personal_data.passages",
+                object_type="cardholder",
+                object_id=holder.pk,
+                basis=grant.basis_ref,
+                data={"request": grant.pk, "number": holder.number, "month": month, "rows": len(rows)},
+            )
+            return Passages(
+                holder_id=holder.pk,
+                number=holder.number,
+                name=holder.name,
+                month=month,
+                rows=rows,
+                truncated=more,
+                request_id=grant.pk,
+                valid_until=grant.valid_until,
+            )
+        refusal = _refused(user, holder_id)
+    raise refusal
 
 
 def open_basis(user: Any, request_id: int) -> tuple[PersonalDataRequest, Any]:

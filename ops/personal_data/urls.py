@@ -12,4 +12,5 @@ urlpatterns = [
     path("requests/<int:request_id>/revoke/", views.revoke, name="privacy-request-revoke"),
     path("requests/<int:request_id>/basis/", views.basis, name="privacy-request-basis"),
     path("holders/<int:holder_id>/", views.holder, name="privacy-holder"),
+    path("holders/<int:holder_id>/passages/", views.passages, name="privacy-holder-passages"),
 ]

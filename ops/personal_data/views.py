@@ -202,3 +202,26 @@ def holder(request: HttpRequest, holder_id: int) -> HttpResponse:
             )
         )
     return _no_store(render(request, "grants/holder.html", {"data": data}))
+
+
+@login_required
+def passages(request: HttpRequest, holder_id: int) -> HttpResponse:
+    """A person's passages for a month (``?month=YYYY-MM``) under an active grant; otherwise a
+    refusal (403, audited). A malformed month is a 400 with the reason, and nothing is read."""
+    month = request.GET.get("month", "")
+    try:
+        data = services.view_passages(request.user, holder_id, month)
+    except services.GrantError as exc:
+        context = {"holder_id": holder_id, "month": month, "error": exc.messages[0]}
+        return _no_store(render(request, "grants/passages.html", context, status=400))
+    except services.PersonalDataRefused as exc:
+        return _no_store(
+            render(
+                request,
+                "grants/refused.html",
+                {"message": str(exc.args[0]), "reason": exc.reason, "holder_id": holder_id},
+                status=403,
+            )
+        )
+    context = {"holder_id": holder_id, "month": data.month, "data": data}
+    return _no_store(render(request, "grants/passages.html", context))
