@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
+from ops.registry.admin import CappedPaginator
 from ops.registry.models import AccessEvent
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +99,31 @@ def test_the_issuance_form_is_offered_only_to_who_may_issue(campus, client):
     client.post("/accounts/login/", {"username": "gao", "password": "pw-gao-12345"})
     assert issue_url in client.get(change_url).content.decode()
     assert client.get(issue_url).status_code == 200
+
+
+def test_the_tap_list_counts_with_a_cap_and_has_no_year_scan(nic_client, campus, monkeypatch):
+    """At a year of taps (~36 M rows, issue 14) an exact COUNT(*) or date_hierarchy's DISTINCT
+    over the years costs seconds per page: the list counts at most CAP + 1 rows and filters by
+    date ranges instead."""
+    monkeypatch.setattr(CappedPaginator, "CAP", 5)
+    AccessEvent.objects.bulk_create(
+        AccessEvent(
+            event_id=uuid.uuid4(),
+            device=campus.gate,
+            card_uid=f"A{i:07d}",
+            occurred_at=f"2026-11-27T03:00:{i:02d}Z",
+            direction="in",
+            decision="allow",
+            reason="ok",
+        )
+        for i in range(12)
+    )
+    assert CappedPaginator(AccessEvent.objects.all(), 3).count == 6
+    with CaptureQueriesContext(connection) as queries:
+        response = nic_client.get(
+            reverse("admin:campus_accessevent_changelist"), {"occurred_at__gte": "2026-11-01 00:00:00+00:00"}
+        )
+    assert response.status_code == 200 and response.context["cl"].result_count == 6
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper() and "accessevent" in q["sql"]]
+    assert counts and all("LIMIT" in sql.upper() for sql in counts)
+    assert not any("DISTINCT" in q["sql"].upper() and "accessevent" in q["sql"] for q in queries.captured_queries)
