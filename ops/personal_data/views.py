@@ -187,20 +187,19 @@ def basis(request: HttpRequest, request_id: int) -> FileResponse:
     return _no_store(response)
 
 
+def _refused_page(request: HttpRequest, exc: services.PersonalDataRefused, holder_id: int) -> HttpResponse:
+    """No grant for this person: 403 with the reason (the refusal has been audited)."""
+    context = {"message": str(exc.args[0]), "reason": exc.reason, "holder_id": holder_id}
+    return _no_store(render(request, "grants/refused.html", context, status=403))
+
+
 @login_required
 def holder(request: HttpRequest, holder_id: int) -> HttpResponse:
     """A person's data, unmasked, under an active grant; otherwise a refusal (403, audited)."""
     try:
         data = services.view_personal_data(request.user, holder_id)
     except services.PersonalDataRefused as exc:
-        return _no_store(
-            render(
-                request,
-                "grants/refused.html",
-                {"message": str(exc.args[0]), "reason": exc.reason, "holder_id": holder_id},
-                status=403,
-            )
-        )
+        return _refused_page(request, exc, holder_id)
     return _no_store(render(request, "grants/holder.html", {"data": data}))
 
 
@@ -215,13 +214,6 @@ def passages(request: HttpRequest, holder_id: int) -> HttpResponse:
         context = {"holder_id": holder_id, "month": month, "error": exc.messages[0]}
         return _no_store(render(request, "grants/passages.html", context, status=400))
     except services.PersonalDataRefused as exc:
-        return _no_store(
-            render(
-                request,
-                "grants/refused.html",
-                {"message": str(exc.args[0]), "reason": exc.reason, "holder_id": holder_id},
-                status=403,
-            )
-        )
+        return _refused_page(request, exc, holder_id)
     context = {"holder_id": holder_id, "month": data.month, "data": data}
     return _no_store(render(request, "grants/passages.html", context))
