@@ -1,7 +1,7 @@
-"""A year of taps (issue 14, AC3): on PostgreSQL access events are partitioned by month, made
-ahead by the processor, and whole months past TAP_RETENTION_DAYS are dropped and audited
-(≥ 184 days: Cybersecurity Law art. 21, R-SEC-1/R-SEC-5 — the record of use stays provable).
-SQLite keeps one table and every maintenance call is a no-op there."""
+"""A year of taps (issue 14, AC3): on PostgreSQL access events and the alert log are partitioned
+by month, made ahead by the processor, and whole months past TAP_RETENTION_DAYS are dropped and
+audited (≥ 184 days: Cybersecurity Law art. 21, R-SEC-1/R-SEC-5 — the record of use stays
+provable). SQLite keeps one table each and every maintenance call is a no-op there."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from ops.accounts.models import Operator
+from ops.accounts.roles import Role
+from ops.alerts.choices import AlertKind, LogAction
+from ops.alerts.models import Alert, AlertLog
+from ops.alerts.services import acknowledge, raise_alert
 from ops.audit.models import AuditRecord
 from ops.pipeline import partitions
-from ops.pipeline.partitions import Month
+from ops.pipeline.partitions import ALERT_LOG, Month
 from ops.pipeline.taps import insert_access_events
 from ops.registry.models import AccessEvent
 from tests.conftest import campuscard_cmd
@@ -101,6 +107,7 @@ def test_months_past_retention_are_dropped_and_audited_and_younger_ones_kept(cam
 
 
 @postgres_only
+@override_settings(TAP_RETENTION_DAYS=5000)  # so the months of the tests after this one stay
 def test_only_one_processor_maintains_partitions_at_a_time(campus):
     later = timezone.now() + timedelta(days=800)
     cfg = connection.settings_dict
@@ -108,8 +115,52 @@ def test_only_one_processor_maintains_partitions_at_a_time(campus):
         other.execute("SELECT pg_advisory_lock(%s)", [partitions.PARTITION_LOCK])
         assert partitions.maintain(now=later) == ([], [])
         other.execute("SELECT pg_advisory_unlock(%s)", [partitions.PARTITION_LOCK])
-    created, _dropped = partitions.maintain(now=later)
-    assert Month.of(later) in created
+    created, dropped = partitions.maintain(now=later)
+    assert dropped == []
+    assert partitions.TAPS.partition(Month.of(later)) in created
+    assert ALERT_LOG.partition(Month.of(later)) in created  # every history table, in the same round
+
+
+def _log_table(log_id: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tableoid::regclass::text FROM alerts_alertlog WHERE id = %s", [log_id])
+        (table,) = cursor.fetchone()
+    return table
+
+
+@postgres_only
+def test_the_alert_log_is_partitioned_by_month_and_the_timeline_still_reads(campus):
+    operator = get_user_model().objects.create_user(username="nic-part")
+    Operator.objects.create(user=operator, role=Role.NIC)
+    this = Month.of(timezone.now())
+    assert partitions.partitioned(ALERT_LOG)
+    assert {this, this.next(), this.next().next()} <= set(partitions.months(ALERT_LOG))
+    raise_alert(kind=AlertKind.REPLAY, subject=campus.gate.code, at=timezone.now(), device_id=campus.gate.pk)
+    alert = Alert.objects.get(subject=campus.gate.code)
+    acknowledge(alert.pk, by=operator, comment="看过了")
+    timeline = list(alert.log.values_list("action", flat=True))
+    assert timeline == [LogAction.RAISED, LogAction.ACKNOWLEDGED]
+    assert {_log_table(pk) for pk in alert.log.values_list("pk", flat=True)} == {ALERT_LOG.partition(this)}
+    alert.delete()  # the log goes with its alert, across partitions
+    assert not AlertLog.objects.filter(alert_id=alert.pk).exists()
+
+
+@postgres_only
+@override_settings(TAP_RETENTION_DAYS=184)
+def test_alert_log_months_past_retention_are_dropped_and_audited(campus):
+    old, kept = datetime(2027, 1, 20, tzinfo=UTC), datetime(2027, 3, 20, tzinfo=UTC)
+    for month in (old, kept):
+        partitions.ensure_partitions(now=month, ahead=0, history=ALERT_LOG)
+    raise_alert(kind=AlertKind.REPLAY, subject="OLD", at=old)
+    raise_alert(kind=AlertKind.REPLAY, subject="KEPT", at=kept)
+    assert _log_table(AlertLog.objects.get(alert__subject="OLD").pk) == "alerts_alertlog_p202701"
+    dropped = partitions.drop_expired(now=datetime(2027, 9, 15, tzinfo=UTC), history=ALERT_LOG)
+    assert Month(2027, 1) in dropped and Month(2027, 3) not in dropped
+    assert not AlertLog.objects.filter(alert__subject="OLD").exists()
+    assert AlertLog.objects.filter(alert__subject="KEPT").count() == 1
+    assert Alert.objects.filter(subject="OLD").exists()  # the alert itself (its summary) stays
+    audit = AuditRecord.objects.get(action="alert_log.partition_drop", object_id="alerts_alertlog_p202701")
+    assert audit.data["rows"] == 1 and audit.basis == "TAP_RETENTION_DAYS=184"
 
 
 def test_sqlite_keeps_one_table_and_maintenance_does_nothing(campus):
@@ -119,6 +170,9 @@ def test_sqlite_keeps_one_table_and_maintenance_does_nothing(campus):
     assert partitions.ensure_partitions(now=timezone.now()) == []
     assert partitions.drop_expired(now=timezone.now() + timedelta(days=5000)) == []
     assert partitions.maintain(now=timezone.now()) == ([], [])
+    assert not partitions.partitioned(ALERT_LOG)
+    raise_alert(kind=AlertKind.REPLAY, subject=campus.gate.code, at=timezone.now())
+    assert AlertLog.objects.filter(alert__subject=campus.gate.code).count() == 1
 
 
 def test_a_retention_below_six_months_is_refused(tmp_path):

@@ -141,8 +141,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self._partitions_checked_at = time.monotonic()
             created, dropped = partitions.maintain(now=timezone.now())
             if created or dropped:
-                made, gone = [m.table() for m in created], [m.table() for m in dropped]
-                log.info("tap partitions: created %s, dropped %s", made, gone)
+                log.info("history partitions: created %s, dropped %s", created, dropped)
         return processed
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
