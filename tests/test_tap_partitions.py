@@ -180,3 +180,14 @@ def test_a_retention_below_six_months_is_refused(tmp_path):
     done = subprocess.run([*campuscard_cmd("check")], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "TAP_RETENTION_DAYS=100 must be at least 184" in done.stderr
+
+
+def test_the_tap_table_carries_only_the_indexes_its_reads_use():
+    """Every index on the tap table is paid on every insert (issue 14): device_id and holder_id
+    have none of their own, the composite (device|holder, time) indexes lead with them."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "campus_accessevent")
+    indexed = sorted(tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"])
+    assert ("device_id",) not in indexed and ("holder_id",) not in indexed
+    assert ("device_id", "occurred_at") in indexed and ("holder_id", "occurred_at") in indexed
+    assert {"event_device_time", "event_holder_time", "event_time"} <= set(constraints)
