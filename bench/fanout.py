@@ -96,15 +96,24 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Stack:
-    """daphne + one processor on the bench's scratch database and Redis, a demo campus and
-    one security operator to log in as."""
+    """daphne (one or more processes, each on its own port, as behind a load balancer) + one
+    processor on the bench's scratch database and Redis, a demo campus and one security
+    operator to log in as."""
 
-    base: str
-    web: subprocess.Popen[bytes]
+    bases: list[str]  # one per daphne process
+    webs: list[subprocess.Popen[bytes]]
     processor: subprocess.Popen[bytes]
     username: str
     password: str
     log_dir: Path
+
+    @property
+    def base(self) -> str:
+        return self.bases[0]
+
+    @property
+    def web(self) -> subprocess.Popen[bytes]:
+        return self.webs[0]
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -118,7 +127,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def live_stack(name: str) -> Iterator[Stack]:
+def live_stack(name: str, *, web: int = 1) -> Iterator[Stack]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -132,34 +141,40 @@ def live_stack(name: str) -> Iterator[Stack]:
     log_dir = Path(settings.VAR_DIR) / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    port = _free_port()
-    with (
-        open(log_dir / f"{name}-daphne.log", "ab") as web_log,
-        open(log_dir / f"{name}-processor.log", "ab") as proc_log,
-    ):
-        # CAMPUSCARD_BENCH_PROFILE=<dir>: run daphne under cProfile (its event-loop thread),
-        # written to <dir>/<name>-daphne.prof when it stops.
-        profile = os.environ.get("CAMPUSCARD_BENCH_PROFILE")
-        wrap = ["-m", "cProfile", "-o", str(Path(profile) / f"{name}-daphne.prof")] if profile else []
-        web = subprocess.Popen(
-            [sys.executable, *wrap, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ops.asgi:application"],
-            env=env,
-            stdout=web_log,
-            stderr=web_log,
-        )
+    # CAMPUSCARD_BENCH_PROFILE=<dir>: run daphne under cProfile (its event-loop thread),
+    # written to <dir>/<name>-daphne.prof when it stops.
+    profile = os.environ.get("CAMPUSCARD_BENCH_PROFILE")
+    ports = [_free_port() for _ in range(web)]
+    webs: list[subprocess.Popen[bytes]] = []
+    with open(log_dir / f"{name}-processor.log", "ab") as proc_log:
+        for n, port in enumerate(ports):
+            suffix = f"-{n + 1}" if web > 1 else ""
+            wrap = ["-m", "cProfile", "-o", str(Path(profile) / f"{name}-daphne{suffix}.prof")] if profile else []
+            with open(log_dir / f"{name}-daphne{suffix}.log", "ab") as web_log:
+                daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ops.asgi:application"]
+                webs.append(
+                    subprocess.Popen(
+                        [sys.executable, *wrap, *daphne],
+                        env=env,
+                        stdout=web_log,
+                        stderr=web_log,
+                    )
+                )
         processor = subprocess.Popen(
             [sys.executable, "-m", "ops.cli", "process", "--name", f"bench-{name}"],
             env=env,
             stdout=proc_log,
             stderr=proc_log,
         )
-    stack = Stack(f"http://127.0.0.1:{port}", web, processor, BENCH_USER, password, log_dir)
+    stack = Stack([f"http://127.0.0.1:{port}" for port in ports], webs, processor, BENCH_USER, password, log_dir)
     try:
-        wait_http(f"{stack.base}/healthz", proc=web)
+        for base, proc in zip(stack.bases, webs, strict=True):
+            wait_http(f"{base}/healthz", proc=proc)
         yield stack
     finally:
         _stop(processor)
-        _stop(web)
+        for proc in webs:
+            _stop(proc)
 
 
 def log_in(stack: Stack) -> tuple[str, dict[str, Any]]:
@@ -332,7 +347,8 @@ class WebSocketClient:
 
 class Dashboards:
     """``count`` gate pages, each a websocket client running the page's persistent callback,
-    on one event loop in a thread of their own."""
+    on one event loop in a thread of their own; with several daphne processes the pages are
+    dealt round-robin over them (as a load balancer does)."""
 
     def __init__(self, stack: Stack, cookie: str, page_info: dict[str, Any], count: int) -> None:
         self.stack, self.cookie, self.info, self.count = stack, cookie, page_info, count
@@ -347,17 +363,17 @@ class Dashboards:
         asyncio.run_coroutine_threadsafe(self._open(timeout), self.loop).result(timeout + 10)
 
     async def _open(self, timeout: float) -> None:
-        host, port = urllib.parse.urlparse(self.stack.base).netloc.split(":")
         # Desks open their pages a few at a time (as people do), not all in one instant.
         gate = asyncio.Semaphore(OPENING_AT_ONCE)
 
-        async def connect() -> None:
+        async def connect(n: int) -> None:
             page = PageStats()
             self.pages.append(page)
+            base = self.stack.bases[n % len(self.stack.bases)]
+            host, port = urllib.parse.urlparse(base).netloc.split(":")
             async with gate:
-                ws = await WebSocketClient.connect(
-                    host, int(port), self.info["ws_path"], origin=self.stack.base, cookie=self.cookie
-                )
+                path = self.info["ws_path"]
+                ws = await WebSocketClient.connect(host, int(port), path, origin=base, cookie=self.cookie)
                 self.sockets.append(ws)
                 await ws.send(
                     json.dumps(
@@ -377,7 +393,7 @@ class Dashboards:
                 self.loop.create_task(self._receive(ws, page))
                 await page.live.wait()
 
-        await asyncio.wait_for(asyncio.gather(*(connect() for _ in range(self.count))), timeout)
+        await asyncio.wait_for(asyncio.gather(*(connect(n) for n in range(self.count))), timeout)
         broken = [p.errors[0] if p.errors else p.closed for p in self.pages if p.errors or p.closed]
         if broken:
             raise RuntimeError(f"{len(broken)} of {self.count} page(s) stopped: {broken[0]}")
@@ -423,20 +439,28 @@ class Dashboards:
 
 
 # -- the benchmark -----------------------------------------------------------------------------
-def run(*, clients: int, rate: float, seconds: float) -> dict[str, Any]:
+def _web_rss(stack: Stack) -> float:
+    return round(sum(rss_mb(proc.pid) for proc in stack.webs), 1)
+
+
+def _web_cpu(stack: Stack) -> float:
+    return sum(cpu_seconds(proc.pid) for proc in stack.webs)
+
+
+def run(*, clients: int, rate: float, seconds: float, web: int = 1) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    with live_stack("fanout") as stack:
+    with live_stack("fanout", web=web) as stack:
         cookie, info = log_in(stack)
-        rss_idle = rss_mb(stack.web.pid)
+        rss_idle = _web_rss(stack)
         pages = Dashboards(stack, cookie, info, clients)
         listener = Listener([names.GROUP_GATES])  # tap → Channels layer, for the breakdown
         listener.start()
         pages.open()
         sim = gate_simulator(rate)
         time.sleep(2.0)  # connections settled, first frames drawn
-        rss_before = rss_mb(stack.web.pid)
+        rss_before = _web_rss(stack)
         cpu0 = {
-            "web": cpu_seconds(stack.web.pid),
+            "web": _web_cpu(stack),
             "proc": cpu_seconds(stack.processor.pid),
             "bench": sum(os.times()[:2]),
             "wall": time.time(),
@@ -445,7 +469,7 @@ def run(*, clients: int, rate: float, seconds: float) -> dict[str, Any]:
         flow.run(seconds)
         t_end = time.time()
         cpu1 = {
-            "web": cpu_seconds(stack.web.pid),
+            "web": _web_cpu(stack),
             "proc": cpu_seconds(stack.processor.pid),
             "bench": sum(os.times()[:2]),
             "wall": time.time(),
@@ -456,7 +480,7 @@ def run(*, clients: int, rate: float, seconds: float) -> dict[str, Any]:
             lag_end = max(0.0, last_commit - flow.last_tap)
         pending_end = stream_pending()
         time.sleep(max(1.5, 6 * 0.25))  # the last frames reach the pages
-        rss_after = rss_mb(stack.web.pid)
+        rss_after = _web_rss(stack)
         pages.close()
         listener.stop.set()
 
@@ -480,6 +504,7 @@ def run(*, clients: int, rate: float, seconds: float) -> dict[str, Any]:
     duration = (last_commit - flow.started) if last_commit else float("nan")
     figures: dict[str, Any] = {
         "clients": clients,
+        "web_processes": web,
         "events_per_s": round(committed / duration, 1) if last_commit else 0.0,
         "offered_per_s": round(flow.taps / (t_end - flow.started), 1),
         "seconds": seconds,

@@ -46,6 +46,7 @@ class Command(BaseCommand):
         f.add_argument("--clients", type=int, default=50, help="open gate pages (websocket clients)")
         f.add_argument("--rate", type=float, default=200.0, help="offered gate taps/s")
         f.add_argument("--seconds", type=float, default=30.0)
+        f.add_argument("--web", type=int, default=1, help="daphne processes; the pages are dealt over them")
         s = sub.add_parser("soak", help="one real Chromium gate page left open: memory over time")
         s.add_argument("--rate", type=float, default=200.0, help="offered gate taps/s")
         s.add_argument("--minutes", type=float, default=60.0)
@@ -111,9 +112,9 @@ class Command(BaseCommand):
             )
             title = "bench revocation"
         elif opts["what"] == "fanout":
-            if opts["clients"] < 1 or opts["rate"] <= 0 or opts["seconds"] <= 0:
-                raise CommandError("--clients, --rate and --seconds must be positive")
-            figures = fanout.run(clients=opts["clients"], rate=opts["rate"], seconds=opts["seconds"])
+            if opts["clients"] < 1 or opts["rate"] <= 0 or opts["seconds"] <= 0 or opts["web"] < 1:
+                raise CommandError("--clients, --rate, --seconds and --web must be positive")
+            figures = fanout.run(clients=opts["clients"], rate=opts["rate"], seconds=opts["seconds"], web=opts["web"])
             title = "bench fanout"
         elif opts["what"] == "soak":
             if opts["rate"] <= 0 or opts["minutes"] <= 0 or opts["sample_s"] <= 0:
