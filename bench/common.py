@@ -35,6 +35,19 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}"
 
 
+def slope_per_10min(points: Sequence[tuple[float, float]]) -> float | None:
+    """Least-squares growth of y per 10 minutes (t in seconds); None for fewer than 2 points."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    if not var:
+        return None
+    return sum((t - mt) * (y - my) for t, y in points) / var * 600
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     if not values:
         return float("nan")

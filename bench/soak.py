@@ -32,6 +32,7 @@ from django.conf import settings
 
 from bench import memory_dump
 from bench.cdp_pipe import Chromium
+from bench.common import slope_per_10min
 from bench.fanout import (
     PAGE,
     Stack,
@@ -71,19 +72,6 @@ COUNT_ERRORS = """(() => { window.__soakErrors = 0;
   return true; })()"""
 
 
-def _slope_per_10min(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares growth of y per 10 minutes (t in seconds)."""
-    if len(points) < 2:
-        return None
-    n = len(points)
-    mt = sum(t for t, _ in points) / n
-    my = sum(y for _, y in points) / n
-    var = sum((t - mt) ** 2 for t, _ in points)
-    if not var:
-        return None
-    return sum((t - mt) * (y - my) for t, y in points) / var * 600
-
-
 def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, Any]:
     """The renderer's allocators at the first and last dump, what each grew by, and (from three
     dumps on) each one's least-squares growth per 10 minutes — over the whole run and once the
@@ -105,7 +93,7 @@ def _allocator_growth(dumps: list[tuple[int, dict[str, float]]]) -> dict[str, An
     ):
         span = [(t, d) for t, d in dumps if t >= since]
         if len(span) >= 3:
-            slopes = {k: _slope_per_10min([(t, d.get(k, 0.0)) for t, d in span]) for k in names}
+            slopes = {k: slope_per_10min([(t, d.get(k, 0.0)) for t, d in span]) for k in names}
             figures[key] = {k: round(v, 2) for k, v in slopes.items() if v is not None}
     return figures
 
@@ -302,7 +290,7 @@ def run(
         }
 
     def slope(key: str, since: float = warmup) -> float | None:
-        value = _slope_per_10min([(t, v) for t, v in series(key) if t >= since])
+        value = slope_per_10min([(t, v) for t, v in series(key) if t >= since])
         return round(value, 2) if value is not None else None
 
     late = duration >= FULL_CHART_S + 600  # at least 10 minutes with a full chart

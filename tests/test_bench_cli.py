@@ -51,6 +51,19 @@ def test_bench_soak_samples_a_real_page_and_says_where_its_memory_is(tmp_path):
     assert figures["allocators_to_s"] > figures["allocators_from_s"]
 
 
+def test_bench_memory_samples_every_server_process(tmp_path):
+    """A short `bench memory` (issue 14, Build 6; the 30-minute run is in docs/benchmarks.md):
+    daphne, the processor and the relay sampled while taps flow and cards change."""
+    args = ("--rate", "200", "--minutes", "0.5", "--sample-s", "5", "--pages", "2")
+    figures = bench_figures(tmp_path, "memory", *args, timeout=240)
+    assert figures["samples"] >= 5 and figures["processes_died"] == []
+    assert figures["taps_committed"] == figures["taps_offered"] > 3000
+    assert figures["card_actions"] >= 3
+    for name in ("daphne", "processor", "relay"):
+        assert figures[f"{name}_rss_mb_last"] > 20
+        assert isinstance(figures[f"{name}_rss_slope_mb_per_10min"], float)
+
+
 def test_a_bench_on_the_embedded_defaults_leaves_no_redis_running(tmp_path):
     """Loading the settings without REDIS_URL starts the embedded Redis for the bench's own
     process; the bench itself runs in a scratch system. Both servers are stopped at the end."""

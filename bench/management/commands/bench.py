@@ -8,7 +8,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import common, decide, fanout, graduates, history, imports, pipeline, revocation, soak
+from bench import common, decide, fanout, graduates, history, imports, memory, pipeline, revocation, soak
 from ops.paths import var_dir
 from streams import embedded_redis
 
@@ -57,7 +57,12 @@ class Command(BaseCommand):
             default=0.0,
             help="also profile the page's main thread this long after the first sample and print where its time goes",
         )
-        for q in (p, h, g, i, d, r, f, s):
+        m = sub.add_parser("memory", help="processor, relay and daphne RSS over a long run at a high tap rate")
+        m.add_argument("--rate", type=float, default=2000.0, help="offered gate taps/s")
+        m.add_argument("--minutes", type=float, default=30.0)
+        m.add_argument("--sample-s", type=float, default=30.0, help="seconds between samples")
+        m.add_argument("--pages", type=int, default=5, help="live gate pages open on daphne")
+        for q in (p, h, g, i, d, r, f, s, m):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -127,6 +132,17 @@ class Command(BaseCommand):
                 progress=self.stdout.write,
             )
             title = "bench soak"
+        elif opts["what"] == "memory":
+            if opts["rate"] <= 0 or opts["minutes"] <= 0 or opts["sample_s"] <= 0 or opts["pages"] < 1:
+                raise CommandError("--rate, --minutes, --sample-s and --pages must be positive")
+            figures = memory.run(
+                rate=opts["rate"],
+                minutes=opts["minutes"],
+                sample_s=opts["sample_s"],
+                pages=opts["pages"],
+                progress=self.stdout.write,
+            )
+            title = "bench memory"
         if opts["record"]:
             from django.db import connection
 
