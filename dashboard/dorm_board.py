@@ -23,6 +23,7 @@ class DormBoard:
     watermark: int = 0
     rows: deque[dict[str, Any]] = field(default_factory=deque)
     inside: set[int] = field(default_factory=set)
+    passed_at: dict[int, float] = field(default_factory=dict)  # resident → their latest door passage
     late: list[dict[str, Any]] = field(default_factory=list)  # the latest LATE_KEPT
     late_count: int = 0  # all of today's
     info: dict[str, Any] = field(default_factory=dict)
@@ -32,6 +33,7 @@ class DormBoard:
         self.seq, self.watermark = seq, snapshot["watermark"]
         self.rows = deque(snapshot["rows"][: self.max_rows], maxlen=self.max_rows)
         self.inside = set(snapshot["inside"])
+        self.passed_at = dict(snapshot["passed_at"])
         self.late = list(snapshot["late"])
         self.late_count = snapshot["late_count"]
         self.info = {
@@ -44,24 +46,31 @@ class DormBoard:
             return verdict is Step.SKIP
         for row in sorted(message["rows"], key=lambda r: r["ts"]):
             self.rows.appendleft(row)
-        for row in message["rows"]:  # commit (id) order, as the snapshot counts passages
+        for row in message["rows"]:
             self._count(row)
         return True
 
     def _count(self, row: dict[str, Any]) -> None:
         resident = row.get("resident_of") == self.building and row.get("holder_id")
-        if not resident or row["decision"] != Decision.ALLOW:
+        if not resident or row["decision"] != Decision.ALLOW or row["direction"] not in ("in", "out"):
             return
+        holder = row["holder_id"]
+        # a passage older than the resident's latest (uploaded late by a reader that was
+        # offline) does not change where they are — the snapshot's rule (ops.registry.dorm)
+        newer = row["ts"] >= self.passed_at.get(holder, float("-inf"))
+        if newer:
+            self.passed_at[holder] = row["ts"]
         if row["direction"] == "in":
-            self.inside.add(row["holder_id"])
+            if newer:
+                self.inside.add(holder)
             if in_curfew(row["ts"], self.info.get("curfew"), self.tz):
                 self.late.append(
                     {"id": row["id"], "ts": row["ts"], "holder": row["holder"], "device": row["device_name"]}
                 )
                 self.late_count += 1
                 self.late = self.late[-LATE_KEPT:]  # bounded: a page left open all night
-        elif row["direction"] == "out":
-            self.inside.discard(row["holder_id"])
+        elif newer:
+            self.inside.discard(holder)
 
     def prune(self, now: float) -> None:
         """Late returns are today's (rows: maxlen; inside: bounded by the residents)."""

@@ -318,6 +318,17 @@ def test_inside_agrees_with_a_fresh_snapshot_when_a_batch_is_out_of_time_order(d
     assert [row["id"] for row in push["rows"]] == [str(entry.event_id), str(exit_.event_id)]
     assert board.apply(push) is True
     assert board.comparable() == _dorm_fresh(dorm).comparable()
+    # the entry is the later passage: inside, on the desk and in a fresh snapshot alike
+    assert board.comparable()["inside"] == _holders(resident)
+    # a reader that was offline for a minute uploads an older exit in a later batch: it is in
+    # the record and the feed, but does not overturn the newer entry
+    stale = dorm.tap(resident, out=True, device=SIDE_DOOR, at=dorm.clock - timedelta(minutes=1))
+    dorm.process([stale])
+    (late_push,) = dorm_feed.take(1)
+    assert board.apply(late_push) is True
+    shown = board.comparable()
+    assert shown == _dorm_fresh(dorm).comparable()
+    assert shown["inside"] == _holders(resident) and str(stale.event_id) in shown["rows"]
 
 
 def test_late_return_count_agrees_with_a_fresh_snapshot_past_200(dorm, dorm_feed, people):
@@ -401,6 +412,7 @@ def _empty_dorm_snapshot(late: list[dict[str, Any]] | None = None) -> dict[str, 
         "residents": 1,
         "rows": [],
         "inside": [],
+        "passed_at": {},
         "late": late or [],
         "late_count": len(late or []),
         "not_seen_days": 3,

@@ -9,11 +9,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from ops.masking import mask_name
-from ops.registry.models import AccessEvent, Building, Cardholder
+from ops.registry.models import AccessEvent, Building, Cardholder, Device
 from ops.registry.selectors import _recent
 from streams.cards import DeviceKind
 from streams.reasons import Decision
@@ -52,14 +52,32 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             device__building=building, device__kind=DeviceKind.DORM_DOOR, id__lte=watermark
         )
         residents = Cardholder.objects.filter(dorm_building=building)
-        passages = doors.filter(
+        # Each resident's latest passage through one of this building's doors, by when it
+        # happened: one walk down the resident's (holder, time) index that stops at the first
+        # door passage — not an aggregate over every door tap of the look-back (7 s at a year
+        # of taps, issue 14). A passage uploaded late (a reader that was offline) does not
+        # overturn a newer one; the desk's board applies deltas by the same rule.
+        door_ids = list(
+            Device.objects.filter(building=building, kind=DeviceKind.DORM_DOOR).values_list("id", flat=True)
+        )
+        latest = AccessEvent.objects.filter(
+            holder=OuterRef("pk"),
+            device_id__in=door_ids,
             decision=Decision.ALLOW,
-            holder__dorm_building=building,
             direction__in=["in", "out"],
             occurred_at__gte=timezone.now() - INSIDE_LOOKBACK,
-        )
-        latest = passages.values("holder").annotate(m=Max("id")).values("m")
-        inside = list(AccessEvent.objects.filter(id__in=latest, direction="in").values_list("holder_id", flat=True))
+            id__lte=watermark,
+        ).order_by("-occurred_at")
+        passed = {
+            holder: (direction, when)
+            for holder, direction, when in residents.annotate(
+                last_direction=Subquery(latest.values("direction")[:1]),
+                last_at=Subquery(latest.values("occurred_at")[:1]),
+            )
+            .filter(last_at__isnull=False)
+            .values_list("id", "last_direction", "last_at")
+        }
+        inside = sorted(holder for holder, (direction, _when) in passed.items() if direction == "in")
         late = [
             {
                 "id": str(e["event_id"]),
@@ -74,9 +92,11 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             .values("event_id", "occurred_at", "holder__name", "device__name")
             if in_curfew(e["occurred_at"].timestamp(), curfew, tz)
         ]
+        # "not seen for N days": one probe of each resident's (holder, time) index, not a set of
+        # every holder seen campus-wide in N days (issue 14)
         since = timezone.now() - timedelta(days=not_seen_days)
-        seen_recently = AccessEvent.objects.filter(occurred_at__gte=since, id__lte=watermark).values("holder_id")
-        missing = residents.exclude(Q(id__in=seen_recently))
+        seen_recently = AccessEvent.objects.filter(holder=OuterRef("pk"), occurred_at__gte=since, id__lte=watermark)
+        missing = list(residents.exclude(Exists(seen_recently)).order_by("number").values_list("name", flat=True))
         return {
             "watermark": watermark,
             "building": code,
@@ -85,13 +105,11 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             "residents": residents.count(),
             "rows": _recent(doors, rows),
             "inside": inside,
+            # each resident's latest door passage (epoch s): the board ignores older ones
+            "passed_at": {holder: when.timestamp() for holder, (_direction, when) in passed.items()},
             "late": late[-LATE_KEPT:],
             "late_count": len(late),
             "not_seen_days": not_seen_days,
-            "not_seen": missing.count(),
-            "not_seen_names": (
-                [mask_name(n) for n in missing.order_by("number").values_list("name", flat=True)[:50]]
-                if with_names
-                else []
-            ),
+            "not_seen": len(missing),
+            "not_seen_names": [mask_name(n) for n in missing[:50]] if with_names else [],
         }
