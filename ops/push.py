@@ -77,15 +77,19 @@ class Fanout:
     def publish(self, rows_by_group: dict[str, list[dict[str, Any]]], *, watermark: int) -> None:
         """Queue one message per group (call after the DB commit). ``watermark``: the highest
         access-event id committed with these rows (see ``dashboard.live``)."""
-        for group, rows in rows_by_group.items():
-            if not rows:
-                continue
+        groups = [group for group, rows in rows_by_group.items() if rows]
+        if not groups:
+            return
+        pipe = self.redis.pipeline(transaction=False)  # every group's next number, one round trip
+        for group in groups:
+            pipe.incr(names.FANOUT_SEQ_PREFIX + group)
+        for group, seq in zip(groups, pipe.execute(), strict=True):
             message = {
                 "type": MESSAGE_TYPE,
                 "group": group,
-                "seq": next_seq(self.redis, group),
+                "seq": int(seq),
                 "watermark": watermark,
-                "rows": rows,
+                "rows": rows_by_group[group],
             }
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
