@@ -127,3 +127,42 @@ def test_the_tap_list_counts_with_a_cap_and_has_no_year_scan(nic_client, campus,
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper() and "accessevent" in q["sql"]]
     assert counts and all("LIMIT" in sql.upper() for sql in counts)
     assert not any("DISTINCT" in q["sql"].upper() and "accessevent" in q["sql"] for q in queries.captured_queries)
+
+
+def _taps(campus, uid: str, card=None, n: int = 2) -> list[AccessEvent]:
+    return AccessEvent.objects.bulk_create(
+        AccessEvent(
+            event_id=uuid.uuid4(),
+            device=campus.gate,
+            card=card,
+            holder=card.holder if card else None,
+            card_uid=uid,
+            occurred_at=f"2026-11-27T04:00:{i:02d}Z",
+            direction="in",
+            decision="allow" if card else "deny",
+            reason="ok" if card else "unknown_card",
+        )
+        for i in range(n)
+    )
+
+
+def test_the_tap_list_finds_a_whole_uid_through_indexes_never_a_substring_scan(nic_client, campus):
+    """Issue 14: at a year of taps a substring search on card_uid reads every row. A whole UID
+    (as typed off the card: spaces, colons, lower case) is found through the card's index or,
+    for a card never registered, the partial index on unknown cards' UIDs."""
+    card = campus.cards[0]
+    mine = _taps(campus, card.uid, card)
+    stranger = _taps(campus, "DEADBEEF01")
+    _taps(campus, campus.cards[1].uid, campus.cards[1])  # someone else's taps
+    url = reverse("admin:campus_accessevent_changelist")
+    spaced = " ".join(card.uid[i : i + 2] for i in range(0, len(card.uid), 2)).lower()
+    for term, expected in ((spaced, mine), ("de:ad:be:ef:01", stranger)):
+        with CaptureQueriesContext(connection) as queries:
+            response = nic_client.get(url, {"q": term})
+        assert response.status_code == 200
+        assert {e.pk for e in response.context["cl"].result_list} == {e.pk for e in expected}
+        taps_sql = [q["sql"] for q in queries.captured_queries if "campus_accessevent" in q["sql"]]
+        assert taps_sql and not any("LIKE" in sql.upper() for sql in taps_sql)
+    # a device code is still searched as before
+    response = nic_client.get(url, {"q": campus.gate.code})
+    assert response.context["cl"].result_count == 6

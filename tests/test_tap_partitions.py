@@ -190,4 +190,5 @@ def test_the_tap_table_carries_only_the_indexes_its_reads_use():
     indexed = sorted(tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"])
     assert ("device_id",) not in indexed and ("holder_id",) not in indexed
     assert ("device_id", "occurred_at") in indexed and ("holder_id", "occurred_at") in indexed
-    assert {"event_device_time", "event_holder_time", "event_time"} <= set(constraints)
+    assert {"event_device_time", "event_holder_time", "event_time", "event_unknown_card_uid"} <= set(constraints)
+    assert ("card_uid",) in indexed  # partial: only the taps of cards never registered

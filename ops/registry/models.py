@@ -254,6 +254,9 @@ class AccessEvent(models.Model):
             models.Index(fields=["device", "-occurred_at"], name="event_device_time"),
             models.Index(fields=["-occurred_at"], name="event_time"),
             models.Index(fields=["holder", "-occurred_at"], name="event_holder_time"),
+            # the UID of a card that was never registered (an unknown or cloned card): only
+            # those taps pay for it; a registered card's taps are found by its card index
+            models.Index(fields=["card_uid"], name="event_unknown_card_uid", condition=Q(card__isnull=True)),
         ]
 
     def __str__(self) -> str:
