@@ -31,24 +31,29 @@ class CardWatch:
         """``card``: the card row (``status``, ``holder_id``, ``card_type``) or None if unknown."""
         uid, at = tap.card_uid, tap.occurred_at
         card_status = card["status"] if card else None
-        # who and where, for the guard who has to find the person (R-OPS-2): the holder is
-        # named by id only — the desk shows the photo and the masked name to roles entitled
-        where = {
-            "device": device["code"],
-            "device_name": device["name"],
-            "card": mask_uid(uid),
-            "holder_id": card["holder_id"] if card else None,
-            "holder": mask_name(card["holder__name"]) if card else "",
-            "photo": bool(card and card.get("holder__photo_sha256")),
-            "card_type": card["card_type"] if card else "",
-            "direction": tap.direction,
-        }
+        kinds: list[AlertKind] = []
         if card_status == CardStatus.REPLACED:
-            self.alerts.add(kind=AlertKind.OLD_CARD_USED, subject=uid, device_id=device["id"], at=at, detail=where)
+            kinds.append(AlertKind.OLD_CARD_USED)
         if tap.reason == Reason.BLACKLISTED:
-            self.alerts.add(kind=AlertKind.BLACKLIST_HIT, subject=uid, device_id=device["id"], at=at, detail=where)
+            kinds.append(AlertKind.BLACKLIST_HIT)
         if tap.reason == Reason.ANTI_PASSBACK:  # R-SEC-5: someone else's card passed back
-            self.alerts.add(kind=AlertKind.PASSBACK_VIOLATION, subject=uid, device_id=device["id"], at=at, detail=where)
+            kinds.append(AlertKind.PASSBACK_VIOLATION)
+        if kinds:
+            # who and where, for the guard who has to find the person (R-OPS-2): the holder is
+            # named by id only — the desk shows the photo and the masked name to roles entitled
+            # (made only for a tap that alerts: the hot path's other taps skip the masking)
+            where = {
+                "device": device["code"],
+                "device_name": device["name"],
+                "card": mask_uid(uid),
+                "holder_id": card["holder_id"] if card else None,
+                "holder": mask_name(card["holder__name"]) if card else "",
+                "photo": bool(card and card.get("holder__photo_sha256")),
+                "card_type": card["card_type"] if card else "",
+                "direction": tap.direction,
+            }
+            for kind in kinds:
+                self.alerts.add(kind=kind, subject=uid, device_id=device["id"], at=at, detail=where)
         if card_status is None:
             return
         previous = self.last.get(uid)
