@@ -26,10 +26,10 @@ from ops.pipeline.supervision import (
     mark_silent_devices,
     notify_devices,
 )
-from ops.pipeline.taps import insert_access_events, serialise_tap_commits
+from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_commits
 from ops.push import Fanout
 from ops.registry.choices import DeviceState
-from ops.registry.models import Card, Device
+from ops.registry.models import Device
 from streams import envelopes, frames
 from streams.consumer import Entry, StreamConsumer
 from streams.frames import Signed
@@ -146,21 +146,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
         """Insert the batch's new taps; their live rows, in stream order, and the highest id."""
-        uids = {t.card_uid for t, _ in taps}
-        cards = {
-            c["uid"]: c
-            for c in Card.objects.filter(uid__in=uids).values(
-                "id",
-                "uid",
-                "holder_id",
-                "holder__name",
-                "holder__kind",
-                "status",
-                "card_type",
-                "holder__dorm_building__code",
-                "holder__photo_sha256",
-            )
-        }
+        cards = cards_by_uid({t.card_uid for t, _ in taps})
         received = timezone.now()
         new_rows: list[tuple[object, ...]] = []
         unique: list[tuple[envelopes.Tap, DeviceInfo]] = []

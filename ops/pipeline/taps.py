@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 
 from ops.bulk import fast_insert
-from ops.registry.models import AccessEvent
+from ops.registry.models import AccessEvent, Building, Card, Cardholder
 
 COLUMNS = (
     "event_id",
@@ -53,3 +53,38 @@ def serialise_tap_commits() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TAP_COMMIT_LOCK])
+
+
+CARD_FIELDS = (
+    "id",
+    "uid",
+    "holder_id",
+    "holder__name",
+    "holder__kind",
+    "status",
+    "card_type",
+    "holder__dorm_building__code",
+    "holder__photo_sha256",
+)
+
+
+def cards_by_uid(uids: set[str]) -> dict[str, dict[str, Any]]:
+    """The batch's cards, by UID, with what the live rows and the card watch need (keys:
+    ``CARD_FIELDS``). One statement in SQL the processor keeps: building the same query
+    through the ORM for every batch was a tenth of the processor's time (issue 14)."""
+    if not uids:
+        return {}
+    card, holder, building = Card._meta.db_table, Cardholder._meta.db_table, Building._meta.db_table
+    params: list[Any]
+    if connection.vendor == "postgresql":
+        where, params = "c.uid = ANY(%s)", [sorted(uids)]
+    else:
+        where, params = f"c.uid IN ({', '.join(['%s'] * len(uids))})", sorted(uids)
+    sql = (
+        "SELECT c.id, c.uid, c.holder_id, h.name, h.kind, c.status, c.card_type, b.code, h.photo_sha256 "  # noqa: S608 (names from the models)
+        f"FROM {card} c JOIN {holder} h ON h.id = c.holder_id LEFT JOIN {building} b ON b.id = h.dorm_building_id "
+        f"WHERE {where}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[1]: dict(zip(CARD_FIELDS, row, strict=True)) for row in cursor.fetchall()}
