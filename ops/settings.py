@@ -130,12 +130,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: streams and the channel layer ---------------------------------------------------
 REDIS_URL = envstr("REDIS_URL") or embedded_redis.ensure(VAR_DIR / "redis")
+CHANNEL_REDIS_URLS = envlist("CHANNEL_REDIS_URLS", [REDIS_URL])
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # redis-py 8's 5 s default socket timeout kills idle receivers (DESIGN.md).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # Several hosts (CHANNEL_REDIS_URLS, issue 14): channels_redis shards the channels
+            # and groups over them by consistent hashing — the desks' fan-out on more than one
+            # Redis, while the streams stay on REDIS_URL.
+            "hosts": [{"address": url, "socket_timeout": None} for url in CHANNEL_REDIS_URLS],
             "capacity": 1000,
             "expiry": 30,
         },

@@ -75,14 +75,14 @@ def campuscard_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "ops.cli", *args]
 
 
-def bench_figures(var_dir, *args: str, timeout: float) -> dict:
-    """Run `campuscard bench <args> --json` on its own scratch system under ``var_dir``; its
-    figures, from the JSON object on the last line."""
+def bench_figures(var_dir, *args: str, timeout: float, env: dict[str, str] | None = None) -> dict:
+    """Run `campuscard bench <args> --json` on its own scratch system under ``var_dir`` (with
+    ``env`` added to the environment); its figures, from the JSON object on the last line."""
     import json
     import os
     import subprocess
 
-    env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(var_dir))
+    env = dict(os.environ, CAMPUSCARD_VAR_DIR=str(var_dir), **(env or {}))
     result = subprocess.run(
         campuscard_cmd("bench", *args, "--json"), env=env, capture_output=True, text=True, timeout=timeout
     )

