@@ -31,6 +31,7 @@ from streams import names
 
 log = logging.getLogger(__name__)
 MESSAGE_TYPE = "live.batch"  # handled by ``live_batch`` in consumers
+MAX_QUEUED = 2000  # messages waiting for the layer; past it the oldest is dropped (pages resync)
 
 
 def next_seq(client: redis.Redis, group: str) -> int:
@@ -50,6 +51,7 @@ class Fanout:
         self.sent = 0
         self.sent_to: Counter[str] = Counter()  # pushes per group (tests, diagnostics)
         self.failed = 0
+        self.dropped = 0  # oldest messages dropped because the layer fell MAX_QUEUED behind
         self.closed = False
         self._thread = threading.Thread(target=self._run, name="fanout", daemon=True)
         self._thread.start()
@@ -91,15 +93,26 @@ class Fanout:
                 "watermark": watermark,
                 "rows": rows_by_group[group],
             }
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
+            self.loop.call_soon_threadsafe(self._enqueue, (group, message))
+
+    def _enqueue(self, item: tuple[str, dict[str, Any]] | None) -> None:
+        """On the sender's loop: queue ``item``; a layer that cannot keep up (Redis slow or
+        gone) must not make the process grow without bound, so past ``MAX_QUEUED`` the oldest
+        message goes — the pages it was for see the gap in the sequence and reload."""
+        if item is not None and self.queue.qsize() >= MAX_QUEUED:
+            self.queue.get_nowait()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("live fan-out %d messages behind: %d dropped so far", MAX_QUEUED, self.dropped)
+        self.queue.put_nowait(item)
 
     def send(self, group: str, message: dict[str, Any]) -> None:
         """Queue one ready-made message (alerts, device and card changes: see ``push``)."""
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
+        self.loop.call_soon_threadsafe(self._enqueue, (group, message))
 
     def close(self, timeout: float = 5.0) -> None:
         self.closed = True
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
+        self.loop.call_soon_threadsafe(self._enqueue, None)
         self._thread.join(timeout)
 
 

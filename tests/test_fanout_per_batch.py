@@ -3,8 +3,12 @@ near 400 events/s), and only after the commit."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from ops import push
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.push import Fanout
 from ops.registry.models import AccessEvent
@@ -53,3 +57,24 @@ def test_nothing_is_pushed_when_the_transaction_fails(campus, redis_client):
     assert AccessEvent.objects.count() == 0
     with pytest.raises(TimeoutError):
         gates.take(1, timeout=0.5)
+
+
+def test_a_layer_that_cannot_keep_up_bounds_the_senders_queue(redis_client, monkeypatch):
+    """A Redis that stalls must not make the processor grow without bound (issue 14, Build 6):
+    past MAX_QUEUED waiting messages the oldest is dropped and counted; pages resync on the gap."""
+    monkeypatch.setattr(push, "MAX_QUEUED", 5)
+    fanout = Fanout(redis_client)
+
+    class StalledLayer:
+        async def group_send(self, group, message):
+            await asyncio.Event().wait()  # never returns
+
+    fanout.layer = StalledLayer()  # type: ignore[assignment]  # a stand-in with the one method the sender calls
+    for n in range(20):
+        fanout.send(names.GROUP_GATES, {"type": push.MESSAGE_TYPE, "n": n})
+    deadline = time.monotonic() + 5
+    while fanout.queue.qsize() + fanout.dropped < 19 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fanout.queue.qsize() == 5  # the newest five wait …
+    assert fanout.dropped == 14  # … one is stuck in the layer, the fourteen oldest were dropped
+    fanout.close(timeout=0.5)
