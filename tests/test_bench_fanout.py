@@ -81,9 +81,13 @@ def test_the_desks_fan_out_over_two_channel_layer_redis_hosts(tmp_path):
         figures = bench_figures(tmp_path, "fanout", *args, timeout=150, env={"CHANNEL_REDIS_URLS": urls})
         assert figures["page_errors"] == 0 and figures["clients_seeing_taps"] == 4
         assert figures["min_client_seen_fraction"] > 0.9
-        for _proc, client in servers:  # both hosts carried channel-layer traffic
-            calls = client.info("commandstats")
-            assert sum(v["calls"] for k, v in calls.items() if k.startswith("cmdstat_eval")) > 0, calls.keys()
+        # both hosts carry the layer: the groups are spread over them by their (fixed) names,
+        # each page's channel by its (random) name — so messages may all land on one of them
+        stats = [client.info("commandstats") for _proc, client in servers]
+        for calls in stats:
+            assert calls.get("cmdstat_zadd", {}).get("calls", 0) > 0, calls.keys()  # group members
+        sends = sum(v["calls"] for calls in stats for k, v in calls.items() if k.startswith("cmdstat_eval"))
+        assert sends > 0  # the messages went through these hosts, not REDIS_URL
     finally:
         for proc, client in servers:
             client.close()
