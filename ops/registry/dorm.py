@@ -48,25 +48,21 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     with transaction.atomic():
         watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
-        doors = AccessEvent.objects.filter(
-            device__building=building, device__kind=DeviceKind.DORM_DOOR, id__lte=watermark
+        door_ids = list(
+            Device.objects.filter(building=building, kind=DeviceKind.DORM_DOOR).values_list("id", flat=True)
         )
+        doors = AccessEvent.objects.filter(device_id__in=door_ids, id__lte=watermark)
         residents = Cardholder.objects.filter(dorm_building=building)
         # Each resident's latest passage through one of this building's doors, by when it
         # happened: one walk down the resident's (holder, time) index that stops at the first
         # door passage — not an aggregate over every door tap of the look-back (7 s at a year
         # of taps, issue 14). A passage uploaded late (a reader that was offline) does not
         # overturn a newer one; the desk's board applies deltas by the same rule.
-        door_ids = list(
-            Device.objects.filter(building=building, kind=DeviceKind.DORM_DOOR).values_list("id", flat=True)
-        )
-        latest = AccessEvent.objects.filter(
+        latest = doors.filter(
             holder=OuterRef("pk"),
-            device_id__in=door_ids,
             decision=Decision.ALLOW,
             direction__in=["in", "out"],
             occurred_at__gte=timezone.now() - INSIDE_LOOKBACK,
-            id__lte=watermark,
         ).order_by("-occurred_at")
         passed = {
             holder: (direction, when)
