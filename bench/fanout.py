@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 import websockets.asyncio.client
 import websockets.exceptions
 import websockets.typing
@@ -246,7 +247,7 @@ class TapFlow:
             events = self.sim.step(now, now - last)
             last = now
             if events:
-                producer.publish(redis_client, events, self.sim.keys)
+                producer.publish(redis_client, events, self.sim.keys, partitions=settings.EVENT_PARTITIONS)
                 for event in events:
                     if isinstance(event, envelopes.Tap):
                         self.taps += 1
@@ -289,10 +290,16 @@ def stream_pending() -> int:
     """Entries the processor's consumer group has not finished (read but not acknowledged, or
     not read yet)."""
 
-    for group in client().xinfo_groups(names.READER_EVENTS):
-        if group["name"] in (names.PROCESSOR_GROUP, names.PROCESSOR_GROUP.encode()):
-            return int(group.get("pending") or 0) + int(group.get("lag") or 0)
-    return 0
+    total, redis_client = 0, client()
+    for p in range(settings.EVENT_PARTITIONS):
+        try:
+            groups = redis_client.xinfo_groups(names.events_stream(p))
+        except redis.ResponseError:  # no such partition yet
+            continue
+        for group in groups:
+            if group["name"] in (names.PROCESSOR_GROUP, names.PROCESSOR_GROUP.encode()):
+                total += int(group.get("pending") or 0) + int(group.get("lag") or 0)
+    return total
 
 
 # -- the dashboards ----------------------------------------------------------------------------

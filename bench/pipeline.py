@@ -19,9 +19,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.management import call_command
 
 from bench import bare, preload
@@ -78,10 +80,16 @@ def _offer(sim: CampusSimulator, rate: float, seconds: float) -> list[str]:
         events = sim.step(now, now - last)  # heartbeats too: a device's sequence has no gaps
         last = now
         if events:
-            producer.publish(redis_client, events, sim.keys)
+            producer.publish(redis_client, events, sim.keys, partitions=settings.EVENT_PARTITIONS)
             sent.extend(str(e.event_id) for e in events if isinstance(e, envelopes.Tap))
         time.sleep(max(0.0, tick - (time.time() - now)))
     return sent
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_received(listener: Listener, ids: list[str], timeout: float) -> None:
@@ -137,13 +145,17 @@ def run(
         backlog = sim.step(time.time(), backlog_size / rate) if backlog_size else []
         sim.rate = rate
         t_backlog = time.time()
+        cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         redis_client = client()
         for start in range(0, len(backlog), 2000):
-            producer.publish(redis_client, backlog[start : start + 2000], sim.keys)
+            producer.publish(
+                redis_client, backlog[start : start + 2000], sim.keys, partitions=settings.EVENT_PARTITIONS
+            )
         backlog_ids = [str(e.event_id) for e in backlog if isinstance(e, envelopes.Tap)]
         _wait_received(listener, backlog_ids, timeout=120)
         drained = [listener.received_at[i] for i in backlog_ids if i in listener.received_at]
         capacity = len(drained) / (max(drained) - t_backlog) if drained else 0.0
+        cpu_per_1000 = (sum(cpu_seconds(p.pid) for p in procs) - cpu_before) * 1000 / max(1, len(drained))
 
         listener.latencies.clear()
         sent2 = _offer(sim, latency_rate, latency_seconds)
@@ -175,6 +187,8 @@ def run(
         "fanout_p95_ms": round(percentile(lat, 95), 1),
         "fanout_p99_ms": round(percentile(lat, 99), 1),
         "processors": processors,
+        "partitions": settings.EVENT_PARTITIONS,
+        "processor_cpu_ms_per_1000": round(cpu_per_1000 * 1000, 1),
         "bare_events_per_s": round(bare_rate, 1),
         "ratio": round(capacity / bare_rate, 3) if bare_rate else None,
         "preloaded_taps": stored.rows if stored else 0,

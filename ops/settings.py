@@ -131,6 +131,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: streams and the channel layer ---------------------------------------------------
 REDIS_URL = envstr("REDIS_URL") or embedded_redis.ensure(VAR_DIR / "redis")
 CHANNEL_REDIS_URLS = envlist("CHANNEL_REDIS_URLS", [REDIS_URL])
+# The events stream (issue 14): partitions (every agent's event_partitions must match), and where
+# it lives — REDIS_URL, or a Redis Cluster (any node's URL with EVENTS_REDIS_CLUSTER=1).
+EVENT_PARTITIONS = envint("EVENT_PARTITIONS", 16, minimum=1)
+EVENTS_REDIS_URL = envstr("EVENTS_REDIS_URL") or REDIS_URL
+EVENTS_REDIS_CLUSTER = envbool("EVENTS_REDIS_CLUSTER", False)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -23,8 +23,9 @@ import redis
 
 from readers import rhythm
 from readers.decide import Credential, Door, decide
-from streams import envelopes, producer
+from streams import envelopes, names, producer
 from streams.cards import CardStatus, CardType, DeviceKind
+from streams.connect import StreamClient
 from streams.reasons import Direction
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,13 @@ class CampusSimulator:
 
     # -- running ----------------------------------------------------------------------------------
     def run(
-        self, client: redis.Redis, stop: threading.Event, *, tick_s: float = 0.1, max_events: int | None = None
+        self,
+        client: StreamClient,
+        stop: threading.Event,
+        *,
+        tick_s: float = 0.1,
+        max_events: int | None = None,
+        partitions: int = names.EVENT_PARTITIONS,
     ) -> int:
         """Publish until ``stop`` is set (or ``max_events`` sent); returns events published."""
         sent = 0
@@ -261,7 +268,7 @@ class CampusSimulator:
                 events = events[: max_events - sent]
             if events:
                 try:
-                    producer.publish(client, events, self.keys)
+                    producer.publish(client, events, self.keys, partitions=partitions)
                 except redis.RedisError as exc:  # keep simulating; the real agent buffers (issue 4)
                     log.warning("could not publish %d events: %s", len(events), exc)
                     continue

@@ -1,9 +1,14 @@
-"""One stream-consumer base: XREADGROUP in batches, XACK after the handler commits, XAUTOCLAIM of
-entries left by dead consumers, a dead-letter stream, and a clean stop on SIGTERM / Ctrl-C.
+"""One stream-consumer base over the partitioned events stream (issue 14): the partitions it owns
+by lease (:mod:`streams.leases`), XREADGROUP in batches, XACK after the handler commits, XAUTOCLAIM
+of entries left by dead consumers, a dead-letter stream per partition, and a clean stop on SIGTERM /
+Ctrl-C. On one Redis it reads every owned partition in one blocking call; on a Redis Cluster (one
+slot per partition) it reads them in one pipeline and sleeps briefly when all are empty.
 
 A concrete consumer writes ``decode()`` (bytes → object, raising :class:`InvalidEntry` for
 entries that can never succeed) and ``handle(batch)`` (idempotent: the same entry may arrive
-twice after a crash). Delivery is at-least-once; idempotent handlers make it effectively once.
+twice after a crash or a change of owner). Delivery is at-least-once; idempotent handlers make it
+effectively once. A Redis outage (or a cluster failover) is one warning line and a retry with
+backoff, never a crash: what was not acknowledged is read again.
 """
 
 from __future__ import annotations
@@ -19,15 +24,38 @@ from typing import Any, Generic, TypeAlias, TypeVar, cast
 import redis
 
 from streams import names
+from streams.connect import StreamClient, is_cluster
+from streams.leases import PartitionLeases
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEAD_LETTER_FIELD_BYTES = 8192
+LEASE_REFRESH_S = 1.0
+CLUSTER_IDLE_S = 0.01  # a cluster read cannot block on several slots at once: poll this often when idle
+BACKOFF_MAX_S = 5.0
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 
 # Stream replies as this project's clients get them: RESP2 (redis-py's default protocol) and
 # no decode_responses. redis-py types a reply as the union over every protocol and decoding.
 RawEntry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
 StreamReply: TypeAlias = list[tuple[bytes, list[RawEntry]]]  # XREAD / XREADGROUP
+Delivery: TypeAlias = tuple[int, RawEntry, bool]  # partition, entry, redelivered
+
+
+class PartitionMismatch(RuntimeError):
+    """The events stream is already partitioned differently from this process's setting."""
+
+
+def ensure_partition_count(client: StreamClient, partitions: int) -> None:
+    """Record the partition count on first use; refuse a process configured with another one (its
+    agents' events would go to partitions nobody reads, or a device would span two)."""
+    client.set(names.PARTITIONS_KEY, partitions, nx=True)
+    current = int(cast(bytes, client.get(names.PARTITIONS_KEY)))
+    if current != partitions:
+        raise PartitionMismatch(
+            f"the events stream has {current} partitions, this process is configured with {partitions} "
+            "(EVENT_PARTITIONS): set the same number everywhere, or drain the stream before changing it"
+        )
 
 
 class InvalidEntry(ValueError):
@@ -40,36 +68,41 @@ class Entry(Generic[T]):
     fields: dict[bytes, bytes]
     value: T
     # True when this delivery is a retry (our own pending entries after a restart, or entries
-    # claimed from a dead consumer): a handler may have committed it already.
+    # claimed from a dead consumer or a previous owner): a handler may have committed it already.
     redelivered: bool = False
+    partition: int = 0
 
 
 class StreamConsumer(Generic[T]):
-    stream: str = names.READER_EVENTS
     group: str = names.PROCESSOR_GROUP
-    dead_letter_stream: str = names.DEAD_LETTER
-    counters_key: str = names.COUNTERS
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: StreamClient,
         *,
         consumer: str,
+        partitions: int = names.EVENT_PARTITIONS,
         batch_size: int = 500,
         block_ms: int = 500,
         claim_idle_ms: int = 30_000,
+        lease_ttl_ms: int = 10_000,
         max_failures: int = 3,
     ) -> None:
         self.redis = client
         self.consumer = consumer
+        self.partitions = partitions
         self.batch_size = batch_size
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.max_failures = max_failures
+        self.cluster = is_cluster(client)
+        self.leases = PartitionLeases(client, consumer, partitions, ttl_ms=lease_ttl_ms)
         self.stopping = threading.Event()
-        self._read_own_pending = True  # after a restart, first finish what we had taken
+        self._own_pending: set[int] = set()  # partitions whose pending entries we read first
         self._failures: dict[str, int] = {}
         self._last_claim = 0.0
+        self._leases_at = 0.0
+        self._outage_since: float | None = None
         self.stats = {"processed": 0, "dead_lettered": 0, "batches": 0, "claimed": 0, "retried": 0}
 
     # -- to implement -------------------------------------------------------------------------
@@ -79,10 +112,16 @@ class StreamConsumer(Generic[T]):
     def handle(self, batch: Sequence[Entry[T]]) -> None:
         raise NotImplementedError
 
+    def on_gained(self, partitions: Sequence[int]) -> None:
+        """Partitions this consumer now owns (before any of their entries is read)."""
+
+    def on_ack(self, pipe: Any, partition: int) -> None:
+        """Add to the acknowledgement of ``partition``'s entries (same pipeline, same slot)."""
+
     # -- lifecycle ------------------------------------------------------------------------------
-    def ensure_group(self) -> None:
+    def ensure_group(self, partition: int) -> None:
         try:
-            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            self.redis.xgroup_create(names.events_stream(partition), self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -97,121 +136,246 @@ class StreamConsumer(Generic[T]):
 
     def run(self, *, max_idle_polls: int | None = None) -> None:
         """Consume until stopped (or, for tests and benches, until ``max_idle_polls`` empty reads)."""
-        self.ensure_group()
+        ensure_partition_count(self.redis, self.partitions)
         idle = 0
-        while not self.stopping.is_set():
-            processed = self.poll_once()
-            idle = 0 if processed else idle + 1
-            if max_idle_polls is not None and idle >= max_idle_polls:
-                break
+        backoff = 0.2
+        try:
+            while not self.stopping.is_set():
+                try:
+                    processed = self.poll_once()
+                except REDIS_ERRORS as exc:
+                    self._redis_lost(exc)
+                    self.stopping.wait(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
+                if self._outage_since is not None:
+                    log.warning("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
+                    self._outage_since = None
+                backoff = 0.2
+                idle = 0 if processed else idle + 1
+                if max_idle_polls is not None and idle >= max_idle_polls:
+                    break
+        finally:
+            try:
+                self.leases.release_all()
+            except REDIS_ERRORS as exc:
+                log.warning("could not hand the partitions over (%s): others take them when the leases expire", exc)
         log.info("consumer %s stopped: %s", self.consumer, self.stats)
 
+    def _redis_lost(self, exc: BaseException) -> None:
+        """One line per outage, not a stack trace per retry; what was read and not acknowledged
+        is read again (our own pending entries first)."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning("Redis unreachable (%s): retrying; nothing is acknowledged until it is back", exc)
+        self._own_pending.update(self.leases.owned)
+        self._leases_at = 0.0
+
     def poll_once(self) -> int:
-        entries, redelivered = self._read()
-        if not entries:
-            return 0
-        self._process(entries, redelivered=redelivered)
-        return len(entries)
+        self._keep_leases()
+        deliveries = self._read()
+        for start in range(0, len(deliveries), self.batch_size):
+            self._process(deliveries[start : start + self.batch_size])
+        return len(deliveries)
+
+    @property
+    def owned(self) -> list[int]:
+        return sorted(self.leases.owned)
 
     # -- internals --------------------------------------------------------------------------------
-    def _read(self) -> tuple[list[RawEntry], bool]:
-        """The next batch, and whether it is a redelivery."""
+    def _keep_leases(self) -> None:
+        if time.monotonic() - self._leases_at < LEASE_REFRESH_S:
+            return
+        self._leases_at = time.monotonic()
+        gained, lost = self.leases.refresh()
+        if lost:
+            log.info("consumer %s handed over partitions %s", self.consumer, lost)
+            self._own_pending.difference_update(lost)
+        if gained:
+            for p in gained:
+                self.ensure_group(p)
+                self._take_pending(p)
+            self._own_pending.update(gained)
+            self.on_gained(gained)
+            log.info("consumer %s owns partitions %s", self.consumer, self.owned)
+
+    def _take_pending(self, partition: int) -> None:
+        """Make every entry of a newly owned partition that its previous owner read and never
+        acknowledged ours (it stopped, or died): they are read again first, as redeliveries."""
+        stream, start = names.events_stream(partition), "0-0"
+        while True:
+            # (not JUSTID: redis-py then drops the cursor from the reply)
+            reply = self.redis.xautoclaim(
+                stream, self.group, self.consumer, min_idle_time=0, start_id=start, count=1000
+            )
+            start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            if start == "0-0":
+                return
+
+    def _read(self) -> list[Delivery]:
+        """The next deliveries: claimed from dead consumers, our own pending ones, or new ones."""
         now = time.monotonic()
         if now - self._last_claim > self.claim_idle_ms / 1000:
             self._last_claim = now
             claimed = self._autoclaim()
             if claimed:
-                return claimed, True
-        if self._read_own_pending:
+                return claimed
+        if self._own_pending:
+            pending = self._read_partitions(sorted(self._own_pending), "0")
+            done = self._own_pending - {p for p, _e, _r in pending}
+            self._own_pending -= done
+            if pending:
+                return [(p, e, True) for p, e, _r in pending]
+        owned = self.owned
+        if not owned:
+            self.stopping.wait(self.block_ms / 1000)  # every partition has another owner
+            return []
+        return self._read_partitions(owned, ">")
+
+    def _read_partitions(self, partitions: list[int], start: str) -> list[Delivery]:
+        streams: dict[Any, Any] = {names.events_stream(p): start for p in partitions}  # redis-py's key/id unions
+        by_stream = {names.events_stream(p): p for p in partitions}
+        if not self.cluster:
+            block = self.block_ms if start == ">" else None
             reply = cast(
                 StreamReply,
-                self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch_size),
+                self.redis.xreadgroup(self.group, self.consumer, streams, count=self.batch_size, block=block),
             )
-            entries = reply[0][1] if reply else []
-            if entries:
-                return entries, True
-            self._read_own_pending = False
-        reply = cast(
-            StreamReply,
-            self.redis.xreadgroup(
+            replies = reply or []
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in streams:
+                pipe.xreadgroup(self.group, self.consumer, {stream: start}, count=self.batch_size)
+            replies = [r[0] for r in cast(list[StreamReply], pipe.execute()) if r]
+        out: list[Delivery] = []
+        for raw_stream, entries in replies:
+            stream = raw_stream.decode() if isinstance(raw_stream, bytes) else str(raw_stream)
+            out.extend((by_stream[stream], entry, False) for entry in entries)
+        if not out and self.cluster and start == ">":
+            self.stopping.wait(CLUSTER_IDLE_S)
+        return out
+
+    def _autoclaim(self) -> list[Delivery]:
+        """Take over entries another consumer read but never acknowledged (it died)."""
+        out: list[Delivery] = []
+        for p in self.owned:
+            reply = self.redis.xautoclaim(
+                names.events_stream(p),
                 self.group,
                 self.consumer,
-                {self.stream: ">"},
+                min_idle_time=self.claim_idle_ms,
+                start_id="0-0",
                 count=self.batch_size,
-                block=self.block_ms,
-            ),
-        )
-        return (reply[0][1] if reply else []), False
+            )
+            out.extend((p, e, True) for e in reply[1] if e[1] is not None)  # None: trimmed while pending
+        if out:
+            self.stats["claimed"] += len(out)
+            log.warning("claimed %d entries left by a dead consumer", len(out))
+        return out
 
-    def _autoclaim(self) -> list[RawEntry]:
-        """Take over entries another consumer read but never acknowledged (it died)."""
-        reply = self.redis.xautoclaim(
-            self.stream,
-            self.group,
-            self.consumer,
-            min_idle_time=self.claim_idle_ms,
-            start_id="0-0",
-            count=self.batch_size,
-        )
-        entries = [e for e in reply[1] if e[1] is not None]  # None: trimmed while pending
-        if entries:
-            self.stats["claimed"] += len(entries)
-            log.warning("claimed %d entries left by a dead consumer", len(entries))
-        return entries
-
-    def _process(self, raw_entries: list[RawEntry], *, redelivered: bool = False) -> None:
+    def _process(self, deliveries: list[Delivery]) -> None:
         batch: list[Entry[T]] = []
-        for raw_id, fields in raw_entries:
+        for partition, (raw_id, fields), redelivered in deliveries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             try:
-                batch.append(Entry(entry_id, fields, self.decode(fields), redelivered))
+                batch.append(Entry(entry_id, fields, self.decode(fields), redelivered, partition))
             except InvalidEntry as exc:
-                self._dead_letter(entry_id, fields, f"invalid: {exc}")
+                self._dead_letter(partition, entry_id, fields, f"invalid: {exc}")
         if not batch:
             return
         try:
             self.handle(batch)
+        except REDIS_ERRORS:
+            raise  # an outage, not a bad entry: nothing acknowledged, read again when it is back
         except Exception:
             log.exception("batch of %d failed; retrying entries one by one", len(batch))
             self._retry_one_by_one(batch)
             return
-        self._ack([e.id for e in batch])
+        self._ack(batch)
 
     def _retry_one_by_one(self, batch: Sequence[Entry[T]]) -> None:
         for entry in batch:
             try:
                 self.handle([entry])
+            except REDIS_ERRORS:
+                raise
             except Exception as exc:
                 count = self._failures.get(entry.id, 0) + 1
                 self._failures[entry.id] = count
                 self.stats["retried"] += 1
                 if count >= self.max_failures:
                     self._failures.pop(entry.id, None)
-                    self._dead_letter(entry.id, entry.fields, f"failed {count}x: {exc!r}"[:500])
+                    self._dead_letter(entry.partition, entry.id, entry.fields, f"failed {count}x: {exc!r}"[:500])
                 else:
-                    self._read_own_pending = True  # leave it pending; read it again soon
+                    self._own_pending.add(entry.partition)  # leave it pending; read it again soon
                 continue
             self._failures.pop(entry.id, None)
-            self._ack([entry.id])
+            self._ack([entry])
 
-    def _ack(self, ids: list[str]) -> None:
+    def _ack(self, batch: Sequence[Entry[T]]) -> None:
+        by_partition: dict[int, list[str]] = {}
+        for entry in batch:
+            by_partition.setdefault(entry.partition, []).append(entry.id)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(self.stream, self.group, *ids)
-        pipe.hincrby(self.counters_key, "processed", len(ids))
+        for partition, ids in by_partition.items():
+            pipe.xack(names.events_stream(partition), self.group, *ids)
+            pipe.hincrby(names.stream_counters(partition), "processed", len(ids))
+            self.on_ack(pipe, partition)
         pipe.execute()
-        self.stats["processed"] += len(ids)
+        self.stats["processed"] += len(batch)
         self.stats["batches"] += 1
 
-    def _dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
-        """Park the entry with why, count it, and acknowledge it so it stops blocking the group."""
+    def _dead_letter(self, partition: int, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
+        """Park the entry with why, count it, and acknowledge it so it stops blocking the group
+        (one transaction: the three keys share the partition's slot)."""
         log.warning("dead-lettering %s: %s", entry_id, reason)
         record: dict[Any, Any] = {b"source_id": entry_id, b"reason": reason}
         for key, value in fields.items():
             name = key if isinstance(key, bytes) else key.encode()
             record[b"f:" + name] = value[:DEAD_LETTER_FIELD_BYTES]  # a huge payload is cut
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(self.dead_letter_stream, record, maxlen=100_000, approximate=True)
-        pipe.hincrby(self.counters_key, "dead_lettered", 1)
-        pipe.xack(self.stream, self.group, entry_id)
+        pipe.xadd(names.dead_letter_stream(partition), record, maxlen=100_000, approximate=True)
+        pipe.hincrby(names.stream_counters(partition), "dead_lettered", 1)
+        pipe.xack(names.events_stream(partition), self.group, entry_id)
         pipe.execute()
         self.stats["dead_lettered"] += 1
+
+
+def counters(client: StreamClient, partitions: int = names.EVENT_PARTITIONS) -> dict[str, int]:
+    """What the consumers did, summed over the partitions (``processed``, ``dead_lettered``)."""
+    pipe = client.pipeline(transaction=False)
+    for p in range(partitions):
+        pipe.hgetall(names.stream_counters(p))
+    total: dict[str, int] = {}
+    for counts in pipe.execute():
+        for key, value in counts.items():
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            total[name] = total.get(name, 0) + int(value)
+    return total
+
+
+def dead_letters(client: StreamClient, partitions: int = names.EVENT_PARTITIONS) -> list[RawEntry]:
+    """Every dead-lettered entry, partition by partition."""
+    out: list[RawEntry] = []
+    for p in range(partitions):
+        out.extend(cast(list[RawEntry], client.xrange(names.dead_letter_stream(p))))
+    return out
+
+
+def stream_entries(client: StreamClient, partitions: int = names.EVENT_PARTITIONS) -> list[RawEntry]:
+    """Every entry the events stream holds, partition by partition (each in its order)."""
+    out: list[RawEntry] = []
+    for p in range(partitions):
+        out.extend(cast(list[RawEntry], client.xrange(names.events_stream(p))))
+    return out
+
+
+def pending(client: StreamClient, partitions: int = names.EVENT_PARTITIONS, group: str = names.PROCESSOR_GROUP) -> int:
+    """Entries read by a consumer and not yet acknowledged, over every partition."""
+    total = 0
+    for p in range(partitions):
+        try:
+            total += int(client.xpending(names.events_stream(p), group)["pending"])
+        except redis.ResponseError:  # no such stream or group yet: nothing pending there
+            continue
+    return total

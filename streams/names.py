@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
-# Durable pipeline (Redis Streams)
-READER_EVENTS = "campuscard:events"  # taps, heartbeats, faults from reader agents
-DEAD_LETTER = "campuscard:events:dead"  # entries that failed validation or kept failing
+import zlib
+
+# Durable pipeline (Redis Streams), partitioned (issue 14). Each partition is one stream with its
+# own dead letters, counters, lease and per-device sequence state, all under one hash tag
+# ``{pN}``: on a Redis Cluster a partition and everything acknowledged with it share a slot, so
+# an agent's batch (MULTI) and a processor's acknowledgement (XACK with its counters) stay atomic.
+# A reader agent's events always go to the partition of its own id; one processor at a time owns a
+# partition (a lease), so a device's sequence checks run in one place.
+EVENT_PARTITIONS = 16  # default; the server's EVENT_PARTITIONS and every agent must agree
+PARTITIONS_KEY = "campuscard:events:partitions"  # the count in use, set by the first processor
+PROCESSORS = "campuscard:events:processors"  # ZSET: processor name → last heartbeat (ms)
 PROCESSOR_GROUP = "processor"
-COUNTERS = "campuscard:counters"  # HINCRBY counters of what workers did
+COUNTERS = "campuscard:counters"  # HINCRBY counters of what the processors saw (alerts, duplicates)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of an agent (or simulated device) id: the same in every process."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def _tag(partition: int) -> str:
+    return f"campuscard:events:{{p{partition}}}"
+
+
+def events_stream(partition: int) -> str:
+    """Taps, heartbeats and faults of the agents of this partition."""
+    return _tag(partition)
+
+
+def dead_letter_stream(partition: int) -> str:
+    """Entries of the partition that failed validation or kept failing."""
+    return f"{_tag(partition)}:dead"
+
+
+def stream_counters(partition: int) -> str:
+    """HINCRBY counters of what the consumers did with the partition (processed, dead_lettered)."""
+    return f"{_tag(partition)}:counters"
+
+
+def lease_key(partition: int) -> str:
+    """Which processor owns the partition (a value with a time to live)."""
+    return f"{_tag(partition)}:lease"
+
+
+def seq_state_key(partition: int) -> str:
+    """HASH device id → "boot_epoch:seq" of the last message acknowledged from the partition."""
+    return f"{_tag(partition)}:seq"
+
+
 FANOUT_SEQ_PREFIX = "campuscard:fanout-seq:"  # + channel group: per-group delta sequence
 
 CREDENTIALS = "campuscard:credentials"  # card changes for reader agents, versioned

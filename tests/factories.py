@@ -31,9 +31,13 @@ def device_key(code: str) -> bytes:
     return hashlib.sha256(f"test-key:{code}".encode()).digest()
 
 
-def publish(client, events):
-    """Sign each event with its device's key and append it to the stream, as a reader does."""
-    return producer.publish(client, events, keys=_Keys())
+def publish(client, events, *, agent: str | None = None):
+    """Sign each event with its device's key and append it to the stream, as a reader does: to
+    its device's partition, or with ``agent`` all to that agent's (one controller, several doors:
+    the processor then sees them in this order)."""
+    if agent is None:
+        return producer.publish(client, events, keys=_Keys())
+    return producer.publish(client, events, keys=_Keys(), partition_key=lambda _event: agent)
 
 
 class _Keys(dict):

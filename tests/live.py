@@ -22,8 +22,9 @@ class Readers:
         self.fanout = Fanout(redis_client)
 
     def process(self, events: list[Any]) -> None:
-        """One batch through Redis Streams → processor → database → Channels layer."""
-        publish(self.redis, events)
+        """One batch through Redis Streams → processor → database → Channels layer (the readers
+        share one agent, so the batch keeps the order given)."""
+        publish(self.redis, events, agent="test-agent")
         ReaderEventProcessor(self.redis, fanout=self.fanout, consumer="t", block_ms=50).run(max_idle_polls=2)
 
     def close(self) -> None:

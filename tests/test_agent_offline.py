@@ -17,7 +17,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 import redis
@@ -28,7 +27,7 @@ from readers.agent.config import load_config, parse_config
 from readers.sources.base import CardPresented, CardSource
 from streams import credentials as feed
 from streams import envelopes, names, signing
-from streams.consumer import RawEntry
+from streams.consumer import stream_entries
 from streams.reasons import Decision, Direction, Reason
 
 TAPS = int(os.environ.get("AGENT_OFFLINE_TAPS", "2000"))
@@ -138,7 +137,7 @@ def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
 def stream_messages(server: RedisServer, key: bytes) -> list[envelopes.Tap | envelopes.Heartbeat | envelopes.Fault]:
     client = server.client()
     try:
-        entries = cast(list[RawEntry], client.xrange(names.READER_EVENTS))
+        entries = stream_entries(client)
     finally:
         client.close()
     out = []
@@ -361,7 +360,7 @@ def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
         FakeSource("Reader C").present(VALID)  # not started: nothing
         wait_for(lambda: len(agent.outbox) == 0, what="forwarding")
         c = server.client()
-        entries = c.xrange(names.READER_EVENTS)
+        entries = stream_entries(c)
         c.close()
         taps = []
         for _id, fields in entries:

@@ -9,6 +9,7 @@ from readers.agent.agent import ReaderAgent, client_factory
 from readers.agent.config import parse_config
 from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
+from streams.consumer import stream_entries
 from tests.test_agent_offline import card, server, wait_for  # noqa: F401 (fixture)
 
 
@@ -41,10 +42,10 @@ def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
     try:
         wait_for(lambda: agent.cache.version == 20, what="the snapshot")
         time.sleep(1.0)
-        from streams import envelopes, names
+        from streams import envelopes
 
         wait_for(lambda: len(agent.outbox) == 0, what="forwarding")
-        parsed = [envelopes.parse(f[b"e"]) for _i, f in client.xrange(names.READER_EVENTS)]
+        parsed = [envelopes.parse(f[b"e"]) for _i, f in stream_entries(client)]
         taps = [t for t in parsed if t.type == "tap"]
         assert len(taps) > 10
         assert {t.device_id for t in taps} == {"SIM-01"}

@@ -8,7 +8,7 @@ import pytest
 
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.registry.models import AccessEvent
-from streams import envelopes, names, producer
+from streams import consumer, envelopes, names, producer
 from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
@@ -42,14 +42,14 @@ def test_malformed_entries_are_dead_lettered_and_the_good_ones_around_them_are_k
 
     assert AccessEvent.objects.count() == 6
     assert set(AccessEvent.objects.values_list("event_id", flat=True)) == {g.event_id for g in good}
-    dead = redis_client.xrange(names.DEAD_LETTER)
+    dead = consumer.dead_letters(redis_client)
     assert len(dead) == len(bad)
     assert all(fields[b"reason"].startswith(b"invalid") for _, fields in dead)
-    assert int(redis_client.hget(names.COUNTERS, "dead_lettered")) == len(bad)
+    assert consumer.counters(redis_client)["dead_lettered"] == len(bad)
     assert processor.stats["dead_lettered"] == len(bad)
     # the huge payload is kept only truncated, and nothing is left pending
     assert max(len(v) for _, f in dead for v in f.values()) <= 8192
-    assert redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0
+    assert consumer.pending(redis_client) == 0
 
 
 def test_an_entry_that_keeps_failing_is_dead_lettered_after_retries(campus, redis_client):
@@ -67,9 +67,9 @@ def test_an_entry_that_keeps_failing_is_dead_lettered_after_retries(campus, redi
     processor.run(max_idle_polls=5)
 
     assert list(AccessEvent.objects.values_list("event_id", flat=True)) == [good.event_id]
-    dead = redis_client.xrange(names.DEAD_LETTER)
+    dead = consumer.dead_letters(redis_client)
     assert len(dead) == 1 and b"failed 3x" in dead[0][1][b"reason"]
-    assert redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0
+    assert consumer.pending(redis_client) == 0
 
 
 def test_the_same_entry_delivered_twice_makes_one_row(campus, redis_client):

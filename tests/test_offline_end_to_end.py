@@ -75,7 +75,6 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, server,
         agent.close()
 
     processor = ReaderEventProcessor(server.client(), fanout=None, consumer="offline", block_ms=100)
-    processor.ensure_group()
     deadline = time.monotonic() + 120
     while AccessEvent.objects.count() < TAPS and time.monotonic() < deadline:
         processor.poll_once()

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ops.registry.models import AccessEvent
-from streams import names
+from streams import consumer
 from tests.conftest import campuscard_cmd
 from tests.factories import publish, tap
 
@@ -61,10 +61,7 @@ def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(campus, redi
     )
     try:
         _wait_for(
-            lambda: (
-                AccessEvent.objects.count() >= TOTAL
-                and redis_client.xpending(names.READER_EVENTS, names.PROCESSOR_GROUP)["pending"] == 0
-            ),
+            lambda: AccessEvent.objects.count() >= TOTAL and consumer.pending(redis_client) == 0,
             90,
             "every event processed and acknowledged",
         )

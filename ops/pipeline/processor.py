@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -30,7 +29,8 @@ from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_
 from ops.push import Fanout
 from ops.registry.choices import DeviceState
 from ops.registry.models import Device
-from streams import envelopes, frames
+from streams import envelopes, frames, names
+from streams.connect import StreamClient
 from streams.consumer import Entry, StreamConsumer
 from streams.frames import Signed
 
@@ -40,7 +40,8 @@ ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a se
 
 
 class ReaderEventProcessor(StreamConsumer[Signed]):
-    def __init__(self, client: redis.Redis, *, fanout: Fanout | None, **kwargs: Any) -> None:
+    def __init__(self, client: StreamClient, *, fanout: Fanout | None, **kwargs: Any) -> None:
+        kwargs.setdefault("partitions", settings.EVENT_PARTITIONS)
         super().__init__(client, **kwargs)
         self.fanout = fanout
         self.alerts = AlertBuffer()
@@ -56,6 +57,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self._silence_checked_at = 0.0
         self._partitions_checked_at: float | None = None  # at the first poll
         self._alerts_flushed_at = 0.0
+        self._touched: dict[int, set[int]] = {}  # partition → devices admitted since its last ack
 
     def decode(self, fields: dict[bytes, bytes]) -> Signed:
         return frames.decode(fields)
@@ -99,6 +101,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 at=now,
             ):
                 continue  # forged, replayed or duplicated: alerted, never persisted
+            self._touched.setdefault(entry.partition, set()).add(device["id"])
             seen[device["id"]] = max(seen.get(device["id"], event.occurred_at), event.occurred_at)
             if isinstance(event, envelopes.Tap):
                 taps.append((event, device))
@@ -122,6 +125,19 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         for device_id, when in seen.items():
             self._seen[device_id] = max(when, self._seen.get(device_id, when))
         self._heartbeats.update(heartbeats)
+
+    def on_gained(self, partitions: Sequence[int]) -> None:
+        """Resume the devices of newly owned partitions where their last acknowledgement left them."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in partitions:
+            pipe.hgetall(names.seq_state_key(p))
+        for fields in pipe.execute():
+            self.supervisor.adopt(fields)
+
+    def on_ack(self, pipe: Any, partition: int) -> None:
+        states = self.supervisor.states_of(self._touched.pop(partition, ()))
+        if states:
+            pipe.hset(names.seq_state_key(partition), mapping=states)
 
     def poll_once(self) -> int:
         processed = super().poll_once()

@@ -8,20 +8,22 @@ valid HMAC under its registered device's key and advance that device's own seque
   streaming from two agents at once, rejected;
 - a ``tamper`` fault → tamper alert; other faults → fault alert.
 
-Redelivered entries (after a processor crash) skip the sequence check: the unique event id
-already makes them idempotent. Sequence state is kept in memory and written to the device row
-with its liveness (at most once a second); after a restart it resumes from there.
+Redelivered entries (after a processor crash or a change of owner) skip the sequence check: the
+unique event id already makes them idempotent; they only move the sequence forward. Sequence state
+is kept in memory, written to the device row with its liveness (at most once a second), and to the
+partition's state hash in Redis with every acknowledgement (issue 14): the processor that takes a
+partition over resumes each of its devices from exactly what was acknowledged, not from a row up
+to a second old (which would raise false sequence gaps).
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import redis
 
 from ops.alerts.choices import AlertKind, AlertStatus
 from ops.alerts.models import Alert
@@ -32,6 +34,7 @@ from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import AccessEvent, Device
 from streams import envelopes, names, signing
+from streams.connect import StreamClient
 from streams.frames import Signed
 
 
@@ -42,12 +45,23 @@ class SeqState:
     others: dict[int, int] = field(default_factory=dict)  # superseded epochs → their last seq
     dirty: bool = False
 
+    def dump(self) -> str:
+        """As kept in the partition's state hash (the last few superseded epochs only)."""
+        others = dict(sorted(self.others.items())[-KEPT_EPOCHS:])
+        return json.dumps([self.epoch, self.last, others], separators=(",", ":"))
 
+    @classmethod
+    def load(cls, text: bytes | str) -> SeqState:
+        epoch, last, others = json.loads(text)
+        return cls(int(epoch), int(last), {int(k): int(v) for k, v in others.items()})
+
+
+KEPT_EPOCHS = 4
 RECENT_IDS = 200_000
 
 
 class DeviceSupervisor:
-    def __init__(self, client: redis.Redis, alerts: AlertBuffer) -> None:
+    def __init__(self, client: StreamClient, alerts: AlertBuffer) -> None:
         self.redis = client
         self.alerts = alerts
         self.state: dict[int, SeqState] = {}
@@ -77,12 +91,16 @@ class DeviceSupervisor:
             detail = {"event_id": str(event.event_id), "type": event.type}
             self._alert(AlertKind.BAD_SIGNATURE, code, at, detail, device_id)
             return False
-        if redelivered:
-            return True
         st = self.state.get(device_id)
         if st is None:
             epoch, last = Device.objects.filter(pk=device_id).values_list("boot_epoch", "last_seq").get()
             st = self.state[device_id] = SeqState(epoch, last)
+        if redelivered:  # committed maybe, checked already: it only moves the sequence on
+            if (event.boot_epoch, event.seq) > (st.epoch, st.last):
+                if event.boot_epoch > st.epoch and st.epoch:
+                    st.others[st.epoch] = st.last
+                st.epoch, st.last, st.dirty = event.boot_epoch, event.seq, True
+            return True
         if event.boot_epoch > st.epoch:
             if st.epoch:
                 st.others[st.epoch] = st.last
@@ -151,6 +169,17 @@ class DeviceSupervisor:
             at=fault.occurred_at,
             detail={"code": fault.code, "detail": fault.detail},
         )
+
+    def states_of(self, device_ids: Iterable[int]) -> dict[str, str]:
+        """The partition state hash's fields for these devices."""
+        return {str(i): self.state[i].dump() for i in device_ids if i in self.state}
+
+    def adopt(self, fields: dict[bytes, bytes]) -> None:
+        """Take over the devices of a partition as its previous owner acknowledged them."""
+        for key, value in fields.items():
+            st = SeqState.load(value)
+            st.dirty = True
+            self.state[int(key)] = st
 
     def dirty_states(self) -> dict[int, tuple[int, int]]:
         out = {}

@@ -52,6 +52,7 @@ from readers.sources.pcsc import PcscSource
 from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from streams import envelopes, names
+from streams.connect import StreamClient, connect
 from streams.reasons import Direction
 from streams.signing import sign
 
@@ -79,6 +80,15 @@ def client_factory(url: str) -> ClientFactory:
     return make
 
 
+def events_client_factory(url: str, cluster: bool) -> Callable[[], StreamClient]:
+    """Clients for the events stream (a Redis Cluster follows a failover itself)."""
+
+    def make() -> StreamClient:
+        return connect(url, cluster=cluster, socket_timeout=5, socket_connect_timeout=2)
+
+    return make
+
+
 @dataclass
 class _Device:
     config: DoorConfig
@@ -101,6 +111,11 @@ class ReaderAgent:
     ) -> None:
         self.config = config
         self.client_factory = redis_client_factory or client_factory(config.redis_url)
+        # the events stream: the same Redis unless the config names another (a Redis Cluster)
+        same = config.events_redis_url in ("", config.redis_url) and not config.events_cluster
+        self.events_client_factory: Callable[[], StreamClient] = (
+            self.client_factory if same else events_client_factory(config.events_redis_url, config.events_cluster)
+        )
         self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.cache = CredentialCache(self.state_dir / "credentials.sqlite3")
@@ -374,7 +389,13 @@ class ReaderAgent:
         )
         self._stopping.clear()
         self.forwarder = Forwarder(
-            self.outbox, self.client_factory(), batch=self.config.forward_batch, on_sent=self._check_buffer
+            self.outbox,
+            self.events_client_factory,
+            batch=self.config.forward_batch,
+            agent_id=self.config.agent_id,
+            partitions=self.config.event_partitions,
+            replicas=self.config.wait_replicas,
+            on_sent=self._check_buffer,
         )
         self.forwarder.start()
         for name, target in (("credential-sync", self._sync_loop), ("heartbeats", self._heartbeat_loop)):
@@ -395,7 +416,7 @@ class ReaderAgent:
             source.stop()
         if self.forwarder is not None:
             self.forwarder.stop(flush_timeout_s)
-            self.forwarder.redis.close()
+            self.forwarder.close()
             self.forwarder = None
 
     def close(self) -> None:

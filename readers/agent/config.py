@@ -22,7 +22,11 @@ anything else JSON).
     curfew = "23:00-06:00"                    # dorm doors: entries then are flagged late_return
     schedule = ["07:00-22:30"]                # open windows; absent: always open
 
-Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500). A bad value raises
+Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500); for the events stream (issue 14):
+``agent_id`` (the first door's device id; picks the agent's partition), ``event_partitions``
+(16, as the server's ``EVENT_PARTITIONS``), ``events_redis_url`` (``redis_url``; on a Redis
+Cluster any node), ``events_cluster`` (false), ``wait_replicas`` (0; 1 on a Redis with replicas:
+an event leaves the outbox only once a replica holds it). A bad value raises
 ``ValueError`` naming the field (``doors[2].key_hex: …``).
 """
 
@@ -83,6 +87,11 @@ class AgentConfig:
     heartbeat_s: float = 10.0
     outbox_capacity: int = 100_000
     forward_batch: int = 500
+    agent_id: str = ""
+    event_partitions: int = 16
+    events_redis_url: str = ""
+    events_cluster: bool = False
+    wait_replicas: int = 0
 
     def door(self, device_id: str) -> DoorConfig:
         for d in self.doors:
@@ -231,12 +240,30 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
     taken relative to ``base_dir`` (the config file's folder) if given."""
     if not isinstance(data, Mapping):
         raise ValueError(f"config: expected a table/object, got {type(data).__name__}")
-    unknown = set(data) - {"redis_url", "state_dir", "heartbeat_s", "doors", "outbox_capacity", "forward_batch"}
+    unknown = set(data) - {
+        "redis_url",
+        "state_dir",
+        "heartbeat_s",
+        "doors",
+        "outbox_capacity",
+        "forward_batch",
+        "agent_id",
+        "event_partitions",
+        "events_redis_url",
+        "events_cluster",
+        "wait_replicas",
+    }
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
-    redis_url = _get(data, "redis_url", "", str)
-    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"redis_url: expected redis://, rediss:// or unix://, got {redis_url!r}")
+    redis_url = _redis_url(data, "redis_url", required=True)
+    events_redis_url = _redis_url(data, "events_redis_url", required=False) or redis_url
+    partitions = _get(data, "event_partitions", "", int, required=False, default=16)
+    if not 1 <= partitions <= 1024:
+        raise ValueError(f"event_partitions: must be 1..1024, got {partitions}")
+    replicas = _get(data, "wait_replicas", "", int, required=False, default=0)
+    if not 0 <= replicas <= 5:
+        raise ValueError(f"wait_replicas: must be 0..5, got {replicas}")
+    events_cluster = _get(data, "events_cluster", "", bool, required=False, default=False)
     state_dir = Path(_get(data, "state_dir", "", str))
     if not state_dir.is_absolute() and base_dir is not None:
         state_dir = base_dir / state_dir
@@ -253,6 +280,9 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
     if not doors_data:
         raise ValueError("doors: at least one door is required")
     doors = tuple(_door(d, i) for i, d in enumerate(doors_data))
+    agent_id = _get(data, "agent_id", "", str, required=False, default=doors[0].device_id)
+    if not _DEVICE_ID.match(agent_id):
+        raise ValueError(f"agent_id: expected 1-32 letters, digits, '_', '.' or '-', got {agent_id!r}")
     seen: set[str] = set()
     readers: dict[str, str] = {}
     for i, d in enumerate(doors):
@@ -270,7 +300,21 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         heartbeat_s=heartbeat_s,
         outbox_capacity=capacity,
         forward_batch=batch,
+        agent_id=agent_id,
+        event_partitions=partitions,
+        events_redis_url=events_redis_url,
+        events_cluster=events_cluster,
+        wait_replicas=replicas,
     )
+
+
+def _redis_url(data: Mapping[str, Any], name: str, *, required: bool) -> str:
+    url = _get(data, name, "", str, required=required, default="")
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{name}: expected redis://, rediss:// or unix://, got {url!r}")
+    if required and not url:
+        raise ValueError(f"{name}: expected redis://, rediss:// or unix://, got {url!r}")
+    return url
 
 
 def load_config(path: str | Path) -> AgentConfig:

@@ -1,15 +1,23 @@
-"""Drains the outbox into the events stream: oldest first, in batches, never losing or
-reordering an event.
+"""Drains the outbox into the agent's partition of the events stream: oldest first, in batches,
+never losing or reordering an event.
 
-One loop: take the oldest ``batch`` events, XADD them to ``campuscard:events`` (fields ``e`` =
-the envelope bytes as signed, ``m`` = the MAC) in one pipeline, and only then delete them from
-the outbox. While a backlog drains, a live event waits behind at most the batches before it
-(FIFO per agent keeps every device's ``seq`` in order for the server's checks).
+One loop: take the oldest ``batch`` events, XADD them to the agent's partition (fields ``e`` =
+the envelope bytes as signed, ``m`` = the MAC) as one MULTI/EXEC on the partition's master, and
+only then delete them from the outbox. While a backlog drains, a live event waits behind at most
+the batches before it (FIFO per agent keeps every device's ``seq`` in order for the server's
+checks). All of one agent's doors share its partition (``names.partition_of(agent id)``).
 
-The pipeline is a MULTI/EXEC transaction, so a batch lands whole or not at all: a connection
-lost mid-batch cannot leave half a batch in the stream to be sent again. The one remaining
-duplicate case is a batch that Redis executed but whose reply was lost; it is resent whole
-(at-least-once: the server dedupes on ``event_id``, and identical bytes carry an identical MAC).
+The transaction makes a batch land whole or not at all: a connection lost mid-batch cannot leave
+half a batch in the stream to be sent again. The one remaining duplicate case is a batch that
+Redis executed but whose reply was lost; it is resent whole (at-least-once: the server dedupes on
+``event_id``, and identical bytes carry an identical MAC).
+
+With ``replicas`` > 0 (a Redis with replicas, e.g. a Redis Cluster), ``WAIT`` follows the batch
+on the same connection and the outbox keeps every event until that many replicas hold it: Redis
+acknowledges a write before any replica or disk has it, and a master that dies and fails over
+would lose what only it held. Events sent and not yet confirmed stay in the outbox while later
+ones go on being sent (a live tap is never held back by a missing replica); a later confirmation
+on the same connection covers them all, and if the connection is replaced they are sent again.
 
 On a Redis error the loop backs off (0.2 s doubling to 5 s) and retries the same batch.
 """
@@ -24,14 +32,19 @@ from collections.abc import Callable
 import redis
 
 from readers.agent.outbox import Outbox
-from streams import names, producer
-from streams.signing import MAC_FIELD
+from streams import names
+from streams.connect import StreamClient
+from streams.producer import StreamSink
 
 log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 5.0
 REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+
+
+class NotReplicatedYet(redis.RedisError):
+    """Everything is sent, but no replica confirmed the last of it yet (the loop backs off)."""
 
 
 class Forwarder:
@@ -42,16 +55,25 @@ class Forwarder:
     def __init__(
         self,
         outbox: Outbox,
-        redis_client: redis.Redis,
+        redis_client: StreamClient | Callable[[], StreamClient],
         batch: int = 500,
         *,
+        agent_id: str,
+        partitions: int = names.EVENT_PARTITIONS,
+        replicas: int = 0,
+        wait_ms: int = 1000,
         idle_s: float = 0.5,
         on_sent: Callable[[int], None] | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
         self.outbox = outbox
-        self.redis = redis_client
+        self.partition = names.partition_of(agent_id, partitions)
+        self.sink = StreamSink(redis_client, self.partition, replicas=replicas, wait_ms=wait_ms)
+        self.replicas = replicas
+        self._sent_through = 0  # outbox id sent on the sink's current connection, not yet confirmed
+        self._generation = 0
+        self._unconfirmed_warned = False
         self.batch = batch
         self.idle_s = idle_s
         self.on_sent = on_sent
@@ -66,16 +88,33 @@ class Forwarder:
     def send_batch(self) -> int:
         """Send the oldest batch; returns how many events were sent (0: outbox empty). Raises
         the Redis error if the batch could not be sent (the outbox is then unchanged)."""
-        rows = self.outbox.peek(self.batch)
-        if not rows:
+        if self.sink.generation != self._generation:
+            self._sent_through = 0  # sent on a connection that is gone: maybe lost, send again
+        rows = self.outbox.peek(self.batch, after=self._sent_through)
+        if not rows and not self._sent_through:
             return 0
-        pipe = self.redis.pipeline(transaction=True)
-        for _id, payload, mac in rows:
-            producer.append(pipe, {names.FIELD: payload, MAC_FIELD: mac})
-        pipe.execute()
-        self.outbox.delete_through(rows[-1][0])
+        held = self.sink.send([(p, m) for _id, p, m in rows]) if rows else self.sink.confirm()
+        self._generation = self.sink.generation
+        last = rows[-1][0] if rows else self._sent_through
+        if held >= self.replicas:
+            self.outbox.delete_through(last)
+            self._sent_through = 0
+            if self._unconfirmed_warned:
+                log.info("replicas confirm again: the outbox holds %d events", len(self.outbox))
+                self._unconfirmed_warned = False
+        else:
+            self._sent_through = last
+            if not self._unconfirmed_warned:
+                log.warning(
+                    "Redis took the events but %d of %d replicas confirmed them: keeping them in the outbox",
+                    held,
+                    self.replicas,
+                )
+                self._unconfirmed_warned = True
+            if not rows:
+                raise NotReplicatedYet(f"{len(self.outbox)} events wait for a replica")
         self.sent += len(rows)
-        if self.on_sent is not None:
+        if self.on_sent is not None and rows:
             self.on_sent(len(rows))
         return len(rows)
 
@@ -91,6 +130,9 @@ class Forwarder:
         return total
 
     # -- the loop -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.sink.close()
+
     def wake(self) -> None:
         self._wake.set()
 

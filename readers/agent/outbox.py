@@ -1,7 +1,8 @@
 """The agent's store-and-forward outbox: a durable FIFO of signed events waiting for Redis.
 
 Every event is appended here *before* anything else happens with it, and deleted only after
-Redis has accepted it (:mod:`readers.agent.forwarder`), so nothing is lost while Redis or the
+Redis has accepted it — and, on a Redis with replicas, a replica holds it too
+(:mod:`readers.agent.forwarder`), so nothing is lost while Redis or the
 network is down (R-DEV-2: the upload is never switched off, only delayed).
 
 Storage: one SQLite table, ``id INTEGER PRIMARY KEY AUTOINCREMENT`` giving the order (ids never
@@ -59,12 +60,14 @@ class Outbox:
             self._count += 1
             return int(cursor.lastrowid or 0)
 
-    def peek(self, limit: int) -> list[tuple[int, bytes, str]]:
-        """The oldest ``limit`` events, oldest first (not removed)."""
+    def peek(self, limit: int, *, after: int = 0) -> list[tuple[int, bytes, str]]:
+        """The oldest ``limit`` events with an id above ``after``, oldest first (not removed)."""
         with self._lock:
             return [
                 (int(i), bytes(p), str(m))
-                for i, p, m in self._db.execute("SELECT id, payload, mac FROM outbox ORDER BY id LIMIT ?", (limit,))
+                for i, p, m in self._db.execute(
+                    "SELECT id, payload, mac FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+                )
             ]
 
     def delete_through(self, last_id: int) -> int:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 
 from ops import push
 from ops.pipeline.processor import ReaderEventProcessor
-from ops.redis_client import client
+from ops.redis_client import stream_client
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-fanout", action="store_true", help="do not push to live pages")
 
     def handle(self, *args, **opts):
-        redis_client = client()
+        redis_client = stream_client()
         fanout = None if opts["no_fanout"] else push.fanout()  # taps, alerts, devices: one sender
         processor = ReaderEventProcessor(
             redis_client,

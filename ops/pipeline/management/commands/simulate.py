@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ops.redis_client import client
+from ops.redis_client import stream_client
 from ops.registry import selectors
 from readers.simulator import CampusSimulator
 
@@ -45,5 +46,5 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"simulating {len(doors)} readers, {len(creds)} cards at ~{opts['rate']}/s")
-        sent = sim.run(client(), stop, max_events=opts["max_events"])
+        sent = sim.run(stream_client(), stop, max_events=opts["max_events"], partitions=settings.EVENT_PARTITIONS)
         self.stdout.write(f"simulator stopped after {sent} events")
