@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
@@ -87,6 +88,7 @@ class StreamConsumer(Generic[T]):
         claim_idle_ms: int = 30_000,
         lease_ttl_ms: int = 10_000,
         max_failures: int = 3,
+        prefetch: bool = True,
     ) -> None:
         self.redis = client
         self.consumer = consumer
@@ -103,6 +105,9 @@ class StreamConsumer(Generic[T]):
         self._last_claim = 0.0
         self._leases_at = 0.0
         self._outage_since: float | None = None
+        self.prefetch = prefetch
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{consumer}-read")
+        self._prefetched: Future[list[Entry[T]]] | None = None
         self.stats = {"processed": 0, "dead_lettered": 0, "batches": 0, "claimed": 0, "retried": 0}
 
     # -- to implement -------------------------------------------------------------------------
@@ -144,6 +149,7 @@ class StreamConsumer(Generic[T]):
                 try:
                     processed = self.poll_once()
                 except REDIS_ERRORS as exc:
+                    self._prefetched = None
                     self._redis_lost(exc)
                     self.stopping.wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -155,12 +161,23 @@ class StreamConsumer(Generic[T]):
                 idle = 0 if processed else idle + 1
                 if max_idle_polls is not None and idle >= max_idle_polls:
                     break
+            self._finish_prefetched()
         finally:
             try:
                 self.leases.release_all()
             except REDIS_ERRORS as exc:
                 log.warning("could not hand the partitions over (%s): others take them when the leases expire", exc)
         log.info("consumer %s stopped: %s", self.consumer, self.stats)
+
+    def _finish_prefetched(self) -> None:
+        """A batch read ahead is handled before stopping, not left pending for the next owner."""
+        try:
+            entries = self._take_prefetched()
+        except REDIS_ERRORS as exc:
+            log.warning("the batch read ahead was lost with Redis (%s): it is read again", exc)
+            return
+        for start in range(0, len(entries or []), self.batch_size):
+            self._process((entries or [])[start : start + self.batch_size])
 
     def _redis_lost(self, exc: BaseException) -> None:
         """One line per outage, not a stack trace per retry; what was read and not acknowledged
@@ -173,10 +190,27 @@ class StreamConsumer(Generic[T]):
 
     def poll_once(self) -> int:
         self._keep_leases()
-        deliveries = self._read()
-        for start in range(0, len(deliveries), self.batch_size):
-            self._process(deliveries[start : start + self.batch_size])
-        return len(deliveries)
+        entries = self._take_prefetched()
+        if entries is None:
+            entries = self._decode(self._read())
+        if self.prefetch and not self._own_pending and self.leases.owned and not self._claim_due():
+            # the next batch is read and decoded while this one waits on the database
+            self._prefetched = self._pool.submit(
+                lambda owned: self._decode(self._read_partitions(owned, ">")), self.owned
+            )
+        for start in range(0, len(entries), self.batch_size):
+            self._process(entries[start : start + self.batch_size])
+        return len(entries)
+
+    def _read_ahead(self, owned: list[int]) -> list[Entry[T]]:
+        return self._decode(self._read_partitions(owned, ">"))
+
+    def _take_prefetched(self) -> list[Entry[T]] | None:
+        future, self._prefetched = self._prefetched, None
+        return None if future is None else future.result()
+
+    def _claim_due(self) -> bool:
+        return time.monotonic() - self._last_claim > self.claim_idle_ms / 1000
 
     @property
     def owned(self) -> list[int]:
@@ -214,9 +248,8 @@ class StreamConsumer(Generic[T]):
 
     def _read(self) -> list[Delivery]:
         """The next deliveries: claimed from dead consumers, our own pending ones, or new ones."""
-        now = time.monotonic()
-        if now - self._last_claim > self.claim_idle_ms / 1000:
-            self._last_claim = now
+        if self._claim_due():
+            self._last_claim = time.monotonic()
             claimed = self._autoclaim()
             if claimed:
                 return claimed
@@ -273,7 +306,8 @@ class StreamConsumer(Generic[T]):
             log.warning("claimed %d entries left by a dead consumer", len(out))
         return out
 
-    def _process(self, deliveries: list[Delivery]) -> None:
+    def _decode(self, deliveries: list[Delivery]) -> list[Entry[T]]:
+        """The deliveries as entries; one that can never be processed is dead-lettered here."""
         batch: list[Entry[T]] = []
         for partition, (raw_id, fields), redelivered in deliveries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
@@ -281,6 +315,9 @@ class StreamConsumer(Generic[T]):
                 batch.append(Entry(entry_id, fields, self.decode(fields), redelivered, partition))
             except InvalidEntry as exc:
                 self._dead_letter(partition, entry_id, fields, f"invalid: {exc}")
+        return batch
+
+    def _process(self, batch: list[Entry[T]]) -> None:
         if not batch:
             return
         try:

@@ -26,7 +26,7 @@ def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
     )
     for key in ("events_per_s", "lag_max_s", "fanout_p50_ms", "fanout_p99_ms"):
         assert isinstance(figures[key], int | float)
-    assert figures["events"] > 400 and figures["delivered"] == figures["events"]
+    assert figures["events"] > 400 and figures["delivered"] == figures["events"], figures
     assert figures["backlog_drained"] == figures["backlog_events"] > 900
     assert figures["latency_delivered"] == figures["latency_events"] >= 350
     assert 0 < figures["fanout_p50_ms"] <= figures["fanout_p99_ms"]
