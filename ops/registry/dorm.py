@@ -5,11 +5,11 @@ viewer may see (``ops.accounts.permissions.dorm_scope``), never the browser."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from ops.masking import mask_name
@@ -37,6 +37,22 @@ def _minutes(t: time) -> int:
     return t.hour * 60 + t.minute
 
 
+def curfew_windows(curfew: tuple[int, int] | None, day: date) -> Q:
+    """The moments of local ``day`` inside the curfew window (what :func:`in_curfew` says of one
+    moment), as a filter on ``occurred_at``."""
+    if curfew is None:
+        return Q(pk__in=[])
+
+    def at(minute: int) -> datetime:
+        moment = datetime.combine(day, time(0)) + timedelta(minutes=minute)
+        return timezone.make_aware(moment, timezone.get_current_timezone())
+
+    start, end = curfew
+    if start < end:
+        return Q(occurred_at__gte=at(start), occurred_at__lt=at(end))
+    return Q(occurred_at__gte=at(0), occurred_at__lt=at(end)) | Q(occurred_at__gte=at(start), occurred_at__lt=at(1440))
+
+
 def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool) -> dict[str, Any]:
     building = Building.objects.get(code=code, is_dorm=True)
     curfew = (
@@ -44,8 +60,6 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
         if building.curfew_start is None or building.curfew_end is None
         else (_minutes(building.curfew_start), _minutes(building.curfew_end))
     )
-    tz = timezone.get_current_timezone()
-    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     with transaction.atomic():
         watermark = AccessEvent.objects.aggregate(m=Max("id"))["m"] or 0
         door_ids = list(
@@ -74,20 +88,32 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             .values_list("id", "last_direction", "last_at")
         }
         inside = sorted(holder for holder, (direction, _when) in passed.items() if direction == "in")
-        late = [
-            {
-                "id": str(e["event_id"]),
-                "ts": e["occurred_at"].timestamp(),
-                "holder": mask_name(e["holder__name"] or ""),
-                "device": e["device__name"],
-            }
-            for e in doors.filter(
-                decision=Decision.ALLOW, direction="in", occurred_at__gte=midnight, holder__dorm_building=building
-            )
-            .order_by("occurred_at")
-            .values("event_id", "occurred_at", "holder__name", "device__name")
-            if in_curfew(e["occurred_at"].timestamp(), curfew, tz)
-        ]
+        # today's entries inside the curfew window, found by the database in today's window(s)
+        # (the window may run past midnight: then its morning end and its evening start)
+        tonight = doors.filter(
+            curfew_windows(curfew, timezone.localdate()),
+            decision=Decision.ALLOW,
+            direction="in",
+            holder__dorm_building=building,
+        )
+        late_count = tonight.count() if curfew else 0
+        late = (
+            [
+                {
+                    "id": str(e["event_id"]),
+                    "ts": e["occurred_at"].timestamp(),
+                    "holder": mask_name(e["holder__name"] or ""),
+                    "device": e["device__name"],
+                }
+                for e in reversed(
+                    tonight.order_by("-occurred_at").values("event_id", "occurred_at", "holder__name", "device__name")[
+                        :LATE_KEPT
+                    ]
+                )
+            ]
+            if curfew
+            else []
+        )
         # "not seen for N days": one probe of each resident's (holder, time) index, not a set of
         # every holder seen campus-wide in N days (issue 14)
         since = timezone.now() - timedelta(days=not_seen_days)
@@ -103,8 +129,8 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             "inside": inside,
             # each resident's latest door passage (epoch s): the board ignores older ones
             "passed_at": {holder: when.timestamp() for holder, (_direction, when) in passed.items()},
-            "late": late[-LATE_KEPT:],
-            "late_count": len(late),
+            "late": late,
+            "late_count": late_count,
             "not_seen_days": not_seen_days,
             "not_seen": len(missing),
             "not_seen_names": [mask_name(n) for n in missing[:50]] if with_names else [],
