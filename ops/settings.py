@@ -241,6 +241,9 @@ WHITENOISE_USE_FINDERS = True  # serve app static files even before collectstati
 # --- Pipeline tuning ------------------------------------------------------------------------
 PROCESSOR_BATCH_SIZE = envint("PROCESSOR_BATCH_SIZE", 500, minimum=1)
 PROCESSOR_CLAIM_IDLE_MS = envint("PROCESSOR_CLAIM_IDLE_MS", 30_000, minimum=100)
+# a processor's hold on its partitions of the events stream: renewed every second, so a dead
+# processor's partitions are served again within this (issue 14)
+PROCESSOR_LEASE_MS = envint("PROCESSOR_LEASE_MS", 8_000, minimum=2_000)
 LIVE_FEED_ROWS = envint("LIVE_FEED_ROWS", 50, minimum=5)
 # How often the processor checks for silent/lagging devices, escalations and flapping
 PROCESSOR_SUPERVISE_S = envint("PROCESSOR_SUPERVISE_S", 5, minimum=1)

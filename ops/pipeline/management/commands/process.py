@@ -37,6 +37,7 @@ class Command(BaseCommand):
             consumer=opts["name"],
             batch_size=opts["batch"],
             claim_idle_ms=opts["claim_idle_ms"],
+            lease_ttl_ms=settings.PROCESSOR_LEASE_MS,
         )
         processor.install_signal_handlers()
         self.stdout.write(f"processor {opts['name']} consuming (Ctrl-C to stop)")
