@@ -53,6 +53,7 @@ class Fanout:
         self.failed = 0
         self.dropped = 0  # oldest messages dropped because the layer fell MAX_QUEUED behind
         self.closed = False
+        self._layer_down = 0  # pushes failed since the layer's Redis went away (0: it is there)
         self._thread = threading.Thread(target=self._run, name="fanout", daemon=True)
         self._thread.start()
 
@@ -72,6 +73,14 @@ class Fanout:
                 await self.layer.group_send(group, message)
                 self.sent += 1
                 self.sent_to[group] += 1
+                if self._layer_down:
+                    log.warning("live fan-out reaches Redis again (%d pushes lost meanwhile)", self._layer_down)
+                    self._layer_down = 0
+            except (redis.RedisError, OSError) as exc:  # Redis away: one line per outage, pages resync
+                self.failed += 1
+                if not self._layer_down:
+                    log.warning("live fan-out cannot reach Redis (%s): pushes are lost until it is back", exc)
+                self._layer_down += 1
             except Exception:  # best effort: the database is the record, pages resync
                 self.failed += 1
                 log.exception("fan-out to %s failed", group)
