@@ -76,6 +76,10 @@ class Entry(Generic[T]):
 
 class StreamConsumer(Generic[T]):
     group: str = names.PROCESSOR_GROUP
+    # errors meaning a dependency is away (the processor's database), not a bad entry: the batch
+    # stays pending and is read again when it is back — never retried one by one, never
+    # dead-lettered (an outage must not turn good taps into dead letters)
+    transient_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(
         self,
@@ -105,6 +109,7 @@ class StreamConsumer(Generic[T]):
         self._last_claim = 0.0
         self._leases_at = 0.0
         self._outage_since: float | None = None
+        self._dependency_since: float | None = None
         self.prefetch = prefetch
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{consumer}-read")
         self._prefetched: Future[list[Entry[T]]] | None = None
@@ -122,6 +127,9 @@ class StreamConsumer(Generic[T]):
 
     def on_ack(self, pipe: Any, partition: int) -> None:
         """Add to the acknowledgement of ``partition``'s entries (same pipeline, same slot)."""
+
+    def on_transient_error(self, exc: BaseException) -> None:
+        """A ``transient_errors`` error happened (e.g. drop a broken database connection)."""
 
     # -- lifecycle ------------------------------------------------------------------------------
     def ensure_group(self, partition: int) -> None:
@@ -154,9 +162,18 @@ class StreamConsumer(Generic[T]):
                     self.stopping.wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
                     continue
+                except self.transient_errors as exc:
+                    self._prefetched = None
+                    self._dependency_lost(exc)
+                    self.stopping.wait(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
                 if self._outage_since is not None:
                     log.warning("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
                     self._outage_since = None
+                if self._dependency_since is not None:
+                    log.warning("storing again after %.1f s", time.monotonic() - self._dependency_since)
+                    self._dependency_since = None
                 backoff = 0.2
                 idle = 0 if processed else idle + 1
                 if max_idle_polls is not None and idle >= max_idle_polls:
@@ -178,6 +195,14 @@ class StreamConsumer(Generic[T]):
             return
         for start in range(0, len(entries or []), self.batch_size):
             self._process((entries or [])[start : start + self.batch_size])
+
+    def _dependency_lost(self, exc: BaseException) -> None:
+        """Like a Redis outage: one line, then retries; what was read is read again."""
+        if self._dependency_since is None:
+            self._dependency_since = time.monotonic()
+            log.warning("cannot store (%s: %s): retrying; the entries stay pending", type(exc).__name__, exc)
+        self._own_pending.update(self.leases.owned)
+        self.on_transient_error(exc)
 
     def _redis_lost(self, exc: BaseException) -> None:
         """One line per outage, not a stack trace per retry; what was read and not acknowledged
@@ -322,7 +347,7 @@ class StreamConsumer(Generic[T]):
             return
         try:
             self.handle(batch)
-        except REDIS_ERRORS:
+        except (*REDIS_ERRORS, *self.transient_errors):
             raise  # an outage, not a bad entry: nothing acknowledged, read again when it is back
         except Exception:
             log.exception("batch of %d failed; retrying entries one by one", len(batch))
@@ -334,7 +359,7 @@ class StreamConsumer(Generic[T]):
         for entry in batch:
             try:
                 self.handle([entry])
-            except REDIS_ERRORS:
+            except (*REDIS_ERRORS, *self.transient_errors):
                 raise
             except Exception as exc:
                 count = self._failures.get(entry.id, 0) + 1

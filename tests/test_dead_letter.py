@@ -79,3 +79,24 @@ def test_the_same_entry_delivered_twice_makes_one_row(campus, redis_client):
     publish(redis_client, [event])
     _run(redis_client)
     assert AccessEvent.objects.filter(event_id=event.event_id).count() == 1
+
+
+def test_a_batch_that_fails_after_its_checks_leaves_no_trace_and_its_good_entries_are_stored(campus, redis_client):
+    """The device checks run before the insert; when the batch then fails, its retry must find the
+    devices as they were — or it takes the batch's own taps for duplicates and drops them."""
+    good = [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(4)]
+    poison = tap(uid=campus.cards[9].uid, seq=5)
+    publish(redis_client, [*good, poison])
+
+    class FailsOnInsert(ReaderEventProcessor):
+        def _persist_taps(self, taps):
+            if any(t.event_id == poison.event_id for t, _device in taps):
+                raise RuntimeError("the insert failed")
+            return super()._persist_taps(taps)
+
+    processor = FailsOnInsert(redis_client, fanout=None, consumer="t", block_ms=50, max_failures=2)
+    processor.run(max_idle_polls=5)
+
+    assert set(AccessEvent.objects.values_list("event_id", flat=True)) == {g.event_id for g in good}
+    assert len(consumer.dead_letters(redis_client)) == 1
+    assert not redis_client.hget(names.COUNTERS, "duplicate")  # none of the good ones taken for a resend

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from ops.alerts.choices import AlertKind
@@ -40,6 +40,9 @@ ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a se
 
 
 class ReaderEventProcessor(StreamConsumer[Signed]):
+    # the database away (stopped, restarted, a connection killed): keep the batch pending, retry
+    transient_errors = (OperationalError, InterfaceError)
+
     def __init__(self, client: StreamClient, *, fanout: Fanout | None, **kwargs: Any) -> None:
         kwargs.setdefault("partitions", settings.EVENT_PARTITIONS)
         super().__init__(client, **kwargs)
@@ -80,6 +83,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         return self._devices.get(code)
 
     def handle(self, batch: Sequence[Entry[Signed]]) -> None:
+        self.supervisor.begin_batch()
+        try:
+            self._handle(batch)
+        except BaseException:
+            self.supervisor.rollback_batch()  # not stored: its retry must see the devices as before
+            raise
+        self.supervisor.commit_batch()
+
+    def _handle(self, batch: Sequence[Entry[Signed]]) -> None:
         taps: list[tuple[envelopes.Tap, DeviceInfo]] = []
         seen: dict[int, datetime] = {}
         faults: list[tuple[envelopes.Fault, DeviceInfo]] = []
@@ -125,6 +137,9 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         for device_id, when in seen.items():
             self._seen[device_id] = max(when, self._seen.get(device_id, when))
         self._heartbeats.update(heartbeats)
+
+    def on_transient_error(self, exc: BaseException) -> None:
+        connection.close()  # a broken connection is not reused: the next try connects afresh
 
     def on_gained(self, partitions: Sequence[int]) -> None:
         """Resume the devices of newly owned partitions where their last acknowledgement left them."""

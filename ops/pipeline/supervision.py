@@ -68,6 +68,34 @@ class DeviceSupervisor:
         # event id → MAC of recently admitted messages: an agent that resends a whole batch
         # whose reply it lost sends the same bytes and MAC again — a duplicate, not a replay
         self.recent: OrderedDict[object, bytes | None] = OrderedDict()
+        # what a batch changed, to undo it if the batch is not stored (its retry must find the
+        # devices as they were, or it would take its own taps for duplicates and drop them)
+        self._undo_states: dict[int, SeqState | None] | None = None
+        self._undo_recent: list[object] = []
+
+    def begin_batch(self) -> None:
+        self._undo_states, self._undo_recent = {}, []
+
+    def commit_batch(self) -> None:
+        self._undo_states, self._undo_recent = None, []
+
+    def rollback_batch(self) -> None:
+        """The batch was not stored: every device back to where it was before it."""
+        for device_id, st in (self._undo_states or {}).items():
+            if st is None:
+                self.state.pop(device_id, None)
+            else:
+                self.state[device_id] = st
+        for event_id in self._undo_recent:
+            self.recent.pop(event_id, None)
+        self.commit_batch()
+
+    def _before_change(self, device_id: int) -> None:
+        if self._undo_states is not None and device_id not in self._undo_states:
+            st = self.state.get(device_id)
+            self._undo_states[device_id] = (
+                None if st is None else SeqState(st.epoch, st.last, dict(st.others), st.dirty)
+            )
 
     def _count(self, what: str) -> None:
         self.redis.hincrby(names.COUNTERS, what, 1)
@@ -91,6 +119,7 @@ class DeviceSupervisor:
             detail = {"event_id": str(event.event_id), "type": event.type}
             self._alert(AlertKind.BAD_SIGNATURE, code, at, detail, device_id)
             return False
+        self._before_change(device_id)
         st = self.state.get(device_id)
         if st is None:
             epoch, last = Device.objects.filter(pk=device_id).values_list("boot_epoch", "last_seq").get()
@@ -130,6 +159,8 @@ class DeviceSupervisor:
 
     def _remember(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, signed: Signed) -> None:
         self.recent[event.event_id] = signed.mac
+        if self._undo_states is not None:
+            self._undo_recent.append(event.event_id)
         if len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
 
