@@ -6,7 +6,11 @@
 - Hash ``campuscard:credentials:snapshot`` (uid → the same JSON) and key
   ``campuscard:credentials:version``: the state after the latest version.
 
-The relay writes all three in one Lua script, so they always agree. An agent loads the
+The relay writes all three in one Lua script, so they always agree, and publishes a change only
+onto a feed that exists (``onto_existing``): a Redis that restarted empty would otherwise get a
+one-card snapshot at version 1, which every agent would load — the whole campus locked out. The
+relay first writes the whole card list as a new feed continuing *after* every version ever used
+(:func:`reseed`: built under side keys and put in place at once, so no agent sees half of it). An agent loads the
 snapshot (version and hash in one MULTI), then reads the stream after ``<version>-1``; if the
 next entry is not version + 1 (the stream was trimmed past it), it loads the snapshot again.
 """
@@ -37,13 +41,56 @@ return v
 """
 
 
-def publish(client: redis.Redis, cards: Iterable[dict[str, Any]]) -> int:
-    """Append card changes; returns the version of the last one (the first is that - n + 1)."""
+_PUBLISH_ONTO = (
+    "if not redis.call('GET', KEYS[1]) then return redis.error_reply('NOFEED the credential feed is gone') end\n"
+    + _PUBLISH
+)
+SEED_VERSION = names.CREDENTIALS_VERSION + ":seeding"
+SEED_SNAPSHOT = SNAPSHOT + ":seeding"
+# KEYS: version, snapshot, seed snapshot, seed version: the seeded feed takes the place of the old
+_SEED_DONE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[2]) else redis.call('DEL', KEYS[2]) end
+redis.call('SET', KEYS[1], redis.call('GET', KEYS[4]))
+redis.call('DEL', KEYS[4])
+return tonumber(redis.call('GET', KEYS[1]))
+"""
+
+
+class FeedReset(redis.RedisError):
+    """Redis no longer holds the credential feed (it restarted empty): reseed before publishing."""
+
+
+def _args(cards: Iterable[dict[str, Any]]) -> list[Any]:
     args: list[Any] = [names.CREDENTIALS_MAXLEN]
     for card in cards:
         args += [card["uid"], json.dumps(card, ensure_ascii=False, sort_keys=True)]
+    return args
+
+
+def publish(client: redis.Redis, cards: Iterable[dict[str, Any]], *, onto_existing: bool = False) -> int:
+    """Append card changes; returns the version of the last one (the first is that - n + 1).
+    ``onto_existing``: raise :class:`FeedReset` instead if Redis holds no feed."""
     keys = [names.CREDENTIALS_VERSION, names.CREDENTIALS, SNAPSHOT]
-    return int(client.eval(_PUBLISH, len(keys), *keys, *args))
+    try:
+        return int(client.eval(_PUBLISH_ONTO if onto_existing else _PUBLISH, len(keys), *keys, *_args(cards)))
+    except redis.ResponseError as exc:
+        if "NOFEED" in str(exc):
+            raise FeedReset(str(exc)) from None
+        raise
+
+
+def reseed(client: redis.Redis, chunks: Iterable[list[dict[str, Any]]], *, after_version: int) -> int:
+    """Write every card (``chunks`` of them) as the feed, at versions after ``after_version``;
+    returns the feed's version. Agents see the old feed (or none) until the last step, then all
+    of the new one; those behind find the gap and load the new snapshot."""
+    client.delete(SEED_SNAPSHOT)
+    client.set(SEED_VERSION, after_version)
+    keys = [SEED_VERSION, names.CREDENTIALS, SEED_SNAPSHOT]
+    for chunk in chunks:
+        if chunk:
+            client.eval(_PUBLISH, len(keys), *keys, *_args(chunk))
+    done = [names.CREDENTIALS_VERSION, SNAPSHOT, SEED_SNAPSHOT, SEED_VERSION]
+    return int(client.eval(_SEED_DONE, len(done), *done))
 
 
 def load_snapshot(client: redis.Redis) -> tuple[int, dict[str, dict[str, Any]]]:

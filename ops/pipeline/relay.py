@@ -8,12 +8,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import redis
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from ops.audit import services as audit
+from ops.audit.models import AuditRecord
 from ops.push import Fanout
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
@@ -23,6 +27,7 @@ from streams import credentials as credential_feed
 from streams import names
 
 log = logging.getLogger(__name__)
+RESEED_ACTION = "credential_feed.reseed"
 
 
 class OutboxRelay:
@@ -45,7 +50,7 @@ class OutboxRelay:
                 return 0
             credentials = [r for r in rows if r.topic == Topic.CREDENTIAL]
             if credentials:
-                top = credential_feed.publish(self.redis, [r.payload for r in credentials])
+                top = credential_feed.publish(self.redis, [r.payload for r in credentials], onto_existing=True)
                 for offset, row in enumerate(credentials):
                     row.version = top - len(credentials) + 1 + offset
             now = timezone.now()
@@ -60,34 +65,72 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
-    def seed_snapshot(self) -> int:
-        """A fresh Redis has no credential snapshot: publish every card once (agents then
-        load it). Cards seeded or restored straight into the database get there this way."""
-        if self.redis.exists(credential_feed.SNAPSHOT):
+    def ensure_feed(self) -> int:
+        """Make sure Redis holds the credential feed; if it does not (a new Redis, or one that
+        restarted empty), write every card as a new feed, at versions after every version ever
+        published — never one an agent already holds (issue 12: a reused version 1 with a
+        one-card snapshot locked the whole campus out). Audited. Returns the cards written."""
+        if self.redis.exists(names.CREDENTIALS_VERSION):
             return 0
-
+        published = OutboxMessage.objects.filter(topic=Topic.CREDENTIAL).aggregate(v=Max("version"))["v"] or 0
+        last_seed = (
+            AuditRecord.objects.filter(action=RESEED_ACTION).order_by("-id").values_list("data", flat=True).first()
+        )
+        after = max(published, int((last_seed or {}).get("version", 0)))
         cards = Card.objects.select_related("holder", "holder__dorm_building").order_by("id")
-        batch: list[dict[str, Any]] = []
         count = 0
-        for card in cards.iterator(chunk_size=5000):
-            batch.append(credential_payload(card))
-            if len(batch) == 5000:
-                credential_feed.publish(self.redis, batch)
-                count, batch = count + len(batch), []
-        if batch:
-            credential_feed.publish(self.redis, batch)
+
+        def chunks() -> Iterator[list[dict[str, Any]]]:
+            nonlocal count
+            batch: list[dict[str, Any]] = []
+            for card in cards.iterator(chunk_size=5000):
+                batch.append(credential_payload(card))
+                if len(batch) == 5000:
+                    count += len(batch)
+                    yield batch
+                    batch = []
             count += len(batch)
-        log.info("credential snapshot seeded with %d cards", count)
+            yield batch
+
+        version = credential_feed.reseed(self.redis, chunks(), after_version=after)
+        audit.record(
+            actor=None,
+            action=RESEED_ACTION,
+            object_type="credential_feed",
+            object_id=version,
+            basis="Redis held no credential feed",
+            data={"version": version, "after": after, "cards": count},
+        )
+        if after:
+            log.warning(
+                "Redis had lost the credential feed: reseeded %d cards, versions %d..%d", count, after + 1, version
+            )
+        else:
+            log.info("credential feed seeded with %d cards", count)
         return count
 
     def run(self) -> None:
-        self.seed_snapshot()
+        quiet = False
         while not self.stopping.is_set():
             try:
-                if self.run_once():
+                self.ensure_feed()
+                published = self.run_once()
+                quiet = False
+                if published:
                     continue
             except (redis.RedisError, OSError) as exc:  # keep the rows; try again shortly
-                log.warning("relay could not publish: %s", exc)
+                if not quiet:
+                    log.warning("relay could not publish (%s): retrying; the changes wait in the outbox", exc)
+                quiet = True
+                self.stopping.wait(1.0)
+                continue
+            except (OperationalError, InterfaceError) as exc:  # the database away: the same
+                if not quiet:
+                    log.warning("relay cannot read the outbox (%s): retrying", exc)
+                quiet = True
+                connection.close()
+                self.stopping.wait(1.0)
+                continue
             self.stopping.wait(self.poll_s)
 
     def install_signal_handlers(self) -> None:
