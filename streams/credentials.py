@@ -6,8 +6,9 @@
 - Hash ``campuscard:credentials:snapshot`` (uid → the same JSON) and key
   ``campuscard:credentials:version``: the state after the latest version.
 
-The relay writes all three in one Lua script, so they always agree, and publishes a change only
-onto a feed that exists (``onto_existing``): a Redis that restarted empty would otherwise get a
+The relay writes all three in one Lua script, so they always agree; it publishes each outbox row
+exactly once (:func:`publish_rows`: a row sent again keeps its version), and only onto a feed
+that exists: a Redis that restarted empty would otherwise get a
 one-card snapshot at version 1, which every agent would load — the whole campus locked out. The
 relay first writes the whole card list as a new feed continuing *after* every version ever used
 (:func:`reseed`: built under side keys and put in place at once, so no agent sees half of it). An agent loads the
@@ -18,7 +19,7 @@ next entry is not version + 1 (the stream was trimmed past it), it loads the sna
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import redis
@@ -41,10 +42,6 @@ return v
 """
 
 
-_PUBLISH_ONTO = (
-    "if not redis.call('GET', KEYS[1]) then return redis.error_reply('NOFEED the credential feed is gone') end\n"
-    + _PUBLISH
-)
 SEED_VERSION = names.CREDENTIALS_VERSION + ":seeding"
 SEED_SNAPSHOT = SNAPSHOT + ":seeding"
 # KEYS: version, snapshot, seed snapshot, seed version: the seeded feed takes the place of the old
@@ -53,6 +50,33 @@ if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[2]
 redis.call('SET', KEYS[1], redis.call('GET', KEYS[4]))
 redis.call('DEL', KEYS[4])
 return tonumber(redis.call('GET', KEYS[1]))
+"""
+
+
+PUBLISHED = "campuscard:credentials:published"  # ZSET outbox row id → the version it went out as
+PUBLISHED_KEPT = 100_000
+# KEYS: version, stream, snapshot, published. ARGV: maxlen, kept, then (outbox id, uid, payload)
+# triples. A row already published (a relay that died after publishing, before its commit)
+# keeps its version and is not sent again. Refuses a feed that is gone (see FeedReset).
+_PUBLISH_ROWS = """
+if not redis.call('GET', KEYS[1]) then return redis.error_reply('NOFEED the credential feed is gone') end
+local v = tonumber(redis.call('GET', KEYS[1]))
+local out = {}
+for i = 3, #ARGV, 3 do
+  local known = redis.call('ZSCORE', KEYS[4], ARGV[i])
+  if known then
+    out[#out + 1] = tonumber(known)
+  else
+    v = v + 1
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], v .. '-1', 'v', v, 'e', ARGV[i + 2])
+    redis.call('HSET', KEYS[3], ARGV[i + 1], ARGV[i + 2])
+    redis.call('ZADD', KEYS[4], v, ARGV[i])
+    out[#out + 1] = v
+  end
+end
+redis.call('SET', KEYS[1], v)
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[2]) - 1)
+return out
 """
 
 
@@ -67,12 +91,23 @@ def _args(cards: Iterable[dict[str, Any]]) -> list[Any]:
     return args
 
 
-def publish(client: redis.Redis, cards: Iterable[dict[str, Any]], *, onto_existing: bool = False) -> int:
+def publish(client: redis.Redis, cards: Iterable[dict[str, Any]]) -> int:
     """Append card changes; returns the version of the last one (the first is that - n + 1).
-    ``onto_existing``: raise :class:`FeedReset` instead if Redis holds no feed."""
+    Tools and tests that play the server; the relay publishes with :func:`publish_rows`."""
     keys = [names.CREDENTIALS_VERSION, names.CREDENTIALS, SNAPSHOT]
+    return int(client.eval(_PUBLISH, len(keys), *keys, *_args(cards)))
+
+
+def publish_rows(client: redis.Redis, rows: Sequence[tuple[int, dict[str, Any]]]) -> list[int]:
+    """The relay's publish: outbox rows ``(id, card)``, each exactly once however often it is
+    sent (a relay killed between publishing and committing sends its rows again); returns each
+    row's version. Raises :class:`FeedReset` if Redis holds no feed."""
+    args: list[Any] = [names.CREDENTIALS_MAXLEN, PUBLISHED_KEPT]
+    for row_id, card in rows:
+        args += [row_id, card["uid"], json.dumps(card, ensure_ascii=False, sort_keys=True)]
+    keys = [names.CREDENTIALS_VERSION, names.CREDENTIALS, SNAPSHOT, PUBLISHED]
     try:
-        return int(client.eval(_PUBLISH_ONTO if onto_existing else _PUBLISH, len(keys), *keys, *_args(cards)))
+        return [int(v) for v in client.eval(_PUBLISH_ROWS, len(keys), *keys, *args)]
     except redis.ResponseError as exc:
         if "NOFEED" in str(exc):
             raise FeedReset(str(exc)) from None

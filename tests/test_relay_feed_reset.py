@@ -101,3 +101,36 @@ def test_redis_restarting_empty_gets_the_whole_feed_back_at_new_versions(campus,
         assert agent.tap("G-E-01", campus.cards[5].uid).reason == "ok"
     finally:
         agent.close()
+
+
+def test_a_relay_that_dies_between_publishing_and_committing_publishes_each_change_once(
+    campus, redis_client, monkeypatch
+):
+    """Issue 12: a relay killed after its publish and before its commit sent the same change
+    again under a second version. The rows stay unpublished in the database, are sent again, and
+    the feed keeps the first version for each."""
+    nic = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
+    relay = OutboxRelay(redis_client, fanout=None)
+    relay.ensure_feed()
+    report_loss(card=campus.cards[3], operator=nic, basis="本人挂失")
+    seeded = int(redis_client.get(names.CREDENTIALS_VERSION))
+
+    real_update = OutboxMessage.objects.bulk_update
+    calls = {"n": 0}
+
+    def dies_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the relay died here")  # published, not committed
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(OutboxMessage.objects, "bulk_update", dies_once)
+    with pytest.raises(RuntimeError):
+        relay.run_once()
+    assert OutboxMessage.objects.filter(published_at__isnull=True).count() == 2  # rolled back
+    assert relay.run_once() == 2  # the restarted relay sends them again
+    entries = redis_client.xrange(names.CREDENTIALS)
+    assert len(entries) == len(campus.cards) + 1  # the change once, not twice
+    assert int(redis_client.get(names.CREDENTIALS_VERSION)) == seeded + 1
+    row = OutboxMessage.objects.get(topic="credential", published_at__isnull=False)
+    assert row.version == seeded + 1

@@ -50,9 +50,9 @@ class OutboxRelay:
                 return 0
             credentials = [r for r in rows if r.topic == Topic.CREDENTIAL]
             if credentials:
-                top = credential_feed.publish(self.redis, [r.payload for r in credentials], onto_existing=True)
-                for offset, row in enumerate(credentials):
-                    row.version = top - len(credentials) + 1 + offset
+                versions = credential_feed.publish_rows(self.redis, [(r.id, r.payload) for r in credentials])
+                for row, version in zip(credentials, versions, strict=True):
+                    row.version = version
             now = timezone.now()
             for row in rows:
                 row.published_at = now
