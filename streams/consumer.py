@@ -424,6 +424,42 @@ def dead_letters(client: StreamClient, partitions: int = names.EVENT_PARTITIONS)
     return out
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    id: str
+    source_id: str
+    reason: str
+    fields: dict[bytes, bytes]  # the entry's own fields, as they were (cut at 8 KiB)
+
+
+def dead_letter_list(client: StreamClient, partitions: int = names.EVENT_PARTITIONS) -> list[DeadLetter]:
+    """Every dead-lettered entry with where it came from and why."""
+    out: list[DeadLetter] = []
+    for p in range(partitions):
+        for raw_id, record in cast(list[RawEntry], client.xrange(names.dead_letter_stream(p))):
+            out.append(
+                DeadLetter(
+                    partition=p,
+                    id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
+                    source_id=record.get(b"source_id", b"").decode(),
+                    reason=record.get(b"reason", b"").decode(errors="replace"),
+                    fields={k[2:]: v for k, v in record.items() if k.startswith(b"f:")},
+                )
+            )
+    return out
+
+
+def replay_dead_letter(client: StreamClient, letter: DeadLetter) -> str:
+    """Put a dead-lettered entry back on its partition (once what failed it is fixed) and take it
+    off the dead-letter stream, in one transaction (same slot); returns its new entry id."""
+    pipe = client.pipeline(transaction=True)
+    pipe.xadd(names.events_stream(letter.partition), dict(letter.fields))  # type: ignore[arg-type]  # redis-py's field unions
+    pipe.xdel(names.dead_letter_stream(letter.partition), letter.id)
+    new_id, _deleted = pipe.execute()
+    return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
+
+
 def stream_entries(client: StreamClient, partitions: int = names.EVENT_PARTITIONS) -> list[RawEntry]:
     """Every entry the events stream holds, partition by partition (each in its order)."""
     out: list[RawEntry] = []

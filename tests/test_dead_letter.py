@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.management import call_command
 
+from ops.audit.models import AuditRecord
 from ops.pipeline.processor import ReaderEventProcessor
 from ops.registry.models import AccessEvent
 from streams import consumer, envelopes, names, producer
@@ -100,3 +102,28 @@ def test_a_batch_that_fails_after_its_checks_leaves_no_trace_and_its_good_entrie
     assert set(AccessEvent.objects.values_list("event_id", flat=True)) == {g.event_id for g in good}
     assert len(consumer.dead_letters(redis_client)) == 1
     assert not redis_client.hget(names.COUNTERS, "duplicate")  # none of the good ones taken for a resend
+
+
+def test_dead_letters_are_listed_and_replayed_once_what_failed_them_is_fixed(campus, redis_client, capsys):
+    """`campuscard deadletters list|replay`: the entry comes back, is stored, and the replay is
+    audited; the dead-letter stream is empty after."""
+    stuck = tap(uid=campus.cards[2].uid, seq=1)
+    publish(redis_client, [stuck])
+
+    class Broken(ReaderEventProcessor):
+        def _persist_taps(self, taps):
+            raise RuntimeError("a bug, fixed since")
+
+    Broken(redis_client, fanout=None, consumer="t", block_ms=50, max_failures=1).run(max_idle_polls=3)
+    assert AccessEvent.objects.count() == 0
+    call_command("deadletters", "list")
+    out = capsys.readouterr().out
+    assert "1 dead-lettered" in out and "failed 1x" in out
+    letter_id = consumer.dead_letter_list(redis_client)[0].id
+
+    call_command("deadletters", "replay", letter_id, "--basis", "修复后重放")
+    _run(redis_client)  # the fixed processor
+    assert list(AccessEvent.objects.values_list("event_id", flat=True)) == [stuck.event_id]
+    assert consumer.dead_letter_list(redis_client) == []
+    record = AuditRecord.objects.get(action="events.dead_letter_replay")
+    assert record.object_id == letter_id and record.basis == "修复后重放"
