@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -11,9 +14,10 @@ from django.shortcuts import redirect, render
 from ops.accounts.permissions import can_view_photos, role_of
 from ops.accounts.roles import LANDING, places_for
 from ops.audit.services import record
-from ops.redis_client import client
+from ops.redis_client import client, stream_client
 from ops.registry.lifecycle import photo_store
 from ops.registry.models import Cardholder
+from streams import names
 
 
 @login_required
@@ -68,5 +72,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         status["redis"] = "ok"
     except Exception as exc:
         status["redis"] = f"error: {exc.__class__.__name__}"
+    processors: int | None = None
+    try:  # the events stream (its own Redis or cluster, if configured so)
+        events = stream_client()
+        processors = int(events.zcount(names.PROCESSORS, int(time.time() * 1000) - settings.PROCESSOR_LEASE_MS, "+inf"))
+        status["events"] = "ok"
+    except Exception as exc:
+        status["events"] = f"error: {exc.__class__.__name__}"
     ok = all(v == "ok" for v in status.values())
-    return JsonResponse(status, status=200 if ok else 503)
+    # processors alive (heartbeat within a lease): shown for NIC, not a reason to take a web
+    # process out of the load balancer
+    return JsonResponse({**status, "processors": processors}, status=200 if ok else 503)
