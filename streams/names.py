@@ -14,6 +14,7 @@ EVENT_PARTITIONS = 16  # default; the server's EVENT_PARTITIONS and every agent 
 PARTITIONS_KEY = "campuscard:events:partitions"  # the count in use, set by the first processor
 PROCESSORS = "campuscard:events:processors"  # ZSET: processor name → last heartbeat (ms)
 PROCESSOR_GROUP = "processor"
+JOBS_PREFIX = "campuscard:jobs:"  # + timed job: which processor runs it this interval
 COUNTERS = "campuscard:counters"  # HINCRBY counters of what the processors saw (alerts, duplicates)
 
 

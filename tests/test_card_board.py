@@ -34,6 +34,7 @@ def test_snapshot_plus_pushes_equals_a_fresh_snapshot_even_after_a_dropped_push(
     feed = Feed(names.GROUP_CARD_ACTIONS)
     fanout = Fanout(redis_client)
     relay = OutboxRelay(redis_client, fanout=fanout)
+    relay.ensure_feed()  # as `campuscard relay` does first: the readers' feed exists
     services.report_loss(card=campus.cards[0], operator=nic, basis="挂失")
     relay.run_once()
     board = _board()  # the page opens here

@@ -46,3 +46,19 @@ def test_the_next_owner_resumes_each_device_where_the_last_acknowledgement_left_
         second.poll_once()
     second.alerts.flush()
     assert Alert.objects.filter(kind=AlertKind.REPLAY).count() == 1
+
+
+def test_with_several_processors_one_of_them_runs_each_timed_job_per_interval(campus, redis_client, monkeypatch):
+    """Escalations, silent and lagging devices, flapping and the history partitions are checked
+    by one processor per interval, not by every one of them (twice the escalations otherwise)."""
+    runs: list[str] = []
+    monkeypatch.setattr(ReaderEventProcessor, "_supervise", lambda self: runs.append(self.consumer))
+    first = ReaderEventProcessor(redis_client, fanout=None, consumer="a", block_ms=20)
+    second = ReaderEventProcessor(redis_client, fanout=None, consumer="b", block_ms=20)
+    first.poll_once()
+    second.poll_once()
+    assert runs == ["a"]
+    redis_client.delete("campuscard:jobs:supervise")  # the interval is over
+    second._silence_checked_at = 0.0
+    second.poll_once()
+    assert runs == ["a", "b"]

@@ -163,17 +163,29 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self._flush_seen()  # after the batch's commit, so it never delays a push
         if time.monotonic() - self._silence_checked_at >= settings.PROCESSOR_SUPERVISE_S:
             self._silence_checked_at = time.monotonic()
-            now = timezone.now()
-            mark_silent_devices(now=now)
-            mark_lagging_devices(now=now)
-            escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
-            settle_flapping(now=now)
+            if self._take_turn("supervise", settings.PROCESSOR_SUPERVISE_S):
+                self._supervise()
         if self._partitions_checked_at is None or time.monotonic() - self._partitions_checked_at >= partitions.CHECK_S:
             self._partitions_checked_at = time.monotonic()
-            created, dropped = partitions.maintain(now=timezone.now())
-            if created or dropped:
-                log.info("history partitions: created %s, dropped %s", created, dropped)
+            if self._take_turn("history-partitions", partitions.CHECK_S):
+                created, dropped = partitions.maintain(now=timezone.now())
+                if created or dropped:
+                    log.info("history partitions: created %s, dropped %s", created, dropped)
         return processed
+
+    def _take_turn(self, job: str, every_s: float) -> bool:
+        """With several processors, one of them runs a timed job per interval (whoever asks
+        first): escalating an alert twice, or two processors marking the same device silent,
+        would be wrong. The claim lapses before the next interval, so a dead claimant's turn
+        passes to another."""
+        return bool(self.redis.set(f"{names.JOBS_PREFIX}{job}", self.consumer, nx=True, px=int(every_s * 900)))
+
+    def _supervise(self) -> None:
+        now = timezone.now()
+        mark_silent_devices(now=now)
+        mark_lagging_devices(now=now)
+        escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
+        settle_flapping(now=now)
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
         """Insert the batch's new taps; their live rows, in stream order, and the highest id."""
