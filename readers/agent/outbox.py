@@ -21,9 +21,10 @@ An event is ~400 bytes on disk, so 100,000 buffered events are ~40 MB.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
+
+from readers.agent.storage import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -44,12 +45,9 @@ class Outbox:
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._db = open_db(self.path, synchronous=synchronous.upper())
         self._db.executescript(_SCHEMA)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
