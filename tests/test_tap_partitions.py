@@ -176,7 +176,12 @@ def test_sqlite_keeps_one_table_and_maintenance_does_nothing(campus):
 
 
 def test_a_retention_below_six_months_is_refused(tmp_path):
-    env = {"TAP_RETENTION_DAYS": "100", "CAMPUSCARD_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {
+        "TAP_RETENTION_DAYS": "100",
+        "CAMPUSCARD_VAR_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # never reached: no embedded Redis left running after the refusal
+    }
     done = subprocess.run([*campuscard_cmd("check")], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "TAP_RETENTION_DAYS=100 must be at least 184" in done.stderr
