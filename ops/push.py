@@ -153,9 +153,19 @@ def push(group: str, payload: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _send(group, payload))
 
 
+_push_down = [False]  # Redis unreachable at the last push: said once, not per push
+
+
 def _send(group: str, payload: dict[str, Any]) -> None:
     try:
         sender = fanout()
         sender.send(group, {"type": MESSAGE_TYPE, "group": group, "seq": next_seq(sender.redis, group), **payload})
+    except (redis.RedisError, OSError) as exc:  # best effort: pages resync; one line per outage
+        if not _push_down[0]:
+            log.warning("live push cannot reach Redis (%s): pushes are lost until it is back", exc)
+        _push_down[0] = True
+        return
     except Exception:
         log.exception("live push to %s failed", group)
+        return
+    _push_down[0] = False
