@@ -52,6 +52,13 @@ def seq_state_key(partition: int) -> str:
     return f"{_tag(partition)}:seq"
 
 
+def ack_key(partition: int, device_code: str) -> str:
+    """ "boot_epoch:seq" of the last message of this device committed to the database (issue 12,
+    end-to-end acknowledgement): its agent deletes from its outbox only what this covers. One key
+    per device so that a device's Redis user can be allowed to read its own and no other."""
+    return f"{_tag(partition)}:ack:{device_code}"
+
+
 FANOUT_SEQ_PREFIX = "campuscard:fanout-seq:"  # + channel group: per-group delta sequence
 
 CREDENTIALS = "campuscard:credentials"  # card changes for reader agents, versioned

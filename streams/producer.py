@@ -137,6 +137,20 @@ class StreamSink:
             commands.append(("WAIT", self.replicas, self.wait_ms))
         return self._run(commands, len(rows))
 
+    def read(self, keys: Sequence[str]) -> list[bytes | None]:
+        """MGET on this connection (keys of the partition's slot: the devices' acknowledgements).
+        A connection that fails here is replaced like after a failed send."""
+        if not keys:
+            return []
+        try:
+            conn = self._connection()
+            conn.send_command("MGET", *keys)
+            reply = conn.read_response(disconnect_on_error=False)
+        except BaseException:
+            self._drop()
+            raise
+        return list(reply)
+
     def confirm(self) -> int:
         """How many replicas hold everything sent on this connection (``WAIT`` alone)."""
         return self._run([("WAIT", self.replicas, self.wait_ms)], None)

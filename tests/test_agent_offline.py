@@ -118,6 +118,7 @@ def make_agent(server: RedisServer, state_dir: Path, key: bytes, heartbeat_s: fl
     config = parse_config(
         {
             "redis_url": server.url,
+            "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
             "state_dir": str(state_dir),
             "heartbeat_s": heartbeat_s,
             "doors": [{"device_id": "G-T-01", "key_hex": key.hex(), "kind": "pedestrian_gate", "direction": "in"}],
@@ -271,6 +272,7 @@ def test_redis_lost_mid_drain_loses_and_reorders_nothing(server, tmp_path):
     config = parse_config(
         {
             "redis_url": server.url,
+            "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
             "state_dir": str(tmp_path / "state"),
             "heartbeat_s": 3600,
             "forward_batch": 50,
@@ -328,6 +330,7 @@ def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
     config = parse_config(
         {
             "redis_url": server.url,
+            "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
             "state_dir": str(tmp_path / "state"),
             "heartbeat_s": 3600,
             "doors": [

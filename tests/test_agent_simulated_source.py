@@ -20,6 +20,7 @@ def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
         parse_config(
             {
                 "redis_url": server.url,
+                "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
                 "state_dir": str(tmp_path / "a"),
                 "heartbeat_s": 3600,
                 "doors": [

@@ -79,7 +79,7 @@ def master(tmp_path):
 def test_events_stay_in_the_outbox_until_a_replica_holds_them_and_later_ones_still_flow(master, tmp_path):
     client = redis.Redis(port=master)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    forwarder = Forwarder(outbox, client, batch=10, agent_id="G-R-01", replicas=1, wait_ms=100)
+    forwarder = Forwarder(outbox, client, batch=10, agent_id="G-R-01", confirm="redis", replicas=1, wait_ms=100)
     for seq in range(1, 6):
         _append(outbox, seq)
     assert forwarder.send_batch() == 5  # Redis has them, no replica does
@@ -113,7 +113,7 @@ def test_events_stay_in_the_outbox_until_a_replica_holds_them_and_later_ones_sti
 def test_unconfirmed_events_are_sent_again_on_a_new_connection(master, tmp_path):
     client = redis.Redis(port=master)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    forwarder = Forwarder(outbox, client, batch=10, agent_id="G-R-01", replicas=1, wait_ms=50)
+    forwarder = Forwarder(outbox, client, batch=10, agent_id="G-R-01", confirm="redis", replicas=1, wait_ms=50)
     for seq in range(1, 4):
         _append(outbox, seq)
     forwarder.send_batch()
@@ -130,7 +130,7 @@ def test_unconfirmed_events_are_sent_again_on_a_new_connection(master, tmp_path)
 def test_without_replicas_wanted_the_outbox_empties_at_once(master, tmp_path):
     client = redis.Redis(port=master)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    forwarder = Forwarder(outbox, client, batch=10, agent_id="G-R-01")
+    forwarder = Forwarder(outbox, client, batch=10, agent_id="G-R-01", confirm="redis")
     for seq in range(1, 4):
         _append(outbox, seq)
     assert forwarder.send_batch() == 3

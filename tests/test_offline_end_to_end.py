@@ -35,6 +35,7 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, server,
         parse_config(
             {
                 "redis_url": server.url,
+                "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
                 "state_dir": str(tmp_path / "agent"),
                 "heartbeat_s": 3600,
                 "doors": [

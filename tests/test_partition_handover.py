@@ -31,7 +31,8 @@ def test_the_next_owner_resumes_each_device_where_the_last_acknowledgement_left_
     _drain(first, 5)
     publish(redis_client, taps[5:8])
     _drain(first, 8)
-    assert Device.objects.get(code="G-E-01").last_seq == 5  # the row lags: flushed once a second
+    assert Device.objects.get(code="G-E-01").last_seq == 8  # written with the batch (issue 12)
+    Device.objects.filter(code="G-E-01").update(last_seq=5)  # as if the row lagged: the hash must carry it
     first.leases.release_all()  # stops; the partition passes on
 
     second = ReaderEventProcessor(redis_client, fanout=None, consumer="b", block_ms=50)
@@ -46,6 +47,27 @@ def test_the_next_owner_resumes_each_device_where_the_last_acknowledgement_left_
         second.poll_once()
     second.alerts.flush()
     assert Alert.objects.filter(kind=AlertKind.REPLAY).count() == 1
+
+
+def test_a_processor_without_redis_state_resumes_from_the_row_written_with_the_batch(campus, redis_client):
+    """Redis restarted empty and the processor restarted too: the state hash is gone, and the
+    device row, written in the transaction of the taps it judged, is exact (no false gap)."""
+    taps = [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(10)]
+    first = ReaderEventProcessor(redis_client, fanout=None, consumer="a", block_ms=50)
+    publish(redis_client, taps[:5])
+    _drain(first, 5)
+    first._flush_seen()  # the once-a-second liveness flush ran here …
+    publish(redis_client, taps[5:7])
+    _drain(first, 7)  # … and not since: 6 and 7 are committed and acknowledged
+    first.leases.release_all()
+    redis_client.flushdb()  # every stream, lease, state hash and acknowledgement gone
+
+    second = ReaderEventProcessor(redis_client, fanout=None, consumer="b", block_ms=50)
+    publish(redis_client, taps[6:])  # the agent re-sends from what it had not seen acknowledged, then more
+    _drain(second, 10)
+    second.alerts.flush()
+    assert not Alert.objects.filter(kind__in=[AlertKind.SEQUENCE_GAP, AlertKind.REPLAY]).exists()
+    assert redis_client.hget("campuscard:counters", "duplicate") == b"1"  # seq 7, stored already
 
 
 def test_with_several_processors_one_of_them_runs_each_timed_job_per_interval(campus, redis_client, monkeypatch):

@@ -60,7 +60,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self._silence_checked_at = 0.0
         self._partitions_checked_at: float | None = None  # at the first poll
         self._alerts_flushed_at = 0.0
-        self._touched: dict[int, set[int]] = {}  # partition → devices admitted since its last ack
+        self._touched: dict[int, dict[int, str]] = {}  # partition → devices (id → code) since its last ack
 
     def decode(self, fields: dict[bytes, bytes]) -> Signed:
         return frames.decode(fields)
@@ -104,6 +104,9 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             if device is None:  # R-DEV-2: an unregistered device is never recorded as traffic
                 self.supervisor.unknown_device(signed, now)
                 continue
+            # its acknowledgement is written again even if this is a duplicate: an agent that
+            # re-sends after Redis lost the key learns what is stored (issue 12)
+            self._touched.setdefault(entry.partition, {})[device["id"]] = device["code"]
             if not self.supervisor.admit(
                 device["id"],
                 device["code"],
@@ -113,7 +116,6 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 at=now,
             ):
                 continue  # forged, replayed or duplicated: alerted, never persisted
-            self._touched.setdefault(entry.partition, set()).add(device["id"])
             seen[device["id"]] = max(seen.get(device["id"], event.occurred_at), event.occurred_at)
             if isinstance(event, envelopes.Tap):
                 taps.append((event, device))
@@ -128,6 +130,10 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 serialise_tap_commits()  # before the insert: ids rise in commit order
                 rows, watermark = self._persist_taps(taps)
             self._record_faults(faults)
+            # the devices' sequence state with the taps it judged: a failed batch leaves no trace
+            _update_devices(
+                "boot_epoch = %s, last_seq = %s", [(e, q, i) for i, (e, q) in self.supervisor.batch_states().items()]
+            )
             if rows and self.fanout is not None:
                 # The batch's watermark, its highest id: with commits serialised, every row of
                 # this batch has an id ≤ it and > the previous batch's, so a page that loaded a
@@ -150,9 +156,16 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self.supervisor.adopt(fields)
 
     def on_ack(self, pipe: Any, partition: int) -> None:
-        states = self.supervisor.states_of(self._touched.pop(partition, ()))
+        """With the XACK (after the commit): the partition's state hash for the next owner, and
+        each device's end-to-end acknowledgement for its agent (issue 12, ``names.ack_key``)."""
+        touched = self._touched.pop(partition, {})
+        states = self.supervisor.states_of(touched)
         if states:
             pipe.hset(names.seq_state_key(partition), mapping=states)
+        for device_id, code in touched.items():
+            st = self.supervisor.state.get(device_id)
+            if st is not None:
+                pipe.set(names.ack_key(partition, code), f"{st.epoch}:{st.last}")
 
     def poll_once(self) -> int:
         processed = super().poll_once()

@@ -10,7 +10,7 @@ valid HMAC under its registered device's key and advance that device's own seque
 
 Redelivered entries (after a processor crash or a change of owner) skip the sequence check: the
 unique event id already makes them idempotent; they only move the sequence forward. Sequence state
-is kept in memory, written to the device row with its liveness (at most once a second), and to the
+is kept in memory, written to the device row in the transaction of the batch that moved it, and to the
 partition's state hash in Redis with every acknowledgement (issue 14): the processor that takes a
 partition over resumes each of its devices from exactly what was acknowledged, not from a row up
 to a second old (which would raise false sequence gaps).
@@ -154,6 +154,9 @@ class DeviceSupervisor:
             st.others[event.boot_epoch] = event.seq
             self._reject(AlertKind.DUPLICATE_DEVICE, device_id, code, event, at, st)
             return False
+        if self._is_duplicate(event, signed):  # an agent re-sending what it had before a restart
+            self._count("duplicate")
+            return False
         self._reject(AlertKind.REPLAY, device_id, code, event, at, st)
         return False
 
@@ -165,11 +168,17 @@ class DeviceSupervisor:
             self.recent.popitem(last=False)
 
     def _is_duplicate(self, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, signed: Signed) -> bool:
+        """A validly signed message at or before the device's last sequence: the same message
+        again (its agent re-sends until the acknowledgement says it is stored, issue 12), or a
+        replay. A tap is a duplicate only if it is on record (a replayed tap that was never
+        stored would fake a passage); a heartbeat or fault that old says nothing new and changes
+        nothing, so it is counted as a duplicate, not alerted (after a processor restart its
+        event id is no longer in memory)."""
         if event.event_id in self.recent:
             return self.recent[event.event_id] == signed.mac
         if isinstance(event, envelopes.Tap):  # after a processor restart: ask the record
             return AccessEvent.objects.filter(event_id=event.event_id).exists()
-        return False
+        return True
 
     def _reject(
         self,
@@ -211,6 +220,18 @@ class DeviceSupervisor:
             st = SeqState.load(value)
             st.dirty = True
             self.state[int(key)] = st
+
+    def batch_states(self) -> dict[int, tuple[int, int]]:
+        """``(boot_epoch, seq)`` of the devices the current batch moved on: written in the
+        batch's own transaction, so the record never lags what was stored (a processor that
+        starts without Redis's state hash resumes from it without false gaps)."""
+        out = {}
+        for device_id in self._undo_states or ():
+            st = self.state.get(device_id)
+            if st is not None and st.dirty:
+                out[device_id] = (st.epoch, st.last)
+                st.dirty = False
+        return out
 
     def dirty_states(self) -> dict[int, tuple[int, int]]:
         out = {}

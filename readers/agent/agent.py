@@ -228,7 +228,8 @@ class ReaderAgent:
         with self._emit_lock:  # seq order == outbox order
             seq = device.seq + 1
             payload = envelopes.dump(build(seq))
-            self.outbox.append(payload, sign(device.config.key, payload))
+            mac = sign(device.config.key, payload)
+            self.outbox.append(payload, mac, device=device.config.device_id, epoch=self.boot_epoch, seq=seq)
             device.seq = seq
             if after is not None:
                 after()
@@ -396,6 +397,8 @@ class ReaderAgent:
             partitions=self.config.event_partitions,
             replicas=self.config.wait_replicas,
             on_sent=self._check_buffer,
+            confirm=self.config.confirm,
+            devices=[d.device_id for d in self.config.doors],
         )
         self.forwarder.start()
         for name, target in (("credential-sync", self._sync_loop), ("heartbeats", self._heartbeat_loop)):

@@ -26,7 +26,9 @@ Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500); for the events 
 ``agent_id`` (the first door's device id; picks the agent's partition), ``event_partitions``
 (16, as the server's ``EVENT_PARTITIONS``), ``events_redis_url`` (``redis_url``; on a Redis
 Cluster any node), ``events_cluster`` (false), ``wait_replicas`` (0; 1 on a Redis with replicas:
-an event leaves the outbox only once a replica holds it). A bad value raises
+an event leaves the outbox only once a replica holds it; with ``confirm = "redis"`` only),
+``confirm`` (``"commit"``: an event leaves the outbox once the server's acknowledgement says it
+is in the database; ``"redis"``: once Redis took it). A bad value raises
 ``ValueError`` naming the field (``doors[2].key_hex: …``).
 """
 
@@ -92,6 +94,7 @@ class AgentConfig:
     events_redis_url: str = ""
     events_cluster: bool = False
     wait_replicas: int = 0
+    confirm: str = "commit"
 
     def door(self, device_id: str) -> DoorConfig:
         for d in self.doors:
@@ -252,6 +255,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         "events_redis_url",
         "events_cluster",
         "wait_replicas",
+        "confirm",
     }
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
@@ -263,6 +267,9 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
     replicas = _get(data, "wait_replicas", "", int, required=False, default=0)
     if not 0 <= replicas <= 5:
         raise ValueError(f"wait_replicas: must be 0..5, got {replicas}")
+    confirm = _get(data, "confirm", "", str, required=False, default="commit")
+    if confirm not in ("commit", "redis"):
+        raise ValueError(f"confirm: must be 'commit' or 'redis', got {confirm!r}")
     events_cluster = _get(data, "events_cluster", "", bool, required=False, default=False)
     state_dir = Path(_get(data, "state_dir", "", str))
     if not state_dir.is_absolute() and base_dir is not None:
@@ -305,6 +312,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         events_redis_url=events_redis_url,
         events_cluster=events_cluster,
         wait_replicas=replicas,
+        confirm=confirm,
     )
 
 

@@ -1,9 +1,13 @@
 """The agent's store-and-forward outbox: a durable FIFO of signed events waiting for Redis.
 
-Every event is appended here *before* anything else happens with it, and deleted only after
-Redis has accepted it — and, on a Redis with replicas, a replica holds it too
-(:mod:`readers.agent.forwarder`), so nothing is lost while Redis or the
-network is down (R-DEV-2: the upload is never switched off, only delayed).
+Every event is appended here *before* anything else happens with it, and deleted only once the
+server says it is stored: each row carries its device, boot epoch and sequence number, and
+:meth:`Outbox.trim` removes what the processors' per-device acknowledgement (written after the
+database commit, issue 12) covers — so nothing is lost while Redis, the processors, the database
+or the network is down, nor when Redis crashes with events it had accepted but not yet written
+(R-DEV-2: the upload is never switched off, only delayed). Rows without a device (appended by an
+older agent, or by a forwarder in ``confirm="redis"`` mode) are deleted by id once Redis took
+them (:meth:`Outbox.delete_through`).
 
 Storage: one SQLite table, ``id INTEGER PRIMARY KEY AUTOINCREMENT`` giving the order (ids never
 reused, even after the table empties). WAL with ``synchronous=NORMAL``: each append is its own
@@ -33,6 +37,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     mac TEXT NOT NULL
 );
 """
+# added with the end-to-end acknowledgement; an outbox written by an older agent gains them
+_ACK_COLUMNS = (("device", "TEXT"), ("epoch", "INTEGER"), ("seq", "INTEGER"))
 
 
 class Outbox:
@@ -49,13 +55,27 @@ class Outbox:
         self._lock = threading.Lock()
         self._db = open_db(self.path, synchronous=synchronous.upper())
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        for column, kind in _ACK_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {kind}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS outbox_device_seq ON outbox (device, epoch, seq)")
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        self.has_legacy = self._has_legacy()
 
-    def append(self, payload: bytes, mac: str) -> int:
-        """Store one event (committed when this returns); returns its id."""
+    def append(
+        self, payload: bytes, mac: str, *, device: str | None = None, epoch: int | None = None, seq: int | None = None
+    ) -> int:
+        """Store one event (committed when this returns); returns its id. ``device``, ``epoch``
+        and ``seq`` let :meth:`trim` find it when the server acknowledges it."""
         with self._lock:
-            cursor = self._db.execute("INSERT INTO outbox (payload, mac) VALUES (?, ?)", (payload, mac))
+            cursor = self._db.execute(
+                "INSERT INTO outbox (payload, mac, device, epoch, seq) VALUES (?, ?, ?, ?, ?)",
+                (payload, mac, device, epoch, seq),
+            )
             self._count += 1
+            if device is None:
+                self.has_legacy = True
             return int(cursor.lastrowid or 0)
 
     def peek(self, limit: int, *, after: int = 0) -> list[tuple[int, bytes, str]]:
@@ -74,6 +94,50 @@ class Outbox:
             cursor = self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
             self._count -= cursor.rowcount
             return cursor.rowcount
+
+    def trim(self, acks: dict[str, tuple[int, int]], *, through: int) -> int:
+        """Remove every event (sent: id <= ``through``) at or before its device's acknowledged
+        ``(boot_epoch, seq)``; returns how many. Rows without a device are not touched."""
+        if not acks:
+            return 0
+        with self._lock:
+            removed = 0
+            self._db.execute("BEGIN")
+            try:
+                for device, (epoch, seq) in acks.items():
+                    cursor = self._db.execute(
+                        "DELETE FROM outbox WHERE device = ? AND id <= ? AND (epoch < ? OR (epoch = ? AND seq <= ?))",
+                        (device, through, epoch, epoch, seq),
+                    )
+                    removed += cursor.rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._count -= removed
+            return removed
+
+    def delete_legacy_through(self, last_id: int) -> int:
+        """Remove the rows without a device up to ``last_id`` (no acknowledgement names them)."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM outbox WHERE device IS NULL AND id <= ?", (last_id,))
+            self._count -= cursor.rowcount
+            if cursor.rowcount:
+                self.has_legacy = self._has_legacy()
+            return cursor.rowcount
+
+    def _has_legacy(self) -> bool:
+        return self._db.execute("SELECT 1 FROM outbox WHERE device IS NULL LIMIT 1").fetchone() is not None
+
+    def oldest_id(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(id) FROM outbox").fetchone()
+            return None if row[0] is None else int(row[0])
+
+    def devices(self) -> list[str]:
+        """The devices with events waiting for an acknowledgement."""
+        with self._lock:
+            return [str(d) for (d,) in self._db.execute("SELECT DISTINCT device FROM outbox WHERE device IS NOT NULL")]
 
     def __len__(self) -> int:
         return self._count
