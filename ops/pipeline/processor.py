@@ -61,6 +61,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self._partitions_checked_at: float | None = None  # at the first poll
         self._alerts_flushed_at = 0.0
         self._touched: dict[int, dict[int, str]] = {}  # partition → devices (id → code) since its last ack
+        self._partition_devices: dict[int, set[int]] = {}  # partition → every device seen in it
 
     def decode(self, fields: dict[bytes, bytes]) -> Signed:
         return frames.decode(fields)
@@ -107,6 +108,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             # its acknowledgement is written again even if this is a duplicate: an agent that
             # re-sends after Redis lost the key learns what is stored (issue 12)
             self._touched.setdefault(entry.partition, {})[device["id"]] = device["code"]
+            self._partition_devices.setdefault(entry.partition, set()).add(device["id"])
             if not self.supervisor.admit(
                 device["id"],
                 device["code"],
@@ -148,7 +150,12 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         connection.close()  # a broken connection is not reused: the next try connects afresh
 
     def on_gained(self, partitions: Sequence[int]) -> None:
-        """Resume the devices of newly owned partitions where their last acknowledgement left them."""
+        """Resume the devices of newly owned partitions where their last acknowledgement left them.
+        What this processor remembers of them from an earlier turn is stale (another owner went on
+        in between): forgotten first, so a device missing from the state hash (Redis restarted
+        empty) is read from its row, written with every batch."""
+        for p in partitions:
+            self.supervisor.forget(self._partition_devices.pop(p, ()))
         pipe = self.redis.pipeline(transaction=False)
         for p in partitions:
             pipe.hgetall(names.seq_state_key(p))

@@ -214,6 +214,10 @@ class DeviceSupervisor:
         """The partition state hash's fields for these devices."""
         return {str(i): self.state[i].dump() for i in device_ids if i in self.state}
 
+    def forget(self, device_ids: Iterable[int]) -> None:
+        for device_id in device_ids:
+            self.state.pop(device_id, None)
+
     def adopt(self, fields: dict[bytes, bytes]) -> None:
         """Take over the devices of a partition as its previous owner acknowledged them."""
         for key, value in fields.items():
