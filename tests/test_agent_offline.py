@@ -29,6 +29,7 @@ from streams import credentials as feed
 from streams import envelopes, names, signing
 from streams.consumer import stream_entries
 from streams.reasons import Decision, Direction, Reason
+from tests.private_servers import wait_until
 
 TAPS = int(os.environ.get("AGENT_OFFLINE_TAPS", "2000"))
 VALID, LOST = "04A1B2C3D4", "04FFEE0011"
@@ -127,14 +128,6 @@ def make_agent(server: RedisServer, state_dir: Path, key: bytes, heartbeat_s: fl
     return ReaderAgent(config, client_factory(server.url), sources=[])
 
 
-def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def stream_messages(server: RedisServer, key: bytes) -> list[envelopes.Tap | envelopes.Heartbeat | envelopes.Fault]:
     client = server.client()
     try:
@@ -158,8 +151,8 @@ def test_taps_while_redis_is_down_arrive_in_order_after_it_returns(server, tmp_p
     agent = make_agent(server, tmp_path / "state", key)
     agent.start()
     try:
-        wait_for(lambda: agent.cache.version == 2, what="the credential snapshot")
-        wait_for(lambda: len(agent.outbox) == 0, what="the boot heartbeat to be forwarded")
+        wait_until(lambda: agent.cache.version == 2, 30.0, "the credential snapshot", step=0.01)
+        wait_until(lambda: len(agent.outbox) == 0, 30.0, "the boot heartbeat to be forwarded", step=0.01)
 
         server.stop()
         base = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
@@ -179,7 +172,7 @@ def test_taps_while_redis_is_down_arrive_in_order_after_it_returns(server, tmp_p
 
         server.start()
         start = time.perf_counter()
-        wait_for(lambda: len(agent.outbox) == 0, timeout=120, what="the backlog to drain")
+        wait_until(lambda: len(agent.outbox) == 0, 120, "the backlog to drain", step=0.01)
         drain_s = time.perf_counter() - start  # includes up to 5 s of forwarder back-off
         print(f"\n{count} taps offline: {tap_rate:,.0f} taps/s recorded; drained in {drain_s:.2f} s")
 
@@ -202,7 +195,7 @@ def test_restart_while_offline_keeps_the_backlog_and_the_cached_credentials(serv
     state = tmp_path / "state"
     first = make_agent(server, state, key)
     first.start()
-    wait_for(lambda: first.cache.version == 2 and len(first.outbox) == 0, what="sync")
+    wait_until(lambda: first.cache.version == 2 and len(first.outbox) == 0, 30.0, "sync", step=0.01)
     server.stop()
     for _ in range(10):
         first.tap("G-T-01", VALID)
@@ -215,7 +208,7 @@ def test_restart_while_offline_keeps_the_backlog_and_the_cached_credentials(serv
         assert second.tap("G-T-01", LOST).reason == Reason.LOST  # decided from the cached list
         assert second.tap("G-T-01", VALID).decision == Decision.ALLOW
         server.start()
-        wait_for(lambda: len(second.outbox) == 0, what="the backlog to drain")
+        wait_until(lambda: len(second.outbox) == 0, 30.0, "the backlog to drain", step=0.01)
         messages = stream_messages(server, key)
         epochs = [m.boot_epoch for m in messages]
         # the first run's messages, then the second's: each epoch contiguous and in seq order
@@ -235,12 +228,12 @@ def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(serve
     agent = make_agent(server, tmp_path / "state", key, heartbeat_s=0.2)
     agent.start()
     try:
-        wait_for(lambda: agent.cache.version == 2, what="the snapshot")
+        wait_until(lambda: agent.cache.version == 2, 30.0, "the snapshot", step=0.01)
         assert agent.tap("G-T-01", LOST).decision == Decision.ALLOW
 
         # R-USE-1: the loss report is the next delta; the door refuses the card at once
         feed.publish(client, [card(LOST, "lost")])
-        wait_for(lambda: agent.cache.version == 3, what="the delta")
+        wait_until(lambda: agent.cache.version == 3, 30.0, "the delta", step=0.01)
         assert agent.tap("G-T-01", LOST).reason == Reason.LOST
 
         # a gap: version 4 vanishes from the stream before the agent reads it (trimmed)
@@ -250,17 +243,19 @@ def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(serve
         pipe.eval(feed._PUBLISH, 3, *keys, names.CREDENTIALS_MAXLEN, LOST, feed.json.dumps(card(LOST)))
         pipe.xdel(names.CREDENTIALS, "4-1")
         pipe.execute()
-        wait_for(lambda: agent.cache.version == 5, what="the snapshot reload")
+        wait_until(lambda: agent.cache.version == 5, 30.0, "the snapshot reload", step=0.01)
         credential = agent.cache.lookup(VALID)
         assert credential is not None and credential.status == "lost"  # came only with the snapshot
         assert agent.tap("G-T-01", VALID).reason == Reason.LOST
 
         # heartbeats carry the version the agent holds and its backlog
-        wait_for(
+        wait_until(
             lambda: any(
                 isinstance(m, envelopes.Heartbeat) and m.credential_version == 5 for m in stream_messages(server, key)
             ),
-            what="a heartbeat at version 5",
+            30.0,
+            "a heartbeat at version 5",
+            step=0.01,
         )
     finally:
         agent.close()
@@ -282,19 +277,19 @@ def test_redis_lost_mid_drain_loses_and_reorders_nothing(server, tmp_path):
     agent = ReaderAgent(config, client_factory(server.url), sources=[])
     agent.start()
     try:
-        wait_for(lambda: len(agent.outbox) == 0, what="the boot heartbeat")
+        wait_until(lambda: len(agent.outbox) == 0, 30.0, "the boot heartbeat", step=0.01)
         server.stop()
         for _ in range(5000):
             agent.tap("G-T-01", VALID)
         server.start()
-        wait_for(lambda: len(agent.outbox) < 4000, what="the drain to start")
+        wait_until(lambda: len(agent.outbox) < 4000, 30.0, "the drain to start", step=0.01)
         server.proc.kill()  # gone mid-drain, without a goodbye (AOF fsyncs every write)
         server.proc.wait()
         server.proc = None
         assert 0 < len(agent.outbox) < 5001  # really mid-drain
         time.sleep(0.3)
         server.start()
-        wait_for(lambda: len(agent.outbox) == 0, timeout=60, what="the backlog to drain")
+        wait_until(lambda: len(agent.outbox) == 0, 60, "the backlog to drain", step=0.01)
         messages = stream_messages(server, key)
         seen, unique = set(), []
         for m in messages:  # a batch whose reply was lost may come twice, whole: dedupe by id
@@ -357,11 +352,11 @@ def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
     agent = ReaderAgent(config, client_factory(server.url), sources=[a, b])
     agent.start()
     try:
-        wait_for(lambda: agent.cache.version == 2, what="the snapshot")
+        wait_until(lambda: agent.cache.version == 2, 30.0, "the snapshot", step=0.01)
         a.present(VALID)
         b.present(LOST)
         FakeSource("Reader C").present(VALID)  # not started: nothing
-        wait_for(lambda: len(agent.outbox) == 0, what="forwarding")
+        wait_until(lambda: len(agent.outbox) == 0, 30.0, "forwarding", step=0.01)
         c = server.client()
         entries = stream_entries(c)
         c.close()

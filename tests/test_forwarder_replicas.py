@@ -4,13 +4,9 @@ master alone, then given a replica."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis
@@ -20,32 +16,9 @@ from readers.agent.outbox import Outbox
 from streams import envelopes, names, producer
 from streams.consumer import stream_entries
 from streams.reasons import Decision, Direction, Reason
+from tests.private_servers import start_redis, stop
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 KEY = b"k" * 32
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server(tmp: Path, *args: str) -> tuple[subprocess.Popen, int]:
-    port = _port()
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp), *args],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis(port=port).ping()
-            return proc, port
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.05)
 
 
 def _tap(seq: int) -> envelopes.Tap:
@@ -69,11 +42,9 @@ def _append(outbox: Outbox, seq: int) -> None:
 
 @pytest.fixture
 def master(tmp_path):
-    (tmp_path / "m").mkdir()
-    proc, port = _server(tmp_path / "m")
+    proc, port = start_redis(tmp_path / "m")
     yield port
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 def test_events_stay_in_the_outbox_until_a_replica_holds_them_and_later_ones_still_flow(master, tmp_path):
@@ -92,8 +63,7 @@ def test_events_stay_in_the_outbox_until_a_replica_holds_them_and_later_ones_sti
     with pytest.raises(NotReplicatedYet):
         forwarder.send_batch()  # nothing new: only asks again, and still no replica
 
-    (tmp_path / "r").mkdir()
-    replica, replica_port = _server(tmp_path / "r", "--replicaof", "127.0.0.1", str(master))
+    replica, replica_port = start_redis(tmp_path / "r", "--replicaof", "127.0.0.1", str(master))
     try:
         deadline = time.monotonic() + 20
         while redis.Redis(port=replica_port).info("replication").get("master_link_status") != "up":
@@ -104,8 +74,7 @@ def test_events_stay_in_the_outbox_until_a_replica_holds_them_and_later_ones_sti
         assert len(stream_entries(client)) == 8  # confirmed without being sent again
         assert len(stream_entries(redis.Redis(port=replica_port))) == 8
     finally:
-        replica.terminate()
-        replica.wait(10)
+        stop(replica)
         forwarder.close()
         outbox.close()
 

@@ -19,7 +19,8 @@ from readers.agent.config import parse_config
 from streams import credentials as feed
 from streams.reasons import Decision, Reason
 from tests.factories import device_key
-from tests.test_agent_offline import server, wait_for  # noqa: F401 (fixture: a Redis server of its own)
+from tests.private_servers import wait_until
+from tests.test_agent_offline import server  # noqa: F401 (fixture: a Redis server of its own)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline, pytest.mark.slow]
 TAPS = 20_000
@@ -53,8 +54,8 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, server,
     )
     agent.start()
     try:
-        wait_for(lambda: agent.cache.version == len(campus.cards), what="the credential snapshot")
-        wait_for(lambda: len(agent.outbox) == 0, what="the boot heartbeat")
+        wait_until(lambda: agent.cache.version == len(campus.cards), 30.0, "the credential snapshot", step=0.01)
+        wait_until(lambda: len(agent.outbox) == 0, 30.0, "the boot heartbeat", step=0.01)
         server.stop()  # the network/server is down
 
         base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -71,7 +72,7 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, server,
         assert len(agent.outbox) == TAPS
 
         server.start()  # it comes back
-        wait_for(lambda: len(agent.outbox) == 0, timeout=120, what="the backlog to drain")
+        wait_until(lambda: len(agent.outbox) == 0, 120, "the backlog to drain", step=0.01)
     finally:
         agent.close()
 

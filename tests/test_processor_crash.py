@@ -13,17 +13,9 @@ from ops.registry.models import AccessEvent
 from streams import consumer
 from tests.conftest import campuscard_cmd
 from tests.factories import publish, tap
+from tests.private_servers import wait_until
 
 TOTAL = 10_000
-
-
-def _wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -44,7 +36,7 @@ def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(campus, redi
     )
     try:
         feeder.start()
-        _wait_for(lambda: AccessEvent.objects.count() >= 2_000, 60, "the first rows")
+        wait_until(lambda: AccessEvent.objects.count() >= 2_000, 60, "the first rows", step=0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -60,10 +52,11 @@ def test_killing_the_processor_mid_stream_loses_and_doubles_nothing(campus, redi
         env=subprocess_env,
     )
     try:
-        _wait_for(
+        wait_until(
             lambda: AccessEvent.objects.count() >= TOTAL and consumer.pending(redis_client) == 0,
             90,
             "every event processed and acknowledged",
+            step=0.05,
         )
         time.sleep(1.0)  # anything redelivered late would show as an extra row now
     finally:

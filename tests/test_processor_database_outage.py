@@ -6,7 +6,6 @@ connection is ended with pg_terminate_backend."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connection
@@ -15,16 +14,9 @@ from ops.pipeline.processor import ReaderEventProcessor
 from ops.registry.models import AccessEvent
 from streams import consumer
 from tests.factories import publish, tap
+from tests.private_servers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_killed_database_connection_loses_no_tap(campus, redis_client):
@@ -46,11 +38,11 @@ def test_a_killed_database_connection_loses_no_tap(campus, redis_client):
     thread.start()
     try:
         publish(redis_client, [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(5)])
-        _wait(lambda: AccessEvent.objects.count() == 5, 20, "the first taps")
+        wait_until(lambda: AccessEvent.objects.count() == 5, 20, "the first taps", step=0.05)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pids[0]])
         publish(redis_client, [tap(uid=campus.cards[i].uid, seq=i + 6) for i in range(10)])
-        _wait(lambda: AccessEvent.objects.count() == 15, 30, "the taps after the connection was killed")
+        wait_until(lambda: AccessEvent.objects.count() == 15, 30, "the taps after the connection was killed", step=0.05)
     finally:
         processor.stopping.set()
         thread.join(20)

@@ -19,6 +19,7 @@ from streams import consumer, names
 from streams.cards import DeviceKind
 from tests.conftest import campuscard_cmd
 from tests.factories import make_device, publish, tap
+from tests.private_servers import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -26,14 +27,6 @@ DEVICES = 60
 RATE = 300.0  # taps/s over all devices
 SECONDS = 16.0
 KILL_AT = 5.0
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_a_processor_killed_under_load_loses_nothing_and_its_partitions_move(campus, redis_client, subprocess_env):
@@ -67,7 +60,7 @@ def test_a_processor_killed_under_load_loses_nothing_and_its_partitions_move(cam
             time.sleep(tick)
 
     try:
-        _wait(lambda: set(owners()) == {b"p0", b"p1", b"p2"}, 30, "three processors sharing the partitions")
+        wait_until(lambda: set(owners()) == {b"p0", b"p1", b"p2"}, 30, "three processors sharing the partitions")
         feeder = threading.Thread(target=tapping)
         feeder.start()
         time.sleep(KILL_AT)
@@ -76,13 +69,15 @@ def test_a_processor_killed_under_load_loses_nothing_and_its_partitions_move(cam
         processors[0].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         processors[0].wait()
-        _wait(lambda: all(owners()[p] in (b"p1", b"p2") for p in orphaned), 15, "the dead one's partitions taken over")
+        wait_until(
+            lambda: all(owners()[p] in (b"p1", b"p2") for p in orphaned), 15, "the dead one's partitions taken over"
+        )
         takeover_s = time.monotonic() - killed_at
         time.sleep(max(0.0, SECONDS - KILL_AT - takeover_s))
         stop.set()
         feeder.join()
-        _wait(lambda: AccessEvent.objects.filter(device__code__in=codes).count() >= made, 60, f"all {made} taps")
-        _wait(lambda: consumer.pending(redis_client) == 0, 30, "every entry acknowledged")
+        wait_until(lambda: AccessEvent.objects.filter(device__code__in=codes).count() >= made, 60, f"all {made} taps")
+        wait_until(lambda: consumer.pending(redis_client) == 0, 30, "every entry acknowledged")
     finally:
         stop.set()
         for proc in processors[1:]:

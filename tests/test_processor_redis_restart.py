@@ -5,12 +5,9 @@ stores what the readers send from then on. A private redis-server, killed and re
 
 from __future__ import annotations
 
-import shutil
 import signal
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -18,53 +15,13 @@ import redis
 from ops.registry.models import AccessEvent
 from tests.conftest import campuscard_cmd
 from tests.factories import publish, tap
+from tests.private_servers import start_redis, stop, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _start(port: int, tmp: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis(port=port).ping()
-            return proc
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.05)
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
 
 def test_the_processor_survives_redis_restarting_empty(campus, subprocess_env, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = _start(port, tmp_path)
+    server, port = start_redis(tmp_path, "--appendonly", "no")
     url = f"redis://127.0.0.1:{port}/0"
     log = tmp_path / "processor.log"
     env = dict(subprocess_env, REDIS_URL=url)
@@ -73,19 +30,18 @@ def test_the_processor_survives_redis_restarting_empty(campus, subprocess_env, t
     client = redis.Redis.from_url(url)
     try:
         publish(client, [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(5)])
-        _wait(lambda: AccessEvent.objects.count() == 5, 30, "the first taps")
+        wait_until(lambda: AccessEvent.objects.count() == 5, 30, "the first taps")
         server.send_signal(signal.SIGKILL)  # Redis dies, and comes back with nothing
         server.wait()
         time.sleep(3)  # the processor meets the outage for a while
-        server = _start(port, tmp_path)
+        server, _ = start_redis(tmp_path, "--appendonly", "no", port=port)
         publish(client, [tap(uid=campus.cards[i].uid, seq=i + 6) for i in range(5)])
-        _wait(lambda: AccessEvent.objects.count() == 10, 30, "taps sent after the restart")
+        wait_until(lambda: AccessEvent.objects.count() == 10, 30, "taps sent after the restart")
         assert processor.poll() is None, "the processor stopped"
     finally:
         processor.send_signal(signal.SIGTERM)
         processor.wait(20)
-        server.terminate()
-        server.wait(10)
+        stop(server)
     text = log.read_text()
     assert text.count("Redis unreachable") == 1, text[-3000:]  # one line for the outage …
     assert "Redis reachable again" in text

@@ -27,6 +27,7 @@ from streams import consumer, names
 from streams.cards import DeviceKind
 from tests.conftest import campuscard_cmd
 from tests.factories import device_key, make_device
+from tests.private_servers import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -195,14 +196,6 @@ def _agent(code: str, state_dir: Path, main_url: str, node_url: str) -> ReaderAg
     return ReaderAgent(config, client_factory(main_url), sources=[])
 
 
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_a_master_killed_mid_run_loses_no_tap_and_stores_none_twice(
     campus, redis_client, subprocess_env, tmp_path, cluster
 ):
@@ -243,15 +236,15 @@ def test_a_master_killed_mid_run_loses_no_tap_and_stores_none_twice(
     try:
         for thread in threads:
             thread.start()
-        _wait(lambda: AccessEvent.objects.count() > 100, 60, "taps flowing through the cluster")
+        wait_until(lambda: AccessEvent.objects.count() > 100, 60, "taps flowing through the cluster")
 
         def owners() -> set[object]:
             return {stream.get(names.lease_key(p)) for p in range(settings.EVENT_PARTITIONS)}
 
-        _wait(lambda: owners() == {b"c0", b"c1"}, 20, "the two processors sharing the partitions")
+        wait_until(lambda: owners() == {b"c0", b"c1"}, 20, "the two processors sharing the partitions")
         cluster.procs[victim].send_signal(signal.SIGKILL)  # the master dies mid-run
         cluster.procs[victim].wait()
-        _wait(lambda: len(cluster.masters()) == 3 and victim not in cluster.masters(), 30, "a replica taking over")
+        wait_until(lambda: len(cluster.masters()) == 3 and victim not in cluster.masters(), 30, "a replica taking over")
         stored_at_failover = AccessEvent.objects.count()
         time.sleep(SECONDS / 2)
         assert AccessEvent.objects.count() > stored_at_failover + 100, "the pipeline did not go on after the failover"
@@ -262,14 +255,14 @@ def test_a_master_killed_mid_run_loses_no_tap_and_stores_none_twice(
         stop.set()
         for thread in threads:
             thread.join()
-        _wait(lambda: all(len(a.outbox) == 0 for a in agents), 60, "every agent's outbox confirmed and emptied")
+        wait_until(lambda: all(len(a.outbox) == 0 for a in agents), 60, "every agent's outbox confirmed and emptied")
         total = sum(made.values())
-        _wait(
+        wait_until(
             lambda: AccessEvent.objects.filter(device__code__in=codes).count() >= total,
             60,
             f"all {total} taps stored",
         )
-        _wait(lambda: consumer.pending(stream, settings.EVENT_PARTITIONS) == 0, 60, "every entry acknowledged")
+        wait_until(lambda: consumer.pending(stream, settings.EVENT_PARTITIONS) == 0, 60, "every entry acknowledged")
     finally:
         stop.set()
         for agent in agents:

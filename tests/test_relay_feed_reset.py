@@ -22,20 +22,13 @@ from readers.agent.config import parse_config
 from streams import credentials as feed
 from streams import names
 from tests.factories import device_key
+from tests.private_servers import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
 def _snapshot(redis_client) -> dict[str, dict]:
     return {k.decode(): json.loads(v) for k, v in redis_client.hgetall(feed.SNAPSHOT).items()}
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_redis_restarting_empty_gets_the_whole_feed_back_at_new_versions(campus, redis_client, tmp_path):
@@ -62,7 +55,7 @@ def test_redis_restarting_empty_gets_the_whole_feed_back_at_new_versions(campus,
     )
     agent.start()
     try:
-        _wait(lambda: agent.cache.version == before, 10, "the agent to follow the feed")
+        wait_until(lambda: agent.cache.version == before, 10, "the agent to follow the feed", step=0.05)
         held: list[int] = []
         sampling = threading.Event()
 
@@ -92,7 +85,7 @@ def test_redis_restarting_empty_gets_the_whole_feed_back_at_new_versions(campus,
         assert seed.data["cards"] == len(campus.cards)
 
         # the agent never held fewer cards than the database, and ends with the new feed
-        _wait(lambda: agent.cache.version == after, 10, "the agent to take the new feed")
+        wait_until(lambda: agent.cache.version == after, 10, "the agent to take the new feed", step=0.05)
         sampling.set()
         sampler.join()
         assert len(agent.cache) == len(campus.cards)
