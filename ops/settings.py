@@ -245,8 +245,8 @@ PROCESSOR_CLAIM_IDLE_MS = envint("PROCESSOR_CLAIM_IDLE_MS", 30_000, minimum=100)
 # processor's partitions are served again within this (issue 14)
 PROCESSOR_LEASE_MS = envint("PROCESSOR_LEASE_MS", 8_000, minimum=2_000)
 LIVE_FEED_ROWS = envint("LIVE_FEED_ROWS", 50, minimum=5)
-# How often the processor checks for silent/lagging devices, escalations and flapping
-PROCESSOR_SUPERVISE_S = envint("PROCESSOR_SUPERVISE_S", 5, minimum=1)
+# How often `campuscard supervise` checks for silent/lagging devices, escalations and flapping
+SUPERVISE_S = envint("SUPERVISE_S", 5, minimum=1)
 # Two taps of one card at different sites closer together than this are a clone suspicion.
 CLONE_MIN_TRAVEL_S = envint("CLONE_MIN_TRAVEL_S", 60, minimum=1)
 # R-OPS-3: an alert nobody acknowledged goes up a level after this long (and again after twice)

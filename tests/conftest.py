@@ -65,7 +65,7 @@ def subprocess_env(transactional_db, tmp_path):
         REDIS_URL=settings.REDIS_URL,
         CAMPUSCARD_VAR_DIR=str(tmp_path / "var"),
         PYTHONUNBUFFERED="1",
-        PROCESSOR_SUPERVISE_S="1",
+        SUPERVISE_S="1",
     )
     env.pop("CAMPUSCARD_TEST_SQLITE", None)
     return env
@@ -92,7 +92,8 @@ def bench_figures(var_dir, *args: str, timeout: float, env: dict[str, str] | Non
 
 @pytest.fixture
 def stack(campus, redis_client, subprocess_env):
-    """Real daphne and a real processor on the test database; yields the base URL."""
+    """Real daphne, a real processor and a real supervisor (the timed jobs) on the test database;
+    yields the base URL."""
     import signal
     import subprocess
 
@@ -103,9 +104,11 @@ def stack(campus, redis_client, subprocess_env):
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ops.asgi:application"], env=subprocess_env
     )
     processor = subprocess.Popen(campuscard_cmd("process", "--name", "browser-test"), env=subprocess_env)
+    supervisor = subprocess.Popen(campuscard_cmd("supervise", "--name", "browser-test"), env=subprocess_env)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         yield f"http://127.0.0.1:{port}"
     finally:
+        stop(supervisor, signal.SIGTERM)
         stop(processor, signal.SIGTERM)
         stop(web, signal.SIGTERM)

@@ -14,16 +14,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from django.utils import timezone
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
+from ops.alerts.choices import AlertKind
+from ops.alerts.models import Alert
+from ops.registry.choices import DeviceState
 from ops.registry.lifecycle.services import report_loss
-from ops.registry.models import AccessEvent
+from ops.registry.models import AccessEvent, Device
 from streams import credentials as feed
 from streams import names
 from tests.conftest import ROOT, database_url_for_subprocess
@@ -34,7 +39,12 @@ CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 PRODUCTION = README.split("## Production", 1)[1].split("\n## ", 1)[0]
 REQUIRED_SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "CAMPUSCARD_BACKUP_KEY")
-PROCESSES = {"web": "daphne", "processor": "campuscard process", "relay": "campuscard relay"}
+PROCESSES = {
+    "web": "daphne",
+    "processor": "campuscard process",
+    "relay": "campuscard relay",
+    "supervise": "campuscard supervise",
+}
 TEST_ONLY = {"CAMPUSCARD_TEST_SQLITE"}
 
 
@@ -121,6 +131,10 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
         "CAMPUSCARD_BACKUP_KEY": secrets.token_hex(32),
         "POSTGRES_PASSWORD": "unused-here",
     }
+    # a vehicle gate last heard an hour ago: the supervisor's first round marks it silent (R-DEV-2)
+    Device.objects.filter(pk=campus.vehicle_gate.pk).update(
+        last_seen_at=timezone.now() - timedelta(hours=1), state=DeviceState.ONLINE
+    )
     port = _free_port()
     procs: dict[str, subprocess.Popen] = {}
     logs: dict[str, Path] = {}
@@ -161,6 +175,12 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
             assert time.monotonic() < deadline, logs["relay"].read_text()[-2000:]
             time.sleep(0.1)
         assert int(redis_client.get(names.CREDENTIALS_VERSION)) > len(campus.cards)
+        # … and the timed jobs in the supervisor
+        deadline = time.monotonic() + 30
+        while Device.objects.get(pk=campus.vehicle_gate.pk).state != DeviceState.SILENT:
+            assert time.monotonic() < deadline, logs["supervise"].read_text()[-2000:]
+            time.sleep(0.1)
+        assert Alert.objects.filter(kind=AlertKind.UPLOAD_STOPPED, device=campus.vehicle_gate).exists()
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)

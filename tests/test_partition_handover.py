@@ -68,19 +68,3 @@ def test_a_processor_without_redis_state_resumes_from_the_row_written_with_the_b
     second.alerts.flush()
     assert not Alert.objects.filter(kind__in=[AlertKind.SEQUENCE_GAP, AlertKind.REPLAY]).exists()
     assert redis_client.hget("campuscard:counters", "duplicate") == b"1"  # seq 7, stored already
-
-
-def test_with_several_processors_one_of_them_runs_each_timed_job_per_interval(campus, redis_client, monkeypatch):
-    """Escalations, silent and lagging devices, flapping and the history partitions are checked
-    by one processor per interval, not by every one of them (twice the escalations otherwise)."""
-    runs: list[str] = []
-    monkeypatch.setattr(ReaderEventProcessor, "_supervise", lambda self: runs.append(self.consumer))
-    first = ReaderEventProcessor(redis_client, fanout=None, consumer="a", block_ms=20)
-    second = ReaderEventProcessor(redis_client, fanout=None, consumer="b", block_ms=20)
-    first.poll_once()
-    second.poll_once()
-    assert runs == ["a"]
-    redis_client.delete("campuscard:jobs:supervise")  # the interval is over
-    second._silence_checked_at = 0.0
-    second.poll_once()
-    assert runs == ["a", "b"]

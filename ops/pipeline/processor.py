@@ -14,17 +14,11 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from ops.alerts.choices import AlertKind
-from ops.alerts.services import AlertBuffer, clear_condition, escalate_overdue, settle_flapping
+from ops.alerts.services import AlertBuffer, clear_condition
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
-from ops.pipeline import partitions
 from ops.pipeline.card_watch import CardWatch
 from ops.pipeline.routing import group_rows
-from ops.pipeline.supervision import (
-    DeviceSupervisor,
-    mark_lagging_devices,
-    mark_silent_devices,
-    notify_devices,
-)
+from ops.pipeline.supervision import DeviceSupervisor, notify_devices
 from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_commits
 from ops.push import Fanout
 from ops.registry.choices import DeviceState
@@ -57,8 +51,6 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self._seen: dict[int, datetime] = {}
         self._heartbeats: dict[int, tuple[int, int]] = {}
         self._seen_flushed_at = 0.0
-        self._silence_checked_at = 0.0
-        self._partitions_checked_at: float | None = None  # at the first poll
         self._alerts_flushed_at = 0.0
         self._touched: dict[int, dict[int, str]] = {}  # partition → devices (id → code) since its last ack
         self._partition_devices: dict[int, set[int]] = {}  # partition → every device seen in it
@@ -181,31 +173,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self.alerts.flush()
         if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
             self._flush_seen()  # after the batch's commit, so it never delays a push
-        if time.monotonic() - self._silence_checked_at >= settings.PROCESSOR_SUPERVISE_S:
-            self._silence_checked_at = time.monotonic()
-            if self._take_turn("supervise", settings.PROCESSOR_SUPERVISE_S):
-                self._supervise()
-        if self._partitions_checked_at is None or time.monotonic() - self._partitions_checked_at >= partitions.CHECK_S:
-            self._partitions_checked_at = time.monotonic()
-            if self._take_turn("history-partitions", partitions.CHECK_S):
-                created, dropped = partitions.maintain(now=timezone.now())
-                if created or dropped:
-                    log.info("history partitions: created %s, dropped %s", created, dropped)
         return processed
-
-    def _take_turn(self, job: str, every_s: float) -> bool:
-        """With several processors, one of them runs a timed job per interval (whoever asks
-        first): escalating an alert twice, or two processors marking the same device silent,
-        would be wrong. The claim lapses before the next interval, so a dead claimant's turn
-        passes to another."""
-        return bool(self.redis.set(f"{names.JOBS_PREFIX}{job}", self.consumer, nx=True, px=int(every_s * 900)))
-
-    def _supervise(self) -> None:
-        now = timezone.now()
-        mark_silent_devices(now=now)
-        mark_lagging_devices(now=now)
-        escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
-        settle_flapping(now=now)
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
         """Insert the batch's new taps; their live rows, in stream order, and the highest id."""

@@ -56,6 +56,7 @@ class Command(BaseCommand):
             "web": [py, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]), "ops.asgi:application"],
             "processor": [py, "-m", "ops.cli", "process"],
             "relay": [py, "-m", "ops.cli", "relay"],
+            "supervisor": [py, "-m", "ops.cli", "supervise"],
             "simulator": [py, "-m", "ops.cli", "simulate", "--rate", str(opts["rate"]), "--speed", str(opts["speed"])],
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in specs.items()}

@@ -1,0 +1,112 @@
+"""The event path's timed work, in a process of its own (``campuscard supervise``; issue 12,
+Build 2), so that a processor does per-event work only:
+
+- every ``SUPERVISE_S``: devices gone silent (R-DEV-2) or lagging behind the credential feed
+  (R-USE-1), alerts nobody acknowledged in time escalated (R-OPS-3), flapping alerts settled;
+- hourly: the tap history's monthly partitions made ahead and expired months dropped (issue 14).
+
+Safe to run twice (two hosts for availability): each job takes a claim in Redis per interval
+(``SET NX PX``, as healthchecks' ``sendalerts`` takes its checks), so one supervisor runs it and
+a dead one's turn passes to the other when its claim lapses. An outage of Redis or the database
+is one log line and a retry at the next interval, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from ops.alerts.services import escalate_overdue, settle_flapping
+from ops.pipeline import partitions
+from ops.pipeline.supervision import mark_lagging_devices, mark_silent_devices
+from streams import names
+from streams.connect import StreamClient
+
+log = logging.getLogger(__name__)
+TICK_S = 0.5
+
+
+def supervise_devices_and_alerts() -> None:
+    now = timezone.now()
+    mark_silent_devices(now=now)
+    mark_lagging_devices(now=now)
+    escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
+    settle_flapping(now=now)
+
+
+def maintain_history() -> None:
+    created, dropped = partitions.maintain(now=timezone.now())
+    if created or dropped:
+        log.info("history partitions: created %s, dropped %s", created, dropped)
+
+
+class TimedJobs:
+    """``run()`` until SIGTERM; ``run_due()`` runs each job whose interval is up and whose claim
+    this supervisor wins, and returns the names of those it ran."""
+
+    def __init__(
+        self,
+        client: StreamClient,
+        *,
+        name: str,
+        jobs: dict[str, tuple[float, Callable[[], None]]] | None = None,
+    ):
+        self.redis = client
+        self.name = name
+        self.jobs = jobs or {
+            "supervise": (float(settings.SUPERVISE_S), supervise_devices_and_alerts),
+            "history-partitions": (float(partitions.CHECK_S), maintain_history),
+        }
+        self._next: dict[str, float] = dict.fromkeys(self.jobs, 0.0)  # every job at the start
+        self.stopping = threading.Event()
+        self._failing: str | None = None
+        self.runs: dict[str, int] = dict.fromkeys(self.jobs, 0)
+
+    def take_turn(self, job: str, every_s: float) -> bool:
+        """The claim for this interval: lapses just before the next, so it passes on if we die."""
+        return bool(self.redis.set(f"{names.JOBS_PREFIX}{job}", self.name, nx=True, px=int(every_s * 900)))
+
+    def run_due(self) -> list[str]:
+        ran = []
+        for job, (every_s, work) in self.jobs.items():
+            if time.monotonic() < self._next[job]:
+                continue
+            self._next[job] = time.monotonic() + every_s
+            if self.take_turn(job, every_s):
+                work()
+                self.runs[job] += 1
+                ran.append(job)
+        return ran
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.run_due()
+            except (redis.RedisError, OSError, OperationalError, InterfaceError) as exc:
+                part = "Redis" if isinstance(exc, redis.RedisError | OSError) else "the database"
+                if self._failing != part:
+                    log.warning("timed jobs: %s unreachable (%s): retrying at the next interval", part, exc)
+                    self._failing = part
+                connection.close()  # a broken connection is not reused
+            else:
+                if self._failing is not None:
+                    log.warning("timed jobs: %s reachable again", self._failing)
+                    self._failing = None
+            self.stopping.wait(TICK_S)
+        log.info("supervisor %s stopped: %s", self.name, self.runs)
+
+    def install_signal_handlers(self) -> None:
+        def _stop(signum: int, _frame: Any) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
