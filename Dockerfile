@@ -14,9 +14,9 @@ COPY scripts/compile_translations.py scripts/
 # installing, so the installed package carries it.
 RUN pip install --no-cache-dir "$(grep -o 'polib==[0-9.]*' pyproject.toml)" \
     && python scripts/compile_translations.py --force \
-    && pip install --no-cache-dir . && mkdir -p /var/lib/campuscard \
+    && pip install --no-cache-dir . && mkdir -p /var/lib/campuscard/feed-keys \
     && useradd --system --home /var/lib/campuscard campuscard \
-    && chown campuscard /var/lib/campuscard
+    && chown -R campuscard /var/lib/campuscard && chmod 700 /var/lib/campuscard/feed-keys
 USER campuscard
 EXPOSE 8000
 CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "ops.asgi:application"]

@@ -27,6 +27,7 @@ from bench.common import percentile
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.demo.seed import seed_demo_campus
+from ops.pipeline import feed_keys
 from ops.redis_client import client
 from ops.registry.lifecycle import services
 from ops.registry.models import Card
@@ -35,7 +36,9 @@ from readers.agent.config import parse_config
 from streams import names
 
 
-def _reader_process(first: int, count: int, redis_url: str, state: Path, version: int, pipe: Any) -> None:
+def _reader_process(
+    first: int, count: int, redis_url: str, state: Path, version: int, keys: list[str], pipe: Any
+) -> None:
     """One OS process hosting ``count`` reader agents; reports when each applied a loss."""
     received: dict[str, dict[int, float]] = {}
     lock = threading.Lock()
@@ -57,6 +60,7 @@ def _reader_process(first: int, count: int, redis_url: str, state: Path, version
         config = parse_config(
             {
                 "redis_url": redis_url,
+                "feed_keys": keys,  # the relay's signing key (issue 12)
                 "state_dir": str(state / f"r{i}"),
                 "heartbeat_s": 3600,
                 "doors": [
@@ -98,6 +102,7 @@ def run(*, readers: int, revocations: int, processes: int = 10, holders: int = 2
 
     state = Path(tempfile.mkdtemp(prefix="campuscard-revocation-"))
     version = int(redis_client.get(names.CREDENTIALS_VERSION) or 0)
+    keys = feed_keys.trusted_public_keys()  # the relay made the key when it seeded the feed
     # Readers are separate controllers in reality: here they run in `processes` OS processes
     # (no shared interpreter lock between them), `readers / processes` agents each.
     from django.db import connections
@@ -111,7 +116,7 @@ def run(*, readers: int, revocations: int, processes: int = 10, holders: int = 2
         worker = context.Process(
             target=_reader_process,
             daemon=True,
-            args=(first, min(per, readers - first), settings.REDIS_URL, state, version, child),
+            args=(first, min(per, readers - first), settings.REDIS_URL, state, version, keys, child),
         )
         worker.start()
         pipes.append(parent)

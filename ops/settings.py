@@ -245,6 +245,9 @@ PROCESSOR_CLAIM_IDLE_MS = envint("PROCESSOR_CLAIM_IDLE_MS", 30_000, minimum=100)
 # processor's partitions are served again within this (issue 14)
 PROCESSOR_LEASE_MS = envint("PROCESSOR_LEASE_MS", 8_000, minimum=2_000)
 LIVE_FEED_ROWS = envint("LIVE_FEED_ROWS", 50, minimum=5)
+# The credential feed's Ed25519 signing keys (issue 12, R-SEC-5): a key-ring file only the relay
+# and NIC's `campuscard feedkey` need; on a persistent volume of their own in production
+CREDENTIAL_KEYRING = envstr("CREDENTIAL_KEYRING") or str(VAR_DIR / "feed-keys" / "keyring.json")
 # How often `campuscard supervise` checks for silent/lagging devices, escalations and flapping
 SUPERVISE_S = envint("SUPERVISE_S", 5, minimum=1)
 # Two taps of one card at different sites closer together than this are a clone suspicion.

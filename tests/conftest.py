@@ -19,6 +19,17 @@ if "REDIS_URL" not in os.environ:
     )
 
 
+@pytest.fixture(autouse=True)
+def feed_keyring(settings):
+    """Every test's credential feed is signed with the tests' key (tests/signing_keys.py)."""
+    from tests.signing_keys import write_keyring
+
+    path = Path(settings.VAR_DIR) / "test-feed-keys" / "keyring.json"
+    write_keyring(path)
+    settings.CREDENTIAL_KEYRING = str(path)
+    return path
+
+
 @pytest.fixture
 def redis_client():
     from django.conf import settings
@@ -66,6 +77,7 @@ def subprocess_env(transactional_db, tmp_path):
         CAMPUSCARD_VAR_DIR=str(tmp_path / "var"),
         PYTHONUNBUFFERED="1",
         SUPERVISE_S="1",
+        CREDENTIAL_KEYRING=settings.CREDENTIAL_KEYRING,  # the tests' feed key (tests/signing_keys.py)
     )
     env.pop("CAMPUSCARD_TEST_SQLITE", None)
     return env

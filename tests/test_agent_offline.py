@@ -30,6 +30,7 @@ from streams import envelopes, names, signing
 from streams.consumer import stream_entries
 from streams.reasons import Decision, Direction, Reason
 from tests.private_servers import wait_until
+from tests.signing_keys import PUBLIC_KEYS, SIGNER
 
 TAPS = int(os.environ.get("AGENT_OFFLINE_TAPS", "2000"))
 VALID, LOST = "04A1B2C3D4", "04FFEE0011"
@@ -118,6 +119,7 @@ def card(uid: str, status: str = "active") -> dict[str, object]:
 def make_agent(server: RedisServer, state_dir: Path, key: bytes, heartbeat_s: float = 3600) -> ReaderAgent:
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": server.url,
             "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
             "state_dir": str(state_dir),
@@ -145,7 +147,7 @@ def stream_messages(server: RedisServer, key: bytes) -> list[envelopes.Tap | env
 @pytest.mark.parametrize("count", [TAPS])
 def test_taps_while_redis_is_down_arrive_in_order_after_it_returns(server, tmp_path, count):
     client = server.client()
-    feed.publish(client, [card(VALID), card(LOST, "lost")])
+    feed.publish(client, [card(VALID), card(LOST, "lost")], SIGNER)
     client.close()
     key = signing.new_key()
     agent = make_agent(server, tmp_path / "state", key)
@@ -189,7 +191,7 @@ def test_taps_while_redis_is_down_arrive_in_order_after_it_returns(server, tmp_p
 
 def test_restart_while_offline_keeps_the_backlog_and_the_cached_credentials(server, tmp_path):
     client = server.client()
-    feed.publish(client, [card(VALID), card(LOST, "lost")])
+    feed.publish(client, [card(VALID), card(LOST, "lost")], SIGNER)
     client.close()
     key = signing.new_key()
     state = tmp_path / "state"
@@ -223,7 +225,7 @@ def test_restart_while_offline_keeps_the_backlog_and_the_cached_credentials(serv
 
 def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(server, tmp_path):
     client = server.client()
-    feed.publish(client, [card(VALID), card(LOST)])
+    feed.publish(client, [card(VALID), card(LOST)], SIGNER)
     key = signing.new_key()
     agent = make_agent(server, tmp_path / "state", key, heartbeat_s=0.2)
     agent.start()
@@ -232,15 +234,18 @@ def test_credential_changes_reach_the_agent_and_a_gap_reloads_the_snapshot(serve
         assert agent.tap("G-T-01", LOST).decision == Decision.ALLOW
 
         # R-USE-1: the loss report is the next delta; the door refuses the card at once
-        feed.publish(client, [card(LOST, "lost")])
+        feed.publish(client, [card(LOST, "lost")], SIGNER)
         wait_until(lambda: agent.cache.version == 3, 30.0, "the delta", step=0.01)
         assert agent.tap("G-T-01", LOST).reason == Reason.LOST
 
         # a gap: version 4 vanishes from the stream before the agent reads it (trimmed)
-        pipe = client.pipeline(transaction=True)
-        keys = [names.CREDENTIALS_VERSION, names.CREDENTIALS, feed.SNAPSHOT]
-        pipe.eval(feed._PUBLISH, 3, *keys, names.CREDENTIALS_MAXLEN, VALID, feed.json.dumps(card(VALID, "lost")))
-        pipe.eval(feed._PUBLISH, 3, *keys, names.CREDENTIALS_MAXLEN, LOST, feed.json.dumps(card(LOST)))
+        args: list[object] = [3, names.CREDENTIALS_MAXLEN, feed.PUBLISHED_KEPT, SIGNER.key_id]
+        for version, change in ((4, card(VALID, "lost")), (5, card(LOST))):
+            e = feed.encode(change)
+            signed = feed.SignedChange(version, e, SIGNER.key_id, SIGNER.sign(version, e))
+            args += ["", change["uid"], version, e, signed.sig, signed.snapshot_value()]
+        pipe = client.pipeline(transaction=True)  # both versions written, and 4 gone, at once
+        pipe.eval(feed._PUBLISH, len(feed._LIVE_KEYS), *feed._LIVE_KEYS, *args)
         pipe.xdel(names.CREDENTIALS, "4-1")
         pipe.execute()
         wait_until(lambda: agent.cache.version == 5, 30.0, "the snapshot reload", step=0.01)
@@ -266,6 +271,7 @@ def test_redis_lost_mid_drain_loses_and_reorders_nothing(server, tmp_path):
     key = signing.new_key()
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": server.url,
             "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
             "state_dir": str(tmp_path / "state"),
@@ -319,11 +325,12 @@ class FakeSource(CardSource):
 
 def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
     client = server.client()
-    feed.publish(client, [card(VALID), card(LOST, "lost")])
+    feed.publish(client, [card(VALID), card(LOST, "lost")], SIGNER)
     client.close()
     key_in, key_out = signing.new_key(), signing.new_key()
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": server.url,
             "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
             "state_dir": str(tmp_path / "state"),
@@ -400,10 +407,14 @@ def test_cards_from_a_source_are_decided_at_their_door(server, tmp_path):
             {"doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}] * 2},
             r"doors\[1\].device_id: 'G1' appears twice",
         ),
+        ({"feed_keys": None}, r"feed_keys: missing"),  # issue 12: no agent without the feed's key
+        ({"feed_keys": []}, r"feed_keys: at least one"),
+        ({"feed_keys": ["ab" * 31]}, r"feed_keys\[0\]: expected 64 hex digits"),
     ],
 )
 def test_bad_config_names_the_field(change, message):
     data = {
+        "feed_keys": PUBLIC_KEYS,
         "redis_url": "redis://127.0.0.1:6379/0",
         "state_dir": "/tmp/agent",
         "doors": [{"device_id": "G1", "key_hex": "00" * 32, "kind": "pedestrian_gate"}],
@@ -417,7 +428,8 @@ def test_bad_config_names_the_field(change, message):
 def test_config_files(tmp_path):
     toml = tmp_path / "agent.toml"
     toml.write_text(
-        'redis_url = "unix:///run/redis.sock"\nstate_dir = "state"\n\n[[doors]]\n'
+        'redis_url = "unix:///run/redis.sock"\nstate_dir = "state"\n'
+        f'feed_keys = ["{PUBLIC_KEYS[0]}"]\n\n[[doors]]\n'
         'device_id = "D1-01"\nkey_hex = "' + "ab" * 32 + '"\nkind = "dorm_door"\nbuilding = "D1"\n'
         'direction = "in"\ncurfew = "23:00-06:00"\n'
     )
@@ -434,6 +446,7 @@ def test_door_policy_from_config_applies_at_the_edge(tmp_path):
     key = signing.new_key()
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": f"unix://{tmp_path}/no-redis.sock",
             "state_dir": str(tmp_path / "state"),
             "heartbeat_s": 3600,

@@ -11,6 +11,7 @@ from readers.agent.agent import BUFFER_FILLING, BUFFER_FULL, ReaderAgent, client
 from readers.agent.config import parse_config
 from readers.agent.outbox import Outbox
 from streams import envelopes, signing
+from tests.signing_keys import PUBLIC_KEYS
 
 
 @pytest.fixture
@@ -71,6 +72,7 @@ def test_agent_raises_buffer_alarms_and_refuses_nothing(tmp_path):
     key = signing.new_key()
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": f"unix://{tmp_path}/no-redis.sock",
             "state_dir": str(tmp_path / "state"),
             "heartbeat_s": 3600,

@@ -11,15 +11,17 @@ from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from streams.consumer import stream_entries
 from tests.private_servers import wait_until
+from tests.signing_keys import PUBLIC_KEYS, SIGNER
 from tests.test_agent_offline import card, server  # noqa: F401 (fixture)
 
 
 def test_an_agent_runs_on_simulated_cards(server, tmp_path):  # noqa: F811
     client = server.client()
-    feed.publish(client, [card(f"0A0B0C{i:02X}") for i in range(20)])
+    feed.publish(client, [card(f"0A0B0C{i:02X}") for i in range(20)], SIGNER)
     agent = ReaderAgent(
         parse_config(
             {
+                "feed_keys": PUBLIC_KEYS,
                 "redis_url": server.url,
                 "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
                 "state_dir": str(tmp_path / "a"),

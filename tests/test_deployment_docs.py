@@ -6,6 +6,7 @@ processes: each service's command with that service's environment (secrets from 
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import signal
@@ -170,7 +171,8 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
         deadline = time.monotonic() + 30
         while True:
             _version, cards = feed.load_snapshot(redis_client)
-            if cards.get(campus.cards[1].uid, {}).get("status") == "lost":
+            change = cards.get(campus.cards[1].uid.upper())
+            if change is not None and json.loads(change.e)["status"] == "lost":
                 break
             assert time.monotonic() < deadline, logs["relay"].read_text()[-2000:]
             time.sleep(0.1)

@@ -36,6 +36,7 @@ from readers.agent.config import parse_config
 from tests.conftest import campuscard_cmd
 from tests.factories import device_key, make_device
 from tests.private_servers import start_redis, stop, wait_until
+from tests.signing_keys import PUBLIC_KEYS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline, pytest.mark.slow]
 
@@ -47,6 +48,7 @@ BEFORE_S, DOWN_S, AFTER_S = 3.0, 1.5, 4.0
 def _agent(url: str, code: str, state_dir) -> ReaderAgent:
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": url,
             "state_dir": str(state_dir),
             "heartbeat_s": 2,

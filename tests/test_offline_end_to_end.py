@@ -20,6 +20,7 @@ from streams import credentials as feed
 from streams.reasons import Decision, Reason
 from tests.factories import device_key
 from tests.private_servers import wait_until
+from tests.signing_keys import PUBLIC_KEYS, SIGNER
 from tests.test_agent_offline import server  # noqa: F401 (fixture: a Redis server of its own)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline, pytest.mark.slow]
@@ -31,10 +32,11 @@ def test_twenty_thousand_offline_taps_reach_the_database_exactly(campus, server,
     lost.status = "lost"
     lost.save()
     client = server.client()
-    feed.publish(client, [credential_payload(c) for c in campus.cards])
+    feed.publish(client, [credential_payload(c) for c in campus.cards], SIGNER)
     agent = ReaderAgent(
         parse_config(
             {
+                "feed_keys": PUBLIC_KEYS,
                 "redis_url": server.url,
                 "confirm": "redis",  # no processor here: the agent-to-Redis contract alone
                 "state_dir": str(tmp_path / "agent"),

@@ -28,6 +28,7 @@ from streams.cards import DeviceKind
 from tests.conftest import campuscard_cmd
 from tests.factories import device_key, make_device
 from tests.private_servers import wait_until
+from tests.signing_keys import PUBLIC_KEYS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -181,6 +182,7 @@ def cluster(tmp_path):
 def _agent(code: str, state_dir: Path, main_url: str, node_url: str) -> ReaderAgent:
     config = parse_config(
         {
+            "feed_keys": PUBLIC_KEYS,
             "redis_url": main_url,
             "events_redis_url": node_url,
             "events_cluster": True,

@@ -23,12 +23,13 @@ from streams import credentials as feed
 from streams import names
 from tests.factories import device_key
 from tests.private_servers import wait_until
+from tests.signing_keys import PUBLIC_KEYS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
 def _snapshot(redis_client) -> dict[str, dict]:
-    return {k.decode(): json.loads(v) for k, v in redis_client.hgetall(feed.SNAPSHOT).items()}
+    return {k.decode(): json.loads(json.loads(v)["e"]) for k, v in redis_client.hgetall(feed.SNAPSHOT).items()}
 
 
 def test_redis_restarting_empty_gets_the_whole_feed_back_at_new_versions(campus, redis_client, tmp_path):
@@ -45,6 +46,7 @@ def test_redis_restarting_empty_gets_the_whole_feed_back_at_new_versions(campus,
     agent = ReaderAgent(
         parse_config(
             {
+                "feed_keys": PUBLIC_KEYS,
                 "redis_url": settings.REDIS_URL,
                 "state_dir": str(tmp_path / "agent"),
                 "doors": [{"device_id": "G-E-01", "key_hex": device_key("G-E-01").hex(), "kind": "pedestrian_gate"}],

@@ -21,6 +21,7 @@ class AlertKind(models.TextChoices):
     BLACKLIST_HIT = "blacklist_hit", _("黑名单卡刷卡")
     CREDENTIAL_LAG = "credential_lag", _("设备未及时收到凭证变更（如挂失）")
     PASSBACK_VIOLATION = "passback_violation", _("防潜回违规")
+    FORGED_CREDENTIAL = "forged_credential", _("读卡器拒收伪造的凭证数据")
 
 
 # Kinds that describe a condition which holds until it clears (a device silent, in fault, behind

@@ -58,6 +58,7 @@ SEVERITY = {
     AlertKind.BLACKLIST_HIT: Severity.CRITICAL,
     AlertKind.CREDENTIAL_LAG: Severity.CRITICAL,
     AlertKind.PASSBACK_VIOLATION: Severity.WARNING,
+    AlertKind.FORGED_CREDENTIAL: Severity.CRITICAL,
 }
 FLAP_REFIRES = 3
 FLAP_WINDOW = timedelta(minutes=10)

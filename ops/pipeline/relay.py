@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ops.audit import services as audit
 from ops.audit.models import AuditRecord
+from ops.pipeline import feed_keys
 from ops.push import Fanout
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
@@ -25,6 +26,7 @@ from ops.registry.lifecycle.outbox import credential_payload
 from ops.registry.models import Card
 from streams import credentials as credential_feed
 from streams import names
+from streams.credentials import FeedSigner
 
 log = logging.getLogger(__name__)
 RESEED_ACTION = "credential_feed.reseed"
@@ -37,6 +39,14 @@ class OutboxRelay:
         self.poll_s = poll_s
         self.stopping = threading.Event()
         self.published = 0
+        self._signer: FeedSigner | None = None
+
+    @property
+    def signer(self) -> FeedSigner:
+        """The active feed key (re-read each ``ensure_feed``, so an activation takes effect)."""
+        if self._signer is None:
+            self._signer = feed_keys.signer()
+        return self._signer
 
     def run_once(self, limit: int = 1000) -> int:
         live: list[dict[str, Any]] = []
@@ -50,7 +60,9 @@ class OutboxRelay:
                 return 0
             credentials = [r for r in rows if r.topic == Topic.CREDENTIAL]
             if credentials:
-                versions = credential_feed.publish_rows(self.redis, [(r.id, r.payload) for r in credentials])
+                versions = credential_feed.publish_rows(
+                    self.redis, [(r.id, r.payload) for r in credentials], self.signer
+                )
                 for row, version in zip(credentials, versions, strict=True):
                     row.version = version
             now = timezone.now()
@@ -70,13 +82,19 @@ class OutboxRelay:
         restarted empty), write every card as a new feed, at versions after every version ever
         published — never one an agent already holds (issue 12: a reused version 1 with a
         one-card snapshot locked the whole campus out). Audited. Returns the cards written."""
-        if self.redis.exists(names.CREDENTIALS_VERSION):
+        self._signer = feed_keys.signer()
+        present = self.redis.exists(names.CREDENTIALS_VERSION)
+        signed_by = credential_feed.feed_key(self.redis) if present else ""
+        if present and signed_by == self._signer.key_id:
             return 0
+        # no feed, or one signed by another key (NIC activated a new one): the whole feed again
+        basis = "Redis held no credential feed" if not present else f"re-signed with feed key {self._signer.key_id}"
         published = OutboxMessage.objects.filter(topic=Topic.CREDENTIAL).aggregate(v=Max("version"))["v"] or 0
         last_seed = (
             AuditRecord.objects.filter(action=RESEED_ACTION).order_by("-id").values_list("data", flat=True).first()
         )
-        after = max(published, int((last_seed or {}).get("version", 0)))
+        current = int(self.redis.get(names.CREDENTIALS_VERSION) or 0) if present else 0
+        after = max(published, int((last_seed or {}).get("version", 0)), current)
         cards = Card.objects.select_related("holder", "holder__dorm_building").order_by("id")
         count = 0
 
@@ -92,16 +110,21 @@ class OutboxRelay:
             count += len(batch)
             yield batch
 
-        version = credential_feed.reseed(self.redis, chunks(), after_version=after)
+        version = credential_feed.reseed(self.redis, chunks(), after_version=after, signer=self._signer)
         audit.record(
             actor=None,
             action=RESEED_ACTION,
             object_type="credential_feed",
             object_id=version,
-            basis="Redis held no credential feed",
-            data={"version": version, "after": after, "cards": count},
+            basis=basis,
+            data={"version": version, "after": after, "cards": count, "key": self._signer.key_id},
         )
-        if after:
+        if present:
+            log.warning(
+                "credential feed re-signed with key %s: %d cards, versions %d..%d",
+                *(self._signer.key_id, count, after + 1, version),
+            )
+        elif after:
             log.warning(
                 "Redis had lost the credential feed: reseeded %d cards, versions %d..%d", count, after + 1, version
             )

@@ -35,6 +35,7 @@ from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import AccessEvent, Device
 from streams import envelopes, names, signing
 from streams.connect import StreamClient
+from streams.credentials import FORGED_FAULT
 from streams.frames import Signed
 
 
@@ -58,6 +59,13 @@ class SeqState:
 
 KEPT_EPOCHS = 4
 RECENT_IDS = 200_000
+
+
+# a fault code with an alert of its own; every other code is a device fault (R-DEV-3)
+_FAULT_KINDS = {
+    "tamper": AlertKind.TAMPER,
+    FORGED_FAULT: AlertKind.FORGED_CREDENTIAL,  # the agent refused an unsigned or forged card change (issue 12)
+}
 
 
 class DeviceSupervisor:
@@ -201,7 +209,7 @@ class DeviceSupervisor:
     def fault(self, device_id: int, code: str, fault: envelopes.Fault) -> None:
         if fault.cleared:
             return
-        kind = AlertKind.TAMPER if fault.code == "tamper" else AlertKind.DEVICE_FAULT
+        kind = _FAULT_KINDS.get(fault.code, AlertKind.DEVICE_FAULT)
         self.alerts.add(
             kind=kind,
             subject=code,

@@ -27,6 +27,7 @@ tap matters more than the disk it takes, and the faults tell an operator.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sqlite3
@@ -63,6 +64,7 @@ BUFFER_FULL = "buffer_full"
 FILLING_AT, FILLING_CLEAR_BELOW = 0.8, 0.7
 FULL_AT, FULL_CLEAR_BELOW = 1.0, 0.9
 SYNC_BLOCK_MS = 1000
+REFUSED_REPORT_EVERY_S = 60.0
 
 Envelope = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
 ClientFactory = Callable[[], redis.Redis]
@@ -119,6 +121,10 @@ class ReaderAgent:
         self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.cache = CredentialCache(self.state_dir / "credentials.sqlite3")
+        self.verifier = feed.FeedVerifier(config.feed_keys)  # issue 12: only signed card changes
+        self.refused_changes = 0  # unsigned or forged feed entries seen (each reported)
+        self._refused_reported_at = -REFUSED_REPORT_EVERY_S
+        self._refused_unreported = 0
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3", capacity=config.outbox_capacity)
         self.boot_epoch = self._new_boot_epoch()
         self.devices = {d.device_id: _Device(d, d.door) for d in config.doors}
@@ -307,6 +313,7 @@ class ReaderAgent:
         client: redis.Redis | None = None
         need_snapshot, check_version = True, False
         backoff = BACKOFF_START_S
+        cursor = 0
         while not self._stopping.is_set():
             try:
                 if client is None:
@@ -314,6 +321,7 @@ class ReaderAgent:
                 if need_snapshot:
                     self._load_snapshot(client)
                     need_snapshot = check_version = False
+                    cursor = self.cache.version
                 elif check_version:
                     if int(client.get(names.CREDENTIALS_VERSION) or 0) < self.cache.version:
                         log.warning(
@@ -327,9 +335,16 @@ class ReaderAgent:
                     log.info("credential sync connected at version %d", self.cache.version)
                     self.sync_connected = True
                 backoff = BACKOFF_START_S
-                for version, payload in feed.read_after(client, self.cache.version, block_ms=SYNC_BLOCK_MS):
+                # past refused entries too: a forged entry is read once, then the real feed
+                # (whose next version then looks like a gap: the snapshot is loaded) goes on
+                cursor = max(cursor, self.cache.version)
+                for change in feed.read_after(client, cursor, block_ms=SYNC_BLOCK_MS):
+                    cursor = max(cursor, change.version)
+                    payload = self._verified(change)
+                    if payload is None:
+                        continue
                     try:
-                        self.cache.apply(version, payload)
+                        self.cache.apply(change.version, payload)
                     except GapError as exc:
                         log.warning("%s: reloading the credential snapshot", exc)
                         need_snapshot = True
@@ -362,7 +377,48 @@ class ReaderAgent:
                     break
             else:
                 return
-        self.cache.replace_all(version, cards)
+        refused: list[str] = []
+        trusted = {uid: p for uid, c in cards.items() if (p := self._verified(c, refused)) is not None}
+        if refused:
+            self._report_refused(f"snapshot at version {version}: {len(refused)} entries refused, first {refused[0]}")
+        self.cache.replace_all(version, trusted)
+
+    def _verified(self, change: feed.SignedChange, refused: list[str] | None = None) -> dict[str, Any] | None:
+        """The card change if a trusted feed key signed it; otherwise ``None``, logged and
+        reported to the server as a ``forged_credential`` fault (issue 12, R-SEC-5): a door never
+        takes a card from whoever could write to Redis. Leaving a forged snapshot entry out makes
+        its card unknown here: a forgery can refuse a card, never admit one. A signed entry that
+        does not parse (a server bug) is kept as sent: the cache treats it as unknown. With
+        ``refused`` given (a snapshot), refusals are collected there and reported once."""
+        try:
+            return self.verifier.verify(change).wire()
+        except feed.ForgedCredential as exc:
+            self.refused_changes += 1
+            log.error("credential feed entry refused: %s", exc)
+            if refused is None:
+                self._report_refused(str(exc))
+            else:
+                refused.append(str(exc))
+            return None
+        except ValueError as exc:
+            log.error("credential feed entry is signed but malformed (%s): its card is treated as unknown", exc)
+            return {"uid": _uid_of(change.e)}
+
+    def _report_refused(self, detail: str) -> None:
+        """A ``forged_credential`` fault from the agent's first door: the server raises the alert.
+        At most one a minute (a whole feed signed by a key this agent lacks would otherwise be a
+        fault per card); the next one says how many were refused meanwhile."""
+        now = time.monotonic()
+        if now - self._refused_reported_at < REFUSED_REPORT_EVERY_S:
+            self._refused_unreported += 1
+            return
+        if self._refused_unreported:
+            detail = f"{detail} (and {self._refused_unreported} more since the last report)"
+        self._refused_reported_at, self._refused_unreported = now, 0
+        try:
+            self.fault(next(iter(self.devices)), feed.FORGED_FAULT, detail)
+        except Exception:
+            log.exception("could not report the refused credential entry")
 
     # -- heartbeats -------------------------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
@@ -470,3 +526,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _uid_of(e: bytes) -> str:
+    try:
+        uid = json.loads(e).get("uid")
+    except (ValueError, AttributeError):
+        return ""
+    return uid if isinstance(uid, str) else ""

@@ -26,13 +26,14 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from readers.agent.storage import open_db
 from readers.decide import Credential
-from streams.cards import CardStatus, CardType
+from streams.credentials import CardCredential
 
 log = logging.getLogger(__name__)
 
@@ -51,39 +52,24 @@ class GapError(Exception):
         self.got = got
 
 
-def _aware(value: Any, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"{field}: expected an ISO datetime string, got {value!r}")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
 def credential_from_payload(payload: Mapping[str, Any]) -> Credential:
-    """The feed's JSON object as a :class:`Credential` (raises ``ValueError`` naming the field)."""
+    """The feed's JSON object as a :class:`Credential` (raises ``ValueError`` naming the field):
+    parsed by the feed's one contract, :class:`streams.credentials.CardCredential`."""
     try:
-        uid = payload["uid"]
-        if not isinstance(uid, str) or not uid:
-            raise ValueError(f"uid: expected a non-empty string, got {uid!r}")
-        blacklisted = payload.get("blacklisted", False)
-        if not isinstance(blacklisted, bool):
-            raise ValueError(f"blacklisted: expected a boolean, got {blacklisted!r}")
-        until = payload.get("valid_until")
-        dorm = payload.get("dorm_building")
-        if dorm is not None and not isinstance(dorm, str):
-            raise ValueError(f"dorm_building: expected a string or null, got {dorm!r}")
-        return Credential(
-            uid=uid.upper(),
-            card_type=CardType(payload["card_type"]),
-            status=CardStatus(payload["status"]),
-            blacklisted=blacklisted,
-            valid_from=_aware(payload["valid_from"], "valid_from"),
-            valid_until=None if until is None else _aware(until, "valid_until"),
-            dorm_building=dorm,
-        )
-    except KeyError as exc:
-        raise ValueError(f"{exc.args[0]}: missing") from None
+        card = CardCredential.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "card"
+        raise ValueError(f"{where}: {'missing' if first['type'] == 'missing' else first['msg']}") from None
+    return Credential(
+        uid=card.uid,
+        card_type=card.card_type,
+        status=card.status,
+        blacklisted=card.blacklisted,
+        valid_from=card.valid_from,
+        valid_until=card.valid_until,
+        dorm_building=card.dorm_building,
+    )
 
 
 def _parse_or_none(uid: str, payload: Mapping[str, Any], version: int) -> Credential | None:

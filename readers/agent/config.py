@@ -6,6 +6,7 @@ anything else JSON).
     redis_url = "redis://10.0.0.5:6379/0"
     state_dir = "/var/lib/campuscard-agent"   # credential cache, outbox, boot epochs
     heartbeat_s = 10
+    feed_keys = ["…64 hex digits…"]            # the credential feed's public key(s)
 
     [[doors]]
     device_id = "G-E-01"                      # as registered on the server (R-DEV-1)
@@ -28,7 +29,9 @@ Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500); for the events 
 Cluster any node), ``events_cluster`` (false), ``wait_replicas`` (0; 1 on a Redis with replicas:
 an event leaves the outbox only once a replica holds it; with ``confirm = "redis"`` only),
 ``confirm`` (``"commit"``: an event leaves the outbox once the server's acknowledgement says it
-is in the database; ``"redis"``: once Redis took it). A bad value raises
+is in the database; ``"redis"``: once Redis took it). Required: ``feed_keys``, the credential
+feed's Ed25519 public keys (64 hex digits each; ``campuscard feedkey show`` prints them): the
+agent applies only card changes signed by one of them. A bad value raises
 ``ValueError`` naming the field (``doors[2].key_hex: …``).
 """
 
@@ -49,6 +52,7 @@ from streams.reasons import Direction
 
 SOURCES = ("pcsc", "simulator", "none")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_PUBLIC_KEY = re.compile(r"^[0-9A-Fa-f]{64}$")
 MIN_KEY_BYTES = 16
 
 
@@ -95,6 +99,7 @@ class AgentConfig:
     events_cluster: bool = False
     wait_replicas: int = 0
     confirm: str = "commit"
+    feed_keys: tuple[str, ...] = ()
 
     def door(self, device_id: str) -> DoorConfig:
         for d in self.doors:
@@ -256,6 +261,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         "events_cluster",
         "wait_replicas",
         "confirm",
+        "feed_keys",
     }
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
@@ -271,6 +277,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
     if confirm not in ("commit", "redis"):
         raise ValueError(f"confirm: must be 'commit' or 'redis', got {confirm!r}")
     events_cluster = _get(data, "events_cluster", "", bool, required=False, default=False)
+    feed_keys = _feed_keys(data)
     state_dir = Path(_get(data, "state_dir", "", str))
     if not state_dir.is_absolute() and base_dir is not None:
         state_dir = base_dir / state_dir
@@ -313,7 +320,22 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         events_cluster=events_cluster,
         wait_replicas=replicas,
         confirm=confirm,
+        feed_keys=feed_keys,
     )
+
+
+def _feed_keys(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The credential feed's public keys this agent trusts (issue 12): required — an agent that
+    cannot check who signed a card change would take one from anyone who can write to Redis."""
+    keys = _get(data, "feed_keys", "", list)
+    if not keys:
+        raise ValueError("feed_keys: at least one public key of the credential feed is required")
+    out = []
+    for i, key in enumerate(keys):
+        if not isinstance(key, str) or not _PUBLIC_KEY.match(key):
+            raise ValueError(f"feed_keys[{i}]: expected 64 hex digits (an Ed25519 public key), got {key!r}")
+        out.append(key.lower())
+    return tuple(out)
 
 
 def _redis_url(data: Mapping[str, Any], name: str, *, required: bool) -> str:

@@ -11,20 +11,23 @@ from ops.masking import mask_name, mask_uid
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import Card
+from streams.cards import CardStatus, CardType
+from streams.credentials import CardCredential
 
 
 def credential_payload(card: Card) -> dict[str, Any]:
-    """What a reader caches about a card — the fields of ``readers.decide.Credential``."""
+    """What a reader caches about a card: the feed's one contract,
+    :class:`streams.credentials.CardCredential` (built here and nowhere else in ``ops``)."""
     building = card.holder.dorm_building  # None without a query when there is none
-    return {
-        "uid": card.uid,
-        "card_type": card.card_type,
-        "status": card.status,
-        "blacklisted": card.blacklisted,
-        "valid_from": card.valid_from.isoformat(),
-        "valid_until": card.valid_until.isoformat() if card.valid_until else None,
-        "dorm_building": building.code if building is not None else None,
-    }
+    return CardCredential(
+        uid=card.uid,
+        card_type=CardType(card.card_type),
+        status=CardStatus(card.status),
+        blacklisted=card.blacklisted,
+        valid_from=card.valid_from,
+        valid_until=card.valid_until,
+        dorm_building=building.code if building is not None else None,
+    ).wire()
 
 
 def card_action_payload(card: Card, action: str, operator: Any) -> dict[str, Any]:

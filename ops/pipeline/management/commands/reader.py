@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ops.paths import var_dir
+from ops.pipeline import feed_keys
 from ops.registry.models import Device
 from readers.agent.agent import main
 
@@ -61,11 +62,13 @@ class Command(BaseCommand):
             if opts["reader"]:
                 door.update(source="pcsc", reader=opts["reader"][index])
             doors.append(door)
+        feed_keys.signer()  # the first key, if the relay has not made it yet
         config = {
             "redis_url": settings.REDIS_URL,
             "heartbeat_s": opts["heartbeat"],
             "state_dir": str(var_dir() / "agent" / "-".join(opts["device"])),
             "doors": doors,
+            "feed_keys": feed_keys.trusted_public_keys(),  # from this host's key ring
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(config, handle)
