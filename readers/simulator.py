@@ -73,6 +73,10 @@ class CampusSimulator:
     trouble: Trouble = field(default_factory=Trouble)
     seed: int | None = None
     wall: Callable[[], float] = time.time
+    # Where a door looks a card up when it decides (issue 12, Build 7): the demo passes a
+    # credential cache that follows the signed feed, so a loss report made on a desk is refused
+    # at the simulated doors as at real ones. None: the credentials given at the start.
+    lookup: Callable[[str], Credential | None] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -182,6 +186,8 @@ class CampusSimulator:
                 continue
             dev = self.rng.choice(live)
             cred, uid = self._pick_card(dev.door)
+            if self.lookup is not None:
+                cred = self.lookup(uid)
             p_in = rhythm.share_in(kind, minute)
             if kind in (DeviceKind.LIBRARY_READER, DeviceKind.DESK_READER):
                 direction = Direction.NONE

@@ -27,7 +27,6 @@ tap matters more than the disk it takes, and the faults tell an operator.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sqlite3
@@ -43,16 +42,17 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from readers.agent.cache import CredentialCache, GapError
+from readers.agent.cache import CredentialCache
 from readers.agent.config import AgentConfig, DoorConfig, load_config
-from readers.agent.forwarder import BACKOFF_MAX_S, BACKOFF_START_S, REDIS_ERRORS, Forwarder
+from readers.agent.forwarder import Forwarder
 from readers.agent.outbox import Outbox
+from readers.agent.sync import CredentialSync
 from readers.decide import Door, EdgeState, Verdict, decide
 from readers.sources.base import CardPresented, CardSource, SourceError
 from readers.sources.pcsc import PcscSource
 from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
-from streams import envelopes, names
+from streams import envelopes
 from streams.connect import StreamClient, connect
 from streams.reasons import Direction
 from streams.signing import sign
@@ -63,7 +63,6 @@ BUFFER_FILLING = "buffer_filling"
 BUFFER_FULL = "buffer_full"
 FILLING_AT, FILLING_CLEAR_BELOW = 0.8, 0.7
 FULL_AT, FULL_CLEAR_BELOW = 1.0, 0.9
-SYNC_BLOCK_MS = 1000
 REFUSED_REPORT_EVERY_S = 60.0
 
 Envelope = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
@@ -121,8 +120,15 @@ class ReaderAgent:
         self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.cache = CredentialCache(self.state_dir / "credentials.sqlite3")
-        self.verifier = feed.FeedVerifier(config.feed_keys)  # issue 12: only signed card changes
-        self.refused_changes = 0  # unsigned or forged feed entries seen (each reported)
+        self._stopping = threading.Event()
+        # issue 12: only card changes a trusted feed key signed; refusals reported as faults
+        self.sync = CredentialSync(
+            self.cache,
+            feed.FeedVerifier(config.feed_keys),
+            self.client_factory,
+            stopping=self._stopping,
+            on_refused=self._report_refused,
+        )
         self._refused_reported_at = -REFUSED_REPORT_EVERY_S
         self._refused_unreported = 0
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3", capacity=config.outbox_capacity)
@@ -132,12 +138,9 @@ class ReaderAgent:
         self.by_reader = {d.reader: self.devices[d.device_id] for d in config.doors if d.reader}
         self.sources = list(sources) if sources is not None else self._pcsc_sources() + self._simulated_sources()
         self.forwarder: Forwarder | None = None
-        self.sync_connected = False
-        self.synced = threading.Event()  # set once the cache was checked against Redis
         self._emit_lock = threading.Lock()
         self._alarm_lock = threading.Lock()
         self._alarms: set[str] = set()
-        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._failed_sources: list[CardSource] = []
 
@@ -308,101 +311,18 @@ class ReaderAgent:
                 self._source_error(SourceError(f"{source!r}: {exc.message}", permanent=True))
         return failed
 
-    # -- credential sync --------------------------------------------------------------------------
-    def _sync_loop(self) -> None:
-        client: redis.Redis | None = None
-        need_snapshot, check_version = True, False
-        backoff = BACKOFF_START_S
-        cursor = 0
-        while not self._stopping.is_set():
-            try:
-                if client is None:
-                    client = self.client_factory()
-                if need_snapshot:
-                    self._load_snapshot(client)
-                    need_snapshot = check_version = False
-                    cursor = self.cache.version
-                elif check_version:
-                    if int(client.get(names.CREDENTIALS_VERSION) or 0) < self.cache.version:
-                        log.warning(
-                            "Redis holds an older credential version than the cache (%d): Redis was reset, reloading",
-                            self.cache.version,
-                        )
-                        self._load_snapshot(client)
-                    check_version = False
-                self.synced.set()
-                if not self.sync_connected:
-                    log.info("credential sync connected at version %d", self.cache.version)
-                    self.sync_connected = True
-                backoff = BACKOFF_START_S
-                # past refused entries too: a forged entry is read once, then the real feed
-                # (whose next version then looks like a gap: the snapshot is loaded) goes on
-                cursor = max(cursor, self.cache.version)
-                for change in feed.read_after(client, cursor, block_ms=SYNC_BLOCK_MS):
-                    cursor = max(cursor, change.version)
-                    payload = self._verified(change)
-                    if payload is None:
-                        continue
-                    try:
-                        self.cache.apply(change.version, payload)
-                    except GapError as exc:
-                        log.warning("%s: reloading the credential snapshot", exc)
-                        need_snapshot = True
-                        break
-            except Exception as exc:  # the sync thread must not die
-                if not isinstance(exc, REDIS_ERRORS):
-                    # a malformed feed entry or a local error: start over from the snapshot
-                    log.exception("credential sync failed: reloading the snapshot")
-                    need_snapshot = True
-                elif self.sync_connected:
-                    log.warning(
-                        "credential sync lost Redis (%s): deciding from cached version %d", exc, self.cache.version
-                    )
-                self.sync_connected = False
-                check_version = True
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-        if client is not None:
-            client.close()
+    # -- credential sync (readers.agent.sync) -------------------------------------------------
+    @property
+    def sync_connected(self) -> bool:
+        return self.sync.connected
 
-    def _load_snapshot(self, client: redis.Redis) -> None:
-        version, cards = feed.load_snapshot(client)
-        if version == 0 and not cards and self.cache.version > 0:
-            # A Redis with no feed at all (new, or the relay has not seeded it yet): an empty
-            # snapshot would make every card unknown. Keep the cached list until it has one.
-            log.warning("Redis has no credential snapshot yet: keeping cached version %d", self.cache.version)
-            while not self._stopping.wait(1.0):
-                if int(client.get(names.CREDENTIALS_VERSION) or 0) > 0:
-                    version, cards = feed.load_snapshot(client)
-                    break
-            else:
-                return
-        refused: list[str] = []
-        trusted = {uid: p for uid, c in cards.items() if (p := self._verified(c, refused)) is not None}
-        if refused:
-            self._report_refused(f"snapshot at version {version}: {len(refused)} entries refused, first {refused[0]}")
-        self.cache.replace_all(version, trusted)
+    @property
+    def synced(self) -> threading.Event:
+        return self.sync.synced
 
-    def _verified(self, change: feed.SignedChange, refused: list[str] | None = None) -> dict[str, Any] | None:
-        """The card change if a trusted feed key signed it; otherwise ``None``, logged and
-        reported to the server as a ``forged_credential`` fault (issue 12, R-SEC-5): a door never
-        takes a card from whoever could write to Redis. Leaving a forged snapshot entry out makes
-        its card unknown here: a forgery can refuse a card, never admit one. A signed entry that
-        does not parse (a server bug) is kept as sent: the cache treats it as unknown. With
-        ``refused`` given (a snapshot), refusals are collected there and reported once."""
-        try:
-            return self.verifier.verify(change).wire()
-        except feed.ForgedCredential as exc:
-            self.refused_changes += 1
-            log.error("credential feed entry refused: %s", exc)
-            if refused is None:
-                self._report_refused(str(exc))
-            else:
-                refused.append(str(exc))
-            return None
-        except ValueError as exc:
-            log.error("credential feed entry is signed but malformed (%s): its card is treated as unknown", exc)
-            return {"uid": _uid_of(change.e)}
+    @property
+    def refused_changes(self) -> int:
+        return self.sync.refused_changes
 
     def _report_refused(self, detail: str) -> None:
         """A ``forged_credential`` fault from the agent's first door: the server raises the alert.
@@ -457,7 +377,7 @@ class ReaderAgent:
             devices=[d.device_id for d in self.config.doors],
         )
         self.forwarder.start()
-        for name, target in (("credential-sync", self._sync_loop), ("heartbeats", self._heartbeat_loop)):
+        for name, target in (("credential-sync", self.sync.run), ("heartbeats", self._heartbeat_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -526,11 +446,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _uid_of(e: bytes) -> str:
-    try:
-        uid = json.loads(e).get("uid")
-    except (ValueError, AttributeError):
-        return ""
-    return uid if isinstance(uid, str) else ""

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 from ops.demo.operators import ensure_demo_operators
 from ops.demo.seed import seed_demo_campus
 from ops.paths import var_dir
+from ops.pipeline import feed_keys
 from streams import embedded_redis
 
 
@@ -59,6 +60,7 @@ class Command(BaseCommand):
             "supervisor": [py, "-m", "ops.cli", "supervise"],
             "simulator": [py, "-m", "ops.cli", "simulate", "--rate", str(opts["rate"]), "--speed", str(opts["speed"])],
         }
+        feed_keys.signer()  # the credential feed's key, before the relay and the simulator need it
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in specs.items()}
         self.stdout.write(
             self.style.SUCCESS(f"running: http://{opts['host']}:{opts['port']}/  (Ctrl-C stops everything)")

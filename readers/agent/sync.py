@@ -1,0 +1,150 @@
+"""Credential sync (issue 12): load the signed snapshot, then follow the credential stream,
+applying in order only what a trusted feed key signed; a gap (the next change is not version + 1)
+reloads the snapshot; Redis errors back off and retry. One door for it: the reader agent and the
+demo's simulated doors (``campuscard simulate``) both follow the feed through this class.
+
+An unsigned, forged or replayed entry is never applied: it is counted, logged and handed to
+``on_refused`` (the agent reports a ``forged_credential`` fault). Leaving a forged snapshot entry
+out makes its card unknown at the door: a forgery can refuse a card, never admit one. A signed
+entry that does not parse (a server bug) is kept as sent: the cache treats it as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from readers.agent.cache import CredentialCache, GapError
+from readers.agent.forwarder import BACKOFF_MAX_S, BACKOFF_START_S, REDIS_ERRORS
+from streams import credentials as feed
+from streams import names
+
+log = logging.getLogger(__name__)
+SYNC_BLOCK_MS = 1000
+
+
+class CredentialSync:
+    """``run()`` until ``stopping`` is set (on a thread of its own)."""
+
+    def __init__(
+        self,
+        cache: CredentialCache,
+        verifier: feed.FeedVerifier,
+        client_factory: Callable[[], redis.Redis],
+        *,
+        stopping: threading.Event,
+        on_refused: Callable[[str], None] = lambda detail: None,
+    ) -> None:
+        self.cache = cache
+        self.verifier = verifier
+        self.client_factory = client_factory
+        self._stopping = stopping
+        self.on_refused = on_refused
+        self.connected = False
+        self.synced = threading.Event()  # set once the cache was checked against Redis
+        self.refused_changes = 0  # unsigned or forged feed entries seen
+
+    def run(self) -> None:
+        client: redis.Redis | None = None
+        need_snapshot, check_version = True, False
+        backoff = BACKOFF_START_S
+        cursor = 0
+        while not self._stopping.is_set():
+            try:
+                if client is None:
+                    client = self.client_factory()
+                if need_snapshot:
+                    self._load_snapshot(client)
+                    need_snapshot = check_version = False
+                    cursor = self.cache.version
+                elif check_version:
+                    if int(client.get(names.CREDENTIALS_VERSION) or 0) < self.cache.version:
+                        log.warning(
+                            "Redis holds an older credential version than the cache (%d): Redis was reset, reloading",
+                            self.cache.version,
+                        )
+                        self._load_snapshot(client)
+                        cursor = self.cache.version
+                    check_version = False
+                self.synced.set()
+                if not self.connected:
+                    log.info("credential sync connected at version %d", self.cache.version)
+                    self.connected = True
+                backoff = BACKOFF_START_S
+                # past refused entries too: a forged entry is read once, then the real feed
+                # (whose next version then looks like a gap: the snapshot is loaded) goes on
+                cursor = max(cursor, self.cache.version)
+                for change in feed.read_after(client, cursor, block_ms=SYNC_BLOCK_MS):
+                    cursor = max(cursor, change.version)
+                    payload = self._verified(change)
+                    if payload is None:
+                        continue
+                    try:
+                        self.cache.apply(change.version, payload)
+                    except GapError as exc:
+                        log.warning("%s: reloading the credential snapshot", exc)
+                        need_snapshot = True
+                        break
+            except Exception as exc:  # the sync thread must not die
+                if not isinstance(exc, REDIS_ERRORS):
+                    # a malformed feed entry or a local error: start over from the snapshot
+                    log.exception("credential sync failed: reloading the snapshot")
+                    need_snapshot = True
+                elif self.connected:
+                    log.warning(
+                        "credential sync lost Redis (%s): deciding from cached version %d", exc, self.cache.version
+                    )
+                self.connected = False
+                check_version = True
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        if client is not None:
+            client.close()
+
+    def _load_snapshot(self, client: redis.Redis) -> None:
+        version, cards = feed.load_snapshot(client)
+        if version == 0 and not cards and self.cache.version > 0:
+            # A Redis with no feed at all (new, or the relay has not seeded it yet): an empty
+            # snapshot would make every card unknown. Keep the cached list until it has one.
+            log.warning("Redis has no credential snapshot yet: keeping cached version %d", self.cache.version)
+            while not self._stopping.wait(1.0):
+                if int(client.get(names.CREDENTIALS_VERSION) or 0) > 0:
+                    version, cards = feed.load_snapshot(client)
+                    break
+            else:
+                return
+        refused: list[str] = []
+        trusted = {uid: p for uid, c in cards.items() if (p := self._verified(c, refused)) is not None}
+        if refused:
+            self.on_refused(f"snapshot at version {version}: {len(refused)} entries refused, first {refused[0]}")
+        self.cache.replace_all(version, trusted)
+
+    def _verified(self, change: feed.SignedChange, refused: list[str] | None = None) -> dict[str, Any] | None:
+        """The card change if a trusted key signed it, else ``None`` (with ``refused`` given, a
+        snapshot's refusals are collected there and reported once)."""
+        try:
+            return self.verifier.verify(change).wire()
+        except feed.ForgedCredential as exc:
+            self.refused_changes += 1
+            log.error("credential feed entry refused: %s", exc)
+            if refused is None:
+                self.on_refused(str(exc))
+            else:
+                refused.append(str(exc))
+            return None
+        except ValueError as exc:
+            log.error("credential feed entry is signed but malformed (%s): its card is treated as unknown", exc)
+            return {"uid": _uid_of(change.e)}
+
+
+def _uid_of(e: bytes) -> str:
+    try:
+        uid = json.loads(e).get("uid")
+    except (ValueError, AttributeError):
+        return ""
+    return uid if isinstance(uid, str) else ""
