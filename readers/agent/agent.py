@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 BUFFER_FILLING = "buffer_filling"
 BUFFER_FULL = "buffer_full"
+STORAGE_FULL = "storage_full"
 FILLING_AT, FILLING_CLEAR_BELOW = 0.8, 0.7
 FULL_AT, FULL_CLEAR_BELOW = 1.0, 0.9
 REFUSED_REPORT_EVERY_S = 60.0
@@ -190,9 +191,33 @@ class ReaderAgent:
             assert verdict is not None
             self.edge_state.record(verdict, uid, device.door, at, direction=dir_)
 
-        self._emit(device, build, after=recorded)
+        try:
+            self._emit(device, build, after=recorded)
+        except Exception:
+            # the door decides whatever happens to its storage (issue 12): the verdict stands,
+            # the failure is logged and reported as the outbox's own fault
+            if verdict is None:
+                raise
+            log.exception("tap at %s decided (%s) but not recorded", device_id, verdict.reason)
+        self._check_storage()
         assert verdict is not None
         return verdict
+
+    def _check_storage(self) -> None:
+        """``storage_full`` (a fault from every door) while the disk is full and events wait in
+        memory; cleared once they are written."""
+        full = self.outbox.disk_full
+        with self._alarm_lock:
+            if full == (STORAGE_FULL in self._alarms):
+                return
+            (self._alarms.add if full else self._alarms.discard)(STORAGE_FULL)
+        detail = f"{self.outbox.held} events held in memory, {self.outbox.lost} dropped"
+        (log.error if full else log.info)("%s%s: %s", STORAGE_FULL, "" if full else " cleared", detail)
+        for device_id in self.devices:
+            try:
+                self.fault(device_id, STORAGE_FULL, detail, cleared=not full)
+            except Exception:
+                log.exception("could not report %s", STORAGE_FULL)
 
     def heartbeat(self, device_id: str) -> None:
         device = self.devices[device_id]
@@ -348,6 +373,11 @@ class ReaderAgent:
                     self.heartbeat(device_id)
                 except Exception:
                     log.exception("heartbeat of %s failed", device_id)
+            try:
+                self.outbox.flush_held()  # a disk that was full may have room again
+                self._check_storage()
+            except Exception:
+                log.exception("outbox check failed")
             if self._failed_sources:
                 self._failed_sources = self._start_sources(self._failed_sources)
             with self._emit_lock:  # anti-passback resets daily: a day-old passage is moot

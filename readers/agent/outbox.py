@@ -25,10 +25,16 @@ An event is ~400 bytes on disk, so 100,000 buffered events are ~40 MB.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
+from collections import deque
 from pathlib import Path
 
 from readers.agent.storage import open_db
+
+log = logging.getLogger(__name__)
+HELD_MAX = 20_000  # events kept in memory while the disk is full (~8 MB)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -62,21 +68,67 @@ class Outbox:
         self._db.execute("CREATE INDEX IF NOT EXISTS outbox_device_seq ON outbox (device, epoch, seq)")
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self.has_legacy = self._has_legacy()
+        self._held: deque[tuple[bytes, str, str | None, int | None, int | None]] = deque()
+        self.disk_full = False
+        self.lost = 0  # events a full disk and a full memory buffer could not keep
 
     def append(
         self, payload: bytes, mac: str, *, device: str | None = None, epoch: int | None = None, seq: int | None = None
     ) -> int:
-        """Store one event (committed when this returns); returns its id. ``device``, ``epoch``
-        and ``seq`` let :meth:`trim` find it when the server acknowledges it."""
+        """Store one event (committed when this returns); returns its id, or 0 if the disk is
+        full and the event waits in memory (:attr:`held`). ``device``, ``epoch`` and ``seq`` let
+        :meth:`trim` find it when the server acknowledges it.
+
+        A full disk (issue 12: a door whose disk filled returned no verdict at all) never stops
+        the door: the event is held in memory, in order, and written before any later one as soon
+        as there is room (each append tries; the forwarder frees room as it sends). Up to
+        ``HELD_MAX`` events; beyond that the newest are counted in :attr:`lost` and logged."""
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO outbox (payload, mac, device, epoch, seq) VALUES (?, ?, ?, ?, ?)",
-                (payload, mac, device, epoch, seq),
-            )
+            self._held.append((payload, mac, device, epoch, seq))
+            return self._write_held()
+
+    def flush_held(self) -> int:
+        """Write what a full disk kept in memory, if there is room now; returns how many wait."""
+        with self._lock:
+            if self._held:
+                self._write_held()
+            return len(self._held)
+
+    def _write_held(self) -> int:
+        last = 0
+        while self._held:
+            payload, mac, device, epoch, seq = self._held[0]
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO outbox (payload, mac, device, epoch, seq) VALUES (?, ?, ?, ?, ?)",
+                    (payload, mac, device, epoch, seq),
+                )
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc):  # SQLITE_FULL: "database or disk is full"
+                    self._held.pop()  # the newest, that this append brought: the caller sees why
+                    raise
+                if not self.disk_full:
+                    log.error("outbox: the disk is full (%s): events held in memory until there is room", exc)
+                    self.disk_full = True
+                if len(self._held) > HELD_MAX:
+                    self._held.pop()
+                    self.lost += 1
+                    log.error("outbox: disk full and %d events held in memory: event dropped", HELD_MAX)
+                return 0
+            self._held.popleft()
             self._count += 1
             if device is None:
                 self.has_legacy = True
-            return int(cursor.lastrowid or 0)
+            last = int(cursor.lastrowid or 0)
+        if self.disk_full:
+            log.warning("outbox: room on the disk again: held events written")
+            self.disk_full = False
+        return last
+
+    @property
+    def held(self) -> int:
+        """Events waiting in memory for room on a full disk."""
+        return len(self._held)
 
     def peek(self, limit: int, *, after: int = 0) -> list[tuple[int, bytes, str]]:
         """The oldest ``limit`` events with an id above ``after``, oldest first (not removed)."""
@@ -93,6 +145,8 @@ class Outbox:
         with self._lock:
             cursor = self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
             self._count -= cursor.rowcount
+            if self._held and cursor.rowcount:
+                self._write_held()  # room again, perhaps
             return cursor.rowcount
 
     def trim(self, acks: dict[str, tuple[int, int]], *, through: int) -> int:
@@ -115,6 +169,8 @@ class Outbox:
                 self._db.execute("ROLLBACK")
                 raise
             self._count -= removed
+            if self._held and removed:
+                self._write_held()
             return removed
 
     def delete_legacy_through(self, last_id: int) -> int:
@@ -140,11 +196,11 @@ class Outbox:
             return [str(d) for (d,) in self._db.execute("SELECT DISTINCT device FROM outbox WHERE device IS NOT NULL")]
 
     def __len__(self) -> int:
-        return self._count
+        return self._count + len(self._held)
 
     @property
     def fill_ratio(self) -> float:
-        return self._count / self.capacity
+        return (self._count + len(self._held)) / self.capacity
 
     def close(self) -> None:
         with self._lock:
