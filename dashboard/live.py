@@ -14,19 +14,26 @@ alone kept the event loop busy (``campuscard bench fanout``, docs/benchmarks.md)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.25
 IDLE_REFRESH_S = 15.0  # redraw even when quiet, so the chart's time window moves on
-GROUP_REFRESH_S = 600.0  # re-join the group: channels_redis expires memberships (24 h)
+# re-join the group: channels_redis expires memberships (24 h), and a Redis that restarted
+# empty behind a connection that survived has forgotten it (the page then sees a gap and reloads)
+GROUP_REFRESH_S = 5.0
+RETRY_START_S, RETRY_MAX_S = 0.2, 5.0
+DOWN, RESYNC = "live.down", "live.resync"  # from the subscription to its pages
 
 
 class Board(Protocol):
@@ -82,24 +89,53 @@ class _Subscription:
             self.task.cancel()
 
     async def _run(self) -> None:
+        """Receive until cancelled. Redis away (issue 12: a desk froze after a Redis restart) is
+        one warning and a ``live.down`` to every page, then retries with backoff; back, the
+        subscription joins again and sends ``live.resync``: each page reloads its snapshot (what
+        was pushed meanwhile is lost, and a Redis that restarted empty forgot the group)."""
         layer = get_channel_layer()
         assert layer is not None, "CHANNEL_LAYERS is not configured"
-        channel = await layer.new_channel()
-        await layer.group_add(self.group, channel)
+        backoff, down, first = RETRY_START_S, False, True
         try:
-            self.joined.set()
-            refresh = asyncio.create_task(self._refresh(layer, channel))
-            try:
-                while True:
-                    message = await layer.receive(channel)
-                    for inbox in self.inboxes:
-                        inbox.put_nowait(message)
-            finally:
-                refresh.cancel()
+            while True:
+                channel = None
+                try:
+                    channel = await layer.new_channel()
+                    await layer.group_add(self.group, channel)
+                    if first:
+                        self.joined.set()
+                        first = False
+                    elif down:
+                        log.warning("live subscription to %s is back: pages reload", self.group)
+                        self._tell({"type": RESYNC})
+                    down, backoff = False, RETRY_START_S
+                    refresh = asyncio.create_task(self._refresh(layer, channel))
+                    try:
+                        while True:
+                            message = await layer.receive(channel)
+                            self._tell(message)
+                    finally:
+                        refresh.cancel()
+                except (redis.RedisError, OSError) as exc:
+                    if first:
+                        raise  # the first page to open it hears why
+                    if not down:
+                        log.warning("live subscription to %s lost Redis (%s): retrying", self.group, exc)
+                        self._tell({"type": DOWN})
+                        down = True
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, RETRY_MAX_S)
+                finally:
+                    if channel is not None and not down:
+                        with contextlib.suppress(redis.RedisError, OSError):
+                            await layer.group_discard(self.group, channel)
         finally:
             if self.live.get(self.group) is self:
                 del self.live[self.group]
-            await layer.group_discard(self.group, channel)
+
+    def _tell(self, message: dict[str, Any]) -> None:
+        for inbox in self.inboxes:
+            inbox.put_nowait(message)
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -109,6 +145,14 @@ class _Subscription:
         while True:
             await asyncio.sleep(GROUP_REFRESH_S)
             await layer.group_add(self.group, channel)
+
+
+def live_status(board: object, now: str) -> dict[str, str]:
+    """The page's live indicator: "实时 · 12:00:01", or that the live feed is down (Redis away)
+    and the page shows what it had — never "live" over a frozen page (issue 12)."""
+    if getattr(board, "offline", False):
+        return {"children": f"{_('实时推送中断，正在重连')} · {now}", "className": "status stale"}
+    return {"children": f"{_('实时')} · {now}", "className": "status live"}
 
 
 async def run_feed(
@@ -139,7 +183,14 @@ async def run_feed(
             await asyncio.sleep(frame_s)  # let the rest of a burst arrive: one redraw for all
             while not inbox.empty():
                 batch.append(inbox.get_nowait())
-            if not all(board.apply(m) for m in batch if m.get("type") == "live.batch"):
+            if batch and batch[-1].get("type") == DOWN:
+                # the page says so (``live_status``) until the subscription is back; boards of
+                # every kind carry the flag, so it is set, not declared
+                setattr(board, "offline", True)  # noqa: B010
+            elif any(m.get("type") == RESYNC for m in batch) or not all(
+                board.apply(m) for m in batch if m.get("type") == "live.batch"
+            ):
+                setattr(board, "offline", False)  # noqa: B010
                 board.resyncs += 1
                 await resync()
             elif hasattr(board, "settle"):  # boards that refetch the rows a push named

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from dashboard.card_board import CardBoard
 from dashboard.guard import current_scope, language_of
-from dashboard.live import run_feed
+from dashboard.live import live_status, run_feed
 from dashboard.pages.common import feed_table, live_app, page, status_head, viewer_language
 from ops.push import current_seq
 from ops.redis_client import client
@@ -117,8 +117,7 @@ async def stream_card_actions() -> None:
                     ]
                 },
             )
-            live = _("实时")
-            set_props(STATUS, {"children": f"{live} · {datetime.now(tz):%H:%M:%S}", "className": "status live"})
+            set_props(STATUS, live_status(_board, f"{datetime.now(tz):%H:%M:%S}"))
 
     await run_feed(
         group=names.GROUP_CARD_ACTIONS, board=board, load=_load, render=render, is_closed=lambda: ws.is_shutdown

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from dashboard import alert_view
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
-from dashboard.live import run_feed
+from dashboard.live import live_status, run_feed
 from dashboard.pages.common import grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.choices import SECURITY_KINDS, AlertKind, AlertStatus
@@ -156,7 +156,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
         )
         _render_kpis()
         now = f"{datetime.now(tz):%H:%M:%S}"
-        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}", "className": "status live"})
+        paint.paint(STATUS, (now, getattr(_board, "offline", False)), lambda: live_status(_board, now))
         if new:
             alarms += 1
             paint.paint(alert_view.ALARM, alarms, lambda: {"data": alarms})

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from dashboard.dorm_board import DormBoard
 from dashboard.guard import current_scope, language_of, role_in
-from dashboard.live import run_feed
+from dashboard.live import live_status, run_feed
 from dashboard.pages.common import feed_table, live_app, page, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
@@ -175,7 +175,7 @@ async def _run_desk(
             },
         )
         now = f"{datetime.now(tz):%H:%M:%S}"
-        paint.paint(STATUS, now, lambda: {"children": f"{_('实时')} · {now}", "className": "status live"})
+        paint.paint(STATUS, (now, getattr(_board, "offline", False)), lambda: live_status(_board, now))
 
     def loader(code: str) -> Callable[[], tuple[int, dict[str, Any]]]:
         def load() -> tuple[int, dict[str, Any]]:

@@ -24,7 +24,7 @@ from dashboard import alert_view
 from dashboard.gate_board import GateBoard
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
-from dashboard.live import run_feed
+from dashboard.live import live_status, run_feed
 from dashboard.pages import replay
 from dashboard.pages.common import feed_table, grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
@@ -300,8 +300,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                 every=CHART_EVERY_S,
             )
             now = datetime.now(tz).strftime("%H:%M:%S")
-            live = _("实时")
-            paint.paint(STATUS, now, lambda: {"children": f"{live} · {now}", "className": "status live"})
+            paint.paint(STATUS, (now, getattr(_board, "offline", False)), lambda: live_status(_board, now))
 
     alerts = KeyedBoard(fetch=lambda ids: alert_rows(ids, kinds=SECURITY))
     gates = KeyedBoard(fetch=_gate_health, limit=100_000)
