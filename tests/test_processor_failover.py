@@ -4,6 +4,7 @@ replay or sequence gap, and the dead processor's partitions are served again wit
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -25,15 +26,18 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 DEVICES = 60
 RATE = 300.0  # taps/s over all devices
-SECONDS = 16.0
-KILL_AT = 5.0
+# The suite's short run; issue 12's full one (60 s, killed at 20 s, the default 8 s lease) is
+# FAILOVER_SECONDS=60 FAILOVER_KILL_AT=20 FAILOVER_LEASE_MS=8000 (figures in docs/reliability.md)
+SECONDS = float(os.environ.get("FAILOVER_SECONDS", "16"))
+KILL_AT = float(os.environ.get("FAILOVER_KILL_AT", "5"))
+LEASE_MS = int(os.environ.get("FAILOVER_LEASE_MS", "4000"))
 
 
 def test_a_processor_killed_under_load_loses_nothing_and_its_partitions_move(campus, redis_client, subprocess_env):
     codes = [f"G-F-{i:02d}" for i in range(DEVICES)]
     for code in codes:
         make_device(code, f"故障转移测试闸{code}", DeviceKind.PEDESTRIAN_GATE, "东门", campus.dept)
-    env = dict(subprocess_env, PROCESSOR_LEASE_MS="4000")
+    env = dict(subprocess_env, PROCESSOR_LEASE_MS=str(LEASE_MS))
     processors = [
         subprocess.Popen(campuscard_cmd("process", "--name", f"p{i}", "--no-fanout"), env=env) for i in range(3)
     ]
@@ -86,9 +90,11 @@ def test_a_processor_killed_under_load_loses_nothing_and_its_partitions_move(cam
             proc.wait(20)
 
     rows = AccessEvent.objects.filter(device__code__in=codes)
+    print(f"failover: {made} taps sent, {rows.count()} stored, partitions served again after {takeover_s:.1f} s")
     assert rows.count() == made  # exactly once
     assert rows.values("event_id").distinct().count() == made
-    assert takeover_s <= 4 + 1.5, f"partitions served again after {takeover_s:.1f} s"  # the lease, plus a renewal
+    # the lease, plus a renewal (issue 12: within 10 s with the default 8 s lease)
+    assert takeover_s <= LEASE_MS / 1000 + 1.5, f"partitions served again after {takeover_s:.1f} s"
     assert not Alert.objects.filter(
         kind__in=[AlertKind.REPLAY, AlertKind.SEQUENCE_GAP, AlertKind.DUPLICATE_DEVICE]
     ).exists()
