@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -15,6 +16,8 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.audit.models import AuditRecord
 from ops.registry.choices import HolderKind
+from ops.registry.lifecycle import graduation
+from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.models import Card, Cardholder
 from streams.cards import CardStatus, CardType
 
@@ -81,3 +84,20 @@ def test_a_malformed_deferred_list_is_refused(cohort, tmp_path):
     with pytest.raises(CommandError, match="第 2 行"):
         _run("--deferred", str(bad), "--apply")
     assert Card.objects.filter(status=CardStatus.CANCELLED).count() == 0
+
+
+@pytest.mark.parametrize("role", [Role.FINANCE, Role.SECURITY, Role.DORM_MANAGER, Role.GENERAL])
+def test_only_nic_runs_the_july_run_by_the_service_and_the_cli(cohort, role):
+    """Issue 13, defect 2 (R-END-1): only NIC runs it — the service refuses anyone else, so the CLI
+    (and any later path) cannot skip it; nothing changes."""
+    create_or_update_operator(username="other", password="pw-other-123", role=role)
+    other = get_user_model().objects.get(username="other")
+    plan = graduation.plan_graduation(cutoff=date(2026, 7, 31), deferred={})
+    with pytest.raises(CardRuleError, match="R-END-1"):
+        graduation.run_graduation(plan=plan, operator=other, basis="2026届毕业名单")
+    with pytest.raises(CommandError, match="只有网信中心"):
+        call_command(
+            "graduates", "--cutoff", "2026-07-31", "--operator", "other", "--basis", "2026届毕业名单", "--apply"
+        )
+    assert Card.objects.filter(status=CardStatus.CANCELLED).count() == 0
+    assert not AuditRecord.objects.filter(action="holder.graduated").exists()

@@ -14,7 +14,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
 from ops.audit import services as audit
 from ops.bulk import fast_insert
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
@@ -70,8 +73,15 @@ def plan_graduation(*, cutoff: date, deferred: Mapping[str, date]) -> Graduation
     return plan
 
 
+def may_run_graduation(operator: Any) -> bool:
+    """R-END-1: the July run is NIC's (a superuser is NIC's too); nobody else, by any path."""
+    return getattr(operator, "is_superuser", False) or role_of(operator) == Role.NIC
+
+
 @transaction.atomic
 def run_graduation(*, plan: GraduationPlan, operator: Any, basis: str) -> dict[str, Any]:
+    if not may_run_graduation(operator):
+        raise CardRuleError(_("只有网信中心可以执行毕业批量注销（R-END-1）"))
     basis = _require_basis(basis)
     now = timezone.now()
     actor_id = operator.pk if getattr(operator, "pk", None) else None
