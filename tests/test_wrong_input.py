@@ -89,7 +89,7 @@ CASES = {
             basis="户籍变更",
             identity_changes={"citizen_id": "440507199001011230"},
         ),
-        "身份证号无效",
+        "身份证号校验位错误",
     ),
     "a card UID already bound": (
         lambda c, nic, holder: services.replace_card(

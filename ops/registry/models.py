@@ -20,6 +20,8 @@ from ops.registry.choices import (
     HolderKind,
     HolderStatus,
 )
+from ops.registry.citizen_id import validate as validate_citizen_id
+from ops.registry.phone import validate as validate_phone
 from streams.cards import CardStatus, CardType, DeviceKind
 
 
@@ -74,8 +76,8 @@ class Cardholder(models.Model):
         on_delete=models.SET_NULL,
         related_name="residents",
     )
-    citizen_id = models.CharField(_("身份证号"), max_length=18, blank=True)
-    phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    citizen_id = models.CharField(_("身份证号"), max_length=18, blank=True, validators=[validate_citizen_id])
+    phone = models.CharField(_("手机号"), max_length=20, blank=True, validators=[validate_phone])
     class_name = models.CharField(_("班级"), max_length=64, blank=True)  # R-CARD-5
     title = models.CharField(_("职务/职称"), max_length=64, blank=True)  # R-CARD-4
     status = models.CharField(_("在校状态"), max_length=20, choices=HolderStatus.choices, default=HolderStatus.ACTIVE)

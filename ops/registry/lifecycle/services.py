@@ -323,8 +323,8 @@ def _apply_identity_changes(holder: Cardholder, changes: Mapping[str, Any]) -> N
     unknown = set(changes) - set(IDENTITY_FIELDS)
     if unknown:
         raise CardRuleError(_("不能变更这些字段：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
-    if "citizen_id" in changes and not citizen_id.is_valid(str(changes["citizen_id"])):
-        raise CardRuleError(_("身份证号无效（校验位或出生日期错误）"))
+    if "citizen_id" in changes and (reason := citizen_id.problem(str(changes["citizen_id"]))):
+        raise CardRuleError(reason)
     for name, value in changes.items():
         setattr(holder, name, value)
     holder.save()

@@ -33,7 +33,7 @@ from pathlib import PurePath
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ops.registry.citizen_id import check_char
+from ops.registry import citizen_id
 
 # Canonical field → accepted header spellings (compared after :func:`header_key`). The first
 # spelling is the one shown to the operator. Every field listed is required.
@@ -385,16 +385,4 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
 
 def citizen_id_problem(value: str, today: dt.date | None = None) -> str | None:
     """Why ``value`` is not a valid citizen ID number (GB 11643), or None."""
-    if len(value) != 18:
-        return _("身份证号应为18位")
-    if not value.isascii() or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
-        return _("身份证号只能由数字组成，最后一位可以是 X")
-    try:
-        birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return _("身份证号中的出生日期无效")
-    if birth.year < 1900 or birth > (today or timezone.localdate()):
-        return _("身份证号中的出生日期无效")
-    if value[17].upper() != check_char(value[:17]):
-        return _("身份证号校验位错误")
-    return None
+    return citizen_id.problem(value, today)
