@@ -96,7 +96,15 @@ class CardholderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        return fields + [d for d, _mask in PERSONAL_FIELDS.values()] if obj is not None else fields
+        if obj is None:
+            return fields
+        # issue 13, defect 4: status and kind change with the card services (the July run,
+        # departures), which cancel the cards with them — never by editing the record here
+        return fields + [d for d, _mask in PERSONAL_FIELDS.values()] + ["kind", "status"]
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: a new dorm building reaches every door (issue 13, defect 4)."""
+        card_services.save_holder(holder=obj, changed=form.changed_data if change else [], operator=request.user)
 
     def get_fields(self, request, obj=None):
         """A read-only viewer gets the masked values in place of the fields (the admin would
@@ -147,6 +155,15 @@ class CardAdmin(admin.ModelAdmin):
     list_select_related = ("holder",)
     raw_id_fields = ("holder",)
     readonly_fields = ("desk_actions",)
+
+    # issue 13, defect 4: a card changes only through the card services (the desk actions on its
+    # page, the issuance form): each writes the credential change every reader must get, the
+    # status history and the audit record. The admin's form shows the card; it edits nothing.
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Card._meta.fields] + ["desk_actions"]
+
+    def has_add_permission(self, request):
+        return False  # a card is issued on its holder's page (发卡), by the service
 
     def get_queryset(self, request: HttpRequest):
         """NIC sees every card; a department sees only the temporary cards it approved and

@@ -9,7 +9,7 @@ raises :class:`CardRuleError` with a message for the operator, and nothing is ch
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -328,6 +328,40 @@ def _apply_identity_changes(holder: Cardholder, changes: Mapping[str, Any]) -> N
     for name, value in changes.items():
         setattr(holder, name, value)
     holder.save()
+
+
+# -- a holder's record (the admin's form) -------------------------------------------------------
+# What a reader decides from, of the holder's record: a change to it must reach every door
+READER_FIELDS = ("dorm_building",)
+
+
+@transaction.atomic
+def save_holder(*, holder: Cardholder, changed: Iterable[str], operator: Any) -> Cardholder:
+    """Save a holder's record edited in the admin (issue 13, defect 4): a change a reader decides
+    from (its dorm building, R-USE-*) goes out to every door as a credential change for each of
+    the holder's live cards, in the same transaction; the change is audited. The holder's
+    status and kind are not edited here: they change with the card services (the July run,
+    departures), which cancel the cards with them."""
+    changed = set(changed)
+    holder.save()
+    if changed & set(READER_FIELDS):
+        cards = list(
+            Card.objects.select_related("holder", "holder__dorm_building").filter(
+                holder=holder, status__in=LIVE_CARD_STATUSES
+            )
+        )
+        for card in cards:
+            announce(card, "holder_change", operator, live=False)
+        building = holder.dorm_building
+        audit.record(
+            actor=operator,
+            action="holder.dorm_change",
+            object_type="cardholder",
+            object_id=holder.number,
+            basis="admin",
+            data={"dorm_building": building.code if building else None, "cards": [c.uid for c in cards]},
+        )
+    return holder
 
 
 # -- blacklist ---------------------------------------------------------------------------------------
