@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from ops.masking import mask_uid
 from ops.registry.choices import (
     CARD_STATUSES,
     CARD_TYPES,
@@ -262,4 +263,4 @@ class AccessEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.card_uid} {self.decision}"
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {mask_uid(self.card_uid)} {self.decision}"  # R-SEC-2
