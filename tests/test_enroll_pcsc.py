@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import pytest
+from rest_framework.authtoken.models import Token
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
@@ -45,8 +46,14 @@ def _enroll(env, reader, number):
     )
 
 
+def _desk(env):
+    """The desk's operator, proven by their API token (issue 13, defect 7)."""
+    user = create_or_update_operator(username="nic-desk", password="pw-desk-123", role=Role.NIC)
+    env["CAMPUSCARD_TOKEN"] = Token.objects.get_or_create(user=user)[0].key
+
+
 def test_enrolment_binds_the_uid_the_card_answers_with(campus, subprocess_env, pcsc_reader):
-    create_or_update_operator(username="nic-desk", password="pw-desk-123", role=Role.NIC)
+    _desk(subprocess_env)
     Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS12345", name="王五", department=campus.dept)
     port = pcsc.vpcd_port(pcsc_reader)
     proc = _enroll(subprocess_env, pcsc_reader, "2026CS12345")
@@ -61,7 +68,7 @@ def test_enrolment_binds_the_uid_the_card_answers_with(campus, subprocess_env, p
 
 
 def test_a_uid_already_bound_is_refused_naming_its_holder(campus, subprocess_env, pcsc_reader):
-    create_or_update_operator(username="nic-desk", password="pw-desk-123", role=Role.NIC)
+    _desk(subprocess_env)
     Cardholder.objects.create(kind=HolderKind.STUDENT, number="2026CS12346", name="赵六", department=campus.dept)
     taken = campus.cards[0]
     port = pcsc.vpcd_port(pcsc_reader)

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
@@ -24,9 +25,16 @@ from streams.cards import CardStatus, CardType
 pytestmark = [pytest.mark.django_db, pytest.mark.pipeline]
 
 
+def _prove(monkeypatch, username: str) -> None:
+    """The CLI acts as an operator only with their API token (issue 13, defect 7)."""
+    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
+    monkeypatch.setenv("CAMPUSCARD_TOKEN", token.key)
+
+
 @pytest.fixture
-def cohort(campus):
+def cohort(campus, monkeypatch):
     create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC)
+    _prove(monkeypatch, "nic")
     start = timezone.now() - timedelta(days=1000)
     for i in range(5):
         h = Cardholder.objects.create(
@@ -87,11 +95,12 @@ def test_a_malformed_deferred_list_is_refused(cohort, tmp_path):
 
 
 @pytest.mark.parametrize("role", [Role.FINANCE, Role.SECURITY, Role.DORM_MANAGER, Role.GENERAL])
-def test_only_nic_runs_the_july_run_by_the_service_and_the_cli(cohort, role):
+def test_only_nic_runs_the_july_run_by_the_service_and_the_cli(cohort, role, monkeypatch):
     """Issue 13, defect 2 (R-END-1): only NIC runs it — the service refuses anyone else, so the CLI
     (and any later path) cannot skip it; nothing changes."""
     create_or_update_operator(username="other", password="pw-other-123", role=role)
     other = get_user_model().objects.get(username="other")
+    _prove(monkeypatch, "other")  # proven: refused for the role, not for the proof
     plan = graduation.plan_graduation(cutoff=date(2026, 7, 31), deferred={})
     with pytest.raises(CardRuleError, match="R-END-1"):
         graduation.run_graduation(plan=plan, operator=other, basis="2026届毕业名单")
@@ -101,3 +110,30 @@ def test_only_nic_runs_the_july_run_by_the_service_and_the_cli(cohort, role):
         )
     assert Card.objects.filter(status=CardStatus.CANCELLED).count() == 0
     assert not AuditRecord.objects.filter(action="holder.graduated").exists()
+
+
+def _apply_as(name: str):
+    return call_command(
+        "graduates", "--cutoff", "2026-07-31", "--operator", name, "--basis", "2026届毕业名单", "--apply"
+    )
+
+
+def test_the_cli_acts_as_an_operator_only_when_proven(cohort, monkeypatch):
+    """Issue 13, defect 7 (R-SEC-1): naming an operator proves nothing; their API token does."""
+    monkeypatch.delenv("CAMPUSCARD_TOKEN")
+    with pytest.raises(CommandError, match="未提供 API 令牌"):  # named, not proven (no terminal here)
+        _apply_as("nic")
+    create_or_update_operator(username="other", password="pw-other-123", role=Role.FINANCE)
+    _prove(monkeypatch, "other")
+    with pytest.raises(CommandError, match="API 令牌不属于此操作员"):  # someone else's token
+        _apply_as("nic")
+    monkeypatch.setenv("CAMPUSCARD_TOKEN", "0" * 40)
+    with pytest.raises(CommandError, match="API 令牌不属于此操作员"):
+        _apply_as("nic")
+    assert Card.objects.filter(status=CardStatus.CANCELLED).count() == 0
+    assert AuditRecord.objects.filter(action="cli.refused").count() == 3
+    _prove(monkeypatch, "nic")
+    _apply_as("nic")
+    assert Card.objects.filter(status=CardStatus.CANCELLED).count() == 5
+    proof = AuditRecord.objects.get(action="cli.authenticated")
+    assert proof.actor_name == "nic" and proof.data == {"command": "graduates", "by": "token"}

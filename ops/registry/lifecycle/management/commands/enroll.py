@@ -4,9 +4,9 @@ issuance service as the admin and the API. A UID already bound is refused, namin
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from ops.accounts.cli_identity import proven_operator
 from ops.registry.lifecycle import services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.services import _end_of_day
@@ -19,7 +19,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--holder", required=True, help="student/staff number")
-        parser.add_argument("--operator", required=True, help="your operator account (audited)")
+        parser.add_argument(
+            "--operator",
+            required=True,
+            help="your operator account, proven by CAMPUSCARD_TOKEN or your password",
+        )
         parser.add_argument("--approved-by", required=True, help="who approved (R-CARD-9)")
         parser.add_argument("--basis", required=True, help="application form / list reference")
         parser.add_argument("--reader", default=None, help="PC/SC reader name (default: first)")
@@ -34,10 +38,7 @@ class Command(BaseCommand):
             holder = Cardholder.objects.get(number=opts["holder"])
         except Cardholder.DoesNotExist:
             raise CommandError(f"没有学号/工号为 {opts['holder']} 的持卡人") from None
-        try:
-            operator = get_user_model().objects.get(username=opts["operator"], is_active=True)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"没有名为 {opts['operator']} 的有效操作员") from None
+        operator = proven_operator(opts["operator"], command="enroll")  # R-SEC-1: proven, not named
         owner = None
         if opts["owner_department"]:
             owner = Department.objects.filter(code=opts["owner_department"]).first()

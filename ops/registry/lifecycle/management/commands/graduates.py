@@ -10,9 +10,9 @@ import json
 from datetime import date
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from ops.accounts.cli_identity import proven_operator
 from ops.registry.lifecycle import graduation
 from ops.registry.lifecycle.errors import CardRuleError
 
@@ -47,7 +47,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--cutoff", required=True, help="students whose study ends by this date (YYYY-MM-DD)")
         parser.add_argument("--deferred", type=Path, help="Academic Affairs' deferred list (CSV)")
-        parser.add_argument("--operator", required=True, help="your operator account (audited)")
+        parser.add_argument(
+            "--operator",
+            required=True,
+            help="your operator account, proven by CAMPUSCARD_TOKEN or your password",
+        )
         parser.add_argument("--basis", required=True, help="e.g. 2026届毕业生名单（教务处）")
         parser.add_argument("--apply", action="store_true", help="do it (default: dry run)")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -57,9 +61,7 @@ class Command(BaseCommand):
             cutoff = date.fromisoformat(opts["cutoff"])
         except ValueError:
             raise CommandError("--cutoff 应为 YYYY-MM-DD") from None
-        operator = get_user_model().objects.filter(username=opts["operator"], is_active=True).first()
-        if operator is None:
-            raise CommandError(f"没有名为 {opts['operator']} 的有效操作员")
+        operator = proven_operator(opts["operator"], command="graduates")  # R-SEC-1: proven, not named
         deferred = read_deferred(opts["deferred"]) if opts["deferred"] else {}
         try:
             plan = graduation.plan_graduation(cutoff=cutoff, deferred=deferred)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from ops.accounts.cli_identity import proven_operator
 from ops.registry.lifecycle import importing
 from ops.registry.lifecycle import photos as photo_checks
 from ops.registry.lifecycle.errors import CardRuleError
@@ -23,15 +23,17 @@ class Command(BaseCommand):
         parser.add_argument("file", nargs="?", type=Path, help="CSV or XLSX with Chinese headers")
         parser.add_argument("--kind", choices=["student", "staff"], default="student")
         parser.add_argument("--photos", type=Path, help="zip or folder of photos named by number")
-        parser.add_argument("--operator", required=True, help="your operator account (audited)")
+        parser.add_argument(
+            "--operator",
+            required=True,
+            help="your operator account, proven by CAMPUSCARD_TOKEN or your password",
+        )
         parser.add_argument("--apply", type=int, metavar="BATCH", help="apply a previewed batch")
         parser.add_argument("--yes", action="store_true", help="apply right after the preview")
         parser.add_argument("--show", type=int, default=50, help="rejected rows to print")
 
     def handle(self, *args, **opts):
-        operator = get_user_model().objects.filter(username=opts["operator"], is_active=True).first()
-        if operator is None:
-            raise CommandError(f"没有名为 {opts['operator']} 的有效操作员")
+        operator = proven_operator(opts["operator"], command="import_list")  # R-SEC-1: proven, not named
         try:
             if opts["apply"]:
                 batch = ImportBatch.objects.filter(pk=opts["apply"]).first()
