@@ -35,6 +35,7 @@ ACTION_FIELDS = ("card", "holder", "action", "from_status", "to_status", "operat
 @dataclass
 class GraduationPlan:
     cutoff: date
+    no_study_end: list[str] = field(default_factory=list)
     graduate: list[str] = field(default_factory=list)  # student numbers to cancel
     extend: dict[str, date] = field(default_factory=dict)  # number → new study end
     unknown_deferred: list[str] = field(default_factory=list)  # on the list, not a student
@@ -47,6 +48,8 @@ class GraduationPlan:
             "unknown_deferred": sorted(self.unknown_deferred),
             "graduate_numbers": sorted(self.graduate),
             "extend_numbers": {k: v.isoformat() for k, v in sorted(self.extend.items())},
+            # students no July run can reach: their end of study is unknown (issue 13, defect 1)
+            "no_study_end": sorted(self.no_study_end),
         }
 
 
@@ -70,6 +73,11 @@ def plan_graduation(*, cutoff: date, deferred: Mapping[str, date]) -> Graduation
         else:
             plan.extend[number] = new_end
     plan.graduate = sorted(due - set(plan.extend))
+    plan.no_study_end = list(
+        Cardholder.objects.filter(
+            kind=HolderKind.STUDENT, status=HolderStatus.ACTIVE, study_end__isnull=True
+        ).values_list("number", flat=True)
+    )
     return plan
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from ops.registry.models import Cardholder, Department
 
 Progress = Callable[[str, int, int], object]  # (phase, done, total); what it returns is ignored
 COLUMNS = {"student": tabular.STUDENT_COLUMNS, "staff": tabular.STAFF_COLUMNS}
+OPTIONAL = {"student": tabular.STUDENT_OPTIONAL}
 KIND = {"student": HolderKind.STUDENT, "staff": HolderKind.STAFF}
 FIELDS = {"student": ("name", "department", "class_name", "citizen_id"), "staff": ("name", "department", "title")}
 PHOTO_COLUMN = "照片"
@@ -48,6 +50,7 @@ HOLDER_FIELDS = (
     "title",
     "citizen_id",
     "phone",
+    "study_end",
     "photo_sha256",
     "status",
     "created_at",
@@ -109,14 +112,16 @@ def preview_import(
     except tabular.TableError as exc:
         raise CardRuleError(str(exc)) from None
     progress("read", len(table.rows), len(table.rows))
-    records, row_errors = tabular.normalize(table, COLUMNS[kind])
+    records, row_errors = tabular.normalize(table, COLUMNS[kind], OPTIONAL.get(kind))
     errors = [asdict(e) for e in row_errors]
     headers = _headers(table, COLUMNS[kind])
+    headers_opt = _headers(table, OPTIONAL.get(kind, {}))
+    today = timezone.localdate()
     departments = {d.name: d.id for d in Department.objects.all()}
     existing: dict[str, Mapping[str, Any]] = {
         h["number"]: h
         for h in Cardholder.objects.filter(number__in=[r["number"] for r in records]).values(
-            "number", "kind", "name", "department_id", "class_name", "title", "citizen_id", "photo_sha256"
+            "number", "kind", "name", "department_id", "class_name", "title", "citizen_id", "photo_sha256", "study_end"
         )
     }
     photo_problems: dict[str, list[photo_checks.PhotoProblem]] = {}
@@ -136,13 +141,26 @@ def preview_import(
             continue
         values = {f: record.get(f, "") for f in FIELDS[kind]}
         values["department"] = departments[values["department"]]
+        given = False
+        if kind == "student":  # R-END-1, R-END-3: every listed student has an end of study
+            found = tabular.study_end(record, today)
+            if isinstance(found, str):
+                column = next(
+                    (headers_opt[f] for f in ("study_end", "entry_year", "study_years") if f in headers_opt), ""
+                )
+                errors.append({"row": row, "column": column, "value": "", "message": found})
+                continue
+            values["study_end"], given = found[0].isoformat(), found[1]
         if photo_set is not None:
             values["photo_sha256"] = photo_store.save(photo_set.photos[number])
         current = existing.get(number)
         if current is None:
             creates.append({"row": row, "number": number, **values})
             continue
-        changed = {f: v for f, v in values.items() if current["department_id" if f == "department" else f] != v}
+        if "study_end" in values and not (given or current["study_end"] is None):
+            del values["study_end"]  # a default never replaces a date on record (a deferral, say)
+
+        changed = {f: v for f, v in values.items() if _on_record(current, f) != v}
         if changed:
             updates.append({"row": row, "number": number, "changes": changed})
         else:
@@ -175,6 +193,11 @@ def preview_import(
         },
     )
     return batch
+
+
+def _on_record(current: Mapping[str, Any], field: str) -> Any:
+    value = current["department_id" if field == "department" else field]
+    return value.isoformat() if field == "study_end" and value is not None else value
 
 
 def _headers(table: tabular.Table, columns: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -254,6 +277,7 @@ def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noo
             c.get("title", ""),
             c.get("citizen_id", ""),
             "",
+            date.fromisoformat(c["study_end"]) if c.get("study_end") else None,
             c.get("photo_sha256", ""),
             HolderStatus.ACTIVE,
             now,
@@ -270,6 +294,8 @@ def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noo
         for u in updates:
             holder = holders[u["number"]]
             for field, value in u["changes"].items():
+                if field == "study_end":
+                    value = date.fromisoformat(value)
                 setattr(holder, "department_id" if field == "department" else field, value)
                 changed_fields.add("department_id" if field == "department" else field)
         Cardholder.objects.bulk_update(list(holders.values()), sorted(changed_fields | {"updated_at"}), batch_size=2000)

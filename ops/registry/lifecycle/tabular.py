@@ -44,6 +44,16 @@ STUDENT_COLUMNS: dict[str, tuple[str, ...]] = {  # R-CARD-5
     "class_name": ("班级",),
     "citizen_id": ("身份证号", "身份证号码", "公民身份号码", "身份证"),
 }
+# Optional columns of a student list (issue 13, defect 1; R-END-1, R-END-3): when the student's
+# study ends — the expected graduation date, or the entry year and the length of study. Without
+# them the end is the July of entry year + STUDY_YEARS (see :func:`study_end`).
+STUDENT_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "study_end": ("预计毕业日期", "毕业日期", "预计毕业时间"),
+    "entry_year": ("入学年份", "入学年级", "年级"),
+    "study_years": ("学制",),
+}
+STUDY_YEARS = 4  # 学制 when the list does not say
+GRADUATION_MONTH_DAY = (7, 1)  # students' cards end with study: 1 July of the graduation year
 STAFF_COLUMNS: dict[str, tuple[str, ...]] = {  # R-CARD-4
     "number": ("工号", "职工号", "教工号"),
     "name": ("姓名",),
@@ -271,7 +281,47 @@ def header_key(text: str) -> str:
     return "".join(ch for ch in text if not ch.isspace() and ch not in "*\u200b\ufeff").casefold()
 
 
-def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[list[dict], list[RowError]]:
+def study_end(record: Mapping[str, str], today: dt.date) -> tuple[dt.date, bool] | str:
+    """When a listed student's study ends, and whether the list said so (``False``: the default,
+    which never overwrites a date on record); or why the cells cannot be read."""
+    text = (record.get("study_end") or "").strip()
+    if text:
+        cleaned = text.replace("/", "-").replace(".", "-").replace("年", "-").replace("月", "-").rstrip("日-")
+        parts = cleaned.split("-")
+        try:
+            year = int(parts[0])
+            month = int(parts[1]) if len(parts) > 1 else GRADUATION_MONTH_DAY[0]
+            day = int(parts[2]) if len(parts) > 2 else (GRADUATION_MONTH_DAY[1] if len(parts) == 1 else 1)
+            end = dt.date(year, month, day)
+        except (ValueError, IndexError):
+            return _("“预计毕业日期”应为 YYYY-MM-DD（或 YYYY-MM、YYYY），读到“%(value)s”") % {"value": text}
+        if not today.year - 1 <= end.year <= today.year + 12:
+            return _("“预计毕业日期” %(value)s 不在合理范围内") % {"value": text}
+        return end, True
+    entry_text = (record.get("entry_year") or "").strip().rstrip("级年")
+    years_text = (record.get("study_years") or "").strip().rstrip("年制")
+    try:
+        years = int(years_text) if years_text else STUDY_YEARS
+    except ValueError:
+        return _("“学制”应为年数（如 4），读到“%(value)s”") % {"value": record.get("study_years")}
+    if not 1 <= years <= 10:
+        return _("“学制”应为 1 到 10 年，读到“%(value)s”") % {"value": record.get("study_years")}
+    if entry_text:
+        try:
+            entry = int(entry_text)
+        except ValueError:
+            return _("“入学年份”应为四位年份（如 2025），读到“%(value)s”") % {"value": record.get("entry_year")}
+        if not today.year - 12 <= entry <= today.year + 1:
+            return _("“入学年份” %(value)s 不在合理范围内") % {"value": record.get("entry_year")}
+        return dt.date(entry + years, *GRADUATION_MONTH_DAY), True
+    # no date on the list: entering this academic year (from September), the usual length
+    entry = today.year if today.month >= 9 else today.year - 1
+    return dt.date(entry + years, *GRADUATION_MONTH_DAY), bool(years_text)
+
+
+def normalize(
+    table: Table, columns: Mapping[str, tuple[str, ...]], optional: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[list[dict], list[RowError]]:
     """Map ``table`` to ``columns`` (e.g. :data:`STUDENT_COLUMNS`) and validate it.
 
     Returns ``(records, errors)``. ``records`` are the rows without any problem, as
@@ -313,6 +363,8 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
             )
 
     fields = list(mapping.items())
+    optional_lookup = {header_key(a): name for name, aliases in (optional or {}).items() for a in aliases}
+    optional_fields = [(optional_lookup[header_key(h)], h) for h in table.headers if header_key(h) in optional_lookup]
     id_header = mapping.get("citizen_id")
     number_header = mapping.get("number")
     lossy = table.lossy_cells
@@ -354,6 +406,8 @@ def normalize(table: Table, columns: Mapping[str, tuple[str, ...]]) -> tuple[lis
                 problem = citizen_id_problem(value, today)
                 if problem:
                     row_errors.append(RowError(row, header, value, problem))
+        for name, header in optional_fields:  # may be empty; checked by whoever reads them
+            record[name] = source[header].strip()
         number = record.get("number")
         if number_header and number:
             if number in first_number:
