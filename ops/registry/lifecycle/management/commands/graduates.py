@@ -83,4 +83,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  延期名单中查无此人（未处理）：{', '.join(report['unknown_deferred'])}")
         if report["no_study_end"]:
             shown = ", ".join(report["no_study_end"][:20]) + (" …" if len(report["no_study_end"]) > 20 else "")
-            self.stdout.write(f"  在校学生缺少预计毕业日期（本次不会处理，请补录）：{len(report['no_study_end'])} 人：{shown}")
+            self.stdout.write(
+                f"  在校学生缺少预计毕业日期（本次不会处理，请补录）：{len(report['no_study_end'])} 人：{shown}"
+            )
