@@ -43,8 +43,9 @@ from ops.alerts.services import (
 from ops.audit.models import AuditRecord
 from ops.push import MESSAGE_TYPE, current_seq
 from ops.registry.lifecycle import ledger
-from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.choices import ChargeStatus, FeeKind
 from ops.registry.lifecycle.models import FeeCharge
+from ops.registry.lifecycle.services import settle_charge
 from streams import names
 from tests.live import Feed
 
@@ -649,7 +650,11 @@ def test_human_damage_is_charged_to_the_responsible_person_at_market_price(campu
         ops.nic,
         "NIC",
     )
+    # owed, not money in the till: the ledger counts it once it is paid (issue 13, defect 6)
+    assert fee.status == ChargeStatus.OWED and fee.paid_at is None
     today = timezone.localdate()
+    assert ledger.ledger(start=today, end=today).count == 0
+    settle_charge(charge=fee, to=ChargeStatus.PAID, operator=ops.nic, window="财务处")
     book = ledger.ledger(start=today, end=today)
     assert book.count == 1 and book.total == Decimal("120.50")
     [item] = book.items

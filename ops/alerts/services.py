@@ -39,7 +39,7 @@ from ops.alerts.choices import CONDITION_KINDS, SECURITY_KINDS, AlertKind, Alert
 from ops.alerts.models import Alert, AlertLog, RepairTicket
 from ops.audit.services import record
 from ops.push import push
-from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.choices import ChargeStatus, FeeKind
 from ops.registry.lifecycle.models import FeeCharge
 from ops.registry.models import Cardholder, Device
 from streams import names
@@ -400,8 +400,14 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         if price <= 0 or price > Decimal("100000"):
             raise AlertError(_("赔偿金额须按市价填写，大于 0 元"))
         ticket.responsible, ticket.price = holder, price
-        ticket.fee = FeeCharge.objects.create(
-            holder=holder, card=None, kind=FeeKind.DEVICE_DAMAGE, amount=price, operator=by, window="NIC"
+        ticket.fee = FeeCharge.objects.create(  # owed until paid (issue 13, defect 6)
+            holder=holder,
+            card=None,
+            kind=FeeKind.DEVICE_DAMAGE,
+            amount=price,
+            operator=by,
+            window="NIC",
+            status=ChargeStatus.OWED,
         )
     ticket.save()
     AlertLog.objects.create(

@@ -25,6 +25,17 @@ class FeeKind(models.TextChoices):
     DEVICE_DAMAGE = "device_damage", _("损坏设备赔偿")  # R-DEV-3: human damage, market price
 
 
+class ChargeStatus(models.TextChoices):
+    """A charge's life (issue 13, defect 6; R-FEE-3): a card fee is paid at the window when it is
+    charged; a damage charge is owed from when the repair ticket opens until it is paid, waived
+    or voided (with a reason). The ledger counts payments, on the day they are made."""
+
+    OWED = "owed", _("待缴")
+    PAID = "paid", _("已缴")
+    WAIVED = "waived", _("已减免")
+    VOID = "void", _("已作废")
+
+
 class Topic(models.TextChoices):
     CREDENTIAL = "credential", _("凭证变更")
     CARD_ACTION = "card_action", _("卡务动态")

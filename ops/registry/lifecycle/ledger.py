@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from ops.masking import mask_name
-from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.choices import ChargeStatus, FeeKind
 from ops.registry.lifecycle.models import FeeCharge
 
 SUMMARY_HEADERS = ["日期", "操作员", "收费窗口", "笔数", "金额（元）"]
@@ -41,19 +41,21 @@ def _range(start: date, end: date) -> tuple[datetime, datetime]:
 
 def ledger(*, start: date, end: date) -> Ledger:
     lo, hi = _range(start, end)
-    charges = FeeCharge.objects.filter(at__gte=lo, at__lt=hi)
+    # payments, on the day they were made, by whoever took them (issue 13, defect 6): an owed
+    # damage charge is not money in the till until it is paid
+    charges = FeeCharge.objects.filter(status=ChargeStatus.PAID, paid_at__gte=lo, paid_at__lt=hi)
     summary = [
-        [r["day"].isoformat(), r["operator__username"] or "system", r["window"], r["n"], r["total"]]
-        for r in charges.annotate(day=TruncDate("at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "operator__username", "window")
+        [r["day"].isoformat(), r["settled_by__username"] or "system", r["window"], r["n"], r["total"]]
+        for r in charges.annotate(day=TruncDate("paid_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "settled_by__username", "window")
         .annotate(n=Count("id"), total=Sum("amount"))
-        .order_by("day", "operator__username", "window")
+        .order_by("day", "settled_by__username", "window")
     ]
     items = [
         [
             c.id,
-            timezone.localtime(c.at).strftime("%Y-%m-%d %H:%M:%S"),
-            c.operator.username if c.operator else "system",
+            timezone.localtime(c.paid_at).strftime("%Y-%m-%d %H:%M:%S") if c.paid_at else "",
+            c.settled_by.username if c.settled_by else "system",
             c.window,
             str(FeeKind(c.kind).label),
             c.holder.number,
@@ -61,7 +63,7 @@ def ledger(*, start: date, end: date) -> Ledger:
             c.card.uid if c.card else "",
             c.amount,
         ]
-        for c in charges.select_related("operator", "holder", "card").order_by("id")
+        for c in charges.select_related("settled_by", "holder", "card").order_by("id")
     ]
     agg = charges.aggregate(total=Sum("amount"), n=Count("id"))
     return Ledger(summary, items, agg["total"] or Decimal("0.00"), agg["n"])

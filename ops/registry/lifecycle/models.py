@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from ops.registry.lifecycle.choices import Action, FeeKind, ImportStatus, Topic
+from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind, ImportStatus, Topic
 
 
 class CardAction(models.Model):
@@ -66,8 +66,9 @@ class FeePolicy(models.Model):
 
 
 class FeeCharge(models.Model):
-    """A line in the fee ledger (R-FEE-2: paid by the holder, non-refundable; R-FEE-3: Finance
-    reconciles it per day and per operator/window). Rows are never changed or deleted."""
+    """A charge (R-FEE-2: paid by the holder, non-refundable; R-FEE-3: Finance reconciles the
+    payments per day and per operator/window). Never deleted; only its status moves, once, from
+    owed to paid, waived or void (``services.settle_charge``)."""
 
     holder = models.ForeignKey(
         "campus.Cardholder", verbose_name=_("持卡人"), on_delete=models.PROTECT, related_name="fees"
@@ -87,7 +88,19 @@ class FeeCharge(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("收费操作员"), null=True, on_delete=models.PROTECT, related_name="+"
     )
     window = models.CharField(_("收费窗口"), max_length=40, blank=True)
-    at = models.DateTimeField(_("收费时间"), auto_now_add=True, db_index=True)
+    at = models.DateTimeField(_("开单时间"), auto_now_add=True, db_index=True)
+    # issue 13, defect 6: owed → paid | waived | void, by the services only (audited)
+    status = models.CharField(_("状态"), max_length=10, choices=ChargeStatus.choices, default=ChargeStatus.PAID)
+    paid_at = models.DateTimeField(_("缴费时间"), null=True, blank=True, db_index=True)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("收款/处理人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    settled_reason = models.CharField(_("减免/作废理由"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("收费流水")

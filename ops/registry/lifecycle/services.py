@@ -25,7 +25,7 @@ from ops.audit import services as audit
 from ops.masking import mask_name
 from ops.registry import citizen_id
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
-from ops.registry.lifecycle.choices import Action, FeeKind
+from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
 from ops.registry.lifecycle.outbox import announce
@@ -306,13 +306,16 @@ def replace_card(
         owner_department=card.owner_department,
         replaces=card,
     )
-    FeeCharge.objects.create(
+    FeeCharge.objects.create(  # paid at the window as the card is made (R-FEE-2)
         holder=holder,
         card=new,
         kind=kind,
         amount=amount,
         operator=operator if getattr(operator, "pk", None) else None,
         window=window,
+        status=ChargeStatus.PAID,
+        paid_at=timezone.now(),
+        settled_by=operator if getattr(operator, "pk", None) else None,
     )
     action = Action.REISSUE if kind == FeeKind.IDENTITY_CHANGE else Action.REPLACE
     _log(new, action, "", operator, basis, {"old_uid": card.uid, "fee": str(amount), "window": window})
@@ -362,6 +365,50 @@ def save_holder(*, holder: Cardholder, changed: Iterable[str], operator: Any) ->
             data={"dorm_building": building.code if building else None, "cards": [c.uid for c in cards]},
         )
     return holder
+
+
+# -- charges (R-FEE-2, R-FEE-3, R-DEV-3) ------------------------------------------------------------
+def may_settle(operator: Any) -> bool:
+    """Finance takes payments and decides waivers; NIC too (it opens the damage charges)."""
+    return getattr(operator, "is_superuser", False) or role_of(operator) in (Role.FINANCE, Role.NIC)
+
+
+@transaction.atomic
+def settle_charge(*, charge: FeeCharge, to: str, operator: Any, window: str = "", reason: str = "") -> FeeCharge:
+    """An owed charge is paid (at ``window``), waived or voided (with ``reason``) — once; a paid
+    charge is never refunded (R-FEE-2). Audited. Issue 13, defect 6: the ledger counts the
+    payment on the day it is made, not the day the repair ticket opened."""
+    if not may_settle(operator):
+        raise CardRuleError(_("只有计划财务处或网信中心可以登记缴费、减免或作废收费"))
+    charge = FeeCharge.objects.select_for_update().get(pk=charge.pk)
+    if charge.status != ChargeStatus.OWED:
+        raise CardRuleError(
+            _("这笔收费已“%(status)s”，不能再更改（已缴费用不退）") % {"status": charge.get_status_display()}
+        )
+    target = ChargeStatus(to)
+    if target == ChargeStatus.OWED:
+        raise CardRuleError(_("请选择：已缴、减免或作废"))
+    reason = reason.strip()
+    if target in (ChargeStatus.WAIVED, ChargeStatus.VOID) and not reason:
+        raise CardRuleError(_("减免或作废须写明理由"))
+    charge.status, charge.settled_by, charge.settled_reason = target, operator, reason[:200]
+    if target == ChargeStatus.PAID:
+        charge.paid_at, charge.window = timezone.now(), (window.strip() or charge.window)[:40]
+    charge.save(update_fields=["status", "settled_by", "settled_reason", "paid_at", "window"])
+    audit.record(
+        actor=operator,
+        action=f"fee.{target.value}",
+        object_type="fee_charge",
+        object_id=charge.pk,
+        basis=reason,
+        data={
+            "amount": str(charge.amount),
+            "kind": charge.kind,
+            "holder": charge.holder.number,
+            "window": charge.window,
+        },
+    )
+    return charge
 
 
 # -- blacklist ---------------------------------------------------------------------------------------
