@@ -47,6 +47,7 @@ class FeeChargeAdmin(ReadOnlyAdmin):
             messages.success(request, _("已登记缴费 %(n)d 笔") % {"n": done})
         for line in refused:
             messages.error(request, line)
+
     date_hierarchy = "at"
     list_select_related = ("operator", "card")
     change_list_template = "admin/cards/feecharge_changelist.html"
