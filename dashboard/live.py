@@ -151,8 +151,10 @@ def live_status(board: object, now: str) -> dict[str, str]:
     """The page's live indicator: "实时 · 12:00:01", or that the live feed is down (Redis away)
     and the page shows what it had — never "live" over a frozen page (issue 12)."""
     if getattr(board, "offline", False):
-        return {"children": f"{_('实时推送中断，正在重连')} · {now}", "className": "status stale"}
-    return {"children": f"{_('实时')} · {now}", "className": "status live"}
+        down = _("实时推送中断，正在重连")
+        return {"children": f"{down} · {now}", "className": "status stale"}
+    live = _("实时")
+    return {"children": f"{live} · {now}", "className": "status live"}
 
 
 async def run_feed(
