@@ -68,3 +68,51 @@ def test_a_processor_without_redis_state_resumes_from_the_row_written_with_the_b
     second.alerts.flush()
     assert not Alert.objects.filter(kind__in=[AlertKind.SEQUENCE_GAP, AlertKind.REPLAY]).exists()
     assert redis_client.hget("campuscard:counters", "duplicate") == b"1"  # seq 7, stored already
+
+
+def test_a_state_hash_behind_the_row_is_not_a_gap(campus, redis_client):
+    """Redis restored from its AOF (``everysec``) lost the last write to the state hash after the
+    taps' commit; the row, written in that commit, did not. The next owner resumes from the
+    further of the two: the agent's next fresh tap is no false sequence gap (CI caught one)."""
+    taps = [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(10)]
+    first = ReaderEventProcessor(redis_client, fanout=None, consumer="a", block_ms=50)
+    publish(redis_client, taps[:5])
+    _drain(first, 5)
+    stale = {k: v for k, v in ((k, redis_client.hgetall(k)) for k in redis_client.keys("*:seq")) if v}
+    publish(redis_client, taps[5:8])
+    _drain(first, 8)  # the agent read its acknowledgement (8) and trimmed its outbox
+    first.leases.release_all()
+    first._pool.shutdown(wait=True)  # its read-ahead ends empty: 9 and 10 reach the next owner fresh
+    for key, fields in stale.items():  # … and Redis came back from an AOF that missed the last hset
+        redis_client.delete(key)
+        redis_client.hset(key, mapping=fields)
+    print("STALE", stale, redis_client.keys("*"))
+    assert Device.objects.get(code="G-E-01").last_seq == 8
+
+    second = ReaderEventProcessor(redis_client, fanout=None, consumer="b", block_ms=50)
+    publish(redis_client, taps[8:])  # seq 9, 10: fresh
+    second.poll_once()
+    print("STATE", second.supervisor.state, second.owned)
+    _drain(second, 10)
+    second.alerts.flush()
+    print("STATE", second.supervisor.state, list(Alert.objects.values()))
+    assert not Alert.objects.filter(kind__in=[AlertKind.SEQUENCE_GAP, AlertKind.REPLAY]).exists()
+
+
+def test_the_row_never_moves_back(campus, redis_client):
+    """A processor that lost its lease with a batch in hand writes its older sequence after the
+    new owner stored newer ones: the row keeps the newer (the next owner resumes from it)."""
+    from ops.pipeline.processor import _advance_sequences
+
+    device = Device.objects.get(code="G-E-01")
+    Device.objects.filter(pk=device.pk).update(boot_epoch=2000, last_seq=50)
+    _advance_sequences({device.pk: (2000, 40)})
+    _advance_sequences({device.pk: (1000, 90)})
+    device.refresh_from_db()
+    assert (device.boot_epoch, device.last_seq) == (2000, 50)
+    _advance_sequences({device.pk: (2000, 51)})
+    device.refresh_from_db()
+    assert device.last_seq == 51
+    _advance_sequences({device.pk: (3000, 1)})
+    device.refresh_from_db()
+    assert (device.boot_epoch, device.last_seq) == (3000, 1)

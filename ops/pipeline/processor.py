@@ -125,9 +125,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 rows, watermark = self._persist_taps(taps)
             self._record_faults(faults)
             # the devices' sequence state with the taps it judged: a failed batch leaves no trace
-            _update_devices(
-                "boot_epoch = %s, last_seq = %s", [(e, q, i) for i, (e, q) in self.supervisor.batch_states().items()]
-            )
+            _advance_sequences(self.supervisor.batch_states())
             if rows and self.fanout is not None:
                 # The batch's watermark, its highest id: with commits serialised, every row of
                 # this batch has an id ≤ it and > the previous batch's, so a page that loaded a
@@ -270,7 +268,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             [(adapt(t), adapt(t), i) for i, t in pending.items()],
         )
         states = self.supervisor.dirty_states()
-        _update_devices("boot_epoch = %s, last_seq = %s", [(e, q, i) for i, (e, q) in states.items()])
+        _advance_sequences(states)
         beats, self._heartbeats = self._heartbeats, {}
         _update_devices("credential_version = %s, buffered = %s", [(v, b, i) for i, (v, b) in beats.items()])
         if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
@@ -278,13 +276,24 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         notify_devices(pending)
 
 
-def _update_devices(assignments: str, rows: list[tuple[Any, ...]]) -> None:
-    """``UPDATE device SET <assignments> WHERE id = %s`` for each row (its values, then the id):
-    one SQL text over every device in one round trip. Django compiling a CASE over the devices
-    each second cost the processor a tenth of its time."""
+def _advance_sequences(states: dict[int, tuple[int, int]]) -> None:
+    """Each device's ``(boot_epoch, last_seq)`` moved on, never back (R-DEV-1): a processor that
+    lost its partition's lease while a batch was in hand must not pull the row behind what the
+    new owner stored (the new owner resumes from it, ``DeviceSupervisor.adopt``)."""
+    _update_devices(
+        "boot_epoch = %s, last_seq = %s",
+        [(e, q, i, e, e, q) for i, (e, q) in states.items()],
+        where="AND (boot_epoch < %s OR (boot_epoch = %s AND last_seq < %s))",
+    )
+
+
+def _update_devices(assignments: str, rows: list[tuple[Any, ...]], where: str = "") -> None:
+    """``UPDATE device SET <assignments> WHERE id = %s <where>`` for each row (its values, the id,
+    then ``where``'s): one SQL text over every device in one round trip. Django compiling a CASE
+    over the devices each second cost the processor a tenth of its time."""
     if not rows:
         return
     latest = "GREATEST" if connection.vendor == "postgresql" else "MAX"  # SQLite's MAX(a, b) is scalar
-    sql = f"UPDATE {Device._meta.db_table} SET {assignments.format(latest=latest)} WHERE id = %s"  # noqa: S608 (this module's own SQL)
+    sql = f"UPDATE {Device._meta.db_table} SET {assignments.format(latest=latest)} WHERE id = %s {where}"  # noqa: S608 (this module's own SQL)
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
