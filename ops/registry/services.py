@@ -1,5 +1,6 @@
 """Device registry services (R-DEV-1: NIC registers every reader; R-DEV-4: an owning
-department answers for it)."""
+department answers for it). Every change that touches a reader agent also brings its Redis ACL
+user up to date after the commit (issue 12, Build 6: :mod:`ops.registry.device_acl`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from ops.audit import services as audit
+from ops.registry import device_acl
 from ops.registry.models import Device
 from streams import signing
 
@@ -27,4 +29,46 @@ def issue_device_key(*, device: Device, operator: Any, basis: str = "") -> str:
         object_id=device.code,
         basis=basis,
     )
+    # the agent's Redis password derives from its lead door's key: its user changes with it,
+    # and connections made with the old one are closed
+    device_acl.changed([device_acl.agent_of(device)], actor=operator, basis=basis, disconnect=True)
     return key
+
+
+@transaction.atomic
+def retire_device(*, device: Device, operator: Any, basis: str) -> None:
+    """Withdraw a device's key (issue 12, Build 6): its messages are refused from now on, and it
+    loses its place in Redis — its agent's user if it led one (and that user's connections), its
+    acknowledgement key otherwise. Its history stays; a new key brings it back (R-DEV-1)."""
+    Device.objects.filter(pk=device.pk).update(key_hex="")
+    audit.record(actor=operator, action="device.retired", object_type="device", object_id=device.code, basis=basis)
+    device_acl.changed([device_acl.agent_of(device)], actor=operator, basis=basis, disconnect=True)
+
+
+@transaction.atomic
+def assign_agent(*, device: Device, agent: str, operator: Any, basis: str) -> None:
+    """Record which reader agent serves the device (the code of the agent's lead door; "" : the
+    device is its own agent), audited; both agents' Redis users follow (issue 12, Build 6)."""
+    before = device_acl.agent_of(device)
+    Device.objects.filter(pk=device.pk).update(agent=agent)
+    audit.record(
+        actor=operator,
+        action="device.agent_assigned",
+        object_type="device",
+        object_id=device.code,
+        basis=basis,
+        data={"from": before, "to": agent or device.code},
+    )
+    device.agent = agent
+    device_acl.changed([before, device_acl.agent_of(device)], actor=operator, basis=basis)
+
+
+def device_saved(*, device: Device, agent_before: str | None, operator: Any, basis: str = "admin") -> None:
+    """A device registered or edited (the admin): its agent's user, and the previous agent's if
+    it moved (issue 12, Build 6)."""
+    device_acl.changed([agent_before or "", device_acl.agent_of(device)], actor=operator, basis=basis)
+
+
+def device_removed(*, code: str, agent: str, operator: Any, basis: str = "admin") -> None:
+    """A device deleted from the registry: its agent's user loses it (or goes, if it led one)."""
+    device_acl.changed([agent or code], actor=operator, basis=basis, disconnect=True)

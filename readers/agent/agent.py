@@ -70,23 +70,29 @@ Envelope = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
 ClientFactory = Callable[[], redis.Redis]
 
 
-def client_factory(url: str) -> ClientFactory:
+def client_factory(url: str, **login: str) -> ClientFactory:
     """Redis clients for the agent's threads: short timeouts and no retries inside redis-py
-    (the agent backs off itself, and must notice an outage quickly)."""
+    (the agent backs off itself, and must notice an outage quickly). ``login``: ``username``
+    and ``password`` (the agent's own ACL user, ``AgentConfig.redis_login``; issue 12, Build 6)."""
 
     def make() -> redis.Redis:
         return redis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=30
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+            **login,
         )
 
     return make
 
 
-def events_client_factory(url: str, cluster: bool) -> Callable[[], StreamClient]:
+def events_client_factory(url: str, cluster: bool, **login: str) -> Callable[[], StreamClient]:
     """Clients for the events stream (a Redis Cluster follows a failover itself)."""
 
     def make() -> StreamClient:
-        return connect(url, cluster=cluster, socket_timeout=5, socket_connect_timeout=2)
+        return connect(url, cluster=cluster, socket_timeout=5, socket_connect_timeout=2, **login)
 
     return make
 
@@ -112,11 +118,14 @@ class ReaderAgent:
         sources: Sequence[CardSource] | None = None,
     ) -> None:
         self.config = config
-        self.client_factory = redis_client_factory or client_factory(config.redis_url)
+        login = config.redis_login()  # its own ACL user, if so configured (issue 12, Build 6)
+        self.client_factory = redis_client_factory or client_factory(config.redis_url, **login)
         # the events stream: the same Redis unless the config names another (a Redis Cluster)
         same = config.events_redis_url in ("", config.redis_url) and not config.events_cluster
         self.events_client_factory: Callable[[], StreamClient] = (
-            self.client_factory if same else events_client_factory(config.events_redis_url, config.events_cluster)
+            self.client_factory
+            if same
+            else events_client_factory(config.events_redis_url, config.events_cluster, **login)
         )
         self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)

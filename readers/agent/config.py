@@ -7,6 +7,7 @@ anything else JSON).
     state_dir = "/var/lib/campuscard-agent"   # credential cache, outbox, boot epochs
     heartbeat_s = 10
     feed_keys = ["…64 hex digits…"]            # the credential feed's public key(s)
+    redis_auth = "device"                     # log in as the agent's own Redis user (default "url")
 
     [[doors]]
     device_id = "G-E-01"                      # as registered on the server (R-DEV-1)
@@ -29,7 +30,10 @@ Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500); for the events 
 Cluster any node), ``events_cluster`` (false), ``wait_replicas`` (0; 1 on a Redis with replicas:
 an event leaves the outbox only once a replica holds it; with ``confirm = "redis"`` only),
 ``confirm`` (``"commit"``: an event leaves the outbox once the server's acknowledgement says it
-is in the database; ``"redis"``: once Redis took it). Required: ``feed_keys``, the credential
+is in the database; ``"redis"``: once Redis took it), ``redis_auth`` (``"url"``: log in as
+the Redis URLs say, if at all; ``"device"``: as the agent's own ACL user ``device:<agent_id>``
+with the password derived from its lead door's key — the door whose ``device_id`` is the
+``agent_id`` — see :mod:`streams.device_acl`; issue 12, Build 6). Required: ``feed_keys``, the credential
 feed's Ed25519 public keys (64 hex digits each; ``campuscard feedkey show`` prints them): the
 agent applies only card changes signed by one of them. A bad value raises
 ``ValueError`` naming the field (``doors[2].key_hex: …``).
@@ -47,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from readers.decide import Door, Passback
+from streams import device_acl
 from streams.cards import DeviceKind
 from streams.reasons import Direction
 
@@ -100,6 +105,18 @@ class AgentConfig:
     wait_replicas: int = 0
     confirm: str = "commit"
     feed_keys: tuple[str, ...] = ()
+    redis_auth: str = "url"
+
+    def redis_login(self) -> dict[str, str]:
+        """``username``/``password`` for every Redis connection of the agent (issue 12, Build 6;
+        R-SEC-5): its own ACL user with ``redis_auth = "device"``; none otherwise (the URL may
+        carry them)."""
+        if self.redis_auth != "device":
+            return {}
+        return {
+            "username": device_acl.user_name(self.agent_id),
+            "password": device_acl.password(self.door(self.agent_id).key),
+        }
 
     def door(self, device_id: str) -> DoorConfig:
         for d in self.doors:
@@ -262,6 +279,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         "wait_replicas",
         "confirm",
         "feed_keys",
+        "redis_auth",
     }
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
@@ -307,6 +325,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
             if d.reader in readers:
                 raise ValueError(f"doors[{i}].reader: {d.reader!r} is already the reader of {readers[d.reader]}")
             readers[d.reader] = d.device_id
+    redis_auth = _redis_auth(data, agent_id, seen, (redis_url, events_redis_url))
     return AgentConfig(
         redis_url=redis_url,
         state_dir=state_dir,
@@ -321,7 +340,23 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         wait_replicas=replicas,
         confirm=confirm,
         feed_keys=feed_keys,
+        redis_auth=redis_auth,
     )
+
+
+def _redis_auth(data: Mapping[str, Any], agent_id: str, devices: set[str], urls: tuple[str, ...]) -> str:
+    """``url`` or ``device`` (issue 12, Build 6): the device login needs the lead door's key (the
+    door whose id is the agent id) and cannot be combined with a login in the URLs."""
+    auth = _get(data, "redis_auth", "", str, required=False, default="url")
+    if auth not in ("url", "device"):
+        raise ValueError(f"redis_auth: must be 'url' or 'device', got {auth!r}")
+    if auth == "device":
+        if agent_id not in devices:
+            raise ValueError(f"redis_auth: 'device' needs agent_id to be one of the doors, got {agent_id!r}")
+        for url in urls:
+            if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+                raise ValueError("redis_auth: 'device' logs in itself: remove the user/password from the Redis URL")
+    return auth
 
 
 def _feed_keys(data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -70,6 +70,14 @@ class Command(BaseCommand):
             "doors": doors,
             "feed_keys": feed_keys.trusted_public_keys(),  # from this host's key ring
         }
+        if settings.DEVICE_REDIS_ACL:  # its own Redis user (issue 12, Build 6): the first door leads
+            lead = opts["device"][0]
+            others = Device.objects.filter(code__in=opts["device"][1:]).exclude(agent=lead)
+            if others.exists():
+                raise CommandError(
+                    f"设备 {', '.join(d.code for d in others)} 不属于读卡控制器 {lead}（先登记其 agent）"
+                )
+            config.update(agent_id=lead, redis_auth="device")
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(config, handle)
         try:
