@@ -34,7 +34,7 @@ def test_issue_lose_find_replace_cancel_through_the_api(api, campus):
     )
     r = api.post(
         "/api/v1/cards/",
-        {"holder_number": "2026CS99999", "uid": "04a1b2c3d4", "approved_by": "教务处", "basis": "新生名单2026"},
+        {"holder_number": "2026CS99999", "uid": "04a1b2c3d4", "approved_by": "SEC", "basis": "新生名单2026"},
         format="json",
     )
     assert r.status_code == 201, r.content
@@ -59,7 +59,7 @@ def test_a_broken_rule_is_a_400_with_the_reason_and_changes_nothing(api, campus)
     )
     assert r.status_code == 400 and "超过物价部门核定的上限" in r.json()["detail"]
     r = api.post(
-        "/api/v1/cards/", {"holder_number": card.holder.number, "uid": "0BADF00E", "approved_by": "x", "basis": "y"}
+        "/api/v1/cards/", {"holder_number": card.holder.number, "uid": "0BADF00E", "approved_by": "SEC", "basis": "y"}
     )
     assert r.status_code == 400 and "一人一卡" in r.json()["detail"]
     assert (Card.objects.count(), CardAction.objects.count(), FeeCharge.objects.count()) == before

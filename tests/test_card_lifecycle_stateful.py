@@ -97,7 +97,7 @@ class CardLifecycle(RuleBasedStateMachine):
             holder=holder,
             uid=self._uid(),
             operator=self.nic,
-            approved_by="网信中心",
+            approved_by_operator=None if temporary else self.nic,  # a temporary card: its department
             basis="申请表 2026-001",
             owner_department=self.gao if temporary else None,
             valid_until=timezone.now() + timedelta(days=90) if temporary else None,
@@ -182,7 +182,13 @@ class CardLifecycle(RuleBasedStateMachine):
         if cards:
             card = data.draw(st.sampled_from(cards))
             new_until = max(timezone.now(), card.valid_until or timezone.now()) + timedelta(days=days)
-            services.extend_validity(card=card, new_until=new_until, operator=self.nic, basis="延期函 2026-07")
+            services.extend_validity(
+                card=card,
+                new_until=new_until,
+                operator=self.nic,
+                basis="延期函 2026-07",
+                approving_department=card.owner_department,  # a temporary card's: its owner's letter
+            )
             self.changes += 1
 
     @precondition(lambda self: True)

@@ -31,7 +31,7 @@ def _enroll(env, reader, number):
             "--operator",
             "nic-desk",
             "--approved-by",
-            "教务处",
+            "SEC",
             "--basis",
             "新生名单2026",
             "--reader",

@@ -49,7 +49,7 @@ def _cards_for(nic, numbers):
     for i, number in enumerate(numbers):
         holder = Cardholder.objects.get(number=number)
         uid = f"7A{i:02X}{sum(map(ord, number)) % 0xFFFF:04X}"
-        services.issue_card(holder=holder, uid=uid, operator=nic, approved_by="教务处", basis="新生")
+        services.issue_card(holder=holder, uid=uid, operator=nic, approved_by_operator=nic, basis="新生")
 
 
 def _july_run(nic, prefix: str):

@@ -313,7 +313,7 @@ def seed_world(campus) -> World:
         owner_department=depts["GAO"],
         valid_from=now - timedelta(days=10),
         valid_until=now + timedelta(days=80),
-        approved_by="总务处",
+        approving_department=depts["GAO"],
         basis="总务函〔2026〕12号",
     )
     photo_holder = holders[0]
@@ -347,6 +347,7 @@ def seed_world(campus) -> World:
         new_until=now + timedelta(days=120),
         operator=operators[Role.GENERAL.value],
         basis="总务函〔2026〕13号",
+        approving_department=depts["GAO"],  # R-CARD-7: on the owner department's letter
     )
 
     # taps: gates, the vehicle gate, the dorm door (a late return), an unknown card

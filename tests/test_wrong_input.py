@@ -51,7 +51,7 @@ CASES = {
             holder=holder,
             uid="7E570001",
             operator=nic,
-            approved_by="总务处",
+            approved_by_operator=nic,
             basis="申请表",
             valid_until=timezone.now() + timedelta(days=30),
         ),
@@ -62,7 +62,6 @@ CASES = {
             holder=holder,
             uid="7E570002",
             operator=nic,
-            approved_by="总务处",
             basis="申请表",
             owner_department=Department.objects.get(code="SEC"),
         ),
@@ -70,9 +69,9 @@ CASES = {
     ),
     "issuance without approver": (
         lambda c, nic, holder: services.issue_card(
-            holder=holder, uid="7E570003", operator=nic, approved_by=" ", basis="申请表"
+            holder=c.cards[0].holder, uid="7E570003", operator=nic, basis="申请表", card_type="student"
         ),
-        "必须填写审批人",
+        "必须指定审批人",
     ),
     "fee above the cap": (
         lambda c, nic, holder: services.replace_card(
@@ -99,7 +98,7 @@ CASES = {
     ),
     "a second card for one person": (
         lambda c, nic, holder: services.issue_card(
-            holder=c.cards[0].holder, uid="7E570006", operator=nic, approved_by="教务处", basis="申请表"
+            holder=c.cards[0].holder, uid="7E570006", operator=nic, approving_department=c.dept, basis="申请表"
         ),
         "一人一卡",
     ),
@@ -142,7 +141,7 @@ def _gao_temporary_card(contractor: Cardholder, uid: str) -> tuple[Department, C
         holder=contractor,
         uid=uid,
         operator=nic,
-        approved_by="总务处",
+        approving_department=gao,
         basis="外包合同 2026-12",
         owner_department=gao,
         valid_until=timezone.now() + timedelta(days=60),

@@ -16,7 +16,11 @@ class BasisIn(serializers.Serializer):
 class IssueIn(BasisIn):
     holder_number = serializers.CharField(max_length=32, help_text="学号或工号")
     uid = serializers.CharField(max_length=24)
-    approved_by = serializers.CharField(max_length=100)
+    approved_by = serializers.CharField(
+        max_length=150,
+        required=False,
+        help_text="审批人：在册操作员的用户名，或审批部门的代码（R-CARD-9）；临时卡可省略，其审批部门即管理部门",
+    )
     card_type = serializers.ChoiceField(choices=CARD_TYPES.choices, required=False)
     owner_department = serializers.CharField(max_length=20, required=False, help_text="临时卡的审批（管理）部门代码")
     valid_until = serializers.DateField(required=False)
@@ -35,6 +39,9 @@ class CancelIn(BasisIn):
 
 class ExtendIn(BasisIn):
     new_until = serializers.DateField()
+    approving_department = serializers.CharField(
+        max_length=20, required=False, help_text="临时卡：其管理部门的代码（凭该部门的函件延期，函件编号填在 basis）"
+    )
 
 
 class CardOut(serializers.Serializer):

@@ -18,7 +18,7 @@ from ops.registry.lifecycle import importing, services
 from ops.registry.lifecycle import photos as photo_checks
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import ImportBatch
-from ops.registry.models import Card, Cardholder, Department
+from ops.registry.models import Card, Cardholder
 
 
 def _end_of(day):
@@ -44,12 +44,17 @@ def _valid(serializer_class, request: Request):
 def issue(request: Request) -> Response:
     data = _valid(s.IssueIn, request)
     holder = get_object_or_404(Cardholder, number=data["holder_number"])
-    owner = get_object_or_404(Department, code=data["owner_department"]) if data.get("owner_department") else None
+    owner = services.department_on_record(data["owner_department"]) if data.get("owner_department") else None
+    # R-CARD-9: an operator's username or a department's code on record, never a free-text name
+    approver, approving_department = (
+        services.approver_on_record(data["approved_by"]) if data.get("approved_by") else (None, None)
+    )
     card = services.issue_card(
         holder=holder,
         uid=data["uid"],
         operator=request.user,
-        approved_by=data["approved_by"],
+        approved_by_operator=approver,
+        approving_department=approving_department,
         basis=data["basis"],
         card_type=data.get("card_type"),
         owner_department=owner,
@@ -109,9 +114,14 @@ def cancel(request: Request, uid: str) -> Response:
 @api_view(["POST"])
 def extend(request: Request, uid: str) -> Response:
     data = _valid(s.ExtendIn, request)
+    code = data.get("approving_department")
     return _out(
         services.extend_validity(
-            card=_card(uid), new_until=_end_of(data["new_until"]), operator=request.user, basis=data["basis"]
+            card=_card(uid),
+            new_until=_end_of(data["new_until"]),
+            operator=request.user,
+            basis=data["basis"],
+            approving_department=services.department_on_record(code) if code else None,
         )
     )
 

@@ -193,6 +193,10 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department], d
     uids: set[str] = set()
     cards: list[Card] = []
     card_type_of: dict[str, CardType] = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}
+    # R-CARD-9: the batch print run (批量制卡) is approved on record — students' cards by Academic
+    # Affairs from its list, staff cards by HR from theirs; a temporary card by the department
+    # that owns it (R-CARD-7)
+    approver_of: dict[str, Department] = {CardType.STUDENT: depts["AAO"], CardType.STAFF: depts["HR"]}
     for holder in Cardholder.objects.select_related("department").order_by("id"):
         uid = f"{rng.getrandbits(32):08X}"
         while uid in uids:
@@ -222,8 +226,8 @@ def _seed_people(rng: random.Random, total: int, depts: dict[str, Department], d
                 valid_from=valid_from,
                 valid_until=valid_until,
                 owner_department=holder.department if temporary else None,
-                approved_by=holder.department.name if temporary else "批量制卡",
-                basis="演示数据",
+                approving_department=holder.department if temporary else approver_of[card_type],
+                basis="申请表（演示数据）" if temporary else "批量制卡名单（演示数据）",
             )
         )
     Card.objects.bulk_create(cards)

@@ -4,6 +4,7 @@ constraints where the database can hold them."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -109,9 +110,31 @@ class Card(models.Model):
     issue_no = models.PositiveIntegerField(_("发卡序号"), default=1)
     valid_from = models.DateTimeField(_("生效时间"))
     valid_until = models.DateTimeField(_("失效时间"), null=True, blank=True)
-    # R-CARD-9: who approved the issuance, and on what basis (form number, letter, list).
-    approved_by = models.CharField(_("审批人/审批单位"), max_length=100, blank=True)
+    # R-CARD-9: who approved the issuance — an operator and/or a department on record, set by
+    # the card services (never typed as free text) — and on what basis (form number, letter, list).
+    approved_by_operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("审批人（在册操作员）"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="approved_cards",
+    )
+    # R-CARD-7: a temporary card's approving department is its managing (owner) department.
+    approving_department = models.ForeignKey(
+        Department,
+        verbose_name=_("审批部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="approved_cards",
+    )
     basis = models.CharField(_("办理依据"), max_length=200, blank=True)
+    # Before issue 13 the approver was free text. Text that matched no department or operator
+    # on record was kept here by the migration: a legacy note, not an approval on record.
+    approval_note = models.CharField(
+        _("旧审批记录（迁移前的自由文本，未核实）"), max_length=100, blank=True, editable=False
+    )
     # R-CARD-7: a temporary card belongs to the department that approved it.
     owner_department = models.ForeignKey(
         Department,
@@ -152,10 +175,26 @@ class Card(models.Model):
                 | (Q(owner_department__isnull=False) & Q(valid_until__isnull=False)),
                 name="temporary_card_owned_and_bounded",
             ),
+            # R-CARD-7 "谁审批，谁管理": a temporary card is approved by the department that owns it.
+            models.CheckConstraint(
+                condition=~Q(card_type=CardType.TEMPORARY)
+                | (Q(approving_department__isnull=False) & Q(approving_department=models.F("owner_department"))),
+                name="temporary_card_approved_by_its_owner",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.uid
+
+    def approver_display(self) -> str:
+        """Who approved the issuance, for display (R-CARD-9): the department and/or operator on
+        record; a legacy free-text note is shown labelled as such."""
+        parts = [str(self.approving_department)] if self.approving_department is not None else []
+        if self.approved_by_operator is not None:
+            parts.append(self.approved_by_operator.get_username())
+        if not parts and self.approval_note:
+            return str(_("（旧记录，未核实）%(note)s") % {"note": self.approval_note})
+        return " / ".join(parts)
 
 
 class Device(models.Model):

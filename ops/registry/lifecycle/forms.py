@@ -6,6 +6,7 @@ from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -83,6 +84,12 @@ class CancelForm(BasisForm):
 class ExtendForm(BasisForm):
     title = _("延期")
     new_until = forms.DateField(label=_("新的有效期至"), widget=forms.DateInput(attrs={"type": "date"}))
+    approving_department = forms.ModelChoiceField(
+        label=_("审批部门"),
+        required=False,
+        queryset=Department.objects.all(),
+        help_text=_("临时卡：其管理部门，凭该部门注明新有效期的函件延期（函件编号填在办理依据中）"),
+    )
 
     def run(self, card: Card, operator: Any) -> Card:
         return services.extend_validity(
@@ -90,6 +97,7 @@ class ExtendForm(BasisForm):
             new_until=_end_of(self.cleaned_data["new_until"]),
             operator=operator,
             basis=self.cleaned_data["basis"],
+            approving_department=self.cleaned_data["approving_department"],
         )
 
 
@@ -129,23 +137,46 @@ class ReplaceForm(BasisForm):
         )
 
 
+class OperatorChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        full_name = obj.get_full_name()
+        return f"{obj.get_username()}（{full_name}）" if full_name else obj.get_username()
+
+
+def operators_on_record() -> Any:
+    """Active operator accounts: who may be named as an approver (R-CARD-9)."""
+    return get_user_model().objects.filter(is_active=True, operator__isnull=False).order_by("username")
+
+
 class IssueForm(BasisForm):
     title = _("发卡")
     uid = forms.CharField(
         label=_("卡号（UID）"), max_length=24, help_text=_("把空白卡放在发卡器上读取（campuscard enroll），或手工输入")
     )
-    approved_by = forms.CharField(label=_("审批人/审批单位"), max_length=100)
+    # R-CARD-9: the approver is chosen from the records, never typed (谁审批，谁负责)
+    approved_by_operator = OperatorChoiceField(
+        label=_("审批人（在册操作员）"), required=False, queryset=operators_on_record()
+    )
+    approving_department = forms.ModelChoiceField(
+        label=_("审批部门"),
+        required=False,
+        queryset=Department.objects.all(),
+        help_text=_("审批人与审批部门至少选一项；临时卡的审批部门即其管理部门（谁审批，谁管理，谁负责）"),
+    )
     card_type = forms.ChoiceField(
         label=_("卡类型"),
         required=False,
         choices=[("", _("按持卡人类别"))] + list(Card._meta.get_field("card_type").choices or []),
     )
-    owner_department = forms.ModelChoiceField(
-        label=_("管理部门（临时卡）"), required=False, queryset=Department.objects.all()
-    )
     valid_until = forms.DateField(
         label=_("有效期至（临时卡必填）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and not (data.get("approved_by_operator") or data.get("approving_department")):
+            raise forms.ValidationError(_("必须指定审批人（在册操作员）或审批部门（谁审批，谁负责）"))
+        return data
 
     def run(self, holder: Cardholder, operator: Any) -> Card:
         data = self.cleaned_data
@@ -153,10 +184,10 @@ class IssueForm(BasisForm):
             holder=holder,
             uid=data["uid"],
             operator=operator,
-            approved_by=data["approved_by"],
+            approved_by_operator=data["approved_by_operator"],
+            approving_department=data["approving_department"],
             basis=data["basis"],
             card_type=data["card_type"] or None,
-            owner_department=data["owner_department"],
             valid_until=_end_of(data["valid_until"]) if data["valid_until"] else None,
         )
 

@@ -27,6 +27,23 @@ class CardAction(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True, on_delete=models.PROTECT, related_name="+"
     )
     basis = models.CharField(_("依据"), max_length=200, blank=True)
+    # R-CARD-9, R-CARD-7: who approved this step (an issuance, a replacement, an extension)
+    approved_by_operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("审批人（在册操作员）"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    approving_department = models.ForeignKey(
+        "campus.Department",
+        verbose_name=_("审批部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
 
     class Meta:

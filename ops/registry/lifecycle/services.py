@@ -14,8 +14,9 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -87,6 +88,113 @@ def may_issue(operator: Any) -> bool:
     return getattr(getattr(operator, "operator", None), "department_id", None) is not None
 
 
+# -- approval (R-CARD-9: 谁审批，谁负责; R-CARD-7: 谁审批，谁管理) --------------------------------
+Approval = tuple[Any | None, Department | None]
+"""Who approved a step: (an operator on record or None, a department on record or None)."""
+
+
+def _operator_on_record(user: Any) -> Any:
+    """``user`` if it is an active operator account on record; a clear refusal otherwise."""
+    if user is None:
+        return None
+    pk = getattr(user, "pk", None)
+    on_record = (
+        pk is not None
+        and get_user_model()
+        .objects.filter(pk=pk, is_active=True)
+        .filter(Q(operator__isnull=False) | Q(is_superuser=True))
+        .exists()
+    )
+    if not on_record:
+        name = user.get_username() if hasattr(user, "get_username") else str(user)
+        raise CardRuleError(_("审批人“%(name)s”不是在册的有效操作员") % {"name": name})
+    return user
+
+
+def _department_on_record(department: Any) -> Department | None:
+    if department is None:
+        return None
+    if not (isinstance(department, Department) and Department.objects.filter(pk=department.pk).exists()):
+        raise CardRuleError(_("审批部门“%(name)s”不是在册的部门") % {"name": department})
+    return department
+
+
+def department_on_record(code: str) -> Department:
+    """The department with this code (what the API and the CLI are given), or a clear refusal."""
+    department = Department.objects.filter(code=(code or "").strip()).first()
+    if department is None:
+        raise CardRuleError(_("没有代码为“%(code)s”的部门") % {"code": code})
+    return department
+
+
+def approver_on_record(reference: str) -> Approval:
+    """The approver an API client or the CLI names (R-CARD-9): an operator's username or a
+    department's code, on record — never a free-text name. Raises :class:`CardRuleError`."""
+    reference = (reference or "").strip()
+    if not reference:
+        raise CardRuleError(_("必须指定审批人（在册操作员）或审批部门（谁审批，谁负责）"))
+    department = Department.objects.filter(code=reference).first()
+    user = get_user_model().objects.filter(username=reference, is_active=True).first()
+    if department is not None and user is not None:
+        raise CardRuleError(
+            _("“%(ref)s”既是操作员用户名又是部门代码，无法确定审批人；请在管理后台选择") % {"ref": reference}
+        )
+    if department is not None:
+        return None, department
+    if user is not None:
+        return _operator_on_record(user), None
+    raise CardRuleError(
+        _("“%(ref)s”不是在册的操作员用户名或部门代码：审批人须为在册的操作员或部门（谁审批，谁负责）")
+        % {"ref": reference}
+    )
+
+
+def _issue_approval(
+    card_type: str, approved_by_operator: Any, approving_department: Any, owner_department: Any
+) -> tuple[Any | None, Department | None, Department | None]:
+    """(approving operator, approving department, owner department) of an issuance, checked: at
+    least one approver on record (R-CARD-9); a temporary card is approved by the department that
+    then owns it, and an operator named as its approver belongs to that department (R-CARD-7)."""
+    approved_by_operator = _operator_on_record(approved_by_operator)
+    approving_department = _department_on_record(approving_department)
+    owner_department = _department_on_record(owner_department)
+    if card_type != CardType.TEMPORARY:
+        owner_department = None
+    else:
+        if (
+            owner_department is not None
+            and approving_department is not None
+            and owner_department != approving_department
+        ):
+            raise CardRuleError(
+                _("临时卡谁审批，谁管理：审批部门“%(approving)s”与管理部门“%(owner)s”必须是同一部门")
+                % {"approving": approving_department, "owner": owner_department}
+            )
+        owner_department = approving_department = owner_department or approving_department
+        if owner_department is None:
+            raise CardRuleError(_("临时卡必须由管理部门审批并盖章，请选择审批（管理）部门"))
+        approver_dept = getattr(getattr(approved_by_operator, "operator", None), "department_id", None)
+        if approved_by_operator is not None and approver_dept != owner_department.pk:
+            raise CardRuleError(
+                _("临时卡由管理部门审批：审批人“%(name)s”不属于管理部门“%(department)s”")
+                % {"name": approved_by_operator.get_username(), "department": owner_department}
+            )
+    if approved_by_operator is None and approving_department is None:
+        raise CardRuleError(_("必须指定审批人（在册操作员）或审批部门（谁审批，谁负责）"))
+    return approved_by_operator, approving_department, owner_department
+
+
+def _approval_data(approval: Approval | None) -> dict[str, Any]:
+    """The approver as the audit record carries it: the username and the department code."""
+    if approval is None:
+        return {}
+    user, department = approval
+    return {
+        "approved_by_operator": user.get_username() if user is not None else None,
+        "approving_department": department.code if department is not None else None,
+    }
+
+
 def _ensure_uid_free(uid: str) -> None:
     other = Card.objects.select_related("holder").filter(uid=uid).first()
     if other is not None:
@@ -109,7 +217,11 @@ def _log(
     data: dict[str, Any] | None = None,
     *,
     live: bool = True,
+    approval: Approval | None = None,
 ) -> None:
+    """The status history row and the audit record of one step; ``approval``: who approved it
+    (R-CARD-9), kept on both."""
+    approver, approving_department = approval or (None, None)
     CardAction.objects.create(
         card=card,
         holder=card.holder,
@@ -118,6 +230,8 @@ def _log(
         to_status=card.status,
         operator=operator if getattr(operator, "pk", None) else None,
         basis=basis,
+        approved_by_operator=approver,
+        approving_department=approving_department,
     )
     audit.record(
         actor=operator,
@@ -125,7 +239,13 @@ def _log(
         object_type="card",
         object_id=card.uid,
         basis=basis,
-        data={"holder": card.holder.number, "from": from_status, "to": card.status, **(data or {})},
+        data={
+            "holder": card.holder.number,
+            "from": from_status,
+            "to": card.status,
+            **_approval_data(approval),
+            **(data or {}),
+        },
     )
     announce(card, action, operator, live=live)
 
@@ -144,27 +264,32 @@ def issue_card(
     holder: Cardholder,
     uid: str,
     operator: Any,
-    approved_by: str,
     basis: str,
+    approved_by_operator: Any = None,
+    approving_department: Department | None = None,
     card_type: str | None = None,
     valid_until: datetime | None = None,
     owner_department: Department | None = None,
 ) -> Card:
     """Bind a new card to a holder (R-CARD-4/5/7/9). The first card of every type is free
-    (R-FEE-1); a person has at most one live card (R-CARD-3)."""
+    (R-FEE-1); a person has at most one live card (R-CARD-3).
+
+    Who approved it is on record (R-CARD-9): ``approved_by_operator`` (an operator account)
+    and/or ``approving_department``, at least one, besides the ``basis``. A temporary card's
+    approving department is its owner (R-CARD-7): give either ``owner_department`` or
+    ``approving_department`` (or both, the same)."""
     uid = normalise_uid(uid)
     basis = _require_basis(basis)
-    if not (approved_by or "").strip():
-        raise CardRuleError(_("必须填写审批人或审批单位（谁审批，谁负责）"))
     card_type = card_type or CARD_TYPE_FOR_KIND.get(HolderKind(holder.kind), CardType.TEMPORARY)
     if card_type == CardType.STUDENT and holder.kind != HolderKind.STUDENT:
         raise CardRuleError(_("学生卡只能发给学生"))
     if card_type == CardType.STAFF and holder.kind != HolderKind.STAFF:
         raise CardRuleError(_("教工卡只能发给教职工"))
+    approved_by_operator, approving_department, owner_department = _issue_approval(
+        card_type, approved_by_operator, approving_department, owner_department
+    )
     now = timezone.now()
     if card_type == CardType.TEMPORARY:
-        if owner_department is None:
-            raise CardRuleError(_("临时卡必须由管理部门审批并盖章，请选择审批（管理）部门"))
         if valid_until is None:
             raise CardRuleError(_("临时卡必须填写约定的有效期"))
     elif card_type == CardType.STUDENT and valid_until is None and holder.study_end:
@@ -195,13 +320,14 @@ def issue_card(
             issue_no=previous + 1,
             valid_from=now,
             valid_until=valid_until,
-            approved_by=approved_by.strip(),
+            approved_by_operator=approved_by_operator,
+            approving_department=approving_department,
             basis=basis,
-            owner_department=owner_department if card_type == CardType.TEMPORARY else None,
+            owner_department=owner_department,
         )
     except IntegrityError as exc:  # a concurrent desk bound the same UID or person first
         raise CardRuleError(_("发卡冲突：该卡或该持卡人刚刚在另一处办理，请刷新后重试")) from exc
-    _log(card, Action.ISSUE, "", operator, basis, {"approved_by": approved_by})
+    _log(card, Action.ISSUE, "", operator, basis, approval=(approved_by_operator, approving_department))
     return card
 
 
@@ -266,12 +392,21 @@ def replace_card(
     identity_changes: Mapping[str, Any] | None = None,
 ) -> Card:
     """补卡 / 换卡: the old card is dead forever, the new one gets the next issue number, the
-    fee is charged to the holder (non-refundable, never above the configured cap)."""
+    fee is charged to the holder (non-refundable, never above the configured cap).
+
+    The replacement is its own issuance with its own approval (R-CARD-9, R-USE-2): approved by
+    the operator who performs it — on record, and allowed to manage the card — on ``basis``;
+    a temporary card's replacement also by its owner department (R-CARD-7). The original
+    card's approver is not copied."""
     card = _lock(card)
     basis = _require_basis(basis)
     new_uid = normalise_uid(new_uid)
     kind = FeeKind(reason)
     _may_manage(operator, card.card_type, card.owner_department)
+    approval: Approval = (
+        _operator_on_record(operator),
+        card.owner_department if card.card_type == CardType.TEMPORARY else None,
+    )
     if card.status not in LIVE_CARD_STATUSES:
         raise CardRuleError(
             _("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡") % {"status": card.get_status_display()}
@@ -291,7 +426,7 @@ def replace_card(
     old_status = card.status
     card.status = CardStatus.REPLACED
     card.save(update_fields=["status", "updated_at"])
-    _log(card, Action.REPLACE, old_status, operator, basis, {"new_uid": new_uid}, live=False)
+    _log(card, Action.REPLACE, old_status, operator, basis, {"new_uid": new_uid}, live=False, approval=approval)
     new = Card.objects.create(
         uid=new_uid,
         holder=holder,
@@ -301,7 +436,8 @@ def replace_card(
         issue_no=card.issue_no + 1,
         valid_from=timezone.now(),
         valid_until=card.valid_until,
-        approved_by=card.approved_by,
+        approved_by_operator=approval[0],
+        approving_department=approval[1],
         basis=basis,
         owner_department=card.owner_department,
         replaces=card,
@@ -318,7 +454,15 @@ def replace_card(
         settled_by=operator if getattr(operator, "pk", None) else None,
     )
     action = Action.REISSUE if kind == FeeKind.IDENTITY_CHANGE else Action.REPLACE
-    _log(new, action, "", operator, basis, {"old_uid": card.uid, "fee": str(amount), "window": window})
+    _log(
+        new,
+        action,
+        "",
+        operator,
+        basis,
+        {"old_uid": card.uid, "fee": str(amount), "window": window},
+        approval=approval,
+    )
     return new
 
 
@@ -427,9 +571,18 @@ def set_blacklist(*, card: Card, blacklisted: bool, operator: Any, basis: str) -
 
 # -- validity (R-CARD-6, R-CARD-7, R-END-*) ------------------------------------------------------------
 @transaction.atomic
-def extend_validity(*, card: Card, new_until: datetime, operator: Any, basis: str) -> Card:
-    """延期: temporary cards only with the unit's letter and the new end date (R-CARD-7);
-    students on the deferred-graduation list (R-CARD-6). Staff cards are long-term."""
+def extend_validity(
+    *,
+    card: Card,
+    new_until: datetime,
+    operator: Any,
+    basis: str,
+    approving_department: Department | None = None,
+) -> Card:
+    """延期: temporary cards only with the unit's letter and the new end date (R-CARD-7):
+    ``approving_department`` is the card's owner department and ``basis`` its letter's
+    reference, both recorded with the step; students on the deferred-graduation list
+    (R-CARD-6). Staff cards are long-term."""
     card = _lock(card)
     basis = _require_basis(basis)
     _may_manage(operator, card.card_type, card.owner_department)
@@ -437,6 +590,18 @@ def extend_validity(*, card: Card, new_until: datetime, operator: Any, basis: st
         raise CardRuleError(_("此卡已“%(status)s”，不能延期") % {"status": card.get_status_display()})
     if card.card_type == CardType.STAFF:
         raise CardRuleError(_("教工卡长期有效，无需延期"))
+    approving_department = _department_on_record(approving_department)
+    if card.card_type == CardType.TEMPORARY:
+        if approving_department is None:
+            raise CardRuleError(
+                _("临时卡延期须凭管理部门“%(owner)s”的函件：请选择审批部门并填写函件编号")
+                % {"owner": card.owner_department}
+            )
+        if approving_department.pk != card.owner_department_id:
+            raise CardRuleError(
+                _("临时卡延期须由其管理部门“%(owner)s”审批，“%(department)s”不能审批")
+                % {"owner": card.owner_department, "department": approving_department}
+            )
     if new_until <= timezone.now() or (card.valid_until and new_until <= card.valid_until):
         raise CardRuleError(_("新的有效期必须晚于当前有效期"))
     old = card.valid_until
@@ -452,6 +617,7 @@ def extend_validity(*, card: Card, new_until: datetime, operator: Any, basis: st
         operator,
         basis,
         {"from": old.isoformat() if old else None, "to": new_until.isoformat()},
+        approval=(None, approving_department) if approving_department is not None else None,
     )
     return card
 
@@ -486,5 +652,7 @@ __all__ = [
     "extend_validity",
     "cancel_card",
     "normalise_uid",
+    "approver_on_record",
+    "department_on_record",
     "CardRuleError",
 ]

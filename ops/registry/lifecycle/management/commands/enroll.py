@@ -10,7 +10,7 @@ from ops.accounts.cli_identity import proven_operator
 from ops.registry.lifecycle import services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.services import _end_of_day
-from ops.registry.models import Cardholder, Department
+from ops.registry.models import Cardholder
 from readers.sources.base import SourceError
 
 
@@ -24,7 +24,11 @@ class Command(BaseCommand):
             required=True,
             help="your operator account, proven by CAMPUSCARD_TOKEN or your password",
         )
-        parser.add_argument("--approved-by", required=True, help="who approved (R-CARD-9)")
+        parser.add_argument(
+            "--approved-by",
+            required=True,
+            help="who approved (R-CARD-9): an operator's username or a department's code on record",
+        )
         parser.add_argument("--basis", required=True, help="application form / list reference")
         parser.add_argument("--reader", default=None, help="PC/SC reader name (default: first)")
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait")
@@ -39,11 +43,11 @@ class Command(BaseCommand):
         except Cardholder.DoesNotExist:
             raise CommandError(f"没有学号/工号为 {opts['holder']} 的持卡人") from None
         operator = proven_operator(opts["operator"], command="enroll")  # R-SEC-1: proven, not named
-        owner = None
-        if opts["owner_department"]:
-            owner = Department.objects.filter(code=opts["owner_department"]).first()
-            if owner is None:
-                raise CommandError(f"没有代码为 {opts['owner_department']} 的部门")
+        try:  # before the card is read: a wrong name is refused at once (R-CARD-9: on record)
+            approver, approving_department = services.approver_on_record(opts["approved_by"])
+            owner = services.department_on_record(opts["owner_department"]) if opts["owner_department"] else None
+        except CardRuleError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         valid_until = None
         if opts["valid_until"]:
             from datetime import date
@@ -63,7 +67,8 @@ class Command(BaseCommand):
                 holder=holder,
                 uid=presented.uid,
                 operator=operator,
-                approved_by=opts["approved_by"],
+                approved_by_operator=approver,
+                approving_department=approving_department,
                 basis=opts["basis"],
                 owner_department=owner,
                 valid_until=valid_until,
