@@ -4,7 +4,8 @@ only memory (anti-passback) is an :class:`EdgeState` the caller owns and passes 
 
 Order of the checks (the first that applies is the reason, so the reason shown is the one an
 operator must act on): unknown card → lost → cancelled/replaced → blacklisted → not yet valid →
-expired → function not allowed (card type × kind of door, dorm residents) → outside the door's
+expired → function not allowed (card type × kind of door unless a temporary card's grant names the
+door or its building, dorm residents) → outside the door's
 schedule → anti-passback (hard: deny). An allowed tap may carry flags: ``late_return`` (an entry
 during a dorm curfew) and ``passback`` (soft anti-passback: let through, but noted).
 
@@ -32,6 +33,16 @@ Window = tuple[time, time]  # [start, end) local time of day; start > end wraps 
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """Access to one place beyond the card type's functions, until a time (R-CARD-7: a temporary
+    card's managing department may grant it a dorm or a door): ``place`` is a building code or a
+    device id."""
+
+    place: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Credential:
     """What a reader caches about one card."""
 
@@ -42,6 +53,7 @@ class Credential:
     valid_from: datetime
     valid_until: datetime | None
     dorm_building: str | None = None  # building code of the holder's dorm, if a resident
+    grants: tuple[Grant, ...] = ()  # temporary cards only: places granted beyond their functions
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +163,14 @@ def last_reset(local_now: datetime, reset: time) -> datetime:
     return instant - timedelta(days=1) if instant > local_now else instant
 
 
+def granted(credential: Credential, door: Door, now: datetime) -> bool:
+    """R-CARD-7: a temporary card opens a door its type may not (a dorm, a library reader) only
+    where a grant names this door or its building, and only until the grant ends."""
+    return credential.card_type == CardType.TEMPORARY and any(
+        now < grant.until and grant.place in (door.device_id, door.building) for grant in credential.grants
+    )
+
+
 def decide(
     credential: Credential | None,
     door: Door,
@@ -177,7 +197,7 @@ def decide(
         return _DENY[Reason.NOT_YET_VALID]
     if credential.valid_until is not None and now >= credential.valid_until:
         return _DENY[Reason.EXPIRED]
-    if credential.card_type not in ALLOWED_TYPES[door.kind]:
+    if credential.card_type not in ALLOWED_TYPES[door.kind] and not granted(credential, door, now):
         return _DENY[Reason.FUNCTION_NOT_ALLOWED]
     if (
         door.kind == DeviceKind.DORM_DOOR

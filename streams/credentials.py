@@ -59,6 +59,17 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None or value.utcoffset() is None else value
 
 
+class Grant(BaseModel):
+    """A temporary card's access to one place beyond its functions, until a time (R-CARD-7:
+    "no dorms unless the policy grants it"): ``place`` is a building code (every door of it) or
+    a device id (that door alone)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    place: Annotated[str, Field(min_length=1, max_length=40)]
+    until: Annotated[datetime, AfterValidator(_utc)]
+
+
 class CardCredential(BaseModel):
     """What a door knows about a card (``readers.decide.Credential``'s fields)."""
 
@@ -71,10 +82,12 @@ class CardCredential(BaseModel):
     valid_from: Annotated[datetime, AfterValidator(_utc)]
     valid_until: Annotated[datetime, AfterValidator(_utc)] | None = None
     dorm_building: Annotated[str, Field(max_length=40)] | None = None
+    grants: Annotated[tuple[Grant, ...], Field(max_length=32)] = ()  # temporary cards only (R-CARD-7)
 
     def wire(self) -> dict[str, Any]:
-        """The JSON object as it is stored in the outbox and sent (ISO datetimes)."""
-        return self.model_dump(mode="json")
+        """The JSON object as it is stored in the outbox and sent (ISO datetimes). A card with no
+        grants is sent without the field: the same bytes as before grants existed."""
+        return self.model_dump(mode="json", exclude=None if self.grants else {"grants"})
 
 
 def encode(card: Mapping[str, Any]) -> bytes:

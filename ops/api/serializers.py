@@ -44,6 +44,28 @@ class ExtendIn(BasisIn):
     )
 
 
+class GrantIn(BasisIn):
+    """R-CARD-7: one building (every door of it) or one door, for a temporary card."""
+
+    building = serializers.CharField(max_length=20, required=False, help_text="楼宇代码（该楼宇的所有门）")
+    device = serializers.CharField(max_length=32, required=False, help_text="或设备编号（仅此一道门）")
+    until = serializers.DateField(help_text="授权至（含当日），不晚于卡的有效期")
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("building")) == bool(attrs.get("device")):
+            raise serializers.ValidationError("请给出楼宇（building）或设备（device）之一")
+        return attrs
+
+
+class GrantOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    card = serializers.CharField(source="card.uid")
+    place = serializers.CharField(source="place_code")
+    valid_until = serializers.DateTimeField()
+    approving_department = serializers.CharField(source="approving_department.code")
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
 class CardOut(serializers.Serializer):
     uid = serializers.CharField()
     card_type = serializers.CharField()

@@ -25,4 +25,6 @@ urlpatterns = [
     path("v1/cards/<str:uid>/replace/", views.replace, name="api-replace"),
     path("v1/cards/<str:uid>/cancel/", views.cancel, name="api-cancel"),
     path("v1/cards/<str:uid>/extend/", views.extend, name="api-extend"),
+    path("v1/cards/<str:uid>/grants/", views.grant, name="api-grant"),
+    path("v1/cards/<str:uid>/grants/<int:pk>/revoke/", views.revoke_grant, name="api-revoke-grant"),
 ]

@@ -17,8 +17,8 @@ from ops.registry.explain import explain
 from ops.registry.lifecycle import importing, services
 from ops.registry.lifecycle import photos as photo_checks
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import ImportBatch
-from ops.registry.models import Card, Cardholder
+from ops.registry.lifecycle.models import AccessGrant, ImportBatch
+from ops.registry.models import Building, Card, Cardholder, Device
 
 
 def _end_of(day):
@@ -124,6 +124,28 @@ def extend(request: Request, uid: str) -> Response:
             approving_department=services.department_on_record(code) if code else None,
         )
     )
+
+
+@extend_schema(request=s.GrantIn, responses={201: s.GrantOut}, summary="临时卡授权通行（楼宇或设备）")
+@api_view(["POST"])
+def grant(request: Request, uid: str) -> Response:
+    data = _valid(s.GrantIn, request)
+    if data.get("building"):
+        place: Building | Device = get_object_or_404(Building, code=data["building"])
+    else:
+        place = get_object_or_404(Device, code=data["device"])
+    made = services.grant_access(
+        card=_card(uid), place=place, until=_end_of(data["until"]), operator=request.user, basis=data["basis"]
+    )
+    return Response(s.GrantOut(made).data, status=201)
+
+
+@extend_schema(request=s.BasisIn, responses=s.GrantOut, summary="撤销临时卡授权")
+@api_view(["POST"])
+def revoke_grant(request: Request, uid: str, pk: int) -> Response:
+    data = _valid(s.BasisIn, request)
+    found = get_object_or_404(AccessGrant.objects.select_related("card"), pk=pk, card__uid=uid.upper())
+    return Response(s.GrantOut(services.revoke_grant(grant=found, operator=request.user, basis=data["basis"])).data)
 
 
 def _batch_out(batch: ImportBatch, status: int = 200) -> Response:

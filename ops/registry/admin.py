@@ -220,6 +220,7 @@ class CardAdmin(admin.ModelAdmin):
             (
                 (name, reverse("admin:campus_card_action", args=[obj.pk, name]), form.title)
                 for name, form in CARD_FORMS.items()
+                if obj.card_type in getattr(form, "card_types", (obj.card_type,))  # grants: temporary cards
             ),
         )
 
@@ -346,7 +347,8 @@ class AccessEventAdmin(ReadOnlyAdmin):
 def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:
     """Show the action's form; on a valid POST call its service. A broken rule is shown on the
     form with the service's message, and nothing is changed."""
-    form = form_class(request.POST or None)
+    extra = {"subject": subject} if getattr(form_class, "takes_subject", False) else {}
+    form = form_class(request.POST or None, **extra)
     rule_error = None
     if request.method == "POST" and form.is_valid():
         try:

@@ -10,9 +10,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ops.registry.choices import REASONS
+from ops.registry.lifecycle.outbox import credential_payload
 from ops.registry.models import Card, Device
-from readers.decide import ALLOWED_TYPES, Credential, Door, decide
-from streams.cards import CardStatus, CardType, DeviceKind
+from readers.agent.cache import credential_from_payload
+from readers.decide import ALLOWED_TYPES, Door, decide
+from streams.cards import CardType, DeviceKind
 from streams.reasons import Reason
 
 
@@ -32,17 +34,8 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
         raise LookupError(_("没有编号为 %(code)s 的设备") % {"code": device_code})
     door = Door(device.code, DeviceKind(device.kind), building=device.building.code if device.building else None)
     card = Card.objects.select_related("holder", "holder__dorm_building").filter(uid=uid.strip().upper()).first()
-    credential = None
-    if card is not None:
-        credential = Credential(
-            uid=card.uid,
-            card_type=CardType(card.card_type),
-            status=CardStatus(card.status),
-            blacklisted=card.blacklisted,
-            valid_from=card.valid_from,
-            valid_until=card.valid_until,
-            dorm_building=card.holder.dorm_building.code if card.holder.dorm_building else None,
-        )
+    # what the door holds: the feed's contract as the server sends it, parsed as the agent does
+    credential = credential_from_payload(credential_payload(card)) if card is not None else None
     verdict = decide(credential, door, now)
     facts = {_("设备"): f"{device.code} {device.name}（{device.get_kind_display()}）"}
     if card is not None:
@@ -74,6 +67,10 @@ def _text(reason: Reason, card: Card | None, door: Door) -> str:
             "此类卡不能在这类设备使用（例如临时卡不能进图书馆或宿舍，宿舍门只对本楼住宿学生开放）。"
         ),
     }
+    if reason == Reason.FUNCTION_NOT_ALLOWED and card.card_type == CardType.TEMPORARY:
+        return _("临时卡不能进图书馆或宿舍，除非其管理部门“%(owner)s”授权此楼宇或此设备（且授权未到期）。") % {
+            "owner": card.owner_department
+        }
     allowed = ", ".join(sorted(t.value for t in ALLOWED_TYPES[door.kind]))
     return texts.get(
         reason,

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.registry.lifecycle.choices import Topic
-from ops.registry.lifecycle.models import OutboxMessage
+from ops.registry.lifecycle.models import AccessGrant, OutboxMessage
 from ops.registry.models import AccessEvent, Card, Device
-from readers.decide import Credential, Door, Passback
+from readers.decide import Credential, Door, Grant, Passback
 from streams.cards import GATE_KINDS, CardStatus, CardType, DeviceKind
 from streams.reasons import Decision
 
@@ -30,6 +30,10 @@ def credentials() -> list[Credential]:
         "valid_until",
         "holder__dorm_building__code",
     )
+    grants: dict[str, list[Grant]] = {}  # temporary cards' grants in force (R-CARD-7), one query
+    live = AccessGrant.objects.filter(revoked_at__isnull=True, valid_until__gt=timezone.now())
+    for uid, building, device, until in live.values_list("card__uid", "building__code", "device__code", "valid_until"):
+        grants.setdefault(uid, []).append(Grant(building or device, until))
     return [
         Credential(
             uid=uid,
@@ -39,6 +43,7 @@ def credentials() -> list[Credential]:
             valid_from=vf,
             valid_until=vu,
             dorm_building=dorm,
+            grants=tuple(grants.get(uid, ())) if t == CardType.TEMPORARY else (),
         )
         for uid, t, s, b, vf, vu, dorm in rows
     ]

@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from readers.agent.storage import open_db
-from readers.decide import Credential
+from readers.decide import Credential, Grant
 from streams.credentials import CardCredential
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def credential_from_payload(payload: Mapping[str, Any]) -> Credential:
         valid_from=card.valid_from,
         valid_until=card.valid_until,
         dorm_building=card.dorm_building,
+        grants=tuple(Grant(g.place, g.until) for g in card.grants),
     )
 
 

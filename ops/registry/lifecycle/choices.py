@@ -16,6 +16,8 @@ class Action(models.TextChoices):
     EXTEND = "extend", _("延期")
     BLACKLIST = "blacklist", _("列入黑名单")
     UNBLACKLIST = "unblacklist", _("移出黑名单")
+    GRANT = "grant", _("授权通行")  # R-CARD-7: a temporary card granted a dorm or a door
+    REVOKE_GRANT = "revoke_grant", _("撤销授权")
 
 
 class FeeKind(models.TextChoices):

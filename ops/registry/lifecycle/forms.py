@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from ops.registry.choices import HolderStatus
 from ops.registry.lifecycle import services
 from ops.registry.lifecycle.choices import FeeKind
-from ops.registry.lifecycle.models import FeePolicy
-from ops.registry.models import Card, Cardholder, Department
+from ops.registry.lifecycle.models import AccessGrant, FeePolicy
+from ops.registry.models import Building, Card, Cardholder, Department, Device
+from streams.cards import CardType, DeviceKind
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -192,6 +193,58 @@ class IssueForm(BasisForm):
         )
 
 
+class GrantForm(BasisForm):
+    """R-CARD-7: a temporary card granted one dorm building or one door, until a date."""
+
+    title = _("授权通行")
+    card_types = (CardType.TEMPORARY,)  # offered on temporary cards only
+    building = forms.ModelChoiceField(
+        label=_("楼宇"), required=False, queryset=Building.objects.order_by("code"), help_text=_("该楼宇的所有门")
+    )
+    device = forms.ModelChoiceField(
+        label=_("设备"),
+        required=False,
+        queryset=Device.objects.filter(kind__in=[DeviceKind.DORM_DOOR, DeviceKind.LIBRARY_READER]).order_by("code"),
+        help_text=_("或仅此一道门（宿舍门、图书馆读卡器）"),
+    )
+    until = forms.DateField(label=_("授权至"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("building")) == bool(data.get("device")):
+            raise forms.ValidationError(_("请选择一个楼宇或一个设备（二者选一）"))
+        return data
+
+    def run(self, card: Card, operator: Any) -> Card:
+        services.grant_access(
+            card=card,
+            place=self.cleaned_data["building"] or self.cleaned_data["device"],
+            until=_end_of(self.cleaned_data["until"]),
+            operator=operator,
+            basis=self.cleaned_data["basis"],
+        )
+        return card
+
+
+class RevokeGrantForm(BasisForm):
+    title = _("撤销授权")
+    card_types = (CardType.TEMPORARY,)
+    takes_subject = True  # its choices are the card's own grants in force
+    grant = forms.ModelChoiceField(label=_("授权"), queryset=AccessGrant.objects.none())
+
+    def __init__(self, *args: Any, subject: Card, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["grant"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = AccessGrant.objects.filter(card=subject, revoked_at__isnull=True).select_related(
+            "building", "device"
+        )
+
+    def run(self, card: Card, operator: Any) -> Card:
+        services.revoke_grant(grant=self.cleaned_data["grant"], operator=operator, basis=self.cleaned_data["basis"])
+        return card
+
+
 CARD_FORMS: dict[str, type[BasisForm]] = {
     "lose": LossForm,
     "find": FoundForm,
@@ -200,4 +253,6 @@ CARD_FORMS: dict[str, type[BasisForm]] = {
     "cancel": CancelForm,
     "extend": ExtendForm,
     "replace": ReplaceForm,
+    "grant": GrantForm,
+    "revoke_grant": RevokeGrantForm,
 }

@@ -55,6 +55,61 @@ class CardAction(models.Model):
         return f"{self.card_id} {self.action} {self.from_status}→{self.to_status}"
 
 
+class AccessGrant(models.Model):
+    """R-CARD-7: a temporary card opens no dorm and no library "unless the policy grants it" — a
+    grant by the card's managing department names one building (its doors) or one door, until a
+    date within the card's validity. Made and revoked only by :mod:`ops.registry.lifecycle.services`
+    (``grant_access``, ``revoke_grant``), which send it to the readers with the card."""
+
+    card = models.ForeignKey("campus.Card", verbose_name=_("卡"), on_delete=models.PROTECT, related_name="grants")
+    building = models.ForeignKey(
+        "campus.Building", verbose_name=_("楼宇"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    device = models.ForeignKey(
+        "campus.Device", verbose_name=_("设备"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    valid_until = models.DateTimeField(_("授权截止"))
+    approving_department = models.ForeignKey(
+        "campus.Department", verbose_name=_("审批部门"), on_delete=models.PROTECT, related_name="+"
+    )
+    basis = models.CharField(_("依据"), max_length=200)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField(_("授权时间"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("撤销人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("临时卡通行授权")
+        verbose_name_plural = _("临时卡通行授权")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(building__isnull=True, device__isnull=False)
+                | Q(building__isnull=False, device__isnull=True),
+                name="grant_names_one_place",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card_id} → {self.place_code}"
+
+    @property
+    def place_code(self) -> str:
+        """What the readers match: the building's code or the device's id (one of the two is
+        set: the constraint)."""
+        place = self.building if self.building_id else self.device
+        return place.code if place is not None else ""
+
+
 class FeePolicy(models.Model):
     """R-FEE-2: the replacement fee and the price authority's cap. One row; Finance edits it."""
 

@@ -9,15 +9,16 @@ from django.utils import timezone
 from ops.bulk import fast_insert
 from ops.masking import mask_name, mask_uid
 from ops.registry.lifecycle.choices import Topic
-from ops.registry.lifecycle.models import OutboxMessage
+from ops.registry.lifecycle.models import AccessGrant, OutboxMessage
 from ops.registry.models import Card
 from streams.cards import CardStatus, CardType
-from streams.credentials import CardCredential
+from streams.credentials import CardCredential, Grant
 
 
-def credential_payload(card: Card) -> dict[str, Any]:
+def card_credential(card: Card) -> CardCredential:
     """What a reader caches about a card: the feed's one contract,
-    :class:`streams.credentials.CardCredential` (built here and nowhere else in ``ops``)."""
+    :class:`streams.credentials.CardCredential` (built here and nowhere else in ``ops``; the
+    server's own explanations read it too)."""
     building = card.holder.dorm_building  # None without a query when there is none
     return CardCredential(
         uid=card.uid,
@@ -27,7 +28,25 @@ def credential_payload(card: Card) -> dict[str, Any]:
         valid_from=card.valid_from,
         valid_until=card.valid_until,
         dorm_building=building.code if building is not None else None,
-    ).wire()
+        grants=live_grants(card),
+    )
+
+
+def credential_payload(card: Card) -> dict[str, Any]:
+    return card_credential(card).wire()
+
+
+def live_grants(card: Card) -> tuple[Grant, ...]:
+    """A temporary card's grants in force (R-CARD-7): not revoked, not yet ended. Other cards
+    have none (no query)."""
+    if card.card_type != CardType.TEMPORARY:
+        return ()
+    rows = (
+        AccessGrant.objects.filter(card=card, revoked_at__isnull=True, valid_until__gt=timezone.now())
+        .select_related("building", "device")
+        .order_by("id")
+    )
+    return tuple(Grant(place=g.place_code, until=g.valid_until) for g in rows)
 
 
 def card_action_payload(card: Card, action: str, operator: Any) -> dict[str, Any]:

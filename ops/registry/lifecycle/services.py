@@ -28,10 +28,11 @@ from ops.registry import citizen_id
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
 from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
-from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
+from ops.registry.lifecycle.models import AccessGrant, CardAction, FeeCharge, FeePolicy
 from ops.registry.lifecycle.outbox import announce
-from ops.registry.models import Card, Cardholder, Department
-from streams.cards import CardStatus, CardType
+from ops.registry.models import Building, Card, Cardholder, Department, Device
+from readers.decide import ALLOWED_TYPES
+from streams.cards import CardStatus, CardType, DeviceKind
 
 UID_RE = re.compile(r"^[0-9A-F]{8,20}$")
 CARD_TYPE_FOR_KIND = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}
@@ -643,7 +644,93 @@ def cancel_card(*, card: Card, operator: Any, basis: str, holder_status: str | N
     return card
 
 
+# -- grants (R-CARD-7: "no library, no dorms unless the policy grants it") -------------------------
+MAX_GRANTS = 32  # grants in force per card: the credential contract's bound
+
+
+@transaction.atomic
+def grant_access(
+    *,
+    card: Card,
+    place: Building | Device,
+    until: datetime,
+    operator: Any,
+    basis: str,
+    approving_department: Department | None = None,
+) -> AccessGrant:
+    """A temporary card may open one dorm building (every door of it) or one door its type may
+    not, until ``until`` — granted by the department that manages the card ("谁审批，谁管理，谁负
+    责"), on a basis (its letter), within the card's validity. The readers get it with the card."""
+    card = _lock(card)
+    basis = _require_basis(basis)
+    if card.card_type != CardType.TEMPORARY:
+        raise CardRuleError(_("只有临时卡需要单独授权：学生卡和教工卡按卡类和住宿楼宇通行"))
+    _may_manage(operator, card.card_type, card.owner_department)
+    if card.status != CardStatus.ACTIVE or card.blacklisted:
+        raise CardRuleError(_("此卡当前为“%(status)s”，不能授权") % {"status": card.get_status_display()})
+    department = _department_on_record(approving_department) or card.owner_department
+    if department is None or department.pk != card.owner_department_id:
+        raise CardRuleError(_("临时卡的通行授权须由其管理部门“%(owner)s”审批") % {"owner": card.owner_department})
+    if isinstance(place, Device):
+        if CardType.TEMPORARY in ALLOWED_TYPES[DeviceKind(place.kind)]:
+            raise CardRuleError(
+                _("临时卡本就可以使用“%(device)s”，无需授权") % {"device": f"{place.code} {place.name}"}
+            )
+        building, device = None, place
+    elif isinstance(place, Building):
+        building, device = place, None
+    else:
+        raise CardRuleError(_("请选择授权的楼宇或设备"))
+    if until <= timezone.now():
+        raise CardRuleError(_("授权截止时间必须晚于当前时间"))
+    if card.valid_until is not None and until > card.valid_until:
+        raise CardRuleError(
+            _("授权截止时间不能晚于卡的有效期（%(until)s）")
+            % {"until": f"{timezone.localtime(card.valid_until):%Y-%m-%d %H:%M}"}
+        )
+    in_force = AccessGrant.objects.filter(card=card, revoked_at__isnull=True, valid_until__gt=timezone.now())
+    if in_force.count() >= MAX_GRANTS:
+        raise CardRuleError(_("此卡的有效授权已达 %(n)s 项，请先撤销不再需要的授权") % {"n": MAX_GRANTS})
+    grant = AccessGrant.objects.create(
+        card=card,
+        building=building,
+        device=device,
+        valid_until=until,
+        approving_department=department,
+        basis=basis,
+        granted_by=operator if getattr(operator, "pk", None) else None,
+    )
+    _log(
+        card,
+        Action.GRANT,
+        card.status,
+        operator,
+        basis,
+        {"grant": grant.pk, "place": grant.place_code, "until": until.isoformat()},
+        approval=(None, department),
+    )
+    return grant
+
+
+@transaction.atomic
+def revoke_grant(*, grant: AccessGrant, operator: Any, basis: str) -> AccessGrant:
+    """End a grant now (the readers refuse the card there from the next change on)."""
+    card = _lock(grant.card)
+    basis = _require_basis(basis)
+    _may_manage(operator, card.card_type, card.owner_department)
+    grant = AccessGrant.objects.select_for_update().get(pk=grant.pk)
+    if grant.revoked_at is not None:
+        raise CardRuleError(_("该授权已撤销"))
+    grant.revoked_at = timezone.now()
+    grant.revoked_by = operator if getattr(operator, "pk", None) else None
+    grant.save(update_fields=["revoked_at", "revoked_by"])
+    _log(card, Action.REVOKE_GRANT, card.status, operator, basis, {"grant": grant.pk, "place": grant.place_code})
+    return grant
+
+
 __all__ = [
+    "grant_access",
+    "revoke_grant",
     "issue_card",
     "report_loss",
     "report_found",
