@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ IDLE_REFRESH_S = 15.0  # redraw even when quiet, so the chart's time window move
 # empty behind a connection that survived has forgotten it (the page then sees a gap and reloads)
 GROUP_REFRESH_S = 5.0
 RETRY_START_S, RETRY_MAX_S = 0.2, 5.0
+RELOAD_RETRY_S = 1.0  # a reload the database (or Redis) refused is tried again this often
+# the database stopped, restarting or its connection cut (or Redis away while reloading)
+AWAY: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, redis.RedisError, OSError)
 DOWN, RESYNC = "live.down", "live.resync"  # from the subscription to its pages
 
 
@@ -167,6 +171,7 @@ async def run_feed(
     frame_s: float = FRAME_S,
 ) -> None:
     subscription, inbox = await _Subscription.join(group)
+    owed = False  # a reload (or a refetch) that failed: the board reloads once it can
 
     async def resync() -> None:
         seq, snapshot = await database_sync_to_async(load)()
@@ -174,29 +179,48 @@ async def run_feed(
         if hasattr(board, "changed"):
             board.changed = set()
 
+    def away(exc: BaseException) -> None:
+        """The database stopped or restarting (issue 12, acceptance 4): one warning, the page
+        says its feed is interrupted (``live_status``), and the board reloads once the database
+        answers — the loop must not end (every page of a shared view would freeze)."""
+        nonlocal owed
+        if not owed:
+            log.warning("live page %s cannot reload (%s): retrying", group, exc)
+        owed = True
+        setattr(board, "offline", True)  # noqa: B010  (boards carry the flag undeclared: below)
+
     try:
         await resync()
         await render(board)
         while not is_closed():
             try:
-                batch = [await asyncio.wait_for(inbox.get(), timeout=IDLE_REFRESH_S)]
+                wait = RELOAD_RETRY_S if owed else IDLE_REFRESH_S
+                batch = [await asyncio.wait_for(inbox.get(), timeout=wait)]
             except TimeoutError:
                 batch = []
             await asyncio.sleep(frame_s)  # let the rest of a burst arrive: one redraw for all
             while not inbox.empty():
                 batch.append(inbox.get_nowait())
-            if batch and batch[-1].get("type") == DOWN:
-                # the page says so (``live_status``) until the subscription is back; boards of
-                # every kind carry the flag, so it is set, not declared
-                setattr(board, "offline", True)  # noqa: B010
-            elif any(m.get("type") == RESYNC for m in batch) or not all(
-                board.apply(m) for m in batch if m.get("type") == "live.batch"
-            ):
-                setattr(board, "offline", False)  # noqa: B010
-                board.resyncs += 1
-                await resync()
-            elif hasattr(board, "settle"):  # boards that refetch the rows a push named
-                await database_sync_to_async(board.settle)()
+            try:
+                if batch and batch[-1].get("type") == DOWN:
+                    # the page says so (``live_status``) until the subscription is back; boards
+                    # of every kind carry the flag, so it is set, not declared
+                    setattr(board, "offline", True)  # noqa: B010
+                elif (
+                    owed
+                    or any(m.get("type") == RESYNC for m in batch)
+                    or not all(board.apply(m) for m in batch if m.get("type") == "live.batch")
+                ):
+                    await resync()
+                    if owed:
+                        log.warning("live page %s reloaded after the outage", group)
+                    owed = False
+                    setattr(board, "offline", False)  # noqa: B010
+                    board.resyncs += 1
+                elif hasattr(board, "settle"):  # boards that refetch the rows a push named
+                    await database_sync_to_async(board.settle)()
+            except AWAY as exc:
+                away(exc)
             board.prune(time.time())
             await render(board)
     finally:

@@ -2,7 +2,8 @@
 
 A push carries its group's sequence number (``seq``) and, for row feeds, the highest committed
 row id it holds (``watermark``). A board loaded from a snapshot at sequence *s* and watermark
-*w* skips pushes it already covers, applies the next one, and resyncs on a gap — so a dropped
+*w* (kept as the board's ``watermark`` until its next snapshot) skips pushes it already covers
+(sequence ≤ *s*, or watermark ≤ *w*), applies the next one, and resyncs on a gap — so a dropped
 push never leaves a wrong number on screen (tests/test_desk_boards.py drops them on purpose).
 """
 
@@ -39,7 +40,10 @@ def step(board: Sequenced, message: dict[str, Any], *, watermarked: bool = True)
     board.seq = seq
     if watermarked:
         marked = cast(Board, board)  # the overloads: a watermarked push goes to a board with one
+        # against the snapshot's watermark only, never a later push's: with two processors the
+        # pushes are numbered in the order their fan-outs take a number, not the order their
+        # batches committed, so a new batch may follow one with a higher watermark (ids rise in
+        # commit order: a batch is wholly in the snapshot or wholly after it — docs/events.md)
         if message["watermark"] <= marked.watermark:
             return Step.SKIP  # committed before the snapshot was read: already counted
-        marked.watermark = message["watermark"]
     return Step.APPLY

@@ -4,6 +4,8 @@ row (written at most once a second, so up to a second behind)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ops.alerts.choices import AlertKind
@@ -116,3 +118,65 @@ def test_the_row_never_moves_back(campus, redis_client):
     _advance_sequences({device.pk: (3000, 1)})
     device.refresh_from_db()
     assert (device.boot_epoch, device.last_seq) == (3000, 1)
+
+
+def test_a_partition_is_handed_over_only_after_the_batch_read_ahead_is_handled(campus, redis_client):
+    """A processor that gives a partition up (a second one arrived: the fair share halves) while
+    its next batch is being read ahead lets go only once that read is back and handled. Had it
+    let go first, the new owner could take the partition over (claiming nothing: the read had not
+    reached Redis yet), the read would then hand the old owner the next event, and the new owner,
+    reading on past it, would take the event after for a sequence gap (seen in the PostgreSQL
+    outage run, at the startup split of two processors)."""
+    import threading
+    from concurrent.futures import Future
+
+    from streams import names, producer
+    from tests.factories import device_key
+
+    parts = 2
+    a = ReaderEventProcessor(redis_client, fanout=None, consumer="a", block_ms=50, partitions=parts)
+    b = ReaderEventProcessor(redis_client, fanout=None, consumer="b", block_ms=50, partitions=parts)
+    a.poll_once()  # owns both partitions
+    given_up = a.leases._order[-1]  # the partition it gives up first (its own order, reversed)
+    agent = next(f"agent-{i}" for i in range(100) if names.partition_of(f"agent-{i}", parts) == given_up)
+    keys = {"G-E-01": device_key("G-E-01")}
+    taps = [tap(uid=campus.cards[i].uid, seq=i + 1) for i in range(5)]
+
+    def send(events):
+        producer.publish(redis_client, events, keys, partitions=parts, partition_key=lambda _e: agent)
+
+    send(taps[:3])
+    _drain(a, 3)
+    assert not a._take_prefetched()  # nothing in flight now
+    send(taps[3:4])  # seq 4: a's next read ahead will bring it …
+    in_flight: Future = Future()
+    a._prefetched = in_flight  # … a read still on its way to Redis
+    owned_before = a.owned
+
+    def the_read_arrives() -> None:
+        deadline = time.monotonic() + 1.5
+        while given_up in a.leases.owned and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if given_up not in a.leases.owned:  # a let go with its read in flight: b takes over now
+            b._leases_at = 0.0
+            b._keep_leases()  # (claiming a's pending entries: none yet)
+        in_flight.set_result(a._decode(a._read_partitions(owned_before, ">")))
+
+    reader = threading.Thread(target=the_read_arrives)
+    b.leases.alive()  # b arrives: a's fair share halves
+    reader.start()
+    a._leases_at = 0.0  # a's lease refresh is due now
+    a.poll_once()
+    reader.join()
+    assert given_up not in a.owned
+    send(taps[4:5])  # seq 5
+    for _ in range(50):
+        if AccessEvent.objects.count() >= 5:
+            break
+        b._leases_at = 0.0
+        b.poll_once()
+    assert AccessEvent.objects.count() == 5
+    a.alerts.flush()
+    b.alerts.flush()
+    gaps = Alert.objects.filter(kind__in=[AlertKind.SEQUENCE_GAP, AlertKind.REPLAY])
+    assert not gaps.exists(), list(gaps.values("kind", "detail"))

@@ -295,7 +295,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
             # is the costliest thing a desk's browser does), and when the minute turns
             paint.paint(
                 CHART,
-                (board.watermark, int(time.time() // 60), board.resyncs),
+                (board.seq, int(time.time() // 60), board.resyncs),  # a push applied: seq moved on
                 lambda: {"figure": _figure(board, gate_names, tz)},
                 every=CHART_EVERY_S,
             )
