@@ -13,6 +13,23 @@ command -v "$PY" >/dev/null || PY=python3
 if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
+if [[ $want_test == 1 ]]; then
+  # python-ldap (the [ldap] extra, part of [test]) builds from source; slapd and ldap-utils are the
+  # single sign-on tests' own directory server (tests/sso_servers.py)
+  ldap_missing=()
+  for pkg in libldap2-dev libsasl2-dev slapd ldap-utils; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || ldap_missing+=("$pkg")
+  done
+  command -v gcc >/dev/null || ldap_missing+=(gcc)
+  if (( ${#ldap_missing[@]} )); then
+    if [[ $(id -u) != 0 ]]; then
+      echo "setup: need system packages: ${ldap_missing[*]} (run as root or install them)" >&2
+      exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${ldap_missing[@]}" >/dev/null
+  fi
+fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-$want_test
 if [[ ! -f "$stamp" ]]; then
   .venv/bin/pip install -q --upgrade pip

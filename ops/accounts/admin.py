@@ -20,6 +20,7 @@ class OperatorInline(admin.StackedInline):
     model = Operator
     can_delete = False
     filter_horizontal = ("buildings",)
+    readonly_fields = ("sign_in",)  # how the account was made (issue 16): a fact, not a grant
 
 
 if TYPE_CHECKING:  # the mixin's super() is the ModelAdmin it is mixed into

@@ -13,3 +13,4 @@ class AccountsConfig(AppConfig):
         from ops.accounts import audit_hooks
 
         audit_hooks.connect_lockout()
+        audit_hooks.connect_cas_logout()

@@ -68,8 +68,30 @@ def _admin_write(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) 
     )
 
 
+def _cas_logged_out(sender: Any, user: Any, session: Any, ticket: Any, **kwargs: Any) -> None:
+    """The CAS server's single logout ended a session (issue 16): no request of the operator's
+    came in, so Django's own logout signal is not sent. (A logout through the product's button
+    sends both; its record comes from ``_logged_out``.)"""
+    if sender != "slo" or user is None or not getattr(user, "is_authenticated", False):
+        return
+    record(
+        actor=user,
+        action="auth.logout",
+        object_type="user",
+        object_id=user.get_username(),
+        data={"ip": "", "via": "cas_single_logout"},
+    )
+
+
 def connect_lockout() -> None:
     """django-axes sends its own signal when it locks an account out."""
     from axes.signals import user_locked_out
 
     user_locked_out.connect(_locked_out, dispatch_uid="campuscard-audit-locked-out")
+
+
+def connect_cas_logout() -> None:
+    """django-cas-ng's signal for a session ended by the CAS server's single logout."""
+    from django_cas_ng.signals import cas_user_logout
+
+    cas_user_logout.connect(_cas_logged_out, dispatch_uid="campuscard-audit-cas-logout")

@@ -10,8 +10,9 @@ from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import transaction
 
 from ops.accounts import permission_changes
-from ops.accounts.models import Operator
+from ops.accounts.models import Operator, SignIn
 from ops.accounts.roles import ROLE_PERMISSIONS, Role
+from ops.audit.services import record
 
 if TYPE_CHECKING:  # an operator's scope names the registry's places; accounts sit below it
     from django.contrib.auth.models import User  # what get_user_model() is (AUTH_USER_MODEL)
@@ -61,3 +62,53 @@ def role_group(role: Role) -> Group:
     group.permissions.set(perms)
     permission_changes.audit_group_change(actor=None, group=group, before=before, basis="ROLE_PERMISSIONS")
     return group
+
+
+@transaction.atomic
+def sign_in_through_sso(*, source: SignIn, username: str, full_name: str = "", email: str = "") -> User | None:
+    """The account of a person the campus single sign-on (CAS or LDAP) has just vouched for
+    (issue 16), or None when it must not sign in.
+
+    The first time, an operator account is made with no role, no group, no permission and no
+    usable password, never staff or superuser whatever the directory says (R-SEC-3: NIC grants);
+    that is audited (``account.sso_created``). A local account of the same name is never taken
+    over by a directory entry — NIC's break-glass admins stay local — and such a sign-in is
+    refused and audited (``auth.sso_refused``), as is one for a disabled account. The name and
+    e-mail the directory gives are kept up to date; they grant nothing."""
+    User = get_user_model()
+    username = username.strip().lower()  # one account per person, however the campus spells it
+    if not username or len(username) > (User._meta.get_field("username").max_length or 150):
+        return None
+    full_name, email = full_name.strip()[:150], email.strip()[:254]
+    user = User.objects.select_for_update().filter(username__iexact=username).first()
+    if user is None:
+        user = User(username=username, first_name=full_name, email=email, is_staff=False, is_superuser=False)
+        user.set_unusable_password()
+        user.save()
+        Operator.objects.create(user=user, role="", sign_in=source)
+        record(
+            actor=None,
+            action="account.sso_created",
+            object_type="user",
+            object_id=username,
+            data={"sign_in": source.value, "role": None, "is_staff": False, "is_superuser": False},
+        )
+        return user
+    operator = getattr(user, "operator", None)
+    if operator is None or operator.sign_in == SignIn.LOCAL or not user.is_active:
+        reason = "inactive" if operator is not None and operator.sign_in != SignIn.LOCAL else "local_account"
+        record(
+            actor=None,
+            action="auth.sso_refused",
+            object_type="user",
+            object_id=user.get_username(),
+            data={"sign_in": source.value, "reason": reason},
+        )
+        return None
+    given = {"first_name": full_name, "email": email}
+    changed = [field for field, value in given.items() if value and getattr(user, field) != value]
+    for field in changed:
+        setattr(user, field, given[field])
+    if changed:
+        user.save(update_fields=changed)
+    return user
