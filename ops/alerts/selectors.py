@@ -6,11 +6,11 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from ops.alerts.choices import AlertStatus, LogAction
-from ops.alerts.models import Alert, AlertLog
+from ops.alerts.models import Alert, AlertLog, DeliveryAttempt, Notification
 
 RESOLVED_SHOWN_FOR = timedelta(hours=12)  # a resolved alert stays on the desk this long
 SNAPSHOT_LIMIT = 300
@@ -81,3 +81,14 @@ def response_times(*, since: datetime) -> dict[str, Any]:
         out[f"mtt{name[0]}_s"] = agg["mean"]
         out[f"{name}_count"] = agg["n"]
     return out
+
+
+def deliveries(alert: Alert) -> QuerySet[Notification]:
+    """The alert's notifications (issue 16), oldest first, each with its delivery log: every
+    attempt, sent / failed and retried / failed for good; a notification not yet attempted
+    shows its state (waiting for its group window, cancelled by an acknowledgement)."""
+    return (
+        Notification.objects.filter(items__alert=alert)
+        .order_by("opened_at", "pk")
+        .prefetch_related(Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("at", "pk")))
+    )

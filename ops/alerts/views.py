@@ -18,6 +18,7 @@ from ops.accounts.roles import LANDING, Role
 from ops.alerts import services as alert_services
 from ops.alerts.choices import AlertStatus, RepairCause
 from ops.alerts.models import Alert
+from ops.alerts.selectors import deliveries
 from ops.form_steps import run_step
 
 
@@ -56,6 +57,7 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
             "acknowledged": alert.status == AlertStatus.ACKNOWLEDGED,
             "can_ticket": alert.device_id is not None and role == Role.NIC,
             "tickets": alert.tickets.select_related("responsible", "fee"),
+            "deliveries": deliveries(alert),
             "back": LANDING.get(role, "/") if role else "/",
         },
     )
