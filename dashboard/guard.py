@@ -22,6 +22,7 @@ from django.conf import settings
 
 from ops.accounts.permissions import dorm_scope, role_of
 from ops.accounts.roles import Role
+from ops.instruments import WEBSOCKET_CLIENTS
 
 current_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dash_asgi_scope", default=None)
 
@@ -33,9 +34,10 @@ FORBIDDEN_HTML = (
 
 
 class RoleGuard:
-    def __init__(self, app: Any, *, allowed: Callable[[Any], bool]) -> None:
+    def __init__(self, app: Any, *, allowed: Callable[[Any], bool], desk: str) -> None:
         self.app = app
         self.allowed = allowed
+        self.desk = desk  # its websockets are counted under this name (/metrics, ops.instruments)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -61,14 +63,16 @@ class RoleGuard:
 
     async def _serve_websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         revoked = asyncio.Event()
+        clients = WEBSOCKET_CLIENTS.labels(desk=self.desk)  # counted from accept to the end
         state = {"accepted": False, "closed": False}
         from_client: asyncio.Future[Any] | None = None
 
         async def guarded_send(message: dict[str, Any]) -> None:
             if state["closed"]:
                 return  # closed by the guard: the page's last words go nowhere
-            if message["type"] == "websocket.accept":
+            if message["type"] == "websocket.accept" and not state["accepted"]:
                 state["accepted"] = True
+                clients.inc()
             elif message["type"] == "websocket.close":
                 state["closed"] = True
             await send(message)
@@ -101,6 +105,8 @@ class RoleGuard:
         try:
             await self.app(scope, guarded_receive, guarded_send)
         finally:
+            if state["accepted"]:
+                clients.dec()
             watcher.cancel()
             if from_client is not None:
                 from_client.cancel()
