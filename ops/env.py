@@ -7,6 +7,7 @@ instead be given as ``<NAME>_FILE`` pointing at a file that holds the value (Doc
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import overload
@@ -61,3 +62,14 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def parse_clock(name: str, raw: str | None) -> dt.time | None:
+    """A local time of day ``HH:MM`` for a daily job (``BACKUP_AT=02:30``); empty turns it off."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        hours, minutes = (int(part) for part in raw.strip().split(":"))
+        return dt.time(hours, minutes)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a time of day HH:MM (or empty: off)") from None

@@ -10,6 +10,10 @@ whole archive is read and checked first — every chunk's tag, every member's di
 the migration state, the audit key — and only then are the files staged, the database restored
 in one transaction, and the files moved in. Both are audited. The audit HMAC key is not in the
 archive: the restored log verifies only with the source system's ``AUDIT_HMAC_KEY``.
+
+``check_restore`` (issue 16, Build 4): proves an archive restores without touching the system —
+read and checked whole, its database restored into a scratch database (``database.restore_check``)
+whose key tables must hold the rows the manifest counted at the snapshot. Audited, pass or fail.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ops.audit import chain
+from ops.audit.models import AuditRecord
 from ops.audit.services import record
 from ops.backup import archive, database, keys, stores
 from ops.backup.crypto import Damaged, DecryptingReader, EncryptingWriter
@@ -154,6 +160,7 @@ def _manifest(snap: database.Snapshot, vendor: str, taken: datetime, skipped: di
         "django": django.get_version(),
         "migrations": snap.migrations,
         "audit_records": snap.audit_records,
+        "row_counts": snap.row_counts,  # the key tables at the snapshot: a restore check compares
         "audit_key_check": audit_key_check(),
         "damaged_photos_left_out": skipped[stores.PHOTOS.prefix],
         "damaged_basis_files_left_out": skipped[stores.BASIS_FILES.prefix],
@@ -166,6 +173,94 @@ def verify(path: Path) -> archive.Verified:
     if not path.is_file():
         raise BackupError(_("找不到备份文件 %(path)s") % {"path": path})
     return archive.verify(path, key)
+
+
+@dataclass(frozen=True)
+class RestoreCheck:
+    """An archive proven to restore: where its database was restored (dropped since), the key
+    tables' rows found there, the time it took."""
+
+    manifest: dict[str, Any] = field(repr=False)
+    database: str = ""
+    row_counts: dict[str, int] = field(default_factory=dict)
+    migrations: int = 0
+    seconds: float = 0.0
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "scratch_database": self.database,
+            "row_counts": self.row_counts,
+            "migrations": self.migrations,
+            "seconds": round(self.seconds, 3),
+            "created_at": self.manifest.get("created_at"),
+        }
+
+
+def check_restore(path: Path) -> RestoreCheck:
+    """Restore ``path``'s database into a scratch database and compare what arrived with the
+    manifest (R-SEC-4: backups exist *and restore*). The system itself is not touched."""
+    began = time.monotonic()
+    try:
+        key = keys.load_key(create=False)
+        if not path.is_file():
+            raise BackupError(_("找不到备份文件 %(path)s") % {"path": path})
+        verified = archive.verify(path, key)  # every tag and digest first
+        manifest = verified.manifest
+        member = archive.DATABASE[manifest["vendor"]]
+        expected: dict[str, int] = manifest.get("row_counts") or {}
+        if not expected:  # an archive made before row counts were kept: its audit count
+            expected = {AuditRecord._meta.db_table: int(manifest.get("audit_records", 0))}
+        restored = None
+        with path.open("rb") as raw:
+            reader = DecryptingReader(raw, key)
+            if reader.header != verified.header:
+                raise Damaged(_("备份文件在校验之后被替换了，已停止"))
+            for name, blocks in archive.members(reader):
+                if name == member:
+                    restored = database.restore_check(
+                        _checked(name, blocks, manifest["members"][name]["sha256"]),
+                        source_vendor=manifest["vendor"],
+                        tables=sorted(expected),
+                    )
+                    break
+        if restored is None:  # pragma: no cover - verify() requires the member
+            raise Damaged(_("备份内容不完整：没有数据库"))
+        _compare(manifest, expected, restored)
+    except BackupError as exc:
+        record(
+            actor=None,
+            action="backup.check",
+            object_type="backup",
+            object_id=path.name[:64],
+            data={"file": str(path), "ok": False, "error": str(exc)[:500]},
+        )
+        raise
+    result = RestoreCheck(
+        manifest, restored.database, restored.row_counts, restored.migrations, time.monotonic() - began
+    )
+    record(
+        actor=None,
+        action="backup.check",
+        object_type="backup",
+        object_id=path.name[:64],
+        data={"file": str(path), "ok": True, **result.report()},
+    )
+    return result
+
+
+def _compare(manifest: dict[str, Any], expected: dict[str, int], restored: database.ScratchRestore) -> None:
+    for table, rows in sorted(expected.items()):
+        got = restored.row_counts.get(table)
+        if got != rows:
+            raise BackupError(
+                _("恢复校验不符：表 %(table)s 恢复后有 %(got)s 行，备份时为 %(rows)s 行")
+                % {"table": table, "got": "—" if got is None else got, "rows": rows}
+            )
+    if restored.migrations != len(manifest.get("migrations", [])):
+        raise BackupError(
+            _("恢复校验不符：恢复后有 %(got)s 个已应用的迁移，备份时为 %(rows)s 个")
+            % {"got": restored.migrations, "rows": len(manifest.get("migrations", []))}
+        )
 
 
 def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResult:

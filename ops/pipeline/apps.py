@@ -1,4 +1,5 @@
-"""The event path: reader events in, taps stored, alerts derived, pages pushed (no models of its own)."""
+"""The event path: reader events in, taps stored, alerts derived, pages pushed; and the
+supervisor's scheduled work (its one model: ``ScheduledRun``)."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _

@@ -30,6 +30,13 @@ from ops.registry.models import Card, Cardholder
 from streams.cards import CardStatus
 
 ACTION_FIELDS = ("card", "holder", "action", "from_status", "to_status", "operator", "basis", "at")
+RUN_MONTH = 7  # R-END-1: "every July NIC cancels graduated students' accounts in one batch"
+
+
+def reminder_due(day: date) -> bool:
+    """Is ``day`` (campus time) in the month before the July run, when NIC is reminded of it
+    (issue 16, Build 4: in June, once a year)?"""
+    return day.month == RUN_MONTH - 1
 
 
 @dataclass

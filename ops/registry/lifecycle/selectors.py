@@ -1,15 +1,18 @@
-"""Reads for the live card-action feed."""
+"""Reads for the live card-action feed, and the temporary cards about to end."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
+from ops.registry.models import Card
+from streams.cards import CardStatus, CardType
 
 
 def card_action_snapshot(*, rows: int) -> dict[str, Any]:
@@ -25,3 +28,19 @@ def card_action_snapshot(*, rows: int) -> dict[str, Any]:
         for payload in actions.filter(created_at__gte=midnight).values_list("payload", flat=True):
             counts[payload["action"]] = counts.get(payload["action"], 0) + 1
     return {"watermark": watermark, "rows": latest, "counts": counts, "since": midnight.timestamp()}
+
+
+def temporary_cards_ending(*, now: datetime, within: timedelta) -> QuerySet[Card]:
+    """Usable temporary cards whose agreed end (R-END-4) falls in ``(now, now + within]``, with
+    their owning department (R-CARD-7) — for the expiry reminders."""
+    return (
+        Card.objects.filter(
+            card_type=CardType.TEMPORARY,
+            status=CardStatus.ACTIVE,
+            valid_until__gt=now,
+            valid_until__lte=now + within,
+            owner_department__isnull=False,
+        )
+        .select_related("owner_department")
+        .order_by("valid_until", "pk")
+    )
