@@ -16,6 +16,10 @@ class Reason(StrEnum):
     FUNCTION_NOT_ALLOWED = "function_not_allowed"
     ANTI_PASSBACK = "anti_passback"
     OUTSIDE_SCHEDULE = "outside_schedule"
+    # issue 17: central dorm rules. New values reach the processor in the agents' taps: upgrade
+    # the server (processor) before the agents, or their taps with these reasons dead-letter.
+    CURFEW_CLOSED = "curfew_closed"
+    VACATION_CLOSED = "vacation_closed"
 
 
 class Decision(StrEnum):

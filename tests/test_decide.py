@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import typing
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -13,12 +13,16 @@ from readers.decide import (
     CAMPUS_TZ,
     Credential,
     Door,
+    DoorGroupMembers,
     EdgeState,
     Flag,
+    Policy,
+    Rule,
     Verdict,
     decide,
 )
 from streams import envelopes
+from streams.calendar import DayType
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Decision, Direction, Reason
 
@@ -101,8 +105,32 @@ def test_decide(credential, door, now, state, direction, reason, flags):
     assert (decision := verdict.decision) == verdict[0] and decision in Decision
 
 
+# issue 17: the central policy's reasons (tests/test_door_calendar.py holds the rules themselves)
+DORM_RULES = Policy(
+    days={date(2027, 7, 20): DayType.SUMMER_VACATION},
+    groups={"dorms": DoorGroupMembers(buildings=frozenset({"D1"}))},
+    rules=[
+        Rule(1, "宿舍教学日", "dorm", "dorms", frozenset({DayType.TEACHING}), curfew=CURFEW, curfew_closes=True),
+        Rule(2, "暑假闭楼", "dorm", "dorms", frozenset({DayType.SUMMER_VACATION}), vacation_closed=True),
+    ],
+)
+# (credential, door, now, direction, reason, flags) with DORM_RULES
+POLICY_CASES = [
+    (card(), DORM1, local(23, 30), IN, Reason.CURFEW_CLOSED, ()),  # Friday 2026-11-27, a teaching day
+    (card(), DORM1, local(22, 30), IN, Reason.OK, ()),
+    (card(), DORM1, datetime(2027, 7, 20, 12, tzinfo=CAMPUS_TZ), IN, Reason.VACATION_CLOSED, ()),
+    (STAFF, DORM1, datetime(2027, 7, 20, 12, tzinfo=CAMPUS_TZ), IN, Reason.OK, ()),  # students only
+]
+
+
+@pytest.mark.parametrize(("credential", "door", "now", "direction", "reason", "flags"), POLICY_CASES)
+def test_decide_with_a_central_policy(credential, door, now, direction, reason, flags):
+    verdict = decide(credential, door, now, direction=direction, policy=DORM_RULES)
+    assert verdict == Verdict(Decision.ALLOW if reason == Reason.OK else Decision.DENY, reason, flags)
+
+
 def test_the_table_covers_every_reason_code():
-    assert {case[5] for case in CASES} == set(Reason)
+    assert {case[5] for case in CASES} | {case[4] for case in POLICY_CASES} == set(Reason)
 
 
 def test_status_outranks_validity_so_the_reason_is_the_one_to_act_on():

@@ -7,6 +7,10 @@ An unsigned, forged or replayed entry is never applied: it is counted, logged an
 ``on_refused`` (the agent reports a ``forged_credential`` fault). Leaving a forged snapshot entry
 out makes its card unknown at the door: a forgery can refuse a card, never admit one. A signed
 entry that does not parse (a server bug) is kept as sent: the cache treats it as unknown.
+
+The door policy (issue 17) travels in the same feed, told apart by its content
+(:func:`streams.credentials.is_policy`), and is handed to the cache with its version; a refused
+or malformed one leaves the policy the agent holds in place.
 """
 
 from __future__ import annotations
@@ -119,16 +123,26 @@ class CredentialSync:
             else:
                 return
         refused: list[str] = []
-        trusted = {uid: p for uid, c in cards.items() if (p := self._verified(c, refused)) is not None}
+        trusted: dict[str, dict[str, Any]] = {}
+        policy: tuple[int, dict[str, Any]] | None = None
+        for uid, change in cards.items():
+            payload = self._verified(change, refused)
+            if payload is None:
+                continue
+            if feed.is_policy(payload):
+                if policy is None or change.version > policy[0]:
+                    policy = (change.version, payload)
+            else:
+                trusted[uid] = payload
         if refused:
             self.on_refused(f"snapshot at version {version}: {len(refused)} entries refused, first {refused[0]}")
-        self.cache.replace_all(version, trusted)
+        self.cache.replace_all(version, trusted, policy)
 
     def _verified(self, change: feed.SignedChange, refused: list[str] | None = None) -> dict[str, Any] | None:
         """The card change if a trusted key signed it, else ``None`` (with ``refused`` given, a
         snapshot's refusals are collected there and reported once)."""
         try:
-            return self.verifier.verify(change).wire()
+            return self.verifier.verify_entry(change).wire()
         except feed.ForgedCredential as exc:
             self.refused_changes += 1
             log.error("credential feed entry refused: %s", exc)
