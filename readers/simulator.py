@@ -43,6 +43,7 @@ class SimDevice:
     next_heartbeat: float = 0.0
     silent_until: float = 0.0
     fault_until: float = 0.0
+    fault_code: str = "reader_error"  # the fault raised, cleared by the same code (issue 17)
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -144,10 +145,10 @@ class CampusSimulator:
                 continue
             if dev.fault_until and wall >= dev.fault_until:
                 dev.fault_until = 0.0
-                out.append(self._fault(dev, now, "reader_error", cleared=True))
+                out.append(self._fault(dev, now, dev.fault_code, cleared=True))
             elif not dev.fault_until and self.rng.random() < trouble.device_fault_per_s * dt:
                 dev.fault_until = wall + self.rng.uniform(*trouble.fault_seconds)
-                code = self.rng.choice(["reader_error", "door_forced", "motor_jam", "tamper"])
+                code = dev.fault_code = self.rng.choice(["reader_error", "door_forced", "motor_jam", "tamper"])
                 out.append(self._fault(dev, now, code, cleared=False))
             if wall >= dev.next_heartbeat:
                 dev.next_heartbeat = wall + self.heartbeat_s

@@ -16,6 +16,13 @@ from streams.reasons import Decision, Direction, Reason
 
 MAX_ENTRY_BYTES = 4096  # larger entries are rejected before parsing (a reader never sends more)
 
+# Fault codes the server turns into alerts of their own (docs/events.md); any other code is a
+# device fault. The door codes come from the agent's door inputs (readers/doors.py, issue 17).
+TAMPER = "tamper"
+DOOR_FORCED = "door_forced"
+DOOR_HELD_OPEN = "door_held_open"
+DOOR_CODES = frozenset({DOOR_FORCED, DOOR_HELD_OPEN})
+
 DeviceId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 CardUid = Annotated[str, Field(min_length=4, max_length=20, pattern=r"^[0-9A-F]+$")]
 
@@ -85,4 +92,17 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-__all__ = ["Tap", "Heartbeat", "Fault", "ReaderEvent", "InvalidEnvelope", "parse", "dump", "new_id"]
+__all__ = [
+    "DOOR_CODES",
+    "DOOR_FORCED",
+    "DOOR_HELD_OPEN",
+    "TAMPER",
+    "Tap",
+    "Heartbeat",
+    "Fault",
+    "ReaderEvent",
+    "InvalidEnvelope",
+    "parse",
+    "dump",
+    "new_id",
+]
