@@ -7,11 +7,16 @@ an external Redis for production.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from pathlib import Path
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from ops.env import envbool, envint, envlist, envstr
+from ops import logs
+from ops.env import envbool, envint, envlist, envstr, parse_clock
 from ops.paths import PROJECT_ROOT, var_dir
 from streams import embedded_redis
 
@@ -63,12 +68,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "axes",
+    "django_cas_ng",  # its tables (ticket ↔ session, for CAS single logout) exist whether CAS is on or not
     "ops.accounts",
     "ops.registry",
     "ops.registry.lifecycle",
+    "ops.registry.calendar",  # the academic calendar and central door rules (issue 17)
     "ops.audit",
     "ops.alerts",
     "ops.personal_data",
+    "ops.muster",
     "ops.pipeline",
     "ops.backup",
     "ops.demo",
@@ -77,6 +85,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.RequestIdMiddleware",  # first: every later line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -111,7 +120,14 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 _default_db = f"sqlite:///{VAR_DIR / 'campuscard.sqlite3'}"
 try:
-    DATABASES = {"default": dj_database_url.parse(envstr("DATABASE_URL") or _default_db, conn_max_age=60)}
+    # persistent connections, checked before their first use in each request (and each
+    # database_sync_to_async call of a live page): a PostgreSQL that restarted left every one of
+    # them dead, and a desk's next query failed and stopped its live loop (issue 12, acceptance 4)
+    DATABASES = {
+        "default": dj_database_url.parse(
+            envstr("DATABASE_URL") or _default_db, conn_max_age=60, conn_health_checks=True
+        )
+    }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -160,8 +176,58 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out account or address
-    "django.contrib.auth.backends.ModelBackend",
+    "ops.accounts.backends.LocalPasswordBackend",  # local accounts' passwords (NIC's break-glass admins)
 ]
+# Campus single sign-on (issue 16), each on when its server is named: CAS (django-cas-ng) and
+# LDAP (django-auth-ldap, on the same login form). A first sign-in makes an operator account with
+# no role and no rights until NIC grants one (R-SEC-3; ops.accounts.services.sign_in_through_sso).
+CAS_SERVER_URL = envstr("CAS_SERVER_URL", "")
+CAS_VERSION = envstr("CAS_VERSION", "3")
+if CAS_VERSION not in ("2", "3"):
+    raise ImproperlyConfigured(f"CAS_VERSION={CAS_VERSION!r} must be 2 or 3 (single logout needs 3)")
+CAS_NAME_ATTRIBUTE = envstr("CAS_NAME_ATTRIBUTE", "cn")
+CAS_EMAIL_ATTRIBUTE = envstr("CAS_EMAIL_ATTRIBUTE", "mail")
+CAS_REDIRECT_URL = "/"  # the operator's desk, or the page saying NIC must grant a role
+CAS_LOGOUT_NEXT_PAGE = LOGOUT_REDIRECT_URL
+CAS_IGNORE_REFERER = True
+CAS_FORCE_CHANGE_USERNAME_CASE = "lower"
+CAS_APPLY_ATTRIBUTES_TO_USER = False  # never: it would copy e.g. an `is_staff` attribute onto the account
+CAS_LOGIN_MSG = None
+CAS_LOGGED_MSG = None
+if CAS_SERVER_URL:
+    if not CAS_SERVER_URL.endswith("/"):
+        CAS_SERVER_URL += "/"
+    AUTHENTICATION_BACKENDS.append("ops.accounts.cas_backend.CampusCASBackend")
+LDAP_SERVER_URI = envstr("LDAP_SERVER_URI", "")
+LDAP_NAME_ATTRIBUTE = envstr("LDAP_NAME_ATTRIBUTE", "cn")
+LDAP_EMAIL_ATTRIBUTE = envstr("LDAP_EMAIL_ATTRIBUTE", "mail")
+if LDAP_SERVER_URI:
+    try:
+        import ldap
+        from django_auth_ldap.config import LDAPSearch
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"LDAP_SERVER_URI is set but the LDAP client is not installed ({exc}): pip install 'campuscard[ldap]'"
+        ) from exc
+    AUTH_LDAP_SERVER_URI = LDAP_SERVER_URI
+    AUTH_LDAP_START_TLS = envbool("LDAP_START_TLS", False)
+    AUTH_LDAP_BIND_DN = envstr("LDAP_BIND_DN", "")
+    AUTH_LDAP_BIND_PASSWORD = envstr("LDAP_BIND_PASSWORD", "")
+    _dn_template = envstr("LDAP_USER_DN_TEMPLATE", "")
+    _search_base = envstr("LDAP_USER_SEARCH_BASE", "")
+    if _dn_template:
+        AUTH_LDAP_USER_DN_TEMPLATE = _dn_template
+    elif _search_base:
+        AUTH_LDAP_USER_SEARCH = LDAPSearch(
+            _search_base, ldap.SCOPE_SUBTREE, envstr("LDAP_USER_FILTER", "(uid=%(user)s)")
+        )
+    else:
+        raise ImproperlyConfigured("LDAP_SERVER_URI needs LDAP_USER_DN_TEMPLATE or LDAP_USER_SEARCH_BASE")
+    _ldap_timeout = envint("LDAP_TIMEOUT_S", 5, minimum=1)  # a directory that hangs must not hang the login
+    AUTH_LDAP_CONNECTION_OPTIONS = {ldap.OPT_NETWORK_TIMEOUT: _ldap_timeout, ldap.OPT_TIMEOUT: _ldap_timeout}
+    AUTH_LDAP_USER_ATTR_MAP: dict[str, str] = {}  # name and e-mail: sign_in_through_sso
+    AUTH_LDAP_ALWAYS_UPDATE_USER = False
+    AUTHENTICATION_BACKENDS.append("ops.accounts.ldap_backend.CampusLDAPBackend")
 # R-SEC-1 login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins for one account
 # from one address, that pair is locked for AXES_COOLOFF_HOURS (an NIC admin can unlock it in
 # the admin, audited). Per account *and* address, so a guessing attacker cannot lock a real
@@ -205,7 +271,9 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health probe speaks plain HTTP
+    # the container's health probe and Prometheus (scraping each web worker on the inner network,
+    # docs/operations.md) speak plain HTTP
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)  # one shift
 
 # --- REST API for HR / Academic Affairs systems ------------------------------------------------
@@ -263,14 +331,72 @@ ALERT_ESCALATE_AFTER_S = {
 }
 # Dorm desk: residents not seen at any reader for this many days are listed (aggregated)
 DORM_NOT_SEEN_DAYS = envint("DORM_NOT_SEEN_DAYS", 3, minimum=1)
+# Muster (issue 17): taps at an assembly point this long before a roll call starts count too —
+# people reach the assembly point before anyone starts the muster
+MUSTER_EARLY_TAP_S = envint("MUSTER_EARLY_TAP_S", 300, minimum=0)
 # R-SEC-2: default length of a personal-data grant (the NIC reviewer picks 1 h to 7 days)
 PERSONAL_DATA_GRANT_HOURS = min(envint("PERSONAL_DATA_GRANT_HOURS", 24, minimum=1), 7 * 24)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
-}
+# --- Alert notifications (issue 16; docs/notifications.md) -----------------------------------
+# The address operators open the system at: every message carries the alert's absolute link.
+SITE_URL = (envstr("SITE_URL") or "http://127.0.0.1:8000").rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must start with http:// or https://")
+# How often `campuscard supervise` routes alerts to notifications and sends what is due
+NOTIFY_S = envint("NOTIFY_S", 2, minimum=1)
+# A failed send is retried after NOTIFY_RETRY_BASE_S, then twice as long each time (at most
+# 10 minutes), up to NOTIFY_MAX_ATTEMPTS attempts in all
+NOTIFY_MAX_ATTEMPTS = envint("NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+NOTIFY_RETRY_BASE_S = envint("NOTIFY_RETRY_BASE_S", 10, minimum=1)
+# E-mail through Django's SMTP backend
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set one")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "campuscard@localhost")
+
+# --- Scheduled work (issue 16, Build 4; `campuscard supervise`, docs/accountability.md) ------
+# Times of day are local (TIME_ZONE); an empty one turns its job off. Each job's last run is on
+# the NIC desk; a failed job, or one not successful for twice its interval, is an alert.
+SCHEDULE_CHECK_S = envint("SCHEDULE_CHECK_S", 30, minimum=1)  # how often due jobs are looked for
+# R-SEC-4: an encrypted backup into BACKUP_DIR every day, restored into a scratch database to
+# prove it, then rotated: the newest of each of BACKUP_KEEP_DAILY days, and before them the
+# newest of each of BACKUP_KEEP_WEEKLY ISO weeks
+BACKUP_AT = parse_clock("BACKUP_AT", envstr("BACKUP_AT", "02:30"))
+BACKUP_DIR = Path(envstr("BACKUP_DIR") or VAR_DIR / "backups")
+BACKUP_KEEP_DAILY = envint("BACKUP_KEEP_DAILY", 7, minimum=1)
+BACKUP_KEEP_WEEKLY = envint("BACKUP_KEEP_WEEKLY", 4, minimum=0)
+# R-SEC-1: audit records past AUDIT_RETENTION_DAYS purged daily (the chain stays verifiable)
+AUDIT_PURGE_AT = parse_clock("AUDIT_PURGE_AT", envstr("AUDIT_PURGE_AT", "03:30"))
+# Reminders, daily: the July run to NIC in June (R-END-1); temporary cards ending within
+# TEMP_CARD_REMIND_DAYS to their owning department (R-CARD-7, R-END-4)
+REMINDERS_AT = parse_clock("REMINDERS_AT", envstr("REMINDERS_AT", "09:00"))
+TEMP_CARD_REMIND_DAYS = envint("TEMP_CARD_REMIND_DAYS", 7, minimum=1)
+
+# Logs (issue 16, Build 5): LOG_FORMAT=json writes one JSON object per line for a log collector,
+# with the request's or the reader event's id (ops/logs.py)
+LOG_FORMAT = envstr("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in logs.FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not one of {', '.join(logs.FORMATS)}")
+LOGGING = logs.config(fmt=LOG_FORMAT, level=envstr("LOG_LEVEL", "INFO"))
+
+# /metrics (issue 16, Build 3): Prometheus scrapes with `Authorization: Bearer METRICS_TOKEN` or
+# from an address in METRICS_ALLOWED_NETWORKS; with neither set, every scrape is refused.
+METRICS_TOKEN = envstr("METRICS_TOKEN") or ""
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in envlist("METRICS_ALLOWED_NETWORKS", [])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from exc
+# prometheus-client's multiprocess mode: the web workers of one host keep their figures (websocket
+# clients per desk) in files here, summed at each scrape. The library reads the directory from the
+# environment when it is first imported, which is after the settings.
+PROMETHEUS_MULTIPROC_DIR = envstr("PROMETHEUS_MULTIPROC_DIR") or str(VAR_DIR / "metrics")
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR

@@ -1,21 +1,26 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from ops import views
+from ops.accounts import views as accounts_views
+from ops.metrics import views as metrics
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("metrics", metrics.metrics, name="metrics"),  # Prometheus, with a token (issue 16)
+    path("accounts/login/", accounts_views.LoginView.as_view(), name="login"),
+    # campus single sign-on (issue 16); its POST is the CAS server's single-logout call
+    path("accounts/cas/login/", accounts_views.CASLoginView.as_view(), name="cas_ng_login"),
+    path("accounts/logout/", accounts_views.LogoutView.as_view(), name="logout"),
     path("accounts/logout/confirm/", views.logout_confirm, name="logout-confirm"),
     path("live/gates", RedirectView.as_view(url="/live/gates/")),
     path("live/cards", RedirectView.as_view(url="/live/cards/")),
     path("live/devices", RedirectView.as_view(url="/live/devices/")),
     path("live/dorm", RedirectView.as_view(url="/live/dorm/")),
+    path("live/muster", RedirectView.as_view(url="/live/muster/")),
     path("i18n/", include("django.conf.urls.i18n")),
     # one login page for everything (the admin's own would bypass our login handling)
     path("admin/login/", RedirectView.as_view(url="/accounts/login/", query_string=True)),
@@ -23,6 +28,7 @@ urlpatterns = [
     path("api/", include("ops.api.urls")),
     path("alerts/", include("ops.alerts.urls")),
     path("privacy/", include("ops.personal_data.urls")),
+    path("muster/", include("ops.muster.urls")),  # emergency roll calls (issue 17)
     path("photos/holders/<int:holder_id>.jpg", views.holder_photo, name="holder-photo"),
 ]
 

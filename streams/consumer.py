@@ -13,6 +13,7 @@ backoff, never a crash: what was not acknowledged is read again.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -34,6 +35,9 @@ DEAD_LETTER_FIELD_BYTES = 8192
 LEASE_REFRESH_S = 1.0
 CLUSTER_IDLE_S = 0.01  # a cluster read cannot block on several slots at once: poll this often when idle
 BACKOFF_MAX_S = 5.0
+# the database away: retried at least every second — a refused connection costs nothing, and
+# what waited must be stored (and on the desks) within seconds of it coming back (issue 12, AC4)
+DEPENDENCY_BACKOFF_MAX_S = 1.0
 REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 
 # Stream replies as this project's clients get them: RESP2 (redis-py's default protocol) and
@@ -165,8 +169,9 @@ class StreamConsumer(Generic[T]):
                 except self.transient_errors as exc:
                     self._prefetched = None
                     self._dependency_lost(exc)
+                    backoff = min(backoff, DEPENDENCY_BACKOFF_MAX_S)
                     self.stopping.wait(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    backoff = min(backoff * 2, DEPENDENCY_BACKOFF_MAX_S)
                     continue
                 if self._outage_since is not None:
                     log.warning("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
@@ -214,6 +219,16 @@ class StreamConsumer(Generic[T]):
         self._leases_at = 0.0
 
     def poll_once(self) -> int:
+        handled = 0
+        if self._leases_due() and self._prefetched is not None:
+            # Never change owners with a read in flight: a partition handed over while its next
+            # batch was being read would reach the new owner without that batch (the group's
+            # cursor is past it), and the new owner would take the following events for a
+            # sequence gap. What was read ahead is handled here, while this is still its owner.
+            ahead = self._take_prefetched() or []
+            for start in range(0, len(ahead), self.batch_size):
+                self._process(ahead[start : start + self.batch_size])
+            handled = len(ahead)
         self._keep_leases()
         entries = self._take_prefetched()
         if entries is None:
@@ -225,7 +240,7 @@ class StreamConsumer(Generic[T]):
             )
         for start in range(0, len(entries), self.batch_size):
             self._process(entries[start : start + self.batch_size])
-        return len(entries)
+        return handled + len(entries)
 
     def _read_ahead(self, owned: list[int]) -> list[Entry[T]]:
         return self._decode(self._read_partitions(owned, ">"))
@@ -242,13 +257,17 @@ class StreamConsumer(Generic[T]):
         return sorted(self.leases.owned)
 
     # -- internals --------------------------------------------------------------------------------
+    def _leases_due(self) -> bool:
+        return time.monotonic() - self._leases_at >= LEASE_REFRESH_S
+
     def _keep_leases(self) -> None:
-        if time.monotonic() - self._leases_at < LEASE_REFRESH_S:
+        if not self._leases_due():
             return
         self._leases_at = time.monotonic()
         gained, lost = self.leases.refresh()
         if lost:
-            log.info("consumer %s handed over partitions %s", self.consumer, lost)
+            handed = {"event": "partitions.lost", "consumer": self.consumer, "partitions": sorted(lost)}
+            log.info("consumer %s handed over partitions %s", self.consumer, lost, extra=handed)
             self._own_pending.difference_update(lost)
         if gained:
             for p in gained:
@@ -256,7 +275,8 @@ class StreamConsumer(Generic[T]):
                 self._take_pending(p)
             self._own_pending.update(gained)
             self.on_gained(gained)
-            log.info("consumer %s owns partitions %s", self.consumer, self.owned)
+            taken = {"event": "partitions.gained", "consumer": self.consumer, "partitions": sorted(gained)}
+            log.info("consumer %s owns partitions %s", self.consumer, self.owned, extra=taken)
 
     def _take_pending(self, partition: int) -> None:
         """Make every entry of a newly owned partition that its previous owner read and never
@@ -386,11 +406,21 @@ class StreamConsumer(Generic[T]):
         pipe.execute()
         self.stats["processed"] += len(batch)
         self.stats["batches"] += 1
+        if log.isEnabledFor(logging.DEBUG):  # one line per batch, for LOG_LEVEL=DEBUG only
+            log.debug(
+                "batch of %d committed",
+                len(batch),
+                extra={"event": "batch", "entries": len(batch), "first_entry": batch[0].id, "last_entry": batch[-1].id},
+            )
 
     def _dead_letter(self, partition: int, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
         """Park the entry with why, count it, and acknowledge it so it stops blocking the group
         (one transaction: the three keys share the partition's slot)."""
-        log.warning("dead-lettering %s: %s", entry_id, reason)
+        detail: dict[str, Any] = {"event": "dead_letter", "entry_id": entry_id, "partition": partition}
+        detail["reason"] = reason
+        if event_id := _event_id(fields):
+            detail["event_id"] = event_id
+        log.warning("dead-lettering %s: %s", entry_id, reason, extra=detail)
         record: dict[Any, Any] = {b"source_id": entry_id, b"reason": reason}
         for key, value in fields.items():
             name = key if isinstance(key, bytes) else key.encode()
@@ -401,6 +431,16 @@ class StreamConsumer(Generic[T]):
         pipe.xack(names.events_stream(partition), self.group, entry_id)
         pipe.execute()
         self.stats["dead_lettered"] += 1
+
+
+def _event_id(fields: dict[bytes, bytes]) -> str | None:
+    """The reader event's id in an entry's payload, if it has one that reads (for the log)."""
+    try:
+        payload = json.loads(fields.get(names.FIELD.encode(), b""))
+        value = payload.get("event_id") if isinstance(payload, dict) else None
+    except ValueError:
+        return None
+    return str(value)[:64] if value else None
 
 
 def counters(client: StreamClient, partitions: int = names.EVENT_PARTITIONS) -> dict[str, int]:

@@ -15,6 +15,14 @@
   latest change, signed as it went out), key ``campuscard:credentials:version`` (the state after
   the latest version) and key ``campuscard:credentials:key`` (the id of the key the feed is
   signed with: the relay re-signs the whole feed when NIC activates a new key).
+- The door policy (issue 17): :class:`DoorPolicy`, the central door rules, the academic
+  calendar for a horizon and the door groups, built in one place in ``ops``
+  (``ops.registry.calendar.policy.door_policy``) and parsed in one place in ``readers``
+  (``readers.agent.cache.policy_from_payload``). It is a feed entry like a card change — signed
+  the same way, at the next version of the same sequence — told apart by its ``"type":
+  "door_policy"`` (a card has no ``type``; each model forbids the other's fields, so one can never
+  be read as the other); in the snapshot it is the field :data:`POLICY_KEY`, which no card UID
+  can be. An agent that predates it refuses it as a malformed card and goes on.
 
 The relay writes all of them in one Lua script, so they always agree; versions are chosen and
 signed in Python, and the script refuses them if the feed moved on meanwhile (another relay), so
@@ -34,22 +42,25 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal, cast
 
 import redis
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streams import names
+from streams.calendar import DayType
 from streams.cards import CardStatus, CardType
 from streams.consumer import StreamReply
 
 SNAPSHOT = "campuscard:credentials:snapshot"
 FEED_KEY = "campuscard:credentials:key"  # the id of the key the feed in Redis is signed with
 FORGED_FAULT = "forged_credential"  # the fault code an agent reports a refused entry with
+POLICY_TYPE: Literal["door_policy"] = "door_policy"
+POLICY_KEY = "policy:doors"  # the door policy's snapshot field: a colon, so never a card UID
 _DOMAIN = b"campuscard-credential\n"
 
 
@@ -70,6 +81,25 @@ class Grant(BaseModel):
     until: Annotated[datetime, AfterValidator(_utc)]
 
 
+class Stay(BaseModel):
+    """A student on the vacation stay list (留校名单, issue 17): their own dorm stays open to them
+    from ``start`` until ``until`` while a vacation closes it to students."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: Annotated[datetime, AfterValidator(_utc)]
+    until: Annotated[datetime, AfterValidator(_utc)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Stay:
+        if self.until <= self.start:
+            raise ValueError("a stay ends after it starts")
+        return self
+
+
+_OPTIONAL_WHEN_EMPTY = ("grants", "stays")
+
+
 class CardCredential(BaseModel):
     """What a door knows about a card (``readers.decide.Credential``'s fields)."""
 
@@ -83,11 +113,119 @@ class CardCredential(BaseModel):
     valid_until: Annotated[datetime, AfterValidator(_utc)] | None = None
     dorm_building: Annotated[str, Field(max_length=40)] | None = None
     grants: Annotated[tuple[Grant, ...], Field(max_length=32)] = ()  # temporary cards only (R-CARD-7)
+    stays: Annotated[tuple[Stay, ...], Field(max_length=8)] = ()  # students on a stay list (issue 17)
 
     def wire(self) -> dict[str, Any]:
         """The JSON object as it is stored in the outbox and sent (ISO datetimes). A card with no
-        grants is sent without the field: the same bytes as before grants existed."""
-        return self.model_dump(mode="json", exclude=None if self.grants else {"grants"})
+        grants and no stays is sent without those fields: the same bytes as before they existed
+        (an agent that predates them keeps reading every such card)."""
+        empty = {name for name in _OPTIONAL_WHEN_EMPTY if not getattr(self, name)}
+        return self.model_dump(mode="json", exclude=empty or None)
+
+
+# -- the door policy (issue 17) ----------------------------------------------------------------
+def _naive(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a door rule's time is a naive local campus time")
+    return value
+
+
+LocalTime = Annotated[time, AfterValidator(_naive)]
+Window = tuple[LocalTime, LocalTime]  # [start, end) local time; start > end runs past midnight
+
+
+def _window(value: Window) -> Window:
+    if value[0] == value[1]:
+        raise ValueError(f"an empty window {value[0]}–{value[1]}")
+    return value
+
+
+TimeWindow = Annotated[Window, AfterValidator(_window)]
+Code = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class DoorGroup(BaseModel):
+    """A set of doors central rules are set for: devices by id and whole buildings by code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: Code
+    name: Annotated[str, Field(max_length=100)] = ""
+    devices: Annotated[tuple[Code, ...], Field(max_length=5000)] = ()
+    buildings: Annotated[tuple[Code, ...], Field(max_length=1000)] = ()
+
+
+class DoorRule(BaseModel):
+    """One central rule: for the doors of ``group`` on days of ``day_types`` (and, if given, only
+    on those ISO ``weekdays``, 1 = Monday: "Friday nights"), either a ``schedule`` (NIC: open
+    windows; empty: closed all day) or a dorm rule (Student Affairs: a ``curfew`` window that
+    flags late returns or, with ``curfew_closes``, closes the door to students; and
+    ``vacation_closed``: students only with a stay in force)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[int, Field(ge=1)]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    kind: Literal["schedule", "dorm"]
+    group: Code
+    day_types: Annotated[tuple[DayType, ...], Field(min_length=1)]
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = ()
+    schedule: Annotated[tuple[TimeWindow, ...], Field(max_length=8)] | None = None
+    curfew: TimeWindow | None = None
+    curfew_closes: bool = False
+    vacation_closed: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DoorRule:
+        if self.kind == "schedule" and (self.curfew is not None or self.curfew_closes or self.vacation_closed):
+            raise ValueError("a schedule rule sets no curfew and no vacation closure")
+        if self.kind == "dorm" and self.schedule is not None:
+            raise ValueError("a dorm rule sets no schedule")
+        return self
+
+
+class DoorPolicy(BaseModel):
+    """The central door rules and the academic calendar from ``days_from`` until ``days_until``
+    (exclusive): ``days`` names each date's type where the calendar says one (any other date:
+    :func:`streams.calendar.default_day_type`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["door_policy"] = POLICY_TYPE
+    issued_at: Annotated[datetime, AfterValidator(_utc)]
+    days_from: date
+    days_until: date
+    days: Annotated[dict[date, DayType], Field(max_length=1000)] = {}
+    groups: Annotated[tuple[DoorGroup, ...], Field(max_length=500)] = ()
+    rules: Annotated[tuple[DoorRule, ...], Field(max_length=1000)] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DoorPolicy:
+        if self.days_until <= self.days_from:
+            raise ValueError("days_until must be after days_from")
+        codes = {g.code for g in self.groups}
+        if len(codes) != len(self.groups):
+            raise ValueError("a door group appears twice")
+        for rule in self.rules:
+            if rule.group not in codes:
+                raise ValueError(f"rule {rule.id}: no door group {rule.group!r}")
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+FeedEntry = CardCredential | DoorPolicy
+
+
+def is_policy(entry: Mapping[str, Any]) -> bool:
+    """Whether a feed entry's JSON object is the door policy (else it is a card change)."""
+    return isinstance(entry, Mapping) and entry.get("type") == POLICY_TYPE
+
+
+def entry_key(entry: Mapping[str, Any]) -> str:
+    """The entry's field in the snapshot: the card's UID, or :data:`POLICY_KEY`."""
+    return POLICY_KEY if is_policy(entry) else str(entry["uid"])
 
 
 def encode(card: Mapping[str, Any]) -> bytes:
@@ -152,6 +290,14 @@ class FeedVerifier:
             raise ValueError("no feed key: an agent must hold the credential feed's public key")
 
     def verify(self, change: SignedChange) -> CardCredential:
+        """A card change (a door policy here is malformed: ``ValueError``)."""
+        entry = self.verify_entry(change)
+        if not isinstance(entry, CardCredential):
+            raise ValueError(f"version {change.version}: a door policy where a card change was expected")
+        return entry
+
+    def verify_entry(self, change: SignedChange) -> FeedEntry:
+        """A card change or the door policy, whichever the signed bytes hold."""
         public = self.keys.get(change.key)
         if public is None:
             raise ForgedCredential(
@@ -162,6 +308,8 @@ class FeedVerifier:
         except (InvalidSignature, ValueError):
             raise ForgedCredential(f"version {change.version}: bad signature (key {change.key})") from None
         try:
+            if b'"type"' in change.e and is_policy(json.loads(change.e)):
+                return DoorPolicy.model_validate_json(change.e)
             return CardCredential.model_validate_json(change.e)
         except ValidationError as exc:
             raise ValueError(f"version {change.version}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
@@ -242,7 +390,7 @@ def _write(
             v += 1
             e = encode(card)
             change = SignedChange(v, e, signer.key_id, signer.sign(v, e))
-            args += ["" if row_id is None else row_id, card["uid"], v, e, change.sig, change.snapshot_value()]
+            args += ["" if row_id is None else row_id, entry_key(card), v, e, change.sig, change.snapshot_value()]
             out.append(v)
         if len(args) == 4:
             return out

@@ -15,6 +15,7 @@ PARTITIONS_KEY = "campuscard:events:partitions"  # the count in use, set by the 
 PROCESSORS = "campuscard:events:processors"  # ZSET: processor name → last heartbeat (ms)
 PROCESSOR_GROUP = "processor"
 JOBS_PREFIX = "campuscard:jobs:"  # + timed job: which processor runs it this interval
+NOTIFY_RATE_PREFIX = "campuscard:notify-rate:"  # + channel id: ZSET of its sends in the last minute
 COUNTERS = "campuscard:counters"  # HINCRBY counters of what the processors saw (alerts, duplicates)
 
 

@@ -19,6 +19,8 @@ NOT_ROOMS = {"ops.__init__", "ops.locale", "ops.templates"}
 # docs/architecture.md ("Imports inside functions"): file → module imported.
 LAZY_ALLOWED = {
     ("ops/accounts/apps.py", "ops.accounts"),  # AppConfig.ready: signal hooks import models
+    ("ops/backup/apps.py", "ops.backup.scheduled"),  # AppConfig.ready: the backup job joins the scheduler
+    ("ops/backup/apps.py", "ops.pipeline.scheduled"),
     ("ops/registry/lifecycle/management/commands/enroll.py", "readers.sources.pcsc"),  # pyscard is optional
 }
 

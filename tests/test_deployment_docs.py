@@ -83,6 +83,19 @@ def test_compose_runs_every_process_with_every_required_secret():
         assert "${REDIS_PASSWORD:?" in environment["REDIS_URL"], service
 
 
+def test_compose_keeps_photos_and_backups_where_every_process_that_needs_them_finds_them():
+    """Photos are written by any web process and read by the supervisor's backup (R-SEC-4); the
+    backups outlive the container; the image's pg_dump matches the server's major version."""
+    services = COMPOSE["services"]
+    web, supervise = services["web"].get("volumes", []), services["supervise"].get("volumes", [])
+    media = [v for v in web if v.endswith(":/var/lib/campuscard/media")]
+    assert media and media[0] in supervise
+    assert any(v.startswith("backups:") and v.endswith(":/var/lib/campuscard/backups") for v in supervise)
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "postgresql-client" in dockerfile and "slim-bookworm" in dockerfile  # Debian 12: pg_dump 15
+    assert services["postgres"]["image"] == "postgres:15"
+
+
 def test_the_readme_production_section_names_the_same_processes_and_secrets():
     for command in (*PROCESSES.values(), "campuscard migrate"):
         assert command in PRODUCTION, command

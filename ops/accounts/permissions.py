@@ -9,6 +9,8 @@ from ops.accounts.roles import (
     DEVICE_VIEWERS,
     DORM_VIEWERS,
     GATE_VIEWERS,
+    MUSTER_LEADERS,
+    MUSTER_VIEWERS,
     PHOTO_VIEWERS,
     Role,
 )
@@ -18,7 +20,8 @@ def role_of(user: Any) -> Role | None:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     operator = getattr(user, "operator", None)
-    return Role(operator.role) if operator is not None else None
+    # no role yet (an SSO newcomer, issue 16): no rights at all until NIC grants one (R-SEC-3)
+    return Role(operator.role) if operator is not None and operator.role else None
 
 
 def can_view_gates(user: Any) -> bool:
@@ -46,6 +49,26 @@ def dorm_scope(user: Any) -> list[str] | None:
     assigned to them (R-OPS-4); NIC every building (None); anyone else none."""
     role = role_of(user)
     if role == Role.NIC:
+        return None
+    if role == Role.DORM_MANAGER:
+        return sorted(user.operator.buildings.values_list("code", flat=True))
+    return []
+
+
+def can_view_musters(user: Any) -> bool:
+    return role_of(user) in MUSTER_VIEWERS
+
+
+def can_lead_musters(user: Any) -> bool:
+    """Start and end a muster (issue 17): the security office and NIC."""
+    return role_of(user) in MUSTER_LEADERS
+
+
+def muster_scope(user: Any) -> list[str] | None:
+    """Building codes whose musters a user may see: the security office and NIC every building
+    (None); a dorm manager the buildings assigned to them; anyone else none."""
+    role = role_of(user)
+    if role in MUSTER_LEADERS:
         return None
     if role == Role.DORM_MANAGER:
         return sorted(user.operator.buildings.values_list("code", flat=True))

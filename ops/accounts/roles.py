@@ -29,6 +29,11 @@ DEVICE_VIEWERS = frozenset({Role.NIC})
 DORM_VIEWERS = frozenset({Role.DORM_MANAGER, Role.NIC})
 # Who may see a cardholder's photo (a guard must recognise the person at the gate).
 PHOTO_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
+# Who starts and ends a muster (an emergency roll call of a building, issue 17): the security
+# office and NIC, for every building.
+MUSTER_LEADERS = frozenset({Role.SECURITY, Role.NIC})
+# Who watches muster boards: those, and dorm managers (their own buildings only).
+MUSTER_VIEWERS = frozenset({Role.SECURITY, Role.NIC, Role.DORM_MANAGER})
 
 # Where each role lands after login (its own desk).
 LANDING = {
@@ -67,6 +72,40 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "accounts.change_operator",
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
+        # issue 16: who is told about alerts, and how — NIC's to set (every change audited)
+        *(
+            f"alerts.{action}_{model}"
+            for model in ("notificationchannel", "routingrule", "dutyroster", "dutyshift")
+            for action in ("view", "add", "change", "delete")
+        ),
+        "alerts.view_notification",
+        "alerts.view_deliveryattempt",
+        # issue 17: which desk readers are assembly points (every change audited); the musters
+        *(f"muster.{action}_musterpoint" for action in ("view", "add", "change", "delete")),
+        "muster.view_muster",
+        # issue 17, Build 1: the academic calendar, door groups and opening hours are NIC's; dorm
+        # rules and the stay list NIC's and Student Affairs' (the services check who, per kind)
+        *(
+            f"door_calendar.{action}_{model}"
+            for model in ("calendarday", "doorgroup", "doorrule")
+            for action in ("view", "add", "change", "delete")
+        ),
+        "door_calendar.view_vacationstay",
+        "door_calendar.add_vacationstay",
+        "door_calendar.change_vacationstay",
+    ],
+    # issue 17, Build 1: Student Affairs sets dorm curfews and vacation closure and keeps the
+    # stay list, for the buildings assigned to it (ops.registry.calendar.services)
+    Role.DORM_MANAGER: [
+        "door_calendar.view_calendarday",
+        "door_calendar.view_doorgroup",
+        "door_calendar.view_doorrule",
+        "door_calendar.add_doorrule",
+        "door_calendar.change_doorrule",
+        "door_calendar.delete_doorrule",
+        "door_calendar.view_vacationstay",
+        "door_calendar.add_vacationstay",
+        "door_calendar.change_vacationstay",
     ],
     Role.GENERAL: ["campus.view_card", "campus.change_card", "campus.view_cardholder"],
     Role.FINANCE: ["cards.view_feecharge", "cards.view_feepolicy", "cards.change_feepolicy"],
@@ -79,6 +118,7 @@ PLACES = [
     ("/live/gates/", _("校门值班台"), GATE_VIEWERS),
     ("/live/devices/", _("设备值班台"), DEVICE_VIEWERS),
     ("/live/dorm/", _("宿舍门禁"), DORM_VIEWERS),
+    ("/live/muster/", _("紧急清点"), MUSTER_VIEWERS),
     ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
     ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
     ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS)),

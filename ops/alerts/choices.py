@@ -22,13 +22,36 @@ class AlertKind(models.TextChoices):
     CREDENTIAL_LAG = "credential_lag", _("设备未及时收到凭证变更（如挂失）")
     PASSBACK_VIOLATION = "passback_violation", _("防潜回违规")
     FORGED_CREDENTIAL = "forged_credential", _("读卡器拒收伪造的凭证数据")
+    # the supervisor's scheduled work (issue 16, Build 4): backups, audit purge, reminders
+    JOB_FAILED = "job_failed", _("定时任务失败")
+    JOB_MISSED = "job_missed", _("定时任务逾期未成功运行")
+    JULY_RUN_DUE = "july_run_due", _("七月毕业生注销即将到期")
+    TEMP_CARD_EXPIRING = "temp_card_expiring", _("临时卡即将到期")
+    # issue 17: the agent's door inputs (Build 4) and the revocation tracker (Build 6, R-USE-1)
+    DOOR_FORCED = "door_forced", _("门被强行打开")
+    DOOR_HELD_OPEN = "door_held_open", _("门开启超时未关")
+    REVOCATION_MISSING = "revocation_missing", _("读卡器未收到挂失/注销")
 
 
 # Kinds that describe a condition which holds until it clears (a device silent, in fault, behind
 # on credentials). The others are momentary: each occurrence is a new event.
 CONDITION_KINDS = frozenset(
-    {AlertKind.UPLOAD_STOPPED, AlertKind.DEVICE_FAULT, AlertKind.TAMPER, AlertKind.CREDENTIAL_LAG}
+    {
+        AlertKind.UPLOAD_STOPPED,
+        AlertKind.DEVICE_FAULT,
+        AlertKind.TAMPER,
+        AlertKind.CREDENTIAL_LAG,
+        AlertKind.JOB_FAILED,  # until the job succeeds again
+        AlertKind.JOB_MISSED,
+        AlertKind.DOOR_FORCED,  # until the door is closed again
+        AlertKind.DOOR_HELD_OPEN,
+        AlertKind.REVOCATION_MISSING,  # until the reader reports the revocation's version
+    }
 )
+
+# What a department is told about its own cards (R-CARD-7: the approving department manages its
+# temporary cards), by the notification rules that name it; not on NIC's device desk.
+DEPARTMENT_KINDS = frozenset({AlertKind.TEMP_CARD_EXPIRING})
 
 
 # What the security office works (R-OPS-2, R-SEC-5); the rest is NIC's (R-OPS-3).
@@ -69,3 +92,48 @@ class RepairCause(models.TextChoices):
 
     NON_HUMAN = "non_human", _("非人为（厂商免费维修）")
     HUMAN = "human", _("人为损坏（责任人按市价赔偿）")
+
+
+# -- notifications (issue 16) ------------------------------------------------------------------
+
+
+class ChannelKind(models.TextChoices):
+    """Where a notification goes. The robots' documented formats are in docs/notifications.md."""
+
+    EMAIL = "email", _("电子邮件（SMTP）")
+    WECOM = "wecom", _("企业微信群机器人")
+    DINGTALK = "dingtalk", _("钉钉群机器人（加签）")
+    WEBHOOK = "webhook", _("通用 HTTP 回调（短信网关等）")
+
+
+# The robots accept 20 messages a minute each; more and they refuse (DingTalk then blocks the
+# robot for 10 minutes). A channel's own limit may be lower, never higher.
+ROBOT_KINDS = frozenset({ChannelKind.WECOM, ChannelKind.DINGTALK})
+ROBOT_MAX_PER_MINUTE = 20
+
+
+class GroupBy(models.TextChoices):
+    """What makes alerts one group, as Alertmanager's ``group_by``: one message per group per
+    window."""
+
+    KIND_BUILDING = "kind_building", _("类型 + 楼宇")
+    KIND = "kind", _("类型")
+    BUILDING = "building", _("楼宇")
+    DEPARTMENT = "department", _("设备所属部门")
+    ALERT = "alert", _("不分组（每条告警一条消息）")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("等待发送")
+    RETRYING = "retrying", _("等待重试")
+    SENT = "sent", _("已发送")
+    FAILED = "failed", _("发送失败")
+    CANCELLED = "cancelled", _("已取消（告警已确认或解决）")
+
+
+class DeliveryStatus(models.TextChoices):
+    """One attempt to deliver a message, as the delivery log shows it."""
+
+    SENT = "sent", _("已发送")
+    RETRYING = "retrying", _("失败，将重试")
+    FAILED = "failed", _("失败，不再重试")

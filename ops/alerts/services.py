@@ -21,6 +21,7 @@ Every change is pushed to the live desks (ids only; pages refetch the rows) afte
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from ops.accounts.roles import Role
 from ops.alerts.choices import CONDITION_KINDS, SECURITY_KINDS, AlertKind, AlertStatus, LogAction, RepairCause, Severity
 from ops.alerts.models import Alert, AlertLog, RepairTicket
 from ops.audit.services import record
+from ops.masking import mask_uid
 from ops.push import push
 from ops.registry.lifecycle.choices import ChargeStatus, FeeKind
 from ops.registry.lifecycle.models import FeeCharge
@@ -59,9 +61,17 @@ SEVERITY = {
     AlertKind.CREDENTIAL_LAG: Severity.CRITICAL,
     AlertKind.PASSBACK_VIOLATION: Severity.WARNING,
     AlertKind.FORGED_CREDENTIAL: Severity.CRITICAL,
+    AlertKind.JOB_FAILED: Severity.WARNING,
+    AlertKind.JOB_MISSED: Severity.WARNING,
+    AlertKind.JULY_RUN_DUE: Severity.INFO,
+    AlertKind.TEMP_CARD_EXPIRING: Severity.INFO,
+    AlertKind.DOOR_FORCED: Severity.CRITICAL,
+    AlertKind.DOOR_HELD_OPEN: Severity.WARNING,
+    AlertKind.REVOCATION_MISSING: Severity.CRITICAL,  # R-USE-1: the card must stop everywhere
 }
 FLAP_REFIRES = 3
 FLAP_WINDOW = timedelta(minutes=10)
+log = logging.getLogger(__name__)
 
 
 def notify(alert_ids: Iterable[int]) -> None:
@@ -81,6 +91,7 @@ class Occurrence(TypedDict):
     device_id: NotRequired[int | None]
     detail: NotRequired[dict[str, Any] | None]
     count: NotRequired[int]
+    department_id: NotRequired[int | None]  # the department it is about, if no device says
 
 
 def raise_alert(**occurrence: Unpack[Occurrence]) -> None:
@@ -113,6 +124,7 @@ class AlertBuffer:
                 "device_id": device_id,
                 "detail": detail or {},
                 "count": count,
+                "department_id": occurrence.get("department_id"),
             }
         else:
             item["count"] += count
@@ -157,6 +169,7 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
                     severity=SEVERITY[item["kind"]],
                     subject=item["subject"],
                     device_id=item["device_id"],
+                    department_id=item["department_id"],
                     first_at=item["first"],
                     last_at=item["at"],
                     opened_at=item["first"],
@@ -174,7 +187,19 @@ def _write(items: dict[tuple[str, str], dict[str, Any]]) -> list[int]:
         Alert.objects.bulk_create(new, batch_size=500)
         AlertLog.objects.bulk_create([AlertLog(alert=a, at=a.first_at, action=LogAction.RAISED) for a in new if a.pk])
         changed += [a.pk for a in new if a.pk]
+        transaction.on_commit(lambda: _log_raised(new))
     return changed
+
+
+def _log_raised(alerts: list[Alert]) -> None:
+    """One log line per alert opened (issue 16, Build 5), with the reader event that raised it
+    when there is one; a card is named masked, as on the desks."""
+    for a in alerts:
+        subject = mask_uid(a.subject) if a.kind in SECURITY_KINDS else a.subject
+        fields = {"event": "alert.raised", "alert_id": a.pk, "kind": a.kind, "severity": a.severity, "subject": subject}
+        if a.detail.get("event_id"):
+            fields["event_id"] = a.detail["event_id"]
+        log.info("alert %s raised: %s %s", a.pk, a.kind, subject, extra=fields)
 
 
 def _count_repeats(repeats: list[tuple[int, dict[str, Any]]]) -> None:
@@ -254,6 +279,23 @@ def clear_condition(*, kinds: Iterable[AlertKind], device_ids: Iterable[int], at
         alerts = list(
             Alert.objects.select_for_update()
             .filter(kind__in=list(kinds), device_id__in=device_ids, cleared_at__isnull=True)
+            .exclude(status=AlertStatus.RESOLVED)
+        )
+        if not alerts:
+            return
+        Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(cleared_at=at)
+        AlertLog.objects.bulk_create([AlertLog(alert=a, at=at, action=LogAction.CLEARED) for a in alerts])
+        notify(a.pk for a in alerts)
+
+
+def clear_subjects(*, kinds: Iterable[AlertKind], subjects: Iterable[str], at: datetime) -> None:
+    """As ``clear_condition``, for alerts named by their subject rather than a device (a
+    scheduled job that succeeded again, issue 16 Build 4)."""
+    subjects = list(subjects)
+    with transaction.atomic():
+        alerts = list(
+            Alert.objects.select_for_update()
+            .filter(kind__in=list(kinds), subject__in=subjects, cleared_at__isnull=True)
             .exclude(status=AlertStatus.RESOLVED)
         )
         if not alerts:

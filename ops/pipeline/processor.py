@@ -18,7 +18,7 @@ from ops.alerts.services import AlertBuffer, clear_condition
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.card_watch import CardWatch
 from ops.pipeline.routing import group_rows
-from ops.pipeline.supervision import DeviceSupervisor, notify_devices
+from ops.pipeline.supervision import DeviceSupervisor, kinds_cleared_by, notify_devices
 from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_commits
 from ops.push import Fanout
 from ops.registry.choices import DeviceState
@@ -238,15 +238,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         return live, max(inserted.values(), default=0)
 
     def _record_faults(self, faults: list[tuple[envelopes.Fault, DeviceInfo]]) -> None:
-        """A fault (or its clearing) is written at once, in the batch's transaction."""
+        """A fault (or its clearing) is written at once, in the batch's transaction. A door fault
+        (forced, held open) is the door's, not the reader's: the device's state stays as it is."""
         for fault, device in faults:  # the last word per device wins
-            state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
-            Device.objects.filter(id=device["id"]).update(state=state)
+            if fault.code not in envelopes.DOOR_CODES:
+                state = DeviceState.ONLINE if fault.cleared else DeviceState.FAULT
+                Device.objects.filter(id=device["id"]).update(state=state)
             self.supervisor.fault(device["id"], device["code"], fault)
             if fault.cleared:
-                clear_condition(
-                    kinds=[AlertKind.DEVICE_FAULT, AlertKind.TAMPER], device_ids=[device["id"]], at=fault.occurred_at
-                )
+                clear_condition(kinds=kinds_cleared_by(fault.code), device_ids=[device["id"]], at=fault.occurred_at)
         if faults:
             notify_devices(device["id"] for _f, device in faults)
 

@@ -20,6 +20,7 @@ from ops.audit import services as audit
 from ops.audit.models import AuditRecord
 from ops.pipeline import feed_keys
 from ops.push import Fanout
+from ops.registry.calendar import policy as door_policy
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.lifecycle.outbox import credential_payload
@@ -96,19 +97,23 @@ class OutboxRelay:
         current = int(self.redis.get(names.CREDENTIALS_VERSION) or 0) if present else 0
         after = max(published, int((last_seed or {}).get("version", 0)), current)
         cards = Card.objects.select_related("holder", "holder__dorm_building").order_by("id")
+        stays = door_policy.live_stays_by_holder()  # the vacation stay list, one query (issue 17)
         count = 0
 
         def chunks() -> Iterator[list[dict[str, Any]]]:
             nonlocal count
             batch: list[dict[str, Any]] = []
             for card in cards.iterator(chunk_size=5000):
-                batch.append(credential_payload(card))
+                batch.append(credential_payload(card, stays=stays.get(card.holder_id, ())))
                 if len(batch) == 5000:
                     count += len(batch)
                     yield batch
                     batch = []
             count += len(batch)
             yield batch
+            policy = door_policy.current_payload()  # the door rules and calendar, if any (issue 17)
+            if policy is not None:
+                yield [policy]
 
         version = credential_feed.reseed(self.redis, chunks(), after_version=after, signer=self._signer)
         audit.record(

@@ -6,7 +6,9 @@ valid HMAC under its registered device's key and advance that device's own seque
 - a jump in seq → sequence gap (messages lost between reader and server), accepted;
 - an older boot epoch that keeps advancing after a newer one appeared → the same device id is
   streaming from two agents at once, rejected;
-- a ``tamper`` fault → tamper alert; other faults → fault alert.
+- a ``tamper`` fault → tamper alert; ``door_forced`` / ``door_held_open`` (the agent's door
+  inputs, issue 17) → their alerts; other faults → fault alert. A cleared door fault clears its
+  own alert; any other cleared fault clears the device's fault and tamper alerts.
 
 Redelivered entries (after a processor crash or a change of owner) skip the sequence check: the
 unique event id already makes them idempotent; they only move the sequence forward. Sequence state
@@ -65,9 +67,20 @@ RECENT_IDS = 200_000
 
 # a fault code with an alert of its own; every other code is a device fault (R-DEV-3)
 _FAULT_KINDS = {
-    "tamper": AlertKind.TAMPER,
+    envelopes.TAMPER: AlertKind.TAMPER,
     FORGED_FAULT: AlertKind.FORGED_CREDENTIAL,  # the agent refused an unsigned or forged card change (issue 12)
+    envelopes.DOOR_FORCED: AlertKind.DOOR_FORCED,  # issue 17: from the agent's door inputs
+    envelopes.DOOR_HELD_OPEN: AlertKind.DOOR_HELD_OPEN,
 }
+
+
+def kinds_cleared_by(code: str) -> list[AlertKind]:
+    """The alert kinds a cleared fault with this code clears at its device: a door's own (a
+    closed door says nothing about a tamper switch); for any other code the device's fault and
+    tamper alerts, as before door faults existed (a reader's "all clear")."""
+    if code in envelopes.DOOR_CODES:
+        return [_FAULT_KINDS[code]]
+    return [AlertKind.DEVICE_FAULT, AlertKind.TAMPER]
 
 
 class DeviceSupervisor:

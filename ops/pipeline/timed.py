@@ -2,8 +2,14 @@
 Build 2), so that a processor does per-event work only:
 
 - every ``SUPERVISE_S``: devices gone silent (R-DEV-2) or lagging behind the credential feed
-  (R-USE-1), alerts nobody acknowledged in time escalated (R-OPS-3), flapping alerts settled;
+  (R-USE-1), readers still missing a revocation 30 s after it went out (issue 17, Build 6;
+  ``ops.pipeline.revocation_watch``), alerts nobody acknowledged in time escalated (R-OPS-3),
+  flapping alerts settled;
 - hourly: the tap history's monthly partitions made ahead and expired months dropped (issue 14);
+- every ``NOTIFY_S``: alerts routed to notifications, and what is due sent, retried or
+  cancelled (issue 16; ``ops/alerts/notifications``) — never in the processor's hot path;
+- every ``SCHEDULE_CHECK_S``: the daily scheduled work due — backups, the audit purge,
+  reminders — in a thread of its own (issue 16, Build 4; ``ops.pipeline.scheduled``);
 - with ``DEVICE_REDIS_ACL=1`` (issue 12, Build 6): every ``SUPERVISE_S`` the reader agents' Redis
   users are checked and all re-made if any is missing (a Redis restarted empty) or unknown; every
   ``device_acl.FULL_SYNC_S`` they are all brought up to date (a change Redis missed).
@@ -28,10 +34,13 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from ops.alerts.notifications import services as notifications
 from ops.alerts.services import escalate_overdue, settle_flapping
-from ops.pipeline import partitions
+from ops.pipeline import partitions, scheduled
+from ops.pipeline.revocation_watch import watch_revocations
 from ops.pipeline.supervision import mark_lagging_devices, mark_silent_devices
 from ops.registry import device_acl
+from ops.registry.calendar.services import refresh_policy_horizon
 from streams import names
 from streams.connect import StreamClient
 from streams.device_acl import SelectorsUnsupported
@@ -44,6 +53,7 @@ def supervise_devices_and_alerts() -> None:
     now = timezone.now()
     mark_silent_devices(now=now)
     mark_lagging_devices(now=now)
+    watch_revocations(now=now)  # R-USE-1: which reader lacks which loss report (issue 17)
     escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
     settle_flapping(now=now)
 
@@ -76,6 +86,17 @@ def check_device_acl() -> None:
     _device_acl_job(device_acl.resync_if_missing)
 
 
+def send_notifications() -> None:
+    outcomes = notifications.run()
+    if outcomes["failed"] or outcomes["retrying"]:
+        log.warning("notifications: %s", dict(outcomes))
+
+
+def refresh_door_policy() -> None:
+    if refresh_policy_horizon():
+        log.info("door policy sent again: the doors' calendar horizon was running short")
+
+
 def maintain_history() -> None:
     created, dropped = partitions.maintain(now=timezone.now())
     if created or dropped:
@@ -95,9 +116,13 @@ class TimedJobs:
     ):
         self.redis = client
         self.name = name
+        self.scheduled = scheduled.Worker(name)
         self.jobs = jobs or {
             "supervise": (float(settings.SUPERVISE_S), supervise_devices_and_alerts),
             "history-partitions": (float(partitions.CHECK_S), maintain_history),
+            "notifications": (float(settings.NOTIFY_S), send_notifications),
+            "scheduled": (float(settings.SCHEDULE_CHECK_S), self.scheduled.tick),
+            "door-policy": (3600.0, refresh_door_policy),  # the doors' calendar horizon (issue 17)
         }
         if jobs is None and device_acl.enabled():
             self.jobs["device-acl"] = (float(settings.SUPERVISE_S), check_device_acl)
@@ -138,6 +163,8 @@ class TimedJobs:
                     log.warning("timed jobs: %s reachable again", self._failing)
                     self._failing = None
             self.stopping.wait(TICK_S)
+        if self.scheduled.busy():  # its row stays "running"; the job's next slot runs it again
+            log.warning("supervisor %s stopped during a scheduled job", self.name)
         log.info("supervisor %s stopped: %s", self.name, self.runs)
 
     def install_signal_handlers(self) -> None:

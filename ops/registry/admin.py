@@ -13,13 +13,12 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import path, re_path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from ops.accounts.permissions import role_of
-from ops.accounts.roles import Role
 from ops.admin_kit import ReadOnlyAdmin
 from ops.audit import services as audit
 from ops.masking import mask_citizen_id, mask_name, mask_phone, mask_uid
@@ -28,8 +27,9 @@ from ops.registry.lifecycle import services as card_services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
+from ops.registry.revocations import card_tracker, tracker_labels
+from ops.registry.selectors import cards_visible_to
 from ops.registry.services import device_removed, device_saved, issue_device_key
-from streams.cards import CardType
 
 
 @admin.register(Department)
@@ -155,13 +155,13 @@ class CardAdmin(admin.ModelAdmin):
     search_fields = ("uid", "holder__number")
     list_select_related = ("holder",)
     raw_id_fields = ("holder",)
-    readonly_fields = ("desk_actions",)
+    readonly_fields = ("desk_actions", "revocation_tracker")
 
     # issue 13, defect 4: a card changes only through the card services (the desk actions on its
     # page, the issuance form): each writes the credential change every reader must get, the
     # status history and the audit record. The admin's form shows the card; it edits nothing.
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Card._meta.fields] + ["desk_actions"]
+        return [f.name for f in Card._meta.fields] + ["desk_actions", "revocation_tracker"]
 
     def has_add_permission(self, request):
         return False  # a card is issued on its holder's page (发卡), by the service
@@ -169,12 +169,7 @@ class CardAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         """NIC sees every card; a department sees only the temporary cards it approved and
         manages (R-CARD-7: 谁审批，谁管理，谁负责)."""
-        cards = super().get_queryset(request)
-        user = request.user
-        if user.is_superuser or role_of(user) == Role.NIC:
-            return cards
-        department = getattr(getattr(user, "operator", None), "department_id", None)
-        return cards.filter(card_type=CardType.TEMPORARY, owner_department_id=department)
+        return cards_visible_to(request.user, super().get_queryset(request))
 
     def get_urls(self):
         view = staff_member_required(self.admin_site.admin_view(self.action_view))
@@ -222,6 +217,18 @@ class CardAdmin(admin.ModelAdmin):
                 for name, form in CARD_FORMS.items()
                 if obj.card_type in getattr(form, "card_types", (obj.card_type,))  # grants: temporary cards
             ),
+        )
+
+    @admin.display(description=_("挂失/注销送达读卡器"))
+    def revocation_tracker(self, obj: Card) -> str:
+        """Issue 17, Build 6 (R-USE-1): which readers already hold this card's loss report,
+        blacklisting or cancellation and which do not yet — live over a websocket
+        (``dashboard/revocation_feed.py``; ``static/campus/revocations.js`` draws it)."""
+        if not obj.pk:
+            return ""
+        return render_to_string(
+            "admin/campus/revocation_tracker.html",
+            {"tracker": card_tracker(obj.uid), "labels": tracker_labels(), "ws_path": f"/live/revocations/{obj.pk}/"},
         )
 
     def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:

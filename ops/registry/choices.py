@@ -113,6 +113,8 @@ REASONS = Labels(
         Reason.FUNCTION_NOT_ALLOWED: _("无此功能权限"),
         Reason.ANTI_PASSBACK: _("防潜回"),
         Reason.OUTSIDE_SCHEDULE: _("不在允许时段"),
+        Reason.CURFEW_CLOSED: _("宿舍已闭门"),
+        Reason.VACATION_CLOSED: _("假期闭楼"),
     },
 )
 DECISIONS = Labels(Decision, {Decision.ALLOW: _("允许"), Decision.DENY: _("拒绝")})

@@ -1,21 +1,40 @@
 """ "Why was this card denied here?" — the help desk runs the very ``decide()`` the readers run,
-on the current data, and explains the answer in the operator's words."""
+on the current data, and explains the answer in the operator's words: the card, and the door's
+policy — the central rule that decided (schedule window and day type, curfew, vacation closure
+and the stay list; issue 17) or the door's own configuration, and anti-passback (which depends on
+the card's last passage in the door's area, known only to the reader)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ops.registry.calendar.choices import DAY_TYPES
+from ops.registry.calendar.policy import door_policy
 from ops.registry.choices import REASONS
 from ops.registry.lifecycle.outbox import credential_payload
 from ops.registry.models import Card, Device
-from readers.agent.cache import credential_from_payload
-from readers.decide import ALLOWED_TYPES, Door, decide
+from readers.agent.cache import credential_from_payload, policy_from_payload
+from readers.decide import (
+    ALLOWED_TYPES,
+    CAMPUS_TZ,
+    LATE_RETURN,
+    Credential,
+    DaySpec,
+    Door,
+    Effective,
+    Passback,
+    Window,
+    decide,
+    effective,
+    on_stay,
+)
 from streams.cards import CardType, DeviceKind
-from streams.reasons import Reason
+from streams.reasons import Direction, Reason
 
 
 @dataclass(frozen=True)
@@ -25,6 +44,27 @@ class Explanation:
     reason_label: str
     text: str
     facts: dict[str, str]
+    rule: str = ""  # the central rule (or the door's own configuration) that decided, if any
+    flags: tuple[str, ...] = field(default=())
+
+
+def _door(device: Device) -> Door:
+    """The door as its reader holds it: kind, building, anti-passback, and the building's curfew
+    (what ``campuscard reader`` configures)."""
+    building = device.building
+    curfew = (
+        (building.curfew_start, building.curfew_end)
+        if building is not None and building.curfew_start and building.curfew_end
+        else None
+    )
+    return Door(
+        device.code,
+        DeviceKind(device.kind),
+        building=building.code if building is not None else None,
+        area=device.passback_area or None,
+        passback=cast(Passback, device.passback),
+        curfew=curfew,
+    )
 
 
 def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Explanation:
@@ -32,24 +72,116 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
     device = Device.objects.select_related("building").filter(code=device_code).first()
     if device is None:
         raise LookupError(_("没有编号为 %(code)s 的设备") % {"code": device_code})
-    door = Door(device.code, DeviceKind(device.kind), building=device.building.code if device.building else None)
+    door = _door(device)
     card = Card.objects.select_related("holder", "holder__dorm_building").filter(uid=uid.strip().upper()).first()
-    # what the door holds: the feed's contract as the server sends it, parsed as the agent does
+    # what the door holds: the feed's contracts as the server sends them, parsed as the agent does
     credential = credential_from_payload(credential_payload(card)) if card is not None else None
-    verdict = decide(credential, door, now)
+    policy = policy_from_payload(door_policy(now).wire())
+    verdict = decide(credential, door, now, policy=policy, direction=Direction.IN)
+    state = effective(door, now.astimezone(CAMPUS_TZ), policy)
     facts = {_("设备"): f"{device.code} {device.name}（{device.get_kind_display()}）"}
     if card is not None:
         facts[_("卡")] = f"{card.uid}（{card.get_card_type_display()}，{card.get_status_display()}）"
         facts[_("有效期")] = f"{timezone.localtime(card.valid_from):%Y-%m-%d} — " + (
             f"{timezone.localtime(card.valid_until):%Y-%m-%d %H:%M}" if card.valid_until else _("长期")
         )
+    facts.update(_policy_facts(state, door))
+    rule, text = _policy_text(verdict.reason, verdict.flags, state, credential, now)
+    if not text:
+        text = _text(verdict.reason, card, door)
     return Explanation(
         verdict.reason == Reason.OK,
         verdict.reason.value,
         str(REASONS.label(verdict.reason)),
-        _text(verdict.reason, card, door),
+        text,
         facts,
+        rule,
+        verdict.flags,
     )
+
+
+def _windows(windows: tuple[Window, ...]) -> str:
+    return "、".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in windows)
+
+
+def _day(spec: DaySpec) -> str:
+    label = DAY_TYPES.label(spec.day_type) if spec.day_type is not None else ""
+    return f"{spec.day:%Y-%m-%d}（{label}）" if label else f"{spec.day:%Y-%m-%d}"
+
+
+def _source(rule_name: str | None) -> str:
+    return _("规则“%(rule)s”") % {"rule": rule_name} if rule_name else _("设备本地配置")
+
+
+def _policy_facts(state: Effective, door: Door) -> dict[str, str]:
+    today = state.today
+    facts = {_("今天"): _day(today)}
+    if today.schedule is not None:
+        opened = _windows(today.schedule) if today.schedule else _("全天关闭")
+        name = today.schedule_rule.name if today.schedule_rule else None
+        facts[_("开放时段")] = f"{opened}（{_source(name)}）"
+    if today.curfew is not None:
+        start, end = today.curfew
+        mode = _("闭门") if today.curfew_closes else _("晚归")
+        name = today.dorm_rule.name if today.dorm_rule else None
+        facts[_("晚归/闭门")] = f"{start:%H:%M}–{end:%H:%M} {mode}（{_source(name)}）"
+    if today.vacation_closed and today.dorm_rule is not None:
+        facts[_("假期闭楼")] = _("学生凭留校名单进入（规则“%(rule)s”）") % {"rule": today.dorm_rule.name}
+    if door.passback != "off":
+        facts[_("防潜回")] = _(
+            "%(mode)s，区域 %(area)s：是否放行还取决于这张卡在该区域最近一次通行的方向（只有读卡器知道）"
+        ) % {"mode": _("硬（拒绝）") if door.passback == "hard" else _("软（放行并标记）"), "area": door.passback_area}
+    return facts
+
+
+def _policy_text(
+    reason: Reason, flags: tuple[str, ...], state: Effective, credential: Credential | None, now: datetime
+) -> tuple[str, str]:
+    """(the rule that decided, the sentence naming it) for the door-policy reasons; ("", "")
+    for the others."""
+    today = state.today
+    if reason == Reason.VACATION_CLOSED and today.dorm_rule is not None:
+        return today.dorm_rule.name, _(
+            "%(day)s 按规则“%(rule)s”假期闭楼：学生只有在留校名单上（且留校期覆盖今天）才能进入本楼。"
+            "此卡不在留校名单上，或留校期未覆盖今天；请联系学生工作处办理留校登记。"
+        ) % {"day": _day(today), "rule": today.dorm_rule.name}
+    if reason == Reason.OUTSIDE_SCHEDULE:
+        name = today.schedule_rule.name if today.schedule_rule else ""
+        opened = _windows(today.schedule) if today.schedule else _("全天关闭")
+        return name or _("设备本地配置"), _(
+            "%(day)s 该门按%(source)s的开放时段为 %(open)s，现在（%(now)s）不在其内。"
+        ) % {
+            "day": _day(today),
+            "source": _source(name or None),
+            "open": opened,
+            "now": f"{state.clock:%H:%M}",
+        }
+    curfew = state.curfew_now
+    if reason == Reason.CURFEW_CLOSED and curfew is not None and curfew.curfew is not None:
+        rule = curfew.dorm_rule.name if curfew.dorm_rule else ""
+        start, end = curfew.curfew
+        return rule, _("按规则“%(rule)s”（%(day)s 起的夜间），%(start)s–%(end)s 宿舍闭门，学生不能进入。") % {
+            "rule": rule,
+            "day": _day(curfew),
+            "start": f"{start:%H:%M}",
+            "end": f"{end:%H:%M}",
+        }
+    if reason == Reason.OK and LATE_RETURN in flags and curfew is not None and curfew.curfew is not None:
+        rule = curfew.dorm_rule.name if curfew.dorm_rule else ""
+        start, end = curfew.curfew
+        return rule or _("设备本地配置"), _(
+            "此卡现在可以进入，但在%(source)s的晚归时段 %(start)s–%(end)s 内，记为晚归。"
+        ) % {
+            "source": _source(rule or None),
+            "start": f"{start:%H:%M}",
+            "end": f"{end:%H:%M}",
+        }
+    if reason == Reason.OK and today.vacation_closed and today.dorm_rule is not None:
+        if credential is not None and credential.card_type == CardType.STUDENT and on_stay(credential, now):
+            return today.dorm_rule.name, _("假期闭楼（规则“%(rule)s”），此卡在留校名单上，可以进入。") % {
+                "rule": today.dorm_rule.name
+            }
+    return "", ""
 
 
 def _text(reason: Reason, card: Card | None, door: Door) -> str:

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
+from ops.accounts.permissions import role_of
+from ops.accounts.roles import Role
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import AccessGrant, OutboxMessage
@@ -17,6 +19,23 @@ from ops.registry.models import AccessEvent, Card, Device
 from readers.decide import Credential, Door, Grant, Passback
 from streams.cards import GATE_KINDS, CardStatus, CardType, DeviceKind
 from streams.reasons import Decision
+
+
+def cards_visible_to(user: Any, cards: QuerySet[Card] | None = None) -> QuerySet[Card]:
+    """The cards ``user`` may look at: NIC every card; a department only the temporary cards it
+    approved and manages (R-CARD-7: 谁审批，谁管理，谁负责). The card admin and the card page's
+    live revocation panel (issue 17) ask the same question."""
+    cards = cards if cards is not None else Card.objects.all()
+    if getattr(user, "is_superuser", False) or role_of(user) == Role.NIC:
+        return cards
+    department = getattr(getattr(user, "operator", None), "department_id", None)
+    return cards.filter(card_type=CardType.TEMPORARY, owner_department_id=department)
+
+
+def may_view_cards(user: Any) -> bool:
+    """Whether ``user`` may open card pages at all (the admin's own rule: staff with the view
+    permission)."""
+    return bool(user.is_active and user.is_staff and user.has_perm("campus.view_card"))
 
 
 def credentials() -> list[Credential]:

@@ -11,7 +11,11 @@ keeps working while Redis or the server is down. Three threads do the rest:
   delta is not version + 1) reloads the snapshot; Redis errors back off and retry;
 - **heartbeats**: every ``heartbeat_s`` one signed heartbeat per device with the credential
   version the cache holds and the outbox size (so the server knows which doors have not yet
-  received a revocation, R-USE-1).
+  received a revocation, R-USE-1);
+- **doors** (only with door-input drivers, issue 17): the unlock windows and held-open limits
+  of :mod:`readers.doors` checked every ``DOOR_TICK_S``. An allowed tap or an exit request
+  releases the door's lock; ``door_forced``, ``door_held_open`` and ``tamper`` faults (and their
+  clearing) are sent like any other message, signed and store-and-forward.
 
 Sequence numbers: each start is a new ``boot_epoch`` (milliseconds since the epoch, forced above
 the previous start's, persisted in ``agent.sqlite3``, so a clock set back never repeats an
@@ -48,13 +52,14 @@ from readers.agent.forwarder import Forwarder
 from readers.agent.outbox import Outbox
 from readers.agent.sync import CredentialSync
 from readers.decide import Door, EdgeState, Verdict, decide
+from readers.doors import DoorAlarm, DoorInput, DoorInputs, DoorMonitor
 from readers.sources.base import CardPresented, CardSource, SourceError
 from readers.sources.pcsc import PcscSource
 from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from streams import envelopes
 from streams.connect import StreamClient, connect
-from streams.reasons import Direction
+from streams.reasons import Decision, Direction
 from streams.signing import sign
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,7 @@ STORAGE_FULL = "storage_full"
 FILLING_AT, FILLING_CLEAR_BELOW = 0.8, 0.7
 FULL_AT, FULL_CLEAR_BELOW = 1.0, 0.9
 REFUSED_REPORT_EVERY_S = 60.0
+DOOR_TICK_S = 0.1  # how finely unlock windows and held-open limits are timed
 
 Envelope = envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
 ClientFactory = Callable[[], redis.Redis]
@@ -108,7 +114,8 @@ class ReaderAgent:
     """``start()`` / ``stop()``; :meth:`tap` decides and records one card (also the entry point
     for simulators and tests). ``sources``: the card sources to watch (their ``reader`` names
     map to doors by the config's ``reader``); ``None`` builds a PC/SC source for the doors with
-    ``source = "pcsc"``."""
+    ``source = "pcsc"``. ``door_inputs``: the door-input drivers (:mod:`readers.doors`);
+    ``None``: those of the card sources that are door-input drivers too (the simulator)."""
 
     def __init__(
         self,
@@ -116,6 +123,7 @@ class ReaderAgent:
         redis_client_factory: ClientFactory | None = None,
         state_dir: str | Path | None = None,
         sources: Sequence[CardSource] | None = None,
+        door_inputs: Sequence[DoorInputs] | None = None,
     ) -> None:
         self.config = config
         login = config.redis_login()  # its own ACL user, if so configured (issue 12, Build 6)
@@ -147,6 +155,13 @@ class ReaderAgent:
         self.edge_state = EdgeState()  # anti-passback memory (in memory: a restart forgets it)
         self.by_reader = {d.reader: self.devices[d.device_id] for d in config.doors if d.reader}
         self.sources = list(sources) if sources is not None else self._pcsc_sources() + self._simulated_sources()
+        self.door_inputs: list[DoorInputs] = (
+            list(door_inputs) if door_inputs is not None else [s for s in self.sources if isinstance(s, DoorInputs)]
+        )
+        self.door_monitors = {
+            d.device_id: DoorMonitor(unlock_s=d.unlock_s, held_open_s=d.held_open_s) for d in config.doors
+        }
+        self._door_lock = threading.RLock()  # re-entrant: a driver may report from inside set_lock
         self.forwarder: Forwarder | None = None
         self._emit_lock = threading.Lock()
         self._alarm_lock = threading.Lock()
@@ -182,7 +197,9 @@ class ReaderAgent:
         def build(seq: int) -> envelopes.Tap:
             nonlocal verdict
             # under the emit lock: two gates of one anti-passback area see each other's taps
-            verdict = decide(self.cache.lookup(uid), device.door, at, self.edge_state, direction=dir_)
+            verdict = decide(
+                self.cache.lookup(uid), device.door, at, self.edge_state, direction=dir_, policy=self.cache.policy
+            )
             return envelopes.Tap(
                 event_id=envelopes.new_id(),
                 device_id=device_id,
@@ -208,8 +225,10 @@ class ReaderAgent:
             if verdict is None:
                 raise
             log.exception("tap at %s decided (%s) but not recorded", device_id, verdict.reason)
-        self._check_storage()
         assert verdict is not None
+        if verdict.decision == Decision.ALLOW and self.door_inputs:  # the door opens for the card (issue 17)
+            self._door_step(device_id, DoorMonitor.release)
+        self._check_storage()
         return verdict
 
     def _check_storage(self) -> None:
@@ -345,6 +364,49 @@ class ReaderAgent:
                 self._source_error(SourceError(f"{source!r}: {exc.message}", permanent=True))
         return failed
 
+    # -- door inputs (readers.doors, issue 17) ----------------------------------------------------
+    def _on_door(self, event: DoorInput) -> None:
+        device = self.devices.get(event.door) or self.by_reader.get(event.door)
+        if device is None:
+            log.warning("door input %s from %r, which no configured door is: ignored", event.signal, event.door)
+            return
+        self._door_step(device.config.device_id, lambda monitor, now: monitor.apply(event.signal, now))
+
+    def _door_step(self, device_id: str, step: Callable[[DoorMonitor, float], list[DoorAlarm]]) -> None:
+        """Apply ``step`` to the door's monitor; drive its lock output if that changed, and send
+        the faults it raised or cleared — in order, under the door lock."""
+        with self._door_lock:
+            monitor = self.door_monitors[device_id]
+            released = monitor.lock_released
+            alarms = step(monitor, time.monotonic())
+            if monitor.lock_released != released:
+                for driver in self.door_inputs:
+                    try:
+                        driver.set_lock(device_id, monitor.lock_released)
+                    except Exception:
+                        log.exception("lock output of %s failed", device_id)
+            for alarm in alarms:
+                (log.info if alarm.cleared else log.warning)(
+                    "%s: %s%s (%s)", device_id, alarm.code, " cleared" if alarm.cleared else "", alarm.detail
+                )
+                try:
+                    self.fault(device_id, alarm.code, alarm.detail, cleared=alarm.cleared)
+                except Exception:
+                    log.exception("could not report %s at %s", alarm.code, device_id)
+
+    def _door_loop(self) -> None:
+        while not self._stopping.wait(DOOR_TICK_S):
+            for device_id in self.door_monitors:
+                self._door_step(device_id, DoorMonitor.tick)
+
+    def _start_door_inputs(self) -> None:
+        for driver in self.door_inputs:
+            try:
+                driver.watch_doors(self._on_door)
+            except SourceError as exc:
+                log.error("door inputs %r did not start: %s", driver, exc)
+                self._source_error(SourceError(f"{driver!r}: {exc.message}", permanent=exc.permanent))
+
     # -- credential sync (readers.agent.sync) -------------------------------------------------
     @property
     def sync_connected(self) -> bool:
@@ -416,12 +478,19 @@ class ReaderAgent:
             devices=[d.device_id for d in self.config.doors],
         )
         self.forwarder.start()
-        for name, target in (("credential-sync", self.sync.run), ("heartbeats", self._heartbeat_loop)):
+        loops: list[tuple[str, Callable[[], None]]] = [
+            ("credential-sync", self.sync.run),
+            ("heartbeats", self._heartbeat_loop),
+        ]
+        if self.door_inputs:
+            loops.append(("doors", self._door_loop))
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         self._check_buffer()
         self._failed_sources = self._start_sources(self.sources)
+        self._start_door_inputs()
 
     def stop(self, flush_timeout_s: float = 2.0) -> None:
         """Stop the sources (no tap after this), the threads, then send what Redis takes within
@@ -432,6 +501,8 @@ class ReaderAgent:
         self._threads.clear()
         for source in self.sources:
             source.stop()
+        for driver in self.door_inputs:
+            driver.stop_doors()
         if self.forwarder is not None:
             self.forwarder.stop(flush_timeout_s)
             self.forwarder.close()
@@ -453,11 +524,13 @@ class ReaderAgent:
         return {
             "boot_epoch": self.boot_epoch,
             "credential_version": self.cache.version,
+            "policy_version": self.cache.policy.version if self.cache.policy is not None else 0,
             "cards": len(self.cache),
             "buffered": len(self.outbox),
             "forwarding": bool(self.forwarder and self.forwarder.connected),
             "credential_sync": self.sync_connected,
             "alarms": sorted(self._alarms),
+            "door_alarms": {d: sorted(m.active) for d, m in self.door_monitors.items() if m.active},
         }
 
 

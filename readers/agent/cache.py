@@ -13,6 +13,13 @@ development machine: ~0.2 µs per lookup from the dict against ~5 µs for a prep
 snapshot being written (``replace_all`` of 100,000 cards takes about a second). Memory is about
 0.5 KB per card (50 MB for 100,000 cards), acceptable on a controller-class machine.
 
+The door policy (issue 17: central door rules and the academic calendar) is one more feed entry:
+kept as its JSON in ``meta`` (``policy``, with ``policy_version``), parsed once into a
+:class:`~readers.decide.Policy` (:func:`policy_from_payload`, the one parser) and held in
+memory like the cards, so it survives a restart with the cache. A policy that cannot be
+understood, or a snapshot that holds none or an older one, leaves the policy held as it is: a
+door keeps the last rules the card office signed rather than fall open.
+
 Payloads are the feed's JSON objects (``uid, card_type, status, blacklisted, valid_from,
 valid_until, dorm_building``; ISO datetimes). A naive datetime is taken as UTC. A payload that
 cannot be understood fails *closed*: its uid is removed from the cache (the card is then
@@ -32,8 +39,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from readers.agent.storage import open_db
-from readers.decide import Credential, Grant
-from streams.credentials import CardCredential
+from readers.decide import Credential, DoorGroupMembers, Grant, Policy, Rule
+from streams.credentials import CardCredential, DoorPolicy, is_policy
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,40 @@ def credential_from_payload(payload: Mapping[str, Any]) -> Credential:
         valid_until=card.valid_until,
         dorm_building=card.dorm_building,
         grants=tuple(Grant(g.place, g.until) for g in card.grants),
+        stays=tuple((stay.start, stay.until) for stay in card.stays),
+    )
+
+
+def policy_from_payload(payload: Mapping[str, Any], version: int = 0) -> Policy:
+    """The feed's door policy as a :class:`Policy` (raises ``ValueError`` naming the field):
+    parsed by the feed's contract, :class:`streams.credentials.DoorPolicy`."""
+    try:
+        policy = DoorPolicy.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "policy"
+        raise ValueError(f"{where}: {'missing' if first['type'] == 'missing' else first['msg']}") from None
+    return Policy(
+        version=version,
+        days=policy.days,
+        days_from=policy.days_from,
+        days_until=policy.days_until,
+        groups={g.code: DoorGroupMembers(frozenset(g.devices), frozenset(g.buildings)) for g in policy.groups},
+        rules=[
+            Rule(
+                id=r.id,
+                name=r.name,
+                kind=r.kind,
+                group=r.group,
+                day_types=frozenset(r.day_types),
+                weekdays=frozenset(r.weekdays),
+                schedule=r.schedule,
+                curfew=r.curfew,
+                curfew_closes=r.curfew_closes,
+                vacation_closed=r.vacation_closed,
+            )
+            for r in policy.rules
+        ],
     )
 
 
@@ -98,6 +139,10 @@ class CredentialCache:
             if cred is not None:
                 cards[uid] = cred
         self._cards = cards
+        self._policy: Policy | None = None
+        meta = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('policy', 'policy_version')"))
+        if "policy" in meta:
+            self._policy = self._parse_policy(json.loads(meta["policy"]), int(meta.get("policy_version", 0)))
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -110,11 +155,44 @@ class CredentialCache:
     def lookup(self, uid: str) -> Credential | None:
         return self._cards.get(uid.upper())
 
+    @property
+    def policy(self) -> Policy | None:
+        """The central door policy held (issue 17), or None (the doors' own configuration)."""
+        return self._policy
+
+    @staticmethod
+    def _parse_policy(payload: Mapping[str, Any], version: int) -> Policy | None:
+        try:
+            return policy_from_payload(payload, version)
+        except (ValueError, TypeError) as exc:
+            log.error("door policy version %d is malformed (%s): the policy held is kept", version, exc)
+            return None
+
+    def _store_policy(self, version: int, payload: Mapping[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('policy', ?), ('policy_version', ?)",
+            (json.dumps(payload, ensure_ascii=False, sort_keys=True), str(version)),
+        )
+
     # -- writing ------------------------------------------------------------------------------
-    def replace_all(self, version: int, cards: Mapping[str, Mapping[str, Any]]) -> None:
-        """Replace the whole cache with a snapshot at ``version`` (one transaction)."""
+    def replace_all(
+        self,
+        version: int,
+        cards: Mapping[str, Mapping[str, Any]],
+        policy: tuple[int, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Replace the whole cache with a snapshot at ``version`` (one transaction). ``policy``:
+        the snapshot's door policy ``(its version, payload)``; taken only if it parses and is not
+        older than the one held (None, or older: the policy held is kept)."""
         if version < 0:
             raise ValueError(f"version must be >= 0, got {version}")
+        new_policy = None
+        if policy is not None:
+            held = self._policy.version if self._policy is not None else 0
+            if policy[0] < held:
+                log.error("snapshot's door policy (version %d) is older than the one held (%d): kept", policy[0], held)
+            else:
+                new_policy = self._parse_policy(policy[1], policy[0])
         rows: list[tuple[str, str]] = []
         mirror: dict[str, Credential] = {}
         for key, payload in cards.items():
@@ -128,12 +206,16 @@ class CredentialCache:
             try:
                 self._db.execute("DELETE FROM credential")
                 self._db.executemany("INSERT OR REPLACE INTO credential (uid, payload) VALUES (?, ?)", rows)
+                if new_policy is not None and policy is not None:
+                    self._store_policy(policy[0], policy[1])
                 self._set_version(version)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._cards = mirror  # one reference swap: a lookup sees the old or the new, whole
+            if new_policy is not None:
+                self._policy = new_policy
             self._version = version
         log.info("credential cache replaced: version %d, %d cards", version, len(mirror))
 
@@ -149,6 +231,8 @@ class CredentialCache:
                 return False
             if version != self._version + 1:
                 raise GapError(self._version, version)
+            if is_policy(payload):
+                return self._apply_policy(version, payload)
             uid = str(payload.get("uid") or "").upper() if isinstance(payload, Mapping) else ""
             cred = _parse_or_none(uid or "?", payload, version) if uid else None
             self._db.execute("BEGIN IMMEDIATE")
@@ -173,6 +257,25 @@ class CredentialCache:
                 self._cards.pop(uid, None)
             self._version = version
             return True
+
+    def _apply_policy(self, version: int, payload: Mapping[str, Any]) -> bool:
+        """A new door policy (under the lock): stored with the version, or, if it does not parse,
+        the version advances and the policy held is kept (a later change must not stall)."""
+        parsed = self._parse_policy(payload, version)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if parsed is not None:
+                self._store_policy(version, payload)
+            self._set_version(version)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if parsed is not None:
+            self._policy = parsed
+            log.info("door policy version %d: %d rules", version, len(parsed.rules))
+        self._version = version
+        return True
 
     def _set_version(self, version: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (str(version),))

@@ -23,6 +23,9 @@ anything else JSON).
     passback_reset = "04:00"                  # "" : never
     curfew = "23:00-06:00"                    # dorm doors: entries then are flagged late_return
     schedule = ["07:00-22:30"]                # open windows; absent: always open
+    # door supervision (issue 17, readers/doors.py), for doors with door inputs
+    unlock_s = 5                              # the lock is released this long after an allowed tap
+    held_open_s = 30                          # open longer than this: door_held_open
 
 Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500); for the events stream (issue 14):
 ``agent_id`` (the first door's device id; picks the agent's partition), ``event_partitions``
@@ -51,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from readers.decide import Door, Passback
+from readers.doors import HELD_OPEN_S, UNLOCK_S
 from streams import device_acl
 from streams.cards import DeviceKind
 from streams.reasons import Direction
@@ -75,6 +79,8 @@ class DoorConfig:
     passback_reset: time | None = time(4, 0)
     curfew: tuple[time, time] | None = None
     schedule: tuple[tuple[time, time], ...] | None = None
+    unlock_s: float = UNLOCK_S
+    held_open_s: float = HELD_OPEN_S
 
     @property
     def door(self) -> Door:
@@ -173,6 +179,8 @@ def _door(data: Any, i: int) -> DoorConfig:
         "passback_reset",
         "curfew",
         "schedule",
+        "unlock_s",
+        "held_open_s",
     }
     if unknown:
         raise ValueError(f"{where}{sorted(unknown)[0]}: unknown field")
@@ -234,12 +242,21 @@ def _door(data: Any, i: int) -> DoorConfig:
         passback_reset=passback_reset,
         curfew=curfew,
         schedule=schedule,
+        unlock_s=_seconds(data, "unlock_s", where, UNLOCK_S),
+        held_open_s=_seconds(data, "held_open_s", where, HELD_OPEN_S),
     )
     try:
         config.door  # noqa: B018 - Door validates its own policy
     except ValueError as exc:
         raise ValueError(f"doors[{i}]: {exc}") from None
     return config
+
+
+def _seconds(data: Mapping[str, Any], name: str, where: str, default: float) -> float:
+    seconds = float(_get(data, name, where, (int, float), required=False, default=default))
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"{where}{name}: must be > 0 and <= 3600 seconds, got {seconds:g}")
+    return seconds
 
 
 def _clock(text: Any, where: str) -> time:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
 from django.utils.translation import gettext_lazy as _
 
 from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind, ImportStatus, Topic
@@ -196,7 +197,13 @@ class OutboxMessage(models.Model):
     version = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["id"], condition=Q(published_at__isnull=True), name="outbox_unpublished")]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(published_at__isnull=True), name="outbox_unpublished"),
+            # a card's credential changes (the revocation tracker on its page, issue 17 Build 6)
+            models.Index(
+                KeyTextTransform("uid", "payload"), condition=Q(topic="credential"), name="outbox_credential_uid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.topic}"

@@ -8,18 +8,24 @@ from django.utils import timezone
 
 from ops.bulk import fast_insert
 from ops.masking import mask_name, mask_uid
+from ops.registry.calendar.policy import live_stays
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import AccessGrant, OutboxMessage
 from ops.registry.models import Card
 from streams.cards import CardStatus, CardType
-from streams.credentials import CardCredential, Grant
+from streams.credentials import CardCredential, Grant, Stay
 
 
-def card_credential(card: Card) -> CardCredential:
+def card_credential(card: Card, *, stays: tuple[Stay, ...] | None = None) -> CardCredential:
     """What a reader caches about a card: the feed's one contract,
     :class:`streams.credentials.CardCredential` (built here and nowhere else in ``ops``; the
-    server's own explanations read it too)."""
+    server's own explanations read it too). ``stays``: the holder's vacation stays when the
+    caller loaded them for many cards at once (``calendar.policy.live_stays_by_holder``)."""
     building = card.holder.dorm_building  # None without a query when there is none
+    if stays is None:
+        stays = live_stays(card)
+    elif card.card_type != CardType.STUDENT or card.status != CardStatus.ACTIVE:
+        stays = ()
     return CardCredential(
         uid=card.uid,
         card_type=CardType(card.card_type),
@@ -29,11 +35,12 @@ def card_credential(card: Card) -> CardCredential:
         valid_until=card.valid_until,
         dorm_building=building.code if building is not None else None,
         grants=live_grants(card),
+        stays=stays,
     )
 
 
-def credential_payload(card: Card) -> dict[str, Any]:
-    return card_credential(card).wire()
+def credential_payload(card: Card, *, stays: tuple[Stay, ...] | None = None) -> dict[str, Any]:
+    return card_credential(card, stays=stays).wire()
 
 
 def live_grants(card: Card) -> tuple[Grant, ...]:
