@@ -176,7 +176,14 @@ class CampusSimulator:
 
     def _taps(self, count: int, wall: float, now: datetime) -> list[Event]:
         minute = self.minute_of_day(wall)
-        kinds = [k for k, devs in self._by_kind.items() if any(not d.silent_until for d in devs)]
+        # a vehicle gate lets staff cars in: with no staff card on the campus it has no traffic
+        # (else every student drawn for it sticks at it for minutes, refused — not a campus)
+        kinds = [
+            k
+            for k, devs in self._by_kind.items()
+            if any(not d.silent_until for d in devs)
+            and (k != DeviceKind.VEHICLE_GATE or self._good_by_type.get(CardType.STAFF))
+        ]
         if not kinds:
             return []
         weights = [(rhythm.weight(k, minute) if self.rhythmic else 1.0) * len(self._by_kind[k]) for k in kinds]
