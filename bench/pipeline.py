@@ -43,6 +43,7 @@ class Listener:
     groups: list[str]
     latencies: dict[str, float] = field(default_factory=dict)  # event id → seconds
     received_at: dict[str, float] = field(default_factory=dict)
+    pushes: dict[str, set[int]] = field(default_factory=dict)  # group → push sequence numbers seen
     ready: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -65,6 +66,7 @@ class Listener:
             except TimeoutError:
                 continue
             now = time.time()
+            self.pushes.setdefault(message["group"], set()).add(int(message["seq"]))
             for row in message["rows"]:
                 self.latencies[row["id"]] = now - row["ts"]
                 self.received_at[row["id"]] = now
@@ -197,6 +199,11 @@ def run(
     # what reached the database, whatever reached the live listener: a push the listener missed
     # leaves its page to resync; a tap missing here is lost
     tap_ids = [*sent, *backlog_ids, *sent2]
+    # a push missed by the listener: numbered by its group (ops.push), so a hole between the first
+    # and the last number it saw was sent and lost on the way; none there, it was never sent
+    push_holes = {
+        group: len(range(min(seqs), max(seqs) + 1)) - len(seqs) for group, seqs in listener.pushes.items() if seqs
+    }
     taps_stored = sum(
         AccessEvent.objects.filter(event_id__in=tap_ids[i : i + 10_000]).count() for i in range(0, len(tap_ids), 10_000)
     )
@@ -204,6 +211,8 @@ def run(
         "offered_rate": rate,
         "taps_sent": len(tap_ids),
         "taps_stored": taps_stored,
+        "pushes_received": sum(len(s) for s in listener.pushes.values()),
+        "push_holes": sum(push_holes.values()),
         "events": len(sent),
         "delivered": len(done),
         "events_per_s": round(events_per_s, 1),

@@ -4,8 +4,11 @@ redirected to the login page; anonymous or unauthorised websockets are refused a
 handshake. The ASGI scope is kept in a ContextVar so Dash callbacks know who is watching.
 
 An open websocket is re-checked every ``WS_RECHECK_S`` seconds: once its session has ended
-(logout), the account was disabled, its password changed or its role no longer allows the page,
-the socket is closed (code 4401) — a desk does not outlive the operator's right to see it.
+(logout), the account was disabled, its password changed, its role no longer allows the page or
+its scope changed (role, buildings, department — issue 20: a dorm manager moved from one
+building to another; however the change was saved), the socket is closed (code 4401) — a desk
+does not outlive the operator's right to see it, nor shows what it was granted before; the page
+reconnects under the new scope.
 Pages served here bypass Django's middleware, so the security headers are added here too."""
 
 from __future__ import annotations
@@ -50,8 +53,13 @@ class RoleGuard:
         if not await database_sync_to_async(self.allowed)(user):
             await self._refuse(scope, receive, send, login=False)
             return
-        role, buildings = await database_sync_to_async(_who)(user)
-        scope = {**scope, "campuscard_role": role, "campuscard_buildings": buildings}
+        role, buildings, department = await database_sync_to_async(_who)(user)
+        scope = {
+            **scope,
+            "campuscard_role": role,
+            "campuscard_buildings": buildings,
+            "campuscard_department": department,
+        }
         token = current_scope.set(scope)
         try:
             if scope["type"] == "websocket":
@@ -185,14 +193,21 @@ def _still_allowed(scope: dict[str, Any], allowed: Callable[[Any], bool]) -> boo
     request.session = store
     user = get_user(request)  # checks the password hash and is_active
     scope_user = scope.get("user")
-    return user.is_authenticated and user.pk == getattr(scope_user, "pk", None) and allowed(user)
+    if not (user.is_authenticated and user.pk == getattr(scope_user, "pk", None) and allowed(user)):
+        return False
+    # the grant the socket was opened under, still the operator's (issue 20, R-OPS-4, R-SEC-3):
+    # a changed scope closes it as a logout does, whichever way the change was saved
+    granted = (scope.get("campuscard_role"), scope.get("campuscard_buildings"), scope.get("campuscard_department"))
+    return _who(user) == granted
 
 
-def _who(user: Any) -> tuple[str | None, list[str] | None]:
-    """The viewer's role and dorm scope, read once per connection (pages render from these)."""
+def _who(user: Any) -> tuple[str | None, list[str] | None, int | None]:
+    """The viewer's role, dorm scope and department, read once per connection (pages render
+    from these) and again at every re-check."""
 
     role = role_of(user)
-    return (role.value if role else None), dorm_scope(user)
+    operator = getattr(user, "operator", None)
+    return (role.value if role else None), dorm_scope(user), getattr(operator, "department_id", None)
 
 
 def role_in(scope: dict[str, Any] | None) -> Role | None:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any, cast
 from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
-from dashboard import revocation_feed
+from dashboard import emergency_feed, revocation_feed
 from dashboard.guard import RoleGuard
 from dashboard.pages import cards, devices, dorm, gates, muster
 from ops.accounts.permissions import (
+    can_see_emergency,
     can_view_card_actions,
     can_view_devices,
     can_view_dorms,
@@ -59,5 +60,12 @@ websocket_routes.append(
     asgi_route(
         revocation_feed.PATH,
         RoleGuard(revocation_feed.CardRevocationFeed.as_asgi(), allowed=may_view_cards, desk="card-revocations"),
+    )
+)
+# the emergency banner on every desk (issue 17, Build 2): every operator with a role
+websocket_routes.append(
+    asgi_route(
+        emergency_feed.PATH,
+        RoleGuard(emergency_feed.EmergencyBanner.as_asgi(), allowed=can_see_emergency, desk="emergency-banner"),
     )
 )

@@ -73,10 +73,13 @@ INSTALLED_APPS = [
     "ops.registry",
     "ops.registry.lifecycle",
     "ops.registry.calendar",  # the academic calendar and central door rules (issue 17)
+    "ops.registry.passback",  # anti-passback zones' forgiveness (issue 17, Build 5)
+    "ops.registry.emergency",  # emergency modes: lockdown and unlock-all (issue 17, Build 2)
     "ops.audit",
     "ops.alerts",
     "ops.personal_data",
     "ops.muster",
+    "ops.library",  # the library's SIP2 server and workbench (issue 18, Build 5)
     "ops.pipeline",
     "ops.backup",
     "ops.demo",
@@ -242,10 +245,20 @@ AXES_VERBOSE = False
 # R-SEC-1 / Cybersecurity Law art. 21: audit records are kept at least 184 days (≥ 6 months);
 # `campuscard audit purge` refuses anything younger.
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 184, minimum=184)
+# Signed checkpoints of the audit chain's head, outside the database (issue 20, R-SEC-1): a cut
+# tail is named by `audit verify`. Written by `campuscard supervise` every AUDIT_CHECKPOINT_S.
+AUDIT_CHECKPOINT_FILE = envstr("AUDIT_CHECKPOINT_FILE") or str(VAR_DIR / "audit" / "checkpoints.jsonl")
+AUDIT_CHECKPOINT_S = envint("AUDIT_CHECKPOINT_S", 60, minimum=1)
 # Taps are kept at least as long (Cybersecurity Law art. 21: logs ≥ 6 months; R-SEC-5: misuse on
 # the record); on
 # PostgreSQL whole months past it are dropped by the processor (ops.pipeline.partitions).
 TAP_RETENTION_DAYS = envint("TAP_RETENTION_DAYS", 366, minimum=184)
+# A reader's clock (issue 20): a message dated more than this far ahead of the server's clock, or
+# older than TAP_RETENTION_DAYS, is refused and alerted (`clock_skew`); liveness uses the server's.
+CLOCK_SKEW_MAX_S = envint("CLOCK_SKEW_MAX_S", 300, minimum=5)
+# A device key issued again (not marked compromised): the old key is still accepted this long, so
+# what the agent signed before it was given the new key is stored; a compromised key: not at all.
+DEVICE_KEY_OVERLAP_S = envint("DEVICE_KEY_OVERLAP_S", 600, minimum=0)
 # A logged-out or disabled operator's open websockets are closed within this many seconds.
 WS_RECHECK_S = envint("WS_RECHECK_S", 3, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
@@ -300,6 +313,16 @@ USE_I18N = True
 USE_TZ = True
 
 MEDIA_ROOT = VAR_DIR / "media"  # cardholder photos (R-CARD-8); never served publicly
+# Uploaded lists and photo ZIPs (issue 20, items 4-5; docs/accountability.md "Upload limits"):
+# refused before they are read whole, and read with their unpacked size, rows and cells capped.
+IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
+IMPORT_MAX_UNPACKED_BYTES = envint("IMPORT_MAX_UNPACKED_BYTES", 64 * 1024 * 1024, minimum=1024)
+IMPORT_MAX_ROWS = envint("IMPORT_MAX_ROWS", 100_000, minimum=1)
+IMPORT_MAX_COLUMNS = envint("IMPORT_MAX_COLUMNS", 100, minimum=10)
+IMPORT_MAX_CELL_CHARS = envint("IMPORT_MAX_CELL_CHARS", 500, minimum=64)
+PHOTO_ZIP_MAX_BYTES = envint("PHOTO_ZIP_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
+PHOTO_ZIP_MAX_UNPACKED_BYTES = envint("PHOTO_ZIP_MAX_UNPACKED_BYTES", 256 * 1024 * 1024, minimum=1024)
+PHOTO_ZIP_MAX_ENTRIES = envint("PHOTO_ZIP_MAX_ENTRIES", 20_000, minimum=1)
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
@@ -334,8 +357,43 @@ DORM_NOT_SEEN_DAYS = envint("DORM_NOT_SEEN_DAYS", 3, minimum=1)
 # Muster (issue 17): taps at an assembly point this long before a roll call starts count too —
 # people reach the assembly point before anyone starts the muster
 MUSTER_EARLY_TAP_S = envint("MUSTER_EARLY_TAP_S", 300, minimum=0)
+# Emergency modes (issue 17, Build 2): a campus-wide lockdown waits for a second operator's
+# approval (on by default); security staff — who alone pass a lockdown — are the active staff
+# cards of these departments (codes)
+EMERGENCY_CAMPUS_LOCKDOWN_APPROVAL = envbool("EMERGENCY_CAMPUS_LOCKDOWN_APPROVAL", True)
+EMERGENCY_SECURITY_DEPARTMENTS = envlist("EMERGENCY_SECURITY_DEPARTMENTS", ["SEC"])
 # R-SEC-2: default length of a personal-data grant (the NIC reviewer picks 1 h to 7 days)
 PERSONAL_DATA_GRANT_HOURS = min(envint("PERSONAL_DATA_GRANT_HOURS", 24, minimum=1), 7 * 24)
+
+# The library's SIP2 server (issue 18, Build 5; `campuscard sip2`, docs/configuration.md): where
+# it listens, the logins of the library's circulation system (name:password, comma-separated;
+# SIP2_ACCOUNTS_FILE for a secret file), the institution id (AO) it answers as, the wire encoding,
+# whether every message must carry AY/AZ, whether the patron's full name is sent (R-SEC-2:
+# masked unless the library's data agreement says full), the idle timeout, the failed-login pause.
+SIP2_BIND = envstr("SIP2_BIND", "127.0.0.1")
+SIP2_PORT = envint("SIP2_PORT", 6001, minimum=1)
+SIP2_ACCOUNTS: dict[str, str] = {}
+for _entry in envlist("SIP2_ACCOUNTS", []):
+    _name, _sep, _password = _entry.partition(":")
+    if not _sep or not _name.strip() or len(_password) < 8 or "|" in _entry:
+        raise ImproperlyConfigured(
+            "SIP2_ACCOUNTS: each account is name:password (a password of at least 8 characters, no | or ,)"
+        )
+    SIP2_ACCOUNTS[_name.strip()] = _password
+SIP2_INSTITUTION = envstr("SIP2_INSTITUTION", "CAMPUSCARD")
+SIP2_ENCODING = envstr("SIP2_ENCODING", "utf-8")
+try:
+    "".encode(SIP2_ENCODING)
+except LookupError:
+    raise ImproperlyConfigured(f"SIP2_ENCODING={SIP2_ENCODING!r} is not an encoding (utf-8, gb18030 …)") from None
+SIP2_ERROR_DETECTION = envstr("SIP2_ERROR_DETECTION", "auto")
+if SIP2_ERROR_DETECTION not in ("auto", "required"):
+    raise ImproperlyConfigured(f"SIP2_ERROR_DETECTION={SIP2_ERROR_DETECTION!r} is not auto or required")
+SIP2_PERSONAL_NAME = envstr("SIP2_PERSONAL_NAME", "masked")
+if SIP2_PERSONAL_NAME not in ("masked", "full"):
+    raise ImproperlyConfigured(f"SIP2_PERSONAL_NAME={SIP2_PERSONAL_NAME!r} is not masked or full")
+SIP2_IDLE_TIMEOUT_S = envint("SIP2_IDLE_TIMEOUT_S", 600, minimum=1)
+SIP2_LOGIN_FAILURE_DELAY_MS = envint("SIP2_LOGIN_FAILURE_DELAY_MS", 1000, minimum=0)
 
 # --- Alert notifications (issue 16; docs/notifications.md) -----------------------------------
 # The address operators open the system at: every message carries the alert's absolute link.

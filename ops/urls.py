@@ -29,6 +29,9 @@ urlpatterns = [
     path("alerts/", include("ops.alerts.urls")),
     path("privacy/", include("ops.personal_data.urls")),
     path("muster/", include("ops.muster.urls")),  # emergency roll calls (issue 17)
+    path("emergency/", include("ops.registry.emergency.urls")),  # lockdown, unlock-all (issue 17, Build 2)
+    path("passback/", include("ops.registry.passback.urls")),  # forgive anti-passback (issue 17, Build 5)
+    path("library/", include("ops.library.urls")),  # the Library's workbench (issue 18, Build 5)
     path("photos/holders/<int:holder_id>.jpg", views.holder_photo, name="holder-photo"),
 ]
 

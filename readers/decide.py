@@ -38,9 +38,13 @@ from streams.reasons import Decision, Direction, Reason
 
 CAMPUS_TZ = ZoneInfo("Asia/Shanghai")
 
-Flag = Literal["late_return", "passback"]  # the same literal as ``streams.envelopes.Tap.flags``
+# the same literal as ``streams.envelopes.Tap.flags``; ``passback_offline`` (issue 17, Build 5)
+# is set by the agent, never by decide(): anti-passback judged without the zone's shared state
+Flag = Literal["late_return", "passback", "passback_offline", "emergency_open"]
 LATE_RETURN: Flag = "late_return"
 PASSBACK: Flag = "passback"
+PASSBACK_OFFLINE: Flag = "passback_offline"
+EMERGENCY_OPEN: Flag = "emergency_open"  # issue 17, Build 2: let through by an unlock-all
 Passback = Literal["off", "soft", "hard"]
 Window = tuple[time, time]  # [start, end) local time of day; start > end wraps past midnight
 
@@ -339,6 +343,47 @@ def on_stay(credential: Credential, now: datetime) -> bool:
     return any(start <= now < until for start, until in credential.stays)
 
 
+# -- emergency modes (issue 17, Build 2) --------------------------------------------------------
+EmergencyKind = Literal["lockdown", "unlock_all"]
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyMode:
+    """One mode in force (``streams.emergency.Mode``, as an agent holds it): every door
+    (``campus``), or the doors named and those of the buildings named."""
+
+    id: int
+    kind: EmergencyKind
+    campus: bool = False
+    devices: frozenset[str] = frozenset()
+    buildings: frozenset[str] = frozenset()
+
+    def covers(self, door: Door) -> bool:
+        return (
+            self.campus
+            or door.device_id in self.devices
+            or (door.building is not None and door.building in self.buildings)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Emergency:
+    """The emergency modes an agent holds, at their revision, and the cards of security staff
+    (who alone pass a lockdown)."""
+
+    revision: int = 0
+    modes: tuple[EmergencyMode, ...] = ()
+    security: frozenset[str] = frozenset()
+
+    def at(self, door: Door) -> EmergencyKind | None:
+        """The mode holding ``door``: an unlock-all over a lockdown (people must be able to get
+        out: evacuation outranks shelter), else None."""
+        kinds = {mode.kind for mode in self.modes if mode.covers(door)}
+        if "unlock_all" in kinds:
+            return "unlock_all"
+        return "lockdown" if kinds else None
+
+
 # R-CARD-2 / R-CARD-7: which card types a kind of reader serves. Temporary cards get only
 # campus-administration functions: no library, no dorms; student cards open no vehicle gate.
 ALLOWED_TYPES: dict[DeviceKind, frozenset[CardType]] = {
@@ -352,6 +397,7 @@ ALLOWED_TYPES: dict[DeviceKind, frozenset[CardType]] = {
 _DIRECTED = frozenset({Direction.IN, Direction.OUT})
 _ALLOW = Verdict(Decision.ALLOW, Reason.OK)
 _DENY = {reason: Verdict(Decision.DENY, reason) for reason in Reason if reason != Reason.OK}
+_EMERGENCY_OPEN = Verdict(Decision.ALLOW, Reason.OK, (EMERGENCY_OPEN,))
 _FLAGGED: dict[tuple[Flag, ...], Verdict] = {
     flags: Verdict(Decision.ALLOW, Reason.OK, flags) for flags in ((LATE_RETURN,), (PASSBACK,), (LATE_RETURN, PASSBACK))
 }
@@ -388,6 +434,7 @@ def decide(
     *,
     direction: Direction | None = None,
     policy: Policy | None = None,
+    emergency: Emergency | None = None,
 ) -> Verdict:
     """Allow or deny, with the first reason that applies, and the flags of an allowed tap.
 
@@ -395,7 +442,16 @@ def decide(
     schedule (an exit is never held by the schedule); ``None`` or ``Direction.NONE`` means the
     reader does not know, and is treated as an entry for curfew and schedule. Without ``state``
     there is no anti-passback check. ``policy``: the central door rules and calendar (issue 17);
-    None, or no rule for this door: the door's own schedule and curfew."""
+    None, or no rule for this door: the door's own schedule and curfew.
+
+    ``emergency``: the modes in force (issue 17, Build 2) — an unlock-all lets every tap through,
+    whatever the card (flagged ``emergency_open``: the door is released, the tap still
+    recorded); a lockdown lets through only a valid card of security staff (skipping the door's
+    function, schedule, curfew and anti-passback: a responder goes where the incident is) and
+    refuses every other card with ``lockdown`` once its own validity was checked."""
+    mode = emergency.at(door) if emergency is not None and emergency.modes else None
+    if mode == "unlock_all":
+        return _EMERGENCY_OPEN
     if credential is None:
         return _DENY[Reason.UNKNOWN_CARD]
     if credential.status == CardStatus.LOST:
@@ -408,6 +464,9 @@ def decide(
         return _DENY[Reason.NOT_YET_VALID]
     if credential.valid_until is not None and now >= credential.valid_until:
         return _DENY[Reason.EXPIRED]
+    if mode == "lockdown":
+        assert emergency is not None
+        return _ALLOW if credential.uid in emergency.security else _DENY[Reason.LOCKDOWN]
     if credential.card_type not in ALLOWED_TYPES[door.kind] and not granted(credential, door, now):
         return _DENY[Reason.FUNCTION_NOT_ALLOWED]
     if (

@@ -45,6 +45,7 @@ a clock set back never shortens a window.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,6 +111,7 @@ class DoorMonitor:
     opened_at: float | None = None  # the contact is open since then
     authorised: bool = False  # the current opening followed an allowed tap or an exit request
     active: set[str] = field(default_factory=set)  # alarms raised and not yet cleared
+    held: bool = False  # issue 17, Build 2: an unlock-all holds the lock released until it ends
 
     @property
     def lock_released(self) -> bool:
@@ -137,8 +139,26 @@ class DoorMonitor:
             return []
         detail = f"closed after {now - self.opened_at:.0f} s"
         self.opened_at, self.authorised = None, False
-        self.released_until = None  # relock as soon as the door is shut: one grant, one passage
+        # relock as soon as the door is shut: one grant, one passage (not while an unlock-all holds it)
+        self.released_until = math.inf if self.held else None
         return self._clear(DOOR_FORCED, detail) + self._clear(DOOR_HELD_OPEN, detail)
+
+    def hold(self, held: bool, now: float) -> list[DoorAlarm]:
+        """An unlock-all began (``held``) or ended at this door (issue 17, Build 2): the lock
+        stays released and an open door is no alarm while it holds; when it ends the lock
+        engages again (at once if the door is shut, else as it shuts)."""
+        if held == self.held:
+            return []
+        self.held = held
+        if held:
+            self.released_until = math.inf
+            if self.opened_at is not None:
+                self.authorised = True
+            return self._clear(DOOR_HELD_OPEN, "unlock-all") + self._clear(DOOR_FORCED, "unlock-all")
+        self.released_until = None if self.opened_at is None else now + self.unlock_s
+        if self.opened_at is not None:
+            self.opened_at = now  # the held-open clock starts again from the end of the unlock-all
+        return []
 
     def tamper(self, active: bool, now: float) -> list[DoorAlarm]:
         if active:
@@ -149,6 +169,8 @@ class DoorMonitor:
         """Time passing: the unlock window ends, a legitimately opened door overstays."""
         if self.released_until is not None and now > self.released_until:
             self.released_until = None
+        if self.held:
+            return []
         if self.opened_at is not None and self.authorised and now - self.opened_at >= self.held_open_s:
             return self._raise(DOOR_HELD_OPEN, f"open longer than {self.held_open_s:g} s")
         return []

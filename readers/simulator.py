@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from readers import rhythm
-from readers.decide import Credential, Door, decide
+from readers.decide import Credential, Door, Emergency, decide
 from streams import envelopes, names, producer
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.connect import StreamClient
@@ -78,6 +78,9 @@ class CampusSimulator:
     # credential cache that follows the signed feed, so a loss report made on a desk is refused
     # at the simulated doors as at real ones. None: the credentials given at the start.
     lookup: Callable[[str], Credential | None] | None = None
+    # The emergency modes the simulated doors hold (issue 17, Build 2): the demo passes the hold
+    # its credential sync keeps, so a lockdown started on the security desk holds them too.
+    emergency: Callable[[], Emergency] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -201,7 +204,8 @@ class CampusSimulator:
                 direction = Direction.NONE
             else:
                 direction = Direction.IN if self.rng.random() < p_in else Direction.OUT
-            verdict = decide(cred, dev.door, now, direction=direction)
+            modes = self.emergency() if self.emergency is not None else None
+            verdict = decide(cred, dev.door, now, direction=direction, emergency=modes)
             out.append(
                 envelopes.Tap(
                     event_id=envelopes.new_id(),

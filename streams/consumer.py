@@ -219,6 +219,16 @@ class StreamConsumer(Generic[T]):
         self._leases_at = 0.0
 
     def poll_once(self) -> int:
+        handled = 0
+        if self._leases_due() and self._prefetched is not None:
+            # Never change owners with a read in flight: a partition handed over while its next
+            # batch was being read would reach the new owner without that batch (the group's
+            # cursor is past it), and the new owner would take the following events for a
+            # sequence gap. What was read ahead is handled here, while this is still its owner.
+            ahead = self._take_prefetched() or []
+            for start in range(0, len(ahead), self.batch_size):
+                self._process(ahead[start : start + self.batch_size])
+            handled = len(ahead)
         self._keep_leases()
         entries = self._take_prefetched()
         if entries is None:
@@ -230,7 +240,7 @@ class StreamConsumer(Generic[T]):
             )
         for start in range(0, len(entries), self.batch_size):
             self._process(entries[start : start + self.batch_size])
-        return len(entries)
+        return handled + len(entries)
 
     def _read_ahead(self, owned: list[int]) -> list[Entry[T]]:
         return self._decode(self._read_partitions(owned, ">"))

@@ -257,6 +257,13 @@ class FeedSigner:
     def sign(self, version: int, e: bytes) -> str:
         return self._key.sign(_signed_bytes(version, e)).hex()
 
+    def sign_as(self, domain: bytes, number: int, e: bytes) -> str:
+        """Another message the feed key signs under a domain of its own (the emergency state,
+        ``streams.emergency``; issue 17): never valid as a card change, nor the reverse."""
+        if domain == _DOMAIN:
+            raise ValueError("sign_as: the credential domain is sign()'s")
+        return self._key.sign(domain + str(number).encode() + b"\n" + e).hex()
+
 
 @dataclass(frozen=True)
 class SignedChange:
@@ -288,6 +295,17 @@ class FeedVerifier:
             self.keys[key_id(public)] = public
         if not self.keys:
             raise ValueError("no feed key: an agent must hold the credential feed's public key")
+
+    def check_as(self, domain: bytes, change: SignedChange) -> None:
+        """:class:`ForgedCredential` unless a trusted key signed ``change`` under ``domain``
+        (:meth:`FeedSigner.sign_as`)."""
+        public = self.keys.get(change.key)
+        if public is None or domain == _DOMAIN:
+            raise ForgedCredential(f"{domain.decode().strip()} {change.version}: not signed by a trusted key")
+        try:
+            public.verify(bytes.fromhex(change.sig), domain + str(change.version).encode() + b"\n" + change.e)
+        except (InvalidSignature, ValueError):
+            raise ForgedCredential(f"{domain.decode().strip()} {change.version}: bad signature") from None
 
     def verify(self, change: SignedChange) -> CardCredential:
         """A card change (a door policy here is malformed: ``ValueError``)."""

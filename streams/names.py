@@ -66,6 +66,10 @@ CREDENTIALS = "campuscard:credentials"  # card changes for reader agents, versio
 CREDENTIALS_VERSION = "campuscard:credentials:version"
 CREDENTIALS_MAXLEN = 1_000_000
 
+# Raised (INCR) after every change of a device's key: processors reload their keys when it moved
+# (issue 20: a key issued again takes effect within a second, no restart)
+DEVICE_KEYS_VERSION = "campuscard:devices:keys-version"
+
 # Entry field that carries the JSON envelope
 FIELD = "e"
 

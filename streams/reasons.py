@@ -20,6 +20,8 @@ class Reason(StrEnum):
     # the server (processor) before the agents, or their taps with these reasons dead-letter.
     CURFEW_CLOSED = "curfew_closed"
     VACATION_CLOSED = "vacation_closed"
+    # issue 17, Build 2: an emergency lockdown holds the door (only security staff pass)
+    LOCKDOWN = "lockdown"
 
 
 class Decision(StrEnum):

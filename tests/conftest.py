@@ -30,6 +30,15 @@ def feed_keyring(settings):
     return path
 
 
+@pytest.fixture(autouse=True)
+def audit_checkpoints(settings, tmp_path):
+    """Every test's audit checkpoints (issue 20) in a file of its own, empty at the start: never a
+    checkpoint of another database (var/ of a demo, another test)."""
+    path = tmp_path / "audit-checkpoints.jsonl"
+    settings.AUDIT_CHECKPOINT_FILE = str(path)
+    return path
+
+
 @pytest.fixture
 def redis_client():
     from django.conf import settings

@@ -15,6 +15,8 @@ from readers.decide import (
     Door,
     DoorGroupMembers,
     EdgeState,
+    Emergency,
+    EmergencyMode,
     Flag,
     Policy,
     Rule,
@@ -129,8 +131,31 @@ def test_decide_with_a_central_policy(credential, door, now, direction, reason, 
     assert verdict == Verdict(Decision.ALLOW if reason == Reason.OK else Decision.DENY, reason, flags)
 
 
+# issue 17, Build 2: a lockdown of building D1 (security card S1 only) and an unlock-all of the gate
+EMERGENCY = Emergency(
+    1,
+    (
+        EmergencyMode(1, "lockdown", buildings=frozenset({"D1"})),
+        EmergencyMode(2, "unlock_all", devices=frozenset({"G-E-01"})),
+    ),
+    frozenset({"S1"}),
+)
+EMERGENCY_CASES = [
+    (card(), DORM1, Reason.LOCKDOWN, ()),
+    (card(uid="S1", card_type=CardType.STAFF), DORM1, Reason.OK, ()),
+    (None, GATE, Reason.OK, ("emergency_open",)),
+]
+
+
+@pytest.mark.parametrize(("credential", "door", "reason", "flags"), EMERGENCY_CASES)
+def test_decide_in_an_emergency(credential, door, reason, flags):
+    verdict = decide(credential, door, NOW, emergency=EMERGENCY)
+    assert verdict == Verdict(Decision.ALLOW if reason == Reason.OK else Decision.DENY, reason, flags)
+
+
 def test_the_table_covers_every_reason_code():
-    assert {case[5] for case in CASES} | {case[4] for case in POLICY_CASES} == set(Reason)
+    reasons = {case[5] for case in CASES} | {case[4] for case in POLICY_CASES} | {case[2] for case in EMERGENCY_CASES}
+    assert reasons == set(Reason)
 
 
 def test_status_outranks_validity_so_the_reason_is_the_one_to_act_on():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from streams import embedded_redis
+from tests import screenshots
 from tests.browser import chromium, free_port, log_in, stop, wait_http
 from tests.conftest import campuscard_cmd
 
@@ -63,7 +64,7 @@ def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
             assert int(page.inner_text("#gates-total-allow").replace(",", "")) > 0
             page.set_viewport_size({"width": 1500, "height": 1000})
             page.wait_for_selector("#gates-grid .dev", timeout=20_000)
-            page.screenshot(path="docs/screenshots/demo-gates.png")
+            page.screenshot(path=screenshots.path("demo-gates.png"))
 
             # every operator lands on their own desk (R-OPS-2..5); screenshots for the docs
             for user, desk, ready in (
@@ -81,7 +82,7 @@ def test_the_demo_shows_a_live_campus_to_the_security_office(tmp_path: Path):
                 desk_page.wait_for_selector(ready, timeout=60_000)
                 desk_page.wait_for_timeout(1500)
                 name = desk.strip("/").split("/")[-1]
-                desk_page.screenshot(path=f"docs/screenshots/demo-{name}.png")
+                desk_page.screenshot(path=screenshots.path(f"demo-{name}.png"))
                 context.close()
     finally:
         code = stop(demo, signal.SIGINT)

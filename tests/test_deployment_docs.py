@@ -34,6 +34,7 @@ from streams import credentials as feed
 from streams import device_acl, names
 from tests.conftest import ROOT, database_url_for_subprocess
 from tests.factories import publish, tap
+from tests.sip2_client import SIP2Client, wait_for_port
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
@@ -45,8 +46,10 @@ PROCESSES = {
     "processor": "campuscard process",
     "relay": "campuscard relay",
     "supervise": "campuscard supervise",
+    "sip2": "campuscard sip2",  # the library's SIP2 server (issue 18, Build 5)
 }
 TEST_ONLY = {"CAMPUSCARD_TEST_SQLITE"}
+SIP2_LOGIN, SIP2_PASSWORD = "LIB-SC01", "compose-sip2-secret"
 
 
 def _settings_read() -> set[str]:
@@ -115,7 +118,7 @@ def _interpolate(value: str, dotenv: dict[str, str]) -> str:
             raise AssertionError(f"compose needs {name} in .env: {arg}")
         return arg if op == ":-" else ""
 
-    return re.sub(r"\$\{([A-Z_]+)(?:(:-|:\?)([^}]*))?\}", one, value)
+    return re.sub(r"\$\{([A-Z][A-Z0-9_]*)(?:(:-|:\?)([^}]*))?\}", one, value)
 
 
 def _free_port() -> int:
@@ -137,6 +140,8 @@ def _service(name: str, dotenv: dict[str, str], test_env: dict[str, str], port: 
         command = [str(Path(sys.executable).parent / "daphne"), *command[1:]]
         command[command.index("-p") + 1] = str(port)
         command[command.index("-b") + 1] = "127.0.0.1"
+    if "SIP2_PORT" in env:  # the SIP2 server: on this test's own port, on loopback
+        env.update(SIP2_PORT=str(_free_port()), SIP2_BIND="127.0.0.1")
     base = {k: v for k, v in test_env.items() if k in ("PATH", "HOME", "LANG", "CAMPUSCARD_VAR_DIR", "PYTHONPATH")}
     return command, {**base, **env, "PYTHONUNBUFFERED": "1"}
 
@@ -153,17 +158,20 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
         "CAMPUSCARD_BACKUP_KEY": secrets.token_hex(32),
         "POSTGRES_PASSWORD": "unused-here",
         "REDIS_PASSWORD": "unused-here",  # the test's Redis has none: the hosts are rewritten
+        "SIP2_ACCOUNTS": f"{SIP2_LOGIN}:{SIP2_PASSWORD}",  # the library circulation system's login
     }
     # a vehicle gate last heard an hour ago: the supervisor's first round marks it silent (R-DEV-2)
     Device.objects.filter(pk=campus.vehicle_gate.pk).update(
         last_seen_at=timezone.now() - timedelta(hours=1), state=DeviceState.ONLINE
     )
     port = _free_port()
+    sip2_port = 0
     procs: dict[str, subprocess.Popen] = {}
     logs: dict[str, Path] = {}
     try:
         for name in PROCESSES:
             command, env = _service(name, dotenv, subprocess_env, port)
+            sip2_port = int(env["SIP2_PORT"]) if name == "sip2" else sip2_port
             logs[name] = tmp_path / f"{name}.log"
             with logs[name].open("w") as out:
                 procs[name] = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -205,6 +213,15 @@ def test_the_compose_services_run_as_written(campus, redis_client, subprocess_en
             assert time.monotonic() < deadline, logs["supervise"].read_text()[-2000:]
             time.sleep(0.1)
         assert Alert.objects.filter(kind=AlertKind.UPLOAD_STOPPED, device=campus.vehicle_gate).exists()
+        # … and the library's SIP2 server answers from the same registry: the lost card is invalid
+        wait_for_port(sip2_port, procs["sip2"], logs["sip2"])
+        sc = SIP2Client(sip2_port)
+        try:
+            assert sc.login(SIP2_LOGIN, SIP2_PASSWORD).fixed == "1"
+            assert sc.patron_status(campus.cards[0].uid).field("BL") == "Y"
+            assert sc.patron_status(campus.cards[1].uid).field("BL") == "N"
+        finally:
+            sc.close()
         # … and every keyed device's own Redis user, made by the supervisor (DEVICE_REDIS_ACL=1)
         agents = set(Device.objects.exclude(key_hex="").values_list("code", flat=True))
         assert agents

@@ -19,10 +19,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 
 def test_nic_issues_a_key_once_and_the_old_one_stops_working(campus, client, redis_client):
+    """A compromised key (stolen reader): the old one is refused at once, the new one works."""
     create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
     client.post("/accounts/login/", {"username": "nic", "password": "pw-nic-123"})
     old_key = bytes.fromhex(Device.objects.get(code="G-E-01").key_hex)
-    response = client.post("/admin/campus/device/", {"action": "issue_keys", "_selected_action": [campus.gate.pk]})
+    response = client.post(
+        "/admin/campus/device/", {"action": "issue_keys_compromised", "_selected_action": [campus.gate.pk]}
+    )
     html = response.content.decode()
     new_key = Device.objects.get(code="G-E-01").key_hex
     assert new_key in html and bytes.fromhex(new_key) != old_key

@@ -20,12 +20,13 @@ from ops.registry.choices import HolderKind
 from ops.registry.models import Building, Card, Cardholder, Device
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Direction
+from tests import screenshots
 from tests.browser import chromium, log_in
 from tests.factories import device_key, publish, tap
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "dorm-desk-pass-9"
-SCREENSHOT = "docs/screenshots/dorm-desk.png"
+SCREENSHOT = screenshots.path("dorm-desk.png")
 OTHER_DOOR = "2号公寓北门"
 
 

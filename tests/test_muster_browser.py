@@ -19,12 +19,13 @@ from ops.muster.models import Muster, MusterPoint
 from ops.registry.models import AccessEvent
 from streams.cards import DeviceKind
 from streams.reasons import Decision, Direction, Reason
+from tests import screenshots
 from tests.browser import chromium, log_in, outside_the_browser_loop
 from tests.factories import make_device, publish, tap
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "muster-desk-pass-9"
-SCREENSHOT = "docs/screenshots/muster-desk.png"
+SCREENSHOT = screenshots.path("muster-desk.png")
 POINT = "MP-01"
 
 

@@ -22,13 +22,14 @@ from ops.registry.lifecycle.choices import FeeKind
 from ops.registry.lifecycle.models import FeeCharge
 from ops.registry.models import Device
 from streams import envelopes
+from tests import screenshots
 from tests.browser import chromium, log_in, log_in_expecting
 from tests.browser import outside_the_browser_loop as db
 from tests.factories import publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "nic-desk-pass-5"
-SCREENSHOT = "docs/screenshots/nic-desk.png"
+SCREENSHOT = screenshots.path("nic-desk.png")
 
 
 class Reader:

@@ -120,11 +120,6 @@ def test_the_row_never_moves_back(campus, redis_client):
     assert (device.boot_epoch, device.last_seq) == (3000, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known race, not yet mended: handling the read-ahead before a lease refresh made the bench's "
-    "live listener miss pushes in 2 of 4 runs (every tap stored); see docs/reliability.md",
-)
 def test_a_partition_is_handed_over_only_after_the_batch_read_ahead_is_handled(campus, redis_client):
     """A processor that gives a partition up (a second one arrived: the fair share halves) while
     its next batch is being read ahead lets go only once that read is back and handled. Had it

@@ -40,6 +40,7 @@ from ops.registry.models import Device
 from ops.registry.revocations import card_tracker, desk_tracker
 from readers.agent.agent import ReaderAgent, client_factory
 from readers.agent.config import parse_config
+from tests import screenshots
 from tests.browser import chromium, log_in, stop
 from tests.browser import outside_the_browser_loop as db
 from tests.conftest import campuscard_cmd
@@ -48,7 +49,7 @@ from tests.private_servers import wait_until
 from tests.signing_keys import PUBLIC_KEYS
 
 PASSWORD = "nic-revocations-7"
-SCREENSHOT = "docs/screenshots/card-revocations.png"
+SCREENSHOT = screenshots.path("card-revocations.png")
 
 
 def _nic():

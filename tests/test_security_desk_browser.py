@@ -17,13 +17,14 @@ from ops.registry.lifecycle import photo_store
 from ops.registry.lifecycle.photos import make_test_photo
 from ops.registry.models import Cardholder
 from streams.reasons import Decision, Reason
+from tests import screenshots
 from tests.browser import chromium, log_in, log_in_expecting
 from tests.browser import outside_the_browser_loop as db
 from tests.factories import publish, tap
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "security-desk-pass-7"
-SCREENSHOT = "docs/screenshots/security-desk.png"
+SCREENSHOT = screenshots.path("security-desk.png")
 PHOTO_SHOWN = """(id) => { const img = document.querySelector(`#alert-${id} img.alert-photo`);
                            return !!img && img.complete && img.naturalWidth > 0; }"""
 

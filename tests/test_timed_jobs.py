@@ -63,7 +63,14 @@ def test_the_default_jobs_mark_a_silent_device_once(campus, redis_client, settin
         last_seen_at=datetime.now(UTC) - timedelta(hours=1), heartbeat_s=10, state=DeviceState.ONLINE
     )
     jobs = TimedJobs(redis_client, name="a")
-    assert set(jobs.run_due()) == {"supervise", "history-partitions", "notifications", "scheduled", "door-policy"}
+    assert set(jobs.run_due()) == {
+        "supervise",
+        "history-partitions",
+        "notifications",
+        "scheduled",
+        "door-policy",
+        "audit-checkpoint",  # issue 20: the audit chain's head anchored outside the database
+    }
     assert Device.objects.get(code="G-E-01").state == DeviceState.SILENT
     assert Alert.objects.filter(kind=AlertKind.UPLOAD_STOPPED, subject="G-E-01").count() == 1
     assert TimedJobs(redis_client, name="b").run_due() == []  # a holds both claims

@@ -21,6 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dashboard import alert_view
+from dashboard.chart_text import chart_text
 from dashboard.gate_board import GateBoard
 from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
@@ -178,7 +179,7 @@ def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> dict[
         minutes = sorted(per)
         data.append(
             {
-                "name": gate_names.get(code, code),
+                "name": chart_text(gate_names.get(code, code)),  # a device's name is text, never markup
                 "x": [datetime.fromtimestamp(m * 60, tz) for m in minutes],
                 "y": [per[m] for m in minutes],
                 "type": "bar",
@@ -194,7 +195,7 @@ def _figure(board: GateBoard, gate_names: dict[str, str], tz: ZoneInfo) -> dict[
             "barmode": "stack",
             "height": 520,
             "uirevision": "keep",
-            "yaxis": {"title": {"text": _("次/分钟")}},
+            "yaxis": {"title": {"text": chart_text(_("次/分钟"))}},
         },
     }
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from dashboard.chart_text import chart_text
 from dashboard.guard import current_scope, language_of
 from ops.registry import selectors
 from ops.registry.choices import REASONS
@@ -116,13 +117,14 @@ def install(app: Dash, render_row: Any) -> None:
             for name in sorted(history["counts"]):
                 per = history["counts"][name]
                 slots = sorted(per)
-                fig.add_bar(name=name, x=[datetime.fromtimestamp(s, tz) for s in slots], y=[per[s] for s in slots])
+                x = [datetime.fromtimestamp(s, tz) for s in slots]
+                fig.add_bar(name=chart_text(name), x=x, y=[per[s] for s in slots])  # a name is text, not markup
             fig.update_layout(
                 barmode="stack",
                 height=260,
                 margin={"l": 40, "r": 10, "t": 10, "b": 30},
                 legend={"orientation": "h", "y": -0.25},
-                yaxis={"title": _("次/%(n)s分钟") % {"n": history["bucket"] // 60}},
+                yaxis={"title": chart_text(_("次/%(n)s分钟") % {"n": history["bucket"] // 60})},
             )
             lo, hi, step = start.timestamp(), end.timestamp(), history["bucket"]
             total = sum(sum(p.values()) for p in history["counts"].values())

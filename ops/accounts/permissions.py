@@ -8,9 +8,11 @@ from ops.accounts.roles import (
     CARD_ACTION_VIEWERS,
     DEVICE_VIEWERS,
     DORM_VIEWERS,
+    EMERGENCY_LEADERS,
     GATE_VIEWERS,
     MUSTER_LEADERS,
     MUSTER_VIEWERS,
+    PASSBACK_FORGIVERS,
     PHOTO_VIEWERS,
     Role,
 )
@@ -44,6 +46,16 @@ def can_view_photos(user: Any) -> bool:
     return role_of(user) in PHOTO_VIEWERS
 
 
+def can_lead_emergency(user: Any) -> bool:
+    """Start, approve and end an emergency mode (issue 17, Build 2): the security office."""
+    return role_of(user) in EMERGENCY_LEADERS
+
+
+def can_see_emergency(user: Any) -> bool:
+    """See the banner of the emergency modes in force: every operator with a role."""
+    return role_of(user) is not None
+
+
 def dorm_scope(user: Any) -> list[str] | None:
     """Building codes a user may watch on the dorm desk: a dorm manager only the buildings
     assigned to them (R-OPS-4); NIC every building (None); anyone else none."""
@@ -73,3 +85,8 @@ def muster_scope(user: Any) -> list[str] | None:
     if role == Role.DORM_MANAGER:
         return sorted(user.operator.buildings.values_list("code", flat=True))
     return []
+
+
+def can_forgive_passback(user: Any) -> bool:
+    """Forgive anti-passback from the security desk (issue 17, Build 5): the security office."""
+    return role_of(user) in PASSBACK_FORGIVERS

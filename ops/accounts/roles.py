@@ -34,6 +34,15 @@ PHOTO_VIEWERS = frozenset({Role.SECURITY, Role.NIC})
 MUSTER_LEADERS = frozenset({Role.SECURITY, Role.NIC})
 # Who watches muster boards: those, and dorm managers (their own buildings only).
 MUSTER_VIEWERS = frozenset({Role.SECURITY, Role.NIC, Role.DORM_MANAGER})
+# Who starts, approves and ends an emergency mode (lockdown, unlock-all; issue 17, Build 2): the
+# security office. Every operator with a role sees the banner of the modes in force.
+EMERGENCY_LEADERS = frozenset({Role.SECURITY})
+# Who forgives anti-passback, for one person or a whole zone (issue 17, Build 5; R-SEC-5): the
+# security office alone — it owns the gates' anti-passback and answers for lifting it.
+PASSBACK_FORGIVERS = frozenset({Role.SECURITY})
+# Who opens the Library's workbench (issue 18, Build 5): its readers, their faults, the SIP2
+# server's traffic today — the library, and NIC who runs everything.
+LIBRARY_VIEWERS = frozenset({Role.LIBRARY, Role.NIC})
 
 # Where each role lands after login (its own desk).
 LANDING = {
@@ -41,6 +50,7 @@ LANDING = {
     Role.NIC: "/live/devices/",
     Role.DORM_MANAGER: "/live/dorm/",
     Role.GENERAL: "/live/cards/",
+    Role.LIBRARY: "/library/",
 }
 
 # Admin permissions each role's group holds (R-SEC-3: granted by NIC, one place; changes audited).
@@ -119,7 +129,10 @@ PLACES = [
     ("/live/devices/", _("设备值班台"), DEVICE_VIEWERS),
     ("/live/dorm/", _("宿舍门禁"), DORM_VIEWERS),
     ("/live/muster/", _("紧急清点"), MUSTER_VIEWERS),
+    ("/emergency/", _("紧急模式"), EMERGENCY_LEADERS),
+    ("/passback/", _("防潜回豁免"), PASSBACK_FORGIVERS),
     ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
+    ("/library/", _("图书馆工作台"), LIBRARY_VIEWERS),
     ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
     ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS)),
 ]

@@ -31,6 +31,8 @@ class AlertKind(models.TextChoices):
     DOOR_FORCED = "door_forced", _("门被强行打开")
     DOOR_HELD_OPEN = "door_held_open", _("门开启超时未关")
     REVOCATION_MISSING = "revocation_missing", _("读卡器未收到挂失/注销")
+    # issue 20: a signed message dated beyond the allowed clock skew (refused, not stored)
+    CLOCK_SKEW = "clock_skew", _("设备时钟偏差过大（报文被拒收）")
 
 
 # Kinds that describe a condition which holds until it clears (a device silent, in fault, behind

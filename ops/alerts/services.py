@@ -68,6 +68,7 @@ SEVERITY = {
     AlertKind.DOOR_FORCED: Severity.CRITICAL,
     AlertKind.DOOR_HELD_OPEN: Severity.WARNING,
     AlertKind.REVOCATION_MISSING: Severity.CRITICAL,  # R-USE-1: the card must stop everywhere
+    AlertKind.CLOCK_SKEW: Severity.WARNING,  # its taps are refused until its clock is set right
 }
 FLAP_REFIRES = 3
 FLAP_WINDOW = timedelta(minutes=10)

@@ -6,6 +6,10 @@ them. The key comes from the environment, never from the database, so whoever ca
 database cannot produce a valid chain: editing a record breaks it at that record, deleting one
 breaks it at the next, inserting one breaks it at the insert, cutting off the end breaks the
 head. ``verify`` walks the chain and names the first broken record.
+
+The head itself lives in the database, so an earlier copy of it put back after cutting off the
+newest records would verify; ``verify`` also compares the database against the latest signed
+checkpoint kept outside it (``ops.audit.checkpoints``, issue 20), which names such a cut.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from ops.audit import checkpoints
 from ops.audit.models import AuditChain, AuditRecord
 
 GENESIS = "0" * 64
@@ -75,6 +81,7 @@ class Verdict:
     checked: int
     broken_id: int | None = None
     reason: str = ""
+    anchor: str = ""  # what the tail was checked against outside the database (issue 20)
 
 
 def _records(after: int = 0, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
@@ -93,9 +100,29 @@ def _records(after: int = 0, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
         last = rows[-1][0]
 
 
-def verify() -> Verdict:
-    """Walk the whole chain; the first record whose MAC does not follow is named."""
+def verify(checkpoint_file: Path | None = None) -> Verdict:
+    """Walk the whole chain; the first record whose MAC does not follow is named. Then the
+    database must still hold what the latest checkpoint outside it signed (``checkpoint_file``,
+    default ``AUDIT_CHECKPOINT_FILE``): a cut tail is named with what is missing."""
 
+    path = checkpoint_file or checkpoints.default_path()
+    try:  # read before the walk: every record it names was committed before the walk began
+        anchor = checkpoints.latest(path)
+    except checkpoints.CheckpointError as exc:
+        return Verdict(False, 0, None, f"the checkpoint file is not trustworthy: {exc}")
+    verdict = _walk()
+    if not verdict.ok:
+        return verdict
+    if anchor is None:
+        return replace(verdict, anchor=f"no checkpoint in {path}: the tail is checked against the head only")
+    problem = checkpoints.missing_since(anchor)
+    if problem:
+        end = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        return Verdict(False, verdict.checked, min(end + 1, anchor.last_id), problem)
+    return replace(verdict, anchor=f"the checkpoint of {anchor.at} (#{anchor.last_id}, {anchor.total} records)")
+
+
+def _walk() -> Verdict:
     head = AuditChain.objects.filter(pk=1).first()
     base_id, base_mac = (head.base_id, head.base_mac) if head is not None else (0, "")
     if base_id:  # records up to the anchor were purged (retention): none may be left before it

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -34,12 +35,14 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ops.audit import chain
+from ops.audit import chain, checkpoints
 from ops.audit.models import AuditRecord
 from ops.audit.services import record
 from ops.backup import archive, database, keys, stores
 from ops.backup.crypto import Damaged, DecryptingReader, EncryptingWriter
 from ops.backup.errors import BackupError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -330,6 +333,12 @@ def restore(path: Path, *, accept_other_audit_key: bool = False) -> RestoreResul
             "pending_migrations": pending,
         },
     )
+    # the audit checkpoints outside the database (issue 20) go on from the restored head: what
+    # came after the backup is gone, as the verdict above (in the restore's record) says
+    try:
+        checkpoints.write(rebase=f"restore of the backup of {manifest.get('created_at')}")
+    except (checkpoints.CheckpointError, OSError) as exc:  # the data is back; the anchor is NIC's to mend
+        log.error("restored, but no audit checkpoint written: %s", exc, extra={"event": "audit.checkpoint_refused"})
     return RestoreResult(
         manifest, counts[stores.PHOTOS.prefix], verdict, pending, basis_files=counts[stores.BASIS_FILES.prefix]
     )

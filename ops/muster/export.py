@@ -1,39 +1,19 @@
 """A muster as an XLSX workbook: a summary sheet and one row per person (issue 17). Text that a
-spreadsheet would run as a formula is neutralised: a reason typed by an operator, or a name
-from an imported list, must not become a formula on the desk of whoever opens the file."""
+spreadsheet would run as a formula is neutralised (``ops.spreadsheet``, the one helper every
+export uses): a reason typed by an operator, or a name from an imported list, must not become
+a formula on the desk of whoever opens the file."""
 
 from __future__ import annotations
 
 import io
 from datetime import datetime
-from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ops.muster.selectors import Report
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: Any) -> Any:
-    """``value`` as a cell: text a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``,
-    a tab or carriage return first) is prefixed with an apostrophe and stays text (OWASP's
-    advice for CSV injection); times are local and naive (xlsx has no time zones)."""
-    if isinstance(value, datetime):
-        return timezone.localtime(value).replace(tzinfo=None, microsecond=0)
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def _append(sheet: Worksheet, row: list[Any]) -> None:
-    sheet.append([cell(v) for v in row])
-    for c in sheet[sheet.max_row]:
-        if isinstance(c.value, str):
-            c.data_type = "s"  # never a formula, whatever openpyxl would infer
+from ops.spreadsheet import append_row as _append
 
 
 def to_xlsx(rep: Report, *, exported_by: str, at: datetime) -> bytes:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
+import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from ops import redis_client
 from ops.alerts.choices import AlertKind
 from ops.alerts.services import AlertBuffer, clear_condition
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.card_watch import CardWatch
+from ops.pipeline.passback_share import ZoneShare
 from ops.pipeline.routing import group_rows
 from ops.pipeline.supervision import DeviceSupervisor, kinds_cleared_by, notify_devices
 from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_commits
@@ -30,6 +33,8 @@ from streams.frames import Signed
 
 log = logging.getLogger(__name__)
 SEEN_FLUSH_S = 1.0
+KEYS_CHECK_S = 1.0  # a device key issued again is in use within this (issue 20)
+KEYS_RELOAD_S = 60.0
 ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a second
 
 
@@ -45,15 +50,23 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self.supervisor = DeviceSupervisor(client, self.alerts)
         self._devices: dict[str, DeviceInfo] = {}
         self._keys: dict[str, bytes | None] = {}
+        self._previous_keys: dict[str, tuple[bytes, datetime]] = {}
+        self._keys_checked_at = 0.0
+        self._keys_version: bytes | None = None
+        self._registry_redis: redis.Redis | None = None
         self._sites: dict[int, str] = {}
         self.watch = CardWatch(self.alerts)
+        self.zone_share = ZoneShare()  # anti-passback passages to their zones (issue 17, Build 5)
         self._devices_loaded_at = 0.0
         self._seen: dict[int, datetime] = {}
         self._heartbeats: dict[int, tuple[int, int]] = {}
         self._seen_flushed_at = 0.0
+        self._seen_failures = 0
+        self._seen_failure_logged_at = 0.0
         self._alerts_flushed_at = 0.0
         self._touched: dict[int, dict[int, str]] = {}  # partition → devices (id → code) since its last ack
         self._partition_devices: dict[int, set[int]] = {}  # partition → every device seen in it
+        self._oldest = timedelta(days=settings.TAP_RETENTION_DAYS)  # older: past keeping (R-SEC-1)
 
     def decode(self, fields: dict[bytes, bytes]) -> Signed:
         return frames.decode(fields)
@@ -61,19 +74,61 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
     # -- device registry cache (devices change rarely; a miss reloads) ---------------------------
     def _device(self, code: str) -> DeviceInfo | None:
         if code not in self._devices and time.monotonic() - self._devices_loaded_at > 2.0:
-            self._devices_loaded_at = time.monotonic()  # a stream of unknown ids: reload ≤ 1/2 s
-            rows = list(
-                Device.objects.values("id", "code", "name", "kind", "building__code", "key_hex", "site", "location")
-            )
-            self._sites = {d["id"]: d["site"] or d["location"] for d in rows}
-            self._devices = {
-                d["code"]: DeviceInfo(
-                    id=d["id"], code=d["code"], name=d["name"], kind=d["kind"], building=d["building__code"]
-                )
-                for d in rows
-            }
-            self._keys = {d["code"]: bytes.fromhex(d["key_hex"]) if d["key_hex"] else None for d in rows}
+            self._load_devices()  # a stream of unknown ids: reload ≤ 1/2 s
         return self._devices.get(code)
+
+    def _keys_current(self) -> None:
+        """A device key issued again or withdrawn takes effect within a second (issue 20): the
+        registry raises a version in Redis after the commit, checked here at most once a second;
+        every ``KEYS_RELOAD_S`` the registry is reloaded anyway (a raise lost with Redis)."""
+        now = time.monotonic()
+        if now - self._keys_checked_at < KEYS_CHECK_S:
+            return
+        self._keys_checked_at = now
+        try:
+            if self._registry_redis is None:  # REDIS_URL's (the stream may be on a cluster)
+                self._registry_redis = redis_client.client()
+            version = cast(bytes | None, self._registry_redis.get(names.DEVICE_KEYS_VERSION))
+        except (redis.RedisError, OSError):
+            version = self._keys_version  # the periodic reload still comes
+        if version != self._keys_version or now - self._devices_loaded_at > KEYS_RELOAD_S:
+            self._keys_version = version
+            self._load_devices()
+
+    def _load_devices(self) -> None:
+        self._devices_loaded_at = time.monotonic()
+        rows = list(
+            Device.objects.values(
+                "id",
+                "code",
+                "name",
+                "kind",
+                "building__code",
+                "key_hex",
+                "previous_key_hex",
+                "previous_key_until",
+                "site",
+                "location",
+            )
+        )
+        self._sites = {d["id"]: d["site"] or d["location"] for d in rows}
+        self._devices = {
+            d["code"]: DeviceInfo(
+                id=d["id"], code=d["code"], name=d["name"], kind=d["kind"], building=d["building__code"]
+            )
+            for d in rows
+        }
+        self._keys = {d["code"]: bytes.fromhex(d["key_hex"]) if d["key_hex"] else None for d in rows}
+        self._previous_keys = {
+            d["code"]: (bytes.fromhex(d["previous_key_hex"]), d["previous_key_until"])
+            for d in rows
+            if d["previous_key_hex"] and d["previous_key_until"]
+        }
+
+    def _previous_key(self, code: str, at: datetime) -> bytes | None:
+        """The device's old key while its overlap lasts (``DEVICE_KEY_OVERLAP_S``), else None."""
+        old = self._previous_keys.get(code)
+        return old[0] if old is not None and at < old[1] else None
 
     def handle(self, batch: Sequence[Entry[Signed]]) -> None:
         self.supervisor.begin_batch()
@@ -90,6 +145,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         faults: list[tuple[envelopes.Fault, DeviceInfo]] = []
         heartbeats: dict[int, tuple[int, int]] = {}
         now = timezone.now()
+        self._keys_current()
+        ahead, behind = now + timedelta(seconds=settings.CLOCK_SKEW_MAX_S), now - self._oldest
         for entry in batch:
             signed = entry.value
             event = signed.event
@@ -108,9 +165,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 signed,
                 redelivered=entry.redelivered,
                 at=now,
+                old_key=self._previous_key(device["code"], now),
             ):
                 continue  # forged, replayed or duplicated: alerted, never persisted
-            seen[device["id"]] = max(seen.get(device["id"], event.occurred_at), event.occurred_at)
+            if not behind <= event.occurred_at <= ahead:  # in sequence, but its clock is wrong
+                self.supervisor.clock_skew(device["id"], device["code"], event, now)
+                continue
+            # "last heard" by the server's clock: a message a little ahead of it counts as now
+            heard = min(event.occurred_at, now)
+            seen[device["id"]] = max(seen.get(device["id"], heard), heard)
             if isinstance(event, envelopes.Tap):
                 taps.append((event, device))
             elif isinstance(event, envelopes.Fault):
@@ -170,8 +233,36 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self._alerts_flushed_at = time.monotonic()
             self.alerts.flush()
         if self._seen and time.monotonic() - self._seen_flushed_at >= SEEN_FLUSH_S:
-            self._flush_seen()  # after the batch's commit, so it never delays a push
+            self._flush_seen_safely()  # after the batch's commit, so it never delays a push
         return processed
+
+    def _flush_seen_safely(self) -> None:
+        """No message can stop the processor (issue 20): the liveness flush runs outside a
+        batch's error handling, so what it cannot write is kept for the next try if the database
+        is away (an outage: the caller's retry loop), and logged and dropped if it can never be
+        written (the envelope bounds every number, so that is a defect, not an input)."""
+        seen, beats = dict(self._seen), dict(self._heartbeats)
+        self._seen_flushed_at = time.monotonic()
+        try:
+            with transaction.atomic():
+                self._flush_seen()
+        except self.transient_errors:
+            for device_id, when in seen.items():  # back for the next flush, newest kept
+                self._seen[device_id] = max(when, self._seen.get(device_id, when))
+            self._heartbeats = {**beats, **self._heartbeats}
+            raise
+        except Exception as exc:
+            # a stack trace the first time, then a line a minute: never a trace per second
+            self._seen_failures += 1
+            if self._seen_failures == 1:
+                log.exception("device liveness not recorded for %d devices", len(seen), extra={"event": "seen.failed"})
+            elif time.monotonic() - self._seen_failure_logged_at >= 60:
+                log.error("device liveness still not recorded (%d failures): %r", self._seen_failures, exc)
+            else:
+                return
+            self._seen_failure_logged_at = time.monotonic()
+        else:
+            self._seen_failures = 0
 
     def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
         """Insert the batch's new taps; their live rows, in stream order, and the highest id."""
@@ -206,6 +297,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         # one statement: the rows already stored (redelivered after a crash) are skipped by the
         # unique event id and not returned — they were watched and pushed the first time
         inserted = insert_access_events(new_rows)
+        self.zone_share.publish_on_commit((t, d["code"]) for t, d in unique if t.event_id in inserted)
         live: list[dict[str, object]] = []
         for tap, device in unique:
             if tap.event_id not in inserted:

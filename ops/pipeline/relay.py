@@ -21,11 +21,15 @@ from ops.audit.models import AuditRecord
 from ops.pipeline import feed_keys
 from ops.push import Fanout
 from ops.registry.calendar import policy as door_policy
+from ops.registry.emergency import selectors as emergency_modes
+from ops.registry.emergency.choices import AuditAction as EmergencyAction
+from ops.registry.emergency.models import EmergencyRevision
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.lifecycle.outbox import credential_payload
 from ops.registry.models import Card
 from streams import credentials as credential_feed
+from streams import emergency as emergency_feed
 from streams import names
 from streams.credentials import FeedSigner
 
@@ -77,6 +81,36 @@ class OutboxRelay:
             self.fanout.publish({names.GROUP_CARD_ACTIONS: live}, watermark=watermark)
         self.published += len(rows)
         return len(rows)
+
+    def ensure_emergency(self) -> int:
+        """Send the emergency modes in force (issue 17, Build 2) when the database's revision is
+        newer than the one Redis holds — or Redis lost it — before any other change: called
+        first in each round of :meth:`run`. Returns the revision sent (0: nothing to send)."""
+        wanted, _published = emergency_modes.revision()
+        if wanted == 0:
+            return 0
+        held, signed_by = emergency_feed.held(self.redis)
+        if held > wanted or (held == wanted and signed_by == self.signer.key_id):
+            return 0
+        with transaction.atomic():
+            state = emergency_modes.reader_state(wanted)
+        if not emergency_feed.publish(self.redis, state, self.signer):
+            return 0
+        EmergencyRevision.objects.filter(pk=1, published__lt=wanted).update(published=wanted)
+        audit.record(
+            actor=None,
+            action=EmergencyAction.PUBLISH,
+            object_type="emergency_state",
+            object_id=wanted,
+            data={
+                "revision": wanted,
+                "modes": [f"{m.kind}:{m.scope}:{m.name}" for m in state.modes],
+                "security_cards": len(state.security),
+                "key": self.signer.key_id,
+            },
+        )
+        log.warning("emergency state %d sent to the readers: %d modes in force", wanted, len(state.modes))
+        return wanted
 
     def ensure_feed(self) -> int:
         """Make sure Redis holds the credential feed; if it does not (a new Redis, or one that
@@ -141,6 +175,7 @@ class OutboxRelay:
         quiet = False
         while not self.stopping.is_set():
             try:
+                self.ensure_emergency()  # ahead of any other change, a reseed too (issue 17, Build 2)
                 self.ensure_feed()
                 published = self.run_once()
                 quiet = False

@@ -74,6 +74,10 @@ _FAULT_KINDS = {
 }
 
 
+def _signed_by(signed: Signed, key: bytes | None, previous: bytes | None) -> bool:
+    return any(k is not None and signing.verify(k, signed.raw, signed.mac) for k in (key, previous))
+
+
 def kinds_cleared_by(code: str) -> list[AlertKind]:
     """The alert kinds a cleared fault with this code clears at its device: a door's own (a
     closed door says nothing about a tamper switch); for any other code the device's fault and
@@ -135,10 +139,20 @@ class DeviceSupervisor:
         self._alert(AlertKind.UNKNOWN_DEVICE, signed.event.device_id[:64], at, detail)
 
     def admit(
-        self, device_id: int, code: str, key: bytes | None, signed: Signed, *, redelivered: bool, at: datetime
+        self,
+        device_id: int,
+        code: str,
+        key: bytes | None,
+        signed: Signed,
+        *,
+        redelivered: bool,
+        at: datetime,
+        old_key: bytes | None = None,
     ) -> bool:
+        """Whether to store the message: signed with the device's key (or, while a re-issued
+        key's overlap lasts, its ``old_key`` — issue 20) and in its sequence (R-DEV-1)."""
         event = signed.event
-        if key is None or not signing.verify(key, signed.raw, signed.mac):
+        if not _signed_by(signed, key, old_key):
             detail = {"event_id": str(event.event_id), "type": event.type}
             self._alert(AlertKind.BAD_SIGNATURE, code, at, detail, device_id)
             return False
@@ -220,6 +234,23 @@ class DeviceSupervisor:
             "current_seq": st.last,
         }
         self._alert(kind, code, at, detail, device_id)
+
+    def clock_skew(
+        self, device_id: int, code: str, event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault, at: datetime
+    ) -> None:
+        """An authentic message dated outside what the server accepts (issue 20): refused — a tap
+        dated 2099 would sort above every real one, a heartbeat dated 2099 would keep its device
+        "alive" for ever (R-DEV-2) — and alerted with what it claimed, so nothing is hidden."""
+        detail: dict[str, Any] = {
+            "event_id": str(event.event_id),
+            "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(),
+            "received_at": at.isoformat(),
+            "skew_s": round((event.occurred_at - at).total_seconds()),
+        }
+        if isinstance(event, envelopes.Tap):
+            detail.update(card_uid=event.card_uid, decision=event.decision.value, reason=event.reason.value)
+        self._alert(AlertKind.CLOCK_SKEW, code, at, detail, device_id)
 
     def fault(self, device_id: int, code: str, fault: envelopes.Fault) -> None:
         if fault.cleared:

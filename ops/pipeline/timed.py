@@ -8,6 +8,9 @@ Build 2), so that a processor does per-event work only:
 - hourly: the tap history's monthly partitions made ahead and expired months dropped (issue 14);
 - every ``NOTIFY_S``: alerts routed to notifications, and what is due sent, retried or
   cancelled (issue 16; ``ops/alerts/notifications``) — never in the processor's hot path;
+- every ``AUDIT_CHECKPOINT_S``: a signed checkpoint of the audit chain's head outside the
+  database, when it moved (issue 20, R-SEC-1; ``ops.audit.checkpoints``); one that finds the
+  database lost what the last checkpoint signed writes none and raises ``job_failed``;
 - every ``SCHEDULE_CHECK_S``: the daily scheduled work due — backups, the audit purge,
   reminders — in a thread of its own (issue 16, Build 4; ``ops.pipeline.scheduled``);
 - with ``DEVICE_REDIS_ACL=1`` (issue 12, Build 6): every ``SUPERVISE_S`` the reader agents' Redis
@@ -34,8 +37,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from ops.alerts.choices import AlertKind
 from ops.alerts.notifications import services as notifications
-from ops.alerts.services import escalate_overdue, settle_flapping
+from ops.alerts.services import clear_subjects, escalate_overdue, raise_alert, settle_flapping
+from ops.audit import checkpoints
 from ops.pipeline import partitions, scheduled
 from ops.pipeline.revocation_watch import watch_revocations
 from ops.pipeline.supervision import mark_lagging_devices, mark_silent_devices
@@ -103,6 +108,28 @@ def maintain_history() -> None:
         log.info("history partitions: created %s, dropped %s", created, dropped)
 
 
+AUDIT_CHECKPOINT_JOB = "audit-checkpoint"
+
+
+def checkpoint_audit() -> None:
+    """R-SEC-1 (issue 20): anchor the audit chain's head outside the database. A database that
+    lost what the last checkpoint signed (a cut tail) gets no new checkpoint: the error is
+    logged and alerted until it is investigated; the other jobs run on."""
+    now = timezone.now()
+    try:
+        checkpoints.write(now=now)
+    except (checkpoints.CheckpointError, OSError) as exc:
+        log.error("audit checkpoint refused: %s", exc, extra={"event": "audit.checkpoint_refused"})
+        raise_alert(
+            kind=AlertKind.JOB_FAILED,
+            subject=AUDIT_CHECKPOINT_JOB,
+            at=now,
+            detail={"job": AUDIT_CHECKPOINT_JOB, "error": str(exc)[:500]},
+        )
+        return
+    clear_subjects(kinds=[AlertKind.JOB_FAILED], subjects=[AUDIT_CHECKPOINT_JOB], at=now)
+
+
 class TimedJobs:
     """``run()`` until SIGTERM; ``run_due()`` runs each job whose interval is up and whose claim
     this supervisor wins, and returns the names of those it ran."""
@@ -123,6 +150,7 @@ class TimedJobs:
             "notifications": (float(settings.NOTIFY_S), send_notifications),
             "scheduled": (float(settings.SCHEDULE_CHECK_S), self.scheduled.tick),
             "door-policy": (3600.0, refresh_door_policy),  # the doors' calendar horizon (issue 17)
+            AUDIT_CHECKPOINT_JOB: (float(settings.AUDIT_CHECKPOINT_S), checkpoint_audit),  # issue 20
         }
         if jobs is None and device_acl.enabled():
             self.jobs["device-acl"] = (float(settings.SUPERVISE_S), check_device_acl)

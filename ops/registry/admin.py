@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
@@ -19,16 +20,18 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from ops.accounts.masked_lookups import MaskedLookupsAdmin
 from ops.admin_kit import ReadOnlyAdmin
 from ops.audit import services as audit
 from ops.masking import mask_citizen_id, mask_name, mask_phone, mask_uid
-from ops.registry.explain import explain
+from ops.registry import holder_number
+from ops.registry.explain import NO_CARD_READ, explain_for
 from ops.registry.lifecycle import services as card_services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
 from ops.registry.revocations import card_tracker, tracker_labels
-from ops.registry.selectors import cards_visible_to
+from ops.registry.selectors import cards_visible_to, may_view_cards
 from ops.registry.services import device_removed, device_saved, issue_device_key
 
 
@@ -81,12 +84,18 @@ class CardholderForm(forms.ModelForm):
     def clean_citizen_id(self) -> str:
         return self._kept("citizen_id")
 
+    def clean_number(self) -> str:
+        """A formula (``+1+1``) or a stray character is no student/staff number (issue 20)."""
+        value = (self.cleaned_data.get("number") or "").strip()
+        holder_number.validate(value)
+        return value
+
     def clean_phone(self) -> str:
         return self._kept("phone")
 
 
 @admin.register(Cardholder)
-class CardholderAdmin(admin.ModelAdmin):
+class CardholderAdmin(MaskedLookupsAdmin):  # no filter on name/ID/phone (R-SEC-2; issue 20)
     form = CardholderForm
     list_display = ("number", "masked_name", "kind", "department", "dorm_building", "masked_citizen_id", "masked_phone")
     list_filter = ("kind", "department", "dorm_building")
@@ -182,13 +191,15 @@ class CardAdmin(admin.ModelAdmin):
         ]
 
     def explain_view(self, request: HttpRequest) -> HttpResponse:
-        """为什么被拒绝？ The help desk enters a card UID and a device code."""
-
+        """为什么被拒绝？ The help desk enters a card UID and a device code — of a card it may
+        read (the card list's own rule, issue 20, item 2)."""
+        if not may_view_cards(request.user):
+            raise PermissionDenied(NO_CARD_READ)
         uid, code = request.GET.get("uid", ""), request.GET.get("device", "")
         result, error = None, None
         if uid and code:
             try:
-                result = explain(uid=uid, device_code=code)
+                result = explain_for(user=request.user, uid=uid, device_code=code)  # issue 20, item 2
             except LookupError as exc:
                 error = str(exc)
         return render(
@@ -263,7 +274,7 @@ class DeviceAdmin(admin.ModelAdmin):
     list_filter = ("kind", "state", "building", "owner")
     search_fields = ("code", "name", "location")
     list_select_related = ("building", "owner")
-    actions = ["issue_keys"]
+    actions = ["issue_keys", "issue_keys_compromised"]
 
     def save_model(self, request: HttpRequest, obj: Device, form, change) -> None:
         """Its agent's Redis ACL user follows the edit (issue 12, Build 6)."""
@@ -282,14 +293,30 @@ class DeviceAdmin(admin.ModelAdmin):
         for code, agent in gone:
             device_removed(code=code, agent=agent, operator=request.user)
 
-    @admin.action(description=_("生成/更换设备密钥（只显示一次）"))
+    @admin.action(description=_("生成/更换设备密钥（只显示一次；旧密钥短期内仍有效）"))
     def issue_keys(self, request: HttpRequest, queryset):
+        return self._issue_keys(request, queryset, compromised=False)
 
-        keys = [(d.code, issue_device_key(device=d, operator=request.user, basis="admin")) for d in queryset]
+    @admin.action(description=_("更换设备密钥：旧密钥已泄露，立即作废"))
+    def issue_keys_compromised(self, request: HttpRequest, queryset):
+        return self._issue_keys(request, queryset, compromised=True)
+
+    def _issue_keys(self, request: HttpRequest, queryset, *, compromised: bool):
+        basis = "admin: key compromised" if compromised else "admin"
+        keys = [
+            (d.code, issue_device_key(device=d, operator=request.user, basis=basis, compromised=compromised))
+            for d in queryset
+        ]
         return render(
             request,
             "admin/campus/device_keys.html",
-            {"keys": keys, "title": _("设备密钥"), **self.admin_site.each_context(request)},
+            {
+                "keys": keys,
+                "compromised": compromised,
+                "overlap_min": round(settings.DEVICE_KEY_OVERLAP_S / 60),
+                "title": _("设备密钥"),
+                **self.admin_site.each_context(request),
+            },
         )
 
 
@@ -309,7 +336,7 @@ class CappedPaginator(Paginator):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(ReadOnlyAdmin):
+class AccessEventAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
     """A person's passages are personal data (R-SEC-2; issue 13, defect 8): the card is shown
     masked and the holder not at all, here and on a tap's own page; a search for one card's
     passages is audited. Unmasked, a person's record is seen only under a grant (个人数据查询)."""

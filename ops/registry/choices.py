@@ -115,6 +115,7 @@ REASONS = Labels(
         Reason.OUTSIDE_SCHEDULE: _("不在允许时段"),
         Reason.CURFEW_CLOSED: _("宿舍已闭门"),
         Reason.VACATION_CLOSED: _("假期闭楼"),
+        Reason.LOCKDOWN: _("紧急封闭"),  # issue 17, Build 2
     },
 )
 DECISIONS = Labels(Decision, {Decision.ALLOW: _("允许"), Decision.DENY: _("拒绝")})

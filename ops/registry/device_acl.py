@@ -49,12 +49,14 @@ class AgentUser:
     agent_id: str
     devices: tuple[str, ...]
     key: bytes
+    zones: tuple[str, ...] = ()  # the anti-passback zones of its doors (issue 17, Build 5)
 
     def data(self) -> dict[str, Any]:
         return {
             "user": device_acl.user_name(self.agent_id),
             "partition": names.partition_of(self.agent_id, settings.EVENT_PARTITIONS),
             "devices": list(self.devices),
+            **({"zones": list(self.zones)} if self.zones else {}),
         }
 
 
@@ -66,11 +68,17 @@ def expected() -> dict[str, AgentUser]:
     """Every agent that should have a user, from the registry."""
     groups: dict[str, list[str]] = {}
     keys: dict[str, str] = {}
-    for code, agent, key_hex in Device.objects.exclude(key_hex="").values_list("code", "agent", "key_hex"):
+    zones: dict[str, set[str]] = {}
+    rows = Device.objects.exclude(key_hex="").values_list("code", "agent", "key_hex", "passback", "passback_area")
+    for code, agent, key_hex, passback, area in rows:
         groups.setdefault(agent or code, []).append(code)
         keys[code] = key_hex
+        if passback != "off":
+            zones.setdefault(agent or code, set()).add(area or code)
     return {
-        agent_id: AgentUser(agent_id, tuple(sorted(codes)), bytes.fromhex(keys[agent_id]))
+        agent_id: AgentUser(
+            agent_id, tuple(sorted(codes)), bytes.fromhex(keys[agent_id]), tuple(sorted(zones.get(agent_id, ())))
+        )
         for agent_id, codes in groups.items()
         if agent_id in keys
     }
@@ -102,7 +110,7 @@ def servers() -> Iterator[list[redis.Redis]]:
 
 def _apply(server: redis.Redis, user: AgentUser) -> str:
     return device_acl.apply(
-        server, user.agent_id, settings.EVENT_PARTITIONS, user.devices, device_acl.password(user.key)
+        server, user.agent_id, settings.EVENT_PARTITIONS, user.devices, device_acl.password(user.key), user.zones
     )
 
 

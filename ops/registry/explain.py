@@ -1,40 +1,56 @@
 """ "Why was this card denied here?" — the help desk runs the very ``decide()`` the readers run,
 on the current data, and explains the answer in the operator's words: the card, and the door's
 policy — the central rule that decided (schedule window and day type, curfew, vacation closure
-and the stay list; issue 17) or the door's own configuration, and anti-passback (which depends on
-the card's last passage in the door's area, known only to the reader)."""
+and the stay list; issue 17) or the door's own configuration, and anti-passback: the card's last
+passage in the door's zone as the server holds it — what the zone's readers were told — after
+its last forgiveness (issue 17, Build 5)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ops.registry.calendar.choices import DAY_TYPES
 from ops.registry.calendar.policy import door_policy
 from ops.registry.choices import REASONS
+from ops.registry.emergency.selectors import reader_state as emergency_state
+from ops.registry.emergency.selectors import revision
 from ops.registry.lifecycle.outbox import credential_payload
 from ops.registry.models import Card, Device
+from ops.registry.passback import selectors as passback
+from ops.registry.selectors import may_view_cards, readable_cards, sees_every_card
 from readers.agent.cache import credential_from_payload, policy_from_payload
+from readers.agent.emergency import emergency_from_payload
 from readers.decide import (
     ALLOWED_TYPES,
     CAMPUS_TZ,
     LATE_RETURN,
+    PASSBACK,
     Credential,
     DaySpec,
     Door,
+    EdgeState,
     Effective,
     Passback,
+    Verdict,
     Window,
     decide,
     effective,
+    last_reset,
     on_stay,
 )
 from streams.cards import CardType, DeviceKind
-from streams.reasons import Direction, Reason
+from streams.passback import KEEP
+from streams.reasons import Decision, Direction, Reason
+
+# issue 20, item 2: a token or an account without the card view right reads no card
+NO_CARD_READ = gettext_lazy("您没有查看校园卡信息的权限")
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,19 @@ def _door(device: Device) -> Door:
     )
 
 
+def explain_for(*, user: Any, uid: str, device_code: str) -> Explanation:
+    """为什么被拒绝 asked by an operator (the admin page and ``/api/v1/explain/``; issue 20,
+    item 2): only about a card ``user`` may read (:func:`readable_cards`, the card admin's rule).
+    A UID on no card is explained only to whoever sees every card: to anyone else a card they
+    may not read and one that does not exist get the same answer."""
+    if not may_view_cards(user):
+        raise PermissionDenied(NO_CARD_READ)
+    uid = uid.strip().upper()
+    if not sees_every_card(user) and not readable_cards(user).filter(uid=uid).exists():
+        raise LookupError(_("没有您可查看的卡号为 %(uid)s 的卡") % {"uid": uid})
+    return explain(uid=uid, device_code=device_code)
+
+
 def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Explanation:
     now = now or timezone.now()
     device = Device.objects.select_related("building").filter(code=device_code).first()
@@ -77,7 +106,12 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
     # what the door holds: the feed's contracts as the server sends them, parsed as the agent does
     credential = credential_from_payload(credential_payload(card)) if card is not None else None
     policy = policy_from_payload(door_policy(now).wire())
-    verdict = decide(credential, door, now, policy=policy, direction=Direction.IN)
+    last = _last_passage(card, door, now)
+    edge = EdgeState()  # the zone's state for this card, as its readers were told (issue 17, Build 5)
+    if card is not None and last is not None:
+        edge.record(Verdict(Decision.ALLOW, Reason.OK), card.uid, door, last.at, direction=last.direction)
+    modes = emergency_from_payload(emergency_state(revision()[0]).wire())  # issue 17, Build 2
+    verdict = decide(credential, door, now, edge, policy=policy, direction=Direction.IN, emergency=modes)
     state = effective(door, now.astimezone(CAMPUS_TZ), policy)
     facts = {_("设备"): f"{device.code} {device.name}（{device.get_kind_display()}）"}
     if card is not None:
@@ -86,7 +120,11 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
             f"{timezone.localtime(card.valid_until):%Y-%m-%d %H:%M}" if card.valid_until else _("长期")
         )
     facts.update(_policy_facts(state, door))
+    if door.passback != "off" and card is not None:
+        facts.update(_passback_facts(card, door, last))
     rule, text = _policy_text(verdict.reason, verdict.flags, state, credential, now)
+    if verdict.reason == Reason.ANTI_PASSBACK or PASSBACK in verdict.flags:
+        rule, text = _passback_text(verdict, door, last)
     if not text:
         text = _text(verdict.reason, card, door)
     return Explanation(
@@ -98,6 +136,68 @@ def explain(*, uid: str, device_code: str, now: datetime | None = None) -> Expla
         rule,
         verdict.flags,
     )
+
+
+def _last_passage(card: Card | None, door: Door, now: datetime) -> passback.LastPassage | None:
+    """The card's last passage in the door's zone that counts now: since the zone's daily reset
+    and since its last forgiveness (None: none, or the door checks no anti-passback)."""
+    zone = passback.zones().get(door.passback_area) if door.passback != "off" else None
+    if card is None or zone is None:
+        return None
+    since = last_reset(now.astimezone(CAMPUS_TZ), door.passback_reset) if door.passback_reset else now - KEEP
+    return passback.last_passage(card.uid, zone, since)
+
+
+def _direction_word(direction: Direction) -> str:
+    return _("进入") if direction == Direction.IN else _("离开")
+
+
+def _passback_facts(card: Card, door: Door, last: passback.LastPassage | None) -> dict[str, str]:
+    if last is None:
+        seen = _("最近一次通行：今天（自每日重置起）在该区域没有计入的通行")
+    else:
+        seen = _("最近一次通行：%(at)s 在 %(device)s %(dir)s") % {
+            "at": f"{timezone.localtime(last.at):%Y-%m-%d %H:%M:%S}",
+            "device": last.device,
+            "dir": _direction_word(last.direction),
+        }
+    facts = {
+        _("防潜回"): _("%(mode)s，区域 %(area)s；%(seen)s（以服务器已收到的通行为准）")
+        % {
+            "mode": _("硬（拒绝）") if door.passback == "hard" else _("软（放行并标记）"),
+            "area": door.passback_area,
+            "seen": seen,
+        }
+    }
+    forgiven = passback.last_forgiveness(door.passback_area, card.uid)
+    if forgiven is not None:
+        facts[_("最近豁免")] = _("%(at)s 由 %(by)s 豁免%(whom)s：%(reason)s") % {
+            "at": f"{timezone.localtime(forgiven.at):%Y-%m-%d %H:%M:%S}",
+            "by": forgiven.by.username,
+            "whom": _("此人") if forgiven.holder_id else _("整个区域"),
+            "reason": forgiven.reason,
+        }
+    return facts
+
+
+def _passback_text(verdict: Verdict, door: Door, last: passback.LastPassage | None) -> tuple[str, str]:
+    if last is None:
+        return "", ""
+    values = {
+        "at": f"{timezone.localtime(last.at):%H:%M:%S}",
+        "device": last.device,
+        "dir": _direction_word(last.direction),
+        "area": door.passback_area,
+    }
+    if verdict.reason == Reason.ANTI_PASSBACK:
+        return _("防潜回"), _(
+            "防潜回：此卡 %(at)s 已在 %(device)s %(dir)s防潜回区域“%(area)s”，其后没有反方向的通行记录，"
+            "同方向再次通行被拒绝（同一区域的读卡器共享这一状态）。如确属误判（例如随他人出门未刷卡），"
+            "保卫处可在“防潜回豁免”页面豁免此人或整个区域。"
+        ) % values
+    return _("防潜回"), _(
+        "此卡可以通行，但此卡 %(at)s 已在 %(device)s %(dir)s防潜回区域“%(area)s”，本次将记为防潜回（软）。"
+    ) % values
 
 
 def _windows(windows: tuple[Window, ...]) -> str:
@@ -193,6 +293,7 @@ def _text(reason: Reason, card: Card | None, door: Door) -> str:
         Reason.LOST: _("此卡已挂失。如已找回，请持身份证到网信中心办理解挂。"),
         Reason.CANCELLED: _("此卡已注销或已补卡作废，永久失效；请使用新卡。"),
         Reason.BLACKLISTED: _("此卡在黑名单中，请联系保卫处。"),
+        Reason.LOCKDOWN: _("该处正处于紧急封闭状态（保卫处启动），只有保卫处人员可以通行；由保卫处结束后恢复正常。"),
         Reason.NOT_YET_VALID: _("此卡尚未到生效时间。"),
         Reason.EXPIRED: _("此卡已过有效期；临时卡延期须凭单位函件办理。"),
         Reason.FUNCTION_NOT_ALLOWED: _(

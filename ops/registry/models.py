@@ -220,6 +220,10 @@ class Device(models.Model):
     buffered = models.PositiveIntegerField(_("待上传事件"), default=0)
     # R-DEV-1: NIC registers the device and hands its key over once; messages are signed with it.
     key_hex = models.CharField(_("设备密钥"), max_length=64, blank=True, editable=False)
+    # issue 20: after a key is issued again, the old one is still accepted until this time (what
+    # the agent signed before it had the new key); empty when the old key was compromised
+    previous_key_hex = models.CharField(_("旧设备密钥"), max_length=64, blank=True, editable=False)
+    previous_key_until = models.DateTimeField(_("旧密钥有效至"), null=True, blank=True, editable=False)
     boot_epoch = models.PositiveBigIntegerField(_("启动纪元"), default=0)
     last_seq = models.PositiveBigIntegerField(_("最后序号"), default=0)
     heartbeat_s = models.PositiveIntegerField(_("心跳间隔（秒）"), default=10)

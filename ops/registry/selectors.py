@@ -26,16 +26,32 @@ def cards_visible_to(user: Any, cards: QuerySet[Card] | None = None) -> QuerySet
     approved and manages (R-CARD-7: 谁审批，谁管理，谁负责). The card admin and the card page's
     live revocation panel (issue 17) ask the same question."""
     cards = cards if cards is not None else Card.objects.all()
-    if getattr(user, "is_superuser", False) or role_of(user) == Role.NIC:
+    if sees_every_card(user):
         return cards
     department = getattr(getattr(user, "operator", None), "department_id", None)
     return cards.filter(card_type=CardType.TEMPORARY, owner_department_id=department)
 
 
+def sees_every_card(user: Any) -> bool:
+    return bool(getattr(user, "is_superuser", False) or role_of(user) == Role.NIC)
+
+
+def readable_cards(user: Any) -> QuerySet[Card]:
+    """The cards ``user`` may read — a card's page in the admin, ``GET /api/v1/cards/<uid>/``,
+    为什么被拒绝 in both (issue 20, item 2): the admin's rule exactly, the card view permission
+    (:func:`may_view_cards`) and then :func:`cards_visible_to`. None for anyone else (hr,
+    finance, library, a leader: their tokens read no card)."""
+    if not may_view_cards(user):
+        return Card.objects.none()
+    return cards_visible_to(user)
+
+
 def may_view_cards(user: Any) -> bool:
     """Whether ``user`` may open card pages at all (the admin's own rule: staff with the view
     permission)."""
-    return bool(user.is_active and user.is_staff and user.has_perm("campus.view_card"))
+    return bool(
+        getattr(user, "is_active", False) and getattr(user, "is_staff", False) and user.has_perm("campus.view_card")
+    )
 
 
 def credentials() -> list[Credential]:

@@ -4,34 +4,51 @@ user up to date after the commit (issue 12, Build 6: :mod:`ops.registry.device_a
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from ops import redis_client
 from ops.audit import services as audit
 from ops.registry import device_acl
 from ops.registry.models import Device
-from streams import signing
+from streams import names, signing
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def issue_device_key(*, device: Device, operator: Any, basis: str = "") -> str:
+def issue_device_key(*, device: Device, operator: Any, basis: str = "", compromised: bool = False) -> str:
     """Give a registered device a new signing key and return it — the only time it is shown.
-    Messages signed with the old key are rejected from now on (a stolen key is revoked by
-    issuing a new one). The key itself is never written to the audit trail."""
+    Processors take it up within a second (issue 20). A key issued again: the old one is still
+    accepted for ``DEVICE_KEY_OVERLAP_S`` (what the agent signed and buffered before it was given
+    the new key is stored), unless it was ``compromised`` (stolen): then it is refused at once.
+    The keys themselves are never written to the audit trail."""
     key = signing.new_key().hex()
     rotated = bool(device.key_hex)
-    Device.objects.filter(pk=device.pk).update(key_hex=key)
+    overlap = 0 if compromised or not rotated else settings.DEVICE_KEY_OVERLAP_S
+    Device.objects.filter(pk=device.pk).update(
+        key_hex=key,
+        previous_key_hex=device.key_hex if overlap else "",
+        previous_key_until=timezone.now() + timedelta(seconds=overlap) if overlap else None,
+    )
     audit.record(
         actor=operator,
         action="device.key_rotated" if rotated else "device.key_issued",
         object_type="device",
         object_id=device.code,
         basis=basis,
+        data={"old_key_accepted_s": overlap, "compromised": compromised} if rotated else None,
     )
     # the agent's Redis password derives from its lead door's key: its user changes with it,
     # and connections made with the old one are closed
     device_acl.changed([device_acl.agent_of(device)], actor=operator, basis=basis, disconnect=True)
+    keys_changed()
     return key
 
 
@@ -40,9 +57,23 @@ def retire_device(*, device: Device, operator: Any, basis: str) -> None:
     """Withdraw a device's key (issue 12, Build 6): its messages are refused from now on, and it
     loses its place in Redis — its agent's user if it led one (and that user's connections), its
     acknowledgement key otherwise. Its history stays; a new key brings it back (R-DEV-1)."""
-    Device.objects.filter(pk=device.pk).update(key_hex="")
+    Device.objects.filter(pk=device.pk).update(key_hex="", previous_key_hex="", previous_key_until=None)
     audit.record(actor=operator, action="device.retired", object_type="device", object_id=device.code, basis=basis)
     device_acl.changed([device_acl.agent_of(device)], actor=operator, basis=basis, disconnect=True)
+    keys_changed()
+
+
+def keys_changed() -> None:
+    """After the commit, tell the processors a device key changed (they reload within a second).
+    A Redis away then is logged: the processors also reload every ``KEYS_RELOAD_S`` regardless."""
+
+    def bump() -> None:
+        try:
+            redis_client.client().incr(names.DEVICE_KEYS_VERSION)
+        except (redis.RedisError, OSError) as exc:
+            log.error("processors not told of a device key change (%s): they reload within a minute", exc)
+
+    transaction.on_commit(bump)
 
 
 @transaction.atomic

@@ -31,6 +31,7 @@ tap matters more than the disk it takes, and the faults tell an operator.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sqlite3
@@ -48,21 +49,28 @@ from redis.retry import Retry
 
 from readers.agent.cache import CredentialCache
 from readers.agent.config import AgentConfig, DoorConfig, load_config
+from readers.agent.emergency import EmergencyHold
 from readers.agent.forwarder import Forwarder
 from readers.agent.outbox import Outbox
+from readers.agent.passback import SharedPassback, ZoneFollower
 from readers.agent.sync import CredentialSync
-from readers.decide import Door, EdgeState, Verdict, decide
+from readers.decide import PASSBACK_OFFLINE, Door, Emergency, Verdict, decide
 from readers.doors import DoorAlarm, DoorInput, DoorInputs, DoorMonitor
 from readers.sources.base import CardPresented, CardSource, SourceError
 from readers.sources.pcsc import PcscSource
 from readers.sources.simulated import SimulatedSource
 from streams import credentials as feed
 from streams import envelopes
+from streams import passback as zone_feed
 from streams.connect import StreamClient, connect
 from streams.reasons import Decision, Direction
 from streams.signing import sign
 
 log = logging.getLogger(__name__)
+
+
+def _hold(held: bool, monitor: DoorMonitor, now: float) -> list[DoorAlarm]:
+    return monitor.hold(held, now)
 
 BUFFER_FILLING = "buffer_filling"
 BUFFER_FULL = "buffer_full"
@@ -138,6 +146,8 @@ class ReaderAgent:
         self.state_dir = Path(state_dir if state_dir is not None else config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.cache = CredentialCache(self.state_dir / "credentials.sqlite3")
+        self.emergency = EmergencyHold(self.state_dir / "emergency.sqlite3")  # issue 17, Build 2
+        self.emergency.on_change = self._emergency_doors
         self._stopping = threading.Event()
         # issue 12: only card changes a trusted feed key signed; refusals reported as faults
         self.sync = CredentialSync(
@@ -146,13 +156,17 @@ class ReaderAgent:
             self.client_factory,
             stopping=self._stopping,
             on_refused=self._report_refused,
+            emergency=self.emergency,
         )
         self._refused_reported_at = -REFUSED_REPORT_EVERY_S
         self._refused_unreported = 0
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3", capacity=config.outbox_capacity)
         self.boot_epoch = self._new_boot_epoch()
         self.devices = {d.device_id: _Device(d, d.door) for d in config.doors}
-        self.edge_state = EdgeState()  # anti-passback memory (in memory: a restart forgets it)
+        # anti-passback memory, durable and shared with the zone's other agents (issue 17, Build 5)
+        self.edge_state = SharedPassback(self.state_dir / "passback.sqlite3")
+        self.zones = zone_feed.zones_of((d.device_id, d.door.area, d.door.passback) for d in config.doors)
+        self.zone_follower = ZoneFollower(self.edge_state, self.zones, self.client_factory, stopping=self._stopping)
         self.by_reader = {d.reader: self.devices[d.device_id] for d in config.doors if d.reader}
         self.sources = list(sources) if sources is not None else self._pcsc_sources() + self._simulated_sources()
         self.door_inputs: list[DoorInputs] = (
@@ -198,8 +212,17 @@ class ReaderAgent:
             nonlocal verdict
             # under the emit lock: two gates of one anti-passback area see each other's taps
             verdict = decide(
-                self.cache.lookup(uid), device.door, at, self.edge_state, direction=dir_, policy=self.cache.policy
+                self.cache.lookup(uid),
+                device.door,
+                at,
+                self.edge_state,
+                direction=dir_,
+                policy=self.cache.policy,
+                emergency=self.emergency.current,
             )
+            if device.door.passback != "off" and dir_ != Direction.NONE and not self.zone_follower.connected:
+                # judged from this agent's own knowledge: the zone's shared state is out of reach
+                verdict = verdict._replace(flags=(*verdict.flags, PASSBACK_OFFLINE))
             return envelopes.Tap(
                 event_id=envelopes.new_id(),
                 device_id=device_id,
@@ -394,6 +417,15 @@ class ReaderAgent:
                 except Exception:
                     log.exception("could not report %s at %s", alarm.code, device_id)
 
+    def _emergency_doors(self, emergency: Emergency) -> None:
+        """An unlock-all holds the locks of the doors it covers released; its end (or a lockdown)
+        engages them again (issue 17, Build 2)."""
+        if not self.door_inputs:
+            return
+        for device_id, device in self.devices.items():
+            held = emergency.at(device.door) == "unlock_all"
+            self._door_step(device_id, functools.partial(_hold, held))
+
     def _door_loop(self) -> None:
         while not self._stopping.wait(DOOR_TICK_S):
             for device_id in self.door_monitors:
@@ -481,6 +513,7 @@ class ReaderAgent:
         loops: list[tuple[str, Callable[[], None]]] = [
             ("credential-sync", self.sync.run),
             ("heartbeats", self._heartbeat_loop),
+            ("passback-zones", self.zone_follower.run),
         ]
         if self.door_inputs:
             loops.append(("doors", self._door_loop))
@@ -491,6 +524,7 @@ class ReaderAgent:
         self._check_buffer()
         self._failed_sources = self._start_sources(self.sources)
         self._start_door_inputs()
+        self._emergency_doors(self.emergency.current)  # a mode held across a restart
 
     def stop(self, flush_timeout_s: float = 2.0) -> None:
         """Stop the sources (no tap after this), the threads, then send what Redis takes within
@@ -511,7 +545,9 @@ class ReaderAgent:
     def close(self) -> None:
         self.stop()
         self.cache.close()
+        self.emergency.close()
         self.outbox.close()
+        self.edge_state.close()
 
     def __enter__(self) -> ReaderAgent:
         self.start()
@@ -525,10 +561,13 @@ class ReaderAgent:
             "boot_epoch": self.boot_epoch,
             "credential_version": self.cache.version,
             "policy_version": self.cache.policy.version if self.cache.policy is not None else 0,
+            "emergency_revision": self.emergency.revision,
+            "emergency_modes": [f"{m.kind}#{m.id}" for m in self.emergency.current.modes],
             "cards": len(self.cache),
             "buffered": len(self.outbox),
             "forwarding": bool(self.forwarder and self.forwarder.connected),
             "credential_sync": self.sync_connected,
+            "passback_zones": {zone: self.zone_follower.connected for zone in self.zones},
             "alarms": sorted(self._alarms),
             "door_alarms": {d: sorted(m.active) for d, m in self.door_monitors.items() if m.active},
         }

@@ -24,8 +24,10 @@ from typing import Any
 import redis
 
 from readers.agent.cache import CredentialCache, GapError
+from readers.agent.emergency import EmergencyHold
 from readers.agent.forwarder import BACKOFF_MAX_S, BACKOFF_START_S, REDIS_ERRORS
 from streams import credentials as feed
+from streams import emergency as emergency_feed
 from streams import names
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,10 @@ class CredentialSync:
         *,
         stopping: threading.Event,
         on_refused: Callable[[str], None] = lambda detail: None,
+        emergency: EmergencyHold | None = None,
     ) -> None:
         self.cache = cache
+        self.emergency = emergency  # issue 17, Build 2: read first, in the same XREAD
         self.verifier = verifier
         self.client_factory = client_factory
         self._stopping = stopping
@@ -62,6 +66,8 @@ class CredentialSync:
             try:
                 if client is None:
                     client = self.client_factory()
+                if need_snapshot or check_version:
+                    self._load_emergency(client)  # before any card: an offline door hears it first
                 if need_snapshot:
                     self._load_snapshot(client)
                     need_snapshot = check_version = False
@@ -83,7 +89,7 @@ class CredentialSync:
                 # past refused entries too: a forged entry is read once, then the real feed
                 # (whose next version then looks like a gap: the snapshot is loaded) goes on
                 cursor = max(cursor, self.cache.version)
-                for change in feed.read_after(client, cursor, block_ms=SYNC_BLOCK_MS):
+                for change in self._read(client, cursor):
                     cursor = max(cursor, change.version)
                     payload = self._verified(change)
                     if payload is None:
@@ -109,6 +115,42 @@ class CredentialSync:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
         if client is not None:
             client.close()
+
+    def _read(self, client: redis.Redis, cursor: int) -> list[feed.SignedChange]:
+        """The card changes after ``cursor``; with an emergency hold, one XREAD of both streams,
+        and an emergency state applied before any card change it came with."""
+        if self.emergency is None:
+            return feed.read_after(client, cursor, block_ms=SYNC_BLOCK_MS)
+        states, changes = emergency_feed.read_with_credentials(
+            client, cursor, self.emergency.revision, block_ms=SYNC_BLOCK_MS
+        )
+        if states:
+            self._apply_emergency(max(states, key=lambda signed: signed.revision))
+        return changes
+
+    def _load_emergency(self, client: redis.Redis) -> None:
+        if self.emergency is not None:
+            signed = emergency_feed.load(client)
+            if signed is not None:
+                self._apply_emergency(signed)
+
+    def _apply_emergency(self, signed: emergency_feed.SignedState) -> None:
+        """A state a trusted key signed, if newer than the one held (refused and reported
+        otherwise: a forged one neither starts nor ends a mode)."""
+        assert self.emergency is not None
+        if signed.revision <= self.emergency.revision:
+            return
+        try:
+            state = emergency_feed.verify(signed, self.verifier)
+        except feed.ForgedCredential as exc:
+            self.refused_changes += 1
+            log.error("emergency state refused: %s", exc)
+            self.on_refused(str(exc))
+            return
+        except ValueError as exc:
+            log.error("emergency state is signed but malformed (%s): the state held is kept", exc)
+            return
+        self.emergency.apply_state(state, signed.e)
 
     def _load_snapshot(self, client: redis.Redis) -> None:
         version, cards = feed.load_snapshot(client)

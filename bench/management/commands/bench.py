@@ -8,7 +8,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import common, decide, fanout, graduates, history, imports, memory, pipeline, revocation, soak
+from bench import common, decide, emergency, fanout, graduates, history, imports, memory, pipeline, revocation, soak
 from ops.paths import var_dir
 from streams import embedded_redis
 
@@ -62,7 +62,11 @@ class Command(BaseCommand):
         m.add_argument("--minutes", type=float, default=30.0)
         m.add_argument("--sample-s", type=float, default=30.0, help="seconds between samples")
         m.add_argument("--pages", type=int, default=5, help="live gate pages open on daphne")
-        for q in (p, h, g, i, d, r, f, s, m):
+        e = sub.add_parser("emergency", help="lockdown started/ended on the security page → every reader holding it")
+        e.add_argument("--readers", type=int, default=500)
+        e.add_argument("--rounds", type=int, default=5, help="lockdowns started and ended (2 changes each)")
+        e.add_argument("--processes", type=int, default=10, help="OS processes hosting them")
+        for q in (p, h, g, i, d, r, f, s, m, e):
             q.add_argument("--json", action="store_true", help="last line: one JSON object")
             q.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
             q.add_argument("--database-url", help="benchmark this database (default: scratch SQLite)")
@@ -116,6 +120,11 @@ class Command(BaseCommand):
                 readers=opts["readers"], revocations=opts["revocations"], processes=opts["processes"]
             )
             title = "bench revocation"
+        elif opts["what"] == "emergency":
+            if opts["readers"] < 1 or opts["rounds"] < 1 or opts["processes"] < 1:
+                raise CommandError("--readers, --rounds and --processes must be positive")
+            figures = emergency.run(readers=opts["readers"], rounds=opts["rounds"], processes=opts["processes"])
+            title = "bench emergency"
         elif opts["what"] == "fanout":
             if opts["clients"] < 1 or opts["rate"] <= 0 or opts["seconds"] <= 0 or opts["web"] < 1:
                 raise CommandError("--clients, --rate, --seconds and --web must be positive")

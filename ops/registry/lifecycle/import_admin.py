@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from ops.accounts.masked_lookups import MaskedLookupsAdmin
 from ops.admin_kit import ReadOnlyAdmin
 from ops.redis_client import client
 from ops.registry.lifecycle import importing
@@ -64,11 +65,16 @@ def _apply_in_background(batch: ImportBatch, operator: Any) -> None:
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(ReadOnlyAdmin):
+class ImportBatchAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
     list_display = ("id", "filename", "kind", "status", "rows", "created_by", "created_at", "applied_at")
     list_filter = ("status", "kind")
     exclude = ("plan",)  # the raw plan holds full citizen IDs: the review page shows it masked
     change_list_template = "admin/cards/importbatch_changelist.html"
+
+    def get_queryset(self, request: HttpRequest):
+        """Lists and pages never load the plan (issue 20, item 5: it can be large); the review
+        page reads it, once, for the one batch."""
+        return super().get_queryset(request).defer("plan")
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -86,13 +92,14 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 photo_set = None
-                if form.cleaned_data["photos"]:
-                    photo_set = photo_checks.load_photo_set_from_bytes(form.cleaned_data["photos"].read())
                 upload = form.cleaned_data["file"]
+                data = importing.read_upload(upload)  # refused by its size first (issue 20)
+                if form.cleaned_data["photos"]:
+                    photo_set = photo_checks.load_photo_set_from_upload(form.cleaned_data["photos"])
                 batch = importing.preview_import(
                     kind=form.cleaned_data["kind"],
                     filename=upload.name,
-                    data=upload.read(),
+                    data=data,
                     operator=request.user,
                     photo_set=photo_set,
                 )

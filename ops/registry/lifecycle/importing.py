@@ -41,6 +41,8 @@ OPTIONAL = {"student": tabular.STUDENT_OPTIONAL}
 KIND = {"student": HolderKind.STUDENT, "staff": HolderKind.STAFF}
 FIELDS = {"student": ("name", "department", "class_name", "citizen_id"), "staff": ("name", "department", "title")}
 PHOTO_COLUMN = "照片"
+MAX_REJECTED_KEPT = 1000  # rejected rows a plan keeps (the count is of all; issue 20, item 5)
+MAX_VALUE_KEPT = 64  # characters of a rejected cell kept in the plan
 HOLDER_FIELDS = (
     "kind",
     "number",
@@ -172,7 +174,15 @@ def preview_import(
         sha256=hashlib.sha256(data).hexdigest(),
         created_by=operator if getattr(operator, "pk", None) else None,
         rows=len(table.rows),
-        plan={"create": creates, "update": updates, "unchanged": unchanged, "rejected": errors},
+        plan={
+            "create": creates,
+            "update": updates,
+            "unchanged": unchanged,
+            # bounded (issue 20, item 5): the first MAX_REJECTED_KEPT problems, each value cut
+            # short; the count is of all of them
+            "rejected": [_bounded(e) for e in errors[:MAX_REJECTED_KEPT]],
+            "rejected_total": len(errors),
+        },
     )
     if photo_set is not None:  # keep the accepted photos until the operator applies
         staging = _staging(batch.id)
@@ -193,6 +203,23 @@ def preview_import(
         },
     )
     return batch
+
+
+def _bounded(error: dict[str, Any]) -> dict[str, Any]:
+    value = str(error.get("value", ""))
+    if len(value) > MAX_VALUE_KEPT:
+        value = value[:MAX_VALUE_KEPT] + "…"
+    return {**error, "value": value}
+
+
+def read_upload(upload: Any) -> bytes:
+    """An uploaded list's bytes — refused by its size before it is read (issue 20, item 5: a
+    50 MB CSV took 52 s and 2.1 GB before it was refused). Django has it on disk by then."""
+    try:
+        tabular.check_file_size(upload.size)
+    except tabular.TableError as exc:
+        raise CardRuleError(str(exc)) from None
+    return upload.read()
 
 
 def _on_record(current: Mapping[str, Any], field: str) -> Any:
@@ -326,7 +353,7 @@ def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noo
         "created": len(creates),
         "updated": len(updates),
         "unchanged": plan["unchanged"],
-        "rejected": len(plan["rejected"]),
+        "rejected": plan.get("rejected_total", len(plan["rejected"])),
     }
 
 
@@ -363,5 +390,5 @@ def summary(batch: ImportBatch) -> dict[str, int]:
         "create": len(plan["create"]),
         "update": len(plan["update"]),
         "unchanged": plan["unchanged"],
-        "rejected": len(plan["rejected"]),
+        "rejected": plan.get("rejected_total", len(plan["rejected"])),
     }

@@ -4,7 +4,6 @@ check against the bank statement (银校对账)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,6 +17,7 @@ from django.utils import timezone
 from ops.masking import mask_name
 from ops.registry.lifecycle.choices import ChargeStatus, FeeKind
 from ops.registry.lifecycle.models import FeeCharge
+from ops.spreadsheet import append_row, csv_bytes
 
 SUMMARY_HEADERS = ["日期", "操作员", "收费窗口", "笔数", "金额（元）"]
 ITEM_HEADERS = ["流水号", "收费时间", "操作员", "收费窗口", "收费项目", "学工号", "姓名", "新卡号", "金额（元）"]
@@ -70,11 +70,9 @@ def ledger(*, start: date, end: date) -> Ledger:
 
 
 def to_csv(headers: list[str], rows: list[list[object]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8-sig")  # BOM: Excel opens it as UTF-8
+    """A window typed at a desk (``=HYPERLINK(…)``) is text in the file, never a formula
+    (issue 20, item 3; :mod:`ops.spreadsheet`)."""
+    return csv_bytes(headers, rows)  # BOM: Excel opens it as UTF-8
 
 
 def to_xlsx(ledger_: Ledger) -> bytes:
@@ -85,14 +83,14 @@ def to_xlsx(ledger_: Ledger) -> bytes:
     sheet = book.active
     assert isinstance(sheet, Worksheet)  # a new workbook opens on its one worksheet
     sheet.title = "汇总"
-    sheet.append(SUMMARY_HEADERS)
+    append_row(sheet, SUMMARY_HEADERS)
     for row in ledger_.summary:
-        sheet.append([*row[:4], float(cast(Decimal, row[4]))])
-    sheet.append(["合计", "", "", ledger_.count, float(ledger_.total)])
+        append_row(sheet, [*row[:4], float(cast(Decimal, row[4]))])
+    append_row(sheet, ["合计", "", "", ledger_.count, float(ledger_.total)])
     detail = book.create_sheet("明细")
-    detail.append(ITEM_HEADERS)
+    append_row(detail, ITEM_HEADERS)
     for row in ledger_.items:
-        detail.append([*row[:8], float(cast(Decimal, row[8]))])
+        append_row(detail, [*row[:8], float(cast(Decimal, row[8]))])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

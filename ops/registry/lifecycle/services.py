@@ -31,6 +31,7 @@ from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import AccessGrant, CardAction, FeeCharge, FeePolicy
 from ops.registry.lifecycle.outbox import announce
 from ops.registry.models import Building, Card, Cardholder, Department, Device
+from ops.spreadsheet import FORMULA_STARTS
 from readers.decide import ALLOWED_TYPES
 from streams.cards import CardStatus, CardType, DeviceKind
 
@@ -413,6 +414,7 @@ def replace_card(
             _("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡") % {"status": card.get_status_display()}
         )
     policy = FeePolicy.current()
+    window = checked_window(window)
     amount = policy.replacement_fee if fee is None else Decimal(fee)
     if amount < 0:
         raise CardRuleError(_("收费金额不能为负数"))
@@ -518,6 +520,15 @@ def may_settle(operator: Any) -> bool:
     return getattr(operator, "is_superuser", False) or role_of(operator) in (Role.FINANCE, Role.NIC)
 
 
+def checked_window(window: str) -> str:
+    """A fee window's name as typed at a desk (一号窗口, API): text, never a formula — the
+    ledger's CSV/XLSX go to Finance's desk (issue 20, item 3; the exports neutralise it too)."""
+    window = window.strip()
+    if window.startswith(FORMULA_STARTS):
+        raise CardRuleError(_("收费窗口名称不能以 =、+、-、@ 开头"))
+    return window
+
+
 @transaction.atomic
 def settle_charge(*, charge: FeeCharge, to: str, operator: Any, window: str = "", reason: str = "") -> FeeCharge:
     """An owed charge is paid (at ``window``), waived or voided (with ``reason``) — once; a paid
@@ -530,6 +541,7 @@ def settle_charge(*, charge: FeeCharge, to: str, operator: Any, window: str = ""
         raise CardRuleError(
             _("这笔收费已“%(status)s”，不能再更改（已缴费用不退）") % {"status": charge.get_status_display()}
         )
+    window = checked_window(window)
     target = ChargeStatus(to)
     if target == ChargeStatus.OWED:
         raise CardRuleError(_("请选择：已缴、减免或作废"))

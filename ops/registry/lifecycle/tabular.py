@@ -25,15 +25,17 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePath
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ops.registry import citizen_id
+from ops.registry import citizen_id, holder_number
 
 # Canonical field → accepted header spellings (compared after :func:`header_key`). The first
 # spelling is the one shown to the operator. Every field listed is required.
@@ -69,6 +71,7 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE]\+?\d+$")
 _EXCEL_TEXT_FORMULA = re.compile(r'^="(.*)"$')  # ="0123": the CSV trick to keep Excel from converting
 _STRIP = " \t\r\n\u3000\xa0\u200b\ufeff"
+MAX_WORKBOOK_PARTS = 1000  # an XLSX of one list has a dozen
 
 
 class TableError(ValueError):
@@ -110,22 +113,61 @@ class RowError:
 # ---------------------------------------------------------------- reading
 
 
-def read_table(filename: str, data: bytes) -> Table:
-    """Read an uploaded CSV/XLSX into text rows. Raises :class:`TableError` if it can't."""
+@dataclass(frozen=True)
+class Limits:
+    """What one uploaded list may hold (issue 20, item 5: a 300 KB XLSX unpacked one 300 MB
+    string; a 50 MB CSV took 2 GB before it was refused). Settings ``IMPORT_MAX_*``."""
+
+    file_bytes: int
+    unpacked_bytes: int  # an XLSX's parts, decompressed
+    rows: int  # data rows (the header not counted)
+    columns: int
+    cell_chars: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            file_bytes=settings.IMPORT_MAX_BYTES,
+            unpacked_bytes=settings.IMPORT_MAX_UNPACKED_BYTES,
+            rows=settings.IMPORT_MAX_ROWS,
+            columns=settings.IMPORT_MAX_COLUMNS,
+            cell_chars=settings.IMPORT_MAX_CELL_CHARS,
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f}" if size >= 1024 * 1024 else f"{size / (1024 * 1024):.2f}"
+
+
+def check_file_size(size: int, limits: Limits | None = None) -> None:
+    """Refuse a list before it is read (its upload is on disk; its size is known)."""
+    limits = limits or Limits.from_settings()
+    if size > limits.file_bytes:
+        raise TableError(
+            _("文件过大（%(size)s MB，上限 %(max)s MB）；请分批导入")
+            % {"size": _mb(size), "max": _mb(limits.file_bytes)}
+        )
+
+
+def read_table(filename: str, data: bytes, limits: Limits | None = None) -> Table:
+    """Read an uploaded CSV/XLSX into text rows. Raises :class:`TableError` if it can't, or
+    as soon as it is past a limit (:class:`Limits`)."""
+    limits = limits or Limits.from_settings()
     suffix = PurePath(filename).suffix.lower()
+    check_file_size(len(data), limits)
     if not data.strip():
         raise TableError(_("文件是空的"))
     if data.startswith(_ZIP_MAGIC) or data.startswith(_OLE_MAGIC):
         if suffix not in EXCEL_EXTENSIONS | CSV_EXTENSIONS:
             raise TableError(_("不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件") % {"suffix": suffix})
-        return _read_workbook(data)
+        return _read_workbook(data, limits)
     if suffix in EXCEL_EXTENSIONS:
         raise TableError(
             _("文件扩展名是 %(suffix)s，但内容不是 Excel 工作簿；请在 Excel 中重新另存为 .xlsx") % {"suffix": suffix}
         )
     if suffix not in CSV_EXTENSIONS:
         raise TableError(_("不支持的文件类型“%(suffix)s”，请上传 .xlsx 或 .csv 文件") % {"suffix": suffix or filename})
-    return _read_csv(data)
+    return _read_csv(data, limits)
 
 
 def _decode(data: bytes) -> str:
@@ -141,20 +183,70 @@ def _decode(data: bytes) -> str:
         raise TableError(_("无法识别文件的文字编码；请在 Excel 中另存为“CSV UTF-8”或 .xlsx 格式")) from exc
 
 
-def _read_csv(data: bytes) -> Table:
+def _read_csv(data: bytes, limits: Limits) -> Table:
     text = _decode(data)
     first_line = text[: text.find("\n")] if "\n" in text else text
     delimiter = max((",", "\t", ";"), key=first_line.count)
     if first_line.count(delimiter) == 0:
         delimiter = ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    cells: list[list[str]] = []
     try:
-        records = list(reader)
+        for record in reader:  # row by row: refused at the first row past a limit
+            _check_row(len(cells) + 1, record, limits)
+            cells.append([_csv_cell(value) for value in record])
     except csv.Error as exc:
         message = _("CSV 文件格式有误（第 %(row)d 行）：%(error)s") % {"row": reader.line_num, "error": exc}
         raise TableError(message) from exc
-    cells = [[_csv_cell(value) for value in record] for record in records]
     return _build(cells, lossy=set(), sheet=None)
+
+
+def _check_row(row: int, record: list, limits: Limits) -> None:
+    """Refuse the file at row ``row`` (as in Excel) if it is past the rows, columns or cell size
+    a list of people can have."""
+    if row > limits.rows + 1:
+        raise TableError(_("名单超过 %(max)d 行；请分批导入（每次不超过 %(max)d 行）") % {"max": limits.rows})
+    if len(record) > limits.columns and any(record[limits.columns :]):
+        raise TableError(
+            _("第 %(row)d 行超过 %(max)d 列；名单只需姓名、学号/工号等几列，请删除多余的列")
+            % {"row": row, "max": limits.columns}
+        )
+    for col, value in enumerate(record):
+        if value.__class__ is str and len(value) > limits.cell_chars:
+            raise TableError(
+                _("第 %(row)d 行 %(column)s 列的内容超过 %(max)d 个字符，不是名单数据；请检查文件")
+                % {"row": row, "column": _column_letter(col), "max": limits.cell_chars}
+            )
+
+
+def _check_unpacked(data: bytes, limits: Limits) -> None:
+    """An XLSX is a ZIP: decompress each part as a stream, counting, and refuse the file as
+    soon as the total passes ``limits.unpacked_bytes`` (a part's declared size can lie; Python
+    stops at it and checks the CRC). Memory stays at one chunk."""
+    budget = limits.unpacked_bytes
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+            if len(entries) > MAX_WORKBOOK_PARTS:
+                raise TableError(_("Excel 文件的结构异常（部件过多）；请在 Excel 中重新另存为 .xlsx"))
+            if sum(e.file_size for e in entries) > budget:
+                raise TableError(_unpacked_message(limits))
+            for entry in entries:
+                with archive.open(entry) as part:
+                    while chunk := part.read(1024 * 1024):
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise TableError(_unpacked_message(limits))
+    except TableError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
+        raise TableError(_("无法读取 Excel 文件（%(error)s）；请确认文件未损坏、未加密") % {"error": exc}) from exc
+
+
+def _unpacked_message(limits: Limits) -> str:
+    return _("Excel 文件解压后超过 %(max)s MB，不像一份名单；请只保留名单所在的工作表，或分批导入") % {
+        "max": _mb(limits.unpacked_bytes)
+    }
 
 
 def _csv_cell(value: str) -> str:
@@ -166,11 +258,13 @@ def _csv_cell(value: str) -> str:
     return value
 
 
-def _read_workbook(data: bytes) -> Table:
+def _read_workbook(data: bytes, limits: Limits) -> Table:
     try:
         from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
     except ImportError as exc:  # pragma: no cover - a pinned dependency
         raise TableError(_("服务器未安装 Excel 读取组件，请上传 CSV 文件")) from exc
+    if data.startswith(_ZIP_MAGIC):
+        _check_unpacked(data, limits)  # before calamine holds any of it
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = [
@@ -180,8 +274,17 @@ def _read_workbook(data: bytes) -> Table:
         ] or book.sheet_names
         if not names:
             raise TableError(_("Excel 文件中没有工作表"))
+        sheet = book.get_sheet_by_name(names[0])
+        end = sheet.end  # (row, column) of the last cell, from 0; None for an empty sheet
+        if end is not None:  # the padded grid below is rows × columns: check both first
+            _check_row(end[0] + 1, [], limits)
+            if end[1] + 1 > limits.columns:
+                raise TableError(
+                    _("工作表“%(sheet)s”有 %(n)d 列，超过 %(max)d 列；请删除多余的列")
+                    % {"sheet": names[0], "n": end[1] + 1, "max": limits.columns}
+                )
         # skip_empty_area=False: the first list is row 1, so indexes give Excel's row numbers.
-        values = book.get_sheet_by_name(names[0]).to_python(skip_empty_area=False)
+        values = sheet.to_python(skip_empty_area=False)
     except TableError:
         raise
     except Exception as exc:  # calamine raises its own error types for corrupt/encrypted files
@@ -189,6 +292,7 @@ def _read_workbook(data: bytes) -> Table:
     lossy: set[tuple[int, int]] = set()
     cells = []
     for index, record in enumerate(values):
+        _check_row(index + 1, record, limits)
         out = []
         for col, value in enumerate(record):
             if value.__class__ is str:  # the common case, without a call
@@ -404,6 +508,10 @@ def normalize(
                 )
             elif name == "citizen_id":
                 problem = citizen_id_problem(value, today)
+                if problem:
+                    row_errors.append(RowError(row, header, value, problem))
+            elif name == "number":  # issue 20, item 3: "+1+1", "@SUM(1+1)" are no numbers
+                problem = holder_number.problem(value)
                 if problem:
                     row_errors.append(RowError(row, header, value, problem))
         for name, header in optional_fields:  # may be empty; checked by whoever reads them

@@ -15,6 +15,7 @@ from ops.pipeline import feed_keys
 from ops.redis_client import stream_client
 from ops.registry import selectors
 from readers.agent.cache import CredentialCache
+from readers.agent.emergency import EmergencyHold
 from readers.agent.sync import CredentialSync
 from readers.simulator import CampusSimulator
 from streams.credentials import FeedVerifier
@@ -47,11 +48,13 @@ class Command(BaseCommand):
         state = var_dir() / "simulator"
         state.mkdir(parents=True, exist_ok=True)
         cache = CredentialCache(state / "credentials.sqlite3")
+        hold = EmergencyHold(state / "emergency.sqlite3")  # lockdown / unlock-all (issue 17, Build 2)
         sync = CredentialSync(
             cache,
             FeedVerifier(public),
             lambda: redis.Redis.from_url(settings.REDIS_URL),
             stopping=stop,
+            emergency=hold,
         )
         syncing = threading.Thread(target=sync.run, name="credential-sync", daemon=True)
         syncing.start()
@@ -64,6 +67,7 @@ class Command(BaseCommand):
             seed=opts["seed"],
             keys=keys,
             lookup=cache.lookup,
+            emergency=lambda: hold.current,
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -75,6 +79,7 @@ class Command(BaseCommand):
             stop.set()
             syncing.join(5)
             cache.close()
+            hold.close()
         self.stdout.write(f"simulator stopped after {sent} events")
 
 
