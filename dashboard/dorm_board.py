@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboard.sequence import Step, step
-from ops.registry.dorm import LATE_KEPT, in_curfew
+from ops.registry.dorm import LATE_KEPT, is_late_return
 from streams.reasons import Decision
 
 
@@ -63,7 +63,7 @@ class DormBoard:
         if row["direction"] == "in":
             if newer:
                 self.inside.add(holder)
-            if in_curfew(row["ts"], self.info.get("curfew"), self.tz):
+            if is_late_return(row.get("flags") or ""):
                 self.late.append(
                     {"id": row["id"], "ts": row["ts"], "holder": row["holder"], "device": row["device_name"]}
                 )

@@ -29,11 +29,27 @@ from ops.instruments import WEBSOCKET_CLIENTS
 
 current_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dash_asgi_scope", default=None)
 
-FORBIDDEN_HTML = (
-    "<!doctype html><meta charset=utf-8><title>403</title>"
-    "<p style='font-family:sans-serif'>无权访问此页面（403）。请联系网信中心开通权限。"
-    "<br>You are not allowed to see this page. <a href='/'>首页 / Home</a></p>"
-).encode()
+# What the guard's refusals and Dash's own 404s become (issue 19, item 6): the project's 403 and
+# 404 pages, rendered by Django (its templates, the viewer's language, its headers), not a bare
+# bilingual line or FastAPI's JSON. The marker tells ops.views.live_refused which one.
+LIVE_REFUSAL = "campuscard_live_refusal"
+FORBIDDEN, NOT_FOUND = "forbidden", "not_found"
+_django: Any = None
+
+
+def _django_app() -> Any:
+    global _django
+    if _django is None:
+        from django.core.handlers.asgi import ASGIHandler
+
+        _django = ASGIHandler()
+    return _django
+
+
+async def django_page(scope: dict[str, Any], receive: Any, send: Any, refusal: str) -> None:
+    """Answer with Django's page for ``refusal`` (ops/urls.py routes ``live/`` to
+    ``ops.views.live_refused``)."""
+    await _django_app()({**scope, LIVE_REFUSAL: refusal}, receive, send)
 
 
 class RoleGuard:
@@ -65,9 +81,37 @@ class RoleGuard:
             if scope["type"] == "websocket":
                 await self._serve_websocket(scope, receive, send)
             else:
-                await self.app(scope, receive, _with_security_headers(send))
+                await self._serve_http(scope, receive, send)
         finally:
             current_scope.reset(token)
+
+    async def _serve_http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The Dash app's answer — but a 404 to a page request (GET/HEAD: a browser) becomes the
+        project's 404 page; the request body the app read is handed on to Django again."""
+        if scope.get("method") not in ("GET", "HEAD"):
+            await self.app(scope, receive, _with_security_headers(send))
+            return
+        secured, read = _with_security_headers(send), []
+        state = {"not_found": False}
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            read.append(message)
+            return message
+
+        async def watching_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 404:
+                state["not_found"] = True
+            if not state["not_found"]:
+                await secured(message)
+
+        await self.app(scope, recording_receive, watching_send)
+        if state["not_found"]:
+
+            async def replay() -> Any:
+                return read.pop(0) if read else await receive()
+
+            await django_page(scope, replay, send, NOT_FOUND)
 
     async def _serve_websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         revoked = asyncio.Event()
@@ -133,17 +177,7 @@ class RoleGuard:
             await send({"type": "http.response.start", "status": 302, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 403,
-                "headers": [
-                    (b"content-type", b"text/html; charset=utf-8"),
-                    (b"content-length", str(len(FORBIDDEN_HTML)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": FORBIDDEN_HTML})
+        await django_page(scope, receive, send, FORBIDDEN)  # the project's 403 page (issue 19, item 6)
 
 
 REVOKED_CODE = 4401

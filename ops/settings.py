@@ -13,7 +13,6 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 from ops import logs
 from ops.env import envbool, envint, envlist, envstr, parse_clock
@@ -67,7 +66,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    "axes",
+    "drf_spectacular_sidecar",  # Swagger UI's own files, served from here (issue 19, item 12)
+    "ops.accounts.axes_app.AxesConfig",  # django-axes, named in Chinese in the admin (issue 19, item 6)
     "django_cas_ng",  # its tables (ticket ↔ session, for CAS single logout) exist whether CAS is on or not
     "ops.accounts",
     "ops.registry",
@@ -300,13 +300,19 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campus Card Operations API",
     "DESCRIPTION": "校园一卡通卡务接口：批量导入、发卡、挂失、解挂、补卡、注销、延期。"
-    "Token authentication: `Authorization: Token <key>` (campuscard api-token).",
+    "Token authentication: `Authorization: Token <key>`; NIC creates a token with "
+    "`campuscard api_token USERNAME`. The index is at /api/, this page at /api/docs/.",
     "VERSION": "1.0.0",
+    # issue 19, item 12: Swagger UI's files come from drf-spectacular-sidecar, served by us (no CDN)
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- i18n: Simplified Chinese first, English available -------------------------------------
 LANGUAGE_CODE = "zh-hans"
-LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+# each language named in itself, in every UI language (issue 19, item 6: not "英语")
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "ops" / "locale"]
 TIME_ZONE = envstr("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
@@ -21,6 +21,8 @@ urlpatterns = [
     path("live/devices", RedirectView.as_view(url="/live/devices/")),
     path("live/dorm", RedirectView.as_view(url="/live/dorm/")),
     path("live/muster", RedirectView.as_view(url="/live/muster/")),
+    # what the desks' guard refuses, and any other /live/ path: the project's 403/404 pages (issue 19)
+    re_path(r"^live/(?P<rest>.*)$", views.live_refused),
     path("i18n/", include("django.conf.urls.i18n")),
     # one login page for everything (the admin's own would bypass our login handling)
     path("admin/login/", RedirectView.as_view(url="/accounts/login/", query_string=True)),

@@ -10,7 +10,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
+from dashboard.guard import FORBIDDEN, LIVE_REFUSAL
 from ops.accounts.permissions import can_view_photos, role_of
 from ops.accounts.roles import LANDING, places_for
 from ops.audit.services import record
@@ -33,6 +35,16 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request, "home.html", {"role": role, "places": places_for(role), "app_list": admin.site.get_app_list(request)}
     )
+
+
+def live_refused(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """A ``/live/`` path the desks' guard did not serve (issue 19, item 6): the project's 403 page
+    when the guard refused the operator's role (the marker ``dashboard.guard.RoleGuard`` puts in
+    the ASGI scope), else its 404 page — not a bare line or a desk app's JSON."""
+    scope = getattr(request, "scope", None) or {}
+    if scope.get(LIVE_REFUSAL) == FORBIDDEN and request.user.is_authenticated:
+        raise PermissionDenied(_("您的角色不能打开这个值班台。如需权限，请联系网信中心。"))
+    raise Http404
 
 
 @login_required

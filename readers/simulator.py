@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from readers import rhythm
-from readers.decide import Credential, Door, Emergency, decide
+from readers.decide import Credential, Door, Emergency, Policy, decide
 from streams import envelopes, names, producer
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.connect import StreamClient
@@ -81,6 +81,10 @@ class CampusSimulator:
     # The emergency modes the simulated doors hold (issue 17, Build 2): the demo passes the hold
     # its credential sync keeps, so a lockdown started on the security desk holds them too.
     emergency: Callable[[], Emergency] | None = None
+    # The central door rules and calendar the simulated doors hold (issue 17, Build 1), from the
+    # same synced cache: the demo's dorm doors close at curfew as the real ones do. None: each
+    # door's own schedule and curfew.
+    policy: Callable[[], Policy | None] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -205,7 +209,8 @@ class CampusSimulator:
             else:
                 direction = Direction.IN if self.rng.random() < p_in else Direction.OUT
             modes = self.emergency() if self.emergency is not None else None
-            verdict = decide(cred, dev.door, now, direction=direction, emergency=modes)
+            rules = self.policy() if self.policy is not None else None
+            verdict = decide(cred, dev.door, now, direction=direction, emergency=modes, policy=rules)
             out.append(
                 envelopes.Tap(
                     event_id=envelopes.new_id(),

@@ -62,9 +62,10 @@ def _curfew_around_now(building) -> None:
     building.save()
 
 
-def _in(device: str, uid: str, seq: int, when: datetime):
+def _in(device: str, uid: str, seq: int, when: datetime, *, late: bool = False):
+    """An entry; ``late``: the door let it in during its curfew and flagged it (readers.decide)."""
     event = tap(device, uid, seq=seq, when=when)
-    return event.model_copy(update={"direction": Direction.IN})
+    return event.model_copy(update={"direction": Direction.IN, "flags": ("late_return",) if late else ()})
 
 
 def test_dorm_manager_sees_only_their_building(campus, redis_client, stack):
@@ -82,9 +83,9 @@ def test_dorm_manager_sees_only_their_building(campus, redis_client, stack):
 
         now = datetime.now(UTC)
         publish(redis_client, [_in("D2-01", outsider.uid, 1, now)])
-        publish(redis_client, [_in("D1-01", resident.uid, 1, now + timedelta(seconds=1))])
+        publish(redis_client, [_in("D1-01", resident.uid, 1, now + timedelta(seconds=1), late=True)])
         page.wait_for_function("document.querySelector('#dorm-D1-inside').innerText.startsWith('1 /')", timeout=10_000)
-        assert page.inner_text("#dorm-D1-late") == "1"  # in after curfew: a late return
+        assert page.inner_text("#dorm-D1-late") == "1"  # in after curfew, flagged by the door: late
         assert "张*0" in page.inner_text("#dorm-D1")  # masked
         assert OTHER_DOOR not in page.content() and "李*九" not in page.content()
         page.screenshot(path=SCREENSHOT)

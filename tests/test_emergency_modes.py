@@ -8,6 +8,7 @@ drives its door locks for an unlock-all."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,7 @@ from readers.agent.emergency import EmergencyHold
 from readers.decide import Credential, Door, Emergency, decide
 from readers.decide import EmergencyMode as Mode
 from readers.doors import DoorMonitor
+from readers.sources.simulated import SimulatedSource
 from streams import emergency as feed
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.credentials import FeedSigner, FeedVerifier, ForgedCredential, SignedChange
@@ -473,3 +475,52 @@ def test_a_redis_that_lost_the_state_gets_it_again(campus, guards, redis_client)
         "unlock_all"
     ]
     assert EmergencyRevision.objects.get().published == 1
+
+
+def test_an_unlock_all_holds_the_agents_lock_released_across_a_restart_and_relocks_at_its_end(tmp_path):
+    """The agent drives its lock outputs from the mode (real agent, simulated door inputs; no Redis
+    needed: the state is handed to its hold as the sync would)."""
+
+    def agent_with_door() -> tuple[ReaderAgent, SimulatedSource]:
+        door = SimulatedSource(["G-E-01"], lambda: [], rate=0)
+        config = {
+            "feed_keys": PUBLIC_KEYS,
+            "redis_url": "redis://127.0.0.1:1/0",
+            "state_dir": str(tmp_path / "agent"),
+            "heartbeat_s": 3600,
+            "doors": [
+                {
+                    "device_id": "G-E-01",
+                    "key_hex": device_key("G-E-01").hex(),
+                    "kind": "pedestrian_gate",
+                    "direction": "in",
+                    "unlock_s": 1,
+                    "held_open_s": 1,
+                }
+            ],
+        }
+        agent = ReaderAgent(parse_config(config), client_factory("redis://127.0.0.1:1/0"), sources=[door])
+        agent.start()
+        return agent, door
+
+    fire = feed.Mode(id=1, kind="unlock_all", scope="campus", started_at=NOW)
+    agent, door = agent_with_door()
+    try:
+        assert not door.locks.get("G-E-01")
+        agent.emergency.apply(_state(1, fire).wire())
+        assert door.locks["G-E-01"] is True
+        door.open_door("G-E-01")
+        time.sleep(1.6)  # past held_open_s and unlock_s: still released, no alarm
+        assert agent.door_monitors["G-E-01"].active == set() and door.locks["G-E-01"] is True
+    finally:
+        agent.close()
+    again, door = agent_with_door()  # restarted: the mode held, the lock released at once
+    try:
+        wait_until(lambda: door.locks.get("G-E-01") is True, 5, "the lock released after the restart")
+        again.emergency.apply(_state(2).wire())  # ended
+        door.close_door("G-E-01")
+        wait_until(lambda: door.locks.get("G-E-01") is False, 5, "the lock engaged again")
+        door.open_door("G-E-01")
+        wait_until(lambda: "door_forced" in again.door_monitors["G-E-01"].active, 5, "back to normal")
+    finally:
+        again.close()

@@ -19,6 +19,7 @@ from dashboard.live import live_status, run_feed
 from dashboard.pages.common import feed_table, live_app, page, status_head, viewer_language
 from ops.push import current_seq
 from ops.redis_client import client
+from ops.registry.choices import CARD_STATUSES
 from ops.registry.lifecycle.choices import Action
 from ops.registry.lifecycle.selectors import card_action_snapshot
 from streams import names
@@ -71,6 +72,14 @@ def _label(action: str) -> str:
         return {"graduation": _("毕业注销/延期")}.get(action, action)
 
 
+def _status(status: str) -> str:
+    """The card's status in the operator's words (issue 19, item 6: the feed showed ``lost``)."""
+    try:
+        return CARD_STATUSES.label(status)
+    except ValueError:
+        return status or "—"
+
+
 @app.callback(persistent=True)
 async def stream_card_actions() -> None:
     ws = ctx.websocket
@@ -109,7 +118,7 @@ async def stream_card_actions() -> None:
                                 html.Td(_label(r["action"])),
                                 html.Td(r["holder"]),
                                 html.Td(r["card"]),
-                                html.Td(r["status"]),
+                                html.Td(_status(r["status"])),
                                 html.Td(r["operator"]),
                             ],
                         )

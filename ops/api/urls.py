@@ -1,10 +1,11 @@
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+from django.urls import path, re_path
 
-from ops.api import dorms, personal_data, views
+from ops.api import dorms, index, personal_data, views
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", index.index, name="api-index"),  # issue 19, item 12: an index, not an HTML 404
+    path("schema/", index.schema_view, name="api-schema"),
+    path("docs/", index.docs, name="api-docs"),  # Swagger UI, for a logged-in operator
     path("v1/imports/", views.import_preview, name="api-import"),
     path("v1/imports/<int:pk>/", views.import_detail, name="api-import-detail"),
     path("v1/imports/<int:pk>/apply/", views.import_apply, name="api-import-apply"),
@@ -27,4 +28,5 @@ urlpatterns = [
     path("v1/cards/<str:uid>/extend/", views.extend, name="api-extend"),
     path("v1/cards/<str:uid>/grants/", views.grant, name="api-grant"),
     path("v1/cards/<str:uid>/grants/<int:pk>/revoke/", views.revoke_grant, name="api-revoke-grant"),
+    re_path(r"^(?P<rest>.*)$", index.not_found),  # last: an unknown /api/ path answers in JSON
 ]

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -51,9 +52,25 @@ class CardInline(admin.TabularInline):
     model = Card
     extra = 0
     fields = ("uid", "card_type", "status", "blacklisted", "issue_no", "valid_from", "valid_until")
-    readonly_fields = fields
+    readonly_fields = (*fields, "why_denied")
     can_delete = False
     show_change_link = True
+
+    def get_fields(self, request, obj=None):
+        # issue 19, item 5: 为什么被拒绝？ beside each card, for whoever may ask it (the page's rule)
+        return [*self.fields, "why_denied"] if may_view_cards(request.user) else list(self.fields)
+
+    @admin.display(description=_("为什么被拒绝？"))
+    def why_denied(self, obj: Card) -> str:
+        return why_denied_link(obj)
+
+
+def why_denied_link(card: Card) -> str:
+    """The help desk's 为什么被拒绝？ for ``card`` (the door is chosen there; issue 19, item 5)."""
+    if not card.pk:
+        return ""
+    url = f"{reverse('admin:campus_card_explain')}?{urlencode({'uid': card.uid})}"
+    return format_html('<a class="why-denied" href="{}">{}</a>', url, _("为什么被拒绝？"))
 
 
 # A saved holder's full citizen ID and phone are never sent to the browser without a grant
@@ -164,13 +181,13 @@ class CardAdmin(admin.ModelAdmin):
     search_fields = ("uid", "holder__number")
     list_select_related = ("holder",)
     raw_id_fields = ("holder",)
-    readonly_fields = ("desk_actions", "revocation_tracker")
+    readonly_fields = ("desk_actions", "why_denied", "revocation_tracker")
 
     # issue 13, defect 4: a card changes only through the card services (the desk actions on its
     # page, the issuance form): each writes the credential change every reader must get, the
     # status history and the audit record. The admin's form shows the card; it edits nothing.
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Card._meta.fields] + ["desk_actions", "revocation_tracker"]
+        return [f.name for f in Card._meta.fields] + ["desk_actions", "why_denied", "revocation_tracker"]
 
     def has_add_permission(self, request):
         return False  # a card is issued on its holder's page (发卡), by the service
@@ -197,6 +214,16 @@ class CardAdmin(admin.ModelAdmin):
             raise PermissionDenied(NO_CARD_READ)
         uid, code = request.GET.get("uid", ""), request.GET.get("device", "")
         result, error = None, None
+        event_id = request.GET.get("event", "")
+        if event_id:  # from a denied row on a desk (issue 19, item 5): that tap's card and door
+            try:
+                tapped = AccessEvent.objects.filter(event_id=event_id).values_list("card_uid", "device__code").first()
+            except ValidationError:
+                tapped = None
+            if tapped is None:
+                error = str(_("没有这条刷卡记录"))
+            else:
+                uid, code = tapped
         if uid and code:
             try:
                 result = explain_for(user=request.user, uid=uid, device_code=code)  # issue 20, item 2
@@ -229,6 +256,10 @@ class CardAdmin(admin.ModelAdmin):
                 if obj.card_type in getattr(form, "card_types", (obj.card_type,))  # grants: temporary cards
             ),
         )
+
+    @admin.display(description=_("为什么被拒绝？"))
+    def why_denied(self, obj: Card) -> str:
+        return why_denied_link(obj)  # issue 19, item 5: from the card's own page
 
     @admin.display(description=_("挂失/注销送达读卡器"))
     def revocation_tracker(self, obj: Card) -> str:

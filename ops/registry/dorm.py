@@ -5,11 +5,11 @@ viewer may see (``ops.accounts.permissions.dorm_scope``), never the browser."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from ops.masking import mask_name
@@ -20,37 +20,19 @@ from streams.reasons import Decision
 
 INSIDE_LOOKBACK = timedelta(days=30)  # a last "in" older than this does not count as inside
 LATE_KEPT = 200  # late returns listed on the desk (all of them are counted)
-
-
-def in_curfew(ts: float, curfew: tuple[int, int] | None, tz: Any) -> bool:
-    """Is this moment (epoch seconds) inside the building's late-return window (minutes of the
-    day; the window may run past midnight, e.g. 23:00–06:00)?"""
-    if curfew is None:
-        return False
-    local = datetime.fromtimestamp(ts, tz)
-    minute = local.hour * 60 + local.minute
-    start, end = curfew
-    return start <= minute < end if start < end else (minute >= start or minute < end)
+LATE_RETURN = "late_return"  # the tap flag (streams.envelopes.Tap.flags)
 
 
 def _minutes(t: time) -> int:
     return t.hour * 60 + t.minute
 
 
-def curfew_windows(curfew: tuple[int, int] | None, day: date) -> Q:
-    """The moments of local ``day`` inside the curfew window (what :func:`in_curfew` says of one
-    moment), as a filter on ``occurred_at``."""
-    if curfew is None:
-        return Q(pk__in=[])
-
-    def at(minute: int) -> datetime:
-        moment = datetime.combine(day, time(0)) + timedelta(minutes=minute)
-        return timezone.make_aware(moment, timezone.get_current_timezone())
-
-    start, end = curfew
-    if start < end:
-        return Q(occurred_at__gte=at(start), occurred_at__lt=at(end))
-    return Q(occurred_at__gte=at(0), occurred_at__lt=at(end)) | Q(occurred_at__gte=at(start), occurred_at__lt=at(1440))
+def is_late_return(flags: str) -> bool:
+    """A late return is an entry its door let in and flagged ``late_return`` (issue 17): the door
+    decided by the curfew in force that night — the central door rules and the academic calendar
+    (a later curfew on Friday, none in a vacation), else the building's own — so the desk counts
+    what the door said, by the one rule, instead of judging the time again by the building's."""
+    return LATE_RETURN in flags.split(",")
 
 
 def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool) -> dict[str, Any]:
@@ -88,15 +70,16 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             .values_list("id", "last_direction", "last_at")
         }
         inside = sorted(holder for holder, (direction, _when) in passed.items() if direction == "in")
-        # today's entries inside the curfew window, found by the database in today's window(s)
-        # (the window may run past midnight: then its morning end and its evening start)
+        # today's entries the doors flagged late (is_late_return), since local midnight
+        midnight = timezone.make_aware(datetime.combine(timezone.localdate(), time(0)))
         tonight = doors.filter(
-            curfew_windows(curfew, timezone.localdate()),
+            occurred_at__gte=midnight,
             decision=Decision.ALLOW,
             direction="in",
             holder__dorm_building=building,
+            flags__contains=LATE_RETURN,
         )
-        late_count = tonight.count() if curfew else 0
+        late_count = tonight.count()
         late = (
             [
                 {
@@ -111,8 +94,6 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
                     ]
                 )
             ]
-            if curfew
-            else []
         )
         # "not seen for N days": one probe of each resident's (holder, time) index, not a set of
         # every holder seen campus-wide in N days (issue 14)

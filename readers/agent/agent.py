@@ -68,10 +68,6 @@ from streams.signing import sign
 
 log = logging.getLogger(__name__)
 
-
-def _hold(held: bool, monitor: DoorMonitor, now: float) -> list[DoorAlarm]:
-    return monitor.hold(held, now)
-
 BUFFER_FILLING = "buffer_filling"
 BUFFER_FULL = "buffer_full"
 STORAGE_FULL = "storage_full"
@@ -116,6 +112,11 @@ class _Device:
     config: DoorConfig
     door: Door
     seq: int = 0
+
+
+def _hold(held: bool, monitor: DoorMonitor, now: float) -> list[DoorAlarm]:
+    """A door's lock held released by an unlock-all, or not (issue 17, Build 2)."""
+    return monitor.hold(held, now)
 
 
 class ReaderAgent:

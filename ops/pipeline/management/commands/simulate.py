@@ -68,6 +68,7 @@ class Command(BaseCommand):
             keys=keys,
             lookup=cache.lookup,
             emergency=lambda: hold.current,
+            policy=lambda: cache.policy,
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
