@@ -23,6 +23,7 @@ from readers.agent.agent import ReaderAgent, client_factory
 from readers.agent.config import parse_config
 from streams.cards import DeviceKind
 from streams.reasons import Reason
+from tests import screenshots
 from tests.browser import chromium, log_in, outside_the_browser_loop, stop
 from tests.conftest import campuscard_cmd
 from tests.factories import device_key, make_device
@@ -31,7 +32,7 @@ from tests.signing_keys import PUBLIC_KEYS
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.slow]
 PASSWORD = "emergency-desk-pass-7"
-SCREENSHOT = "docs/screenshots/emergency-banner.png"
+SCREENSHOT = screenshots.path("emergency-banner.png")
 BUILDING_DOORS = ("D1-01", "D1-02", "D1-03")
 OFFLINE_DOOR = "D1-04"
 
@@ -68,12 +69,14 @@ def test_a_building_lockdown_from_the_security_desk_holds_every_door_of_it_withi
     agents = [_agent(tmp_path / code, code, "dorm_door", "D1") for code in BUILDING_DOORS]
     gate = _agent(tmp_path / "gate", "G-E-01", "pedestrian_gate", None)
     offline = _agent(tmp_path / OFFLINE_DOOR, OFFLINE_DOOR, "dorm_door", "D1")
-    offline.close()  # it heard nothing yet, and is away while the lockdown starts
-    running = [*agents, gate]
+    running = [*agents, gate, offline]
     for agent in running:
         agent.start()
     try:
         wait_until(lambda: all(a.cache.lookup(student) is not None for a in running), 30, "the agents' first sync")
+        assert offline.tap(OFFLINE_DOOR, student).reason == Reason.OK
+        offline.close()  # it goes away (its cards kept) before the lockdown starts
+        running.remove(offline)
         assert all(a.tap(a.config.doors[0].device_id, student).reason == Reason.OK for a in running)
 
         with chromium() as browser:
