@@ -8,6 +8,8 @@ patrons and requests before a login."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -18,6 +20,8 @@ from ops.library import traffic
 from ops.registry.choices import HolderKind
 from ops.registry.models import Card, Cardholder, Department
 from streams.cards import CardStatus, CardType
+from tests.browser import free_port
+from tests.conftest import campuscard_cmd
 from tests.sip2_client import LOGIN, PASSWORD, SIP2Client, running_sip2, sip2_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -233,3 +237,26 @@ def test_a_client_without_error_detection_is_answered_in_kind(sip2_port, patrons
         assert b"AZ" not in reply.raw
     finally:
         sc.close()
+
+
+@pytest.mark.parametrize(
+    ("accounts", "says"),
+    [
+        ("", "SIP2_ACCOUNTS is empty"),
+        ("LIB-SC01:short", "a password of at least 8 characters"),
+        ("LIB-SC01", "each account is name:password"),
+    ],
+)
+def test_the_server_does_not_start_without_a_sound_login(accounts, says):
+    """No account, or a malformed one: `campuscard sip2` refuses to start and says why."""
+    env = dict(os.environ, SIP2_ACCOUNTS=accounts, SIP2_PORT=str(free_port()))
+    result = subprocess.run(campuscard_cmd("sip2"), env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert says in result.stderr, result.stderr[-2000:]
+
+
+def test_a_failed_login_on_a_logged_in_connection_ends_it(client, patrons):
+    assert client.login().fixed == "1"
+    assert client.patron_status(patrons["active"].uid).field("BL") == "Y"
+    assert client.login(LOGIN, "not-the-password").fixed == "0"
+    assert client.receive() is None, "the connection is closed"

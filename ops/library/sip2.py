@@ -57,7 +57,7 @@ from ops.masking import mask_uid
 log = logging.getLogger(__name__)
 
 ENGLISH = frozenset({"001", "024"})  # SIP2 language codes: English, United Kingdom
-BX_LOGIN_FIRST = (LoginRequest, RequestACSResend, RequestSCResend)
+ALLOWED_BEFORE_LOGIN = (LoginRequest, RequestACSResend, RequestSCResend)
 
 
 def now_18() -> str:
@@ -96,7 +96,9 @@ class CardSIP2Server(SIP2Server):
         await super()._send_96(stream, state)
 
     async def _dispatch(self, stream: Any, state: Any, decoded: Any) -> None:
-        if not state.authenticated and not isinstance(decoded.message, BX_LOGIN_FIRST):
+        if isinstance(decoded.message, LoginRequest):
+            state.authenticated = False  # a new login replaces the old one: a failed one ends the session
+        if not state.authenticated and not isinstance(decoded.message, ALLOWED_BEFORE_LOGIN):
             # pysip2 would close without a word: answer "not logged in" (94 ok=0), then close
             await anyio.to_thread.run_sync(self.counter.count, "not_logged_in")
             log.warning("sip2 %s: %s before a login, refused", state.peer, type(decoded.message).__name__)
