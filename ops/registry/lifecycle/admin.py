@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ops.admin_kit import ReadOnlyAdmin
-from ops.registry.lifecycle import import_admin, ledger, services
+from ops.registry.choices import CARD_STATUSES
+from ops.registry.lifecycle import import_admin, ledger, reconcile_admin, services
 from ops.registry.lifecycle.choices import ChargeStatus
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
@@ -20,16 +21,33 @@ from ops.registry.lifecycle.models import CardAction, FeeCharge, FeePolicy
 
 @admin.register(CardAction)
 class CardActionAdmin(ReadOnlyAdmin):
-    list_display = ("at", "card", "action", "from_status", "to_status", "operator", "basis")
+    list_display = ("at", "card", "action", "from_status_label", "to_status_label", "operator", "basis")
     list_filter = ("action",)
     search_fields = ("card__uid", "holder__number")
     list_select_related = ("card", "operator")
 
+    # issue 19, item 6: a status in the operator's words, never the stored code (``lost``)
+    @admin.display(description=_("原状态"), ordering="from_status")
+    def from_status_label(self, obj: CardAction) -> str:
+        return _status_label(obj.from_status)
+
+    @admin.display(description=_("新状态"), ordering="to_status")
+    def to_status_label(self, obj: CardAction) -> str:
+        return _status_label(obj.to_status)
+
+
+def _status_label(status: str) -> str:
+    try:
+        return CARD_STATUSES.label(status)
+    except ValueError:
+        return status  # "" (an issuance has no former status)
+
 
 @admin.register(FeeCharge)
 class FeeChargeAdmin(ReadOnlyAdmin):
-    list_display = ("at", "kind", "amount", "status", "paid_at", "settled_by", "window", "card")
-    list_filter = ("status", "kind", "window")
+    list_display = ("at", "kind", "amount", "status", "paid_at", "settled_by", "window", "channel", "reference", "card")
+    list_filter = ("status", "kind", "window", "channel")
+    search_fields = ("reference",)
     actions = ["record_payment"]
 
     @admin.action(description=_("登记已缴（财务窗口收款）"))
@@ -86,4 +104,4 @@ class FeePolicyAdmin(admin.ModelAdmin):
         return False
 
 
-__all__ = ["import_admin"]  # registers the import pages
+__all__ = ["import_admin", "reconcile_admin"]  # registers the import and reconciliation pages

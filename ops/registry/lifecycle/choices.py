@@ -46,3 +46,14 @@ class Topic(models.TextChoices):
 class ImportStatus(models.TextChoices):
     PREVIEWED = "previewed", _("已预览，待确认")
     APPLIED = "applied", _("已导入")
+
+
+class PayChannel(models.TextChoices):
+    """How a fee or damage payment was made (R-FEE-3): the channel names the statement it is
+    reconciled against (银校对账, issue 18 Build 3)."""
+
+    CASH = "cash", _("现金")
+    POS = "pos", _("银行卡（POS）")
+    WECHAT = "wechat", _("微信支付")
+    ALIPAY = "alipay", _("支付宝")
+    PLATFORM = "platform", _("统一支付平台")

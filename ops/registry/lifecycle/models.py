@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils.translation import gettext_lazy as _
 
-from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind, ImportStatus, Topic
+from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind, ImportStatus, PayChannel, Topic
 
 
 class CardAction(models.Model):
@@ -174,12 +174,19 @@ class FeeCharge(models.Model):
         related_name="+",
     )
     settled_reason = models.CharField(_("减免/作废理由"), max_length=200, blank=True)
+    # R-FEE-3 (issue 18, Build 3): every payment carries its channel and a reference that the
+    # bank's or the payment platform's statement shows (the service gives one when none is typed)
+    channel = models.CharField(_("支付渠道"), max_length=10, choices=PayChannel.choices, blank=True)
+    reference = models.CharField(_("支付流水号"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("收费流水")
         verbose_name_plural = _("收费流水")
         ordering = ["-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="fee_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="fee_not_negative"),
+            models.UniqueConstraint(fields=["reference"], condition=~Q(reference=""), name="fee_reference_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} {self.kind} {self.amount}"
@@ -234,3 +241,74 @@ class ImportBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.get_status_display()})"
+
+
+class BankStatement(models.Model):
+    """R-FEE-3 (issue 18, Build 3): one day's statement from the bank or the payment platform
+    for one channel, as Finance imported it (CSV/XLSX, its columns named at import). The latest
+    import of a day and channel is the one reconciled; earlier ones stay as evidence."""
+
+    day = models.DateField(_("对账日期"), db_index=True)
+    channel = models.CharField(_("支付渠道"), max_length=10, choices=PayChannel.choices)
+    filename = models.CharField(_("文件名"), max_length=200)
+    sha256 = models.CharField(_("文件摘要"), max_length=64)
+    columns = models.JSONField(_("列名"), default=dict)
+    rows = models.PositiveIntegerField(_("行数"), default=0)
+    total = models.DecimalField(_("金额合计（元）"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_at = models.DateTimeField(_("导入时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("银行对账单")
+        verbose_name_plural = _("银行对账单")
+        ordering = ["-day", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.get_channel_display()} {self.filename}"
+
+
+class StatementLine(models.Model):
+    """One payment on a statement: its reference and amount as the bank shows them."""
+
+    statement = models.ForeignKey(BankStatement, on_delete=models.PROTECT, related_name="lines")
+    row = models.PositiveIntegerField(_("行号"))
+    reference = models.CharField(_("支付流水号"), max_length=64)
+    amount = models.DecimalField(_("金额（元）"), max_digits=10, decimal_places=2)
+    paid_at = models.CharField(_("交易时间"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("对账单明细")
+        verbose_name_plural = _("对账单明细")
+        ordering = ["statement", "row"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount}"
+
+
+class ClosedDay(models.Model):
+    """A day closed for one fee window, or for every window (``window`` blank): its payments
+    are locked — the services refuse them and a database trigger refuses any insert, update or
+    delete of a paid charge in ``[starts_at, ends_at)`` (migration 0008). Corrections are new
+    entries on an open day. A closing is never undone (the trigger refuses that too)."""
+
+    day = models.DateField(_("结账日期"))
+    window = models.CharField(_("收费窗口"), max_length=40, blank=True, help_text=_("空白表示全部窗口"))
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(_("结账说明"), max_length=500, blank=True)
+    summary = models.JSONField(_("结账时对账结果"), default=dict)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("结账人"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(_("结账时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("日结")
+        verbose_name_plural = _("日结")
+        ordering = ["-day", "window"]
+        constraints = [models.UniqueConstraint(fields=["day", "window"], name="closed_day_window_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.window or '*'}"

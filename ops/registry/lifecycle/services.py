@@ -30,6 +30,7 @@ from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import AccessGrant, CardAction, FeeCharge, FeePolicy
 from ops.registry.lifecycle.outbox import announce
+from ops.registry.lifecycle.reconciliation import checked_channel, checked_reference, ensure_open, own_reference
 from ops.registry.models import Building, Card, Cardholder, Department, Device
 from ops.spreadsheet import FORMULA_STARTS
 from readers.decide import ALLOWED_TYPES
@@ -349,6 +350,24 @@ def report_loss(*, card: Card, operator: Any, basis: str) -> Card:
 
 
 @transaction.atomic
+def report_own_loss(*, card: Card, holder: Cardholder, actor: Any, basis: str) -> Card:
+    """挂失 by the cardholder themself (issue 18, Build 6; R-USE-1): the same step as the desk's
+    — the credential change goes out now — but only on the holder's own card, and on record as
+    the holder's act (``actor``: :class:`ops.selfservice.services.HolderActor`, no operator)."""
+    card = _lock(card)
+    if card.holder_id != holder.pk:
+        raise CardRuleError(_("只能挂失本人的卡"))
+    if card.status != CardStatus.ACTIVE:
+        raise CardRuleError(
+            _("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）") % {"status": card.get_status_display()}
+        )
+    card.status = CardStatus.LOST
+    card.save(update_fields=["status", "updated_at"])
+    _log(card, Action.LOSE, CardStatus.ACTIVE, actor, _require_basis(basis), {"self_service": True})
+    return card
+
+
+@transaction.atomic
 def report_found(*, card: Card, operator: Any, basis: str) -> Card:
     """解挂: a lost card that turned up works again (unless it was replaced meanwhile)."""
     return _flip(
@@ -392,6 +411,8 @@ def replace_card(
     window: str = "",
     fee: Decimal | None = None,
     identity_changes: Mapping[str, Any] | None = None,
+    channel: str = "",
+    reference: str = "",
 ) -> Card:
     """补卡 / 换卡: the old card is dead forever, the new one gets the next issue number, the
     fee is charged to the holder (non-refundable, never above the configured cap).
@@ -415,6 +436,9 @@ def replace_card(
         )
     policy = FeePolicy.current()
     window = checked_window(window)
+    # R-FEE-3 (issue 18, Build 3): the payment's channel and reference; a closed day is locked
+    channel, reference = checked_channel(channel), checked_reference(reference)
+    ensure_open(timezone.now(), window)
     amount = policy.replacement_fee if fee is None else Decimal(fee)
     if amount < 0:
         raise CardRuleError(_("收费金额不能为负数"))
@@ -445,7 +469,9 @@ def replace_card(
         owner_department=card.owner_department,
         replaces=card,
     )
-    FeeCharge.objects.create(  # paid at the window as the card is made (R-FEE-2)
+    charge = FeeCharge.objects.create(  # paid at the window as the card is made (R-FEE-2)
+        channel=channel,
+        reference=reference,
         holder=holder,
         card=new,
         kind=kind,
@@ -456,6 +482,9 @@ def replace_card(
         paid_at=timezone.now(),
         settled_by=operator if getattr(operator, "pk", None) else None,
     )
+    if not reference:
+        charge.reference = own_reference(charge)
+        charge.save(update_fields=["reference"])
     action = Action.REISSUE if kind == FeeKind.IDENTITY_CHANGE else Action.REPLACE
     _log(
         new,
@@ -463,7 +492,7 @@ def replace_card(
         "",
         operator,
         basis,
-        {"old_uid": card.uid, "fee": str(amount), "window": window},
+        {"old_uid": card.uid, "fee": str(amount), "window": window, "channel": channel, "reference": charge.reference},
         approval=approval,
     )
     return new
@@ -530,7 +559,16 @@ def checked_window(window: str) -> str:
 
 
 @transaction.atomic
-def settle_charge(*, charge: FeeCharge, to: str, operator: Any, window: str = "", reason: str = "") -> FeeCharge:
+def settle_charge(
+    *,
+    charge: FeeCharge,
+    to: str,
+    operator: Any,
+    window: str = "",
+    reason: str = "",
+    channel: str = "",
+    reference: str = "",
+) -> FeeCharge:
     """An owed charge is paid (at ``window``), waived or voided (with ``reason``) — once; a paid
     charge is never refunded (R-FEE-2). Audited. Issue 13, defect 6: the ledger counts the
     payment on the day it is made, not the day the repair ticket opened."""
@@ -551,7 +589,11 @@ def settle_charge(*, charge: FeeCharge, to: str, operator: Any, window: str = ""
     charge.status, charge.settled_by, charge.settled_reason = target, operator, reason[:200]
     if target == ChargeStatus.PAID:
         charge.paid_at, charge.window = timezone.now(), (window.strip() or charge.window)[:40]
-    charge.save(update_fields=["status", "settled_by", "settled_reason", "paid_at", "window"])
+        # R-FEE-3 (issue 18, Build 3): channel and reference; a closed day takes no payment
+        charge.channel, charge.reference = checked_channel(channel), checked_reference(reference)
+        ensure_open(charge.paid_at, charge.window)
+        charge.reference = charge.reference or own_reference(charge)
+    charge.save(update_fields=["status", "settled_by", "settled_reason", "paid_at", "window", "channel", "reference"])
     audit.record(
         actor=operator,
         action=f"fee.{target.value}",
@@ -563,6 +605,8 @@ def settle_charge(*, charge: FeeCharge, to: str, operator: Any, window: str = ""
             "kind": charge.kind,
             "holder": charge.holder.number,
             "window": charge.window,
+            "channel": charge.channel,
+            "reference": charge.reference,
         },
     )
     return charge
