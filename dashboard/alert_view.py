@@ -146,3 +146,158 @@ def desk_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             -r["last"],
         ),
     )
+
+
+# -- issue 19: a fleet-wide condition is one row; the security desk ranks by what matters --------
+
+# This many devices (or more) with an unresolved alert of one kind at once: one grouped row on
+# the NIC desk (Alertmanager's grouping by kind) — the count, the worst state, the devices on
+# expand — never one row per device (docs/decisions.md, "Fleet-wide alerts are one row").
+FLEET_MIN_DEVICES = 5
+RESOLVED_LISTED = 50  # the resolved alerts of the last hours, folded, at most this many named
+
+
+def _data(**attributes: str) -> dict[str, Any]:
+    """``data-*`` attributes (no keyword can name them)."""
+    return {f"data-{name}": value for name, value in attributes.items()}
+
+
+def fleet_split(rows: list[dict[str, Any]]) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """The unresolved rows as ``(groups, single)``: a group per kind on at least
+    ``FLEET_MIN_DEVICES`` devices (in desk order, worst group first), and the rest as they were."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"], []).append(row)
+    groups, single = [], []
+    for kind_rows in by_kind.values():
+        devices = {r["device"] or r["subject"] for r in kind_rows}
+        if len(devices) >= FLEET_MIN_DEVICES:
+            groups.append(desk_order(kind_rows))
+        else:
+            single.extend(kind_rows)
+    groups.sort(key=lambda g: _rank(g[0]))
+    return groups, desk_order(single)
+
+
+def _rank(row: dict[str, Any]) -> tuple[Any, ...]:
+    status_rank = {AlertStatus.OPEN: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.RESOLVED: 2}
+    sev_rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return (
+        status_rank[AlertStatus(row["status"])],
+        -row["escalation"],
+        sev_rank[Severity(row["severity"])],
+        -row["last"],
+    )
+
+
+def fleet_item(rows: list[dict[str, Any]], tz: ZoneInfo, *, new: set[int]) -> html.Div:
+    """One row for one kind of alert on many devices: how many devices, how many still open,
+    since when; the devices (each its own alert, worked on its own page) on expand."""
+    worst, kind = rows[0], rows[0]["kind"]
+    open_ = sum(1 for r in rows if r["status"] == AlertStatus.OPEN)
+    recovered = sum(1 for r in rows if r["cleared"])
+    devices = sorted({r["device"] or r["subject"] for r in rows})
+    head: list[Any] = [
+        html.Strong(str(AlertKind(kind).label)),
+        html.Span(_("%(n)s 台设备") % {"n": len(devices)}, className="badge fleet"),
+        html.Span(_("未处理 %(n)s") % {"n": open_}, className="badge st-open") if open_ else None,
+        html.Span(_("已恢复 %(n)s") % {"n": recovered}, className="badge cleared") if recovered else None,
+    ]
+    if max(r["escalation"] for r in rows):
+        head.append(
+            html.Span(_("已升级 %(n)s 级") % {"n": max(r["escalation"] for r in rows)}, className="badge escalated")
+        )
+    first, last = min(r["first"] for r in rows), max(r["last"] for r in rows)
+    listed = html.Ul(
+        [
+            html.Li(
+                [
+                    html.A(r["device"] or r["subject"], href=f"/alerts/{r['id']}/"),
+                    f" {r['device_name']} · " if r["device_name"] else " · ",
+                    str(AlertStatus(r["status"]).label),
+                    " · " + str(_("已恢复·待关闭")) if r["cleared"] else "",
+                ],
+                **_data(alert=str(r["id"])),
+            )
+            for r in rows
+        ],
+        className="fleet-devices",
+    )
+    new_here = any(r["id"] in new for r in rows)
+    return html.Div(
+        className=f"alert alert-fleet sev-{worst['severity']} st-{worst['status']}"
+        + (" alert-new" if new_here else ""),
+        id=f"fleet-{kind}",
+        **{"data-kind": kind, "data-devices": str(len(devices)), "data-alerts": str(len(rows))},
+        children=html.Div(
+            className="alert-body",
+            children=[
+                html.Div([h for h in head if h is not None], className="alert-head"),
+                html.Div(
+                    className="alert-meta",
+                    children=[
+                        html.Span(_("同类告警合并显示（%(n)s 台及以上设备同时发生）") % {"n": FLEET_MIN_DEVICES}),
+                        html.Span(_("首次 %(a)s · 最近 %(b)s") % {"a": _when(first, tz), "b": _when(last, tz)}),
+                    ],
+                ),
+                html.Details([html.Summary(_("展开设备列表（%(n)s）") % {"n": len(rows)}), listed]),
+            ],
+        ),
+    )
+
+
+def resolved_fold(rows: list[dict[str, Any]], tz: ZoneInfo) -> html.Details:
+    """The alerts resolved in the last hours, folded: the desk stays one screen (issue 19)."""
+    return html.Details(
+        id="resolved-alerts",
+        className="resolved-fold",
+        **_data(alerts=str(len(rows))),
+        children=[
+            html.Summary(_("近期已解决 %(n)s 条") % {"n": len(rows)}),
+            html.Ul(
+                [
+                    html.Li(
+                        [
+                            html.A(str(AlertKind(r["kind"]).label), href=f"/alerts/{r['id']}/"),
+                            f" · {r['card'] or r['subject']} · {_when(r['last'], tz)}",
+                        ],
+                        id=f"alert-{r['id']}",
+                        **_data(alert=str(r["id"]), status=r["status"]),
+                    )
+                    for r in sorted(rows, key=lambda r: -r["last"])[:RESOLVED_LISTED]
+                ]
+            ),
+        ],
+    )
+
+
+def nic_board(rows: list[dict[str, Any]], tz: ZoneInfo, *, new: set[int]) -> list[Any]:
+    """The NIC desk's alert panel: fleet-wide kinds one row each, the other unresolved alerts by
+    building, the resolved ones folded."""
+    active = [r for r in rows if r["status"] != AlertStatus.RESOLVED]
+    resolved = [r for r in rows if r["status"] == AlertStatus.RESOLVED]
+    groups, single = fleet_split(active)
+    out: list[Any] = [fleet_item(g, tz, new=new) for g in groups]
+    out += grouped(single, tz, new=new)
+    if resolved:
+        out.append(resolved_fold(resolved, tz))
+    return out
+
+
+def security_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The security desk (R-OPS-2): unresolved before resolved; among them blacklist hits on top,
+    then by severity (critical first), escalation, newest — a burst of clone suspicions or
+    anti-passback warnings never pushes a blacklisted card out of sight (issue 19)."""
+    status_rank = {AlertStatus.OPEN: 0, AlertStatus.ACKNOWLEDGED: 0, AlertStatus.RESOLVED: 1}
+    sev_rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(
+        rows,
+        key=lambda r: (
+            status_rank[AlertStatus(r["status"])],
+            r["kind"] != AlertKind.BLACKLIST_HIT,
+            sev_rank[Severity(r["severity"])],
+            r["status"] != AlertStatus.OPEN,
+            -r["escalation"],
+            -r["last"],
+        ),
+    )

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "ops.personal_data",
     "ops.muster",
     "ops.library",  # the library's SIP2 server and workbench (issue 18, Build 5)
+    "ops.selfservice",  # cardholders' own pages under /me/ (issue 18, Build 6)
     "ops.pipeline",
     "ops.backup",
     "ops.demo",
@@ -242,6 +243,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0, minimum=0)
 AXES_VERBOSE = False
+# issue 18, Build 6: where and when NIC's service window is open, shown on the cardholders' /me/
+# page under "解挂与补卡" (e.g. "信息楼一楼服务大厅，工作日 8:30–17:00"); empty: not shown
+SELF_SERVICE_NIC_DESK = envstr("SELF_SERVICE_NIC_DESK", "")
 # R-SEC-1 / Cybersecurity Law art. 21: audit records are kept at least 184 days (≥ 6 months);
 # `campuscard audit purge` refuses anything younger.
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 184, minimum=184)

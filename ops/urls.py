@@ -34,6 +34,7 @@ urlpatterns = [
     path("emergency/", include("ops.registry.emergency.urls")),  # lockdown, unlock-all (issue 17, Build 2)
     path("passback/", include("ops.registry.passback.urls")),  # forgive anti-passback (issue 17, Build 5)
     path("library/", include("ops.library.urls")),  # the Library's workbench (issue 18, Build 5)
+    path("me/", include("ops.selfservice.urls")),  # cardholders' self-service (issue 18, Build 6)
     path("photos/holders/<int:holder_id>.jpg", views.holder_photo, name="holder-photo"),
 ]
 

@@ -56,8 +56,13 @@ class Trouble:
 
     unknown_card: float = 0.015
     bad_card: float = 0.01  # a lost / blacklisted / cancelled / expired card is tried
-    device_fault_per_s: float = 1 / 1800
-    device_silence_per_s: float = 1 / 2400
+    # each device faults every 3 hours and falls silent every 2 on average (issue 19: at one
+    # fault every 30 minutes a demo of 60 devices buried the NIC desk within the hour)
+    device_fault_per_s: float = 1 / 10800
+    device_silence_per_s: float = 1 / 7200
+    # a cloned card: a card tapped at a second site too soon after the first (R-SEC-5). None by
+    # default: the simulator never makes impossible travel by accident (issue 19)
+    clone: float = 0.0
     fault_seconds: tuple[float, float] = (20, 120)
     silence_seconds: tuple[float, float] = (30, 90)
 
@@ -85,6 +90,10 @@ class CampusSimulator:
     # same synced cache: the demo's dorm doors close at curfew as the real ones do. None: each
     # door's own schedule and curfew.
     policy: Callable[[], Policy | None] | None = None
+    # The credential version the simulated doors hold, reported in their heartbeats as a real
+    # agent reports its cache's (issue 19: heartbeats saying 0 made every device "behind on
+    # credentials" after the first loss report). None: 0, no feed followed.
+    credential_version: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -92,7 +101,9 @@ class CampusSimulator:
         self._start_wall = start
         self._start_sim = datetime.fromtimestamp(start, CAMPUS_TZ)
         self.devices = [
-            SimDevice(d, boot_epoch=int(start), next_heartbeat=start + self.rng.random() * self.heartbeat_s)
+            # in milliseconds, as a reboot's epoch below: a demo restarted after a device's reboot
+            # must start above it, or its messages are replays (issue 19)
+            SimDevice(d, boot_epoch=int(start * 1000), next_heartbeat=start + self.rng.random() * self.heartbeat_s)
             for d in self.doors
         ]
         self._by_kind: dict[DeviceKind, list[SimDevice]] = {}
@@ -166,6 +177,7 @@ class CampusSimulator:
                         boot_epoch=dev.boot_epoch,
                         seq=dev.next_seq(),
                         occurred_at=now,
+                        credential_version=self.credential_version() if self.credential_version else 0,
                     )
                 )
         return out
@@ -232,8 +244,17 @@ class CampusSimulator:
         if roll < self.trouble.unknown_card:
             return None, f"{self.rng.getrandbits(32):08X}"
         if roll < self.trouble.unknown_card + self.trouble.bad_card and self._bad:
-            bad = self.rng.choice(self._bad)
-            return bad, bad.uid
+            # a lost or blacklisted card is carried by one person too: it does not teleport either
+            site = self._site(door)
+            for _attempt in range(6):
+                bad = self._settled(self.rng.choice(self._bad), site)
+                if bad is not None:
+                    return self._seen(bad, site), bad.uid
+            return None, f"{self.rng.getrandbits(32):08X}"  # all of them busy elsewhere: a stranger's card
+        if roll < self.trouble.unknown_card + self.trouble.bad_card + self.trouble.clone:
+            clone = self._clone_for(self._site(door))
+            if clone is not None:
+                return self._seen(clone, self._site(door)), clone.uid
         pool: list[Credential] = []
         if door.kind == DeviceKind.DORM_DOOR and door.building:
             pool = self._residents.get(door.building, [])
@@ -247,7 +268,7 @@ class CampusSimulator:
         # clone suspicion): most taps at a site are by someone already there; the others by
         # someone not seen at another site for two minutes. A busy benchmark at a few thousand
         # taps/s on a campus of a few thousand cards would otherwise make every card a suspect.
-        site = door.building or door.device_id.rsplit("-", 1)[0]
+        site = self._site(door)
         present = self._present.setdefault(site, deque(maxlen=PRESENT_PER_SITE))
         cred: Credential | None = None
         if present and self.rng.random() < STAY_SHARE:
@@ -256,13 +277,33 @@ class CampusSimulator:
             cred = self._settled(self.rng.choice(pool), site)
             if cred is not None:
                 break
-        if cred is None:  # everyone is busy elsewhere: the first candidate, as before
-            cred = present[self.rng.randrange(len(present))] if present else self.rng.choice(pool)
-        chosen: Credential = cred
-        if self._last_seen.get(chosen.uid, ("",))[0] != site:
-            present.append(chosen)
-        self._last_seen[chosen.uid] = (site, self._clock)
-        return chosen, chosen.uid
+        if cred is None:  # everyone drawn is busy elsewhere: anyone here, or else a stranger
+            cred = next((c for c in present if self._settled(c, site) is not None), None)
+        if cred is None:  # never someone seen at another site a moment ago (issue 19)
+            return None, f"{self.rng.getrandbits(32):08X}"
+        return self._seen(cred, site), cred.uid
+
+    @staticmethod
+    def _site(door: Door) -> str:
+        return door.building or door.device_id.rsplit("-", 1)[0]
+
+    def _seen(self, cred: Credential, site: str) -> Credential:
+        """Remember ``cred`` tapped at ``site`` now."""
+        if self._last_seen.get(cred.uid, ("",))[0] != site:
+            self._present.setdefault(site, deque(maxlen=PRESENT_PER_SITE)).append(cred)
+        self._last_seen.pop(cred.uid, None)  # kept in the order of the last tap (``_clone_for``)
+        self._last_seen[cred.uid] = (site, self._clock)
+        return cred
+
+    def _clone_for(self, site: str) -> Credential | None:
+        """A card seen at another site within the last minute (``Trouble.clone``): its copy is
+        tapped here — the impossible travel the server flags (R-SEC-5)."""
+        for uid, (where, at) in reversed(self._last_seen.items()):
+            if self._clock - at > 60:
+                return None
+            if where != site:
+                return next((c for c in self._all_good if c.uid == uid), None)
+        return None
 
     def _settled(self, cred: Credential, site: str) -> Credential | None:
         """``cred`` if its holder could tap at ``site`` now (there already, or long enough away)."""

@@ -945,14 +945,15 @@ def test_the_clock_and_the_processor_push_the_ids_they_changed(
         )
         ids = sorted(buffer.flush())
         clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=t0 + timedelta(minutes=1))
-        escalate_overdue(now=t0 + timedelta(seconds=90))  # both to level 1
+        escalate_overdue(now=t0 + timedelta(seconds=90))  # the silent one to level 1 (the gate recovered, issue 19)
         escalate_overdue(now=t0 + timedelta(seconds=90))  # nothing: no push
         clear_condition(
             kinds=[AlertKind.UPLOAD_STOPPED], device_ids=[campus.gate.pk], at=t0 + timedelta(minutes=2)
         )  # already clear: no push
     gate = Alert.objects.get(subject=campus.gate.code)
     assert len(ids) == 2 and gate.pk in ids
-    assert _pushed(feed, 3) == [(1, ids), (2, [gate.pk]), (3, ids)]
+    silent = Alert.objects.get(subject=campus.vehicle_gate.code)
+    assert _pushed(feed, 3) == [(1, ids), (2, [gate.pk]), (3, [silent.pk])]
     assert current_seq(redis_client, names.GROUP_ALERTS) == 3
 
 

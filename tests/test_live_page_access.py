@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from dashboard.guard import FORBIDDEN_HTML
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.asgi import application
@@ -129,7 +128,7 @@ def test_a_dorm_manager_is_forbidden_the_gate_page():
     response = _http("GET", PAGE, headers=[_session_cookie(_dorm_manager())])
 
     assert response["status"] == 403
-    assert response["body"] == FORBIDDEN_HTML
+    _assert_project_page(response, "forbidden", "您的角色不能打开这个值班台")
 
 
 def test_a_dorm_manager_cannot_call_the_gate_page_callbacks_either():
@@ -150,7 +149,32 @@ def test_a_logged_in_user_without_an_operator_role_is_forbidden():
     response = _http("GET", PAGE, headers=[_session_cookie(user)])
 
     assert response["status"] == 403
-    assert response["body"] == FORBIDDEN_HTML
+    _assert_project_page(response, "forbidden", "您的角色不能打开这个值班台")
+
+
+def _assert_project_page(response: dict, ident: str, words: str) -> None:
+    """Issue 19, item 6: the project's own page (its template, its header and language menu, in
+    the operator's language: Chinese by default), not a bare bilingual line or a desk's JSON."""
+    html = response["body"].decode()
+    assert _header(response, b"content-type").startswith("text/html")
+    assert f'id="{ident}"' in html and words in html, html[:2000]
+    assert 'lang="zh-hans"' in html and 'name="language"' in html  # base.html, with the language menu
+    assert "You are not allowed" not in html and "Not Found" not in html
+    assert _header(response, b"x-frame-options") == "DENY"  # Django's middleware ran
+
+
+def test_an_unknown_path_under_a_desk_is_the_projects_404_page_not_json():
+    """Dash's own 404 is FastAPI's ``{"detail":"Not Found"}``: the guard hands it to Django."""
+    response = _http("GET", PAGE + "no-such-page", headers=[_session_cookie(_operator(Role.SECURITY))])
+
+    assert response["status"] == 404
+    _assert_project_page(response, "not-found", "页面不存在")
+
+
+def test_the_desks_refusal_follows_the_operators_language():
+    english = (b"cookie", _session_cookie(_dorm_manager())[1] + b"; " + settings.LANGUAGE_COOKIE_NAME.encode() + b"=en")
+    html = _http("GET", PAGE, headers=[english])["body"].decode()
+    assert 'lang="en"' in html and "Your role may not open this desk" in html and "无权访问" not in html
 
 
 # -- websocket -------------------------------------------------------------------------------

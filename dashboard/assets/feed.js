@@ -21,6 +21,16 @@ function draw(body, rows) {
                 td.textContent = text;
                 tr.appendChild(td);
             });
+            // a denied tap links to 为什么被拒绝？ where the viewer may ask (issue 19, item 5)
+            const why = body.getAttribute("data-why");
+            if (row.w && why && tr.lastChild) {
+                const a = document.createElement("a");
+                a.className = "why-denied";
+                a.href = row.w;
+                a.textContent = why;
+                tr.lastChild.appendChild(document.createTextNode(" "));
+                tr.lastChild.appendChild(a);
+            }
         }
         next.set(id, tr);
         return tr;

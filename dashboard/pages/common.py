@@ -12,7 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dashboard.guard import current_scope, language_of, role_in
-from ops.accounts.roles import places_for
+from ops.accounts.roles import CARD_READERS, WHY_DENIED_URL, places_for
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -39,6 +39,17 @@ def nav_bar(title: str) -> html.Header:
             html.A(_("退出"), href="/accounts/logout/confirm/"),
         ],
     )
+
+
+def may_explain() -> bool:
+    """Whether this desk's viewer may open 为什么被拒绝？ (the card view right, by role; the page
+    checks again): their denied rows link to it (issue 19, item 5)."""
+    return role_in(current_scope.get()) in CARD_READERS
+
+
+def why_denied_url(event_id: str) -> str:
+    """为什么被拒绝？ for one tap: the page finds its card and door (no UID in the desk's page)."""
+    return f"{WHY_DENIED_URL}?event={event_id}"
 
 
 def live_app(module: str, *, prefix: str, title: str) -> Dash:

@@ -266,7 +266,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
             ALERTS,
             (rows, new),
             lambda: {
-                "children": alert_view.grouped(rows, tz, new=new) or html.P(_("暂无设备告警"), className="status")
+                "children": alert_view.nic_board(rows, tz, new=new) or html.P(_("暂无设备告警"), className="status")
             },
         )
         _render_kpis()

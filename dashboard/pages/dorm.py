@@ -21,7 +21,16 @@ from django.utils.translation import gettext as _
 from dashboard.dorm_board import DormBoard
 from dashboard.guard import current_scope, language_of, role_in
 from dashboard.live import live_status, run_feed
-from dashboard.pages.common import feed_table, live_app, page, status_head, tile, viewer_language
+from dashboard.pages.common import (
+    feed_table,
+    live_app,
+    may_explain,
+    page,
+    status_head,
+    tile,
+    viewer_language,
+    why_denied_url,
+)
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.accounts.roles import Role
 from ops.push import current_seq
@@ -59,7 +68,16 @@ def buildings_in_scope(scope: dict[str, Any] | None) -> list[str]:
     return list(codes)
 
 
-def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
+def _result(row: dict[str, Any], why: bool) -> list[Any] | str:
+    """允许, or 拒绝 — with 为什么被拒绝？ for who may ask (issue 19, item 5)."""
+    if row["decision"] == Decision.ALLOW:
+        return _("允许")
+    if not why:
+        return _("拒绝")
+    return [_("拒绝") + " ", html.A(_("为什么被拒绝？"), href=why_denied_url(row["id"]), className="why-denied")]
+
+
+def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool, why: bool = False) -> html.Div:
     info, code = board.info, board.building
     tiles = [
         (_("在楼人数"), f"{len(board.inside)} / {info['residents']}", "inside"),
@@ -75,7 +93,7 @@ def _panel(board: DormBoard, tz: ZoneInfo, with_names: bool) -> html.Div:
                 html.Td(r["device_name"]),
                 html.Td(r["holder"] or _("（未知）")),
                 html.Td(str(DIRECTIONS.label(r["direction"]))),
-                html.Td(_("允许") if r["decision"] == Decision.ALLOW else _("拒绝")),
+                html.Td(_result(r, why)),
             ],
         )
         for r in board.rows
@@ -143,19 +161,20 @@ async def stream_dorm_doors() -> None:
     lang = language_of(scope)
     # names of residents not seen: dorm managers (their own residents); others see counts
     with_names = role_in(scope) == Role.DORM_MANAGER
+    why = may_explain()  # denied rows link to 为什么被拒绝？ (issue 19, item 5)
     from channels.db import database_sync_to_async
 
     codes = tuple(await database_sync_to_async(buildings_in_scope)(scope))
     await SharedView.serve(
         ws,
-        ("dorm-desk", lang, with_names, codes),
+        ("dorm-desk", lang, with_names, why, codes),
         lang,
-        functools.partial(_run_desk, codes=codes, with_names=with_names),
+        functools.partial(_run_desk, codes=codes, with_names=with_names, why=why),
     )
 
 
 async def _run_desk(
-    paint: SharedPainter, closed: Callable[[], bool], *, codes: tuple[str, ...], with_names: bool
+    paint: SharedPainter, closed: Callable[[], bool], *, codes: tuple[str, ...], with_names: bool, why: bool = False
 ) -> None:
     tz = ZoneInfo(settings.TIME_ZONE)
     boards = {code: DormBoard(building=code, max_rows=settings.LIVE_FEED_ROWS, tz=tz) for code in codes}
@@ -170,7 +189,7 @@ async def _run_desk(
             PANELS,
             shown,
             lambda: {
-                "children": [_panel(boards[c], tz, with_names) for c in codes if boards[c].info]
+                "children": [_panel(boards[c], tz, with_names, why) for c in codes if boards[c].info]
                 or html.P(_("您没有负责的楼宇，请联系网信中心分配。"))
             },
         )

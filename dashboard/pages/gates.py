@@ -27,7 +27,18 @@ from dashboard.guard import current_scope, language_of
 from dashboard.keyed_board import KeyedBoard
 from dashboard.live import live_status, run_feed
 from dashboard.pages import replay
-from dashboard.pages.common import feed_table, grid, live_app, page, panel, status_head, tile, viewer_language
+from dashboard.pages.common import (
+    feed_table,
+    grid,
+    live_app,
+    may_explain,
+    page,
+    panel,
+    status_head,
+    tile,
+    viewer_language,
+    why_denied_url,
+)
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.choices import SECURITY_KINDS
 from ops.alerts.selectors import alert_rows, alert_snapshot
@@ -63,6 +74,7 @@ app = live_app(__name__, prefix=PREFIX, title="校门通行实时监控")
 
 def layout() -> html.Div:
     with viewer_language():
+        why: Any = _("为什么被拒绝？") if may_explain() else ""  # the link's words; "" for who may not ask
         return page(
             _("校门通行实时监控"),
             *alert_view.alarm_components(),
@@ -87,7 +99,9 @@ def layout() -> html.Div:
                 panel(
                     status_head(_("最新刷卡"), STATUS),
                     feed_table(
-                        [_("时间"), _("闸机"), _("持卡人"), _("卡号"), _("方向"), _("结果")], html.Tbody(id=FEED_BODY)
+                        [_("时间"), _("闸机"), _("持卡人"), _("卡号"), _("方向"), _("结果")],
+                        # issue 19, item 5: feed.js adds this link to denied rows, for who may ask
+                        html.Tbody(id=FEED_BODY, **{"data-why": why}),
                     ),
                     class_name="panel feed-panel",
                 ),
@@ -143,7 +157,10 @@ def _feed_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """A tap as the browser's feed table draws it (assets/feed.js): its id, classes, cells."""
     tr = _row(row, tz)
     classes = tr.className  # type: ignore[attr-defined]  # Dash sets a component's props as attributes at runtime
-    return {"data-event": row["id"], "k": classes, "c": [str(td.children) for td in tr.children]}
+    drawn = {"data-event": row["id"], "k": classes, "c": [str(td.children) for td in tr.children]}
+    if row["decision"] != Decision.ALLOW:  # drawn as a link where the viewer may ask (feed.js)
+        drawn["w"] = why_denied_url(row["id"])
+    return drawn
 
 
 def _row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
@@ -238,7 +255,20 @@ def _shared(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     return value
 
 
-replay.install(app, _row)
+def _replay_row(row: dict[str, Any], tz: ZoneInfo) -> html.Tr:
+    """A replayed tap (drawn for one viewer): a denied one links to 为什么被拒绝？ where the viewer
+    may ask (issue 19, item 5)."""
+    tr = _row(row, tz)
+    if row["decision"] != Decision.ALLOW and may_explain():
+        last = tr.children[-1]
+        last.children = [
+            f"{last.children} ",
+            html.A(_("为什么被拒绝？"), href=why_denied_url(row["id"]), className="why-denied"),
+        ]
+    return tr
+
+
+replay.install(app, _replay_row)
 
 
 @app.callback(persistent=True)
@@ -310,7 +340,7 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
 
     async def render_alerts(_board: object) -> None:
         nonlocal loaded, alarms
-        rows = alert_view.desk_order(list(alerts.rows.values()))[:30]
+        rows = alert_view.security_order(list(alerts.rows.values()))[:30]  # blacklist hits on top (issue 19)
         new = {r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)} if loaded else set()
         seen.update(r["id"] for r in rows)
         loaded = True

@@ -103,6 +103,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "door_calendar.view_vacationstay",
         "door_calendar.add_vacationstay",
         "door_calendar.change_vacationstay",
+        # issue 18, Build 6: the cardholders' self-service passwords, set at NIC's desk (audited)
+        "selfservice.view_holderpassword",
+        "selfservice.add_holderpassword",
+        "selfservice.change_holderpassword",
     ],
     # issue 17, Build 1: Student Affairs sets dorm curfews and vacation closure and keeps the
     # stay list, for the buildings assigned to it (ops.registry.calendar.services)
@@ -118,10 +122,22 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "door_calendar.change_vacationstay",
     ],
     Role.GENERAL: ["campus.view_card", "campus.change_card", "campus.view_cardholder"],
-    Role.FINANCE: ["cards.view_feecharge", "cards.view_feepolicy", "cards.change_feepolicy"],
+    Role.FINANCE: [
+        "cards.view_feecharge",
+        "cards.view_feepolicy",
+        "cards.change_feepolicy",
+        # R-FEE-3 (issue 18, Build 3): bank reconciliation and day closing
+        "cards.view_bankstatement",
+        "cards.view_closedday",
+    ],
     Role.HR: ["cards.view_importbatch", "campus.view_cardholder"],
     Role.ACADEMIC: ["cards.view_importbatch", "campus.view_cardholder"],
 }
+
+# Who may ask 为什么被拒绝？ (the card admin's explain page): the roles holding the card view
+# permission — linked from their navigation and workbench (issue 19, item 5)
+CARD_READERS = frozenset(role for role, perms in ROLE_PERMISSIONS.items() if "campus.view_card" in perms)
+WHY_DENIED_URL = "/admin/campus/card/explain/"
 
 # Every place an operator works, in the order the navigation shows them, and who may enter it.
 PLACES = [
@@ -133,6 +149,7 @@ PLACES = [
     ("/passback/", _("防潜回豁免"), PASSBACK_FORGIVERS),
     ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
     ("/library/", _("图书馆工作台"), LIBRARY_VIEWERS),
+    (WHY_DENIED_URL, _("为什么被拒绝？"), CARD_READERS),
     ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
     ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS)),
 ]

@@ -51,6 +51,11 @@ CONDITION_KINDS = frozenset(
     }
 )
 
+# Condition alerts the system closes itself once their condition has cleared and stayed clear
+# (issue 19: a desk whose recovered alerts never close grows without end). Not a tamper switch
+# or a forced door: somebody was at the device, a person looks (R-DEV-3: who pays for it).
+SELF_RESOLVING_KINDS = CONDITION_KINDS - {AlertKind.TAMPER, AlertKind.DOOR_FORCED}
+
 # What a department is told about its own cards (R-CARD-7: the approving department manages its
 # temporary cards), by the notification rules that name it; not on NIC's device desk.
 DEPARTMENT_KINDS = frozenset({AlertKind.TEMP_CARD_EXPIRING})

@@ -36,7 +36,16 @@ from django.utils.translation import gettext as _
 
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
-from ops.alerts.choices import CONDITION_KINDS, SECURITY_KINDS, AlertKind, AlertStatus, LogAction, RepairCause, Severity
+from ops.alerts.choices import (
+    CONDITION_KINDS,
+    SECURITY_KINDS,
+    SELF_RESOLVING_KINDS,
+    AlertKind,
+    AlertStatus,
+    LogAction,
+    RepairCause,
+    Severity,
+)
 from ops.alerts.models import Alert, AlertLog, RepairTicket
 from ops.audit.services import record
 from ops.masking import mask_uid
@@ -72,6 +81,9 @@ SEVERITY = {
 }
 FLAP_REFIRES = 3
 FLAP_WINDOW = timedelta(minutes=10)
+# A cleared condition alert closes itself once it has stayed clear this long (issue 19): as long as
+# the flapping window, so a device that bounces is still seen flapping on one alert.
+RESOLVE_CLEARED_AFTER = FLAP_WINDOW
 log = logging.getLogger(__name__)
 
 
@@ -272,7 +284,8 @@ def _transition(alert: Alert, item: dict[str, Any]) -> bool:
 
 def clear_condition(*, kinds: Iterable[AlertKind], device_ids: Iterable[int], at: datetime) -> None:
     """The condition behind these devices' alerts no longer holds (heard from again, fault
-    cleared, credentials caught up). The alerts stay until a person resolves them."""
+    cleared, credentials caught up). The desk shows them recovered; ``resolve_cleared`` closes
+    them once they stayed clear (issue 19)."""
     device_ids = list(device_ids)
     if not device_ids:
         return
@@ -495,12 +508,17 @@ def escalate_overdue(*, now: datetime) -> int:
     with transaction.atomic():
         for severity, after in escalate_after().items():
             for level in range(MAX_ESCALATION):
-                due = Alert.objects.select_for_update().filter(
-                    status=AlertStatus.OPEN,
-                    flapping=False,
-                    severity=severity,
-                    escalation=level,
-                    opened_at__lte=now - after * (level + 1),
+                due = (
+                    Alert.objects.select_for_update()
+                    .filter(
+                        status=AlertStatus.OPEN,
+                        flapping=False,
+                        severity=severity,
+                        escalation=level,
+                        opened_at__lte=now - after * (level + 1),
+                    )
+                    # a condition that cleared and closes itself is nobody's to chase (issue 19)
+                    .exclude(kind__in=sorted(SELF_RESOLVING_KINDS), cleared_at__isnull=False)
                 )
                 for alert in due:
                     alert.escalation, alert.escalated_at = level + 1, now
@@ -523,3 +541,36 @@ def settle_flapping(*, now: datetime) -> int:
                 changed.append(alert.pk)
         notify(changed)
     return len(changed)
+
+
+def resolve_cleared(*, now: datetime) -> int:
+    """Issue 19 (R-OPS-3): a condition alert whose condition cleared ``RESOLVE_CLEARED_AFTER`` ago
+    and has not come back is resolved by the system — a device heard from again, a fault gone, a
+    reader caught up on its credentials — as Alertmanager resolves an alert whose rule no longer
+    holds. On its timeline and in the audit trail as the system's; no response time is counted
+    (nobody worked it). Tamper and forced-door alerts wait for a person (``SELF_RESOLVING_KINDS``)."""
+    closed: list[int] = []
+    with transaction.atomic():
+        due = (
+            Alert.objects.select_for_update()
+            .filter(kind__in=sorted(SELF_RESOLVING_KINDS), cleared_at__lte=now - RESOLVE_CLEARED_AFTER)
+            .exclude(status=AlertStatus.RESOLVED)
+        )
+        for alert in due:
+            assert alert.cleared_at is not None  # the filter: cleared
+            minutes = int((now - alert.cleared_at).total_seconds() // 60)
+            text = _("条件已消除 %(m)s 分钟未复发，系统自动关闭") % {"m": minutes}
+            alert.status, alert.resolved_at, alert.resolution = AlertStatus.RESOLVED, now, text[:200]
+            alert.flapping, alert.refires = False, []
+            alert.save(update_fields=["status", "resolved_at", "resolution", "flapping", "refires"])
+            AlertLog.objects.create(alert=alert, at=now, action=LogAction.RESOLVED, comment=text[:200])
+            record(
+                actor=None,
+                action="alert.auto_resolved",
+                object_type="alert",
+                object_id=alert.pk,
+                data={"kind": alert.kind, "subject": alert.subject, "cleared_at": alert.cleared_at.isoformat()},
+            )
+            closed.append(alert.pk)
+        notify(closed)
+    return len(closed)

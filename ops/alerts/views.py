@@ -20,6 +20,7 @@ from ops.alerts.choices import AlertStatus, RepairCause
 from ops.alerts.models import Alert
 from ops.alerts.selectors import deliveries
 from ops.form_steps import run_step
+from ops.registry.choices import CARD_TYPES
 
 
 def _alert_for(request: HttpRequest, alert_id: int) -> Alert:
@@ -59,6 +60,8 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
             "tickets": alert.tickets.select_related("responsible", "fee"),
             "deliveries": deliveries(alert),
             "back": LANDING.get(role, "/") if role else "/",
+            # the holder as the desk shows them (issue 19): photo, masked name, card type
+            "card_type": CARD_TYPES.label(alert.detail.get("card_type", "")) if alert.detail.get("card_type") else "",
         },
     )
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 
 import redis
+from django.conf import settings
 from django.db import transaction
 
 from ops import redis_client
@@ -59,14 +60,15 @@ class ZoneShare:
             transaction.on_commit(lambda: publish(out))
 
 
-_client: list[redis.Redis] = []  # one connection pool per process, made on first use
+_clients: dict[str, redis.Redis] = {}  # one connection pool per Redis URL, made on first use
 
 
 def publish(passages: list[tuple[str, zone_feed.ZonePassage]]) -> None:
     try:
-        if not _client:
-            _client.append(redis_client.client())
-        pipe = _client[0].pipeline(transaction=False)
+        client = _clients.get(settings.REDIS_URL)
+        if client is None:
+            client = _clients[settings.REDIS_URL] = redis_client.client()
+        pipe = client.pipeline(transaction=False)
         for zone, passage in passages:
             zone_feed.publish(pipe, zone, passage)
         pipe.execute()

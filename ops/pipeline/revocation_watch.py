@@ -9,8 +9,9 @@ says they are cut off (the card's page still lists them as missing). The check l
 behind on everything, and its ``credential_lag`` alert says so — a July cancellation run of
 thousands of cards must not become thousands of alerts per lagging reader.
 
-The condition clears when the reader reports the revocation's version or later; a person still
-resolves the alert (the desk shows it as recovered)."""
+The condition clears when the reader reports the revocation's version or later; the alert then
+closes itself once it stayed clear (``resolve_cleared``, issue 19). On the NIC desk, readers
+missing revocations on many devices at once are one grouped row."""
 
 from __future__ import annotations
 

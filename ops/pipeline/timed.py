@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from ops.alerts.choices import AlertKind
 from ops.alerts.notifications import services as notifications
-from ops.alerts.services import clear_subjects, escalate_overdue, raise_alert, settle_flapping
+from ops.alerts.services import clear_subjects, escalate_overdue, raise_alert, resolve_cleared, settle_flapping
 from ops.audit import checkpoints
 from ops.pipeline import partitions, scheduled
 from ops.pipeline.revocation_watch import watch_revocations
@@ -61,6 +61,7 @@ def supervise_devices_and_alerts() -> None:
     watch_revocations(now=now)  # R-USE-1: which reader lacks which loss report (issue 17)
     escalate_overdue(now=now)  # R-OPS-3: nobody acknowledged it in time
     settle_flapping(now=now)
+    resolve_cleared(now=now)  # issue 19: a condition cleared and gone for good closes itself
 
 
 _unsupported_said = False

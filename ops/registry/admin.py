@@ -229,6 +229,8 @@ class CardAdmin(admin.ModelAdmin):
                 result = explain_for(user=request.user, uid=uid, device_code=code)  # issue 20, item 2
             except LookupError as exc:
                 error = str(exc)
+                if event_id:  # the tap's card is not one this operator may read: not even its UID
+                    uid, error = "", str(_("这条刷卡记录的卡不在您可查看的范围内"))
         return render(
             request,
             "admin/campus/explain.html",

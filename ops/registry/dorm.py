@@ -80,21 +80,19 @@ def dorm_snapshot(code: str, *, rows: int, not_seen_days: int, with_names: bool)
             flags__contains=LATE_RETURN,
         )
         late_count = tonight.count()
-        late = (
-            [
-                {
-                    "id": str(e["event_id"]),
-                    "ts": e["occurred_at"].timestamp(),
-                    "holder": mask_name(e["holder__name"] or ""),
-                    "device": e["device__name"],
-                }
-                for e in reversed(
-                    tonight.order_by("-occurred_at").values("event_id", "occurred_at", "holder__name", "device__name")[
-                        :LATE_KEPT
-                    ]
-                )
-            ]
-        )
+        late = [
+            {
+                "id": str(e["event_id"]),
+                "ts": e["occurred_at"].timestamp(),
+                "holder": mask_name(e["holder__name"] or ""),
+                "device": e["device__name"],
+            }
+            for e in reversed(
+                tonight.order_by("-occurred_at").values("event_id", "occurred_at", "holder__name", "device__name")[
+                    :LATE_KEPT
+                ]
+            )
+        ]
         # "not seen for N days": one probe of each resident's (holder, time) index, not a set of
         # every holder seen campus-wide in N days (issue 14)
         since = timezone.now() - timedelta(days=not_seen_days)

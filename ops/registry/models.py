@@ -87,8 +87,8 @@ class Cardholder(models.Model):
         _("预计毕业日期"), null=True, blank=True, help_text=_("学生：预计毕业日期；延期毕业时由教务处名单延长")
     )
     photo_sha256 = models.CharField(_("照片摘要"), max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
         verbose_name = _("持卡人")
@@ -152,8 +152,8 @@ class Card(models.Model):
         on_delete=models.PROTECT,
         related_name="replaced_by",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
         verbose_name = _("校园卡")

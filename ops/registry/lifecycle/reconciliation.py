@@ -133,7 +133,8 @@ def _amount(text: str) -> Decimal | None:
         value = Decimal(cleaned)
     except InvalidOperation:
         return None
-    if not value.is_finite() or value.as_tuple().exponent < -2 or abs(value) >= Decimal("100000000"):  # type: ignore[operator]
+    exponent = value.as_tuple().exponent  # an int for a finite value ('n', 'N', 'F' otherwise)
+    if not value.is_finite() or (isinstance(exponent, int) and exponent < -2) or abs(value) >= Decimal("100000000"):
         return None
     return value.quantize(Decimal("0.01"))
 

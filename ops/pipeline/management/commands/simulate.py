@@ -69,6 +69,7 @@ class Command(BaseCommand):
             lookup=cache.lookup,
             emergency=lambda: hold.current,
             policy=lambda: cache.policy,
+            credential_version=lambda: cache.version,  # in the heartbeats, as an agent's (issue 19)
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
