@@ -28,7 +28,7 @@ from dashboard.live import AWAY, live_status, run_feed
 from dashboard.pages.common import feed_table, grid, live_app, page, panel, status_head, tile, viewer_language
 from dashboard.shared_view import SharedPainter, SharedView
 from ops.alerts.choices import DEPARTMENT_KINDS, SECURITY_KINDS, AlertKind, AlertStatus
-from ops.alerts.selectors import alert_rows, alert_snapshot, response_times
+from ops.alerts.selectors import alert_rows, alert_snapshot, repair_times, response_times
 from ops.pipeline.choices import RunOutcome
 from ops.pipeline.selectors import scheduled_runs
 from ops.push import current_seq
@@ -258,6 +258,8 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
     async def render_alerts(_board: object) -> None:
         nonlocal loaded, alarms
         times.update(await database_sync_to_async(response_times)(since=timezone.now() - timedelta(days=7)))
+        # issue 18, Build 1: the repair queue's open tickets and time to repair (/repairs/)
+        times.update(await database_sync_to_async(repair_times)(since=timezone.now() - timedelta(days=7)))
         rows = alert_view.desk_order(list(alerts.rows.values()))
         new = {r["id"] for r in rows if r["id"] not in seen and alert_view.is_loud(r)} if loaded else set()
         seen.update(r["id"] for r in rows)
@@ -287,8 +289,10 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
             sum(1 for r in open_ if r["escalation"]),
             times["mtta_s"],
             times["mttr_s"],
+            times.get("tickets_open", 0),
+            times.get("ticket_mttr_s"),
         )
-        online, silent, fault, unhandled, escalated, mtta, mttr = figures
+        online, silent, fault, unhandled, escalated, mtta, mttr, tickets, ticket_mttr = figures
         paint.paint(
             KPIS,
             figures,
@@ -301,6 +305,8 @@ async def _run_desk(paint: SharedPainter, closed: Callable[[], bool]) -> None:
                     _kpi(_("已升级"), str(escalated), "kpi-escalated"),
                     _kpi(_("平均确认时长（7天）"), _minutes(mtta), "kpi-mtta"),
                     _kpi(_("平均修复时长（7天）"), _minutes(mttr), "kpi-mttr"),
+                    _kpi(_("维修单未关闭"), str(tickets), "kpi-tickets"),
+                    _kpi(_("报修修复用时（7天）"), _minutes(ticket_mttr), "kpi-ticket-mttr"),
                 ]
             },
         )

@@ -11,6 +11,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ops.accounts.permissions import role_of
@@ -23,6 +25,8 @@ from ops.alerts.models import (
     DutyShift,
     Notification,
     NotificationChannel,
+    RepairStep,
+    RepairTicket,
     RoutingRule,
 )
 
@@ -150,6 +154,7 @@ class RuleForm(forms.ModelForm):
             "channels",
             "operators",
             "rosters",
+            "repair_steps",
         )
 
 
@@ -163,7 +168,7 @@ class RoutingRuleAdmin(NicOnly):
         (None, {"fields": ("name", "enabled")}),
         (_("哪些告警"), {"fields": ("kinds", "min_severity", "buildings", "owner_departments")}),
         (_("何时"), {"fields": ("level", "delay_s", "group_by", "group_window_s")}),
-        (_("通知谁、怎么通知"), {"fields": ("channels", "operators", "rosters")}),
+        (_("通知谁、怎么通知"), {"fields": ("channels", "operators", "rosters", "repair_steps")}),
     )
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -198,3 +203,36 @@ class NotificationAdmin(NicOnly, ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
         return super().get_queryset(request).select_related("rule", "channel")
+
+
+class RepairStepInline(admin.TabularInline):
+    model = RepairStep
+    extra = 0
+    can_delete = False
+    fields = ("at", "actor", "from_state", "to_state", "comment")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RepairTicket)
+class RepairTicketAdmin(NicOnly, ReadOnlyAdmin):
+    """Issue 18, Build 1: read-only — a ticket's state changes only through ``ops.alerts.repairs``
+    (its page /repairs/<id>/), so every step is checked against the table, logged and told."""
+
+    list_display = ("id", "device", "state", "cause", "reporter_department", "opened_at", "repaired_at", "page")
+    list_filter = ("state", "cause")
+    search_fields = ("device__code", "device__name", "description")
+    inlines = [RepairStepInline]
+    readonly_fields = ("state", "page")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RepairTicket]:
+        return super().get_queryset(request).select_related("device", "reporter_department")
+
+    @admin.display(description=_("处理"))
+    def page(self, obj: RepairTicket) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("repair-detail", args=[obj.pk]), _("打开维修单"))

@@ -33,6 +33,8 @@ class AlertKind(models.TextChoices):
     REVOCATION_MISSING = "revocation_missing", _("读卡器未收到挂失/注销")
     # issue 20: a signed message dated beyond the allowed clock skew (refused, not stored)
     CLOCK_SKEW = "clock_skew", _("设备时钟偏差过大（报文被拒收）")
+    # issue 18, Build 2 (R-DEV-1, R-DEV-2): a heartbeat from another address or site than approved
+    DEVICE_MOVED = "device_moved", _("设备未经批准移位")
 
 
 # Kinds that describe a condition which holds until it clears (a device silent, in fault, behind
@@ -48,13 +50,14 @@ CONDITION_KINDS = frozenset(
         AlertKind.DOOR_FORCED,  # until the door is closed again
         AlertKind.DOOR_HELD_OPEN,
         AlertKind.REVOCATION_MISSING,  # until the reader reports the revocation's version
+        AlertKind.DEVICE_MOVED,  # until it reports from its approved place again (or a move is approved)
     }
 )
 
 # Condition alerts the system closes itself once their condition has cleared and stayed clear
 # (issue 19: a desk whose recovered alerts never close grows without end). Not a tamper switch
 # or a forced door: somebody was at the device, a person looks (R-DEV-3: who pays for it).
-SELF_RESOLVING_KINDS = CONDITION_KINDS - {AlertKind.TAMPER, AlertKind.DOOR_FORCED}
+SELF_RESOLVING_KINDS = CONDITION_KINDS - {AlertKind.TAMPER, AlertKind.DOOR_FORCED, AlertKind.DEVICE_MOVED}
 
 # What a department is told about its own cards (R-CARD-7: the approving department manages its
 # temporary cards), by the notification rules that name it; not on NIC's device desk.
@@ -99,6 +102,22 @@ class RepairCause(models.TextChoices):
 
     NON_HUMAN = "non_human", _("非人为（厂商免费维修）")
     HUMAN = "human", _("人为损坏（责任人按市价赔偿）")
+
+
+class RepairState(models.TextChoices):
+    """A repair ticket's life (issue 18, Build 1; R-DEV-3, R-DEV-4): a department reports a fault
+    of its device (or NIC opens the ticket from an alert), NIC accepts it and decides the cause —
+    the vendor repairs a non-human fault free, the responsible person pays a human one at the
+    market price — then it is repaired, verified and closed. The transitions: ``ops.alerts.repairs``."""
+
+    REPORTED = "reported", _("已报修")
+    ACCEPTED = "accepted", _("已受理")
+    WITH_VENDOR = "with_vendor", _("厂商维修中")
+    CHARGED = "charged", _("责任人赔偿")
+    REPAIRED = "repaired", _("已修复")
+    VERIFIED = "verified", _("已验收")
+    CLOSED = "closed", _("已关闭")
+    REJECTED = "rejected", _("已驳回")
 
 
 # -- notifications (issue 16) ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ops.alerts.choices import (
     LogAction,
     NotificationStatus,
     RepairCause,
+    RepairState,
     Severity,
 )
 
@@ -143,8 +144,25 @@ class RepairTicket(models.Model):
     alert = models.ForeignKey(
         Alert, verbose_name=_("告警"), null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
     )
-    cause = models.CharField(_("原因"), max_length=10, choices=RepairCause.choices)
+    # blank while a department's request waits for NIC to decide the cause (issue 18, Build 1)
+    cause = models.CharField(_("原因"), max_length=10, choices=RepairCause.choices, blank=True)
     description = models.CharField(_("故障描述"), max_length=200)
+    # issue 18, Build 1: the workflow's state — changed only by ops.alerts.repairs.transition
+    state = models.CharField(
+        _("状态"), max_length=12, choices=RepairState.choices, default=RepairState.REPORTED, editable=False
+    )
+    reporter_department = models.ForeignKey(
+        "campus.Department",
+        verbose_name=_("报修部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    photo_sha256 = models.CharField(_("故障照片"), max_length=64, blank=True, editable=False)
+    accepted_at = models.DateTimeField(_("受理时间"), null=True, blank=True, editable=False)
+    repaired_at = models.DateTimeField(_("修复时间"), null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True, editable=False)
     vendor = models.CharField(_("维修厂商"), max_length=100, blank=True)
     responsible = models.ForeignKey(
         "campus.Cardholder", verbose_name=_("责任人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -169,13 +187,44 @@ class RepairTicket(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(cause="human", responsible__isnull=False, price__gt=0) | Q(cause="non_human", price=0)),
+                condition=(
+                    Q(cause="human", responsible__isnull=False, price__gt=0)
+                    | Q(cause="non_human", price=0)
+                    | Q(cause="", price=0, responsible__isnull=True)
+                ),
                 name="repair_cause_rules",
-            ),  # R-DEV-3
+            ),  # R-DEV-3; no cause yet: reported or accepted, nothing charged
+            models.CheckConstraint(
+                condition=~Q(cause="") | Q(state__in=["reported", "accepted", "rejected"]),
+                name="repair_cause_before_work",
+            ),
         ]
+        indexes = [models.Index(fields=["state", "opened_at"])]
 
     def __str__(self) -> str:
-        return f"{self.device_id} {self.get_cause_display()}"
+        return str(_("维修单 #%(n)s %(device)s") % {"n": self.pk, "device": self.device.code})
+
+
+class RepairStep(models.Model):
+    """One transition of a repair ticket (issue 18, Build 1): who, when, from and to which
+    state, and a note — the department's page shows them, NIC's queue counts the time."""
+
+    ticket = models.ForeignKey(RepairTicket, verbose_name=_("维修单"), on_delete=models.CASCADE, related_name="steps")
+    at = models.DateTimeField(_("时间"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.PROTECT, related_name="+"
+    )
+    from_state = models.CharField(_("原状态"), max_length=12, choices=RepairState.choices, blank=True)
+    to_state = models.CharField(_("新状态"), max_length=12, choices=RepairState.choices)
+    comment = models.CharField(_("说明"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("维修进度")
+        verbose_name_plural = _("维修进度")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.get_to_state_display()}"
 
 
 # -- notifications (issue 16): who is told about an alert, how, and what happened ---------------
@@ -368,6 +417,13 @@ class RoutingRule(models.Model):
     rosters = models.ManyToManyField(
         DutyRoster, verbose_name=_("通知的值班表"), blank=True, related_name="rules", help_text=_("发送时在班的人")
     )
+    # issue 18, Build 1: a rule naming owning departments also tells them each step of their
+    # devices' repair tickets (ops.alerts.repairs)
+    repair_steps = models.BooleanField(
+        _("通知维修进度"),
+        default=True,
+        help_text=_("规则选了设备所属部门时，也把这些部门设备维修单的每一步通知出去"),
+    )
 
     class Meta:
         verbose_name = _("通知规则")
@@ -412,6 +468,15 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     claimed_until = models.DateTimeField(null=True, blank=True)  # a supervisor is sending it
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+    # issue 18, Build 1: a repair ticket's step told to its department (no alerts in it)
+    repair_step = models.ForeignKey(
+        RepairStep,
+        verbose_name=_("维修进度"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
 
     class Meta:
         verbose_name = _("告警通知")

@@ -6,11 +6,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Prefetch, Q, QuerySet
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from ops.alerts.choices import AlertStatus, LogAction
-from ops.alerts.models import Alert, AlertLog, DeliveryAttempt, Notification
+from ops.alerts.models import Alert, AlertLog, DeliveryAttempt, Notification, RepairTicket
+from ops.alerts.repairs import OPEN_STATES
 
 RESOLVED_SHOWN_FOR = timedelta(hours=12)  # a resolved alert stays on the desk this long
 SNAPSHOT_LIMIT = 300
@@ -81,6 +82,19 @@ def response_times(*, since: datetime) -> dict[str, Any]:
         out[f"mtt{name[0]}_s"] = agg["mean"]
         out[f"{name}_count"] = agg["n"]
     return out
+
+
+def repair_times(*, since: datetime) -> dict[str, Any]:
+    """The repair queue on the NIC desk (issue 18, Build 1): tickets not yet closed or rejected,
+    and the mean time to repair (report → repaired) of the tickets repaired since ``since``."""
+    repaired = RepairTicket.objects.filter(repaired_at__gte=since).aggregate(
+        mean=Avg(ExpressionWrapper(F("repaired_at") - F("opened_at"), output_field=DurationField())), n=Count("id")
+    )
+    return {
+        "tickets_open": RepairTicket.objects.filter(state__in=OPEN_STATES).count(),
+        "ticket_mttr_s": repaired["mean"].total_seconds() if repaired["mean"] is not None else None,
+        "repaired_count": repaired["n"],
+    }
 
 
 def deliveries(alert: Alert) -> QuerySet[Notification]:

@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
+from ops.alerts import repairs
 from ops.alerts.choices import (
     CONDITION_KINDS,
     SECURITY_KINDS,
@@ -44,6 +45,7 @@ from ops.alerts.choices import (
     AlertStatus,
     LogAction,
     RepairCause,
+    RepairState,
     Severity,
 )
 from ops.alerts.models import Alert, AlertLog, RepairTicket
@@ -78,6 +80,7 @@ SEVERITY = {
     AlertKind.DOOR_HELD_OPEN: Severity.WARNING,
     AlertKind.REVOCATION_MISSING: Severity.CRITICAL,  # R-USE-1: the card must stop everywhere
     AlertKind.CLOCK_SKEW: Severity.WARNING,  # its taps are refused until its clock is set right
+    AlertKind.DEVICE_MOVED: Severity.CRITICAL,  # R-DEV-1: moved or reconnected without NIC's approval
 }
 FLAP_REFIRES = 3
 FLAP_WINDOW = timedelta(minutes=10)
@@ -442,6 +445,7 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         if not vendor:
             raise AlertError(_("非人为故障由厂商免费维修：请填写维修厂商"))
         ticket.vendor, ticket.price = vendor[:100], Decimal("0")
+        ticket.state = RepairState.WITH_VENDOR
     else:
         holder = Cardholder.objects.filter(number=request.responsible_number.strip()).first()
         if holder is None:
@@ -456,6 +460,7 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         if price <= 0 or price > Decimal("100000"):
             raise AlertError(_("赔偿金额须按市价填写，大于 0 元"))
         ticket.responsible, ticket.price = holder, price
+        ticket.state = RepairState.CHARGED
         ticket.fee = FeeCharge.objects.create(  # owed until paid (issue 13, defect 6)
             holder=holder,
             card=None,
@@ -465,7 +470,9 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
             window="NIC",
             status=ChargeStatus.OWED,
         )
+    ticket.accepted_at = ticket.opened_at
     ticket.save()
+    repairs.opened_from_alert(ticket, by=by)  # issue 18, Build 1: in the repair queue, its steps told
     AlertLog.objects.create(
         alert=alert,
         at=ticket.opened_at,

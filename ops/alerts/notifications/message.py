@@ -128,3 +128,58 @@ def _render(
         "sent_at": now.isoformat(),
     }
     return Message(title=title, markdown="\n\n".join(md), text="\n".join(text), data=data, recipients=list(recipients))
+
+
+def render_repair(notification: Notification, recipients: Sequence[Recipient], *, now: datetime) -> Message:
+    """A repair ticket's step, told to the device's owning department (issue 18, Build 1)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _render_repair(notification, recipients, now)
+
+
+def _render_repair(notification: Notification, recipients: Sequence[Recipient], now: datetime) -> Message:
+    step = notification.repair_step
+    assert step is not None  # only called for a repair step's notification
+    ticket = step.ticket
+    device = ticket.device
+    url = f"{settings.SITE_URL}{reverse('repair-detail', args=[ticket.pk])}"
+    title = _("【维修进度】%(device)s · 维修单 #%(n)s %(state)s") % {
+        "device": f"{device.code} {device.name}",
+        "n": ticket.pk,
+        "state": step.get_to_state_display(),
+    }
+    lines = [
+        _("设备：%(device)s（%(where)s）") % {"device": f"{device.code} {device.name}", "where": device.location},
+        _("故障：%(d)s") % {"d": ticket.description},
+        _("%(when)s %(who)s：%(from)s → %(to)s")
+        % {
+            "when": _when(step.at),
+            "who": step.actor.get_full_name() or step.actor.get_username(),
+            "from": step.get_from_state_display() or "—",
+            "to": step.get_to_state_display(),
+        },
+    ]
+    if step.comment:
+        lines.append(_("说明：%(c)s") % {"c": step.comment})
+    names = "、".join(r.name or r.username for r in recipients)
+    if names:
+        lines.append(_("通知：%(names)s") % {"names": names})
+    md = [f"### {title}", *[f"- {line}" for line in lines], f"[{_('查看维修单')}]({url})"]
+    text = [title, "", *lines, url]
+    data = {
+        "type": "campuscard.repair_step",
+        "version": 1,
+        "message_id": notification.pk,
+        "rule": notification.rule_name,
+        "title": title,
+        "text": "\n".join(text),
+        "ticket": ticket.pk,
+        "device": device.code,
+        "owner_department": device.owner.code,
+        "from_state": step.from_state,
+        "to_state": step.to_state,
+        "at": step.at.isoformat(),
+        "url": url,
+        "recipients": [{"username": r.username, "name": r.name, "email": r.email} for r in recipients],
+        "sent_at": now.isoformat(),
+    }
+    return Message(title=title, markdown="\n\n".join(md), text="\n".join(text), data=data, recipients=list(recipients))

@@ -39,7 +39,7 @@ from ops.alerts.models import (
     RoutingRule,
 )
 from ops.alerts.notifications import transports
-from ops.alerts.notifications.message import render
+from ops.alerts.notifications.message import render, render_repair
 from ops.alerts.notifications.ratelimit import RateLimiter
 from ops.alerts.notifications.transports import DeliveryError, Recipient
 from ops.redis_client import client
@@ -217,9 +217,13 @@ def backoff_s(attempt: int, retry_after_s: float | None = None) -> float:
 def _deliver(pk: int, *, now: datetime, limiter: RateLimiter) -> str:
     if not _claim(pk, now=now):
         return "taken"  # another supervisor is on it
-    notification = Notification.objects.select_related("channel", "rule").get(pk=pk)
-    alerts = waiting_alerts(notification)
-    if not alerts:
+    notification = Notification.objects.select_related(
+        "channel", "rule", "repair_step__ticket__device__owner", "repair_step__actor"
+    ).get(pk=pk)
+    # issue 18, Build 1: a repair ticket's step told to its department carries no alerts
+    repair = notification.repair_step_id is not None
+    alerts = [] if repair else waiting_alerts(notification)
+    if not alerts and not repair:
         _finish(notification, NotificationStatus.CANCELLED)
         return "cancelled"
     channel = notification.channel
@@ -234,7 +238,8 @@ def _deliver(pk: int, *, now: datetime, limiter: RateLimiter) -> str:
         return "deferred"
     told = recipients(notification.rule, now=now)
     try:
-        transports.send(channel, render(notification, alerts, told, now=now), now=now)
+        message = render_repair(notification, told, now=now) if repair else render(notification, alerts, told, now=now)
+        transports.send(channel, message, now=now)
     except DeliveryError as exc:
         error, permanent, retry_after = str(exc), exc.permanent, exc.retry_after_s
     except Exception as exc:  # a bug in an adapter must not stop the other notifications
