@@ -86,7 +86,15 @@ def test_a_changed_row_is_an_update(nic):
     )
     rows[1][3] = "计科2602"
     batch = importing.preview_import(kind="student", filename="b.csv", data=_csv(rows), operator=nic)
-    assert batch.plan["update"] == [{"row": 3, "number": "2026CS00001", "changes": {"class_name": "计科2602"}}]
+    assert batch.plan["update"] == [  # with the old value for the preview (issue 19, item 9)
+        {
+            "row": 3,
+            "number": "2026CS00001",
+            "name": "新生1",
+            "changes": {"class_name": "计科2602"},
+            "old": {"class_name": "计科2601"},
+        }
+    ]
     importing.apply_import(batch=batch, operator=nic)
     assert Cardholder.objects.get(number="2026CS00001").class_name == "计科2602"
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from ops.masking import mask_name
 from ops.registry.choices import CARD_TYPES, HolderStatus
-from ops.registry.lifecycle.choices import FeeKind
+from ops.registry.lifecycle.choices import FeeKind, ImportKind
 
 
 class BasisIn(serializers.Serializer):
@@ -82,7 +82,7 @@ class CardOut(serializers.Serializer):
 
 
 class ImportIn(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[("student", "学生名单"), ("staff", "教职工名单")])
+    kind = serializers.ChoiceField(choices=ImportKind.choices)  # issue 18, Build 7: every list kind
     file = serializers.FileField(help_text="CSV 或 XLSX，表头为中文（姓名、学号、身份证号…）")
     photos = serializers.FileField(required=False, help_text="按学号/工号命名的照片 zip")
 

@@ -48,6 +48,18 @@ class ImportStatus(models.TextChoices):
     APPLIED = "applied", _("已导入")
 
 
+class ImportKind(models.TextChoices):
+    """What a list imported through the one preview → apply pipeline is (issue 18, Build 7):
+    enrolment (R-CARD-4/5) and the lists that follow a person after it (R-CARD-6, R-END-2/3)."""
+
+    STUDENT = "student", _("学生名单（教务处）")
+    STAFF = "staff", _("教职工名单（人事处）")
+    LEAVERS = "leavers", _("离校/退学/离职名单")
+    DEFERRAL = "deferral", _("延期毕业名单（教务处）")
+    DORM = "dorm", _("宿舍分配名单（学生工作处）")
+    STAFF_CHANGE = "staff_change", _("教职工变动名单（人事处）")
+
+
 class PayChannel(models.TextChoices):
     """How a fee or damage payment was made (R-FEE-3): the channel names the statement it is
     reconciled against (银校对账, issue 18 Build 3)."""

@@ -13,14 +13,15 @@ from django.utils.translation import gettext_lazy as _
 from ops.registry.choices import HolderStatus
 from ops.registry.lifecycle import services
 from ops.registry.lifecycle.choices import FeeKind
-from ops.registry.lifecycle.models import AccessGrant, FeePolicy
+from ops.registry.lifecycle.models import AccessGrant, FeeCharge, FeePolicy
 from ops.registry.models import Building, Card, Cardholder, Department, Device
-from streams.cards import CardType, DeviceKind
+from streams.cards import DeviceKind
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-BASIS_HELP = _("申请表编号、函件编号或名单名称（R-CARD-9：谁审批，谁负责）")
+# help texts speak plainly (issue 19, item 7): the regulation's ids stay in the code — R-CARD-9
+BASIS_HELP = _("申请表编号、函件编号或名单名称：谁审批，谁负责")
 
 
 def _end_of(day: Any) -> datetime:
@@ -30,6 +31,10 @@ def _end_of(day: Any) -> datetime:
 class BasisForm(forms.Form):
     title: StrOrPromise  # each action's own form names it
     basis = forms.CharField(label=_("办理依据"), max_length=200, help_text=BASIS_HELP)
+
+    def done_message(self, result: Any) -> str:
+        """What the desk is told once the action is done (shown on the page it lands on)."""
+        return _("%(action)s已办理：%(card)s") % {"action": self.title, "card": result}
 
 
 class LossForm(BasisForm):
@@ -107,7 +112,10 @@ class ReplaceForm(BasisForm):
     new_uid = forms.CharField(
         label=_("新卡卡号（UID）"), max_length=24, help_text=_("把空白卡放在发卡器上读取，或手工输入")
     )
-    reason = forms.ChoiceField(label=_("原因"), choices=FeeKind.choices)
+    # issue 19, item 7: a card's reasons only — 损坏设备赔偿 is a reader's repair (R-DEV-3)
+    reason = forms.ChoiceField(
+        label=_("原因"), choices=[(k.value, k.label) for k in map(FeeKind, services.REPLACEMENT_REASONS)]
+    )
     fee = forms.DecimalField(
         label=_("收费（元）"), max_digits=8, decimal_places=2, required=False, help_text=_("留空按收费标准收取")
     )
@@ -121,6 +129,19 @@ class ReplaceForm(BasisForm):
         self.fields["fee"].help_text = _("留空按收费标准 %(fee)s 元收取；上限 %(cap)s 元") % {
             "fee": policy.replacement_fee,
             "cap": policy.cap,
+        }
+
+    def done_message(self, result: Any) -> str:
+        """Issue 19, item 7: the desk lands on the new card and is told the fee it charged."""
+        charge = FeeCharge.objects.filter(card=result).order_by("-id").first()
+        old = result.replaces.uid if result.replaces_id else ""
+        if charge is None:  # pragma: no cover - replace_card always records the charge
+            return _("补卡已办理：新卡 %(new)s 已启用，原卡 %(old)s 已作废") % {"new": result.uid, "old": old}
+        return _("补卡已办理：新卡 %(new)s 已启用，原卡 %(old)s 已作废；已收取%(kind)s费用 %(fee)s 元（不予退还）") % {
+            "new": result.uid,
+            "old": old,
+            "kind": charge.get_kind_display(),
+            "fee": charge.amount,
         }
 
     def run(self, card: Card, operator: Any) -> Card:
@@ -197,7 +218,6 @@ class GrantForm(BasisForm):
     """R-CARD-7: a temporary card granted one dorm building or one door, until a date."""
 
     title = _("授权通行")
-    card_types = (CardType.TEMPORARY,)  # offered on temporary cards only
     building = forms.ModelChoiceField(
         label=_("楼宇"), required=False, queryset=Building.objects.order_by("code"), help_text=_("该楼宇的所有门")
     )
@@ -228,7 +248,6 @@ class GrantForm(BasisForm):
 
 class RevokeGrantForm(BasisForm):
     title = _("撤销授权")
-    card_types = (CardType.TEMPORARY,)
     takes_subject = True  # its choices are the card's own grants in force
     grant = forms.ModelChoiceField(label=_("授权"), queryset=AccessGrant.objects.none())
 

@@ -20,23 +20,38 @@ from ops.admin_kit import ReadOnlyAdmin
 from ops.redis_client import client
 from ops.registry.lifecycle import importing
 from ops.registry.lifecycle import photos as photo_checks
-from ops.registry.lifecycle.choices import ImportStatus
+from ops.registry.lifecycle.choices import ImportKind, ImportStatus
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import ImportBatch
 
 PROGRESS_KEY = "campuscard:import-progress:{}"
+SHOWN = 200  # rows to be created / updated listed on the review page (the counts are of all)
 
 
 class UploadForm(forms.Form):
-    kind = forms.ChoiceField(
-        label=_("名单类型"), choices=[("student", _("学生名单（教务处）")), ("staff", _("教职工名单（人事处）"))]
-    )
+    kind = forms.ChoiceField(label=_("名单类型"), choices=ImportKind.choices)
     file = forms.FileField(
-        label=_("名单文件"), help_text=_("CSV 或 XLSX，表头为中文：姓名、学号、身份证号、学系、班级…")
+        label=_("名单文件"),
+        help_text=_(
+            "CSV 或 XLSX，表头为中文。学生名单：学号、姓名、学系、班级、身份证号；"
+            "教职工名单：工号、姓名、部门、职务/职称；"
+            "离校名单：学号/工号、离校类型（退学、离校、转学、离职、调离、退休）；延期毕业名单：学号、延期毕业日期；"
+            "宿舍分配名单：学号、宿舍楼、房间、床位；教职工变动名单：工号、部门、职务/职称（均可另附“姓名”列以便核对）"
+        ),
     )
     photos = forms.FileField(
-        label=_("照片包（可选）"), required=False, help_text=_("zip，文件名为学号/工号，如 2026CS00001.jpg")
+        label=_("照片包（可选）"),
+        required=False,
+        help_text=_("仅用于学生/教职工名单：zip，文件名为学号/工号，如 2026CS00001.jpg"),
     )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:  # only the lists this operator may import (issue 18, Build 7)
+            kinds = set(importing.importable_kinds(user))
+            kind_field = self.fields["kind"]
+            assert isinstance(kind_field, forms.ChoiceField)
+            kind_field.choices = [(k, label) for k, label in ImportKind.choices if k in kinds]
 
 
 def _progress(batch_id: int) -> dict[str, Any]:
@@ -74,7 +89,10 @@ class ImportBatchAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest):
         """Lists and pages never load the plan (issue 20, item 5: it can be large); the review
         page reads it, once, for the one batch."""
-        return super().get_queryset(request).defer("plan")
+        queryset = super().get_queryset(request).defer("plan")
+        if getattr(request.user, "is_superuser", False):
+            return queryset
+        return queryset.filter(kind__in=importing.importable_kinds(request.user))  # only their own lists
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -87,7 +105,7 @@ class ImportBatchAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         importing.require_import_right(request.user)
-        form = UploadForm(request.POST or None, request.FILES or None)
+        form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
         error = None
         if request.method == "POST" and form.is_valid():
             try:
@@ -121,6 +139,7 @@ class ImportBatchAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
             messages.info(request, _("已开始导入，请稍候"))
             return HttpResponseRedirect(reverse("admin:cards_importbatch_review", args=[pk]))
         plan = batch.plan
+        applied = batch.status == ImportStatus.APPLIED
         return render(
             request,
             "admin/cards/import_review.html",
@@ -128,10 +147,15 @@ class ImportBatchAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
                 "batch": batch,
                 "summary": importing.summary(batch),
                 "rejected": importing.for_display(plan["rejected"][:500]),
-                "creates": importing.for_display(plan["create"][:20]),
-                "updates": importing.for_display(plan["update"][:20]),
+                # issue 19, item 9: what will be created and what will be updated (old → new)
+                "creates": importing.creates_for_display(plan["create"][:SHOWN]),
+                "updates": importing.updates_for_display(plan["update"][:SHOWN]),
+                "shown": SHOWN,
                 "progress": _progress(batch.id),
-                "title": _("导入预览"),
+                "applied": applied,
+                # after apply the page says so (issue 19, item 9)
+                "title": (_("已导入：%(kind)s") if applied else _("导入预览：%(kind)s"))
+                % {"kind": batch.get_kind_display()},
                 **self.admin_site.each_context(request),
             },
         )

@@ -28,9 +28,9 @@ from ops.bulk import fast_insert
 from ops.masking import mask_citizen_id
 from ops.registry import citizen_id
 from ops.registry.choices import HolderKind, HolderStatus
-from ops.registry.lifecycle import photo_store, tabular
+from ops.registry.lifecycle import list_kinds, photo_store, tabular
 from ops.registry.lifecycle import photos as photo_checks
-from ops.registry.lifecycle.choices import ImportStatus
+from ops.registry.lifecycle.choices import ImportKind, ImportStatus
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import ImportBatch
 from ops.registry.models import Cardholder, Department
@@ -83,6 +83,9 @@ IMPORTERS: dict[Role, frozenset[str]] = {
     Role.HR: frozenset({"staff"}),
     Role.ACADEMIC: frozenset({"student"}),
 }
+# issue 18, Build 7: the lists beyond enrolment, each by the office that answers for it
+for _role, _kinds in list_kinds.IMPORTERS.items():
+    IMPORTERS[_role] = IMPORTERS.get(_role, frozenset()) | _kinds
 
 
 def may_import(operator: Any, kind: str | None = None) -> bool:
@@ -92,8 +95,17 @@ def may_import(operator: Any, kind: str | None = None) -> bool:
     return bool(kinds) if kind is None else kind in kinds
 
 
+def importable_kinds(operator: Any) -> list[str]:
+    """The kinds of list ``operator`` may import, in the order of :class:`ImportKind`."""
+    return [k for k in ImportKind.values if may_import(operator, k)]
+
+
 def require_import_right(operator: Any, kind: str | None = None) -> None:
     if not may_import(operator, kind):
+        if kind in list_kinds.KINDS:
+            raise PermissionDenied(
+                _("您无权导入或查看“%(kind)s”：由网信中心和负责该名单的部门导入") % {"kind": ImportKind(kind).label}
+            )
         raise PermissionDenied(_("只有网信中心、人事处（教职工名单）和教务处（学生名单）可以导入或查看名单"))
 
 
@@ -106,9 +118,15 @@ def preview_import(
     photo_set: photo_checks.PhotoSet | None = None,
     progress: Progress = _noop,
 ) -> ImportBatch:
-    if kind not in COLUMNS:
-        raise CardRuleError(_("名单类型应为 student（学生）或 staff（教职工）"))
+    if kind not in COLUMNS and kind not in list_kinds.KINDS:
+        raise CardRuleError(
+            _("名单类型应为以下之一：%(kinds)s") % {"kinds": "、".join(f"{k}（{v}）" for k, v in ImportKind.choices)}
+        )
     require_import_right(operator, kind)
+    if kind in list_kinds.KINDS:
+        if photo_set is not None:
+            raise CardRuleError(_("照片包只随学生名单或教职工名单导入"))
+        return _preview_list(kind=kind, filename=filename, data=data, operator=operator, progress=progress)
     try:
         table = tabular.read_table(filename, data)
     except tabular.TableError as exc:
@@ -163,8 +181,9 @@ def preview_import(
             del values["study_end"]  # a default never replaces a date on record (a deferral, say)
 
         changed = {f: v for f, v in values.items() if _on_record(current, f) != v}
-        if changed:
-            updates.append({"row": row, "number": number, "changes": changed})
+        if changed:  # issue 19, item 9: the preview shows old → new
+            old = {f: _on_record(current, f) for f in changed}
+            updates.append({"row": row, "number": number, "name": current["name"], "changes": changed, "old": old})
         else:
             unchanged += 1
     errors.sort(key=lambda e: (e["row"], e["column"]))
@@ -290,6 +309,8 @@ def apply_import(*, batch: ImportBatch, operator: Any, progress: Progress = _noo
             % {"at": timezone.localtime(batch.applied_at).strftime("%Y-%m-%d %H:%M")}
         )
     plan = batch.plan
+    if batch.kind in list_kinds.KINDS:
+        return _apply_list(batch=batch, operator=operator, progress=progress)
     kind_value = KIND[batch.kind]
     creates, updates = plan["create"], plan["update"]
     total = len(creates) + len(updates)
@@ -392,3 +413,171 @@ def summary(batch: ImportBatch) -> dict[str, int]:
         "unchanged": plan["unchanged"],
         "rejected": plan.get("rejected_total", len(plan["rejected"])),
     }
+
+
+# ---------------------------------------------------------------- lists beyond enrolment
+# issue 18, Build 7: the same pipeline — read, normalise, preview (stored plan, nothing
+# changed), apply exactly the plan in one transaction — with a row spec per kind
+# (:mod:`ops.registry.lifecycle.list_kinds`).
+
+
+def _preview_list(*, kind: str, filename: str, data: bytes, operator: Any, progress: Progress) -> ImportBatch:
+    spec = list_kinds.KINDS[kind]
+    try:
+        table = tabular.read_table(filename, data)
+    except tabular.TableError as exc:
+        raise CardRuleError(str(exc)) from None
+    progress("read", len(table.rows), len(table.rows))
+    records, row_errors = tabular.normalize(table, spec.columns, spec.optional)
+    errors = [asdict(e) for e in row_errors]
+    headers = {**_headers(table, spec.columns), **_headers(table, spec.optional)}
+    holders = Cardholder.objects.select_related("department", "dorm_building").in_bulk(
+        [r["number"] for r in records], field_name="number"
+    )
+    ctx = list_kinds.context(kind, operator, headers, records)
+    list_kinds.load_live_cards(ctx, [h.pk for h in holders.values()])
+    updates: list[dict[str, Any]] = []
+    unchanged = 0
+    for record in records:
+        problems, target, diff = list_kinds.plan_row(ctx, record, holders.get(record["number"]))
+        if problems:
+            for f, v, m in problems:
+                column = headers.get(f) or spec.columns.get(f, ("",))[0]
+                errors.append({"row": record["row"], "column": column, "value": v, "message": m})
+        elif diff:
+            holder = holders[record["number"]]
+            updates.append(
+                {
+                    "row": record["row"],
+                    "number": holder.number,
+                    "name": holder.name,
+                    "target": target,
+                    "changes": {f: new for f, (_old, new) in diff.items()},
+                    "old": {f: old for f, (old, _new) in diff.items()},
+                }
+            )
+        else:
+            unchanged += 1
+    errors.sort(key=lambda e: (e["row"], e["column"]))
+    batch = ImportBatch.objects.create(
+        kind=kind,
+        filename=filename[:200],
+        sha256=hashlib.sha256(data).hexdigest(),
+        created_by=operator if getattr(operator, "pk", None) else None,
+        rows=len(table.rows),
+        plan={
+            "create": [],
+            "update": updates,
+            "unchanged": unchanged,
+            "rejected": [_bounded(e) for e in errors[:MAX_REJECTED_KEPT]],
+            "rejected_total": len(errors),
+        },
+    )
+    audit.record(
+        actor=operator,
+        action="import.preview",
+        object_type="import_batch",
+        object_id=batch.id,
+        data={"file": filename, "kind": kind, "update": len(updates), "unchanged": unchanged, "rejected": len(errors)},
+    )
+    return batch
+
+
+def _apply_list(*, batch: ImportBatch, operator: Any, progress: Progress) -> dict[str, int]:
+    """Runs inside :func:`apply_import`'s transaction: a row the lifecycle refuses (a card
+    changed since the preview, a bed taken) rolls the whole list back, with the reason."""
+    spec = list_kinds.KINDS[batch.kind]
+    plan = batch.plan
+    updates = plan["update"]
+    basis = _("%(kind)s %(file)s（导入批次 %(id)s）") % {"kind": spec.title, "file": batch.filename, "id": batch.id}
+    ctx = list_kinds.context(batch.kind, operator, {}, updates)
+    holders = (
+        Cardholder.objects.select_for_update(of=("self",))
+        .select_related("department", "dorm_building")
+        .in_bulk([u["number"] for u in updates], field_name="number")
+    )
+    entries: list[audit.Entry] = []
+    for done, update in enumerate(updates, 1):
+        holder = holders.get(update["number"])
+        if holder is None:
+            raise CardRuleError(_("第 %(row)d 行：持卡人 %(number)s 已不在系统中") % update)
+        try:
+            diff = spec.apply(ctx, holder, update["target"], basis)
+        except CardRuleError as exc:
+            raise CardRuleError(
+                _("第 %(row)d 行（%(number)s）：%(reason)s，整份名单未导入")
+                % {"row": update["row"], "number": update["number"], "reason": " ".join(exc.messages)}
+            ) from None
+        if diff:  # nothing left to change (applied by another path since): no record of a change
+            entries.append(
+                audit.Entry(
+                    f"holder.{batch.kind}",
+                    "cardholder",
+                    holder.number,
+                    {"row": update["row"], "changes": {f: [str(o), str(n)] for f, (o, n) in diff.items()}},
+                )
+            )
+        progress("apply", done, len(updates))
+    audit.record_many(actor=operator, basis=basis, entries=entries)
+    batch.status = ImportStatus.APPLIED
+    batch.applied_at = timezone.now()
+    batch.save(update_fields=["status", "applied_at"])
+    return {
+        "created": 0,
+        "updated": len(entries),
+        "unchanged": plan["unchanged"] + len(updates) - len(entries),
+        "rejected": plan.get("rejected_total", len(plan["rejected"])),
+    }
+
+
+def _shown(field: str, value: Any, departments: dict[int, str]) -> str:
+    if value is None or value == "":
+        return "—"
+    if field == "department" and isinstance(value, int):
+        return departments.get(value, str(value))
+    if field == "citizen_id" and isinstance(value, str) and citizen_id.is_valid(value):
+        return mask_citizen_id(value)
+    if field == "photo_sha256":
+        return str(value)[:12] + "…"
+    return str(value)
+
+
+def updates_for_display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 19, item 9: each row to be updated with its changed fields, old → new (citizen IDs
+    masked, departments by name)."""
+    ids = {
+        v
+        for r in rows
+        for part in (r.get("changes", {}), r.get("old", {}))
+        for f, v in part.items()
+        if f == "department" and isinstance(v, int)
+    }
+    departments = dict(Department.objects.filter(id__in=ids).values_list("id", "name"))
+    shown = []
+    for r in rows:
+        old = r.get("old", {})
+        diff = [
+            {
+                "field": str(list_kinds.FIELD_LABELS.get(f, f)),
+                "old": _shown(f, old[f], departments) if f in old else "?",
+                "new": _shown(f, v, departments),
+            }
+            for f, v in r["changes"].items()
+        ]
+        shown.append({"row": r["row"], "number": r["number"], "name": r.get("name", ""), "diff": diff})
+    return shown
+
+
+def creates_for_display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows to be created, as the preview lists them (issue 19, item 9)."""
+    departments = dict(Department.objects.filter(id__in={r["department"] for r in rows}).values_list("id", "name"))
+    return [
+        {
+            "row": r["row"],
+            "number": r["number"],
+            "name": r.get("name", ""),
+            "department": departments.get(r["department"], ""),
+            "detail": r.get("class_name") or r.get("title") or "",
+        }
+        for r in rows
+    ]

@@ -11,7 +11,15 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils.translation import gettext_lazy as _
 
-from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind, ImportStatus, PayChannel, Topic
+from ops.registry.lifecycle.choices import (
+    Action,
+    ChargeStatus,
+    FeeKind,
+    ImportKind,
+    ImportStatus,
+    PayChannel,
+    Topic,
+)
 
 
 class CardAction(models.Model):
@@ -220,9 +228,7 @@ class ImportBatch(models.Model):
     """A list from HR or Academic Affairs, previewed (what would be created/updated/rejected)
     and — only once the operator accepts the preview — applied exactly as previewed."""
 
-    kind = models.CharField(
-        _("名单类型"), max_length=10, choices=[("student", _("学生名单")), ("staff", _("教职工名单"))]
-    )
+    kind = models.CharField(_("名单类型"), max_length=16, choices=ImportKind.choices)
     filename = models.CharField(_("文件名"), max_length=200)
     sha256 = models.CharField(_("文件摘要"), max_length=64)
     status = models.CharField(_("状态"), max_length=12, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED)

@@ -42,3 +42,11 @@ def save(data: bytes) -> str:
         handle.write(data)
     os.replace(tmp, target)
     return sha
+
+
+def discard(sha256: str) -> None:
+    """Remove a photo stored for a change that did not happen (``set_holder_photo`` rolled back):
+    only ever a file that call itself had just written."""
+    path = path_for(sha256)
+    if path is not None:
+        path.unlink(missing_ok=True)

@@ -8,8 +8,9 @@ raises :class:`CardRuleError` with a message for the operator, and nothing is ch
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from ops.audit import services as audit
 from ops.masking import mask_name
 from ops.registry import citizen_id
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
+from ops.registry.lifecycle import photo_store, photos
 from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import AccessGrant, CardAction, FeeCharge, FeePolicy
@@ -59,11 +61,18 @@ def _require_basis(basis: str) -> str:
     return basis
 
 
-def _may_manage(operator: Any, card_type: str, owner: Department | None) -> None:
+def _may_manage(operator: Any, card_type: str, owner: Department | None, by_list: str | None = None) -> None:
     """NIC runs every card; a temporary card is also managed by the department that approved
-    it — "谁审批，谁管理，谁负责" (R-CARD-7). Nobody else changes cards (R-SEC-3)."""
+    it — "谁审批，谁管理，谁负责" (R-CARD-7). Nobody else changes cards (R-SEC-3) — except as
+    the apply of a list the operator may import (``by_list``, issue 18 Build 7): Academic
+    Affairs' withdrawals cancel (R-END-3) and its deferred-graduation list extends (R-CARD-6)."""
     if getattr(operator, "is_superuser", False):
         return
+    if by_list is not None:
+        from ops.registry.lifecycle.list_kinds import list_may_act  # the lists use these services
+
+        if list_may_act(operator, by_list, card_type):
+            return
     role = role_of(operator)
     if role == Role.NIC:
         return
@@ -89,6 +98,102 @@ def may_issue(operator: Any) -> bool:
     if getattr(operator, "is_superuser", False) or role_of(operator) == Role.NIC:
         return True
     return getattr(getattr(operator, "operator", None), "department_id", None) is not None
+
+
+# -- what a card's state allows (issue 19, item 7) -------------------------------------------------
+# The one table of the card's state transitions: each action's rule answers why the card, as it
+# stands (status, blacklist flag, type), refuses it — or None. Every service checks its action
+# here under the card's row lock, and the desk offers only the actions whose rule passes.
+def _status_of(card: Card) -> dict[str, Any]:
+    return {"status": card.get_status_display()}
+
+
+def _lose_rule(card: Card) -> str | None:
+    if card.status != CardStatus.ACTIVE:
+        return _("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）") % _status_of(card)
+    return None
+
+
+def _find_rule(card: Card) -> str | None:
+    if card.status != CardStatus.LOST:
+        return _("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）") % _status_of(card)
+    return None
+
+
+def _blacklist_rule(card: Card) -> str | None:
+    return _("此卡已在黑名单中") if card.blacklisted else None
+
+
+def _unblacklist_rule(card: Card) -> str | None:
+    return None if card.blacklisted else _("此卡不在黑名单中")
+
+
+def _cancel_rule(card: Card) -> str | None:
+    if card.status not in LIVE_CARD_STATUSES:
+        return _("此卡已“%(status)s”，无需注销") % _status_of(card)
+    return None
+
+
+def _extend_rule(card: Card) -> str | None:
+    if card.status not in LIVE_CARD_STATUSES:
+        return _("此卡已“%(status)s”，不能延期") % _status_of(card)
+    if card.card_type == CardType.STAFF:
+        return _("教工卡长期有效，无需延期")
+    return None
+
+
+def _replace_rule(card: Card) -> str | None:
+    if card.status not in LIVE_CARD_STATUSES:
+        return _("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡") % _status_of(card)
+    return None
+
+
+def _grant_rule(card: Card) -> str | None:
+    if card.card_type != CardType.TEMPORARY:
+        return _("只有临时卡需要单独授权：学生卡和教工卡按卡类和住宿楼宇通行")
+    if card.status != CardStatus.ACTIVE or card.blacklisted:
+        return _("此卡当前为“%(status)s”，不能授权") % _status_of(card)
+    return None
+
+
+def _revoke_grant_rule(card: Card) -> str | None:
+    in_force = AccessGrant.objects.filter(card=card, revoked_at__isnull=True)
+    if card.card_type != CardType.TEMPORARY or not in_force.exists():
+        return _("此卡没有可撤销的授权")
+    return None
+
+
+STATE_RULES: dict[str, Callable[[Card], str | None]] = {
+    Action.LOSE: _lose_rule,
+    Action.FIND: _find_rule,
+    Action.BLACKLIST: _blacklist_rule,
+    Action.UNBLACKLIST: _unblacklist_rule,
+    Action.CANCEL: _cancel_rule,
+    Action.EXTEND: _extend_rule,
+    Action.REPLACE: _replace_rule,
+    Action.GRANT: _grant_rule,
+    Action.REVOKE_GRANT: _revoke_grant_rule,
+}
+
+
+def state_refusal(card: Card, action: str) -> str | None:
+    """Why ``card`` in its current state refuses ``action`` (a message for the operator), or None
+    if the action is open to it. An action without a state rule is never open."""
+    rule = STATE_RULES.get(action)
+    if rule is None:
+        return _("未知的卡务：%(action)s") % {"action": action}
+    return rule(card)
+
+
+def actions_allowed(card: Card) -> list[str]:
+    """The actions ``card``'s state allows, in the table's order (what the desk offers)."""
+    return [action for action, rule in STATE_RULES.items() if rule(card) is None]
+
+
+def _check_state(card: Card, action: str) -> None:
+    refusal = state_refusal(card, action)
+    if refusal is not None:
+        raise CardRuleError(refusal)
 
 
 # -- approval (R-CARD-9: 谁审批，谁负责; R-CARD-7: 谁审批，谁管理) --------------------------------
@@ -345,7 +450,6 @@ def report_loss(*, card: Card, operator: Any, basis: str) -> Card:
         old=CardStatus.ACTIVE,
         new=CardStatus.LOST,
         action=Action.LOSE,
-        refusal=_("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）"),
     )
 
 
@@ -357,10 +461,7 @@ def report_own_loss(*, card: Card, holder: Cardholder, actor: Any, basis: str) -
     card = _lock(card)
     if card.holder_id != holder.pk:
         raise CardRuleError(_("只能挂失本人的卡"))
-    if card.status != CardStatus.ACTIVE:
-        raise CardRuleError(
-            _("只有正常状态的卡可以挂失（此卡当前为“%(status)s”）") % {"status": card.get_status_display()}
-        )
+    _check_state(card, Action.LOSE)
     card.status = CardStatus.LOST
     card.save(update_fields=["status", "updated_at"])
     _log(card, Action.LOSE, CardStatus.ACTIVE, actor, _require_basis(basis), {"self_service": True})
@@ -377,19 +478,16 @@ def report_found(*, card: Card, operator: Any, basis: str) -> Card:
         old=CardStatus.LOST,
         new=CardStatus.ACTIVE,
         action=Action.FIND,
-        refusal=_("只有已挂失的卡可以解挂（此卡当前为“%(status)s”）"),
     )
 
 
-def _flip(
-    card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardStatus, action: Action, refusal: str
-) -> Card:
-    """Move a card from ``old`` to ``new`` status (inside the caller's transaction)."""
+def _flip(card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardStatus, action: Action) -> Card:
+    """Move a card from ``old`` to ``new`` status (inside the caller's transaction); whether its
+    state allows it is the action's rule in ``STATE_RULES``."""
     card = _lock(card)
     basis = _require_basis(basis)
     _may_manage(operator, card.card_type, card.owner_department)
-    if card.status != old:
-        raise CardRuleError(refusal % {"status": card.get_status_display()})
+    _check_state(card, action)
     card.status = new
     card.save(update_fields=["status", "updated_at"])
     _log(card, action, old, operator, basis)
@@ -398,6 +496,18 @@ def _flip(
 
 # -- replacement and re-issue (R-USE-2, R-USE-3, R-FEE-2) -------------------------------------------
 IDENTITY_FIELDS = ("name", "citizen_id", "department", "class_name", "title")
+# Why a card is replaced (issue 19, item 7): the fee kinds of a card. 损坏设备赔偿 is a reader's
+# repair charged at market price (R-DEV-3), never a reason to replace a card.
+REPLACEMENT_REASONS = (FeeKind.LOSS, FeeKind.DAMAGE, FeeKind.IDENTITY_CHANGE)
+
+
+def replacement_reason(reason: str) -> FeeKind:
+    """The fee kind of a replacement's ``reason`` (the desk, the API and the CLI), or a refusal."""
+    if reason not in REPLACEMENT_REASONS:
+        raise CardRuleError(
+            _("补卡原因应为：%(choices)s") % {"choices": "、".join(str(FeeKind(k).label) for k in REPLACEMENT_REASONS)}
+        )
+    return FeeKind(reason)
 
 
 @transaction.atomic
@@ -424,16 +534,13 @@ def replace_card(
     card = _lock(card)
     basis = _require_basis(basis)
     new_uid = normalise_uid(new_uid)
-    kind = FeeKind(reason)
+    kind = replacement_reason(reason)
     _may_manage(operator, card.card_type, card.owner_department)
     approval: Approval = (
         _operator_on_record(operator),
         card.owner_department if card.card_type == CardType.TEMPORARY else None,
     )
-    if card.status not in LIVE_CARD_STATUSES:
-        raise CardRuleError(
-            _("此卡已“%(status)s”，不能再补卡；请为持卡人办理新卡") % {"status": card.get_status_display()}
-        )
+    _check_state(card, Action.REPLACE)
     policy = FeePolicy.current()
     window = checked_window(window)
     # R-FEE-3 (issue 18, Build 3): the payment's channel and reference; a closed day is locked
@@ -515,7 +622,7 @@ READER_FIELDS = ("dorm_building",)
 
 
 @transaction.atomic
-def save_holder(*, holder: Cardholder, changed: Iterable[str], operator: Any) -> Cardholder:
+def save_holder(*, holder: Cardholder, changed: Iterable[str], operator: Any, basis: str = "admin") -> Cardholder:
     """Save a holder's record edited in the admin (issue 13, defect 4): a change a reader decides
     from (its dorm building, R-USE-*) goes out to every door as a credential change for each of
     the holder's live cards, in the same transaction; the change is audited. The holder's
@@ -537,10 +644,63 @@ def save_holder(*, holder: Cardholder, changed: Iterable[str], operator: Any) ->
             action="holder.dorm_change",
             object_type="cardholder",
             object_id=holder.number,
-            basis="admin",
+            basis=basis,
             data={"dorm_building": building.code if building else None, "cards": [c.uid for c in cards]},
         )
     return holder
+
+
+# -- a holder's photo (R-CARD-8; issue 19, item 8; issue 18, Build 7) -----------------------------
+PHOTO_SOURCES = ("upload", "camera")
+
+
+def may_change_photo(operator: Any) -> bool:
+    """Who may set a holder's photo: whoever may edit the holder's record (NIC's desk)."""
+    return bool(getattr(operator, "is_active", False) and operator.has_perm("campus.change_cardholder"))
+
+
+def set_holder_photo(*, holder: Cardholder, data: bytes, operator: Any, source: str = "upload") -> Cardholder:
+    """A photo taken at the desk (a file, or a frame from its webcam: ``source``) becomes the
+    holder's photo — if it meets the photo standard (R-CARD-8, the check the list imports use);
+    otherwise :class:`CardRuleError` with every reason, and nothing is changed.
+
+    The file is stored first (content-addressed, written atomically), then the holder's digest
+    and the audit record in one transaction: the digest never names a file that is not there,
+    and a file this call stored for nothing is removed again."""
+    if not may_change_photo(operator):
+        raise CardRuleError(_("您没有更改持卡人照片的权限"))
+    if source not in PHOTO_SOURCES:
+        raise CardRuleError(_("照片来源不正确"))
+    if not data:
+        raise CardRuleError(_("请选择照片文件，或用摄像头拍照"))
+    if len(data) > photos.MAX_PHOTO_BYTES:
+        raise CardRuleError(_("照片文件过大（超过 %(mb)d MB）") % {"mb": photos.MAX_PHOTO_BYTES // (1024 * 1024)})
+    problems = photos.check_photo(data)
+    if problems:
+        raise CardRuleError([_("照片不符合标准，未保存：") + p.message for p in problems])
+    sha = hashlib.sha256(data).hexdigest()
+    stored_before = photo_store.path_for(sha) is not None
+    photo_store.save(data)
+    try:
+        with transaction.atomic():
+            locked = Cardholder.objects.select_for_update().get(pk=holder.pk)
+            previous = locked.photo_sha256
+            locked.photo_sha256 = sha
+            locked.save(update_fields=["photo_sha256", "updated_at"])
+            audit.record(
+                actor=operator,
+                action="holder.photo",
+                object_type="cardholder",
+                object_id=locked.number,
+                basis=source,
+                data={"sha256": sha, "previous": previous or None, "source": source, "bytes": len(data)},
+            )
+    except BaseException:
+        if not stored_before:
+            photo_store.discard(sha)
+        raise
+    holder.photo_sha256 = sha
+    return locked
 
 
 # -- charges (R-FEE-2, R-FEE-3, R-DEV-3) ------------------------------------------------------------
@@ -618,8 +778,7 @@ def set_blacklist(*, card: Card, blacklisted: bool, operator: Any, basis: str) -
     card = _lock(card)
     basis = _require_basis(basis)
     _may_manage(operator, card.card_type, card.owner_department)
-    if card.blacklisted == blacklisted:
-        raise CardRuleError(_("此卡已在黑名单中") if blacklisted else _("此卡不在黑名单中"))
+    _check_state(card, Action.BLACKLIST if blacklisted else Action.UNBLACKLIST)
     card.blacklisted = blacklisted
     card.save(update_fields=["blacklisted", "updated_at"])
     _log(card, Action.BLACKLIST if blacklisted else Action.UNBLACKLIST, card.status, operator, basis)
@@ -635,6 +794,7 @@ def extend_validity(
     operator: Any,
     basis: str,
     approving_department: Department | None = None,
+    by_list: str | None = None,
 ) -> Card:
     """延期: temporary cards only with the unit's letter and the new end date (R-CARD-7):
     ``approving_department`` is the card's owner department and ``basis`` its letter's
@@ -642,11 +802,8 @@ def extend_validity(
     (R-CARD-6). Staff cards are long-term."""
     card = _lock(card)
     basis = _require_basis(basis)
-    _may_manage(operator, card.card_type, card.owner_department)
-    if card.status not in LIVE_CARD_STATUSES:
-        raise CardRuleError(_("此卡已“%(status)s”，不能延期") % {"status": card.get_status_display()})
-    if card.card_type == CardType.STAFF:
-        raise CardRuleError(_("教工卡长期有效，无需延期"))
+    _may_manage(operator, card.card_type, card.owner_department, by_list)
+    _check_state(card, Action.EXTEND)
     approving_department = _department_on_record(approving_department)
     if card.card_type == CardType.TEMPORARY:
         if approving_department is None:
@@ -680,14 +837,16 @@ def extend_validity(
 
 
 @transaction.atomic
-def cancel_card(*, card: Card, operator: Any, basis: str, holder_status: str | None = None) -> Card:
+def cancel_card(
+    *, card: Card, operator: Any, basis: str, holder_status: str | None = None, by_list: str | None = None
+) -> Card:
     """注销: the card is dead forever. ``holder_status`` records why the person left
-    (withdrawal cancels at once, R-END-3). Retired staff keep their card (R-END-2)."""
+    (withdrawal cancels at once, R-END-3). Retired staff keep their card (R-END-2). ``by_list``:
+    the kind of list whose apply this is (a leavers' list, issue 18 Build 7)."""
     card = _lock(card)
     basis = _require_basis(basis)
-    _may_manage(operator, card.card_type, card.owner_department)
-    if card.status not in LIVE_CARD_STATUSES:
-        raise CardRuleError(_("此卡已“%(status)s”，无需注销") % {"status": card.get_status_display()})
+    _may_manage(operator, card.card_type, card.owner_department, by_list)
+    _check_state(card, Action.CANCEL)
     if holder_status == HolderStatus.RETIRED:
         raise CardRuleError(_("退休教职工继续使用校园卡，不注销（第十三条）"))
     old = card.status
@@ -719,11 +878,10 @@ def grant_access(
     责"), on a basis (its letter), within the card's validity. The readers get it with the card."""
     card = _lock(card)
     basis = _require_basis(basis)
-    if card.card_type != CardType.TEMPORARY:
-        raise CardRuleError(_("只有临时卡需要单独授权：学生卡和教工卡按卡类和住宿楼宇通行"))
+    if card.card_type != CardType.TEMPORARY:  # before the right to manage it: the same answer to all
+        _check_state(card, Action.GRANT)
     _may_manage(operator, card.card_type, card.owner_department)
-    if card.status != CardStatus.ACTIVE or card.blacklisted:
-        raise CardRuleError(_("此卡当前为“%(status)s”，不能授权") % {"status": card.get_status_display()})
+    _check_state(card, Action.GRANT)
     department = _department_on_record(approving_department) or card.owner_department
     if department is None or department.pk != card.owner_department_id:
         raise CardRuleError(_("临时卡的通行授权须由其管理部门“%(owner)s”审批") % {"owner": card.owner_department})
@@ -777,6 +935,7 @@ def revoke_grant(*, grant: AccessGrant, operator: Any, basis: str) -> AccessGran
     grant = AccessGrant.objects.select_for_update().get(pk=grant.pk)
     if grant.revoked_at is not None:
         raise CardRuleError(_("该授权已撤销"))
+    _check_state(card, Action.REVOKE_GRANT)
     grant.revoked_at = timezone.now()
     grant.revoked_by = operator if getattr(operator, "pk", None) else None
     grant.save(update_fields=["revoked_at", "revoked_by"])

@@ -12,16 +12,20 @@ from tqdm import tqdm
 from ops.accounts.cli_identity import proven_operator
 from ops.registry.lifecycle import importing
 from ops.registry.lifecycle import photos as photo_checks
+from ops.registry.lifecycle.choices import ImportKind
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.models import ImportBatch
 
 
 class Command(BaseCommand):
-    help = "Import a student (教务处) or staff (人事处) list: preview, then apply."
+    help = (
+        "Import a list: student (教务处) or staff (人事处) enrolment, leavers (离校/退学/离职), deferral "
+        "(延期毕业), dorm (宿舍分配), staff_change (人事变动): preview, then apply."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", nargs="?", type=Path, help="CSV or XLSX with Chinese headers")
-        parser.add_argument("--kind", choices=["student", "staff"], default="student")
+        parser.add_argument("--kind", choices=ImportKind.values, default="student")
         parser.add_argument("--photos", type=Path, help="zip or folder of photos named by number")
         parser.add_argument(
             "--operator",
