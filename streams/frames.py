@@ -4,7 +4,7 @@ nothing else escapes it — a fuzz test drives it with 100,000 hostile inputs.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from streams import envelopes, names, signing
 from streams.consumer import InvalidEntry
@@ -16,9 +16,9 @@ _KNOWN = frozenset({_FIELD, _MAC})
 MAX_FIELDS_BYTES = envelopes.MAX_ENTRY_BYTES + 64 + len(_FIELD) + len(_MAC)  # 64: an HMAC-SHA256 in hex
 
 
-@dataclass(frozen=True)
-class Signed:
-    """An envelope with the exact bytes it was sent as and the MAC that came with them."""
+class Signed(NamedTuple):
+    """An envelope with the exact bytes it was sent as and the MAC that came with them (a named
+    tuple: made once per event on the hot path, ~4x cheaper than a frozen dataclass)."""
 
     event: envelopes.Tap | envelopes.Heartbeat | envelopes.Fault
     raw: bytes
@@ -26,14 +26,19 @@ class Signed:
 
 
 def decode(fields: dict[bytes, bytes]) -> Signed:
-    unknown = [k for k in fields if k not in _KNOWN]
-    if unknown:  # a reader sends exactly these two fields: anything else rides on a valid entry
+    # every check here runs per event on the processor's hot path: set and len() in C first, the
+    # message for a refusal built only when refusing
+    if not _KNOWN.issuperset(fields):  # a reader sends exactly these two fields: anything else rides on a valid entry
+        unknown = [k for k in fields if k not in _KNOWN]
         names_ = ", ".join(repr(k)[:40] for k in unknown[:3])
         raise InvalidEntry(f"unknown field(s): {names_}")
-    size = sum(len(k) + (len(v) if isinstance(v, bytes | str) else 0) for k, v in fields.items())
+    raw = fields.get(_FIELD)
+    mac = fields.get(_MAC)
+    # only the two known fields are left: the entry's size is theirs and their names'
+    size = sum(map(len, fields)) + (len(raw) if isinstance(raw, bytes | str) else 0)
+    size += len(mac) if isinstance(mac, bytes | str) else 0
     if size > MAX_FIELDS_BYTES:
         raise InvalidEntry(f"entry too large: {size} bytes > {MAX_FIELDS_BYTES}")
-    raw = fields.get(_FIELD)
     if raw is None:
         raise InvalidEntry(f"no {names.FIELD!r} field")
     if not isinstance(raw, bytes):
@@ -42,5 +47,4 @@ def decode(fields: dict[bytes, bytes]) -> Signed:
         event = envelopes.parse(raw)
     except envelopes.InvalidEnvelope as exc:
         raise InvalidEntry(str(exc)) from None
-    mac = fields.get(_MAC)
     return Signed(event, raw, mac if isinstance(mac, bytes) else None)
