@@ -28,7 +28,7 @@ from ops.bulk import fast_insert
 from ops.masking import mask_citizen_id
 from ops.registry import citizen_id
 from ops.registry.choices import HolderKind, HolderStatus
-from ops.registry.lifecycle import list_kinds, photo_store, tabular
+from ops.registry.lifecycle import list_kinds, list_rights, photo_store, tabular
 from ops.registry.lifecycle import photos as photo_checks
 from ops.registry.lifecycle.choices import ImportKind, ImportStatus
 from ops.registry.lifecycle.errors import CardRuleError
@@ -84,7 +84,7 @@ IMPORTERS: dict[Role, frozenset[str]] = {
     Role.ACADEMIC: frozenset({"student"}),
 }
 # issue 18, Build 7: the lists beyond enrolment, each by the office that answers for it
-for _role, _kinds in list_kinds.IMPORTERS.items():
+for _role, _kinds in list_rights.IMPORTERS.items():
     IMPORTERS[_role] = IMPORTERS.get(_role, frozenset()) | _kinds
 
 

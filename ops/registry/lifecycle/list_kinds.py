@@ -32,29 +32,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ops.accounts.permissions import dorm_scope, role_of
-from ops.accounts.roles import Role
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
 from ops.registry.lifecycle import services, tabular
 from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.list_rights import HOLDER_SCOPE
 from ops.registry.models import Building, Card, Cardholder, Department
 from streams.cards import CardType
 
 NAME = {"name": ("姓名",)}  # optional in every list; when given it must match the record
-
-# Who imports which list (R-SEC-3); NIC, who runs the system, imports them all.
-IMPORTERS: dict[Role, frozenset[str]] = {
-    Role.NIC: frozenset({"leavers", "deferral", "dorm", "staff_change"}),
-    Role.ACADEMIC: frozenset({"leavers", "deferral"}),  # R-CARD-6, R-END-3: students
-    Role.HR: frozenset({"leavers", "staff_change"}),  # R-CARD-4, R-END-2: staff
-    Role.DORM_MANAGER: frozenset({"dorm"}),  # Student Affairs / dorm managers: their buildings
-}
-# Whose rows an importer's list may hold (None: anyone's): Academic Affairs answers for students,
-# HR for staff.
-HOLDER_SCOPE: dict[Role, frozenset[str]] = {
-    Role.ACADEMIC: frozenset({HolderKind.STUDENT}),
-    Role.HR: frozenset({HolderKind.STAFF}),
-}
-CARD_FOR_HOLDER: dict[str, str] = {HolderKind.STUDENT: CardType.STUDENT, HolderKind.STAFF: CardType.STAFF}
 
 LEAVE_TYPES: dict[str, str] = {
     "退学": HolderStatus.WITHDRAWN,
@@ -64,25 +49,6 @@ LEAVE_TYPES: dict[str, str] = {
     "调离": HolderStatus.LEFT,
     "退休": HolderStatus.RETIRED,
 }
-
-
-def _kinds_of(operator: Any) -> frozenset[str]:
-    role = role_of(operator)
-    return IMPORTERS.get(role, frozenset()) if role is not None else frozenset()
-
-
-def list_may_act(operator: Any, kind: str, card_type: str) -> bool:
-    """May ``operator``, applying a list of ``kind``, act on a card of ``card_type`` through the
-    card services (``by_list``)? Only the kinds that act on cards, only on the cards of the
-    holders the operator's lists answer for — never a temporary card (R-CARD-7)."""
-    if kind not in ("leavers", "deferral") or kind not in _kinds_of(operator):
-        return False
-    if kind == "deferral" and card_type != CardType.STUDENT:
-        return False
-    role = role_of(operator)
-    allowed = HOLDER_SCOPE.get(role) if role is not None else None
-    types = {CardType.STUDENT, CardType.STAFF} if allowed is None else {CARD_FOR_HOLDER[k] for k in allowed}
-    return card_type in types
 
 
 @dataclass

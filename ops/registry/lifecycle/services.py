@@ -30,6 +30,7 @@ from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
 from ops.registry.lifecycle import photo_store, photos
 from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
+from ops.registry.lifecycle.list_rights import list_may_act
 from ops.registry.lifecycle.models import AccessGrant, CardAction, FeeCharge, FeePolicy
 from ops.registry.lifecycle.outbox import announce
 from ops.registry.lifecycle.reconciliation import checked_channel, checked_reference, ensure_open, own_reference
@@ -69,8 +70,6 @@ def _may_manage(operator: Any, card_type: str, owner: Department | None, by_list
     if getattr(operator, "is_superuser", False):
         return
     if by_list is not None:
-        from ops.registry.lifecycle.list_kinds import list_may_act  # the lists use these services
-
         if list_may_act(operator, by_list, card_type):
             return
     role = role_of(operator)
