@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboard.guard import FORBIDDEN, LIVE_REFUSAL
@@ -19,21 +20,33 @@ from ops.audit.services import record
 from ops.redis_client import client, stream_client
 from ops.registry.lifecycle import photo_store
 from ops.registry.models import Cardholder
+from ops.workbench import greeting_name, panels_for
 from streams import names
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Each operator lands on their own desk; a role whose work is in the admin (HR, Academic
-    Affairs, Finance …) or in the personal-data requests (the responsible leader) lands on a
-    workbench listing every place it may enter and each record list it may open."""
+    Affairs, Finance, General Affairs …) or in the personal-data requests (the responsible
+    leader) lands on a workbench: its day (the panels of ``ops.workbench``: today's figures,
+    what waits for it), then every place it may enter and each record list it may open."""
     from django.contrib import admin
 
     role = role_of(request.user)
     if role in LANDING:
         return redirect(LANDING[role])
     return render(
-        request, "home.html", {"role": role, "places": places_for(role), "app_list": admin.site.get_app_list(request)}
+        request,
+        "home.html",
+        {
+            "role": role,
+            # issue 19, item 11: the role's day first (ops.workbench), greeting the operator by name
+            "panels": panels_for(request.user),
+            "greeting_name": greeting_name(request.user),
+            "today": timezone.localdate(),
+            "places": places_for(role),
+            "app_list": admin.site.get_app_list(request),
+        },
     )
 
 

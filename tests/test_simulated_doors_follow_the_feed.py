@@ -21,7 +21,7 @@ from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
 from ops.pipeline.relay import OutboxRelay
 from ops.registry import selectors
-from ops.registry.lifecycle.services import report_loss
+from ops.registry.lifecycle.services import replace_card, report_loss
 from ops.registry.models import AccessEvent
 from readers.agent.cache import CredentialCache
 from readers.agent.sync import CredentialSync
@@ -111,6 +111,63 @@ def test_the_simulator_decides_from_the_synced_cache(campus, redis_client, tmp_p
         wait_until(lambda: (c := cache.lookup(card.uid)) is not None and c.status == "lost", 1.0, "the loss", step=0.01)
         assert time.monotonic() - published < 1.0
         assert {t.reason for t in taps()} == {Reason.LOST}
+    finally:
+        stop.set()
+        thread.join(5)
+        cache.close()
+
+
+def test_a_replaced_card_is_refused_and_its_replacement_admitted_at_the_simulated_doors(campus, redis_client, tmp_path):
+    """Issue 19, item 1 (R-USE-1, R-USE-2): after 挂失 and then 补卡, the simulated doors refuse the
+    old card (dead forever: 已注销) and admit the new one — both within a second of the relay
+    publishing the change, through the same synced cache the demo's doors decide from."""
+    relay = OutboxRelay(redis_client, fanout=None)
+    relay.ensure_feed()
+    stop = threading.Event()
+    cache = CredentialCache(tmp_path / "credentials.sqlite3")
+    sync = CredentialSync(
+        cache, feed.FeedVerifier(PUBLIC_KEYS), lambda: redis.Redis.from_url(settings.REDIS_URL), stopping=stop
+    )
+    thread = threading.Thread(target=sync.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(cache) == len(campus.cards), 20, "the synced snapshot")
+        old = campus.cards[3]
+        doors = [d for d in selectors.doors() if d.device_id == "G-E-01"]
+        sim = CampusSimulator(
+            selectors.credentials(), doors, rate=100, rhythmic=False, seed=1, keys={}, lookup=cache.lookup
+        )
+        presented = {"uid": old.uid}
+        sim._pick_card = lambda door: (None, presented["uid"])  # type: ignore[method-assign]  # the card shown
+
+        def reasons(uid: str) -> set[str]:
+            presented["uid"] = uid
+            return {t.reason for t in sim.step(time.time(), 0.05) if isinstance(t, envelopes.Tap)}
+
+        new_uid = "C0FFEE19"
+        assert reasons(old.uid) == {Reason.OK}
+        assert reasons(new_uid) == {Reason.UNKNOWN_CARD}  # not issued yet: not admitted either
+        nic = create_or_update_operator(username="nic", password="pw-nic-123", role=Role.NIC, is_superuser=True)
+        report_loss(card=old, operator=nic, basis="本人挂失")
+        relay.run_once()
+        wait_until(lambda: (c := cache.lookup(old.uid)) is not None and c.status == "lost", 1.0, "the loss", step=0.01)
+        assert reasons(old.uid) == {Reason.LOST}
+        replace_card(card=old, new_uid=new_uid, operator=nic, reason="loss", basis="补卡", window="W1")
+        relay.run_once()
+        published = time.monotonic()
+        wait_until(
+            lambda: (
+                cache.lookup(new_uid) is not None
+                and (o := cache.lookup(old.uid)) is not None
+                and o.status == "replaced"
+            ),
+            1.0,
+            "the replacement",
+            step=0.01,
+        )
+        assert time.monotonic() - published < 1.0
+        assert reasons(old.uid) == {Reason.CANCELLED}  # the old card is dead forever
+        assert reasons(new_uid) == {Reason.OK}  # the new one opens the doors the old one did
     finally:
         stop.set()
         thread.join(5)

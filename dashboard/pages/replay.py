@@ -67,7 +67,7 @@ def panel() -> html.Div:
             ),
             dcc.Store(id=RANGE),
             dcc.Interval(id=TICK, interval=1000, disabled=True),
-            dcc.Graph(id=CHART, config={"displayModeBar": False}, figure=go.Figure(layout={"height": 260})),
+            dcc.Graph(id=CHART, config={"displayModeBar": False}, figure=empty_chart(now - timedelta(hours=1), now)),
             dcc.Slider(id=SLIDER, min=0, max=1, step=1, value=0, marks=None, tooltip={"placement": "bottom"}),
             html.Div(
                 className="replay-state", children=[html.Strong(id=AT), html.Span(id=TOTALS, className="replay-totals")]
@@ -75,6 +75,46 @@ def panel() -> html.Div:
             html.Table(className="feed", children=[html.Tbody(id=FEED)]),
         ],
     )
+
+
+def _layout(fig: go.Figure, start: datetime, end: datetime) -> go.Figure:
+    """The chart's frame (issue 19, item 10): the x axis is the chosen window's time, the y axis
+    counts from 0 — the same for an empty period as for a busy one."""
+    fig.update_layout(
+        barmode="stack",
+        height=260,
+        margin={"l": 40, "r": 10, "t": 10, "b": 30},
+        legend={"orientation": "h", "y": -0.25},
+        # times in figures, not Plotly's English month names ("Dec 7, 2026")
+        xaxis={
+            "type": "date",
+            "range": [start, end],
+            "tickformat": "%H:%M" if end - start <= timedelta(days=1) else "%m-%d %H:%M",
+        },
+        yaxis={"rangemode": "tozero"},
+    )
+    return fig
+
+
+def empty_chart(start: datetime, end: datetime) -> go.Figure:
+    """A period with no taps (or none loaded yet): its window on the x axis, y from 0 to 1 and
+    "无数据" in the middle — not Plotly's empty default of axes −1…6."""
+    fig = _layout(go.Figure(), start, end)
+    fig.update_layout(
+        yaxis={"range": [0, 1], "dtick": 1},
+        annotations=[
+            {
+                "text": chart_text(_("无数据")),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 16, "color": "#889"},
+            }
+        ],
+    )
+    return fig
 
 
 def _parse(value: str | None, tz: ZoneInfo) -> datetime | None:
@@ -113,21 +153,15 @@ def install(app: Dash, render_row: Any) -> None:
                 return (no_update,) * 6 + (html.Span(problem, className="error"),)
             assert start is not None and end is not None
             history = await database_sync_to_async(selectors.gate_history)(start, end)
-            fig = go.Figure()
+            total = sum(sum(p.values()) for p in history["counts"].values())
+            fig = _layout(go.Figure(), start, end) if total else empty_chart(start, end)
             for name in sorted(history["counts"]):
                 per = history["counts"][name]
                 slots = sorted(per)
                 x = [datetime.fromtimestamp(s, tz) for s in slots]
                 fig.add_bar(name=chart_text(name), x=x, y=[per[s] for s in slots])  # a name is text, not markup
-            fig.update_layout(
-                barmode="stack",
-                height=260,
-                margin={"l": 40, "r": 10, "t": 10, "b": 30},
-                legend={"orientation": "h", "y": -0.25},
-                yaxis={"title": chart_text(_("次/%(n)s分钟") % {"n": history["bucket"] // 60})},
-            )
+            fig.update_layout(yaxis={"title": chart_text(_("次/%(n)s分钟") % {"n": history["bucket"] // 60})})
             lo, hi, step = start.timestamp(), end.timestamp(), history["bucket"]
-            total = sum(sum(p.values()) for p in history["counts"].values())
             return (
                 fig,
                 lo,

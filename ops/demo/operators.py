@@ -18,6 +18,19 @@ DEPARTMENT_OF = {  # the department each demo role works in
     Role.LEADER: "NIC",
 }
 
+# Each demo operator's name (issue 19, item 11: the workbench greets an operator by name)
+DEMO_NAMES = {
+    Role.NIC: "王网信",
+    Role.SECURITY: "李保卫",
+    Role.DORM_MANAGER: "赵宿管",
+    Role.HR: "陈人事",
+    Role.ACADEMIC: "刘教务",
+    Role.GENERAL: "孙总务",
+    Role.FINANCE: "周财务",
+    Role.LIBRARY: "吴图书",
+    Role.LEADER: "郑领导",
+}
+
 
 def ensure_demo_operators(*, password: str) -> list[tuple[str, str]]:
     """Create or reset the demo operators; returns (username, description) pairs."""
@@ -28,7 +41,12 @@ def ensure_demo_operators(*, password: str) -> list[tuple[str, str]]:
             for building in Building.objects.filter(is_dorm=True).order_by("code"):
                 username = f"dorm{building.code.removeprefix('D')}"
                 create_or_update_operator(
-                    username=username, password=password, role=role, department=depts.get("SAO"), buildings=[building]
+                    username=username,
+                    password=password,
+                    role=role,
+                    department=depts.get("SAO"),
+                    buildings=[building],
+                    full_name=DEMO_NAMES[role],
                 )
                 made.append((username, f"{role.label} · {building.name}"))
             continue
@@ -38,6 +56,7 @@ def ensure_demo_operators(*, password: str) -> list[tuple[str, str]]:
             role=role,
             department=depts.get(DEPARTMENT_OF[role]),
             is_superuser=role == Role.NIC,
+            full_name=DEMO_NAMES[role],
         )
         made.append((role.value, str(role.label)))
     return made
