@@ -7,7 +7,8 @@ may open, the panels registered here for that role:
 - the responsible leader: today's figures on campus and what awaits an approval;
 - HR and Academic Affairs: their latest list imports;
 - Finance: where reconciliation and day closing stand (R-FEE-3);
-- General Affairs: the temporary cards it manages that end soon (R-CARD-7, R-END-4).
+- General Affairs: the temporary cards it manages that end soon (R-CARD-7, R-END-4), and its
+  devices' repair tickets (issue 18, Build 1).
 
 Adding a panel is one function here (decorated with :func:`panel` for its roles) returning a
 :class:`Panel`; the one template ``workbench/panel.html`` draws any panel — figures, then an
@@ -30,7 +31,8 @@ from django.utils.translation import gettext as _
 
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
-from ops.alerts.choices import AlertStatus, Severity
+from ops.alerts import repairs
+from ops.alerts.choices import AlertStatus, RepairState, Severity
 from ops.alerts.models import Alert
 from ops.masking import mask_name, mask_uid
 from ops.personal_data.choices import RequestStatus
@@ -334,4 +336,31 @@ def temporary_cards_ending(user: Any) -> Panel:
         row_links=[f"/admin/campus/card/{c.pk}/change/" for c in cards],
         empty=_("7 天内没有到期的临时卡。"),
         link=("/live/cards/", _("卡务动态")),
+    )
+
+
+# -- the departments that own devices (issue 18, Build 1) ----------------------------------------
+@panel(Role.GENERAL)
+def own_repairs(user: Any) -> Panel:
+    """The department's repair tickets (R-DEV-4): open ones, and those repaired and waiting for
+    the department to verify — one query for the figures, one for the rows."""
+
+    tickets = repairs.tickets_for(user)
+    counts = tickets.aggregate(
+        open=Count("id", filter=Q(state__in=repairs.OPEN_STATES)),
+        to_verify=Count("id", filter=Q(state=RepairState.REPAIRED)),
+    )
+    latest = list(tickets.filter(state__in=repairs.OPEN_STATES).order_by("-opened_at")[:ROWS])
+    return Panel(
+        key="repairs",
+        title=_("设备报修"),
+        figures=[
+            Figure("repairs_open", _("未结维修单"), counts["open"], href="/repairs/"),
+            Figure("repairs_to_verify", _("待本部门验收"), counts["to_verify"], attention=bool(counts["to_verify"])),
+        ],
+        columns=[_("设备"), _("状态"), _("报修时间")],
+        rows=[[t.device.name, t.get_state_display(), _when(t.opened_at)] for t in latest],
+        row_links=[f"/repairs/{t.pk}/" for t in latest],
+        empty=_("没有未结的维修单。"),
+        link=("/repairs/", _("设备报修")),
     )

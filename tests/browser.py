@@ -18,11 +18,12 @@ ARGS = HEADLESS_ARGS
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(*extra_args: str) -> Iterator[Browser]:
+    """``extra_args``: more Chromium switches (e.g. its fake camera, for the webcam tests)."""
     if not Path(CHROMIUM).exists():  # fail, never skip: the browser tests must run
         raise RuntimeError(f"{CHROMIUM} is missing: run scripts/setup.sh --test")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
         try:
             yield browser
         finally:
@@ -62,6 +63,25 @@ def stop(proc: subprocess.Popen, sig: int, timeout: float = 20.0) -> int:
         proc.kill()
         proc.wait()
         raise
+
+
+def stop_all(procs: list[subprocess.Popen], sig: int, timeout: float = 20.0) -> None:
+    """Stop several servers at once: the signal to every one first, then wait for each (each
+    takes seconds to wind down; one after the other, a test's teardown paid their sum). The
+    first that had to be killed is raised, after all are stopped."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    failure: subprocess.TimeoutExpired | None = None
+    for proc in procs:
+        try:
+            proc.wait(timeout)  # signalled once, as by stop()
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.wait()
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def outside_the_browser_loop(fn):

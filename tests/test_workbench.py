@@ -214,3 +214,34 @@ def test_general_affairs_lands_on_its_temporary_cards_ending_soon(client, campus
     assert figures["temporary_active"] == "2" and figures["temporary_ending_soon"] == "1"
     assert "7E****00" in html and "7E****02" not in html  # masked; another department's card not shown
     assert 'href="/live/cards/"' in html
+
+
+def test_general_affairs_follows_its_repair_tickets_on_its_workbench(client):
+    """Issue 18, Build 1: the department's open tickets and those waiting for it to verify, on
+    its landing page; another department's ticket is not counted."""
+    from django.contrib.auth import get_user_model
+
+    from ops.alerts import repairs
+    from ops.alerts.choices import RepairState
+    from ops.registry.models import Department
+    from streams.cards import DeviceKind
+    from tests.factories import make_device
+
+    _login(client, Role.GENERAL, "gao-rep")
+    user = get_user_model().objects.get(username="gao-rep")
+    mine = Department.objects.create(code="GAOR", name="总务处R")
+    other = Department.objects.create(code="SECR", name="保卫处R")
+    user.operator.department = mine
+    user.operator.save()
+    ours = make_device("G-R-01", "后勤门禁", DeviceKind.PEDESTRIAN_GATE, "后勤楼", mine)
+    theirs = make_device("G-R-02", "保卫门禁", DeviceKind.PEDESTRIAN_GATE, "东门", other)
+    repairs.report(device=ours, by=user, description="读卡无反应")
+    second = make_device("G-R-03", "后勤二号门", DeviceKind.PEDESTRIAN_GATE, "后勤楼", mine)
+    done = repairs.report(device=second, by=user, description="门锁不吸合")
+    nic = create_or_update_operator(username="nic-rep", password="pw-bench-1234", role=Role.NIC)
+    for step in (RepairState.ACCEPTED, RepairState.WITH_VENDOR, RepairState.REPAIRED):
+        repairs.transition(done, to=step, by=nic, decision=repairs.Decision(vendor="门禁厂商"))
+    repairs.report(device=theirs, by=nic, description="外壳破损")
+
+    figures = _figures(client.get("/").content.decode())
+    assert figures["repairs_open"] == "2" and figures["repairs_to_verify"] == "1"
