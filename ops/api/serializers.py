@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from ops.masking import mask_name
 from ops.registry.choices import CARD_TYPES, HolderStatus
-from ops.registry.lifecycle.choices import FeeKind, ImportKind
+from ops.registry.lifecycle.choices import REPLACEMENT_REASONS, ImportKind
 
 
 class BasisIn(serializers.Serializer):
@@ -28,7 +28,7 @@ class IssueIn(BasisIn):
 
 class ReplaceIn(BasisIn):
     new_uid = serializers.CharField(max_length=24)
-    reason = serializers.ChoiceField(choices=FeeKind.choices)
+    reason = serializers.ChoiceField(choices=[(k.value, k.label) for k in REPLACEMENT_REASONS])
     fee = serializers.DecimalField(max_digits=8, decimal_places=2, required=False)
     window = serializers.CharField(max_length=40, required=False, default="API")
 

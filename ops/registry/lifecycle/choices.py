@@ -27,6 +27,11 @@ class FeeKind(models.TextChoices):
     DEVICE_DAMAGE = "device_damage", _("损坏设备赔偿")  # R-DEV-3: human damage, market price
 
 
+# Why a card is replaced (issue 19, item 7): the fee kinds of a card. 损坏设备赔偿 is a reader's
+# repair charged at market price (R-DEV-3), never a reason to replace a card.
+REPLACEMENT_REASONS = (FeeKind.LOSS, FeeKind.DAMAGE, FeeKind.IDENTITY_CHANGE)
+
+
 class ChargeStatus(models.TextChoices):
     """A charge's life (issue 13, defect 6; R-FEE-3): a card fee is paid at the window when it is
     charged; a damage charge is owed from when the repair ticket opens until it is paid, waived

@@ -28,7 +28,7 @@ from ops.masking import mask_name
 from ops.registry import citizen_id
 from ops.registry.choices import LIVE_CARD_STATUSES, HolderKind, HolderStatus
 from ops.registry.lifecycle import photo_store, photos
-from ops.registry.lifecycle.choices import Action, ChargeStatus, FeeKind
+from ops.registry.lifecycle.choices import REPLACEMENT_REASONS, Action, ChargeStatus, FeeKind
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.list_rights import list_may_act
 from ops.registry.lifecycle.models import AccessGrant, CardAction, FeeCharge, FeePolicy
@@ -495,9 +495,6 @@ def _flip(card: Card, *, operator: Any, basis: str, old: CardStatus, new: CardSt
 
 # -- replacement and re-issue (R-USE-2, R-USE-3, R-FEE-2) -------------------------------------------
 IDENTITY_FIELDS = ("name", "citizen_id", "department", "class_name", "title")
-# Why a card is replaced (issue 19, item 7): the fee kinds of a card. 损坏设备赔偿 is a reader's
-# repair charged at market price (R-DEV-3), never a reason to replace a card.
-REPLACEMENT_REASONS = (FeeKind.LOSS, FeeKind.DAMAGE, FeeKind.IDENTITY_CHANGE)
 
 
 def replacement_reason(reason: str) -> FeeKind:
