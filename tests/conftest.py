@@ -19,6 +19,58 @@ if "REDIS_URL" not in os.environ:
     )
 
 
+from django.contrib.auth.hashers import PBKDF2PasswordHasher  # noqa: E402  (after the REDIS_URL check)
+
+
+class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 at 1,000 rounds instead of 1,000,000 (~0.3 s a password on the CI machine,
+    and the suite sets and checks a few hundred). Its hashes are ordinary ``pbkdf2_sha256`` ones
+    carrying their round count, so the servers a test starts (production settings) check them as
+    they are — and re-hash at full strength on a sign-in, as after a Django upgrade."""
+
+    iterations = 1_000
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashes(settings):
+    """Passwords set or checked in a test's own process are hashed with the quick hasher; no
+    test is about PBKDF2's cost (the production settings keep Django's default)."""
+    settings.PASSWORD_HASHERS = ["tests.conftest.QuickPBKDF2PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_table_flush():
+    """A transactional test's teardown empties every table (Django's ``flush``): on PostgreSQL one
+    ``TRUNCATE`` of all ~80 tables, which recreates each table's files — 1.5 to 3.5 s a test on
+    the CI machine, over the suite's few hundred transactional tests. Here the same tables are
+    emptied by ``DELETE`` in one transaction with the foreign-key and row triggers off
+    (``session_replication_role = replica``, as a TRUNCATE does not fire them either): 0.2 s.
+    Sequences are not reset by either (pytest-django asks for no reset); a flush that asks for
+    a reset or for CASCADE, or a database user who may not set the role, gets Django's TRUNCATE."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+    may_set_role: dict[str, bool] = {}
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        alias = self.connection.alias
+        if alias not in may_set_role:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                row = cursor.fetchone()
+            may_set_role[alias] = bool(row and row[0])
+        if reset_sequences or allow_cascade or not tables or not may_set_role[alias]:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [
+            "SET LOCAL session_replication_role = replica",  # this transaction only (execute_sql_flush's)
+            *(f"DELETE FROM {self.quote_name(table)}" for table in tables),
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]  # the tests' flush, for this session
+    yield
+    DatabaseOperations.sql_flush = truncate  # type: ignore[method-assign]  # Django's own again
+
+
 @pytest.fixture(autouse=True)
 def feed_keyring(settings):
     """Every test's credential feed is signed with the tests' key (tests/signing_keys.py)."""
@@ -118,7 +170,7 @@ def stack(campus, redis_client, subprocess_env):
     import signal
     import subprocess
 
-    from tests.browser import free_port, stop, wait_http
+    from tests.browser import free_port, stop_all, wait_http
 
     port = free_port()
     web = subprocess.Popen(
@@ -130,6 +182,4 @@ def stack(campus, redis_client, subprocess_env):
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(supervisor, signal.SIGTERM)
-        stop(processor, signal.SIGTERM)
-        stop(web, signal.SIGTERM)
+        stop_all([supervisor, processor, web], signal.SIGTERM)

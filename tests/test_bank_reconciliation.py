@@ -39,30 +39,18 @@ def finance():
     return create_or_update_operator(username="fin-rec", password=FIN_PASSWORD, role=Role.FINANCE)
 
 
+def replace(card, uid: str, operator, *, reason: str = "loss", **payment):
+    """A replacement card (补卡) through the card service, paid as ``payment`` says (window,
+    channel, reference, fee)."""
+    return services.replace_card(card=card, new_uid=uid, operator=operator, reason=reason, basis="补卡", **payment)
+
+
 @pytest.fixture
 def two_payments(campus, nic):
     """Two WeChat payments today at window W1: A (20.00) and B (15.00)."""
-    services.replace_card(
-        card=campus.cards[0],
-        new_uid="BEC00001",
-        operator=nic,
-        reason="loss",
-        basis="补卡",
-        window="W1",
-        channel=PayChannel.WECHAT,
-        reference="WX-A",
-    )
-    services.replace_card(
-        card=campus.cards[1],
-        new_uid="BEC00002",
-        operator=nic,
-        reason="damage",
-        basis="补卡",
-        window="W1",
-        fee=Decimal("15.00"),
-        channel=PayChannel.WECHAT,
-        reference="WX-B",
-    )
+    wechat = {"window": "W1", "channel": PayChannel.WECHAT}
+    replace(campus.cards[0], "BEC00001", nic, **wechat, reference="WX-A")
+    replace(campus.cards[1], "BEC00002", nic, reason="damage", **wechat, fee=Decimal("15.00"), reference="WX-B")
     return FeeCharge.objects.get(reference="WX-A"), FeeCharge.objects.get(reference="WX-B")
 
 
@@ -75,16 +63,24 @@ def statement_csv(rows: list[tuple[str, str]], headers: tuple[str, str] = ("交�
     return out.getvalue().encode("utf-8-sig")
 
 
+def import_statement(rows: list[tuple[str, str]], operator, *, channel: str = PayChannel.WECHAT, **options):
+    """Today's statement of ``channel`` (WeChat unless said), a CSV of (reference, amount) rows,
+    imported through the service; ``options``: the CSV's ``headers``, the ``columns`` to read."""
+    headers = options.pop("headers", ("交易流水号", "交易金额"))
+    return reconciliation.import_statement(
+        day=timezone.localdate(),
+        channel=channel,
+        filename=f"{channel}.csv",
+        data=statement_csv(rows, headers=headers),
+        operator=operator,
+        **options,
+    )
+
+
 def test_one_matching_one_unknown_one_missing_through_the_service(two_payments, finance):
     a, b = two_payments
     today = timezone.localdate()
-    statement = reconciliation.import_statement(
-        day=today,
-        channel=PayChannel.WECHAT,
-        filename="wx.csv",
-        data=statement_csv([("WX-A", "20.00"), ("WX-C", "9.90")]),
-        operator=finance,
-    )
+    statement = import_statement([("WX-A", "20.00"), ("WX-C", "9.90")], finance)
     assert statement.rows == 2 and statement.total == Decimal("29.90")
     result = reconciliation.reconcile(today)
     assert [(line.reference, charge.pk) for line, charge in result.matched] == [("WX-A", a.pk)]
@@ -95,29 +91,12 @@ def test_one_matching_one_unknown_one_missing_through_the_service(two_payments, 
 
 
 def test_amount_mismatch_and_cash_without_statement(campus, nic, finance):
-    services.replace_card(
-        card=campus.cards[2], new_uid="BEC00003", operator=nic, reason="loss", basis="补卡", window="W2"
-    )
+    replace(campus.cards[2], "BEC00003", nic, window="W2")
     cash = FeeCharge.objects.get(card__uid="BEC00003")
     assert cash.channel == PayChannel.CASH and cash.reference.startswith("JF")  # a reference of its own
-    services.replace_card(
-        card=campus.cards[3],
-        new_uid="BEC00004",
-        operator=nic,
-        reason="loss",
-        basis="补卡",
-        window="W2",
-        channel=PayChannel.POS,
-        reference="POS-1",
-    )
+    replace(campus.cards[3], "BEC00004", nic, window="W2", channel=PayChannel.POS, reference="POS-1")
     today = timezone.localdate()
-    reconciliation.import_statement(
-        day=today,
-        channel=PayChannel.POS,
-        filename="pos.csv",
-        data=statement_csv([("POS-1", "2.00")]),
-        operator=finance,
-    )
+    import_statement([("POS-1", "2.00")], finance, channel=PayChannel.POS)
     result = reconciliation.reconcile(today)
     assert [line.reference for line, _why in result.unknown] == ["POS-1"]
     assert "金额不符" in result.unknown[0][1]
@@ -189,35 +168,15 @@ def test_the_acceptance_through_finance_pages(two_payments, finance, client):
 
 
 def test_bad_statements_are_refused_and_change_nothing(two_payments, finance):
-    today = timezone.localdate()
     with pytest.raises(CardRuleError, match="缺少“交易流水号”列"):
-        reconciliation.import_statement(
-            day=today,
-            channel=PayChannel.WECHAT,
-            filename="wx.csv",
-            data=statement_csv([("WX-A", "20.00")], headers=("单号", "交易金额")),
-            operator=finance,
-        )
+        import_statement([("WX-A", "20.00")], finance, headers=("单号", "交易金额"))
     with pytest.raises(CardRuleError, match="第 3 行：金额“abc”不是有效金额"):
-        reconciliation.import_statement(
-            day=today,
-            channel=PayChannel.WECHAT,
-            filename="wx.csv",
-            data=statement_csv([("WX-A", "20.00"), ("WX-C", "abc")]),
-            operator=finance,
-        )
+        import_statement([("WX-A", "20.00"), ("WX-C", "abc")], finance)
     with pytest.raises(CardRuleError, match="没有名为“Ref”的列"):
-        reconciliation.import_statement(
-            day=today,
-            channel=PayChannel.WECHAT,
-            filename="wx.csv",
-            data=statement_csv([("WX-A", "20.00")]),
-            operator=finance,
-            columns={"reference": "Ref"},
-        )
+        import_statement([("WX-A", "20.00")], finance, columns={"reference": "Ref"})
     with pytest.raises(CardRuleError, match="不支持的文件类型"):
         reconciliation.import_statement(
-            day=today, channel=PayChannel.WECHAT, filename="wx.exe", data=b"MZ\x00", operator=finance
+            day=timezone.localdate(), channel=PayChannel.WECHAT, filename="wx.exe", data=b"MZ\x00", operator=finance
         )
     assert not BankStatement.objects.exists() and not StatementLine.objects.exists()
 
@@ -225,13 +184,7 @@ def test_bad_statements_are_refused_and_change_nothing(two_payments, finance):
 def test_only_finance_reconciles(two_payments, nic, client):
     general = create_or_update_operator(username="gen-rec", password="gen-pw-12345", role=Role.GENERAL)
     with pytest.raises(CardRuleError, match="只有计划财务处"):
-        reconciliation.import_statement(
-            day=timezone.localdate(),
-            channel=PayChannel.WECHAT,
-            filename="wx.csv",
-            data=statement_csv([("WX-A", "20.00")]),
-            operator=general,
-        )
+        import_statement([("WX-A", "20.00")], general)
     with pytest.raises(CardRuleError, match="只有计划财务处"):
         reconciliation.close_day(day=timezone.localdate(), window="", operator=general, note="x")
     client.post("/accounts/login/", {"username": "gen-rec", "password": "gen-pw-12345"})
@@ -258,7 +211,7 @@ def test_a_closed_day_refuses_every_write_path(campus, two_payments, nic, financ
     # the services: a replacement paid at the closed window is refused, nothing changes
     card = campus.cards[2]
     with pytest.raises(CardRuleError, match="已结账，账目已锁定"):
-        services.replace_card(card=card, new_uid="BEC00009", operator=nic, reason="loss", basis="补卡", window="W1")
+        replace(card, "BEC00009", nic, window="W1")
     card.refresh_from_db()
     assert card.status == CardStatus.ACTIVE and not FeeCharge.objects.filter(card__uid="BEC00009").exists()
     # a damage charge paid at the closed window is refused; it stays owed
@@ -295,47 +248,24 @@ def test_a_closed_day_refuses_every_write_path(campus, two_payments, nic, financ
     # closing the whole day locks every window, W2 included
     reconciliation.close_day(day=today, window="", operator=finance, note="日结")
     with pytest.raises(CardRuleError, match="全部窗口"):
-        services.replace_card(card=card, new_uid="BEC00010", operator=nic, reason="loss", basis="补卡", window="W2")
+        replace(card, "BEC00010", nic, window="W2")
     with pytest.raises(IntegrityError), transaction.atomic():
         FeeCharge.objects.filter(reference="POS-9").update(window="W3")
 
 
 def test_references_are_unique_and_never_formulas(two_payments, nic, campus):
+    card = campus.cards[2]
     with pytest.raises(CardRuleError, match="已登记过"):
-        services.replace_card(
-            card=campus.cards[2],
-            new_uid="BEC00011",
-            operator=nic,
-            reason="loss",
-            basis="补卡",
-            channel=PayChannel.WECHAT,
-            reference="WX-A",
-        )
+        replace(card, "BEC00011", nic, channel=PayChannel.WECHAT, reference="WX-A")
     with pytest.raises(CardRuleError, match="不能以 =、\\+、-、@ 开头"):
-        services.replace_card(
-            card=campus.cards[2],
-            new_uid="BEC00011",
-            operator=nic,
-            reason="loss",
-            basis="补卡",
-            channel=PayChannel.WECHAT,
-            reference="=HYPERLINK(1)",
-        )
+        replace(card, "BEC00011", nic, channel=PayChannel.WECHAT, reference="=HYPERLINK(1)")
     with pytest.raises(CardRuleError, match="未知的支付渠道"):
-        services.replace_card(
-            card=campus.cards[2], new_uid="BEC00011", operator=nic, reason="loss", basis="补卡", channel="bitcoin"
-        )
+        replace(card, "BEC00011", nic, channel="bitcoin")
     assert not FeeCharge.objects.filter(card__uid="BEC00011").exists()
 
 
 def test_a_statement_formula_is_text_in_the_export(two_payments, finance):
+    import_statement([("=cmd|' /C calc'!A0", "1.00")], finance)
     today = timezone.localdate()
-    reconciliation.import_statement(
-        day=today,
-        channel=PayChannel.WECHAT,
-        filename="wx.csv",
-        data=statement_csv([("=cmd|' /C calc'!A0", "1.00")]),
-        operator=finance,
-    )
     rows = list(csv.reader(io.StringIO(reconciliation.to_csv(reconciliation.reconcile(today)).decode("utf-8-sig"))))
     assert "'=cmd|' /C calc'!A0" in [r[2] for r in rows]

@@ -41,14 +41,20 @@ from tests.upload_bombs import MIB, big_csv, photo_zip_bomb, xlsx_with_one_long_
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
+# The trial's bombs unpacked to 1000 MiB and 300 MiB against limits of 256 MB and 64 MB; here
+# the same bombs, a tenth and a fifth as large (writing them was most of this file's time),
+# meet limits as much lower (settings), and the memory bounds stay where they were — far under
+# what unpacking either would take.
+ZIP_UNPACKED_MIB, ZIP_LIMIT = 100, 16 * MIB  # 100 photos × 1 MiB of zeros
+XLSX_STRING_MIB, XLSX_LIMIT = 64, 8 * MIB
 
 
 @pytest.fixture(scope="module")
 def bombs(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bombs")
     return {
-        "zip": photo_zip_bomb(folder / "photos.zip"),
-        "xlsx": xlsx_with_one_long_string(folder / "名单.xlsx"),
+        "zip": photo_zip_bomb(folder / "photos.zip", entries=100, entry_mib=ZIP_UNPACKED_MIB // 100),
+        "xlsx": xlsx_with_one_long_string(folder / "名单.xlsx", string_mib=XLSX_STRING_MIB),
     }
 
 
@@ -79,9 +85,10 @@ def _peak(work: Callable[[], Any]) -> tuple[Any, int]:
         tracemalloc.stop()
 
 
-def test_a_photo_zip_bomb_is_refused_before_it_is_unpacked(api, bombs):
+def test_a_photo_zip_bomb_is_refused_before_it_is_unpacked(api, bombs, settings):
+    settings.PHOTO_ZIP_MAX_UNPACKED_BYTES = ZIP_LIMIT
     data = bombs["zip"].read_bytes()
-    assert len(data) < 2 * MIB  # the trial's 1 MB ZIP of 1000 MiB
+    assert len(data) < 2 * MIB  # as the trial's 1 MB ZIP of 1000 MiB
     files = {"kind": "student", "file": SimpleUploadedFile("名单.csv", _list()), "photos": None}
 
     def post():
@@ -90,8 +97,8 @@ def test_a_photo_zip_bomb_is_refused_before_it_is_unpacked(api, bombs):
 
     r, peak = _peak(post)
     assert r.status_code == 400, r.content[:300]
-    assert "解压后共 1000 MB，超过上限 256 MB" in r.json()["detail"]
-    assert peak < 40 * MIB, f"{peak / MIB:.0f} MiB"  # the upload twice, not the 1000 MiB it unpacks to
+    assert "解压后共 100 MB，超过上限 16 MB" in r.json()["detail"]
+    assert peak < 40 * MIB, f"{peak / MIB:.0f} MiB"  # the upload twice, not the 100 MiB it unpacks to
     assert not ImportBatch.objects.exists() and not Cardholder.objects.filter(number__startswith="2026SC").exists()
 
 
@@ -126,7 +133,9 @@ def test_a_photo_zip_above_the_upload_limit_is_refused_unopened(api, settings):
     assert r.status_code == 400 and "is too large" in r.json()["detail"]
 
 
-def test_an_xlsx_with_a_300_mb_string_is_refused_with_bounded_memory(api, bombs):
+def test_an_xlsx_with_a_300_mb_string_is_refused_with_bounded_memory(api, bombs, settings):
+    """The trial's 300 MB string, here 64 MiB against an 8 MB limit: 16 MiB is still far under it."""
+    settings.IMPORT_MAX_UNPACKED_BYTES = XLSX_LIMIT
     data = bombs["xlsx"].read_bytes()
     assert len(data) < MIB
     r, peak = _peak(
@@ -135,14 +144,15 @@ def test_an_xlsx_with_a_300_mb_string_is_refused_with_bounded_memory(api, bombs)
         )
     )
     assert r.status_code == 400, r.content[:300]
-    assert "Excel 文件解压后超过 64 MB" in r.json()["detail"]
+    assert "Excel 文件解压后超过 8 MB" in r.json()["detail"]
     assert peak < 16 * MIB, f"{peak / MIB:.0f} MiB"
     assert not ImportBatch.objects.exists()
 
 
 def test_the_xlsx_reader_process_stays_small(bombs, tmp_path):
     """calamine allocates in Rust: the peak RSS of a process that reads the bomb, against one
-    that only starts. Before the fix the reader held the 300 MB string, and its copies."""
+    that only starts. Before the fix the reader held the 300 MB string, and its copies (here
+    64 MiB, against an 8 MB limit: holding it is twice the bound)."""
     script = (
         "import json, resource, sys, django; django.setup()\n"
         "from ops.registry.lifecycle import tabular\n"
@@ -155,7 +165,12 @@ def test_the_xlsx_reader_process_stays_small(bombs, tmp_path):
         "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(json.dumps({'grew_kib': after - before, 'error': error}))\n"
     )
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="ops.settings", CAMPUSCARD_VAR_DIR=str(tmp_path / "var"))
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="ops.settings",
+        CAMPUSCARD_VAR_DIR=str(tmp_path / "var"),
+        IMPORT_MAX_UNPACKED_BYTES=str(XLSX_LIMIT),
+    )
     out = subprocess.run(
         [sys.executable, "-c", script, str(bombs["xlsx"])], cwd=ROOT, env=env, capture_output=True, timeout=120
     )
