@@ -75,12 +75,14 @@ INSTALLED_APPS = [
     "ops.registry.calendar",  # the academic calendar and central door rules (issue 17)
     "ops.registry.passback",  # anti-passback zones' forgiveness (issue 17, Build 5)
     "ops.registry.emergency",  # emergency modes: lockdown and unlock-all (issue 17, Build 2)
+    "ops.registry.approvals",  # device install/move/removal requests approved by NIC (issue 18, Build 2)
     "ops.audit",
     "ops.alerts",
     "ops.personal_data",
     "ops.muster",
     "ops.library",  # the library's SIP2 server and workbench (issue 18, Build 5)
     "ops.selfservice",  # cardholders' own pages under /me/ (issue 18, Build 6)
+    "ops.reports",  # reports for leadership, mailed to the leader role (issue 18, Build 4)
     "ops.pipeline",
     "ops.backup",
     "ops.demo",
@@ -333,6 +335,8 @@ IMPORT_MAX_CELL_CHARS = envint("IMPORT_MAX_CELL_CHARS", 500, minimum=64)
 PHOTO_ZIP_MAX_BYTES = envint("PHOTO_ZIP_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
 PHOTO_ZIP_MAX_UNPACKED_BYTES = envint("PHOTO_ZIP_MAX_UNPACKED_BYTES", 256 * 1024 * 1024, minimum=1024)
 PHOTO_ZIP_MAX_ENTRIES = envint("PHOTO_ZIP_MAX_ENTRIES", 20_000, minimum=1)
+# issue 18, Build 1: a repair request's fault photo (JPEG or PNG) at most this big
+REPAIR_PHOTO_MAX_BYTES = envint("REPAIR_PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=64 * 1024)
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
@@ -445,6 +449,9 @@ AUDIT_PURGE_AT = parse_clock("AUDIT_PURGE_AT", envstr("AUDIT_PURGE_AT", "03:30")
 # TEMP_CARD_REMIND_DAYS to their owning department (R-CARD-7, R-END-4)
 REMINDERS_AT = parse_clock("REMINDERS_AT", envstr("REMINDERS_AT", "09:00"))
 TEMP_CARD_REMIND_DAYS = envint("TEMP_CARD_REMIND_DAYS", 7, minimum=1)
+# Reports for leadership (issue 18, Build 4): each morning, the day, week, month and semester that
+# ended are mailed as XLSX to every operator holding the leader role (ops/reports/mailing.py)
+REPORTS_MAIL_AT = parse_clock("REPORTS_MAIL_AT", envstr("REPORTS_MAIL_AT", "07:00"))
 
 # Logs (issue 16, Build 5): LOG_FORMAT=json writes one JSON object per line for a log collector,
 # with the request's or the reader event's id (ops/logs.py)

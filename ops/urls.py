@@ -32,9 +32,12 @@ urlpatterns = [
     path("privacy/", include("ops.personal_data.urls")),
     path("muster/", include("ops.muster.urls")),  # emergency roll calls (issue 17)
     path("emergency/", include("ops.registry.emergency.urls")),  # lockdown, unlock-all (issue 17, Build 2)
+    path("devices/requests/", include("ops.registry.approvals.urls")),  # device approvals (issue 18, Build 2)
     path("passback/", include("ops.registry.passback.urls")),  # forgive anti-passback (issue 17, Build 5)
     path("library/", include("ops.library.urls")),  # the Library's workbench (issue 18, Build 5)
+    path("repairs/", include("ops.alerts.repair_urls")),  # repair requests and queue (issue 18, Build 1)
     path("me/", include("ops.selfservice.urls")),  # cardholders' self-service (issue 18, Build 6)
+    path("reports/", include("ops.reports.urls")),  # reports for leadership (issue 18, Build 4)
     path("photos/holders/<int:holder_id>.jpg", views.holder_photo, name="holder-photo"),
 ]
 

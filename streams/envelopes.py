@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, ValidationError
 
 from streams.reasons import Decision, Direction, Reason
 
@@ -61,6 +61,11 @@ class Heartbeat(_Envelope):
     type: Literal["heartbeat"] = "heartbeat"
     credential_version: int = Field(default=0, ge=0, le=MAX_BIGINT)
     buffered: int = Field(default=0, ge=0, le=MAX_BUFFERED)
+    # issue 18, Build 2 (R-DEV-1, R-DEV-2): where the agent is — its own IP address as it sees
+    # it, and the site its installer configured. Optional: an agent without them is never
+    # compared (old agents); one reporting from elsewhere than approved is "moved without approval".
+    address: IPvAnyAddress | None = None
+    site: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
 class Fault(_Envelope):
@@ -95,7 +100,9 @@ def parse(raw: bytes | str) -> Tap | Heartbeat | Fault:
 
 
 def dump(event: Tap | Heartbeat | Fault) -> bytes:
-    return event.model_dump_json().encode()
+    # the optional fields a message leaves out are not sent (a heartbeat without its address is
+    # the same bytes an agent before issue 18 sent, which every server reads)
+    return event.model_dump_json(exclude_none=True).encode()
 
 
 def new_id() -> uuid.UUID:

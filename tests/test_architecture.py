@@ -21,6 +21,8 @@ LAZY_ALLOWED = {
     ("ops/accounts/apps.py", "ops.accounts"),  # AppConfig.ready: signal hooks import models
     ("ops/backup/apps.py", "ops.backup.scheduled"),  # AppConfig.ready: the backup job joins the scheduler
     ("ops/backup/apps.py", "ops.pipeline.scheduled"),
+    ("ops/reports/apps.py", "ops.reports.mailing"),  # AppConfig.ready: the report mailing joins the scheduler
+    ("ops/reports/apps.py", "ops.pipeline.scheduled"),
     ("ops/registry/lifecycle/management/commands/enroll.py", "readers.sources.pcsc"),  # pyscard is optional
 }
 

@@ -60,6 +60,7 @@ def at(day: datetime, hh: int, mm: int = 0) -> datetime:
 def jobs_off(settings):
     """Every scheduled job off; each test turns on the ones it is about."""
     settings.BACKUP_AT = settings.AUDIT_PURGE_AT = settings.REMINDERS_AT = None
+    settings.REPORTS_MAIL_AT = None  # issue 18, Build 4 (tests/test_reports.py)
 
 
 @pytest.fixture
@@ -345,7 +346,13 @@ def test_the_nic_desk_shows_each_jobs_last_run_outcome_and_next_due(backups, mon
     assert _run(now) == {"backup": "failed", "audit-purge": "ok"}
 
     rows = _rows(_desk_jobs())
-    assert set(rows) == {"job-backup", "job-audit-purge", "job-july-run-reminder", "job-temporary-card-reminders"}
+    assert set(rows) == {
+        "job-backup",
+        "job-audit-purge",
+        "job-july-run-reminder",
+        "job-temporary-card-reminders",
+        "job-reports-mail",
+    }
     label, daily, last, outcome, _took, following = rows["job-backup"]["cells"]
     assert label == "加密备份、恢复校验与轮换" and daily == "02:30"
     assert rows["job-backup"]["outcome"] == "failed" and outcome.startswith("失败：BackupError")

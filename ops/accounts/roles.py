@@ -43,13 +43,25 @@ PASSBACK_FORGIVERS = frozenset({Role.SECURITY})
 # Who opens the Library's workbench (issue 18, Build 5): its readers, their faults, the SIP2
 # server's traffic today — the library, and NIC who runs everything.
 LIBRARY_VIEWERS = frozenset({Role.LIBRARY, Role.NIC})
+# Who files device install/move/removal requests (issue 18, Build 2; R-DEV-1, R-DEV-4): every
+# department for its own devices (ops.registry.approvals.services checks the department), NIC
+# for all — and only NIC approves them.
+DEVICE_REQUESTERS = frozenset(Role) - {Role.LEADER}
+# Who reports faults of their own department's devices and follows the repair (issue 18, Build 1;
+# R-ROLE-3, R-DEV-4): the user departments — the Campus Management Office has no role of its own
+# yet, its operators hold General Affairs' with their own department. NIC triages all of them.
+REPAIR_REPORTERS = frozenset({Role.SECURITY, Role.DORM_MANAGER, Role.LIBRARY, Role.GENERAL})
+REPAIR_VIEWERS = REPAIR_REPORTERS | {Role.NIC}
+# Who opens the reports for leadership (issue 18, Build 4): the responsible leader, and NIC.
+REPORT_VIEWERS = frozenset({Role.LEADER, Role.NIC})
 
 # Where each role lands after login (its own desk).
 LANDING = {
     Role.SECURITY: "/live/gates/",
     Role.NIC: "/live/devices/",
     Role.DORM_MANAGER: "/live/dorm/",
-    Role.GENERAL: "/live/cards/",
+    # General Affairs lands on its workbench (issue 19, item 11: its temporary cards ending
+    # soon, ops.workbench); the card-action feed is one of its places
     Role.LIBRARY: "/library/",
 }
 
@@ -90,6 +102,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         ),
         "alerts.view_notification",
         "alerts.view_deliveryattempt",
+        # issue 18, Build 1: the repair tickets (read-only: steps go through ops.alerts.repairs)
+        "alerts.view_repairticket",
+        "alerts.view_repairstep",
         # issue 17: which desk readers are assembly points (every change audited); the musters
         *(f"muster.{action}_musterpoint" for action in ("view", "add", "change", "delete")),
         "muster.view_muster",
@@ -107,6 +122,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "selfservice.view_holderpassword",
         "selfservice.add_holderpassword",
         "selfservice.change_holderpassword",
+        # issue 18, Build 2: the record of device requests (filed and decided on /devices/requests/)
+        "device_approvals.view_devicerequest",
     ],
     # issue 17, Build 1: Student Affairs sets dorm curfews and vacation closure and keeps the
     # stay list, for the buildings assigned to it (ops.registry.calendar.services)
@@ -120,6 +137,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "door_calendar.view_vacationstay",
         "door_calendar.add_vacationstay",
         "door_calendar.change_vacationstay",
+        # issue 18, Build 7: the dorm assignment lists of its buildings (ops.registry.lifecycle.list_kinds)
+        "cards.view_importbatch",
     ],
     Role.GENERAL: ["campus.view_card", "campus.change_card", "campus.view_cardholder"],
     Role.FINANCE: [
@@ -149,6 +168,9 @@ PLACES = [
     ("/passback/", _("防潜回豁免"), PASSBACK_FORGIVERS),
     ("/live/cards/", _("卡务动态"), CARD_ACTION_VIEWERS),
     ("/library/", _("图书馆工作台"), LIBRARY_VIEWERS),
+    ("/devices/requests/", _("设备安装/移位申请"), DEVICE_REQUESTERS),
+    ("/repairs/", _("设备报修"), REPAIR_VIEWERS),
+    ("/reports/", _("统计报表"), REPORT_VIEWERS),
     (WHY_DENIED_URL, _("为什么被拒绝？"), CARD_READERS),
     ("/privacy/requests/", _("个人数据查询"), frozenset(Role)),
     ("/admin/", _("管理后台"), frozenset(ROLE_PERMISSIONS)),

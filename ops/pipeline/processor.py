@@ -15,7 +15,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from ops import redis_client
-from ops.alerts.choices import AlertKind
+from ops.alerts.choices import AlertKind, AlertStatus
+from ops.alerts.models import Alert
 from ops.alerts.services import AlertBuffer, clear_condition
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
 from ops.pipeline.card_watch import CardWatch
@@ -24,7 +25,7 @@ from ops.pipeline.routing import group_rows
 from ops.pipeline.supervision import DeviceSupervisor, kinds_cleared_by, notify_devices
 from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_commits
 from ops.push import Fanout
-from ops.registry.choices import DeviceState
+from ops.registry.choices import DeviceApproval, DeviceState
 from ops.registry.models import Device
 from streams import envelopes, frames, names
 from streams.connect import StreamClient
@@ -55,6 +56,11 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         self._keys_version: bytes | None = None
         self._registry_redis: redis.Redis | None = None
         self._sites: dict[int, str] = {}
+        # issue 18, Build 2 (R-DEV-1, R-DEV-2): where each device was approved to be — its address
+        # and place — and the devices with a "moved without approval" alert not yet cleared
+        self._approved_places: dict[int, tuple[str | None, str]] = {}
+        self._moved: set[int] = set()
+        self._back_in_place: set[int] = set()
         self.watch = CardWatch(self.alerts)
         self.zone_share = ZoneShare()  # anti-passback passages to their zones (issue 17, Build 5)
         self._devices_loaded_at = 0.0
@@ -109,9 +115,23 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 "previous_key_until",
                 "site",
                 "location",
+                "approval",
+                "approved_address",
             )
         )
+        # R-DEV-1 (issue 18, Build 2): a device NIC has not approved (an install pending, or one
+        # removed) is not in the registry the readers' messages are checked against: what it
+        # sends is an unregistered device's (R-DEV-2), never trusted
+        rows = [d for d in rows if d["approval"] == DeviceApproval.APPROVED]
         self._sites = {d["id"]: d["site"] or d["location"] for d in rows}
+        self._approved_places = {d["id"]: (d["approved_address"], d["site"] or d["location"]) for d in rows}
+        self._moved = set(
+            Alert.objects.filter(kind=AlertKind.DEVICE_MOVED, cleared_at__isnull=True)
+            .exclude(status=AlertStatus.RESOLVED)
+            .values_list("device_id", flat=True)
+        ) | {  # raised and not yet written
+            item["device_id"] for (kind, _s), item in self.alerts.pending.items() if kind == AlertKind.DEVICE_MOVED
+        }
         self._devices = {
             d["code"]: DeviceInfo(
                 id=d["id"], code=d["code"], name=d["name"], kind=d["kind"], building=d["building__code"]
@@ -180,6 +200,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
                 faults.append((event, device))
             else:
                 heartbeats[device["id"]] = (event.credential_version, event.buffered)
+                if event.address is not None or event.site is not None:
+                    self._check_place(event, device, now)
         rows: list[dict[str, object]] = []
         with transaction.atomic():
             watermark = 0
@@ -198,6 +220,31 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         for device_id, when in seen.items():
             self._seen[device_id] = max(when, self._seen.get(device_id, when))
         self._heartbeats.update(heartbeats)
+
+    def _check_place(self, beat: envelopes.Heartbeat, device: DeviceInfo, now: datetime) -> None:
+        """R-DEV-1, R-DEV-2 (issue 18, Build 2): a heartbeat that says where its agent is, from
+        another address or site than NIC approved, is "moved without approval". Heartbeats only
+        (never per tap); what the heartbeat leaves out, or the device has no approved value for,
+        is not compared. Back in its approved place: the alert's condition clears (a person
+        still resolves it)."""
+        approved_address, approved_site = self._approved_places.get(device["id"], (None, ""))
+        address = str(beat.address) if beat.address is not None else None
+        wrong_address = address is not None and bool(approved_address) and address != approved_address
+        wrong_site = beat.site is not None and bool(approved_site) and beat.site != approved_site
+        if wrong_address or wrong_site:
+            detail = {
+                "address": address,
+                "approved_address": approved_address,
+                "site": beat.site,
+                "approved_site": approved_site,
+            }
+            self.alerts.add(
+                kind=AlertKind.DEVICE_MOVED, subject=device["code"], device_id=device["id"], at=now, detail=detail
+            )
+            self._moved.add(device["id"])
+            self._back_in_place.discard(device["id"])
+        elif device["id"] in self._moved:
+            self._back_in_place.add(device["id"])
 
     def on_transient_error(self, exc: BaseException) -> None:
         connection.close()  # a broken connection is not reused: the next try connects afresh
@@ -365,6 +412,11 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         _update_devices("credential_version = %s, buffered = %s", [(v, b, i) for i, (v, b) in beats.items()])
         if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
             clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
+        if self._back_in_place:  # issue 18, Build 2: reporting from its approved place again
+            placed = set(self._back_in_place)
+            clear_condition(kinds=[AlertKind.DEVICE_MOVED], device_ids=placed, at=timezone.now())
+            self._back_in_place -= placed
+            self._moved -= placed
         notify_devices(pending)
 
 

@@ -33,7 +33,7 @@ from ops.alerts.choices import AlertKind, AlertStatus
 from ops.alerts.models import Alert
 from ops.alerts.services import AlertBuffer, clear_condition, raise_alert
 from ops.push import push
-from ops.registry.choices import DeviceState
+from ops.registry.choices import DeviceApproval, DeviceState
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import OutboxMessage
 from ops.registry.models import AccessEvent, Device
@@ -333,7 +333,7 @@ def mark_silent_devices(*, now: datetime) -> int:
     silent: list[int] = []
     alerts = AlertBuffer()
     candidates = (
-        Device.objects.filter(last_seen_at__isnull=False)
+        Device.objects.filter(last_seen_at__isnull=False, approval=DeviceApproval.APPROVED)  # removed: quiet by design
         .exclude(state=DeviceState.SILENT)
         .values_list("id", "code", "last_seen_at", "heartbeat_s")
     )
@@ -375,7 +375,7 @@ def mark_lagging_devices(*, now: datetime) -> int:
     if not due:
         return 0
     lagging = (
-        Device.objects.filter(credential_version__lt=due)
+        Device.objects.filter(credential_version__lt=due, approval=DeviceApproval.APPROVED)
         .exclude(state=DeviceState.SILENT)
         .exclude(last_seen_at__isnull=True)
         .values_list("id", "code", "credential_version")

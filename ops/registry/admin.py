@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import path, re_path, reverse
@@ -22,18 +23,22 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from ops.accounts.masked_lookups import MaskedLookupsAdmin
+from ops.accounts.permissions import can_view_photos
 from ops.admin_kit import ReadOnlyAdmin
 from ops.audit import services as audit
 from ops.masking import mask_citizen_id, mask_name, mask_phone, mask_uid
 from ops.registry import holder_number
+from ops.registry.approvals.services import request_registered
+from ops.registry.choices import DeviceApproval
 from ops.registry.explain import NO_CARD_READ, explain_for
 from ops.registry.lifecycle import services as card_services
 from ops.registry.lifecycle.errors import CardRuleError
 from ops.registry.lifecycle.forms import CARD_FORMS, IssueForm
+from ops.registry.lifecycle.photos import MAX_PHOTO_BYTES, REQUIRED_DPI, REQUIRED_SIZE
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Department, Device
 from ops.registry.revocations import card_tracker, tracker_labels
 from ops.registry.selectors import cards_visible_to, may_view_cards
-from ops.registry.services import device_removed, device_saved, issue_device_key
+from ops.registry.services import DeviceNotApproved, device_removed, device_saved, issue_device_key
 
 
 @admin.register(Department)
@@ -120,6 +125,10 @@ class CardholderAdmin(MaskedLookupsAdmin):  # no filter on name/ID/phone (R-SEC-
     list_select_related = ("department", "dorm_building")
     inlines = [CardInline]
     readonly_fields = ("issue_link",)
+    # issue 19, item 8: the photo's digest is computed from the photo, never typed; the photo is
+    # set by the upload (or the webcam) on this page — the template's 照片 panel
+    exclude = ("photo_sha256",)
+    change_form_template = "admin/campus/cardholder/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -145,7 +154,39 @@ class CardholderAdmin(MaskedLookupsAdmin):  # no filter on name/ID/phone (R-SEC-
 
     def get_urls(self):
         view = staff_member_required(self.admin_site.admin_view(self.issue_view))
-        return [path("<int:pk>/issue/", view, name="campus_cardholder_issue"), *super().get_urls()]
+        photo = staff_member_required(self.admin_site.admin_view(self.photo_view))
+        return [
+            path("<int:pk>/issue/", view, name="campus_cardholder_issue"),
+            path("<int:pk>/photo/", photo, name="campus_cardholder_photo"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        holder = Cardholder.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        context = {**(extra_context or {}), "holder_photo": holder_photo_panel(request, holder) if holder else None}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def photo_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The desk's single-photo upload (issue 18, Build 7; issue 19, item 8): a file or a
+        webcam frame, through the same photo-standard check as the list imports (R-CARD-8)."""
+        holder = get_object_or_404(Cardholder, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_change_permission(request, holder) and card_services.may_change_photo(request.user)):
+            raise PermissionDenied(_("您没有更改持卡人照片的权限"))
+        upload = request.FILES.get("photo")
+        # one byte past the limit is enough to refuse it: never read a huge upload whole
+        data = upload.read(MAX_PHOTO_BYTES + 1) if upload is not None else b""
+        source = request.POST.get("source", "upload")
+        try:
+            card_services.set_holder_photo(holder=holder, data=data, operator=request.user, source=source)
+        except CardRuleError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+            messages.error(request, _("照片未更改"))
+        else:
+            messages.success(request, _("照片已更新：符合照片标准（蓝色背景，295×421 像素，300 dpi）"))
+        return HttpResponseRedirect(reverse("admin:campus_cardholder_change", args=[pk]))
 
     @admin.display(description=_("卡务"))
     def issue_link(self, obj: Cardholder) -> str:
@@ -247,15 +288,20 @@ class CardAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("卡务"))
     def desk_actions(self, obj: Card) -> str:
+        """Issue 19, item 7: only the actions the card's state allows — the lifecycle service's
+        own rules (``STATE_RULES``), not a table of the desk's (no 解挂 on an active card)."""
         if not obj.pk:
             return ""
+        allowed = card_services.actions_allowed(obj)
+        if not allowed:
+            return format_html('<span id="no-actions">{}</span>', _("此卡当前的状态下没有可办理的卡务"))
         return format_html_join(
             " ",
             '<a class="button" id="do-{}" href="{}">{}</a>',
             (
-                (name, reverse("admin:campus_card_action", args=[obj.pk, name]), form.title)
-                for name, form in CARD_FORMS.items()
-                if obj.card_type in getattr(form, "card_types", (obj.card_type,))  # grants: temporary cards
+                (name, reverse("admin:campus_card_action", args=[obj.pk, name]), CARD_FORMS[name].title)
+                for name in allowed
+                if name in CARD_FORMS
             ),
         )
 
@@ -281,8 +327,17 @@ class CardAdmin(admin.ModelAdmin):
         card = get_object_or_404(Card.objects.select_related("holder"), pk=pk)
         if not card_services.may_manage(request.user, card):  # R-SEC-3, R-CARD-7
             raise PermissionDenied(NO_CARD_RIGHT)
+        # issue 19, item 7: the holder to confirm against; only what the card's state allows (the
+        # service checks it again, locked); once done, the desk lands on the card the action
+        # returns — after 补卡 the new one
         return run_form(
-            request, CARD_FORMS[action], card, f"{card.uid}", reverse("admin:campus_card_change", args=[pk])
+            request,
+            CARD_FORMS[action],
+            card,
+            f"{card.uid}",
+            lambda result: reverse("admin:campus_card_change", args=[result.pk]),
+            refusal=card_services.state_refusal(card, action),
+            holder=holder_to_confirm(request, card.holder),
         )
 
     @admin.display(description=_("学工号"))
@@ -300,31 +355,51 @@ class DeviceAdmin(admin.ModelAdmin):
         "building",
         "owner",
         "state",
+        "approval",
         "last_seen_at",
         "credential_version",
         "buffered",
     )
-    list_filter = ("kind", "state", "building", "owner")
+    list_filter = ("kind", "state", "approval", "building", "owner")
     search_fields = ("code", "name", "location")
     list_select_related = ("building", "owner")
     actions = ["issue_keys", "issue_keys_compromised"]
+    # R-DEV-1 (issue 18, Build 2): a device's place changes only through an approved move request
+    # (设备安装/移位申请); what it was approved with is shown, not edited, here
+    PLACE_FIELDS = ("building", "location", "site", "approved_address")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Device | None = None):
+        return ("approval", *self.PLACE_FIELDS) if obj is not None else ("approval",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Device | None = None) -> bool:
+        """An approved device leaves through an approved removal request, not a delete (R-DEV-1);
+        a pending or rejected install may be deleted."""
+        if obj is not None and obj.approval == DeviceApproval.APPROVED:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Device, form, change) -> None:
-        """Its agent's Redis ACL user follows the edit (issue 12, Build 6)."""
+        """Its agent's Redis ACL user follows the edit (issue 12, Build 6). A device registered
+        here is pending, with its install request filed by this operator: another NIC operator
+        approves it before it is given a key (R-DEV-1, four eyes; issue 18, Build 2)."""
         before = Device.objects.filter(pk=obj.pk).values_list("agent", "code").first() if change else None
+        if not change:
+            obj.approval = DeviceApproval.PENDING
         super().save_model(request, obj, form, change)
+        if not change:
+            request_registered(device=obj, by=request.user, reason=str(_("管理后台登记新设备")))
         device_saved(device=obj, agent_before=(before[0] or before[1]) if before else None, operator=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        gone = list(queryset.exclude(approval=DeviceApproval.APPROVED).values_list("code", "agent"))
+        super().delete_queryset(request, queryset.exclude(approval=DeviceApproval.APPROVED))
+        for code, agent in gone:
+            device_removed(code=code, agent=agent, operator=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Device) -> None:
         code, agent = obj.code, obj.agent
         super().delete_model(request, obj)
         device_removed(code=code, agent=agent, operator=request.user)
-
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        gone = list(queryset.values_list("code", "agent"))
-        super().delete_queryset(request, queryset)
-        for code, agent in gone:
-            device_removed(code=code, agent=agent, operator=request.user)
 
     @admin.action(description=_("生成/更换设备密钥（只显示一次；旧密钥短期内仍有效）"))
     def issue_keys(self, request: HttpRequest, queryset):
@@ -336,10 +411,16 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def _issue_keys(self, request: HttpRequest, queryset, *, compromised: bool):
         basis = "admin: key compromised" if compromised else "admin"
-        keys = [
-            (d.code, issue_device_key(device=d, operator=request.user, basis=basis, compromised=compromised))
-            for d in queryset
-        ]
+        keys = []
+        for d in queryset:
+            try:
+                keys.append(
+                    (d.code, issue_device_key(device=d, operator=request.user, basis=basis, compromised=compromised))
+                )
+            except DeviceNotApproved as exc:  # R-DEV-1: not trusted before NIC approved it
+                self.message_user(request, str(exc), messages.ERROR)
+        if not keys:
+            return None
         return render(
             request,
             "admin/campus/device_keys.html",
@@ -411,20 +492,64 @@ class AccessEventAdmin(MaskedLookupsAdmin, ReadOnlyAdmin):
         return mask_uid(obj.card_uid)
 
 
-def run_form(request: HttpRequest, form_class, subject, label: str, done_url: str) -> HttpResponse:
+def holder_photo_panel(request: HttpRequest, holder: Cardholder) -> dict[str, Any]:
+    """The holder page's 照片 panel: the photo for the roles that may see photos, and the upload
+    (a file or the webcam) for whoever may change it (issue 19, item 8)."""
+    may_see = can_view_photos(request.user)
+    may_change = card_services.may_change_photo(request.user)
+    return {
+        "has_photo": bool(holder.photo_sha256),
+        # the digest in the address: a new photo is a new address (the view is never cached)
+        "url": f"{reverse('holder-photo', args=[holder.pk])}?v={holder.photo_sha256[:12]}"
+        if may_see and holder.photo_sha256
+        else "",
+        "upload_url": reverse("admin:campus_cardholder_photo", args=[holder.pk]) if may_change else "",
+        "width": REQUIRED_SIZE[0],
+        "height": REQUIRED_SIZE[1],
+        "dpi": REQUIRED_DPI,
+    }
+
+
+def holder_to_confirm(request: HttpRequest, holder: Cardholder) -> dict[str, Any]:
+    """The holder as a card action's form shows them, to confirm against the person at the desk
+    (issue 19, item 7): the name masked, as everywhere (R-SEC-2: unmasked only on the personal-
+    data page, under a grant), the photo only for the roles that may see photos."""
+    may_see_photo = can_view_photos(request.user)
+    return {
+        "number": holder.number,
+        "name": mask_name(holder.name),
+        "kind": holder.get_kind_display(),
+        "department": holder.department.name if holder.department_id else "",
+        "photo_url": reverse("holder-photo", args=[holder.pk]) if may_see_photo and holder.photo_sha256 else "",
+        "photo_hidden": bool(holder.photo_sha256) and not may_see_photo,
+    }
+
+
+def run_form(
+    request: HttpRequest,
+    form_class,
+    subject,
+    label: str,
+    done_url: str | Callable[[Any], str],
+    *,
+    refusal: str | None = None,
+    holder: dict[str, Any] | None = None,
+) -> HttpResponse:
     """Show the action's form; on a valid POST call its service. A broken rule is shown on the
-    form with the service's message, and nothing is changed."""
+    form with the service's message, and nothing is changed. ``refusal``: why the subject's state
+    refuses the action (the form is then not offered; a POST is refused the same way);
+    ``done_url``: where to go once done (or a function of the action's result)."""
     extra = {"subject": subject} if getattr(form_class, "takes_subject", False) else {}
     form = form_class(request.POST or None, **extra)
-    rule_error = None
-    if request.method == "POST" and form.is_valid():
+    rule_error = refusal
+    if refusal is None and request.method == "POST" and form.is_valid():
         try:
             result = form.run(subject, request.user)
         except CardRuleError as exc:
             rule_error = " ".join(exc.messages)
         else:
-            messages.success(request, _("%(action)s已办理：%(card)s") % {"action": form.title, "card": result})
-            return HttpResponseRedirect(done_url)
+            messages.success(request, form.done_message(result))
+            return HttpResponseRedirect(done_url(result) if callable(done_url) else done_url)
     return render(
         request,
         "admin/cards/action_form.html",
@@ -432,6 +557,9 @@ def run_form(request: HttpRequest, form_class, subject, label: str, done_url: st
             "form": form,
             "subject": label,
             "rule_error": rule_error,
+            "refused": refusal is not None,
+            "holder": holder,
+            "back_url": done_url(subject) if callable(done_url) else done_url,
             "title": form.title,
             **admin.site.each_context(request),
         },

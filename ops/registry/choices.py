@@ -100,6 +100,15 @@ class DeviceState(models.TextChoices):
     SILENT = "silent", _("静默")
 
 
+class DeviceApproval(models.TextChoices):
+    """Where a device stands with NIC's approval (R-DEV-1, issue 18 Build 2): only an approved
+    device holds a key and is trusted; a removed one has its key withdrawn."""
+
+    APPROVED = "approved", _("已批准")
+    PENDING = "pending", _("待批准安装")
+    REMOVED = "removed", _("已批准拆除")
+
+
 REASONS = Labels(
     Reason,
     {

@@ -18,6 +18,7 @@ from ops.registry.choices import (
     DIRECTIONS,
     LIVE_CARD_STATUSES,
     REASONS,
+    DeviceApproval,
     DeviceState,
     HolderKind,
     HolderStatus,
@@ -78,6 +79,10 @@ class Cardholder(models.Model):
         on_delete=models.SET_NULL,
         related_name="residents",
     )
+    # issue 18, Build 7: the room and bed of a dorm assignment from Student Affairs (its list);
+    # a database default too, for the bulk inserts (COPY) that name only the columns they fill
+    dorm_room = models.CharField(_("房间"), max_length=16, blank=True, default="", db_default="")
+    dorm_bed = models.CharField(_("床位"), max_length=8, blank=True, default="", db_default="")
     citizen_id = models.CharField(_("身份证号"), max_length=18, blank=True, validators=[validate_citizen_id])
     phone = models.CharField(_("手机号"), max_length=20, blank=True, validators=[validate_phone])
     class_name = models.CharField(_("班级"), max_length=64, blank=True)  # R-CARD-5
@@ -244,6 +249,18 @@ class Device(models.Model):
     passback_area = models.CharField(_("防潜回区域"), max_length=40, blank=True)
     site = models.CharField(
         _("地点分组"), max_length=40, blank=True, help_text=_("同一地点分组内的设备间无需通行时间（克隆卡检测）")
+    )
+    # R-DEV-1 (issue 18, Build 2): installed, moved or removed only on NIC's approval
+    # (ops.registry.approvals); the address it was approved to report from — a heartbeat from
+    # another address (or another site) is "moved without approval" (R-DEV-2). Empty: not compared.
+    approval = models.CharField(
+        _("审批状态"), max_length=10, choices=DeviceApproval.choices, default=DeviceApproval.APPROVED, editable=False
+    )
+    approved_address = models.GenericIPAddressField(
+        _("批准的网络地址"),
+        null=True,
+        blank=True,
+        help_text=_("设备上报心跳应来自的IP地址；留空则不比对"),
     )
 
     class Meta:

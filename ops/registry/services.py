@@ -12,14 +12,21 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ops import redis_client
 from ops.audit import services as audit
 from ops.registry import device_acl
+from ops.registry.choices import DeviceApproval
 from ops.registry.models import Device
 from streams import names, signing
 
 log = logging.getLogger(__name__)
+
+
+class DeviceNotApproved(ValueError):
+    """R-DEV-1 (issue 18, Build 2): a device NIC has not approved (its install pending, or it was
+    removed) is given no key: it cannot sign, and is not trusted."""
 
 
 @transaction.atomic
@@ -28,7 +35,13 @@ def issue_device_key(*, device: Device, operator: Any, basis: str = "", compromi
     Processors take it up within a second (issue 20). A key issued again: the old one is still
     accepted for ``DEVICE_KEY_OVERLAP_S`` (what the agent signed and buffered before it was given
     the new key is stored), unless it was ``compromised`` (stolen): then it is refused at once.
-    The keys themselves are never written to the audit trail."""
+    The keys themselves are never written to the audit trail. A device whose install NIC has not
+    approved, or that was removed, gets none (:class:`DeviceNotApproved`)."""
+    approval = Device.objects.filter(pk=device.pk).values_list("approval", flat=True).first()
+    if approval != DeviceApproval.APPROVED:
+        raise DeviceNotApproved(
+            _("设备 %(code)s 尚未经网信中心批准安装（或已拆除），不能生成密钥") % {"code": device.code}
+        )
     key = signing.new_key().hex()
     rotated = bool(device.key_hex)
     overlap = 0 if compromised or not rotated else settings.DEVICE_KEY_OVERLAP_S

@@ -34,14 +34,17 @@ import argparse
 import functools
 import logging
 import signal
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -105,6 +108,22 @@ def events_client_factory(url: str, cluster: bool, **login: str) -> Callable[[],
         return connect(url, cluster=cluster, socket_timeout=5, socket_connect_timeout=2, **login)
 
     return make
+
+
+def local_address(url: str) -> IPv4Address | IPv6Address | None:
+    """The agent's own IP address as it reaches the server's Redis (issue 18, Build 2): the local
+    end of a UDP socket "connected" to that host — no packet is sent. None for a Unix socket or
+    when the host cannot be resolved (the heartbeat then leaves the address out)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        return None
+    try:
+        info = socket.getaddrinfo(parts.hostname, parts.port or 6379, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(info[0], socket.SOCK_DGRAM) as probe:
+            probe.connect(info[4])
+            return ip_address(probe.getsockname()[0].split("%", 1)[0])
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass
@@ -183,6 +202,7 @@ class ReaderAgent:
         self._alarms: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._failed_sources: list[CardSource] = []
+        self.address: IPv4Address | IPv6Address | None = None  # its own IP address, as its heartbeats report it
 
     # -- identity ---------------------------------------------------------------------------------
     def _new_boot_epoch(self) -> int:
@@ -283,6 +303,9 @@ class ReaderAgent:
                 occurred_at=datetime.now(UTC),
                 credential_version=self.cache.version,
                 buffered=len(self.outbox),
+                # where it is (issue 18, Build 2; R-DEV-1): compared with what NIC approved
+                address=self.address,
+                site=device.config.site or self.config.site or None,
             ),
         )
 
@@ -472,6 +495,7 @@ class ReaderAgent:
     # -- heartbeats -------------------------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
         while True:
+            self.address = local_address(self.config.events_redis_url or self.config.redis_url)
             for device_id in self.devices:
                 try:
                     self.heartbeat(device_id)

@@ -26,6 +26,11 @@ anything else JSON).
     # door supervision (issue 17, readers/doors.py), for doors with door inputs
     unlock_s = 5                              # the lock is released this long after an allowed tap
     held_open_s = 30                          # open longer than this: door_held_open
+    site = "东门"                              # optional: this door's site, if not the agent's
+
+Optional ``site`` (issue 18, Build 2; R-DEV-1): the site NIC approved the agent's doors at (the
+device's 地点分组, or its 位置 if it has none), sent in every heartbeat with the agent's own
+IP address; the server alerts "moved without approval" when either differs from what NIC approved.
 
 Optional: ``outbox_capacity`` (100000), ``forward_batch`` (500); for the events stream (issue 14):
 ``agent_id`` (the first door's device id; picks the agent's partition), ``event_partitions``
@@ -81,6 +86,7 @@ class DoorConfig:
     schedule: tuple[tuple[time, time], ...] | None = None
     unlock_s: float = UNLOCK_S
     held_open_s: float = HELD_OPEN_S
+    site: str | None = None  # issue 18, Build 2: the door's own site (else the agent's)
 
     @property
     def door(self) -> Door:
@@ -112,6 +118,7 @@ class AgentConfig:
     confirm: str = "commit"
     feed_keys: tuple[str, ...] = ()
     redis_auth: str = "url"
+    site: str = ""  # issue 18, Build 2: where the installer put the agent (sent in heartbeats)
 
     def redis_login(self) -> dict[str, str]:
         """``username``/``password`` for every Redis connection of the agent (issue 12, Build 6;
@@ -181,6 +188,7 @@ def _door(data: Any, i: int) -> DoorConfig:
         "schedule",
         "unlock_s",
         "held_open_s",
+        "site",
     }
     if unknown:
         raise ValueError(f"{where}{sorted(unknown)[0]}: unknown field")
@@ -244,12 +252,21 @@ def _door(data: Any, i: int) -> DoorConfig:
         schedule=schedule,
         unlock_s=_seconds(data, "unlock_s", where, UNLOCK_S),
         held_open_s=_seconds(data, "held_open_s", where, HELD_OPEN_S),
+        site=_site(data, where) or None,
     )
     try:
         config.door  # noqa: B018 - Door validates its own policy
     except ValueError as exc:
         raise ValueError(f"doors[{i}]: {exc}") from None
     return config
+
+
+def _site(data: Mapping[str, Any], where: str) -> str:
+    """The optional ``site`` (issue 18, Build 2): 1–40 characters, as the heartbeat carries it."""
+    site = _get(data, "site", where, str, required=False, default="").strip()
+    if len(site) > 40:
+        raise ValueError(f"{where}site: at most 40 characters, got {len(site)}")
+    return site
 
 
 def _seconds(data: Mapping[str, Any], name: str, where: str, default: float) -> float:
@@ -297,6 +314,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         "confirm",
         "feed_keys",
         "redis_auth",
+        "site",
     }
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
@@ -358,6 +376,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ag
         confirm=confirm,
         feed_keys=feed_keys,
         redis_auth=redis_auth,
+        site=_site(data, ""),
     )
 
 
