@@ -25,7 +25,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from django.conf import settings
@@ -52,9 +51,7 @@ from ops.alerts.models import Alert, AlertLog, RepairTicket
 from ops.audit.services import record
 from ops.masking import mask_uid
 from ops.push import push
-from ops.registry.lifecycle.choices import ChargeStatus, FeeKind
-from ops.registry.lifecycle.models import FeeCharge
-from ops.registry.models import Cardholder, Device
+from ops.registry.models import Device
 from streams import names
 
 SEVERITY = {
@@ -440,36 +437,14 @@ def open_ticket(alert_id: int, *, by: Any, request: TicketRequest) -> RepairTick
         opened_by=by,
         opened_at=timezone.now(),
     )
-    if request.cause == RepairCause.NON_HUMAN:
-        vendor = request.vendor.strip()
-        if not vendor:
-            raise AlertError(_("非人为故障由厂商免费维修：请填写维修厂商"))
-        ticket.vendor, ticket.price = vendor[:100], Decimal("0")
-        ticket.state = RepairState.WITH_VENDOR
-    else:
-        holder = Cardholder.objects.filter(number=request.responsible_number.strip()).first()
-        if holder is None:
-            raise AlertError(_("人为损坏须填写责任人的学工号（系统中找不到此学工号）"))
-        try:
-            price = Decimal(request.price.strip())
-            if not price.is_finite():  # "NaN", "Infinity" parse as decimals
-                raise InvalidOperation
-            price = price.quantize(Decimal("0.01"))
-        except (InvalidOperation, ValueError):
-            raise AlertError(_("赔偿金额须为数字（元）")) from None
-        if price <= 0 or price > Decimal("100000"):
-            raise AlertError(_("赔偿金额须按市价填写，大于 0 元"))
-        ticket.responsible, ticket.price = holder, price
-        ticket.state = RepairState.CHARGED
-        ticket.fee = FeeCharge.objects.create(  # owed until paid (issue 13, defect 6)
-            holder=holder,
-            card=None,
-            kind=FeeKind.DEVICE_DAMAGE,
-            amount=price,
-            operator=by,
-            window="NIC",
-            status=ChargeStatus.OWED,
-        )
+    decision = repairs.Decision(
+        vendor=request.vendor, responsible_number=request.responsible_number, price=request.price
+    )
+    try:  # R-DEV-3, decided in one place for a ticket from an alert and for a department's request
+        repairs.decide(ticket, cause=request.cause, decision=decision, by=by)
+    except repairs.RepairError as exc:
+        raise AlertError(str(exc)) from None
+    ticket.state = RepairState.WITH_VENDOR if ticket.cause == RepairCause.NON_HUMAN else RepairState.CHARGED
     ticket.accepted_at = ticket.opened_at
     ticket.save()
     repairs.opened_from_alert(ticket, by=by)  # issue 18, Build 1: in the repair queue, its steps told
