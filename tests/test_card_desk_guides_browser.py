@@ -1,6 +1,7 @@
-"""Issue 19, items 7 and 8 (and issue 18, Build 7's single-photo upload), in a real browser over
+"""Issue 19, items 4, 7 and 8 (and issue 18, Build 7's single-photo upload), in a real browser over
 the real web server (daphne):
 
+- the card's own form has no 状态 or 黑名单 field (item 4): they change only through the actions;
 - the card actions guide the desk: the loss form shows the holder's photo and masked name to
   confirm against; only the actions the card's state allows are offered (no 解挂 on an active
   card — the lifecycle service's own rules); after 补卡 the page is the new card's, saying the
@@ -79,6 +80,10 @@ def test_card_actions_show_the_holder_offer_what_the_state_allows_and_land_on_th
     with chromium() as browser:
         page = browser.new_page()
         log_in(page, web, "nic-desk", PASSWORD, f"/admin/campus/card/{card.pk}/change/")
+        # issue 19, item 4: 状态 and 黑名单 are shown on the card's page, not fields of its form —
+        # they change only through the actions below (basis, history, readers, feed)
+        assert page.query_selector("[name=status]") is None and page.query_selector("[name=blacklisted]") is None
+        assert "正常" in page.inner_text("#content")
         offered = _offered(page)
         assert {"lose", "replace", "cancel", "blacklist"} <= offered
         assert not offered & {"find", "unblacklist", "grant", "revoke_grant"}  # no 解挂 on an active card
