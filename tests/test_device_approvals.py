@@ -22,6 +22,7 @@ from ops.registry.approvals.choices import RequestKind, RequestStatus
 from ops.registry.approvals.models import DeviceRequest
 from ops.registry.choices import DeviceApproval, DeviceState
 from ops.registry.models import AccessEvent, Department, Device
+from ops.registry.selectors import device_health, gate_devices
 from ops.registry.services import DeviceNotApproved, issue_device_key
 from streams import envelopes, names, producer
 from tests.factories import device_key, publish, tap
@@ -138,6 +139,7 @@ def test_a_pending_install_is_not_trusted_until_approved(campus, people, redis_c
     )
     device = Device.objects.get(code="L-01")
     assert device.approval == DeviceApproval.PENDING and not device.key_hex
+    assert device.pk not in device_health()  # not on NIC's grid before it is approved
     with pytest.raises(DeviceNotApproved):
         issue_device_key(device=device, operator=people["nic"])
     # even holding a key (given behind the service's back), its messages are not taken
@@ -156,6 +158,7 @@ def test_a_pending_install_is_not_trusted_until_approved(campus, people, redis_c
     assert Device.objects.get(code="L-01").last_seen_at is not None
     assert AccessEvent.objects.filter(device__code="L-01").count() == 1
     assert not _moved("L-01")
+    assert device.pk in device_health()
 
 
 def test_a_rejection_leaves_the_device_unchanged(campus, people):
@@ -210,6 +213,7 @@ def test_an_approved_removal_withdraws_the_key(campus, people, redis_client):
     services.approve(req.pk, by=people["nic"])
     gone = Device.objects.get(code="V-E-IN")
     assert gone.approval == DeviceApproval.REMOVED and not gone.key_hex
+    assert gone.pk not in device_health() and "V-E-IN" not in {g["code"] for g in gate_devices()}  # off the desks
     publish(redis_client, [tap("V-E-IN", campus.cards[0].uid)])
     _process(redis_client)
     assert not AccessEvent.objects.exists()

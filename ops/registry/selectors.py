@@ -13,6 +13,7 @@ from django.utils import timezone
 from ops.accounts.permissions import role_of
 from ops.accounts.roles import Role
 from ops.live_rows import DeviceInfo, HolderInfo, tap_row
+from ops.registry.choices import DeviceApproval
 from ops.registry.lifecycle.choices import Topic
 from ops.registry.lifecycle.models import AccessGrant, OutboxMessage
 from ops.registry.models import AccessEvent, Card, Device
@@ -108,7 +109,8 @@ def device_keys() -> dict[str, bytes]:
 
 
 def gate_devices() -> list[Mapping[str, Any]]:
-    return list(Device.objects.filter(kind__in=GATE_KINDS).values("code", "name", "kind", "state").order_by("code"))
+    gates = Device.objects.filter(kind__in=GATE_KINDS, approval=DeviceApproval.APPROVED)
+    return list(gates.values("code", "name", "kind", "state").order_by("code"))
 
 
 def gate_snapshot(*, rows: int, minutes: int) -> dict[str, Any]:
@@ -215,7 +217,8 @@ def _published_credential_version() -> int:
 def device_health(ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
     """The NIC desk's device grid (R-OPS-3): state, last heartbeat, how far behind the
     published credentials the device is, and how many events it holds un-uploaded."""
-    devices = Device.objects.select_related("building").order_by("code")
+    # a device pending installation or removed is not one NIC watches (R-DEV-1, issue 18 Build 2)
+    devices = Device.objects.filter(approval=DeviceApproval.APPROVED).select_related("building").order_by("code")
     if ids is not None:
         devices = devices.filter(id__in=ids)
     published = _published_credential_version()
