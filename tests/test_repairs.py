@@ -120,6 +120,7 @@ def test_a_human_fault_is_a_fee_owed_until_paid_and_the_ticket_closes_only_then(
     ticket = repairs.report(device=depts["gate"], by=depts["lib"], description="闸机挡板被踹坏")
     d = {**depts, "holder": holder.number}
     ticket = _walk(ticket, d, [S.ACCEPTED, S.CHARGED, S.REPAIRED, S.VERIFIED])
+    assert ticket.fee_id is not None
     fee = FeeCharge.objects.get(pk=ticket.fee_id)
     assert (fee.kind, fee.amount, fee.status, fee.holder) == (
         FeeKind.DEVICE_DAMAGE,
@@ -256,7 +257,7 @@ def test_a_photo_is_checked_stored_and_shown_only_to_whom_may_see_the_ticket(dep
     assert len(ticket.photo_sha256) == 64
     shown = lib.get(f"/repairs/{ticket.pk}/photo")
     assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
-    assert b"".join(shown.streaming_content) == png
+    assert b"".join(shown.streaming_content) == png  # type: ignore[attr-defined]  # a FileResponse
     assert _client(depts["sec"]).get(f"/repairs/{ticket.pk}/photo").status_code == 404
 
 
@@ -300,6 +301,7 @@ def test_the_owning_department_is_told_each_step_through_its_channels(depts, hol
     assert sent.count() == len(states) and set(sent.values_list("status", flat=True)) == {NotificationStatus.SENT}
     # a rule that opted out of repair steps says nothing
     RoutingRule.objects.filter(pk=library_rule.pk).update(repair_steps=False)
+    assert ticket.fee is not None
     settle_charge(charge=ticket.fee, to=ChargeStatus.PAID, operator=depts["fin"], window="财务处")
     repairs.transition(ticket.pk, to=S.CLOSED, by=depts["nic"])
     assert notifications.run(now=timezone.now() + timedelta(seconds=1), limiter=limiter)["sent"] == 0
