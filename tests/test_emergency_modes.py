@@ -8,6 +8,7 @@ drives its door locks for an unlock-all."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -26,11 +27,11 @@ from ops.asgi import application
 from ops.audit.models import AuditRecord
 from ops.pipeline.relay import OutboxRelay
 from ops.registry.calendar.models import DoorGroup
-from ops.registry.choices import HolderKind
+from ops.registry.choices import DeviceApproval, HolderKind
 from ops.registry.emergency import selectors, services
 from ops.registry.emergency.models import EmergencyMode, EmergencyRevision
 from ops.registry.explain import explain
-from ops.registry.models import Building, Card, Cardholder, Department
+from ops.registry.models import Building, Card, Cardholder, Department, Device
 from readers.agent.agent import ReaderAgent, client_factory
 from readers.agent.config import parse_config
 from readers.agent.emergency import EmergencyHold
@@ -42,7 +43,7 @@ from streams import emergency as feed
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.credentials import FeedSigner, FeedVerifier, ForgedCredential, SignedChange
 from streams.reasons import Decision, Direction, Reason
-from tests.factories import device_key
+from tests.factories import device_key, make_device
 from tests.private_servers import wait_until
 from tests.signing_keys import PUBLIC_KEYS, SIGNER
 
@@ -240,6 +241,22 @@ def test_the_page_confirms_before_it_starts_and_is_the_security_offices_alone(ca
     assert EmergencyMode.objects.get().status == "active"
     client.post(f"/emergency/{mode.pk}/end/", {"note": "解除", "confirm": "yes"})
     assert EmergencyMode.objects.get().status == "ended"
+
+
+def test_the_confirmation_counts_the_doors_nic_approved_only(campus, guards):
+    """R-DEV-1 (issue 18, Build 2): an install still pending or a reader removed holds no key
+    and takes no feed, so the confirmation does not count it among the doors a mode reaches."""
+    approved = {"building": Device.objects.filter(building=campus.dorm).count(), "campus": Device.objects.count()}
+    for code, approval in (("D1-NEW", DeviceApproval.PENDING), ("D1-OLD", DeviceApproval.REMOVED)):
+        door = make_device(code, code, DeviceKind.DORM_DOOR, "1号学生公寓", campus.dept, building=campus.dorm)
+        Device.objects.filter(pk=door.pk).update(approval=approval)
+    client = Client()
+    client.force_login(guards["guard"])
+    for scope, building in (("building", "D1"), ("campus", "")):
+        form = {"kind": "lockdown", "scope": scope, "building": building, "group": "", "reason": "演练"}
+        page = client.post("/emergency/start/", form).content.decode()
+        counted = re.search(r'id="confirm-doors">(\d+)<', page)
+        assert counted is not None and int(counted.group(1)) == approved[scope], scope
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from ops.accounts.permissions import can_lead_emergency
 from ops.registry.calendar.models import DoorGroup
+from ops.registry.choices import DeviceApproval
 from ops.registry.emergency import selectors, services
 from ops.registry.emergency.choices import Kind, Scope
 from ops.registry.emergency.models import EmergencyMode
@@ -59,7 +60,9 @@ def _target(post: dict[str, str]) -> str:
 
 
 def _doors_affected(scope: str, target: str) -> int:
-    doors = Device.objects.all()
+    # the doors the mode reaches: an install still pending or a device removed holds no key and
+    # takes no feed (R-DEV-1, issue 18 Build 2), so it is not counted
+    doors = Device.objects.filter(approval=DeviceApproval.APPROVED)
     if scope == Scope.BUILDING:
         return doors.filter(building__code=target).count()
     if scope == Scope.GROUP:
