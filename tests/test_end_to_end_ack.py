@@ -91,9 +91,10 @@ def test_redis_killed_mid_load_loses_and_doubles_no_tap(campus, subprocess_env, 
             k = 0
             start = time.monotonic()
             while not stop_load.is_set():
-                due = start + k / RATE
-                if due > time.monotonic():
-                    time.sleep(due - time.monotonic())
+                # read the clock once: between a check and a second reading the wait can go negative
+                wait = start + k / RATE - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
                 agent = agents[k % AGENTS]
                 verdict = agent.tap(codes[k % AGENTS], valid[k % len(valid)])
                 made[codes[k % AGENTS]] += 1
