@@ -85,11 +85,14 @@ def fast_insert(
     *,
     ignore_conflicts_on: Conflict = None,
     returning: Sequence[str] = (),
+    stage_ready: bool = False,
 ) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (tuples in ``fields`` order; foreign keys as ids, e.g. ``device_id``
     given as field name ``device``). Identifiers come from the model; values are parameters.
     ``returning``: fields to return for every row actually inserted (with
-    ``ignore_conflicts_on``, the rows that were new) — one statement, no query before it."""
+    ``ignore_conflicts_on``, the rows that were new) — one statement, no query before it.
+    ``stage_ready``: the caller ran ``stage_sql`` in this transaction (PostgreSQL, with
+    ``returning``)."""
     if not rows:
         return []
     sql, adapting = _plan(model, tuple(fields), ignore_conflicts_on, connection.vendor)
@@ -104,7 +107,7 @@ def fast_insert(
     else:
         prepared = [list(r) for r in rows]
     if returning:
-        return _insert_returning(model, tuple(fields), ignore_conflicts_on, tuple(returning), prepared)
+        return _insert_returning(model, tuple(fields), ignore_conflicts_on, tuple(returning), prepared, stage_ready)
     if connection.vendor == "postgresql" and ignore_conflicts_on is None and len(prepared) > 500:
         _copy(model, fields, prepared)
         return []
@@ -127,16 +130,18 @@ def _insert_returning(
     conflict: Conflict,
     returning: tuple[str, ...],
     prepared: list[list[Any]],
+    stage_ready: bool,
 ) -> list[tuple[Any, ...]]:
     quote = connection.ops.quote_name
     tail = " RETURNING " + ", ".join(quote(_column(model, f)) for f in returning)
     converters = [_from_db(model, f) for f in returning]
     out: list[tuple[Any, ...]] = []
-    # atomic: the staging table empties at each commit, so COPY and INSERT share one transaction
-    # (a savepoint when the caller already holds one)
-    with transaction.atomic(), connection.cursor() as cursor:
+    # atomic: the staging table empties at each commit, so COPY and INSERT share one transaction.
+    # Inside the caller's, no savepoint: a failure here fails the caller's whole transaction
+    # anyway, and SAVEPOINT and RELEASE were two round trips a batch on the processor's hot path
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            fetched = _staged_insert(cursor.cursor, model, fields, conflict, tail, prepared)
+            fetched = _staged_insert(cursor.cursor, model, fields, conflict, tail, prepared, stage_ready)
         else:
             columns = ", ".join(quote(_column(model, f)) for f in fields)
             on_conflict = _on_conflict(model, conflict)
@@ -163,6 +168,7 @@ def _staged_insert(
     conflict: Conflict,
     tail: str,
     prepared: list[list[Any]],
+    stage_ready: bool,
 ) -> list[tuple[Any, ...]]:
     """PostgreSQL: binary COPY into a temporary staging table (emptied at commit), then one
     ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``. COPY's rows are encoded in C; an
@@ -175,10 +181,8 @@ def _staged_insert(
     columns = ", ".join(quote(_column(model, f)) for f in fields)
     conn = raw.connection
     cur = psycopg.Cursor(conn)  # server-side binding, binary results: no text round trip
-    # the same statement each time (not once per connection): a pooler may hand this
-    # transaction any server session; IF NOT EXISTS makes it a catalog lookup
-    create = f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {columns} FROM {table}"  # noqa: S608 (names from the model)
-    cur.execute(create + " WITH NO DATA")
+    if not stage_ready:
+        cur.execute(stage_sql(model, fields))
     types = _stage_types(conn, stage, columns)
     with cur.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:  # noqa: S608
         copy.set_types(types)
@@ -187,8 +191,23 @@ def _staged_insert(
     on_conflict = _on_conflict(model, conflict)
     cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}{on_conflict}{tail}", binary=True)  # noqa: S608
     rows: list[tuple[Any, ...]] = cur.fetchall()
-    cur.execute(f"DELETE FROM {stage}")  # noqa: S608 (a second insert in this transaction starts empty)
     return rows
+
+
+def stage_sql(model: type[models.Model], fields: Sequence[str]) -> str:
+    """PostgreSQL: the statements that make ``model``'s staging table ready for an insert of
+    ``fields`` (``fast_insert(…, returning=…)``): made if missing, emptied. Run in the insert's
+    transaction, by the insert itself or, with ``stage_ready``, by its caller in a round trip
+    it makes anyway. The same statements each time (not once per connection): a pooler may hand
+    the transaction any server session; IF NOT EXISTS makes it a catalog lookup, and emptying
+    it lets a second insert in one transaction start clean."""
+    quote = connection.ops.quote_name
+    stage = quote(f"stage_{model._meta.db_table}")
+    columns = ", ".join(quote(_column(model, f)) for f in fields)
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {columns} "  # noqa: S608 (names from the model)
+        f"FROM {quote(model._meta.db_table)} WITH NO DATA; DELETE FROM {stage}"
+    )
 
 
 _types: dict[tuple[str, str], list[int]] = {}

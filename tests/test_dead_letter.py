@@ -91,10 +91,10 @@ def test_a_batch_that_fails_after_its_checks_leaves_no_trace_and_its_good_entrie
     publish(redis_client, [*good, poison])
 
     class FailsOnInsert(ReaderEventProcessor):
-        def _persist_taps(self, taps):
+        def _persist_taps(self, taps, states):
             if any(t.event_id == poison.event_id for t, _device in taps):
                 raise RuntimeError("the insert failed")
-            return super()._persist_taps(taps)
+            return super()._persist_taps(taps, states)
 
     processor = FailsOnInsert(redis_client, fanout=None, consumer="t", block_ms=50, max_failures=2)
     processor.run(max_idle_polls=5)
@@ -111,7 +111,7 @@ def test_dead_letters_are_listed_and_replayed_once_what_failed_them_is_fixed(cam
     publish(redis_client, [stuck])
 
     class Broken(ReaderEventProcessor):
-        def _persist_taps(self, taps):
+        def _persist_taps(self, taps, states):
             raise RuntimeError("a bug, fixed since")
 
     Broken(redis_client, fanout=None, consumer="t", block_ms=50, max_failures=1).run(max_idle_polls=3)

@@ -101,10 +101,23 @@ def test_a_state_hash_behind_the_row_is_not_a_gap(campus, redis_client):
     assert not Alert.objects.filter(kind__in=[AlertKind.SEQUENCE_GAP, AlertKind.REPLAY]).exists()
 
 
-def test_the_row_never_moves_back(campus, redis_client):
+@pytest.mark.parametrize("door", ["advance_sequences", "start_tap_batch"])
+def test_the_row_never_moves_back(campus, redis_client, door):
     """A processor that lost its lease with a batch in hand writes its older sequence after the
-    new owner stored newer ones: the row keeps the newer (the next owner resumes from it)."""
-    from ops.pipeline.processor import _advance_sequences
+    new owner stored newer ones: the row keeps the newer (the next owner resumes from it). Both
+    writers: the liveness flush's, and a tap batch's start (on PostgreSQL one round trip with the
+    commit lock and the batch's cards, whose rows it still returns)."""
+    from django.db import transaction
+
+    from ops.pipeline import taps
+
+    def _advance_sequences(states):
+        if door == "advance_sequences":
+            taps.advance_sequences(states)
+            return
+        with transaction.atomic():
+            cards = taps.start_tap_batch({campus.cards[0].uid, "FFFFFFFF"}, states)
+        assert set(cards) == {campus.cards[0].uid} and cards[campus.cards[0].uid]["id"] == campus.cards[0].id
 
     device = Device.objects.get(code="G-E-01")
     Device.objects.filter(pk=device.pk).update(boot_epoch=2000, last_seq=50)

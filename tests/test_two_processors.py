@@ -44,8 +44,8 @@ def test_a_slow_processor_cannot_commit_a_lower_id_after_a_faster_one(campus, re
     inserted, release = threading.Event(), threading.Event()
 
     class Slow(ReaderEventProcessor):
-        def _persist_taps(self, taps):
-            rows = super()._persist_taps(taps)
+        def _persist_taps(self, taps, states):
+            rows = super()._persist_taps(taps, states)
             inserted.set()
             release.wait(10)  # holds its transaction open after inserting
             return rows

@@ -23,7 +23,7 @@ from ops.pipeline.card_watch import CardWatch
 from ops.pipeline.passback_share import ZoneShare
 from ops.pipeline.routing import group_rows
 from ops.pipeline.supervision import DeviceSupervisor, kinds_cleared_by, notify_devices
-from ops.pipeline.taps import cards_by_uid, insert_access_events, serialise_tap_commits
+from ops.pipeline.taps import advance_sequences, insert_access_events, start_tap_batch, update_devices
 from ops.push import Fanout
 from ops.registry.choices import DeviceApproval, DeviceState
 from ops.registry.models import Device
@@ -205,12 +205,13 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         rows: list[dict[str, object]] = []
         with transaction.atomic():
             watermark = 0
-            if taps:
-                serialise_tap_commits()  # before the insert: ids rise in commit order
-                rows, watermark = self._persist_taps(taps)
-            self._record_faults(faults)
             # the devices' sequence state with the taps it judged: a failed batch leaves no trace
-            _advance_sequences(self.supervisor.batch_states())
+            states = self.supervisor.batch_states()
+            if taps:
+                rows, watermark = self._persist_taps(taps, states)
+            else:
+                advance_sequences(states)
+            self._record_faults(faults)
             if rows and self.fanout is not None:
                 # The batch's watermark, its highest id: with commits serialised, every row of
                 # this batch has an id ≤ it and > the previous batch's, so a page that loaded a
@@ -311,9 +312,12 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         else:
             self._seen_failures = 0
 
-    def _persist_taps(self, taps: list[tuple[envelopes.Tap, DeviceInfo]]) -> tuple[list[dict[str, object]], int]:
-        """Insert the batch's new taps; their live rows, in stream order, and the highest id."""
-        cards = cards_by_uid({t.card_uid for t, _ in taps})
+    def _persist_taps(
+        self, taps: list[tuple[envelopes.Tap, DeviceInfo]], states: dict[int, tuple[int, int]]
+    ) -> tuple[list[dict[str, object]], int]:
+        """Insert the batch's new taps (and move ``states``, the devices' sequences, on); their
+        live rows, in stream order, and the highest id."""
+        cards = start_tap_batch({t.card_uid for t, _ in taps}, states)
         received = timezone.now()
         new_rows: list[tuple[object, ...]] = []
         unique: list[tuple[envelopes.Tap, DeviceInfo]] = []
@@ -343,7 +347,7 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             )
         # one statement: the rows already stored (redelivered after a crash) are skipped by the
         # unique event id and not returned — they were watched and pushed the first time
-        inserted = insert_access_events(new_rows)
+        inserted = insert_access_events(new_rows, started=True)
         self.zone_share.publish_on_commit((t, d["code"]) for t, d in unique if t.event_id in inserted)
         live: list[dict[str, object]] = []
         for tap, device in unique:
@@ -401,15 +405,15 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
         # events can arrive out of order (a backlog after an outage): keep the latest time;
         # a device heard from is online unless it reported a fault it has not cleared
         adapt = connection.ops.adapt_datetimefield_value
-        _update_devices(
+        update_devices(
             "last_seen_at = {latest}(COALESCE(last_seen_at, %s), %s), "
             f"state = CASE WHEN state = '{DeviceState.FAULT.value}' THEN state ELSE '{DeviceState.ONLINE.value}' END",
             [(adapt(t), adapt(t), i) for i, t in pending.items()],
         )
         states = self.supervisor.dirty_states()
-        _advance_sequences(states)
+        advance_sequences(states)
         beats, self._heartbeats = self._heartbeats, {}
-        _update_devices("credential_version = %s, buffered = %s", [(v, b, i) for i, (v, b) in beats.items()])
+        update_devices("credential_version = %s, buffered = %s", [(v, b, i) for i, (v, b) in beats.items()])
         if back:  # R-DEV-2: uploading again — the silence alert's condition has cleared
             clear_condition(kinds=[AlertKind.UPLOAD_STOPPED], device_ids=back, at=timezone.now())
         if self._back_in_place:  # issue 18, Build 2: reporting from its approved place again
@@ -418,26 +422,3 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
             self._back_in_place -= placed
             self._moved -= placed
         notify_devices(pending)
-
-
-def _advance_sequences(states: dict[int, tuple[int, int]]) -> None:
-    """Each device's ``(boot_epoch, last_seq)`` moved on, never back (R-DEV-1): a processor that
-    lost its partition's lease while a batch was in hand must not pull the row behind what the
-    new owner stored (the new owner resumes from it, ``DeviceSupervisor.adopt``)."""
-    _update_devices(
-        "boot_epoch = %s, last_seq = %s",
-        [(e, q, i, e, e, q) for i, (e, q) in states.items()],
-        where="AND (boot_epoch < %s OR (boot_epoch = %s AND last_seq < %s))",
-    )
-
-
-def _update_devices(assignments: str, rows: list[tuple[Any, ...]], where: str = "") -> None:
-    """``UPDATE device SET <assignments> WHERE id = %s <where>`` for each row (its values, the id,
-    then ``where``'s): one SQL text over every device in one round trip. Django compiling a CASE
-    over the devices each second cost the processor a tenth of its time."""
-    if not rows:
-        return
-    latest = "GREATEST" if connection.vendor == "postgresql" else "MAX"  # SQLite's MAX(a, b) is scalar
-    sql = f"UPDATE {Device._meta.db_table} SET {assignments.format(latest=latest)} WHERE id = %s {where}"  # noqa: S608 (this module's own SQL)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
