@@ -44,20 +44,13 @@ def insert_access_events(rows: Sequence[tuple[Any, ...]], *, started: bool = Fal
 
 
 TAP_COMMIT_LOCK = 0x43435450  # "CCTP": the advisory lock that orders tap commits
-
-
-def serialise_tap_commits() -> None:
-    """Make access-event ids rise in commit order, even with several processors.
-
-    Live pages skip pushed batches whose watermark (max id at commit) their snapshot already
-    covers; that is only exact if no transaction commits a lower id after a higher one. SQLite
-    serialises writers already (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory
-    lock, taken before the insert, does the same. Extra processors then add failover and
-    parallel decoding, not parallel tap inserts — one processor sustains the target rate.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TAP_COMMIT_LOCK])
+# Access-event ids rise in commit order, even with several processors. Live pages skip pushed
+# batches whose watermark (max id at commit) their snapshot already covers; that is only exact if
+# no transaction commits a lower id after a higher one. SQLite serialises writers already (BEGIN
+# IMMEDIATE); on PostgreSQL this transaction-scoped advisory lock, taken before the insert
+# (``start_tap_batch``), does the same. Extra processors then add failover and parallel
+# decoding, not parallel tap inserts — one processor sustains the target rate.
+SERIALISE_TAP_COMMITS = f"SELECT pg_advisory_xact_lock({TAP_COMMIT_LOCK:d})"
 
 
 CARD_FIELDS = (
@@ -102,7 +95,7 @@ def _cards_query(uids: set[str]) -> tuple[str, list[Any]]:
 
 def start_tap_batch(uids: set[str], sequences: dict[int, tuple[int, int]]) -> dict[str, dict[str, Any]]:
     """The start of a tap batch's transaction, before ``insert_access_events``: the tap-commit
-    lock (``serialise_tap_commits``), the devices' sequence state moved on
+    lock (``SERIALISE_TAP_COMMITS``), the devices' sequence state moved on
     (``advance_sequences``, R-DEV-1), the insert's staging table made ready; returns the
     batch's cards (``cards_by_uid``).
 
@@ -110,11 +103,10 @@ def start_tap_batch(uids: set[str], sequences: dict[int, tuple[int, int]]) -> di
     trip where there were five. Each wait on the database hands the interpreter to the
     processor's other threads, and every round trip cost the processor CPU and wall time of its
     own (issue 14: measured in docs/benchmarks.md). Elsewhere, one statement after another."""
-    if connection.vendor != "postgresql":
-        serialise_tap_commits()
+    if connection.vendor != "postgresql":  # SQLite: writers are serialised already
         advance_sequences(sequences)
         return cards_by_uid(uids)
-    statements = [f"SELECT pg_advisory_xact_lock({TAP_COMMIT_LOCK:d})", stage_sql(AccessEvent, COLUMNS)]
+    statements = [SERIALISE_TAP_COMMITS, stage_sql(AccessEvent, COLUMNS)]
     with connection.cursor() as cursor:
         both = psycopg.ClientCursor(cursor.cursor.connection)
         if sequences:
