@@ -183,7 +183,21 @@ def run(*, cards: int = 100_000, taps: int = 200_000, seed: int = 11) -> dict[st
         "p99_ms": round(percentile(ms, 99), 4),
         "max_ms": round(max(ms), 3),
         "cache": kind,
+        "outbox_appends_per_s": round(outbox_appends_per_s(), 1),
     }
+
+
+def outbox_appends_per_s(n: int = 5000) -> float:
+    """The other half of a tap at the door: its signed message kept in the agent's outbox
+    (store-and-forward, SQLite) — ``n`` appends of a tap-sized message. Target (issue 4): ≥ 5,000/s."""
+    from readers.agent.outbox import Outbox
+
+    with tempfile.TemporaryDirectory(prefix="campuscard-bench-outbox-") as tmp, Outbox(Path(tmp) / "o.sqlite3") as o:
+        payload, mac = b"x" * 350, "f" * 64
+        start = clock.perf_counter()
+        for _ in range(n):
+            o.append(payload, mac)
+        return n / (clock.perf_counter() - start)
 
 
 if __name__ == "__main__":  # quick look without the CLI: python -m bench.decide

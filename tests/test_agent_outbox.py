@@ -3,8 +3,6 @@ that warns (buffer_filling at 80 %, buffer_full at 100 %) but never refuses an e
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from readers.agent.agent import BUFFER_FILLING, BUFFER_FULL, ReaderAgent, client_factory
@@ -57,15 +55,17 @@ def test_fill_ratio_counts_past_capacity(outbox):
     assert outbox.fill_ratio == pytest.approx(1.5)
 
 
-def test_appends_are_fast(tmp_path):
-    with Outbox(tmp_path / "outbox.sqlite3") as o:
-        payload, mac = b"x" * 350, "f" * 64
-        n = 5000
-        start = time.perf_counter()
-        for _ in range(n):
-            o.append(payload, mac)
-        rate = n / (time.perf_counter() - start)
-    assert rate >= 5000, f"{rate:.0f} appends/s"
+def test_many_appends_are_all_kept_in_order(tmp_path):
+    """Their speed is `campuscard bench decide`'s `outbox_appends_per_s` (a figure, not a timed
+    test): here, that 5,000 appends in a row are all there, in order, after a reopen."""
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as o:
+        for i in range(5000):
+            o.append(b"x" * 350, f"{i:064d}")
+    with Outbox(path) as o:
+        assert len(o) == 5000
+        macs = [mac for _seq, _payload, mac in o.peek(5000)]
+        assert macs == [f"{i:064d}" for i in range(5000)]
 
 
 def test_agent_raises_buffer_alarms_and_refuses_nothing(tmp_path):
