@@ -26,7 +26,12 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 @pytest.fixture
 def relay(subprocess_env, redis_client):
     proc = subprocess.Popen(campuscard_cmd("relay"), env=subprocess_env)
-    time.sleep(1.5)
+    # running once it has seeded the credential feed (a slow machine needed more than a fixed
+    # 1.5 s: the relay was stopped before it had started, and the report was never published)
+    deadline = time.monotonic() + 30
+    while not redis_client.exists(names.CREDENTIALS_VERSION) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert redis_client.exists(names.CREDENTIALS_VERSION), "the relay did not start"
     yield proc
     assert stop(proc, signal.SIGTERM) == 0
 
