@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.common import percentile
 from readers.agent.cache import CredentialCache  # written alongside; optional here
+from readers.agent.outbox import Outbox
 from readers.decide import Credential, Door, EdgeState, decide
 from streams.cards import CardStatus, CardType, DeviceKind
 from streams.reasons import Direction
@@ -190,8 +191,6 @@ def run(*, cards: int = 100_000, taps: int = 200_000, seed: int = 11) -> dict[st
 def outbox_appends_per_s(n: int = 5000) -> float:
     """The other half of a tap at the door: its signed message kept in the agent's outbox
     (store-and-forward, SQLite) — ``n`` appends of a tap-sized message. Target (issue 4): ≥ 5,000/s."""
-    from readers.agent.outbox import Outbox
-
     with tempfile.TemporaryDirectory(prefix="campuscard-bench-outbox-") as tmp, Outbox(Path(tmp) / "o.sqlite3") as o:
         payload, mac = b"x" * 350, "f" * 64
         start = clock.perf_counter()
