@@ -75,7 +75,7 @@ def _parse_or_refuse(fields) -> bool:
     return False
 
 
-HOSTILE = [None, True, 0, -1, 2**63, 2**64, 1e308, float("nan"), "", "x" * 5000, "\u0000", "\ud800"]
+HOSTILE: list[object] = [None, True, 0, -1, 2**63, 2**64, 1e308, float("nan"), "", "x" * 5000, "\u0000", "\ud800"]
 HOSTILE += [[], {}, [[[]]], {"a": {}}]
 
 
