@@ -23,6 +23,7 @@ LAZY_ALLOWED = {
     ("ops/backup/apps.py", "ops.pipeline.scheduled"),
     ("ops/reports/apps.py", "ops.reports.mailing"),  # AppConfig.ready: the report mailing joins the scheduler
     ("ops/reports/apps.py", "ops.pipeline.scheduled"),
+    ("ops/registry/apps.py", "ops.registry"),  # AppConfig.ready: the event_refs delete hooks (issue 14)
     ("ops/registry/lifecycle/management/commands/enroll.py", "readers.sources.pcsc"),  # pyscard is optional
 }
 

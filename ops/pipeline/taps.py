@@ -11,6 +11,7 @@ import psycopg
 from django.db import connection
 
 from ops.bulk import fast_insert, stage_sql
+from ops.registry.event_refs import SERIALISE_TAP_COMMITS
 from ops.registry.models import AccessEvent, Building, Card, Cardholder, Device
 
 COLUMNS = (
@@ -41,16 +42,6 @@ def insert_access_events(rows: Sequence[tuple[Any, ...]], *, started: bool = Fal
         AccessEvent, COLUMNS, rows, ignore_conflicts_on=key, returning=("event_id", "id"), stage_ready=started
     )
     return dict(inserted)
-
-
-TAP_COMMIT_LOCK = 0x43435450  # "CCTP": the advisory lock that orders tap commits
-# Access-event ids rise in commit order, even with several processors. Live pages skip pushed
-# batches whose watermark (max id at commit) their snapshot already covers; that is only exact if
-# no transaction commits a lower id after a higher one. SQLite serialises writers already (BEGIN
-# IMMEDIATE); on PostgreSQL this transaction-scoped advisory lock, taken before the insert
-# (``start_tap_batch``), does the same. Extra processors then add failover and parallel
-# decoding, not parallel tap inserts — one processor sustains the target rate.
-SERIALISE_TAP_COMMITS = f"SELECT pg_advisory_xact_lock({TAP_COMMIT_LOCK:d})"
 
 
 CARD_FIELDS = (
@@ -95,7 +86,9 @@ def _cards_query(uids: set[str]) -> tuple[str, list[Any]]:
 
 def start_tap_batch(uids: set[str], sequences: dict[int, tuple[int, int]]) -> dict[str, dict[str, Any]]:
     """The start of a tap batch's transaction, before ``insert_access_events``: the tap-commit
-    lock (``SERIALISE_TAP_COMMITS``), the devices' sequence state moved on
+    lock (``SERIALISE_TAP_COMMITS``: it orders tap commits, and the cards and holders looked up
+    under it cannot be deleted before the batch commits — ``ops.registry.event_refs``), the
+    devices' sequence state moved on
     (``advance_sequences``, R-DEV-1), the insert's staging table made ready; returns the
     batch's cards (``cards_by_uid``).
 
