@@ -489,7 +489,7 @@ def run(*, clients: int, rate: float, seconds: float, web: int = 1) -> dict[str,
         time.sleep(max(1.5, 6 * 0.25))  # the last frames reach the pages
         rss_after = _web_rss(stack)
         pages.close()
-        listener.stop.set()
+        listener.close()
 
     offered = flow.occurred
     latencies: list[float] = []

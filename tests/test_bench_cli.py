@@ -28,6 +28,8 @@ def test_bench_pipeline_prints_its_figures_as_json(tmp_path):
     )
     for key in ("events_per_s", "lag_max_s", "fanout_p50_ms", "fanout_p99_ms"):
         assert isinstance(figures[key], int | float)
+    # the processors' CPU, draining and at the offered rate
+    assert figures["processor_cpu_ms_per_1000"] > 0 and figures["sustained_cpu_ms_per_1000"] > 0
     assert figures["events"] > 400 and figures["delivered"] == figures["events"], figures
     assert figures["backlog_drained"] == figures["backlog_events"] > 900
     assert figures["latency_delivered"] == figures["latency_events"] >= 350
