@@ -37,6 +37,11 @@ SEEN_FLUSH_S = 1.0
 KEYS_CHECK_S = 1.0  # a device key issued again is in use within this (issue 20)
 KEYS_RELOAD_S = 60.0
 ALERT_FLUSH_S = 0.2  # a blacklist hit must pop on the security desk within a second
+# Under a high load (a read brought ≥ LINGER_FROM new events, not a full batch) the next read
+# waits until LINGER_S after it began: fuller batches, 40 % less CPU per event at 4,500 taps/s,
+# and a lower lag for it; a light load is read at once (``StreamConsumer``; docs/decisions.md)
+LINGER_S = 0.1
+LINGER_FROM = 100
 
 
 class ReaderEventProcessor(StreamConsumer[Signed]):
@@ -45,6 +50,8 @@ class ReaderEventProcessor(StreamConsumer[Signed]):
 
     def __init__(self, client: StreamClient, *, fanout: Fanout | None, **kwargs: Any) -> None:
         kwargs.setdefault("partitions", settings.EVENT_PARTITIONS)
+        kwargs.setdefault("linger_s", LINGER_S)
+        kwargs.setdefault("linger_from", LINGER_FROM)
         super().__init__(client, **kwargs)
         self.fanout = fanout
         self.alerts = AlertBuffer()
