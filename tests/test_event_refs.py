@@ -12,11 +12,17 @@ import time
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection, connections, transaction
 from django.db.models import ProtectedError
+from django.test import Client
 from django.utils import timezone
 
+from ops.accounts.roles import Role
+from ops.accounts.services import create_or_update_operator
+from ops.audit.models import AuditRecord
 from ops.pipeline.taps import insert_access_events, start_tap_batch
+from ops.registry.choices import DeviceApproval
 from ops.registry.models import AccessEvent, Card, Cardholder, Device
 from streams.cards import DeviceKind
 from tests.factories import make_campus, make_device
@@ -158,3 +164,61 @@ def test_a_device_deleted_while_its_first_taps_commit_is_refused():
     assert isinstance(deleted.get("error"), ProtectedError), deleted
     assert Device.objects.filter(id=pending.id).exists()
     assert AccessEvent.objects.filter(device_id=pending.id).count() == 1
+
+
+@postgres_only
+@pytest.mark.parametrize("how", ["delete page", "bulk action"])
+def test_a_device_deleted_in_the_admin_while_its_first_taps_commit_is_refused_in_words(how):
+    """The admin's two deletes (the device's delete page, the list's bulk action) losing that race:
+    the operator reads why, in their language, on the page they came back to — not an error page —
+    and nothing changed (the device, its tap, no removal audited)."""
+    campus = make_campus(n_cards=1)
+    pending = make_device("G-N-09", "北门人行9号闸", DeviceKind.PEDESTRIAN_GATE, "北门", campus.dept)
+    Device.objects.filter(id=pending.id).update(approval=DeviceApproval.PENDING)  # deletable in the admin
+    nic = create_or_update_operator(username="nic1", password="pw-nic-123", role=Role.NIC)
+    nic.user_permissions.add(Permission.objects.get(content_type__app_label="campus", codename="delete_device"))
+    audited = AuditRecord.objects.count()
+    ready, go = threading.Event(), threading.Event()
+    batch, batch_out = _in_thread(_open_batch, pending, campus.cards[0], ready, go)
+    assert ready.wait(10)
+
+    def delete(out):
+        client = Client()
+        client.force_login(nic)
+        client.cookies["django_language"] = "en"  # the operator's language, not the default
+        out["response"] = _admin_delete(client, pending, how)
+        out["page"] = client.get(out["response"].url).content.decode()
+
+    deleter, deleted = _in_thread(delete)
+    time.sleep(0.5)
+    go.set()
+    batch.join(10)
+    deleter.join(10)
+    assert "error" not in batch_out and "error" not in deleted, (batch_out, deleted)
+    assert deleted["response"].status_code == 302
+    assert "has recorded taps and cannot be deleted" in deleted["page"]
+    assert Device.objects.filter(id=pending.id).exists()
+    assert AccessEvent.objects.filter(device_id=pending.id).count() == 1
+    # the operator's sign-in is the only thing audited: no removal, no ACL change
+    assert list(AuditRecord.objects.order_by("id").values_list("action", flat=True)[audited:]) == ["auth.login"]
+
+
+def _admin_delete(client: Client, device: Device, how: str):
+    if how == "delete page":
+        return client.post(f"/admin/campus/device/{device.id}/delete/", {"post": "yes"})
+    form = {"action": "delete_selected", "_selected_action": [device.id], "post": "yes"}
+    return client.post("/admin/campus/device/", form)
+
+
+@pytest.mark.parametrize("how", ["delete page", "bulk action"])
+def test_a_pending_device_without_taps_is_deleted_in_the_admin_and_audited(how):
+    campus = make_campus(n_cards=1)
+    pending = make_device("G-N-09", "北门人行9号闸", DeviceKind.PEDESTRIAN_GATE, "北门", campus.dept)
+    Device.objects.filter(id=pending.id).update(approval=DeviceApproval.PENDING)
+    nic = create_or_update_operator(username="nic1", password="pw-nic-123", role=Role.NIC)
+    nic.user_permissions.add(Permission.objects.get(content_type__app_label="campus", codename="delete_device"))
+    client = Client()
+    client.force_login(nic)
+    assert _admin_delete(client, pending, how).status_code == 302
+    assert not Device.objects.filter(id=pending.id).exists()
+    assert AuditRecord.objects.filter(action="admin.delete", object_id=str(pending.id)).exists()
