@@ -48,7 +48,10 @@ def _plan(
         assert isinstance(field, models.Field), name
         columns.append(quote(_column(model, name)))
         if isinstance(field, models.DateTimeField):
-            adapting.append(("datetime", field))
+            # PostgreSQL takes an aware datetime as it is (its backend's adapter returns it)
+            adapting.append(None if vendor == "postgresql" else ("datetime", field))
+        elif isinstance(field, models.UUIDField) and vendor == "postgresql":
+            adapting.append(("uuid", field))  # a UUID as it is; only a string is converted
         elif isinstance(field, models.JSONField | models.UUIDField):
             adapting.append(("field", field))
         else:
@@ -59,6 +62,12 @@ def _plan(
     )
     sql += _on_conflict(model, conflict)
     return sql, tuple(adapting)
+
+
+def _uuid(field: models.Field[Any, Any], value: Any) -> Any:
+    """PostgreSQL: what Django's ``get_db_prep_save`` makes of a UUID field's value, in one call
+    per value where that is three (a sixth of the tap insert's Python time, issue 14)."""
+    return value if value is None or isinstance(value, uuid.UUID) else field.to_python(value)
 
 
 def _adapters(adapting: tuple[Adapting, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
@@ -73,6 +82,8 @@ def _adapters(adapting: tuple[Adapting, ...]) -> list[tuple[int, Callable[[Any],
         kind, field = spec
         if kind == "datetime":
             out.append((i, conn.ops.adapt_datetimefield_value))
+        elif kind == "uuid":
+            out.append((i, partial(_uuid, field)))
         else:
             out.append((i, partial(field.get_db_prep_save, connection=conn)))
     return out
@@ -134,8 +145,6 @@ def _insert_returning(
 ) -> list[tuple[Any, ...]]:
     quote = connection.ops.quote_name
     tail = " RETURNING " + ", ".join(quote(_column(model, f)) for f in returning)
-    converters = [_from_db(model, f) for f in returning]
-    out: list[tuple[Any, ...]] = []
     # atomic: the staging table empties at each commit, so COPY and INSERT share one transaction.
     # Inside the caller's, no savepoint: a failure here fails the caller's whole transaction
     # anyway, and SAVEPOINT and RELEASE were two round trips a batch on the processor's hot path
@@ -156,9 +165,10 @@ def _insert_returning(
                     [v for row in chunk for v in row],
                 )
                 fetched.extend(cursor.fetchall())
-    for row in fetched:
-        out.append(tuple(convert(v) for convert, v in zip(converters, row, strict=True)))
-    return out
+    if connection.vendor == "postgresql":
+        return fetched  # psycopg's binary results are the fields' Python types already (uuid.UUID, int)
+    converters = [_from_db(model, f) for f in returning]
+    return [tuple(convert(v) for convert, v in zip(converters, row, strict=True)) for row in fetched]
 
 
 def _staged_insert(
