@@ -319,16 +319,9 @@ class StreamConsumer(Generic[T]):
         if not owned:
             self.stopping.wait(self.block_ms / 1000)  # every partition has another owner
             return []
-        # Read here, the main thread waits for it: one batch over all partitions, not one per
-        # partition — under a backlog that was 16 batches read and decoded on the main thread
-        # (after every lease refresh, once a second: a tenth of its time). The next read, ahead,
-        # goes on while this batch is handled.
-        per_stream = -(-self.batch_size // len(owned)) if self.prefetch else self.batch_size
-        return self._read_partitions(owned, ">", per_stream)
+        return self._read_partitions(owned, ">")
 
-    def _read_partitions(self, partitions: list[int], start: str, per_stream: int | None = None) -> list[Delivery]:
-        """Up to ``per_stream`` (default: the batch size) entries from each of ``partitions``."""
-        count = per_stream or self.batch_size
+    def _read_partitions(self, partitions: list[int], start: str) -> list[Delivery]:
         if start == ">" and (wait := self._next_read_at - time.monotonic()) > 0:
             self.stopping.wait(wait)
         began = time.monotonic()
@@ -338,13 +331,13 @@ class StreamConsumer(Generic[T]):
             block = self.block_ms if start == ">" else None
             reply = cast(
                 StreamReply,
-                self.redis.xreadgroup(self.group, self.consumer, streams, count=count, block=block),
+                self.redis.xreadgroup(self.group, self.consumer, streams, count=self.batch_size, block=block),
             )
             replies = reply or []
         else:
             pipe = self.redis.pipeline(transaction=False)
             for stream in streams:
-                pipe.xreadgroup(self.group, self.consumer, {stream: start}, count=count)
+                pipe.xreadgroup(self.group, self.consumer, {stream: start}, count=self.batch_size)
             replies = [r[0] for r in cast(list[StreamReply], pipe.execute()) if r]
         out: list[Delivery] = []
         for raw_stream, entries in replies:
