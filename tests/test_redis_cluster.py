@@ -95,17 +95,29 @@ class Cluster:
         )
         deadline = time.monotonic() + 10
         while True:
+            if self.procs[port].poll() is not None:  # it could not listen there: exited at once
+                raise RuntimeError(f"redis-server on {port} did not start")
             try:
-                redis.Redis(port=port).ping()
+                redis.Redis(port=port, socket_timeout=2).ping()
                 return
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"redis-server on {port} did not start") from None
                 time.sleep(0.05)
 
     def create(self) -> None:
-        for port in self.ports:
-            self.start_node(port)
+        for i in range(len(self.ports)):
+            for attempt in range(3):
+                try:
+                    self.start_node(self.ports[i])
+                    break
+                except RuntimeError:
+                    # its port was taken between the check and the start (an ephemeral port a
+                    # client of the suite got meanwhile): another pair of free ports
+                    self.procs.pop(self.ports[i]).kill()
+                    if attempt == 2:
+                        raise
+                    self.ports[i] = next(p for p in iter(lambda: _free_ports(1)[0], None) if p not in self.ports)
         subprocess.run(
             [REDIS_CLI, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports], "--cluster-replicas", "1"],
             input="yes\n",
