@@ -117,7 +117,10 @@ class Cluster:
                     self.procs.pop(self.ports[i]).kill()
                     if attempt == 2:
                         raise
-                    self.ports[i] = next(p for p in iter(lambda: _free_ports(1)[0], None) if p not in self.ports)
+                    fresh = _free_ports(1)[0]
+                    while fresh in self.ports:
+                        fresh = _free_ports(1)[0]
+                    self.ports[i] = fresh
         subprocess.run(
             [REDIS_CLI, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports], "--cluster-replicas", "1"],
             input="yes\n",
